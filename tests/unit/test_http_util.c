@@ -1,0 +1,97 @@
+/* HTTP string helpers: status texts, percent-decoding, query parameters, cookies, token lists. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/http_util.h"
+
+static void test_status_text_knows_common_codes_and_falls_back(void **state)
+{
+    (void)state;
+    assert_string_equal(http_status_text(200), "OK");
+    assert_string_equal(http_status_text(404), "Not Found");
+    assert_string_equal(http_status_text(431), "Request Header Fields Too Large");
+    assert_string_equal(http_status_text(203), "Non-Authoritative Information");
+    assert_string_equal(http_status_text(299), "Unknown");
+}
+
+static void test_url_decode_handles_escapes_plus_and_errors(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(http_url_decode("a%20b+c", 7, out, sizeof out, true), 5);
+    assert_string_equal(out, "a b c");
+    assert_int_equal(http_url_decode("a%20b+c", 7, out, sizeof out, false), 5);
+    assert_string_equal(out, "a b+c");
+    assert_int_equal(http_url_decode("%e2%82%AC", 9, out, sizeof out, false), 3);
+    assert_string_equal(out, "\xe2\x82\xac");
+    assert_int_equal(http_url_decode("%2", 2, out, sizeof out, false), HTTP_LOOKUP_MALFORMED);
+    assert_int_equal(http_url_decode("%zz", 3, out, sizeof out, false), HTTP_LOOKUP_MALFORMED);
+    assert_int_equal(http_url_decode("a%00", 4, out, sizeof out, false), HTTP_LOOKUP_MALFORMED);
+    assert_int_equal(http_url_decode("abcd", 4, out, 4, false), HTTP_LOOKUP_TOO_LONG);
+    assert_int_equal(http_url_decode("abc", 3, out, 4, false), 3);
+}
+
+static void test_query_param_finds_decoded_values(void **state)
+{
+    (void)state;
+    char out[16];
+    const char *q = "device=dev%2D1&from=2024-01-01T00%3A00Z&flag&empty=&sp=a+b&device=second";
+    assert_int_equal(http_query_param(q, "device", out, sizeof out), HTTP_LOOKUP_OK);
+    assert_string_equal(out, "dev-1"); /* first occurrence wins */
+    assert_int_equal(http_query_param(q, "flag", out, sizeof out), HTTP_LOOKUP_OK);
+    assert_string_equal(out, "");
+    assert_int_equal(http_query_param(q, "empty", out, sizeof out), HTTP_LOOKUP_OK);
+    assert_string_equal(out, "");
+    assert_int_equal(http_query_param(q, "sp", out, sizeof out), HTTP_LOOKUP_OK);
+    assert_string_equal(out, "a b");
+    assert_int_equal(http_query_param(q, "missing", out, sizeof out), HTTP_LOOKUP_NOT_FOUND);
+    assert_int_equal(http_query_param(q, "dev", out, sizeof out), HTTP_LOOKUP_NOT_FOUND);
+    assert_int_equal(http_query_param(q, "from", out, sizeof out), HTTP_LOOKUP_TOO_LONG);
+    assert_int_equal(http_query_param("na%6De=v", "name", out, sizeof out), HTTP_LOOKUP_OK);
+    assert_string_equal(out, "v");
+    assert_int_equal(http_query_param("a=%zz", "a", out, sizeof out), HTTP_LOOKUP_MALFORMED);
+    assert_int_equal(http_query_param("", "a", out, sizeof out), HTTP_LOOKUP_NOT_FOUND);
+}
+
+static void test_cookie_lookup_matches_whole_names_and_strips_quotes(void **state)
+{
+    (void)state;
+    char out[16];
+    const char *h = "xsid=wrong; sid=abc123;theme=\"dark\" ; empty=";
+    assert_int_equal(http_cookie_lookup(h, "sid", out, sizeof out), HTTP_LOOKUP_OK);
+    assert_string_equal(out, "abc123");
+    assert_int_equal(http_cookie_lookup(h, "theme", out, sizeof out), HTTP_LOOKUP_OK);
+    assert_string_equal(out, "dark");
+    assert_int_equal(http_cookie_lookup(h, "empty", out, sizeof out), HTTP_LOOKUP_OK);
+    assert_string_equal(out, "");
+    assert_int_equal(http_cookie_lookup(h, "id", out, sizeof out), HTTP_LOOKUP_NOT_FOUND);
+    assert_int_equal(http_cookie_lookup(h, "sid", out, 4), HTTP_LOOKUP_TOO_LONG);
+}
+
+static void test_token_list_matches_case_insensitively(void **state)
+{
+    (void)state;
+    assert_true(http_token_list_has("keep-alive, Upgrade", "upgrade"));
+    assert_true(http_token_list_has("Upgrade", "upgrade"));
+    assert_true(http_token_list_has(" close ", "close"));
+    assert_false(http_token_list_has("keep-alive, Upgrade", "upgrad"));
+    assert_false(http_token_list_has("", "close"));
+    assert_false(http_token_list_has(NULL, "close"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_text_knows_common_codes_and_falls_back),
+        cmocka_unit_test(test_url_decode_handles_escapes_plus_and_errors),
+        cmocka_unit_test(test_query_param_finds_decoded_values),
+        cmocka_unit_test(test_cookie_lookup_matches_whole_names_and_strips_quotes),
+        cmocka_unit_test(test_token_list_matches_case_insensitively),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
