@@ -42,8 +42,8 @@ void log_write(log_level level, const char *msg, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, now.tv_nsec / 1000000L, level_names[level], msg);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     now.tv_nsec / 1000000L, level_names[level], msg);
     if (n < 0) return;
     if (fmt && fmt[0] && (size_t)n < sizeof line - 2) {
         line[n++] = ' ';

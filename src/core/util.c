@@ -41,7 +41,8 @@ void util_uuid7(char out[UUID_STR_LEN + 1])
     uint8_t b[16];
     uint64_t ms = (uint64_t)util_now_ms();
     if (util_random(b, sizeof b) != 0) memset(b, 0, sizeof b);
-    for (int i = 0; i < 6; i++) b[i] = (uint8_t)(ms >> (40 - 8 * i));
+    for (int i = 0; i < 6; i++)
+        b[i] = (uint8_t)(ms >> (40 - 8 * i));
     b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));
     b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
     char hex[33];
@@ -81,7 +82,8 @@ bool util_ct_equal(const void *a, const void *b, size_t len)
 {
     const volatile uint8_t *x = a, *y = b;
     uint8_t diff = 0;
-    for (size_t i = 0; i < len; i++) diff |= (uint8_t)(x[i] ^ y[i]);
+    for (size_t i = 0; i < len; i++)
+        diff |= (uint8_t)(x[i] ^ y[i]);
     return diff == 0;
 }
 

@@ -8,8 +8,8 @@
 
 #define UUID_STR_LEN 36 /* without the NUL */
 
-int64_t util_now_ms(void);      /* wall clock, ms since the Unix epoch */
-int64_t util_mono_ns(void);     /* monotonic clock, ns */
+int64_t util_now_ms(void);              /* wall clock, ms since the Unix epoch */
+int64_t util_mono_ns(void);             /* monotonic clock, ns */
 int util_random(void *buf, size_t len); /* CSPRNG; 0 ok, -1 on failure */
 /* Writes a time-ordered UUIDv7 string (36 chars + NUL) to out[37]. */
 void util_uuid7(char out[UUID_STR_LEN + 1]);

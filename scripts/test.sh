@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test and exits non-zero on any failure: unit tests under ASan/UBSan (ctest),
+# integration tests against a real iotad with real clients (pytest), short fuzz runs of every
+# parser, and the dashboard's tests when the dashboard exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh test
+status=0
+run() { echo "== $*"; if ! "$@"; then echo "FAILED: $*"; status=1; fi; }
+run make unit
+run make integration
+run make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
+if [ -f web/package.json ]; then
+  run make web
+  run bash -c "cd web && npm test"
+fi
+if [ $status -eq 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; fi
+exit $status

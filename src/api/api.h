@@ -1,0 +1,117 @@
+/* REST API plumbing shared by the handlers: the request context (who is asking, with
+ * which role), the route table with one authorization decision per route, and JSON
+ * response helpers. Handlers live in api_<concern>.c. */
+#ifndef IOTAD_API_API_H
+#define IOTAD_API_API_H
+
+#include "auth/rbac.h"
+#include "core/server.h"
+#include "core/util.h"
+#include "http/http_server.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+struct dev_live;
+
+typedef struct api_ctx {
+    server *s;
+    http_conn *c;
+    const http_request *req;
+    /* the principal: a user session, or a device API key on ingest routes */
+    bool authed;
+    auth_role role;
+    char user_id[UUID_STR_LEN + 1];
+    char email[256];
+    char session_hash[65];
+    struct dev_live *device;
+    char params[3][128]; /* {placeholders} of the route pattern, in order */
+    int nparams;
+} api_ctx;
+
+typedef void (*api_handler)(api_ctx *ctx);
+
+typedef enum {
+    API_AUTH_PUBLIC,     /* anyone: the route decides itself (login, health, static) */
+    API_AUTH_SESSION,    /* a user session with the route's permission */
+    API_AUTH_DEVICE_KEY, /* a device API key (ingest) */
+    API_AUTH_STREAM,     /* a user session or a device key (WebSocket) */
+} api_auth_kind;
+
+typedef struct {
+    const char *method;
+    const char *pattern; /* "/api/v1/devices/{id}" */
+    api_auth_kind auth;
+    auth_perm perm; /* for API_AUTH_SESSION */
+    api_handler fn;
+    const char *summary;
+} api_route;
+
+/* Every route of the server, for dispatch and for /api/v1/openapi.json. */
+const api_route *api_routes(size_t *count);
+/* The http_callbacks.on_request of the server. */
+void api_on_request(void *ud, http_conn *c, const http_request *req);
+
+/* Responses. Each sends exactly one response. api_json takes ownership of body. */
+void api_json(api_ctx *ctx, int status, cJSON *body);
+void api_error(api_ctx *ctx, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void api_no_content(api_ctx *ctx);
+
+/* Request helpers. */
+cJSON *api_body_json(api_ctx *ctx); /* parsed body or NULL (400 already sent) */
+const char *api_json_str(const cJSON *obj, const char *key); /* string member or NULL */
+bool api_query(api_ctx *ctx, const char *name, char *out, size_t cap);
+int64_t api_query_int(api_ctx *ctx, const char *name, int64_t def, int64_t min, int64_t max,
+                      bool *bad);
+/* Parses a time query parameter: ms since the epoch, RFC 3339, or relative "-1h", "-15m". */
+bool api_query_time(api_ctx *ctx, const char *name, int64_t def, int64_t *out, bool *bad);
+const char *api_actor(const api_ctx *ctx); /* user id or "anonymous" */
+void api_audit(api_ctx *ctx, const char *action, const char *target, const char *detail);
+
+/* Devices visible to the principal: all for Analyst/Admin, own for DeviceOwner.
+ * Returns false (and sends 404) when the device does not exist or may not be seen. */
+bool api_device_visible(api_ctx *ctx, const char *device_id, char *owner_out);
+
+/* Handlers, grouped by file. */
+void api_health(api_ctx *ctx);
+void api_ready(api_ctx *ctx);
+void api_metrics(api_ctx *ctx);
+void api_openapi(api_ctx *ctx);
+void api_static(api_ctx *ctx);
+void api_login(api_ctx *ctx);
+void api_logout(api_ctx *ctx);
+void api_me(api_ctx *ctx);
+void api_signup(api_ctx *ctx);
+void api_change_password(api_ctx *ctx);
+void api_users_list(api_ctx *ctx);
+void api_users_create(api_ctx *ctx);
+void api_users_get(api_ctx *ctx);
+void api_users_update(api_ctx *ctx);
+void api_users_delete(api_ctx *ctx);
+void api_invites_create(api_ctx *ctx);
+void api_settings_get(api_ctx *ctx);
+void api_settings_update(api_ctx *ctx);
+void api_audit_list(api_ctx *ctx);
+void api_audit_verify(api_ctx *ctx);
+void api_devices_list(api_ctx *ctx);
+void api_devices_create(api_ctx *ctx);
+void api_devices_get(api_ctx *ctx);
+void api_devices_update(api_ctx *ctx);
+void api_devices_delete(api_ctx *ctx);
+void api_keys_list(api_ctx *ctx);
+void api_keys_create(api_ctx *ctx);
+void api_keys_revoke(api_ctx *ctx);
+void api_keys_rotate(api_ctx *ctx);
+void api_device_metrics(api_ctx *ctx);
+void api_device_data(api_ctx *ctx);
+void api_device_events(api_ctx *ctx);
+void api_events_list(api_ctx *ctx);
+void api_ingest(api_ctx *ctx);
+void api_influx_write(api_ctx *ctx);
+void api_stream(api_ctx *ctx);
+
+/* Settings stored in the database (settings table), with defaults from the config. */
+void api_setting_get(server *s, const char *key, const char *def, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,266 @@
+/* Health, readiness, Prometheus metrics, the OpenAPI document and the dashboard's static
+ * files. */
+#include "api/api.h"
+
+#include "api/stream.h"
+#include "ingest/devstate.h"
+#include "mqtt/mqtt_server.h"
+#include "store/tsdb.h"
+#include "store/writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void api_health(api_ctx *ctx)
+{
+    const char *body = "{\"status\":\"ok\"}";
+    http_respond(ctx->c, 200, "application/json", NULL, body, strlen(body));
+}
+
+void api_ready(api_ctx *ctx)
+{
+    bool ok = ctx->s->ready && !ctx->s->stopping && !writer_overloaded(ctx->s->writer);
+    const char *body = ok ? "{\"status\":\"ready\"}"
+                          : "{\"status\":\"not_ready\",\"reason\":\"starting, stopping or "
+                            "ingest queue full\"}";
+    http_respond(ctx->c, ok ? 200 : 503, "application/json", NULL, body, strlen(body));
+}
+
+/* A growable text buffer for the metrics page. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} textbuf;
+
+static void tb_printf(textbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tb_printf(textbuf *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p ? t->p + t->n : NULL, t->p ? t->cap - t->n : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if (t->p && t->n + (size_t)n < t->cap) {
+            t->n += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap ? t->cap * 2 : 8192) + (size_t)n;
+        char *np = realloc(t->p, cap);
+        if (!np) return;
+        t->p = np;
+        t->cap = cap;
+    }
+}
+
+#define COUNTER(name, help) tb_printf(&t, "# HELP " name " " help "\n# TYPE " name " counter\n")
+#define GAUGE(name, help) tb_printf(&t, "# HELP " name " " help "\n# TYPE " name " gauge\n")
+
+void api_metrics(api_ctx *ctx)
+{
+    server *s = ctx->s;
+    textbuf t = {0};
+    COUNTER("iotad_ingest_points_total", "Points accepted, by transport.");
+    for (int i = 0; i < TRANSPORT_COUNT; i++)
+        tb_printf(&t, "iotad_ingest_points_total{transport=\"%s\"} %llu\n",
+                  transport_name((transport)i), (unsigned long long)s->m.points_in[i]);
+    COUNTER("iotad_ingest_messages_total", "Messages/requests accepted, by transport.");
+    for (int i = 0; i < TRANSPORT_COUNT; i++)
+        tb_printf(&t, "iotad_ingest_messages_total{transport=\"%s\"} %llu\n",
+                  transport_name((transport)i), (unsigned long long)s->m.messages_in[i]);
+    COUNTER("iotad_ingest_bytes_total", "Payload bytes accepted, by transport.");
+    for (int i = 0; i < TRANSPORT_COUNT; i++)
+        tb_printf(&t, "iotad_ingest_bytes_total{transport=\"%s\"} %llu\n",
+                  transport_name((transport)i), (unsigned long long)s->m.bytes_in[i]);
+    COUNTER("iotad_ingest_rejected_total", "Messages rejected, by transport and reason.");
+    for (int i = 0; i < TRANSPORT_COUNT; i++)
+        for (int r = 0; r < REJECT_COUNT; r++)
+            tb_printf(&t, "iotad_ingest_rejected_total{transport=\"%s\",reason=\"%s\"} %llu\n",
+                      transport_name((transport)i), reject_reason_name((reject_reason)r),
+                      (unsigned long long)s->m.rejected[i][r]);
+    writer_stats ws;
+    writer_get_stats(s->writer, &ws);
+    GAUGE("iotad_queue_points", "Points waiting for the writer.");
+    tb_printf(&t, "iotad_queue_points %llu\n", (unsigned long long)ws.queued_points);
+    GAUGE("iotad_queue_jobs", "Batches waiting for the writer.");
+    tb_printf(&t, "iotad_queue_jobs %llu\n", (unsigned long long)ws.queued_jobs);
+    COUNTER("iotad_store_commits_total", "Group commits.");
+    tb_printf(&t, "iotad_store_commits_total %llu\n", (unsigned long long)ws.commits);
+    COUNTER("iotad_store_points_total", "Points made durable.");
+    tb_printf(&t, "iotad_store_points_total %llu\n", (unsigned long long)ws.points);
+    COUNTER("iotad_store_commit_failures_total", "Failed group commits.");
+    tb_printf(&t, "iotad_store_commit_failures_total %llu\n", (unsigned long long)ws.failures);
+    tb_printf(&t, "# HELP iotad_commit_latency_seconds Ingest submit to durable commit.\n"
+                  "# TYPE iotad_commit_latency_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < WRITER_LATENCY_BUCKETS; b++) {
+        cum += ws.latency_count[b];
+        tb_printf(&t, "iotad_commit_latency_seconds_bucket{le=\"%g\"} %llu\n",
+                  writer_latency_bounds_ms[b] / 1000.0, (unsigned long long)cum);
+    }
+    cum += ws.latency_count[WRITER_LATENCY_BUCKETS];
+    tb_printf(&t, "iotad_commit_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+              (unsigned long long)cum);
+    tb_printf(&t, "iotad_commit_latency_seconds_sum %g\n", ws.latency_sum_ms / 1000.0);
+    tb_printf(&t, "iotad_commit_latency_seconds_count %llu\n", (unsigned long long)cum);
+
+    mqtt_server_stats ms = {0};
+    if (s->mqtt) mqtt_server_get_stats(s->mqtt, &ms);
+    http_server_stats hs = {0};
+    if (s->http) http_server_get_stats(s->http, &hs);
+    GAUGE("iotad_connections", "Open connections, by listener.");
+    tb_printf(&t, "iotad_connections{listener=\"mqtt\"} %llu\n",
+              (unsigned long long)ms.connections_current);
+    tb_printf(&t, "iotad_connections{listener=\"http\"} %llu\n",
+              (unsigned long long)hs.connections_current);
+    tb_printf(&t, "iotad_connections{listener=\"websocket\"} %llu\n",
+              (unsigned long long)hs.ws_current);
+    COUNTER("iotad_mqtt_connects_refused_total", "MQTT CONNECTs refused.");
+    tb_printf(&t, "iotad_mqtt_connects_refused_total %llu\n",
+              (unsigned long long)ms.connect_refused);
+    COUNTER("iotad_mqtt_protocol_errors_total", "MQTT connections closed for protocol errors.");
+    tb_printf(&t, "iotad_mqtt_protocol_errors_total %llu\n",
+              (unsigned long long)ms.protocol_errors);
+    COUNTER("iotad_http_requests_total", "HTTP requests.");
+    tb_printf(&t, "iotad_http_requests_total %llu\n", (unsigned long long)hs.requests);
+    COUNTER("iotad_logins_total", "Login attempts by outcome.");
+    tb_printf(&t, "iotad_logins_total{outcome=\"ok\"} %llu\n",
+              (unsigned long long)s->m.logins_ok);
+    tb_printf(&t, "iotad_logins_total{outcome=\"failed\"} %llu\n",
+              (unsigned long long)s->m.logins_failed);
+    tb_printf(&t, "iotad_logins_total{outcome=\"locked\"} %llu\n",
+              (unsigned long long)s->m.logins_locked);
+    COUNTER("iotad_api_denied_total", "API requests answered 401/403.");
+    tb_printf(&t, "iotad_api_denied_total %llu\n", (unsigned long long)s->m.api_denied);
+    size_t online = 0, total = devstate_count(s->devices, &online);
+    GAUGE("iotad_devices", "Registered devices, by status.");
+    tb_printf(&t, "iotad_devices{status=\"online\"} %zu\n", online);
+    tb_printf(&t, "iotad_devices{status=\"offline\"} %zu\n", total - online);
+    tsdb_stats ts;
+    tsdb_get_stats(s->ts, &ts);
+    GAUGE("iotad_series", "Time series.");
+    tb_printf(&t, "iotad_series %llu\n", (unsigned long long)ts.series);
+    GAUGE("iotad_stream_subscribers", "Live stream subscribers.");
+    tb_printf(&t, "iotad_stream_subscribers %zu\n", stream_subscriber_count(s->hub));
+    http_respond(ctx->c, 200, "text/plain; version=0.0.4", NULL, t.p, t.n);
+    free(t.p);
+}
+
+void api_openapi(api_ctx *ctx)
+{
+    size_t n;
+    const api_route *r = api_routes(&n);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "openapi", "3.0.3");
+    cJSON *info = cJSON_AddObjectToObject(doc, "info");
+    cJSON_AddStringToObject(info, "title", "iotad API");
+    cJSON_AddStringToObject(info, "version", "1");
+    cJSON *paths = cJSON_AddObjectToObject(doc, "paths");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *p = cJSON_GetObjectItemCaseSensitive(paths, r[i].pattern);
+        if (!p) p = cJSON_AddObjectToObject(paths, r[i].pattern);
+        char method[16];
+        size_t ml = strlen(r[i].method);
+        for (size_t k = 0; k <= ml && k < sizeof method; k++)
+            method[k] = (char)(r[i].method[k] >= 'A' && r[i].method[k] <= 'Z'
+                                   ? r[i].method[k] + 32
+                                   : r[i].method[k]);
+        cJSON *op = cJSON_AddObjectToObject(p, method);
+        cJSON_AddStringToObject(op, "summary", r[i].summary);
+        const char *auth = r[i].auth == API_AUTH_PUBLIC       ? "public"
+                           : r[i].auth == API_AUTH_DEVICE_KEY ? "device_key"
+                           : r[i].auth == API_AUTH_STREAM     ? "session_or_device_key"
+                                                              : "session";
+        cJSON_AddStringToObject(op, "x-auth", auth);
+        if (r[i].auth == API_AUTH_SESSION) {
+            cJSON *roles = cJSON_AddArrayToObject(op, "x-roles");
+            for (int role = ROLE_DEVICE_OWNER; role <= ROLE_ADMIN; role++)
+                if (auth_role_allows((auth_role)role, r[i].perm))
+                    cJSON_AddItemToArray(roles, cJSON_CreateString(auth_role_name((auth_role)role)));
+        }
+    }
+    api_json(ctx, 200, doc);
+}
+
+static const char *mime_type(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    if (!dot) return "application/octet-stream";
+    static const char *const map[][2] = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},   {".json", "application/json"},
+        {".svg", "image/svg+xml"},             {".png", "image/png"},
+        {".ico", "image/x-icon"},              {".woff2", "font/woff2"},
+        {".txt", "text/plain; charset=utf-8"}, {".map", "application/json"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(dot, map[i][0]) == 0) return map[i][1];
+    return "application/octet-stream";
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 64 * 1024 * 1024) {
+        close(fd);
+        return -1;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+void api_static(api_ctx *ctx)
+{
+    const char *path = ctx->req->path;
+    if (strstr(path, "..") || strchr(path, '\\') || strlen(path) > 512) {
+        api_error(ctx, 400, "bad_request", "invalid path");
+        return;
+    }
+    char file[1024];
+    const char *rel = strcmp(path, "/") == 0 ? "/index.html" : path;
+    snprintf(file, sizeof file, "%s%s", ctx->s->cfg.web_dir, rel);
+    char *body = NULL;
+    size_t len = 0;
+    bool asset = strncmp(rel, "/assets/", 8) == 0;
+    if (read_file(file, &body, &len) != 0) {
+        if (asset || strchr(strrchr(rel, '/'), '.')) {
+            api_error(ctx, 404, "not_found", "no such file: %s", path);
+            return;
+        }
+        /* client-side routes of the single-page app */
+        snprintf(file, sizeof file, "%s/index.html", ctx->s->cfg.web_dir);
+        rel = "/index.html";
+        if (read_file(file, &body, &len) != 0) {
+            const char *msg = "<!doctype html><title>iotad</title><h1>iotad</h1><p>The dashboard "
+                              "is not built. Run <code>make web</code>, or use the API under "
+                              "<code>/api/v1</code>.</p>";
+            http_respond(ctx->c, 200, "text/html; charset=utf-8", NULL, msg, strlen(msg));
+            return;
+        }
+    }
+    const char *headers = asset ? "Cache-Control: public, max-age=31536000, immutable\r\n"
+                                  "X-Content-Type-Options: nosniff\r\n"
+                                : "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+                                  "X-Frame-Options: DENY\r\nReferrer-Policy: same-origin\r\n";
+    http_respond(ctx->c, 200, mime_type(rel), headers, body, len);
+    free(body);
+}

@@ -1,0 +1,246 @@
+/* User administration (Admin only, enforced by the router), invitations, settings and the
+ * audit log. Every change is written to the audit log. */
+#include "api/api.h"
+
+#include "auth/token.h"
+#include "store/audit.h"
+#include "store/db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define USER_COLUMNS "id, name, email, role, created_at, updated_at, disabled AS is_disabled"
+
+void api_create_account(api_ctx *ctx, const cJSON *body, const char *role, int kind);
+
+void api_users_list(api_ctx *ctx)
+{
+    bool bad = false;
+    int64_t limit = api_query_int(ctx, "limit", 100, 1, 1000, &bad);
+    int64_t offset = api_query_int(ctx, "offset", 0, 0, INT64_MAX, &bad);
+    char role[32] = "", q[128] = "";
+    api_query(ctx, "role", role, sizeof role);
+    api_query(ctx, "q", q, sizeof q);
+    if (bad) {
+        api_error(ctx, 400, "bad_request", "limit must be 1..1000 and offset >= 0");
+        return;
+    }
+    char like[140];
+    snprintf(like, sizeof like, "%%%s%%", q);
+    cJSON *rows = db_rows_json(ctx->s->db,
+                               "SELECT " USER_COLUMNS " FROM users WHERE (? = '' OR role = ?) AND "
+                               "(? = '' OR name LIKE ? OR email LIKE ?) "
+                               "ORDER BY created_at LIMIT ? OFFSET ?",
+                               "sssssii", role, role, q, like, like, limit, offset);
+    int64_t total = db_int(ctx->s->db, 0,
+                           "SELECT COUNT(*) FROM users WHERE (? = '' OR role = ?) AND "
+                           "(? = '' OR name LIKE ? OR email LIKE ?)",
+                           "sssss", role, role, q, like, like);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    api_json(ctx, 200, o);
+}
+
+void api_users_create(api_ctx *ctx)
+{
+    cJSON *body = api_body_json(ctx);
+    if (!body) return;
+    const char *role_s = api_json_str(body, "role");
+    auth_role role;
+    if (!role_s || auth_role_parse(role_s, &role) != 0 || role == ROLE_NONE) {
+        cJSON_Delete(body);
+        api_error(ctx, 400, "bad_request", "role must be admin, analyst or device_owner");
+        return;
+    }
+    api_create_account(ctx, body, auth_role_name(role), 3);
+    cJSON_Delete(body);
+}
+
+static cJSON *get_user(api_ctx *ctx, const char *id)
+{
+    bool found;
+    cJSON *u = db_row_json(ctx->s->db, &found, "SELECT " USER_COLUMNS " FROM users WHERE id = ?",
+                           "s", id);
+    if (!found) api_error(ctx, 404, "not_found", "no user %s", id);
+    return u;
+}
+
+void api_users_get(api_ctx *ctx)
+{
+    cJSON *u = get_user(ctx, ctx->params[0]);
+    if (u) api_json(ctx, 200, u);
+}
+
+static int64_t admins_left(api_ctx *ctx, const char *except_id)
+{
+    return db_int(ctx->s->db, 0,
+                  "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?",
+                  "s", except_id);
+}
+
+void api_users_update(api_ctx *ctx)
+{
+    const char *id = ctx->params[0];
+    cJSON *u = get_user(ctx, id);
+    if (!u) return;
+    bool was_admin = strcmp(api_json_str(u, "role"), "admin") == 0;
+    cJSON_Delete(u);
+    cJSON *body = api_body_json(ctx);
+    if (!body) return;
+    const char *name = api_json_str(body, "name");
+    const char *role_s = api_json_str(body, "role");
+    const cJSON *disabled = cJSON_GetObjectItemCaseSensitive(body, "disabled");
+    auth_role role = ROLE_NONE;
+    if (role_s && (auth_role_parse(role_s, &role) != 0 || role == ROLE_NONE)) {
+        cJSON_Delete(body);
+        api_error(ctx, 400, "bad_request", "role must be admin, analyst or device_owner");
+        return;
+    }
+    if (disabled && !cJSON_IsBool(disabled)) {
+        cJSON_Delete(body);
+        api_error(ctx, 400, "bad_request", "disabled must be a boolean");
+        return;
+    }
+    bool demote = was_admin && ((role_s && role != ROLE_ADMIN) || cJSON_IsTrue(disabled));
+    if (demote && admins_left(ctx, id) == 0) {
+        cJSON_Delete(body);
+        api_error(ctx, 409, "last_admin", "the last active Admin cannot be demoted or disabled");
+        return;
+    }
+    int64_t now = util_now_ms();
+    db_exec(ctx->s->db, NULL,
+            "UPDATE users SET name = COALESCE(?, name), role = COALESCE(?, role), "
+            "disabled = COALESCE(?, disabled), updated_at = ? WHERE id = ?",
+            "bbbis", name, role_s ? auth_role_name(role) : NULL,
+            disabled ? (cJSON_IsTrue(disabled) ? "1" : "0") : NULL, now, id);
+    if (cJSON_IsTrue(disabled) || role_s) /* privileges changed: end the user's sessions */
+        db_exec(ctx->s->db, NULL, "DELETE FROM sessions WHERE user_id = ?", "s", id);
+    char *detail = cJSON_PrintUnformatted(body);
+    api_audit(ctx, role_s ? "user.role_change" : "user.update", id, detail ? detail : "");
+    free(detail);
+    cJSON_Delete(body);
+    cJSON *out = get_user(ctx, id);
+    if (out) api_json(ctx, 200, out);
+}
+
+void api_users_delete(api_ctx *ctx)
+{
+    const char *id = ctx->params[0];
+    cJSON *u = get_user(ctx, id);
+    if (!u) return;
+    bool is_admin = strcmp(api_json_str(u, "role"), "admin") == 0;
+    cJSON_Delete(u);
+    if (is_admin && admins_left(ctx, id) == 0) {
+        api_error(ctx, 409, "last_admin", "the last active Admin cannot be deleted");
+        return;
+    }
+    db_exec(ctx->s->db, NULL, "DELETE FROM users WHERE id = ?", "s", id);
+    api_audit(ctx, "user.delete", id, "");
+    api_no_content(ctx);
+}
+
+void api_invites_create(api_ctx *ctx)
+{
+    cJSON *body = api_body_json(ctx);
+    if (!body) return;
+    const char *role_s = api_json_str(body, "role");
+    const char *email = api_json_str(body, "email");
+    auth_role role = ROLE_DEVICE_OWNER;
+    if (role_s && (auth_role_parse(role_s, &role) != 0 || role == ROLE_NONE)) {
+        cJSON_Delete(body);
+        api_error(ctx, 400, "bad_request", "role must be admin, analyst or device_owner");
+        return;
+    }
+    char token[128], hash[65];
+    auth_token_new(token, sizeof token, hash);
+    int64_t now = util_now_ms(), expires = now + 7 * 86400000LL;
+    db_exec(ctx->s->db, NULL,
+            "INSERT INTO invites(token_hash, email, role, created_by, created_at, expires_at) "
+            "VALUES(?, ?, ?, ?, ?, ?)",
+            "sbssii", hash, email, auth_role_name(role), ctx->user_id, now, expires);
+    char detail[300];
+    snprintf(detail, sizeof detail, "role=%s email=%s", auth_role_name(role), email ? email : "");
+    api_audit(ctx, "invite.create", "", detail);
+    cJSON_Delete(body);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "invite", token);
+    cJSON_AddStringToObject(o, "role", auth_role_name(role));
+    cJSON_AddNumberToObject(o, "expires_at", (double)expires);
+    api_json(ctx, 201, o);
+}
+
+void api_settings_get(api_ctx *ctx)
+{
+    char signup[16];
+    api_setting_get(ctx->s, "signup", ctx->s->cfg.signup, signup, sizeof signup);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "signup", signup);
+    cJSON_AddNumberToObject(o, "retention_days", (double)ctx->s->cfg.retention_days);
+    cJSON_AddNumberToObject(o, "session_idle_s", (double)ctx->s->cfg.session_idle_s);
+    cJSON_AddNumberToObject(o, "offline_timeout_s", (double)ctx->s->cfg.offline_timeout_s);
+    api_json(ctx, 200, o);
+}
+
+void api_settings_update(api_ctx *ctx)
+{
+    cJSON *body = api_body_json(ctx);
+    if (!body) return;
+    const char *signup = api_json_str(body, "signup");
+    if (!signup || (strcmp(signup, "open") && strcmp(signup, "invite") && strcmp(signup, "off"))) {
+        cJSON_Delete(body);
+        api_error(ctx, 400, "bad_request", "signup must be open, invite or off");
+        return;
+    }
+    db_exec(ctx->s->db, NULL,
+            "INSERT INTO settings(key, value, updated_at) VALUES('signup', ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            "si", signup, util_now_ms());
+    char detail[64];
+    snprintf(detail, sizeof detail, "signup=%s", signup);
+    api_audit(ctx, "settings.update", "signup", detail);
+    cJSON_Delete(body);
+    api_settings_get(ctx);
+}
+
+void api_audit_list(api_ctx *ctx)
+{
+    bool bad = false;
+    int64_t limit = api_query_int(ctx, "limit", 100, 1, 1000, &bad);
+    int64_t before = api_query_int(ctx, "before_seq", INT64_MAX, 1, INT64_MAX, &bad);
+    char action[64] = "";
+    api_query(ctx, "action", action, sizeof action);
+    if (bad) {
+        api_error(ctx, 400, "bad_request", "limit must be 1..1000, before_seq >= 1");
+        return;
+    }
+    char like[80];
+    snprintf(like, sizeof like, "%s%%", action);
+    cJSON *rows = db_rows_json(ctx->s->db,
+                               "SELECT seq, ts, actor, action, target, detail, peer, hash "
+                               "FROM audit_log WHERE seq < ? AND action LIKE ? "
+                               "ORDER BY seq DESC LIMIT ?",
+                               "isi", before, like, limit);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
+    api_json(ctx, 200, o);
+}
+
+void api_audit_verify(api_ctx *ctx)
+{
+    int64_t rows = 0, bad_seq = 0;
+    char why[128];
+    int rc = audit_verify_db(ctx->s->db, &rows, &bad_seq, why, sizeof why);
+    if (rc < 0) {
+        api_error(ctx, 500, "internal", "could not read the audit log");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "intact", rc == 0);
+    cJSON_AddNumberToObject(o, "rows", (double)rows);
+    if (rc != 0) {
+        cJSON_AddNumberToObject(o, "first_bad_seq", (double)bad_seq);
+        cJSON_AddStringToObject(o, "reason", why);
+    }
+    api_json(ctx, 200, o);
+}

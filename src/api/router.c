@@ -1,0 +1,380 @@
+/* Request dispatch. Every request goes through api_on_request: match a route, then make the
+ * route's authorization decision here, in one place, before any handler runs:
+ *   PUBLIC      -> handler decides (login, health, static files)
+ *   SESSION     -> a valid session whose role has the route's permission, else 401/403
+ *   DEVICE_KEY  -> a valid, unrevoked device API key, else 401
+ *   STREAM      -> either of the two
+ * Object-level rules (a DeviceOwner sees only own devices) are in api_device_visible. */
+#include "api/api.h"
+
+#include "auth/token.h"
+#include "core/log.h"
+#include "ingest/devstate.h"
+#include "store/audit.h"
+#include "store/db.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SESSION_COOKIE "iotad_session"
+
+static const api_route routes[] = {
+    {"GET", "/healthz", API_AUTH_PUBLIC, PERM_PUBLIC, api_health, "Liveness"},
+    {"GET", "/readyz", API_AUTH_PUBLIC, PERM_PUBLIC, api_ready, "Readiness"},
+    {"GET", "/metrics", API_AUTH_PUBLIC, PERM_PUBLIC, api_metrics, "Prometheus metrics"},
+    {"GET", "/api/v1/openapi.json", API_AUTH_PUBLIC, PERM_PUBLIC, api_openapi, "This document"},
+    {"POST", "/api/v1/auth/login", API_AUTH_PUBLIC, PERM_PUBLIC, api_login, "Log in"},
+    {"POST", "/api/v1/auth/signup", API_AUTH_PUBLIC, PERM_PUBLIC, api_signup,
+     "Self-registration (DeviceOwner)"},
+    {"POST", "/api/v1/auth/logout", API_AUTH_SESSION, PERM_AUTHENTICATED, api_logout, "Log out"},
+    {"GET", "/api/v1/auth/me", API_AUTH_SESSION, PERM_AUTHENTICATED, api_me, "Current user"},
+    {"POST", "/api/v1/auth/password", API_AUTH_SESSION, PERM_AUTHENTICATED, api_change_password,
+     "Change own password"},
+    {"GET", "/api/v1/users", API_AUTH_SESSION, PERM_USERS_ADMIN, api_users_list, "List users"},
+    {"POST", "/api/v1/users", API_AUTH_SESSION, PERM_USERS_ADMIN, api_users_create,
+     "Create a user"},
+    {"GET", "/api/v1/users/{id}", API_AUTH_SESSION, PERM_USERS_ADMIN, api_users_get, "Get a user"},
+    {"PATCH", "/api/v1/users/{id}", API_AUTH_SESSION, PERM_USERS_ADMIN, api_users_update,
+     "Update a user (role, name, disabled, password)"},
+    {"DELETE", "/api/v1/users/{id}", API_AUTH_SESSION, PERM_USERS_ADMIN, api_users_delete,
+     "Delete a user"},
+    {"POST", "/api/v1/invites", API_AUTH_SESSION, PERM_USERS_ADMIN, api_invites_create,
+     "Create a sign-up invitation"},
+    {"GET", "/api/v1/settings", API_AUTH_SESSION, PERM_SETTINGS_ADMIN, api_settings_get,
+     "Server settings"},
+    {"PATCH", "/api/v1/settings", API_AUTH_SESSION, PERM_SETTINGS_ADMIN, api_settings_update,
+     "Change settings"},
+    {"GET", "/api/v1/audit", API_AUTH_SESSION, PERM_AUDIT_READ, api_audit_list, "Audit log"},
+    {"GET", "/api/v1/audit/verify", API_AUTH_SESSION, PERM_AUDIT_READ, api_audit_verify,
+     "Verify the audit hash chain"},
+    {"GET", "/api/v1/devices", API_AUTH_SESSION, PERM_DEVICE_READ, api_devices_list,
+     "List devices (search, filter, paging)"},
+    {"POST", "/api/v1/devices", API_AUTH_SESSION, PERM_DEVICE_WRITE, api_devices_create,
+     "Register a device"},
+    {"GET", "/api/v1/devices/{id}", API_AUTH_SESSION, PERM_DEVICE_READ, api_devices_get,
+     "Get a device"},
+    {"PATCH", "/api/v1/devices/{id}", API_AUTH_SESSION, PERM_DEVICE_WRITE, api_devices_update,
+     "Update device metadata"},
+    {"DELETE", "/api/v1/devices/{id}", API_AUTH_SESSION, PERM_DEVICE_WRITE, api_devices_delete,
+     "Delete a device and its data"},
+    {"GET", "/api/v1/devices/{id}/keys", API_AUTH_SESSION, PERM_DEVICE_READ, api_keys_list,
+     "List API keys (prefix only)"},
+    {"POST", "/api/v1/devices/{id}/keys", API_AUTH_SESSION, PERM_DEVICE_KEYS, api_keys_create,
+     "Create an API key (secret shown once)"},
+    {"DELETE", "/api/v1/devices/{id}/keys/{key}", API_AUTH_SESSION, PERM_DEVICE_KEYS,
+     api_keys_revoke, "Revoke an API key"},
+    {"POST", "/api/v1/devices/{id}/keys/{key}/rotate", API_AUTH_SESSION, PERM_DEVICE_KEYS,
+     api_keys_rotate, "Rotate an API key (revoke and create)"},
+    {"GET", "/api/v1/devices/{id}/metrics", API_AUTH_SESSION, PERM_DEVICE_READ,
+     api_device_metrics, "Metrics of a device"},
+    {"GET", "/api/v1/devices/{id}/data", API_AUTH_SESSION, PERM_DATA_READ, api_device_data,
+     "Points or rollups of a device metric"},
+    {"GET", "/api/v1/devices/{id}/events", API_AUTH_SESSION, PERM_DEVICE_READ, api_device_events,
+     "Status and security events of a device"},
+    {"GET", "/api/v1/events", API_AUTH_SESSION, PERM_DEVICE_READ, api_events_list,
+     "Status and security events (filter by category, kind, device, time)"},
+    {"POST", "/api/v1/ingest", API_AUTH_DEVICE_KEY, PERM_PUBLIC, api_ingest,
+     "Ingest telemetry (JSON, SenML, line protocol)"},
+    {"POST", "/api/v2/write", API_AUTH_DEVICE_KEY, PERM_PUBLIC, api_influx_write,
+     "InfluxDB v2 write (line protocol; Telegraf influxdb_v2)"},
+    {"GET", "/api/v1/stream", API_AUTH_STREAM, PERM_PUBLIC, api_stream,
+     "WebSocket live stream (users) / telemetry (devices)"},
+};
+
+const api_route *api_routes(size_t *count)
+{
+    *count = sizeof routes / sizeof routes[0];
+    return routes;
+}
+
+/* Matches path against pattern; fills ctx->params. */
+static bool match(const char *pattern, const char *path, api_ctx *ctx)
+{
+    ctx->nparams = 0;
+    const char *p = pattern, *q = path;
+    while (*p && *q) {
+        if (*p == '{') {
+            const char *pend = strchr(p, '}');
+            const char *qend = strchr(q, '/');
+            size_t n = qend ? (size_t)(qend - q) : strlen(q);
+            if (!pend || n == 0 || n >= sizeof ctx->params[0] || ctx->nparams >= 3) return false;
+            memcpy(ctx->params[ctx->nparams], q, n);
+            ctx->params[ctx->nparams++][n] = '\0';
+            p = pend + 1;
+            q += n;
+            continue;
+        }
+        if (*p != *q) return false;
+        p++;
+        q++;
+    }
+    return *p == '\0' && (*q == '\0' || (*q == '/' && q[1] == '\0'));
+}
+
+static void send_json_text(api_ctx *ctx, int status, const char *text, size_t len)
+{
+    http_respond(ctx->c, status, "application/json",
+                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n", text, len);
+}
+
+void api_json(api_ctx *ctx, int status, cJSON *body)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    if (text) {
+        send_json_text(ctx, status, text, strlen(text));
+        free(text);
+    } else {
+        send_json_text(ctx, 500, "{\"error\":\"internal\",\"message\":\"encoding failed\"}", 49);
+    }
+    cJSON_Delete(body);
+}
+
+void api_error(api_ctx *ctx, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", code);
+    cJSON_AddStringToObject(o, "message", msg);
+    if (status == 401 || status == 403) ctx->s->m.api_denied++;
+    api_json(ctx, status, o);
+}
+
+void api_no_content(api_ctx *ctx)
+{
+    http_respond(ctx->c, 204, NULL, NULL, NULL, 0);
+}
+
+cJSON *api_body_json(api_ctx *ctx)
+{
+    cJSON *j = ctx->req->body_len ? cJSON_ParseWithLength(ctx->req->body, ctx->req->body_len)
+                                  : NULL;
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        api_error(ctx, 400, "bad_request", "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+const char *api_json_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+bool api_query(api_ctx *ctx, const char *name, char *out, size_t cap)
+{
+    return http_query_param(ctx->req->query, name, out, cap) == 0;
+}
+
+int64_t api_query_int(api_ctx *ctx, const char *name, int64_t def, int64_t min, int64_t max,
+                      bool *bad)
+{
+    char buf[32];
+    if (!api_query(ctx, name, buf, sizeof buf) || !buf[0]) return def;
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    if (*end || v < min || v > max) {
+        *bad = true;
+        return def;
+    }
+    return v;
+}
+
+bool api_query_time(api_ctx *ctx, const char *name, int64_t def, int64_t *out, bool *bad)
+{
+    char buf[64];
+    *out = def;
+    if (!api_query(ctx, name, buf, sizeof buf) || !buf[0]) return false;
+    size_t n = strlen(buf);
+    if (buf[0] == '-' && n >= 3) { /* relative: -15m, -1h, -7d, -30s */
+        char *end;
+        long long v = strtoll(buf + 1, &end, 10);
+        int64_t unit = *end == 's' ? 1000 : *end == 'm' ? 60000 : *end == 'h' ? 3600000
+                       : *end == 'd' ? 86400000 : 0;
+        if (unit && end[1] == '\0' && v >= 0) {
+            *out = util_now_ms() - v * unit;
+            return true;
+        }
+    }
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    if (*end == '\0' && end != buf) {
+        *out = v;
+        return true;
+    }
+    if (util_parse_rfc3339(buf, n, out) == 0) return true;
+    *bad = true;
+    return false;
+}
+
+const char *api_actor(const api_ctx *ctx)
+{
+    if (ctx->user_id[0]) return ctx->user_id;
+    return "anonymous";
+}
+
+void api_audit(api_ctx *ctx, const char *action, const char *target, const char *detail)
+{
+    if (audit_append(ctx->s->db, api_actor(ctx), action, target, detail, ctx->req->peer) != 0)
+        log_error("audit_append_failed", "action=%s target=%s", action, target ? target : "");
+}
+
+bool api_device_visible(api_ctx *ctx, const char *device_id, char *owner_out)
+{
+    char owner[UUID_STR_LEN + 1] = "";
+    int rc = util_uuid_valid(device_id)
+                 ? db_text(ctx->s->db, owner, sizeof owner,
+                           "SELECT COALESCE(owner_id, '') FROM devices WHERE id = ?", "s",
+                           device_id)
+                 : 1;
+    if (rc == 0 && (auth_scope_all_devices(ctx->role) || strcmp(owner, ctx->user_id) == 0)) {
+        if (owner_out) memcpy(owner_out, owner, sizeof owner);
+        return true;
+    }
+    api_error(ctx, 404, "not_found", "no device %s", device_id);
+    return false;
+}
+
+void api_setting_get(server *s, const char *key, const char *def, char *out, size_t cap)
+{
+    if (db_text(s->db, out, cap, "SELECT value FROM settings WHERE key = ?", "s", key) != 0)
+        snprintf(out, cap, "%s", def);
+}
+
+/* Resolves a session from "Authorization: Bearer" or the session cookie. */
+static bool resolve_session(api_ctx *ctx)
+{
+    char token[128] = "";
+    const char *authz = http_req_header(ctx->req, "authorization");
+    if (authz && strncasecmp(authz, "Bearer ", 7) == 0) {
+        snprintf(token, sizeof token, "%s", authz + 7);
+    } else if (http_cookie(ctx->req, SESSION_COOKIE, token, sizeof token) != 0) {
+        return false;
+    }
+    if (!token[0]) return false;
+    auth_token_hash(token, ctx->session_hash);
+    int64_t now = util_now_ms();
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ctx->s->db,
+                           "SELECT u.id, u.email, u.role, s.last_seen FROM sessions s "
+                           "JOIN users u ON u.id = s.user_id "
+                           "WHERE s.token_hash = ? AND s.expires_at > ? AND s.last_seen > ? "
+                           "AND u.disabled = 0",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, ctx->session_hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, now - ctx->s->cfg.session_idle_s * 1000);
+    bool ok = false;
+    int64_t last_seen = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(ctx->user_id, sizeof ctx->user_id, "%s", sqlite3_column_text(st, 0));
+        snprintf(ctx->email, sizeof ctx->email, "%s", sqlite3_column_text(st, 1));
+        ok = auth_role_parse((const char *)sqlite3_column_text(st, 2), &ctx->role) == 0;
+        last_seen = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_finalize(st);
+    if (ok && now - last_seen > 60000) /* sliding expiry, written at most once a minute */
+        db_exec(ctx->s->db, NULL, "UPDATE sessions SET last_seen = ? WHERE token_hash = ?", "is",
+                now, ctx->session_hash);
+    ctx->authed = ok;
+    if (!ok) ctx->user_id[0] = '\0';
+    return ok;
+}
+
+/* Device API key from X-API-Key, "Authorization: Token" (InfluxDB v2) or "Bearer". */
+static bool resolve_device(api_ctx *ctx, transport t)
+{
+    const char *key = http_req_header(ctx->req, "x-api-key");
+    const char *authz = http_req_header(ctx->req, "authorization");
+    if (!key && authz && strncasecmp(authz, "Token ", 6) == 0) key = authz + 6;
+    if (!key && authz && strncasecmp(authz, "Bearer ", 7) == 0) key = authz + 7;
+    char qkey[128];
+    if (!key && t == TRANSPORT_WS && api_query(ctx, "api_key", qkey, sizeof qkey)) key = qkey;
+    if (!key) return false;
+    const char *why = "";
+    bool revoked = false;
+    ctx->device = devstate_authenticate(ctx->s->devices, NULL, key, strlen(key), &why, &revoked);
+    if (!ctx->device) {
+        ctx->s->m.rejected[t][REJECT_AUTH]++;
+        devstate_security(ctx->s->devices, NULL, NULL,
+                          revoked ? SEC_REVOKED_KEY : SEC_AUTH_FAILURE, t, ctx->req->peer, why);
+        return false;
+    }
+    return true;
+}
+
+void api_on_request(void *ud, http_conn *c, const http_request *req)
+{
+    server *s = ud;
+    api_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.s = s;
+    ctx.c = c;
+    ctx.req = req;
+    s->m.api_requests++;
+    if (s->stopping) {
+        api_error(&ctx, 503, "unavailable", "server is shutting down");
+        return;
+    }
+    const api_route *route = NULL;
+    bool path_matched = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!match(routes[i].pattern, req->path, &ctx)) continue;
+        path_matched = true;
+        if (strcmp(routes[i].method, req->method_name) == 0 ||
+            (strcmp(req->method_name, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
+            route = &routes[i];
+            break;
+        }
+    }
+    if (!route) {
+        if (path_matched) {
+            api_error(&ctx, 405, "method_not_allowed", "%s is not allowed on %s",
+                      req->method_name, req->path);
+        } else if (strncmp(req->path, "/api/", 5) == 0) {
+            api_error(&ctx, 404, "not_found", "no such endpoint: %s %s", req->method_name,
+                      req->path);
+        } else if (strcmp(req->method_name, "GET") == 0 || strcmp(req->method_name, "HEAD") == 0) {
+            api_static(&ctx);
+        } else {
+            api_error(&ctx, 405, "method_not_allowed", "%s is not allowed here", req->method_name);
+        }
+        return;
+    }
+    switch (route->auth) {
+    case API_AUTH_PUBLIC: break;
+    case API_AUTH_SESSION:
+        if (!resolve_session(&ctx)) {
+            api_error(&ctx, 401, "unauthorized", "log in first (session expired or missing)");
+            return;
+        }
+        if (!auth_role_allows(ctx.role, route->perm)) {
+            api_error(&ctx, 403, "forbidden", "the %s role may not do this",
+                      auth_role_name(ctx.role));
+            return;
+        }
+        break;
+    case API_AUTH_DEVICE_KEY:
+        if (!resolve_device(&ctx, TRANSPORT_HTTP)) {
+            api_error(&ctx, 401, "unauthorized",
+                      "a valid device API key is required (X-API-Key header)");
+            return;
+        }
+        break;
+    case API_AUTH_STREAM:
+        if (!resolve_session(&ctx) && !resolve_device(&ctx, TRANSPORT_WS)) {
+            api_error(&ctx, 401, "unauthorized", "log in or send a device API key");
+            return;
+        }
+        break;
+    }
+    route->fn(&ctx);
+}

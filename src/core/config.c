@@ -1,0 +1,315 @@
+/* Table-driven configuration. Every key lives once in `options` with its type, default,
+ * help text and offset in `config`; files, the environment and flags all go through
+ * config_set, so precedence is simply the order in which they are applied. */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { OPT_STR, OPT_INT, OPT_BOOL } opt_type;
+
+typedef struct {
+    const char *key;
+    opt_type type;
+    size_t offset;
+    size_t size; /* for strings */
+    const char *def;
+    const char *help;
+    bool secret;
+    int64_t min, max;    /* for ints */
+    const char *choices; /* for strings: "a|b|c" or NULL */
+} option;
+
+#define S(field, def, help, choices)                                                               \
+    {                                                                                              \
+#field, OPT_STR, offsetof(config, field), sizeof(((config *)0)->field), def, help, false,  \
+            0, 0, choices                                                                          \
+    }
+#define I(field, def, min, max, help)                                                              \
+    {                                                                                              \
+#field, OPT_INT, offsetof(config, field), 0, def, help, false, min, max, NULL              \
+    }
+#define B(field, def, help)                                                                        \
+    {                                                                                              \
+#field, OPT_BOOL, offsetof(config, field), 0, def, help, false, 0, 0, NULL                 \
+    }
+
+static const option options[] = {
+    S(data_dir, "./data", "directory for the database and state", NULL),
+    S(http_listen, "0.0.0.0:8080", "HTTP/WebSocket listen address (ADDR:PORT)", NULL),
+    S(mqtt_listen, "0.0.0.0:1883", "MQTT listen address (ADDR:PORT)", NULL),
+    S(log_level, "info", "debug|info|warn|error", "debug|info|warn|error|off"),
+    S(admin_email, "admin@localhost", "e-mail of the first Admin, created on first start", NULL),
+    {"admin_password", OPT_STR, offsetof(config, admin_password), CONFIG_STR_MAX, "",
+     "password of the first Admin (generated and printed once if empty)", true, 0, 0, NULL},
+    S(web_dir, "web/dist", "directory of the built dashboard served at /", NULL),
+    S(signup, "open", "self-registration: open|invite|off", "open|invite|off"),
+    S(store_sync, "full", "SQLite synchronous mode: full (power-safe) | normal", "full|normal"),
+    I(shards, "0", 0, 256, "detector shard threads (0 = one per core)"),
+    I(commit_interval_ms, "2", 0, 1000, "group-commit wait for more points (ms)"),
+    I(queue_max_points, "1000000", 1000, 100000000, "ingest queue bound before back-pressure"),
+    I(max_batch_points, "100000", 1, 10000000, "most points in one request or message"),
+    I(max_body_bytes, "33554432", 1024, 1073741824, "largest HTTP request body (bytes)"),
+    I(mqtt_max_packet, "262144", 128, 268435455, "largest MQTT packet (bytes)"),
+    I(mqtt_receive_maximum, "1024", 1, 65535, "QoS 1 messages in flight per MQTT connection"),
+    I(max_connections, "20000", 1, 1000000, "connections per listener"),
+    I(ts_max_past_s, "2592000", 0, 3153600000, "oldest accepted timestamp, seconds back (0 = any)"),
+    I(ts_max_future_s, "300", 0, 3153600000, "newest accepted timestamp, seconds ahead (0 = any)"),
+    I(retention_days, "30", 0, 36500, "days of raw points kept (0 = forever)"),
+    I(session_idle_s, "86400", 60, 31536000, "session expiry after inactivity (s)"),
+    I(session_max_s, "604800", 60, 31536000, "absolute session lifetime (s)"),
+    I(login_max_failures, "5", 1, 1000, "failed logins before lockout"),
+    I(login_lockout_s, "900", 1, 86400, "lockout duration (s)"),
+    I(offline_timeout_s, "120", 5, 86400, "HTTP/WebSocket device offline after this silence (s)"),
+    I(checkpoint_interval_s, "10", 1, 3600, "time-series checkpoint interval (s)"),
+    B(simulate, "false", "run the simulated device fleet inside the server"),
+    I(sim_devices, "60", 1, 100000, "devices in the simulated fleet"),
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+_Static_assert(N_OPTIONS <= sizeof(((config *)0)->source), "config.source too small");
+
+static const option *find_option(const char *key, size_t *index)
+{
+    char norm[64];
+    size_t n = strlen(key);
+    if (n >= sizeof norm) return NULL;
+    for (size_t i = 0; i <= n; i++)
+        norm[i] = key[i] == '-' ? '_' : (char)tolower((unsigned char)key[i]);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (strcmp(options[i].key, norm) == 0) {
+            if (index) *index = i;
+            return &options[i];
+        }
+    }
+    return NULL;
+}
+
+static int choice_ok(const char *choices, const char *v)
+{
+    size_t vl = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t l = bar ? (size_t)(bar - p) : strlen(p);
+        if (l == vl && strncmp(p, v, l) == 0) return 1;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+int config_set(config *c, const char *key, const char *value, config_source src, char *err,
+               size_t errcap)
+{
+    size_t idx;
+    const option *o = find_option(key, &idx);
+    if (!o) {
+        snprintf(err, errcap, "unknown configuration key '%s'", key);
+        return -1;
+    }
+    char *base = (char *)c + o->offset;
+    switch (o->type) {
+    case OPT_STR:
+        if (strlen(value) >= o->size) {
+            snprintf(err, errcap, "%s: value too long (max %zu bytes)", o->key, o->size - 1);
+            return -2;
+        }
+        if (o->choices && !choice_ok(o->choices, value)) {
+            snprintf(err, errcap, "%s: '%s' is not one of %s", o->key, value, o->choices);
+            return -2;
+        }
+        memcpy(base, value, strlen(value) + 1);
+        break;
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end || v < o->min || v > o->max) {
+            snprintf(err, errcap, "%s: '%s' is not an integer in [%lld, %lld]", o->key, value,
+                     (long long)o->min, (long long)o->max);
+            return -2;
+        }
+        *(int64_t *)(void *)base = v;
+        break;
+    }
+    case OPT_BOOL:
+        if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes") ||
+            !strcmp(value, "on"))
+            *(bool *)base = true;
+        else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no") ||
+                 !strcmp(value, "off"))
+            *(bool *)base = false;
+        else {
+            snprintf(err, errcap, "%s: '%s' is not a boolean", o->key, value);
+            return -2;
+        }
+        break;
+    }
+    c->source[idx] = (unsigned char)src;
+    return 0;
+}
+
+void config_defaults(config *c)
+{
+    memset(c, 0, sizeof *c);
+    char err[128];
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        config_set(c, options[i].key, options[i].def, CONFIG_SRC_DEFAULT, err, sizeof err);
+    }
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+int config_load_file(config *c, const char *path, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errcap, "cannot open config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[1024], msg[256];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#') continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errcap, "%s:%d: expected 'key = value'", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *k = trim(s), *v = trim(eq + 1);
+        size_t vl = strlen(v);
+        if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+            v[vl - 1] = '\0';
+            v++;
+        }
+        if (config_set(c, k, v, CONFIG_SRC_FILE, msg, sizeof msg) != 0) {
+            snprintf(err, errcap, "%s:%d: %s", path, lineno, msg);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_load_env(config *c, char *err, size_t errcap)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char name[80] = "IOTAD_";
+        size_t n = strlen(options[i].key);
+        for (size_t j = 0; j < n && j + 7 < sizeof name; j++)
+            name[6 + j] = (char)toupper((unsigned char)options[i].key[j]);
+        name[6 + n] = '\0';
+        const char *v = getenv(name);
+        if (!v) continue;
+        char msg[256];
+        if (config_set(c, options[i].key, v, CONFIG_SRC_ENV, msg, sizeof msg) != 0) {
+            snprintf(err, errcap, "%s: %s", name, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_parse_args(config *c, int argc, char **argv, char *err, size_t errcap)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errcap, "unexpected argument '%s' (see --help)", a);
+            return -1;
+        }
+        a += 2;
+        char key[64];
+        const char *val = NULL;
+        const char *eq = strchr(a, '=');
+        size_t kl = eq ? (size_t)(eq - a) : strlen(a);
+        if (kl >= sizeof key) {
+            snprintf(err, errcap, "unknown flag --%s", a);
+            return -1;
+        }
+        memcpy(key, a, kl);
+        key[kl] = '\0';
+        if (!strcmp(key, "config")) { /* applied by the caller before the environment */
+            if (!eq) i++;
+            continue;
+        }
+        const option *o = find_option(key, NULL);
+        if (!o) {
+            snprintf(err, errcap, "unknown flag --%s (see --help)", key);
+            return -1;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else if (o->type == OPT_BOOL) {
+            val = "true";
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            snprintf(err, errcap, "flag --%s needs a value", key);
+            return -1;
+        }
+        char msg[256];
+        if (config_set(c, key, val, CONFIG_SRC_FLAG, msg, sizeof msg) != 0) {
+            snprintf(err, errcap, "--%s: %s", key, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void config_print(const config *c, FILE *out)
+{
+    static const char *const src_names[] = {"default", "file", "env", "flag"};
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const option *o = &options[i];
+        const char *base = (const char *)c + o->offset;
+        fprintf(out, "%-24s = ", o->key);
+        switch (o->type) {
+        case OPT_STR:
+            if (o->secret)
+                fprintf(out, "%s", base[0] ? "(set, hidden)" : "(unset)");
+            else
+                fprintf(out, "%s", base);
+            break;
+        case OPT_INT:
+            fprintf(out, "%lld", (long long)*(const int64_t *)(const void *)base);
+            break;
+        case OPT_BOOL:
+            fprintf(out, "%s", *(const bool *)base ? "true" : "false");
+            break;
+        }
+        fprintf(out, "    # %s\n", src_names[c->source[i]]);
+    }
+}
+
+void config_print_help(FILE *out)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", options[i].key);
+        for (char *p = flag + 2; *p; p++)
+            if (*p == '_') *p = '-';
+        fprintf(out, "  %-26s %s (default: %s)\n", flag, options[i].help,
+                options[i].def[0] ? options[i].def : "none");
+    }
+    fprintf(out, "  %-26s %s\n", "--config FILE", "read `key = value` lines from FILE first");
+    fprintf(out, "\nEvery option can also be set as IOTAD_<KEY> in the environment (e.g. "
+                 "IOTAD_HTTP_LISTEN).\nPrecedence: flag > environment > config file > default.\n");
+}

@@ -1,0 +1,63 @@
+/* iotad configuration: one defaults table, overridden in order by a config file
+ * (`key = value` lines), IOTAD_* environment variables and command-line flags.
+ * `iotad config` prints the effective values and where each came from. */
+#ifndef IOTAD_CORE_CONFIG_H
+#define IOTAD_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_STR_MAX 256
+
+typedef struct {
+    char data_dir[CONFIG_STR_MAX];
+    char http_listen[CONFIG_STR_MAX];
+    char mqtt_listen[CONFIG_STR_MAX];
+    char log_level[16];
+    char admin_email[CONFIG_STR_MAX];
+    char admin_password[CONFIG_STR_MAX]; /* secret: never printed */
+    char web_dir[CONFIG_STR_MAX];
+    char signup[16];     /* open | invite | off */
+    char store_sync[16]; /* full | normal */
+    int64_t shards;      /* 0 = one per core */
+    int64_t commit_interval_ms;
+    int64_t queue_max_points;
+    int64_t max_batch_points;
+    int64_t max_body_bytes;
+    int64_t mqtt_max_packet;
+    int64_t mqtt_receive_maximum;
+    int64_t max_connections;
+    int64_t ts_max_past_s;
+    int64_t ts_max_future_s;
+    int64_t retention_days;
+    int64_t session_idle_s;
+    int64_t session_max_s;
+    int64_t login_max_failures;
+    int64_t login_lockout_s;
+    int64_t offline_timeout_s;
+    int64_t checkpoint_interval_s;
+    bool simulate;
+    int64_t sim_devices;
+    unsigned char source[64]; /* config_source of each option, by table index */
+} config;
+
+typedef enum { CONFIG_SRC_DEFAULT, CONFIG_SRC_FILE, CONFIG_SRC_ENV, CONFIG_SRC_FLAG } config_source;
+
+void config_defaults(config *c);
+/* Applies `key = value` lines; returns 0, or -1 with a message in err. */
+int config_load_file(config *c, const char *path, char *err, size_t errcap);
+/* Applies IOTAD_<KEY> variables from the environment. */
+int config_load_env(config *c, char *err, size_t errcap);
+/* Sets one key ("http_listen" or "http-listen"); returns 0, -1 unknown key, -2 bad value. */
+int config_set(config *c, const char *key, const char *value, config_source src, char *err,
+               size_t errcap);
+/* Parses argv flags (--key value or --key=value, --flag for booleans); leaves positional
+ * arguments out. Returns 0, or -1 with err set. --config FILE is applied first. */
+int config_parse_args(config *c, int argc, char **argv, char *err, size_t errcap);
+/* Prints every key with its value and source; secrets masked. */
+void config_print(const config *c, FILE *out);
+/* Prints flag help lines. */
+void config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,37 @@
+/* Counters exported at /metrics in the Prometheus text format. Updated on the loop thread;
+ * the writer and listeners keep their own stats, merged in at render time. */
+#ifndef IOTAD_CORE_METRICS_H
+#define IOTAD_CORE_METRICS_H
+
+#include <stdint.h>
+
+typedef enum { TRANSPORT_MQTT, TRANSPORT_HTTP, TRANSPORT_WS, TRANSPORT_COUNT } transport;
+
+typedef enum {
+    REJECT_AUTH = 0,     /* unknown device, bad or revoked key */
+    REJECT_ACL,          /* topic outside the device's tree */
+    REJECT_SYNTAX,       /* malformed payload */
+    REJECT_TYPE,         /* wrong value types */
+    REJECT_NONFINITE,    /* NaN / Inf */
+    REJECT_TIMESTAMP,    /* unparseable or beyond the allowed skew */
+    REJECT_METRIC,       /* bad or reserved metric name */
+    REJECT_TOO_LARGE,    /* oversized payload or batch */
+    REJECT_EMPTY,        /* no points */
+    REJECT_UNAVAILABLE,  /* store failure or shutting down */
+    REJECT_COUNT
+} reject_reason;
+
+typedef struct {
+    uint64_t points_in[TRANSPORT_COUNT];
+    uint64_t messages_in[TRANSPORT_COUNT];
+    uint64_t bytes_in[TRANSPORT_COUNT];
+    uint64_t rejected[TRANSPORT_COUNT][REJECT_COUNT];
+    uint64_t logins_ok, logins_failed, logins_locked;
+    uint64_t api_requests, api_denied;
+    uint64_t backpressure_pauses;
+} metrics;
+
+const char *transport_name(transport t);
+const char *reject_reason_name(reject_reason r);
+
+#endif

@@ -1,0 +1,204 @@
+/* Server lifecycle: start-up in dependency order (store, migrations, first Admin, live
+ * device state, writer thread, listeners), a 1 s housekeeping tick, and a graceful stop on
+ * SIGTERM/SIGINT that stops accepting, lets the writer commit everything queued (so every
+ * acknowledged point is durable, and nothing half-received is acknowledged), checkpoints
+ * the time-series store and closes every handle so the loop returns. */
+#include "core/server.h"
+
+#include "api/api.h"
+#include "api/stream.h"
+#include "auth/password.h"
+#include "auth/throttle.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/http_server.h"
+#include "ingest/devstate.h"
+#include "ingest/mqtt_ingest.h"
+#include "mqtt/mqtt_server.h"
+#include "sim/sim.h"
+#include "store/audit.h"
+#include "store/db.h"
+#include "store/tsdb.h"
+#include "store/writer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int ensure_dir(const char *path)
+{
+    if (mkdir(path, 0700) == 0 || errno == EEXIST) return 0;
+    log_error("data_dir_failed", "path=%s err=\"%s\"", path, strerror(errno));
+    return -1;
+}
+
+/* Creates the first Admin when the database has no user. */
+static int bootstrap_admin(server *s)
+{
+    if (db_int(s->db, 0, "SELECT COUNT(*) FROM users", "") > 0) return 0;
+    char password[CONFIG_STR_MAX];
+    bool generated = s->cfg.admin_password[0] == '\0';
+    if (generated) {
+        uint8_t raw[12];
+        if (util_random(raw, sizeof raw) != 0) return -1;
+        util_hex(raw, sizeof raw, password);
+    } else {
+        snprintf(password, sizeof password, "%s", s->cfg.admin_password);
+    }
+    char hash[256], id[UUID_STR_LEN + 1];
+    if (auth_password_hash(password, strlen(password), hash, sizeof hash) != 0) return -1;
+    util_uuid7(id);
+    int64_t now = util_now_ms();
+    if (db_exec(s->db, NULL,
+                "INSERT INTO users(id, name, email, password, role, created_at, updated_at, "
+                "password_changed_at) VALUES(?, 'Administrator', ?, ?, 'admin', ?, ?, ?)",
+                "sssiii", id, s->cfg.admin_email, hash, now, now, now) != 0)
+        return -1;
+    audit_append(s->db, "system", "user.bootstrap_admin", id, s->cfg.admin_email, NULL);
+    if (generated) {
+        /* printed once, to stdout, never logged or stored */
+        printf("\n  iotad: first Admin created\n    e-mail:   %s\n    password: %s\n"
+               "  (shown only now; set IOTAD_ADMIN_PASSWORD to choose it)\n\n",
+               s->cfg.admin_email, password);
+        fflush(stdout);
+    }
+    explicit_bzero(password, sizeof password);
+    log_info("admin_created", "email=%s generated_password=%s", s->cfg.admin_email,
+             generated ? "yes" : "no");
+    return 0;
+}
+
+static void on_drain(void *arg)
+{
+    mqtt_ingest_resume_all(arg);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    server *s = t->data;
+    int64_t now = util_now_ms();
+    devstate_tick(s->devices, now);
+    static const int64_t sweep_every_ms = 60000;
+    if (now % sweep_every_ms < 1000)
+        db_exec(s->db, NULL, "DELETE FROM sessions WHERE expires_at < ? OR last_seen < ?", "ii",
+                now, now - s->cfg.session_idle_s * 1000);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server *s = h->data;
+    log_info("signal", "signum=%d action=graceful_stop", signum);
+    server_stop(s);
+}
+
+int server_start(server *s, const config *cfg, uv_loop_t *loop)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    s->loop = loop;
+    s->started_ms = util_now_ms();
+    auth_password_init_from_env(); /* IOTAD_FAST_HASH=1: cheap hashes for tests only */
+    if (ensure_dir(cfg->data_dir) != 0) return -1;
+    char path[CONFIG_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/iotad.db", cfg->data_dir);
+    db_sync sync = strcmp(cfg->store_sync, "normal") == 0 ? DB_SYNC_NORMAL : DB_SYNC_FULL;
+    if (db_open(path, sync, &s->db) != 0 || db_migrate(s->db) != 0 ||
+        db_open(path, sync, &s->wdb) != 0)
+        return -1;
+    tsdb_options topt;
+    tsdb_options_init(&topt);
+    if (tsdb_open(s->wdb, s->db, &topt, &s->ts) != 0) {
+        log_error("tsdb_open_failed", "path=%s", path);
+        return -1;
+    }
+    if (bootstrap_admin(s) != 0) {
+        log_error("admin_bootstrap_failed", "email=%s", cfg->admin_email);
+        return -1;
+    }
+    auth_throttle_options th = {.max_failures = (int)cfg->login_max_failures,
+                                .window_ms = 15 * 60000,
+                                .lockout_ms = cfg->login_lockout_s * 1000,
+                                .max_entries = 100000};
+    s->throttle = auth_throttle_new(&th);
+    s->devices = devstate_new(s);
+    s->hub = stream_hub_new(s);
+    if (!s->throttle || !s->devices || !s->hub || devstate_load(s->devices) != 0) return -1;
+    writer_options wopt = {.checkpoint_interval_ms = cfg->checkpoint_interval_s * 1000,
+                           .retention_ms = cfg->retention_days * 86400000LL,
+                           .queue_max_points = (size_t)cfg->queue_max_points};
+    if (writer_start(loop, s->wdb, s->ts, &wopt, &s->writer) != 0) return -1;
+    writer_on_drain(s->writer, on_drain, s);
+
+    http_server_options hopt = {.max_header_bytes = 16384,
+                                .max_body_bytes = (size_t)cfg->max_body_bytes,
+                                .idle_timeout_ms = 120000,
+                                .max_connections = (unsigned)cfg->max_connections,
+                                .ws_max_message = 1 << 20};
+    static const http_callbacks hcb = {api_on_request};
+    if (http_server_start(loop, cfg->http_listen, &hopt, &hcb, s, &s->http) != 0) {
+        log_error("listen_failed", "listener=http addr=%s", cfg->http_listen);
+        return -1;
+    }
+    mqtt_server_options mopt = {.max_packet_size = (size_t)cfg->mqtt_max_packet,
+                                .receive_maximum = (uint16_t)cfg->mqtt_receive_maximum,
+                                .max_keepalive = 0,
+                                .max_connections = (unsigned)cfg->max_connections,
+                                .connect_timeout_ms = 10000};
+    if (mqtt_server_start(loop, cfg->mqtt_listen, &mopt, mqtt_ingest_callbacks(), s, &s->mqtt) !=
+        0) {
+        log_error("listen_failed", "listener=mqtt addr=%s", cfg->mqtt_listen);
+        return -1;
+    }
+    uv_signal_init(loop, &s->sig_term);
+    uv_signal_init(loop, &s->sig_int);
+    s->sig_term.data = s->sig_int.data = s;
+    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_timer_init(loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_start(&s->tick, on_tick, 1000, 1000);
+    if (cfg->simulate && sim_start(s, &s->sim) != 0) log_warn("sim_start_failed", "%s", "");
+    s->ready = true;
+    log_info("listening", "http_port=%d mqtt_port=%d data_dir=%s pid=%d",
+             http_server_port(s->http), mqtt_server_port(s->mqtt), cfg->data_dir, (int)getpid());
+    return 0;
+}
+
+static void on_listener_closed(void *arg)
+{
+    (void)arg;
+}
+
+void server_stop(server *s)
+{
+    if (s->stopping) return;
+    s->stopping = true;
+    s->ready = false;
+    log_info("stopping", "%s", "");
+    if (s->sim) sim_stop(s->sim);
+    mqtt_ingest_resume_all(s); /* drop back-pressure references before connections close */
+    if (s->hub) stream_close_all(s->hub);
+    if (s->http) http_server_stop(s->http, on_listener_closed, s);
+    if (s->mqtt) mqtt_server_stop(s->mqtt, on_listener_closed, s);
+    if (s->writer) writer_stop(s->writer); /* commits every queued point, runs completions */
+    s->writer = NULL;
+    uv_timer_stop(&s->tick);
+    uv_close((uv_handle_t *)&s->tick, NULL);
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+}
+
+void server_destroy(server *s)
+{
+    if (s->ts) tsdb_close(s->ts); /* final checkpoint */
+    s->ts = NULL;
+    db_close(s->wdb);
+    db_close(s->db);
+    s->db = s->wdb = NULL;
+    devstate_free(s->devices);
+    stream_hub_free(s->hub);
+    auth_throttle_free(s->throttle);
+    log_info("stopped", "%s", "");
+}

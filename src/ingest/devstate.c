@@ -1,0 +1,405 @@
+/* Device liveness and security telemetry. All on the loop thread. Status transitions are
+ * stored (devices.status, device_events) and streamed; counters are flushed every
+ * SYS_INTERVAL_MS as sys.* points through the normal ingest writer, so the detectors watch
+ * security behaviour exactly as they watch sensor values. */
+#include "ingest/devstate.h"
+
+#include "api/stream.h"
+#include "auth/token.h"
+#include "core/hmap.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "store/db.h"
+#include "store/writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SYS_INTERVAL_MS 10000
+#define EVENTS_PER_SECOND 50 /* device_events rows written per second at most */
+
+typedef struct {
+    char device_id[UUID_STR_LEN + 1];
+    char hash[65];
+    bool revoked;
+} key_entry;
+
+struct devstate {
+    server *s;
+    hmap *devices; /* id -> dev_live */
+    hmap *keys;    /* prefix -> key_entry */
+    dev_live **graveyard; /* removed devices, freed with the devstate (connections may hold them) */
+    size_t ngraveyard;
+    int64_t last_flush_ms;
+    int64_t event_window_ms;
+    unsigned events_in_window, events_dropped;
+};
+
+const char *sec_event_name(sec_event ev)
+{
+    static const char *const names[] = {"auth_failure",   "acl_violation", "bad_payload",
+                                        "unknown_device", "revoked_key",   "connect"};
+    return ev <= SEC_CONNECT ? names[ev] : "unknown";
+}
+
+devstate *devstate_new(server *s)
+{
+    devstate *ds = calloc(1, sizeof *ds);
+    if (!ds) return NULL;
+    ds->s = s;
+    ds->devices = hmap_new();
+    ds->keys = hmap_new();
+    ds->last_flush_ms = util_now_ms();
+    if (!ds->devices || !ds->keys) {
+        devstate_free(ds);
+        return NULL;
+    }
+    return ds;
+}
+
+void devstate_free(devstate *ds)
+{
+    if (!ds) return;
+    hmap_free(ds->devices, free);
+    hmap_free(ds->keys, free);
+    for (size_t i = 0; i < ds->ngraveyard; i++) free(ds->graveyard[i]);
+    free(ds->graveyard);
+    free(ds);
+}
+
+void devstate_add(devstate *ds, const char *device_id, const char *owner_id)
+{
+    dev_live *d = hmap_get(ds->devices, device_id);
+    if (!d) {
+        d = calloc(1, sizeof *d);
+        if (!d) return;
+        snprintf(d->id, sizeof d->id, "%s", device_id);
+        int ok;
+        hmap_put(ds->devices, device_id, d, &ok);
+        if (!ok) {
+            free(d);
+            return;
+        }
+    }
+    snprintf(d->owner_id, sizeof d->owner_id, "%s", owner_id ? owner_id : "");
+}
+
+void devstate_set_owner(devstate *ds, const char *device_id, const char *owner_id)
+{
+    dev_live *d = hmap_get(ds->devices, device_id);
+    if (d) snprintf(d->owner_id, sizeof d->owner_id, "%s", owner_id ? owner_id : "");
+}
+
+void devstate_remove(devstate *ds, const char *device_id)
+{
+    dev_live *d = hmap_remove(ds->devices, device_id);
+    if (d) {
+        d->deleted = true;
+        d->online = false;
+        dev_live **g = realloc(ds->graveyard, (ds->ngraveyard + 1) * sizeof *g);
+        if (g) {
+            ds->graveyard = g;
+            g[ds->ngraveyard++] = d;
+        }
+    }
+    /* cached keys of the device become unreachable: drop them all (rare operation) */
+    size_t it = 0;
+    const char *k;
+    void *v;
+    char prefixes[64][16];
+    int n = 0;
+    while (hmap_next(ds->keys, &it, &k, &v) && n < 64) {
+        if (strcmp(((key_entry *)v)->device_id, device_id) == 0)
+            snprintf(prefixes[n++], sizeof prefixes[0], "%s", k);
+    }
+    for (int i = 0; i < n; i++)
+        free(hmap_remove(ds->keys, prefixes[i]));
+}
+
+dev_live *devstate_get(devstate *ds, const char *device_id)
+{
+    return hmap_get(ds->devices, device_id);
+}
+
+size_t devstate_count(devstate *ds, size_t *online)
+{
+    size_t it = 0, on = 0;
+    void *v;
+    while (hmap_next(ds->devices, &it, NULL, &v))
+        if (((dev_live *)v)->online) on++;
+    if (online) *online = on;
+    return hmap_size(ds->devices);
+}
+
+int devstate_load(devstate *ds)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ds->s->db, "SELECT id, COALESCE(owner_id, ''), last_seen FROM devices",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        devstate_add(ds, id, (const char *)sqlite3_column_text(st, 1));
+        dev_live *d = hmap_get(ds->devices, id);
+        if (d) d->last_seen_ms = d->last_seen_stored_ms = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    /* Nobody is connected right after a start: every device begins offline. */
+    db_exec(ds->s->db, NULL, "UPDATE devices SET status = 'offline' WHERE status != 'offline'", "");
+    return 0;
+}
+
+dev_live *devstate_authenticate(devstate *ds, const char *device_id, const char *key,
+                                size_t key_len, const char **why, bool *revoked)
+{
+    char prefix[16];
+    *revoked = false;
+    if (auth_apikey_parse(key, key_len, prefix) != 0) {
+        *why = "malformed API key";
+        return NULL;
+    }
+    key_entry *e = hmap_get(ds->keys, prefix);
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            *why = "out of memory";
+            return NULL;
+        }
+        int64_t revoked_at = -1;
+        sqlite3_stmt *st;
+        int found = 0;
+        if (sqlite3_prepare_v2(ds->s->db,
+                               "SELECT device_id, hash, revoked_at FROM api_keys WHERE prefix = ?",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, prefix, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                found = 1;
+                snprintf(e->device_id, sizeof e->device_id, "%s", sqlite3_column_text(st, 0));
+                snprintf(e->hash, sizeof e->hash, "%s", sqlite3_column_text(st, 1));
+                revoked_at =
+                    sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
+            }
+            sqlite3_finalize(st);
+        }
+        if (!found) {
+            free(e);
+            *why = "unknown API key";
+            return NULL;
+        }
+        e->revoked = revoked_at >= 0;
+        int ok;
+        hmap_put(ds->keys, prefix, e, &ok);
+        if (!ok) {
+            free(e);
+            *why = "out of memory";
+            return NULL;
+        }
+    }
+    char hash[65];
+    auth_apikey_hash(key, key_len, hash);
+    if (!util_ct_equal(hash, e->hash, 64)) {
+        *why = "wrong API key";
+        return NULL;
+    }
+    if (e->revoked) {
+        *revoked = true;
+        *why = "revoked API key";
+        return NULL;
+    }
+    if (device_id && strcmp(device_id, e->device_id) != 0) {
+        *why = "API key belongs to another device";
+        return NULL;
+    }
+    dev_live *d = hmap_get(ds->devices, e->device_id);
+    if (!d) *why = "device no longer exists";
+    return d;
+}
+
+void devstate_forget_key(devstate *ds, const char *prefix)
+{
+    free(hmap_remove(ds->keys, prefix));
+}
+
+static void record_event(devstate *ds, const char *device_id, const char *category,
+                         const char *kind, transport t, const char *peer, const char *detail)
+{
+    int64_t now = util_now_ms();
+    if (now - ds->event_window_ms >= 1000) {
+        if (ds->events_dropped)
+            log_warn("device_events_rate_limited", "dropped=%u", ds->events_dropped);
+        ds->event_window_ms = now;
+        ds->events_in_window = ds->events_dropped = 0;
+    }
+    if (++ds->events_in_window > EVENTS_PER_SECOND && strcmp(category, "status") != 0) {
+        ds->events_dropped++;
+        return;
+    }
+    db_exec(ds->s->db, NULL,
+            "INSERT INTO device_events(ts, device_id, category, kind, transport, peer, detail) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?)",
+            "ibsssbs", now, device_id, category, kind, transport_name(t), peer,
+            detail ? detail : "");
+}
+
+static void set_status(devstate *ds, dev_live *d, bool online, transport t, const char *peer,
+                       const char *reason)
+{
+    if (d->online == online) return;
+    d->online = online;
+    int64_t now = util_now_ms();
+    const char *status = online ? "online" : "offline";
+    db_exec(ds->s->db, NULL, "UPDATE devices SET status = ?, last_seen = ? WHERE id = ?", "sis",
+            status, d->last_seen_ms ? d->last_seen_ms : now, d->id);
+    d->last_seen_stored_ms = d->last_seen_ms;
+    record_event(ds, d->id, "status", status, t, peer, reason);
+    log_info("device_status", "device=%s status=%s transport=%s reason=\"%s\"", d->id, status,
+             transport_name(t), reason ? reason : "");
+    if (ds->s->hub && stream_has_subscribers(ds->s->hub)) {
+        char json[256], ts[32];
+        util_rfc3339(now, ts);
+        int n = snprintf(json, sizeof json,
+                         "{\"type\":\"device_status\",\"device_id\":\"%s\",\"status\":\"%s\","
+                         "\"ts\":\"%s\"}",
+                         d->id, status, ts);
+        stream_broadcast(ds->s->hub, d->id, d->owner_id, json, (size_t)n);
+    }
+}
+
+static void note_peer(dev_live *d, const char *peer)
+{
+    if (!peer) return;
+    /* the address without the port */
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)peer[i]) * 16777619u;
+    for (int i = 0; i < d->npeers; i++)
+        if (d->peers[i] == h) return;
+    if (d->npeers == DEV_MAX_PEERS)
+        memmove(d->peers, d->peers + 1, sizeof d->peers[0] * (DEV_MAX_PEERS - 1)), d->npeers--;
+    d->peers[d->npeers++] = h;
+    d->new_sources++;
+}
+
+void devstate_seen(devstate *ds, dev_live *d, transport t, const char *peer, size_t bytes,
+                   size_t points)
+{
+    d->last_seen_ms = util_now_ms();
+    d->messages++;
+    d->bytes_in += bytes;
+    d->points += points;
+    d->active = true;
+    note_peer(d, peer);
+    if (!d->online) set_status(ds, d, true, t, peer, "data received");
+}
+
+void devstate_mqtt_connected(devstate *ds, dev_live *d, const char *peer)
+{
+    d->mqtt_conns++;
+    d->connects++;
+    d->active = true;
+    d->last_seen_ms = util_now_ms();
+    note_peer(d, peer);
+    set_status(ds, d, true, TRANSPORT_MQTT, peer, "mqtt connected");
+}
+
+void devstate_mqtt_disconnected(devstate *ds, dev_live *d, const char *reason)
+{
+    if (d->mqtt_conns > 0) d->mqtt_conns--;
+    if (d->mqtt_conns == 0 && d->ws_conns == 0)
+        set_status(ds, d, false, TRANSPORT_MQTT, NULL, reason);
+}
+
+void devstate_ws_connected(devstate *ds, dev_live *d, const char *peer, bool connected)
+{
+    if (connected) {
+        d->ws_conns++;
+        d->connects++;
+        d->active = true;
+        d->last_seen_ms = util_now_ms();
+        note_peer(d, peer);
+        set_status(ds, d, true, TRANSPORT_WS, peer, "websocket connected");
+    } else {
+        if (d->ws_conns > 0) d->ws_conns--;
+        if (d->ws_conns == 0 && d->mqtt_conns == 0)
+            set_status(ds, d, false, TRANSPORT_WS, NULL, "websocket closed");
+    }
+}
+
+void devstate_security(devstate *ds, dev_live *d, const char *device_hint, sec_event ev,
+                       transport t, const char *peer, const char *detail)
+{
+    if (d) {
+        d->active = true;
+        switch (ev) {
+        case SEC_AUTH_FAILURE:
+        case SEC_REVOKED_KEY:
+            d->auth_failures++;
+            break;
+        case SEC_ACL_VIOLATION:
+            d->acl_violations++;
+            break;
+        case SEC_BAD_PAYLOAD:
+            d->bad_payloads++;
+            break;
+        default:
+            break;
+        }
+    }
+    record_event(ds, d ? d->id : NULL, "security", sec_event_name(ev), t, peer, detail);
+    log_warn("security_event", "kind=%s device=%s transport=%s peer=%s detail=\"%s\"",
+             sec_event_name(ev), d ? d->id : (device_hint ? device_hint : "-"), transport_name(t),
+             peer ? peer : "-", detail ? detail : "");
+}
+
+static void push_sys(ingest_batch *b, const char *metric, int64_t ts, double v)
+{
+    ingest_batch_push(b, metric, strlen(metric), ts, v);
+}
+
+static void flush_sys(devstate *ds, dev_live *d, int64_t now)
+{
+    ingest_batch b;
+    ingest_batch_init(&b, 0);
+    push_sys(&b, "sys.connects", now, d->connects);
+    push_sys(&b, "sys.auth_failures", now, d->auth_failures);
+    push_sys(&b, "sys.acl_violations", now, d->acl_violations);
+    push_sys(&b, "sys.bad_payloads", now, d->bad_payloads);
+    push_sys(&b, "sys.messages", now, d->messages);
+    push_sys(&b, "sys.bytes_in", now, (double)d->bytes_in);
+    push_sys(&b, "sys.new_sources", now, d->new_sources);
+    writer_job *j = writer_job_from_batch(d->id, &b, NULL, NULL);
+    if (j) writer_submit(ds->s->writer, j);
+    ingest_batch_free(&b);
+    d->connects = d->auth_failures = d->acl_violations = d->bad_payloads = d->messages = 0;
+    d->new_sources = 0;
+    d->bytes_in = d->points = 0;
+    d->active = d->online;
+}
+
+void devstate_tick(devstate *ds, int64_t now_ms)
+{
+    int64_t timeout = ds->s->cfg.offline_timeout_s * 1000;
+    bool flush = now_ms - ds->last_flush_ms >= SYS_INTERVAL_MS;
+    if (flush) ds->last_flush_ms = now_ms;
+    size_t it = 0;
+    void *v;
+    /* one transaction for the whole sweep: one fsync instead of one per device */
+    bool tx = flush && db_begin(ds->s->db) == 0;
+    while (hmap_next(ds->devices, &it, NULL, &v)) {
+        dev_live *d = v;
+        if (d->online && d->mqtt_conns == 0 && d->ws_conns == 0 &&
+            now_ms - d->last_seen_ms > timeout)
+            set_status(ds, d, false, TRANSPORT_HTTP, NULL, "no data within offline_timeout");
+        if (!flush) continue;
+        if (d->active && ds->s->writer) flush_sys(ds, d, now_ms);
+        if (d->last_seen_ms > d->last_seen_stored_ms) {
+            db_exec(ds->s->db, NULL, "UPDATE devices SET last_seen = ? WHERE id = ?", "is",
+                    d->last_seen_ms, d->id);
+            d->last_seen_stored_ms = d->last_seen_ms;
+        }
+    }
+    if (tx && db_commit(ds->s->db) != 0) db_rollback(ds->s->db);
+}

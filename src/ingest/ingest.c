@@ -1,0 +1,78 @@
+/* Shared ingest path; see ingest.h. */
+#include "ingest/ingest.h"
+
+#include "api/stream.h"
+#include "core/server.h"
+#include "ingest/decode_json.h"
+#include "ingest/devstate.h"
+#include "store/writer.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    server *s;
+    ingest_ack_fn ack;
+    void *arg;
+} ingest_pending;
+
+reject_reason ingest_reject_reason(ingest_status st)
+{
+    switch (st) {
+    case INGEST_ERR_SYNTAX: return REJECT_SYNTAX;
+    case INGEST_ERR_TYPE: return REJECT_TYPE;
+    case INGEST_ERR_NONFINITE: return REJECT_NONFINITE;
+    case INGEST_ERR_TIMESTAMP: return REJECT_TIMESTAMP;
+    case INGEST_ERR_METRIC: return REJECT_METRIC;
+    case INGEST_ERR_TOO_MANY: return REJECT_TOO_LARGE;
+    case INGEST_ERR_EMPTY: return REJECT_EMPTY;
+    default: return REJECT_UNAVAILABLE;
+    }
+}
+
+void ingest_reject(server *s, dev_live *d, transport t, const char *peer, const ingest_error *err)
+{
+    s->m.rejected[t][ingest_reject_reason(err->status)]++;
+    devstate_security(s->devices, d, NULL, SEC_BAD_PAYLOAD, t, peer, err->msg);
+}
+
+static void on_durable(writer_job *job, int status, void *arg)
+{
+    ingest_pending *p = arg;
+    server *s = p->s;
+    if (status == 0 && s->hub && stream_has_subscribers(s->hub)) stream_publish_points(s->hub, job);
+    if (p->ack) p->ack(p->arg, status, job->n);
+    free(p);
+    writer_job_free(job);
+}
+
+ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t, const char *peer,
+                            size_t bytes, ingest_ack_fn ack, void *arg, ingest_error *err)
+{
+    int64_t now = util_now_ms();
+    if (s->stopping || !s->writer) {
+        s->m.rejected[t][REJECT_UNAVAILABLE]++;
+        return ingest_fail(err, INGEST_ERR_NOMEM, 0, "server is shutting down");
+    }
+    ingest_status st = b->n == 0 ? ingest_fail(err, INGEST_ERR_EMPTY, 0, "no points in the payload")
+                                 : ingest_check_skew(b, 0, now, s->cfg.ts_max_past_s * 1000,
+                                                     s->cfg.ts_max_future_s * 1000, err);
+    if (st != INGEST_OK) {
+        ingest_reject(s, d, t, peer, err);
+        return st;
+    }
+    ingest_pending *p = malloc(sizeof *p);
+    writer_job *job = p ? writer_job_from_batch(d->id, b, on_durable, p) : NULL;
+    if (!job) {
+        free(p);
+        return ingest_fail(err, INGEST_ERR_NOMEM, 0, "out of memory");
+    }
+    p->s = s;
+    p->ack = ack;
+    p->arg = arg;
+    s->m.points_in[t] += job->n;
+    s->m.messages_in[t]++;
+    s->m.bytes_in[t] += bytes;
+    devstate_seen(s->devices, d, t, peer, bytes, job->n);
+    writer_submit(s->writer, job);
+    return INGEST_OK;
+}

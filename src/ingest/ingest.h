@@ -1,0 +1,28 @@
+/* The one path every transport's points take after decoding: validation of timestamps,
+ * accounting, the durable write, and after it the live stream and the detectors, then the
+ * transport's acknowledgement (PUBACK, HTTP 202, WebSocket ack). */
+#ifndef IOTAD_INGEST_INGEST_H
+#define IOTAD_INGEST_INGEST_H
+
+#include "core/metrics.h"
+#include "ingest/point.h"
+
+#include <stddef.h>
+
+struct server;
+struct dev_live;
+
+/* status 0: durable; <0: not stored (store failure). */
+typedef void (*ingest_ack_fn)(void *arg, int status, size_t points);
+
+/* Checks skew, then queues the batch (taking its points). On a validation error returns the
+ * status with err filled, counts and records the rejection, and stores nothing. */
+ingest_status ingest_submit(struct server *s, struct dev_live *d, ingest_batch *b, transport t,
+                            const char *peer, size_t bytes, ingest_ack_fn ack, void *arg,
+                            ingest_error *err);
+/* Counts and records a rejected payload (decode errors found before ingest_submit). */
+void ingest_reject(struct server *s, struct dev_live *d, transport t, const char *peer,
+                   const ingest_error *err);
+reject_reason ingest_reject_reason(ingest_status st);
+
+#endif

@@ -1,0 +1,196 @@
+/* See mqtt_ingest.h. Error signalling: MQTT 5 clients get PUBACK reason codes (0x87 Not
+ * authorized for a topic outside their tree, 0x99 Payload format invalid, 0x97 Quota
+ * exceeded) and keep their connection. MQTT 3.1.1 has no PUBACK reason codes, so the only
+ * signal the spec allows is closing the connection; a 3.1.1 device sending a bad payload or
+ * an ACL violation is disconnected (and the event recorded). Nothing of the message is
+ * stored in either case. */
+#include "ingest/mqtt_ingest.h"
+
+#include "core/log.h"
+#include "core/server.h"
+#include "ingest/decode_json.h"
+#include "ingest/devstate.h"
+#include "ingest/ingest.h"
+#include "store/writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MQTT_RC_SUCCESS 0x00
+#define MQTT_RC_NOT_AUTHORIZED 0x87
+#define MQTT_RC_BAD_CREDENTIALS 0x86
+#define MQTT_RC_TOPIC_INVALID 0x90
+#define MQTT_RC_PAYLOAD_INVALID 0x99
+#define MQTT_RC_QUOTA_EXCEEDED 0x97
+#define MQTT_RC_UNSPECIFIED 0x80
+#define MQTT_RC_SERVER_UNAVAILABLE 0x88
+
+typedef struct paused {
+    struct paused *next;
+    mqtt_conn *c;
+} paused;
+
+typedef struct {
+    mqtt_conn *c;
+    uint16_t packet_id;
+} mqtt_ack;
+
+/* Connections paused by back-pressure hang off the server (one MQTT listener per server). */
+static paused **paused_list(server *s)
+{
+    return (paused **)&s->mqtt_paused;
+}
+
+static uint8_t on_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info)
+{
+    server *s = ud;
+    const char *peer = mqtt_conn_peer(c);
+    char device_id[UUID_STR_LEN + 1] = "";
+    if (info->username && info->username_len == UUID_STR_LEN) {
+        memcpy(device_id, info->username, UUID_STR_LEN);
+        device_id[UUID_STR_LEN] = '\0';
+    }
+    if (s->stopping) return MQTT_RC_SERVER_UNAVAILABLE;
+    dev_live *d = util_uuid_valid(device_id) ? devstate_get(s->devices, device_id) : NULL;
+    if (!d || !info->password) {
+        s->m.rejected[TRANSPORT_MQTT][REJECT_AUTH]++;
+        char detail[128];
+        snprintf(detail, sizeof detail, "%s", !d ? "unknown device id in username" : "no password");
+        devstate_security(s->devices, d, NULL, d ? SEC_AUTH_FAILURE : SEC_UNKNOWN_DEVICE,
+                          TRANSPORT_MQTT, peer, detail);
+        return MQTT_RC_BAD_CREDENTIALS;
+    }
+    const char *why = "";
+    bool revoked = false;
+    dev_live *auth = devstate_authenticate(s->devices, device_id, (const char *)info->password,
+                                           info->password_len, &why, &revoked);
+    if (!auth) {
+        s->m.rejected[TRANSPORT_MQTT][REJECT_AUTH]++;
+        devstate_security(s->devices, d, NULL, revoked ? SEC_REVOKED_KEY : SEC_AUTH_FAILURE,
+                          TRANSPORT_MQTT, peer, why);
+        return revoked ? MQTT_RC_NOT_AUTHORIZED : MQTT_RC_BAD_CREDENTIALS;
+    }
+    mqtt_conn_set_data(c, auth);
+    devstate_mqtt_connected(s->devices, auth, peer);
+    return MQTT_RC_SUCCESS;
+}
+
+static void on_ack(void *arg, int status, size_t points)
+{
+    (void)points;
+    mqtt_ack *a = arg;
+    mqtt_conn_puback(a->c, a->packet_id, status == 0 ? MQTT_RC_SUCCESS : MQTT_RC_UNSPECIFIED,
+                     status == 0 ? NULL : "store unavailable");
+    mqtt_conn_unref(a->c);
+    free(a);
+}
+
+/* Refuses one PUBLISH: v5 QoS 1 gets a PUBACK reason, v3 (and v5 QoS 0 ACL) a disconnect. */
+static void refuse(mqtt_conn *c, const mqtt_publish_info *pub, uint8_t reason, const char *msg)
+{
+    if (mqtt_conn_version(c) == 5 && pub->qos == 1)
+        mqtt_conn_puback(c, pub->packet_id, reason, msg);
+    else if (mqtt_conn_version(c) != 5)
+        mqtt_conn_disconnect(c, reason);
+}
+
+static bool topic_allowed(const dev_live *d, const char *topic, size_t len)
+{
+    char want[80];
+    int n = snprintf(want, sizeof want, "devices/%s/telemetry", d->id);
+    return (size_t)n == len && memcmp(topic, want, len) == 0;
+}
+
+static void on_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
+{
+    server *s = ud;
+    dev_live *d = mqtt_conn_get_data(c);
+    const char *peer = mqtt_conn_peer(c);
+    if (!d || d->deleted) {
+        refuse(c, pub, MQTT_RC_NOT_AUTHORIZED, "device no longer exists");
+        return;
+    }
+    if (!topic_allowed(d, pub->topic, pub->topic_len)) {
+        s->m.rejected[TRANSPORT_MQTT][REJECT_ACL]++;
+        char detail[200];
+        snprintf(detail, sizeof detail, "publish to '%.*s'",
+                 (int)(pub->topic_len < 120 ? pub->topic_len : 120), pub->topic);
+        devstate_security(s->devices, d, NULL, SEC_ACL_VIOLATION, TRANSPORT_MQTT, peer, detail);
+        refuse(c, pub, MQTT_RC_NOT_AUTHORIZED, "publish only to devices/{your id}/telemetry");
+        return;
+    }
+    ingest_batch b;
+    ingest_batch_init(&b, (size_t)s->cfg.max_batch_points);
+    ingest_error err = {0};
+    ingest_status st = ingest_decode_json((const char *)pub->payload, pub->payload_len,
+                                          util_now_ms(), &b, &err);
+    mqtt_ack *a = NULL;
+    if (st == INGEST_OK && pub->qos == 1) {
+        a = malloc(sizeof *a);
+        if (!a) st = ingest_fail(&err, INGEST_ERR_NOMEM, 0, "out of memory");
+    }
+    if (st == INGEST_OK) {
+        if (a) {
+            a->c = c;
+            a->packet_id = pub->packet_id;
+            mqtt_conn_ref(c);
+        }
+        st = ingest_submit(s, d, &b, TRANSPORT_MQTT, peer, pub->payload_len, a ? on_ack : NULL, a,
+                           &err);
+        if (st != INGEST_OK && a) {
+            mqtt_conn_unref(c);
+            free(a);
+        }
+    } else {
+        ingest_reject(s, d, TRANSPORT_MQTT, peer, &err);
+    }
+    ingest_batch_free(&b);
+    if (st != INGEST_OK) {
+        refuse(c, pub, st == INGEST_ERR_NOMEM ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_PAYLOAD_INVALID,
+               err.msg);
+        return;
+    }
+    if (writer_overloaded(s->writer)) {
+        paused *p = malloc(sizeof *p);
+        if (p) {
+            p->c = c;
+            p->next = *paused_list(s);
+            *paused_list(s) = p;
+            mqtt_conn_ref(c);
+            mqtt_conn_pause(c);
+            s->m.backpressure_pauses++;
+        }
+    }
+}
+
+static void on_close(void *ud, mqtt_conn *c, mqtt_close_reason why)
+{
+    server *s = ud;
+    dev_live *d = mqtt_conn_get_data(c);
+    if (d && !d->deleted) {
+        char reason[48];
+        snprintf(reason, sizeof reason, "mqtt closed (%d)", (int)why);
+        devstate_mqtt_disconnected(s->devices, d, reason);
+    }
+    mqtt_conn_set_data(c, NULL);
+}
+
+void mqtt_ingest_resume_all(server *s)
+{
+    paused *p = *paused_list(s);
+    *paused_list(s) = NULL;
+    while (p) {
+        paused *next = p->next;
+        mqtt_conn_resume(p->c);
+        mqtt_conn_unref(p->c);
+        free(p);
+        p = next;
+    }
+}
+
+const mqtt_callbacks *mqtt_ingest_callbacks(void)
+{
+    static const mqtt_callbacks cb = {on_connect, on_publish, on_close};
+    return &cb;
+}

@@ -1,0 +1,42 @@
+/* SQLite helpers shared by the store modules: opening connections with iotad's pragmas,
+ * versioned migrations, and parameterised statements described by a bind-type string
+ * ("s" text, "i" int64, "d" double, "n" null, "b" text or NULL when the pointer is NULL). */
+#ifndef IOTAD_STORE_DB_H
+#define IOTAD_STORE_DB_H
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { DB_SYNC_FULL, DB_SYNC_NORMAL } db_sync;
+
+/* Opens (creating) path with WAL, foreign keys and a busy timeout. 0 ok, -1 error (logged). */
+int db_open(const char *path, db_sync sync, sqlite3 **out);
+void db_close(sqlite3 *db);
+/* Applies every migration newer than the stored schema version, each in its own transaction. */
+int db_migrate(sqlite3 *db);
+int db_schema_version(sqlite3 *db);
+
+/* Runs a statement that returns no rows. Returns 0, DB_ECONSTRAINT on a constraint violation,
+ * or -1 on other errors. *changes (optional) gets sqlite3_changes(). */
+#define DB_ECONSTRAINT (-19)
+int db_exec(sqlite3 *db, int *changes, const char *sql, const char *types, ...);
+/* Runs a query and returns its rows as a JSON array of objects keyed by column name
+ * (INTEGER -> number, REAL -> number, TEXT -> string, NULL -> null; columns named
+ * "*_json" are parsed and embedded as JSON under the name without the suffix,
+ * columns named "is_*" or "*_bool" become booleans). NULL on error. Caller frees. */
+cJSON *db_rows_json(sqlite3 *db, const char *sql, const char *types, ...);
+/* Like db_rows_json but returns the first row only, or NULL if there is none (*found=false). */
+cJSON *db_row_json(sqlite3 *db, bool *found, const char *sql, const char *types, ...);
+/* Returns the first column of the first row as int64 (def if no row). */
+int64_t db_int(sqlite3 *db, int64_t def, const char *sql, const char *types, ...);
+/* Copies the first column of the first row as text into out; 0 found, 1 no row, -1 error. */
+int db_text(sqlite3 *db, char *out, size_t cap, const char *sql, const char *types, ...);
+
+int db_begin(sqlite3 *db);    /* BEGIN IMMEDIATE */
+int db_commit(sqlite3 *db);
+void db_rollback(sqlite3 *db);
+
+#endif

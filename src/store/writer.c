@@ -1,0 +1,290 @@
+/* Group commit. The loop thread appends jobs to a mutex-protected list and signals the
+ * writer; the writer takes the whole list, writes every point in one transaction, commits,
+ * and hands the list back through uv_async to the loop, which runs the completions. Points
+ * arriving while a commit is in progress form the next group, so the batch size grows with
+ * the load and each fsync is shared by every job in it. Housekeeping (checkpoints,
+ * retention) runs on the same thread between groups, since it needs the write connection. */
+#include "store/writer.h"
+
+#include "core/log.h"
+#include "core/util.h"
+#include "store/db.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS] = {
+    0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+
+struct writer {
+    uv_loop_t *loop;
+    sqlite3 *db;
+    tsdb *ts;
+    writer_options opt;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    writer_job *queue_head, *queue_tail; /* guarded by mu */
+    writer_job *done_head, *done_tail;   /* guarded by mu */
+    size_t queued_points;                /* guarded by mu */
+    size_t queued_jobs;
+    bool stopping;
+    uv_async_t async;
+    bool overloaded; /* loop thread only */
+    void (*drain_cb)(void *);
+    void *drain_arg;
+    writer_stats stats; /* guarded by mu */
+};
+
+writer_job *writer_job_from_batch(const char *device_id, ingest_batch *batch, writer_done_fn done,
+                                  void *arg)
+{
+    writer_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    snprintf(j->device_id, sizeof j->device_id, "%s", device_id);
+    j->points = batch->v;
+    j->n = batch->n;
+    j->done = done;
+    j->arg = arg;
+    batch->v = NULL;
+    batch->n = batch->cap = 0;
+    return j;
+}
+
+void writer_job_free(writer_job *job)
+{
+    if (!job) return;
+    free(job->points);
+    free(job);
+}
+
+static void record_latency(writer_stats *st, int64_t submit_ns, int64_t now_ns)
+{
+    double ms = (double)(now_ns - submit_ns) / 1e6;
+    int b = 0;
+    while (b < WRITER_LATENCY_BUCKETS && ms > writer_latency_bounds_ms[b]) b++;
+    st->latency_count[b]++;
+    st->latency_sum_ms += ms;
+}
+
+/* Writes one group in a transaction. Returns 0 when durable. */
+static int write_group(writer *w, writer_job *head, size_t *points)
+{
+    *points = 0;
+    /* deletions run in their own transactions, before the group */
+    for (writer_job *j = head; j; j = j->next)
+        if (j->op == WRITER_OP_DELETE_DEVICE && tsdb_delete_device(w->ts, j->device_id) != 0)
+            log_error("delete_device_failed", "device=%s", j->device_id);
+    if (db_begin(w->db) != 0) return -1;
+    for (writer_job *j = head; j; j = j->next) {
+        if (j->op != WRITER_OP_POINTS) continue;
+        const char *last_metric = NULL;
+        int64_t sid = 0;
+        for (size_t i = 0; i < j->n; i++) {
+            ingest_point *p = &j->points[i];
+            if (!last_metric || strcmp(last_metric, p->metric) != 0) {
+                if (tsdb_series_get_or_create(w->ts, j->device_id, p->metric, &sid) != 0) goto fail;
+                last_metric = p->metric;
+            }
+            if (tsdb_append(w->ts, sid, p->ts_ms, p->value) < 0) goto fail;
+        }
+        *points += j->n;
+    }
+    if (tsdb_pre_commit(w->ts) != 0 || db_commit(w->db) != 0) goto fail;
+    tsdb_after_commit(w->ts);
+    return 0;
+fail:
+    log_error("writer_group_failed", "err=\"%s\"", sqlite3_errmsg(w->db));
+    db_rollback(w->db);
+    tsdb_after_rollback(w->ts);
+    return -1;
+}
+
+static void housekeeping(writer *w, int64_t *last_checkpoint_ms, int64_t *last_retention_ms)
+{
+    int64_t now = util_now_ms();
+    if (now - *last_checkpoint_ms >= w->opt.checkpoint_interval_ms) {
+        *last_checkpoint_ms = now;
+        if (tsdb_checkpoint(w->ts) != 0) log_warn("checkpoint_failed", "%s", "");
+    }
+    if (w->opt.retention_ms > 0 && now - *last_retention_ms >= 60000) {
+        *last_retention_ms = now;
+        if (tsdb_delete_before(w->ts, now - w->opt.retention_ms) != 0)
+            log_warn("retention_failed", "%s", "");
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    int64_t last_checkpoint = util_now_ms(), last_retention = 0;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->queue_head && !w->stopping) {
+            struct timespec deadline;
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_sec += 1;
+            pthread_cond_timedwait(&w->cond, &w->mu, &deadline);
+            if (!w->queue_head) {
+                pthread_mutex_unlock(&w->mu);
+                housekeeping(w, &last_checkpoint, &last_retention);
+                pthread_mutex_lock(&w->mu);
+            }
+        }
+        if (!w->queue_head && w->stopping) break;
+        writer_job *head = w->queue_head, *tail = w->queue_tail;
+        size_t njobs = w->queued_jobs;
+        w->queue_head = w->queue_tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+
+        size_t points = 0;
+        int rc = write_group(w, head, &points);
+        int64_t now_ns = util_mono_ns();
+        for (writer_job *j = head; j; j = j->next) j->status = rc;
+
+        pthread_mutex_lock(&w->mu);
+        for (writer_job *j = head; j; j = j->next) {
+            w->queued_points -= j->n;
+            record_latency(&w->stats, j->submit_ns, now_ns);
+        }
+        w->queued_jobs -= njobs;
+        w->stats.commits++;
+        w->stats.jobs += njobs;
+        if (rc == 0)
+            w->stats.points += points;
+        else
+            w->stats.failures++;
+        if (w->done_tail)
+            w->done_tail->next = head;
+        else
+            w->done_head = head;
+        w->done_tail = tail;
+        pthread_mutex_unlock(&w->mu);
+        uv_async_send(&w->async);
+        housekeeping(w, &last_checkpoint, &last_retention);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void run_completions(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    writer_job *j = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    size_t queued = w->queued_points;
+    pthread_mutex_unlock(&w->mu);
+    while (j) {
+        writer_job *next = j->next;
+        j->next = NULL;
+        if (j->done)
+            j->done(j, j->status, j->arg);
+        else
+            writer_job_free(j);
+        j = next;
+    }
+    if (w->overloaded && queued < w->opt.queue_max_points / 2) {
+        w->overloaded = false;
+        if (w->drain_cb) w->drain_cb(w->drain_arg);
+    }
+}
+
+static void on_async(uv_async_t *h)
+{
+    run_completions(h->data);
+}
+
+int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt,
+                 writer **out)
+{
+    writer *w = calloc(1, sizeof *w);
+    if (!w) return -1;
+    w->loop = loop;
+    w->db = wdb;
+    w->ts = ts;
+    w->opt = *opt;
+    if (w->opt.checkpoint_interval_ms <= 0) w->opt.checkpoint_interval_ms = 10000;
+    if (w->opt.queue_max_points == 0) w->opt.queue_max_points = 1000000;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    uv_async_init(loop, &w->async, on_async);
+    w->async.data = w;
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        uv_close((uv_handle_t *)&w->async, NULL);
+        free(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+size_t writer_submit(writer *w, writer_job *job)
+{
+    job->next = NULL;
+    job->submit_ns = util_mono_ns();
+    pthread_mutex_lock(&w->mu);
+    if (w->queue_tail)
+        w->queue_tail->next = job;
+    else
+        w->queue_head = job;
+    w->queue_tail = job;
+    w->queued_points += job->n;
+    w->queued_jobs++;
+    size_t queued = w->queued_points;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    if (queued >= w->opt.queue_max_points) w->overloaded = true;
+    return queued;
+}
+
+void writer_delete_device(writer *w, const char *device_id)
+{
+    writer_job *j = calloc(1, sizeof *j);
+    if (!j) return;
+    j->op = WRITER_OP_DELETE_DEVICE;
+    snprintf(j->device_id, sizeof j->device_id, "%s", device_id);
+    writer_submit(w, j);
+}
+
+bool writer_overloaded(const writer *w)
+{
+    return w->overloaded;
+}
+
+void writer_on_drain(writer *w, void (*cb)(void *arg), void *arg)
+{
+    w->drain_cb = cb;
+    w->drain_arg = arg;
+}
+
+void writer_get_stats(writer *w, writer_stats *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->stats;
+    out->queued_points = w->queued_points;
+    out->queued_jobs = w->queued_jobs;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void free_writer(uv_handle_t *h)
+{
+    writer *w = h->data;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+void writer_stop(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stopping = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    run_completions(w);
+    uv_close((uv_handle_t *)&w->async, free_writer);
+}

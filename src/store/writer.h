@@ -1,0 +1,70 @@
+/* The ingest writer: one thread that owns the SQLite write connection and turns queued
+ * point batches into group commits. Producers (the event loop) submit jobs; after the
+ * transaction holding a job's points is durable, the job's completion runs on the loop
+ * thread (that is where MQTT PUBACKs and HTTP 202s are sent). */
+#ifndef IOTAD_STORE_WRITER_H
+#define IOTAD_STORE_WRITER_H
+
+#include "ingest/point.h"
+#include "store/tsdb.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct writer writer;
+typedef struct writer_job writer_job;
+
+enum { WRITER_OP_POINTS = 0, WRITER_OP_DELETE_DEVICE = 1 };
+
+typedef void (*writer_done_fn)(writer_job *job, int status, void *arg);
+
+struct writer_job {
+    writer_job *next;
+    char device_id[40];
+    ingest_point *points; /* owned by the job */
+    size_t n;
+    int op;            /* WRITER_OP_* */
+    int status;        /* 0 durable, <0 failed */
+    int64_t submit_ns; /* for the commit-latency histogram */
+    writer_done_fn done;
+    void *arg;
+};
+
+typedef struct {
+    int64_t checkpoint_interval_ms;
+    int64_t retention_ms; /* 0 = keep forever */
+    size_t queue_max_points;
+} writer_options;
+
+#define WRITER_LATENCY_BUCKETS 14
+typedef struct {
+    uint64_t commits, points, jobs, failures;
+    uint64_t queued_points, queued_jobs;
+    /* commit latency (submit -> durable) histogram, upper bounds in ms */
+    uint64_t latency_count[WRITER_LATENCY_BUCKETS + 1];
+    double latency_sum_ms;
+} writer_stats;
+extern const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS];
+
+/* Starts the thread. wdb is used only by the writer thread from now on. */
+int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt,
+                 writer **out);
+/* Creates a job that takes ownership of batch's points (the batch is left empty). */
+writer_job *writer_job_from_batch(const char *device_id, ingest_batch *batch, writer_done_fn done,
+                                  void *arg);
+void writer_job_free(writer_job *job);
+/* Loop thread. Never blocks; the job is always accepted. Returns the points now queued so the
+ * caller can apply back-pressure (pause readers) above queue_max_points. */
+size_t writer_submit(writer *w, writer_job *job);
+bool writer_overloaded(const writer *w);
+/* Called on the loop thread when the queue drains below half of queue_max_points after
+ * having been overloaded. */
+void writer_on_drain(writer *w, void (*cb)(void *arg), void *arg);
+/* Queues the deletion of every series of a device (done by the writer thread). */
+void writer_delete_device(writer *w, const char *device_id);
+void writer_get_stats(writer *w, writer_stats *out);
+/* Commits everything queued, runs the remaining completions, stops the thread (loop thread). */
+void writer_stop(writer *w);
+
+#endif

@@ -1,0 +1,100 @@
+"""Devices: CRUD, search/filter/paging, API keys (shown once, hashed, revoke, rotate)."""
+import sqlite3
+
+import requests
+
+
+def test_device_crud_round_trip(iotad, admin):
+    d = admin.create_device("thermo-1", type="thermostat", location="Lab 2", firmware="1.4.2",
+                            attributes={"vendor": "Acme", "floor": 2})
+    assert d["status"] == "offline" and d["type"] == "thermostat"
+    assert d["attributes"] == {"vendor": "Acme", "floor": 2}
+    r = admin.patch(f"/api/v1/devices/{d['id']}", {"firmware": "1.5.0", "location": "Lab 3"})
+    assert r.status_code == 200
+    got = admin.get(f"/api/v1/devices/{d['id']}").json()
+    assert got["firmware"] == "1.5.0" and got["location"] == "Lab 3" and got["name"] == "thermo-1"
+    assert admin.delete(f"/api/v1/devices/{d['id']}").status_code == 204
+    assert admin.get(f"/api/v1/devices/{d['id']}").status_code == 404
+
+
+def test_bad_device_input_is_400(iotad, admin):
+    for body in ({}, {"name": ""}, {"name": 5}, {"name": "x", "attributes": [1]},
+                 {"name": "x" * 300}):
+        r = admin.post("/api/v1/devices", body)
+        assert r.status_code == 400, body
+    assert admin.get("/api/v1/devices/not-a-uuid").status_code == 404
+
+
+def test_list_search_filter_sort_and_page(iotad, admin):
+    for i in range(25):
+        admin.create_device(f"meter-{i:02d}", type="power_meter" if i % 2 else "camera",
+                            location="Hall A" if i < 10 else "Hall B")
+    r = admin.get("/api/v1/devices", params={"type": "camera", "limit": 5, "sort": "name"}).json()
+    assert r["total"] == 13 and len(r["items"]) == 5
+    assert [d["name"] for d in r["items"]] == sorted(d["name"] for d in r["items"])
+    page2 = admin.get("/api/v1/devices",
+                      params={"type": "camera", "limit": 5, "offset": 5, "sort": "name"}).json()
+    assert not {d["id"] for d in r["items"]} & {d["id"] for d in page2["items"]}
+    hall_a = admin.get("/api/v1/devices", params={"q": "Hall A"}).json()
+    assert hall_a["total"] == 10
+    desc = admin.get("/api/v1/devices", params={"sort": "name", "order": "desc", "limit": 1})
+    assert desc.json()["items"][0]["name"] == "meter-24"
+    assert admin.get("/api/v1/devices", params={"sort": "password"}).status_code == 400
+    assert admin.get("/api/v1/devices", params={"limit": 0}).status_code == 400
+    assert admin.get("/api/v1/devices", params={"q": "'; DROP TABLE devices; --"}).status_code == 200
+    assert admin.get("/api/v1/devices").json()["total"] == 25
+
+
+def test_api_key_is_shown_once_and_stored_hashed(iotad, admin):
+    d = admin.create_device("k")
+    created = admin.post(f"/api/v1/devices/{d['id']}/keys", {"name": "primary"}).json()
+    key = created["key"]
+    assert key.startswith("iotad_") and created["prefix"] in key
+    listed = admin.get(f"/api/v1/devices/{d['id']}/keys").json()["items"]
+    assert len(listed) == 1 and "key" not in listed[0] and listed[0]["prefix"] == created["prefix"]
+    db = sqlite3.connect(f"{iotad.data_dir}/iotad.db")
+    stored = db.execute("SELECT hash FROM api_keys").fetchall()
+    db.close()
+    assert stored and key not in stored[0][0] and len(stored[0][0]) == 64
+
+
+def test_revoked_and_rotated_keys_stop_working(iotad, admin):
+    dev, key = admin.device_with_key("r")
+    ok = requests.post(iotad.url + "/api/v1/ingest", headers={"X-API-Key": key},
+                       json={"metrics": {"t": 1}}, timeout=10)
+    assert ok.status_code == 202
+    kid = admin.get(f"/api/v1/devices/{dev}/keys").json()["items"][0]["id"]
+    rot = admin.post(f"/api/v1/devices/{dev}/keys/{kid}/rotate")
+    assert rot.status_code == 201
+    new_key = rot.json()["key"]
+    old = requests.post(iotad.url + "/api/v1/ingest", headers={"X-API-Key": key},
+                        json={"metrics": {"t": 1}}, timeout=10)
+    assert old.status_code == 401
+    new = requests.post(iotad.url + "/api/v1/ingest", headers={"X-API-Key": new_key},
+                        json={"metrics": {"t": 1}}, timeout=10)
+    assert new.status_code == 202
+    new_id = rot.json()["id"]
+    assert admin.delete(f"/api/v1/devices/{dev}/keys/{new_id}").status_code == 204
+    gone = requests.post(iotad.url + "/api/v1/ingest", headers={"X-API-Key": new_key},
+                         json={"metrics": {"t": 1}}, timeout=10)
+    assert gone.status_code == 401
+    events = admin.get(f"/api/v1/events", params={"kind": "revoked_key"}).json()["items"]
+    assert len(events) >= 2
+
+
+def test_analyst_sees_all_but_cannot_change(iotad, admin):
+    d = admin.create_device("x")
+    admin.create_user("an@example.com", "analyst")
+    an = iotad.login("an@example.com", "a-long-test-password")
+    assert an.get(f"/api/v1/devices/{d['id']}").status_code == 200
+    assert an.patch(f"/api/v1/devices/{d['id']}", {"name": "y"}).status_code == 403
+    assert an.post("/api/v1/devices", {"name": "mine"}).status_code == 403
+
+
+def test_device_changes_are_audited(iotad, admin):
+    d = admin.create_device("audited")
+    admin.create_key(d["id"])
+    admin.patch(f"/api/v1/devices/{d['id']}", {"name": "renamed"})
+    actions = [i["action"] for i in admin.get("/api/v1/audit").json()["items"]]
+    for a in ("device.create", "apikey.create", "device.update"):
+        assert a in actions

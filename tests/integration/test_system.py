@@ -1,0 +1,79 @@
+"""Health, readiness, metrics, configuration, command line and the audit chain."""
+import os
+import sqlite3
+import subprocess
+
+import requests
+
+from conftest import BIN
+
+
+def test_health_ready_and_metrics(iotad):
+    assert requests.get(iotad.url + "/healthz", timeout=5).json() == {"status": "ok"}
+    assert requests.get(iotad.url + "/readyz", timeout=5).status_code == 200
+    m = requests.get(iotad.url + "/metrics", timeout=5)
+    assert m.headers["Content-Type"].startswith("text/plain")
+    for name in ("iotad_ingest_points_total", "iotad_ingest_rejected_total",
+                 "iotad_queue_points", "iotad_connections", "iotad_commit_latency_seconds_bucket"):
+        assert f"# TYPE {name.replace('_bucket', '')}" in m.text, name
+
+
+def test_unknown_api_path_is_json_404_and_wrong_method_405(iotad, admin):
+    r = requests.get(iotad.url + "/api/v1/nope", timeout=5)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = admin.s.put(iotad.url + "/api/v1/devices", timeout=5)
+    assert r.status_code == 405
+
+
+def test_config_command_shows_sources_and_hides_secrets(tmp_path):
+    cfg = tmp_path / "iotad.conf"
+    cfg.write_text("http_listen = 127.0.0.1:9999\nretention_days = 7\n")
+    env = dict(os.environ, IOTAD_RETENTION_DAYS="9", IOTAD_ADMIN_PASSWORD="sekret-value")
+    out = subprocess.run([BIN, "config", "--config", str(cfg), "--mqtt-listen", "127.0.0.1:1"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    assert "127.0.0.1:9999    # file" in out.replace("  ", " ").replace("  ", " ") or \
+        ("http_listen" in out and "# file" in out)
+    assert "retention_days" in out and "9" in out and "# env" in out
+    assert "# flag" in out
+    assert "sekret-value" not in out
+
+
+def test_bad_flags_are_refused_with_a_message():
+    r = subprocess.run([BIN, "serve", "--no-such-flag"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown flag" in r.stderr
+    r = subprocess.run([BIN, "serve", "--retention-days", "-5"], capture_output=True, text=True)
+    assert r.returncode == 2 and "retention_days" in r.stderr
+    r = subprocess.run([BIN, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "serve" in r.stdout
+    r = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--http-listen" in r.stdout
+
+
+def test_audit_verify_detects_a_tampered_row(iotad, admin):
+    for i in range(5):
+        admin.create_device(f"d{i}")
+    assert iotad.stop() == 0
+    ok = subprocess.run([BIN, "audit", "verify", "--data-dir", iotad.data_dir],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "intact" in ok.stdout
+    db = sqlite3.connect(os.path.join(iotad.data_dir, "iotad.db"))
+    db.execute("DROP TRIGGER audit_log_no_update")
+    db.execute("UPDATE audit_log SET detail = 'forged' WHERE seq = 3")
+    db.commit()
+    db.close()
+    bad = subprocess.run([BIN, "audit", "verify", "--data-dir", iotad.data_dir],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "seq 3" in bad.stdout
+    iotad.start()
+
+
+def test_audit_log_refuses_updates(iotad, admin):
+    db = sqlite3.connect(os.path.join(iotad.data_dir, "iotad.db"))
+    try:
+        db.execute("DELETE FROM audit_log")
+        db.commit()
+        assert False, "audit_log rows could be deleted"
+    except sqlite3.DatabaseError as e:
+        assert "append-only" in str(e)
+    finally:
+        db.close()
