@@ -1,0 +1,75 @@
+/* libFuzzer driver for the iotad JSON telemetry decoder. Besides the sanitizers it checks the
+ * decoder's contract: all-or-nothing (a pre-existing point survives, nothing is added on
+ * error), every produced point finite with a valid, unreserved metric and an in-range time,
+ * and error messages that are non-empty printable ASCII. Short inputs are also fed to
+ * ingest_parse_double(), whose result must equal strtod()'s whenever it accepts. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/decode_json.h"
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);             \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define NOW INT64_C(1700000000000)
+
+static void check_result(ingest_status st, const ingest_batch *b, const ingest_error *e,
+                         size_t size)
+{
+    CHECK(b->n >= 1 && strcmp(b->v[0].metric, "pre") == 0 && b->v[0].value == 42.0);
+    if (st != INGEST_OK) {
+        CHECK(b->n == 1);
+        CHECK(e->status == st);
+        CHECK(e->offset <= size);
+        CHECK(e->msg[0] != '\0');
+        for (const char *p = e->msg; *p; p++)
+            CHECK(*p >= 0x20 && *p < 0x7f);
+        return;
+    }
+    CHECK(b->n > 1);
+    CHECK(b->max == 0 || b->n <= b->max);
+    for (size_t i = 1; i < b->n; i++) {
+        const ingest_point *p = &b->v[i];
+        CHECK(isfinite(p->value));
+        CHECK(p->metric_len == strlen(p->metric));
+        CHECK(ingest_metric_valid(p->metric, p->metric_len));
+        CHECK(!ingest_metric_reserved(p->metric, p->metric_len));
+        CHECK(p->ts_ms >= 0 && p->ts_ms <= INGEST_TS_MAX_MS);
+    }
+}
+
+static void check_number(const uint8_t *data, size_t size)
+{
+    char tmp[72];
+    double v;
+    if (size >= sizeof tmp || ingest_parse_double((const char *)data, size, &v) != 0) return;
+    memcpy(tmp, data, size);
+    tmp[size] = '\0';
+    char *end;
+    double ref = strtod(tmp, &end);
+    CHECK(end == tmp + size);
+    CHECK(v == ref || (v == 0 && ref == 0));
+    CHECK(signbit(v) == signbit(ref));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    check_number(data, size);
+    ingest_batch b;
+    ingest_error e;
+    memset(&e, 0, sizeof e);
+    ingest_batch_init(&b, size % 3 == 0 ? 4 : 0); /* the max counts the "pre" point too */
+    ingest_batch_push(&b, "pre", 3, 1, 42.0);
+    ingest_status st = ingest_decode_json((const char *)data, size, NOW, &b, &e);
+    check_result(st, &b, &e, size);
+    ingest_batch_free(&b);
+    return 0;
+}
