@@ -93,6 +93,9 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_store_commits_total %llu\n", (unsigned long long)ws.commits);
     COUNTER("iotad_store_points_total", "Points made durable.");
     tb_printf(&t, "iotad_store_points_total %llu\n", (unsigned long long)ws.points);
+    COUNTER("iotad_store_points_dropped_total",
+            "Late points older than the stored chunks of their series (not stored).");
+    tb_printf(&t, "iotad_store_points_dropped_total %llu\n", (unsigned long long)ws.dropped_too_old);
     COUNTER("iotad_store_commit_failures_total", "Failed group commits.");
     tb_printf(&t, "iotad_store_commit_failures_total %llu\n", (unsigned long long)ws.failures);
     tb_printf(&t, "# HELP iotad_commit_latency_seconds Ingest submit to durable commit.\n"

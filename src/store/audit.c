@@ -80,5 +80,6 @@ int audit_verify_db(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char *why, siz
     *rows = res.rows;
     *bad_seq = res.first_bad_seq;
     snprintf(why, whycap, "%s", res.reason ? res.reason : "");
-    return rc;
+    /* audit_chain_verify: 0 intact, -1 tampered, -2 read error, -3 out of memory */
+    return rc == 0 ? 0 : rc == -1 ? 1 : -1;
 }

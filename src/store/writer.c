@@ -37,6 +37,7 @@ struct writer {
     void (*drain_cb)(void *);
     void *drain_arg;
     writer_stats stats; /* guarded by mu */
+    uint64_t dropped;   /* writer thread: points older than the series' stored chunks */
 };
 
 writer_job *writer_job_from_batch(const char *device_id, ingest_batch *batch, writer_done_fn done,
@@ -65,9 +66,45 @@ static void record_latency(writer_stats *st, int64_t submit_ns, int64_t now_ns)
 {
     double ms = (double)(now_ns - submit_ns) / 1e6;
     int b = 0;
-    while (b < WRITER_LATENCY_BUCKETS && ms > writer_latency_bounds_ms[b]) b++;
+    while (b < WRITER_LATENCY_BUCKETS && ms > writer_latency_bounds_ms[b])
+        b++;
     st->latency_count[b]++;
     st->latency_sum_ms += ms;
+}
+
+/* Orders a job's points by metric, then time, stably (of two points with the same timestamp
+ * the later one still wins in tsdb_append): batches may arrive in any order, and the
+ * time-series store appends fastest, and keeps everything, when each series grows in time. */
+static int point_before(const ingest_point *x, const ingest_point *y)
+{
+    int c = strcmp(x->metric, y->metric);
+    return c < 0 || (c == 0 && x->ts_ms < y->ts_ms);
+}
+
+static void merge_sort(ingest_point *p, ingest_point *tmp, size_t n)
+{
+    if (n < 2) return;
+    size_t h = n / 2;
+    merge_sort(p, tmp, h);
+    merge_sort(p + h, tmp, n - h);
+    if (!point_before(&p[h], &p[h - 1])) return; /* already in order */
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n)
+        tmp[k++] = point_before(&p[j], &p[i]) ? p[j++] : p[i++];
+    while (i < h)
+        tmp[k++] = p[i++];
+    memcpy(p, tmp, k * sizeof *p); /* the tail p[j..n) is already in place */
+}
+
+static void sort_points(ingest_point *p, size_t n)
+{
+    size_t i = 1;
+    while (i < n && !point_before(&p[i], &p[i - 1]))
+        i++;
+    if (i >= n) return; /* the usual case: already ordered */
+    ingest_point *tmp = malloc(n * sizeof *tmp);
+    if (tmp) merge_sort(p, tmp, n);
+    free(tmp);
 }
 
 /* Writes one group in a transaction. Returns 0 when durable. */
@@ -81,6 +118,7 @@ static int write_group(writer *w, writer_job *head, size_t *points)
     if (db_begin(w->db) != 0) return -1;
     for (writer_job *j = head; j; j = j->next) {
         if (j->op != WRITER_OP_POINTS) continue;
+        sort_points(j->points, j->n);
         const char *last_metric = NULL;
         int64_t sid = 0;
         for (size_t i = 0; i < j->n; i++) {
@@ -89,7 +127,9 @@ static int write_group(writer *w, writer_job *head, size_t *points)
                 if (tsdb_series_get_or_create(w->ts, j->device_id, p->metric, &sid) != 0) goto fail;
                 last_metric = p->metric;
             }
-            if (tsdb_append(w->ts, sid, p->ts_ms, p->value) < 0) goto fail;
+            int rc = tsdb_append(w->ts, sid, p->ts_ms, p->value);
+            if (rc < 0) goto fail;
+            if (rc == TSDB_DROPPED_TOO_OLD) w->dropped++;
         }
         *points += j->n;
     }
@@ -143,7 +183,8 @@ static void *writer_main(void *arg)
         size_t points = 0;
         int rc = write_group(w, head, &points);
         int64_t now_ns = util_mono_ns();
-        for (writer_job *j = head; j; j = j->next) j->status = rc;
+        for (writer_job *j = head; j; j = j->next)
+            j->status = rc;
 
         pthread_mutex_lock(&w->mu);
         for (writer_job *j = head; j; j = j->next) {
@@ -152,6 +193,7 @@ static void *writer_main(void *arg)
         }
         w->queued_jobs -= njobs;
         w->stats.commits++;
+        w->stats.dropped_too_old = w->dropped;
         w->stats.jobs += njobs;
         if (rc == 0)
             w->stats.points += points;
@@ -198,8 +240,7 @@ static void on_async(uv_async_t *h)
     run_completions(h->data);
 }
 
-int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt,
-                 writer **out)
+int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt, writer **out)
 {
     writer *w = calloc(1, sizeof *w);
     if (!w) return -1;

@@ -40,6 +40,7 @@ typedef struct {
 #define WRITER_LATENCY_BUCKETS 14
 typedef struct {
     uint64_t commits, points, jobs, failures;
+    uint64_t dropped_too_old; /* late points older than the stored chunks of their series */
     uint64_t queued_points, queued_jobs;
     /* commit latency (submit -> durable) histogram, upper bounds in ms */
     uint64_t latency_count[WRITER_LATENCY_BUCKETS + 1];

@@ -52,10 +52,11 @@ class Iotad:
                "--mqtt-listen", "127.0.0.1:0", "--web-dir", os.path.join(ROOT, "web", "dist")]
         cmd += self.args
         self.log = open(self.log_path, "ab")
+        offset = os.path.getsize(self.log_path)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 30
         while time.time() < deadline:
-            text = self.read_log()
+            text = self.read_log()[offset:]
             m = re.findall(r"msg=listening http_port=(\d+) mqtt_port=(\d+)", text)
             if m:
                 self.http_port, self.mqtt_port = int(m[-1][0]), int(m[-1][1])

@@ -19,7 +19,7 @@ def test_json_single_and_batch_are_stored_after_202(iotad, admin):
     now = int(time.time() * 1000)
     r = post(iotad, key, json={"ts": now, "metrics": {"temp": 21.5, "hum": 40}})
     assert r.status_code == 202 and r.json() == {"accepted": 2}
-    batch = [{"ts": now + i * 1000, "metrics": {"temp": 20 + i / 10}} for i in range(1, 101)]
+    batch = [{"ts": now - i * 1000, "metrics": {"temp": 20 + i / 10}} for i in range(1, 101)]
     r = post(iotad, key, json=batch)
     assert r.status_code == 202 and r.json()["accepted"] == 100
     rfc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now / 1000 - 60))
@@ -28,7 +28,7 @@ def test_json_single_and_batch_are_stored_after_202(iotad, admin):
     assert admin.points(dev, "power")[0]["ts"] == (now // 1000 - 60) * 1000
     pts = admin.points(dev, "temp")
     assert len(pts) == 101
-    assert pts[0]["value"] == 21.5 and pts[0]["ts"] == now
+    assert pts[-1]["value"] == 21.5 and pts[-1]["ts"] == now
     assert admin.points(dev, "hum")[0]["value"] == 40
     metrics = admin.get(f"/api/v1/devices/{dev}/metrics").json()["items"]
     assert "temp" in metrics and "hum" in metrics

@@ -1,0 +1,82 @@
+/* The detector interface, in the spirit of River's anomaly module: a detector is a table of
+ * functions over a caller-owned, fixed-size state blob (one per series). update() learns from a
+ * point and returns its raw anomaly score (>= 0, larger = more anomalous; scales differ between
+ * detectors: the likelihood stage calibrates them). No I/O and no allocation: the state is plain
+ * data, so snapshot/restore is a checked copy. Parameters are shared by every series and passed in,
+ * which keeps the per-series state small. Randomness comes from a per-series seed (splitmix64). */
+#ifndef IOTAD_DETECT_DETECTOR_H
+#define IOTAD_DETECT_DETECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Shared tunables: one table of defaults (det_params_default), the same for every series. */
+typedef struct det_params {
+    /* robust seasonal baseline */
+    double level_alpha;  /* EW rate of the level (per point) */
+    double season_alpha; /* EW rate of the hour-of-day / day-of-week offsets (per visit) */
+    double scale_alpha;  /* EW rate of the residual scale */
+    double clip_z;       /* residuals are winsorised at clip_z scales before learning */
+    /* online AR forecaster */
+    double ar_lambda; /* RLS forgetting factor */
+    /* half-space trees */
+    uint32_t hst_window; /* points per mass window (<= 255) */
+    /* anomaly likelihood */
+    uint32_t lik_short; /* points averaged for the short-term score (<= DET_LIK_SHORT_MAX) */
+    double lik_alpha;   /* EW rate of the long-term score distribution */
+    uint32_t warmup;    /* points before any score is reported */
+    /* default alert decision on the [0,1] score */
+    double alert_info, alert_warning, alert_critical;
+    uint32_t alert_holdoff; /* points after an alert during which no new alert is raised */
+    /* multivariate device detector (mvar.h) */
+    double mv_learn, mv_smooth, mv_k_on, mv_k_off, mv_ridge;
+} det_params;
+
+void det_params_default(det_params *p);
+/* Sets one parameter by name ("level_alpha", ...); 0 ok, -1 unknown name. */
+int det_params_set(det_params *p, const char *name, double value);
+
+typedef struct det_vtable {
+    const char *name;
+    size_t state_size;
+    void (*init)(void *state, const det_params *p, uint64_t seed);
+    /* learn_one + score_one in one call; returns the raw score (>= 0), or < 0 while the detector
+     * is still warming up and has no opinion yet. */
+    double (*update)(void *state, const det_params *p, int64_t ts_ms, double x);
+    /* Forgets everything learned; keeps the seed. */
+    void (*reset)(void *state, const det_params *p);
+    /* Optional: expected value range for explanations; 0 ok, -1 not available yet. */
+    int (*expected)(const void *state, double *lo, double *hi);
+    /* Checks a state restored from bytes (indices in range, finite numbers); 0 ok. */
+    int (*validate)(const void *state);
+} det_vtable;
+
+/* splitmix64: a tiny deterministic PRNG / mixer (no global state, no rand()). */
+static inline uint64_t det_mix64(uint64_t z)
+{
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline double det_unit(uint64_t h) /* [0,1) from 53 bits */
+{
+    return (double)(h >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static inline double det_clamp(double x, double lo, double hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* Generic snapshot/restore of a detector state: a checked byte copy with a header (magic,
+ * format version, byte order, size, FNV-1a checksum). Returns bytes written (0 if cap is too
+ * small) / 0 ok or -1 on any mismatch, after which the state is reset. */
+#define DET_SNAP_HEADER 16
+size_t det_snapshot(const det_vtable *vt, const void *state, uint8_t *out, size_t cap);
+int det_restore(const det_vtable *vt, void *state, const det_params *p, const uint8_t *in,
+                size_t len);
+uint32_t det_fnv1a(const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,47 @@
+/* Ensemble: runs up to DET_ENS_MAX detectors on the same point, calibrates each raw score with its
+ * own anomaly-likelihood stage and combines the tail probabilities (min times the number of
+ * members: a Bonferroni bound, so adding a detector cannot silently raise the false-alarm rate).
+ * Member states live in a fixed arena inside the struct; members are named by registry id, not by
+ * pointer, so the whole ensemble is plain data and can be snapshotted with a byte copy. */
+#ifndef IOTAD_DETECT_ENSEMBLE_H
+#define IOTAD_DETECT_ENSEMBLE_H
+
+#include "detect/detector.h"
+#include "detect/likelihood.h"
+
+#define DET_ENS_MAX 4
+#define DET_ENS_ARENA 2048
+
+typedef enum { DET_ROBUST = 0, DET_FORECAST = 1, DET_HST = 2, DET_KIND_COUNT } det_kind;
+
+typedef struct {
+    uint8_t n;
+    uint8_t kind[DET_ENS_MAX];
+    uint8_t pad[3];
+    uint16_t off[DET_ENS_MAX];
+    det_lik lik[DET_ENS_MAX];
+    _Alignas(8) uint8_t arena[DET_ENS_ARENA];
+} det_ensemble;
+
+typedef struct {
+    double q;                /* combined tail probability */
+    double raw[DET_ENS_MAX]; /* raw score per member */
+    double qm[DET_ENS_MAX];  /* tail probability per member */
+    uint8_t n;
+} det_ens_out;
+
+/* The detector implementation registered under a kind (NULL if unknown). */
+const det_vtable *det_kind_vtable(det_kind kind);
+/* kinds: the members in order; 0 ok, -1 if too many or they do not fit the arena. */
+int det_ensemble_init(det_ensemble *e, const det_params *p, const det_kind *kinds, size_t n,
+                      uint64_t seed);
+/* The default members: robust baseline, AR forecaster, half-space trees. */
+int det_ensemble_init_default(det_ensemble *e, const det_params *p, uint64_t seed);
+void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, double x,
+                         det_ens_out *out);
+void det_ensemble_reset(det_ensemble *e, const det_params *p);
+/* Member state by index (for explanations and tests). */
+void *det_ensemble_member(det_ensemble *e, size_t i);
+int det_ensemble_validate(const det_ensemble *e);
+
+#endif

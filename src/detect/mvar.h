@@ -1,0 +1,59 @@
+/* Multivariate detector over all metrics of one device: the Mahalanobis distance (Hotelling T^2
+ * with a ridge) of each row from the device's learned normal mean and covariance. Learning is
+ * online: Welford while warming up (e.g. a calibration period), then EW updates from rows it
+ * judges normal only, so a long fault is not learned as the new normal. The per-row log(T^2/d) is
+ * smoothed (EW) and compared with its calibrated normal level: a smoothed value above
+ * mean + k sd of the warm-up distribution raises the alarm, which holds until it drops below a
+ * lower level (hysteresis). Fixed memory; O(d^2) per row plus a Cholesky every refresh rows. */
+#ifndef IOTAD_DETECT_MVAR_H
+#define IOTAD_DETECT_MVAR_H
+
+#include "detect/detector.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DET_MV_MAX_DIM 16
+
+typedef struct {
+    double alpha_learn;  /* EW rate of mean/covariance after warm-up (normal rows only) */
+    double alpha_smooth; /* EW rate of the smoothed score */
+    double k_on, k_off;  /* alarm on above mean + k_on sd, off below mean + k_off sd (log scale) */
+    double ridge;        /* added to the covariance diagonal, relative to each variance */
+    uint32_t warmup;     /* rows learned unconditionally (SKAB: the 400 training rows) */
+    uint32_t calib;      /* last `calib` warm-up rows also calibrate the score distribution */
+} det_mv_params;
+
+typedef struct {
+    uint32_t d, n, since_chol;
+    uint8_t alarm, pad[3];
+    double smooth;           /* EW of log(T^2 / d) */
+    double cal_mean, cal_m2; /* Welford of log(smooth) over the calibration rows */
+    uint32_t cal_n, pad2;
+    double mean[DET_MV_MAX_DIM];
+    double cov[DET_MV_MAX_DIM * DET_MV_MAX_DIM];
+    double chol[DET_MV_MAX_DIM * DET_MV_MAX_DIM]; /* lower Cholesky factor of cov + ridge */
+    /* drifting metrics (a slow trend, e.g. a temperature warming up): judged at the end of the
+     * warm-up by comparing the variance of levels with that of first differences; such a metric
+     * enters the distance as its deviation from its own slow EW track, not as its level */
+    double prev[DET_MV_MAX_DIM], dmean[DET_MV_MAX_DIM], dvar[DET_MV_MAX_DIM]; /* diffs */
+    double track[DET_MV_MAX_DIM];                       /* slow EW mean, always learning */
+    double rmean[DET_MV_MAX_DIM], rvar[DET_MV_MAX_DIM]; /* of x - track, during warm-up */
+    uint32_t drift_mask, pad3;
+} det_mv;
+
+typedef struct {
+    double t2;     /* T^2 / d of this row (~1 for normal rows) */
+    double smooth; /* smoothed */
+    double z;      /* (log smooth - cal mean) / cal sd; 0 during warm-up */
+    int alarm;     /* 0/1 */
+    int contrib;   /* index of the dimension with the largest standardised deviation */
+} det_mv_out;
+
+/* From the shared parameter table (mv_*), with the given warm-up length. */
+void det_mv_params_from(det_mv_params *mp, const det_params *p, uint32_t warmup);
+/* 0 ok, -1 if d is 0 or > DET_MV_MAX_DIM. */
+int det_mv_init(det_mv *s, uint32_t d);
+void det_mv_update(det_mv *s, const det_mv_params *p, const double *x, det_mv_out *out);
+
+#endif

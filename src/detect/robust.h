@@ -1,0 +1,32 @@
+/* Robust seasonal baseline. Two predictors run side by side: a winsorised EWMA level, and a
+ * time-of-day profile (10-minute bins, learned online) plus an EW offset that lets the profile
+ * follow level changes. Each keeps an EW mean-absolute-residual scale; the one with the smaller
+ * scale (the profile only once it clearly explains the data) gives the expected value and the
+ * robust z of the point, which is the raw score. The expected range feeds explanations. */
+#ifndef IOTAD_DETECT_ROBUST_H
+#define IOTAD_DETECT_ROBUST_H
+
+#include "detect/detector.h"
+
+#define DET_ROBUST_DAY_BINS 144 /* 10-minute bins */
+
+typedef struct {
+    uint32_t n;
+    uint32_t n_s; /* points the seasonal model has predicted */
+    int64_t first_ts, last_ts;
+    float level, scale_n;  /* non-seasonal model */
+    float offset, scale_s; /* seasonal model: profile[bin] + offset */
+    float bias;            /* EW of the clipped signed z of the chosen model: level shifts */
+    float exp_lo, exp_hi;  /* expected range of the last point (before learning from it) */
+    float profile[DET_ROBUST_DAY_BINS];
+    uint8_t seen[DET_ROBUST_DAY_BINS / 8]; /* profile bins visited at least once */
+} det_robust;
+
+extern const det_vtable det_robust_vt;
+
+void det_robust_init(det_robust *s, const det_params *p, uint64_t seed);
+double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, double x);
+/* The value the baseline expects at ts_ms. */
+double det_robust_predict(const det_robust *s, int64_t ts_ms);
+
+#endif

@@ -1,0 +1,67 @@
+/* Per-series detection pipeline: the default ensemble (robust seasonal baseline, AR forecaster,
+ * half-space trees), each calibrated by an anomaly-likelihood stage, then the default alert
+ * decision: a score in [0,1] (Numenta's log scale of the tail probability), a severity band, and
+ * episodes (a point opens a new episode only if no point scored hot in the last alert_holdoff
+ * points), so a continuing anomaly updates one record instead of raising a flood. Analyst
+ * feedback adapts the series' threshold. The whole state is plain data (<= 4 KB) with a
+ * versioned, checksummed snapshot format. */
+#ifndef IOTAD_DETECT_SERIES_H
+#define IOTAD_DETECT_SERIES_H
+
+#include "detect/ensemble.h"
+
+typedef enum {
+    DET_LEVEL_NONE = 0,
+    DET_LEVEL_INFO,
+    DET_LEVEL_WARNING,
+    DET_LEVEL_CRITICAL,
+} det_level;
+
+typedef enum {
+    DET_VERDICT_FALSE_POSITIVE = 0,
+    DET_VERDICT_CONFIRMED,
+} det_verdict;
+
+typedef struct {
+    double score;      /* [0,1]; >= alert_info is an anomaly by default */
+    double likelihood; /* 1 - tail probability */
+    double novelty;    /* score if no episode was open before this point, else 0: how anomalous
+                          the point is as a new event (what NAB's anomaly_score column gets) */
+    double lo, hi;     /* expected range for this point (NAN while unknown) */
+    det_level level;   /* severity of this point (NONE below the threshold) */
+    int alert;         /* 1 if this point opens a new anomaly episode */
+    int in_episode;    /* 1 while an episode is open (hot within the last alert_holdoff points) */
+    uint8_t n_members;
+    uint8_t contributors;             /* bit i set: member i is surprised (q <= 1e-3) */
+    double member_score[DET_ENS_MAX]; /* per-member score on the same [0,1] scale */
+} det_result;
+
+typedef struct {
+    uint32_t n;         /* points learned */
+    uint32_t since_hot; /* points since the last hot point */
+    int64_t last_ts;
+    float fp_bias; /* threshold offset learned from analyst verdicts */
+    uint8_t in_episode;
+    uint8_t pad[3];
+    det_ensemble ens;
+} det_series;
+
+int det_series_init(det_series *s, const det_params *p, uint64_t seed);
+/* Learns one point and fills *out. Non-finite values are ignored (out->score = 0). */
+void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double x,
+                       det_result *out);
+/* Analyst verdict on the series' latest episode: a false positive raises the series' threshold
+ * (by 0.1 on the score scale, at most 0.4, decaying back over ~10k points); a confirmation
+ * lowers it again. */
+void det_series_feedback(det_series *s, det_verdict v);
+void det_series_reset(det_series *s, const det_params *p);
+const char *det_series_member_name(const det_series *s, size_t i);
+const char *det_level_name(det_level level);
+
+#define DET_SERIES_SNAP_SIZE (DET_SNAP_HEADER + sizeof(det_series))
+/* Returns bytes written, 0 if cap < DET_SERIES_SNAP_SIZE. */
+size_t det_series_snapshot(const det_series *s, uint8_t *out, size_t cap);
+/* 0 ok; -1 on a bad/foreign/corrupt snapshot, after which the series is reset (learning anew). */
+int det_series_restore(det_series *s, const det_params *p, const uint8_t *in, size_t len);
+
+#endif

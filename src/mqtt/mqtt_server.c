@@ -1,0 +1,1312 @@
+/* MQTT device endpoint on libuv (one loop thread). Reads land in one shared per-server buffer;
+ * complete packets are handled straight from it and only an incomplete tail (or input left
+ * unprocessed while paused) is copied into a per-connection buffer, sized to the packet and
+ * freed once drained, so an idle connection costs only its struct. Replies are appended to a
+ * per-connection output buffer and flushed once per read callback, or once per loop iteration
+ * (idle handle) for replies produced elsewhere, e.g. asynchronous PUBACKs. One timer sweeps all
+ * connections for connect timeouts, keepalive (1.5 x) and lingering closes. A connection being
+ * closed first sends what is queued (CONNACK refusal, DISCONNECT), then shuts down its write
+ * side and discards input until EOF or a deadline, so the final packet is not lost to a RST. */
+#include "mqtt/mqtt_server.h"
+
+#include "core/log.h"
+#include "core/util.h"
+#include "mqtt/mqtt_codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_BUF_SIZE 65536
+#define WRITE_HIGH_WATER 65536 /* queued output that stops reading until it drains */
+#define LINGER_MS 2000         /* how long a closing connection waits for the peer's EOF */
+#define STOP_LINGER_MS 500
+#define REASON_STRING_MAX 256
+
+enum { CS_AWAIT_CONNECT, CS_CONNECTED, CS_CLOSING, CS_CLOSED };
+
+typedef struct write_req {
+    uv_write_t req;
+    struct mqtt_conn *c;
+    uint8_t *buf;
+    size_t len;
+} write_req;
+
+struct mqtt_conn {
+    uv_tcp_t tcp;
+    mqtt_server *srv; /* valid while the handle is open */
+    mqtt_conn *prev, *next;
+    mqtt_conn *dirty_next;
+    uint32_t refs;
+    uint8_t state, version;
+    bool reading, dirty, need_drain, paused_app, paused_flow, paused_write;
+    bool in_read; /* inside on_read: replies are flushed when it returns */
+    bool shutdown_started, request_problem_info, session_expiry_zero;
+    uint16_t keepalive, inflight;
+    uint32_t client_max_packet; /* 0 = no limit */
+    uint64_t accepted_ms, last_rx_ms, close_deadline_ms;
+    /* Unprocessed input: one incomplete packet (in_total = its size once the header is
+     * known) while reading, or anything left over while paused. */
+    uint8_t *in;
+    size_t in_len, in_cap, in_total;
+    uint8_t *out;
+    size_t out_len, out_cap;
+    write_req *wreq; /* at most one write in flight */
+    void *data;
+    char peer[56];
+};
+
+struct mqtt_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t tick;
+    uv_idle_t idle;
+    mqtt_server_options opt;
+    mqtt_callbacks cb;
+    void *ud;
+    mqtt_conn *conns; /* every connection whose handle is not closed yet */
+    mqtt_conn *dirty; /* connections to flush / drain at the next idle callback */
+    bool idle_active, stopping, listener_closed, finishing;
+    int aux_open;
+    int port;
+    void (*done)(void *);
+    void *done_arg;
+    mqtt_server_stats st;
+    uint8_t rbuf[READ_BUF_SIZE];
+};
+
+static void conn_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reason);
+static void conn_flush(mqtt_conn *c);
+static void conn_really_close(mqtt_conn *c);
+static void conn_schedule(mqtt_conn *c);
+static void update_reading(mqtt_conn *c);
+static size_t conn_process(mqtt_conn *c, const uint8_t *data, size_t len);
+static void server_maybe_finish(mqtt_server *s);
+
+const char *mqtt_close_reason_name(mqtt_close_reason why)
+{
+    switch (why) {
+    case MQTT_CLOSE_CLIENT_DISCONNECT:
+        return "client_disconnect";
+    case MQTT_CLOSE_PEER_GONE:
+        return "peer_gone";
+    case MQTT_CLOSE_SOCKET_ERROR:
+        return "socket_error";
+    case MQTT_CLOSE_KEEPALIVE_TIMEOUT:
+        return "keepalive_timeout";
+    case MQTT_CLOSE_PROTOCOL_ERROR:
+        return "protocol_error";
+    case MQTT_CLOSE_SERVER_DISCONNECT:
+        return "server_disconnect";
+    case MQTT_CLOSE_SERVER_STOP:
+        return "server_stop";
+    }
+    return "unknown";
+}
+
+/* --- Small helpers -------------------------------------------------------------------------- */
+
+static bool conn_active(const mqtt_conn *c)
+{
+    return c->state == CS_AWAIT_CONNECT || c->state == CS_CONNECTED;
+}
+
+static bool conn_can_process(const mqtt_conn *c)
+{
+    return conn_active(c) && !c->paused_app && !c->paused_flow && !c->paused_write;
+}
+
+/* Keeps s valid-UTF-8 while cutting it to at most max bytes (never splits a character). */
+static size_t utf8_clip(const char *s, size_t len, size_t max)
+{
+    if (len <= max) return len;
+    size_t n = max;
+    while (n > 0 && ((uint8_t)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+/* --- Output ------------------------------------------------------------------------------------
+ */
+
+static int out_reserve(mqtt_conn *c, size_t n)
+{
+    if (c->out_cap - c->out_len >= n) return 0;
+    size_t cap = c->out_cap ? c->out_cap : 64;
+    while (cap - c->out_len < n)
+        cap *= 2;
+    uint8_t *p = realloc(c->out, cap);
+    if (!p) return -1;
+    c->out = p;
+    c->out_cap = cap;
+    return 0;
+}
+
+/* Accounts for a packet just written at c->out + c->out_len. */
+static void out_commit(mqtt_conn *c, size_t n)
+{
+    c->out_len += n;
+    c->srv->st.packets_out++;
+    if (c->wreq && !c->paused_write && c->out_len > WRITE_HIGH_WATER) {
+        c->paused_write = true;
+        update_reading(c);
+    }
+}
+
+static bool out_append(mqtt_conn *c, const uint8_t *p, int n)
+{
+    if (n <= 0 || c->state == CS_CLOSED) return false;
+    if (out_reserve(c, (size_t)n)) {
+        log_warn("mqtt_out_of_memory", "peer=%s", c->peer);
+        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+        return false;
+    }
+    memcpy(c->out + c->out_len, p, (size_t)n);
+    out_commit(c, (size_t)n);
+    return true;
+}
+
+/* A v5 packet with a reason string must not exceed the client's Maximum Packet Size; the
+ * string is what gets dropped. */
+static bool fits_client(const mqtt_conn *c, int n)
+{
+    return c->client_max_packet == 0 || (uint32_t)n <= c->client_max_packet;
+}
+
+static void send_disconnect(mqtt_conn *c, uint8_t reason)
+{
+    if (c->version != 5) return;
+    uint8_t buf[128];
+    const char *rs = mqtt_reason_name(reason);
+    /* Reason string always: paho 1.6 only reads the reason code when properties follow. */
+    int n = mqtt_encode_disconnect(buf, sizeof buf, 5, reason, rs, strlen(rs));
+    if (n < 0 || !fits_client(c, n)) n = mqtt_encode_disconnect(buf, sizeof buf, 5, reason, 0, 0);
+    out_append(c, buf, n);
+}
+
+static void send_connack(mqtt_conn *c, int version, const mqtt_connack *ack)
+{
+    uint8_t buf[512];
+    int n = mqtt_encode_connack(buf, sizeof buf, version, ack);
+    if ((n < 0 || !fits_client(c, n)) && ack->reason_string) {
+        mqtt_connack a = *ack;
+        a.reason_string = NULL;
+        a.reason_string_len = 0;
+        n = mqtt_encode_connack(buf, sizeof buf, version, &a);
+    }
+    out_append(c, buf, n);
+}
+
+static void send_connack_refusal(mqtt_conn *c, int version, uint8_t reason)
+{
+    mqtt_server *s = c->srv;
+    s->st.connect_refused++;
+    mqtt_connack a = {.reason = reason};
+    if (version == 5) {
+        a.reason_string = mqtt_reason_name(reason);
+        a.reason_string_len = (uint16_t)strlen(a.reason_string);
+    }
+    send_connack(c, version, &a);
+}
+
+static void write_failed(mqtt_conn *c)
+{
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+    if (c->state == CS_CLOSED) return;
+    if (c->state == CS_CLOSING)
+        conn_really_close(c);
+    else
+        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status);
+static void on_write(uv_write_t *req, int status);
+
+/* Everything queued has been written on a closing connection: half-close, then wait for EOF
+ * (reading and discarding) so the peer gets our last packet rather than a reset. */
+static void closing_drained(mqtt_conn *c)
+{
+    if (c->shutdown_started) return;
+    c->shutdown_started = true;
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req) {
+        conn_really_close(c);
+        return;
+    }
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
+        conn_really_close(c);
+    }
+}
+
+static void conn_flush(mqtt_conn *c)
+{
+    if (c->state == CS_CLOSED || c->wreq) return;
+    mqtt_server *s = c->srv;
+    if (c->out_len == 0) {
+        if (c->state == CS_CLOSING) closing_drained(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+    if (n < 0) {
+        log_debug("mqtt_write_error", "peer=%s err=%s", c->peer, uv_err_name(n));
+        write_failed(c);
+        return;
+    }
+    s->st.bytes_out += (uint64_t)n;
+    if ((size_t)n == c->out_len) {
+        /* The common case: everything went out. Drop the buffer (idle connections hold none). */
+        free(c->out);
+        c->out = NULL;
+        c->out_len = c->out_cap = 0;
+        if (c->state == CS_CLOSING) closing_drained(c);
+        return;
+    }
+    write_req *w = malloc(sizeof *w);
+    if (!w) {
+        write_failed(c);
+        return;
+    }
+    w->c = c;
+    w->buf = c->out;
+    w->len = c->out_len - (size_t)n;
+    uv_buf_t rest = uv_buf_init((char *)c->out + n, (unsigned)w->len);
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &rest, 1, on_write) != 0) {
+        free(w->buf);
+        free(w);
+        write_failed(c);
+        return;
+    }
+    c->wreq = w;
+    if (w->len > WRITE_HIGH_WATER && !c->paused_write) {
+        c->paused_write = true;
+        update_reading(c);
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    mqtt_conn *c = w->c;
+    size_t len = w->len;
+    free(w->buf);
+    free(w);
+    c->wreq = NULL;
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            log_debug("mqtt_write_error", "peer=%s err=%s", c->peer, uv_err_name(status));
+        write_failed(c);
+        return;
+    }
+    c->srv->st.bytes_out += len;
+    if (c->paused_write && c->out_len <= WRITE_HIGH_WATER) {
+        c->paused_write = false;
+        c->need_drain = true;
+        conn_schedule(c);
+    }
+    conn_flush(c);
+}
+
+/* --- Lifecycle ----------------------------------------------------------------------------------
+ */
+
+void mqtt_conn_ref(mqtt_conn *c)
+{
+    c->refs++;
+}
+
+void mqtt_conn_unref(mqtt_conn *c)
+{
+    if (c && --c->refs == 0) {
+        free(c->in);
+        free(c->out);
+        free(c);
+    }
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    mqtt_conn *c = h->data;
+    mqtt_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    s->st.connections_current--;
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = c->in_total = 0;
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+    c->srv = NULL;
+    server_maybe_finish(s);
+    mqtt_conn_unref(c); /* the server's reference */
+}
+
+static void conn_really_close(mqtt_conn *c)
+{
+    if (c->state == CS_CLOSED) return;
+    c->state = CS_CLOSED;
+    c->reading = false;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_discard_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    mqtt_conn *c = h->data;
+    buf->base = (char *)c->srv->rbuf;
+    buf->len = READ_BUF_SIZE;
+}
+
+static void on_discard_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    mqtt_conn *c = st->data;
+    if (nread < 0) conn_really_close(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    mqtt_conn *c = req->data;
+    free(req);
+    if (c->state != CS_CLOSING) return;
+    if (status < 0 || uv_read_start((uv_stream_t *)&c->tcp, on_discard_alloc, on_discard_read))
+        conn_really_close(c);
+}
+
+/* Ends the MQTT conversation: optionally queues a v5 DISCONNECT, tells the application (for
+ * accepted connections), then flushes and lingers (see the top of the file). */
+static void conn_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reason)
+{
+    if (!conn_active(c)) return;
+    mqtt_server *s = c->srv;
+    bool was_connected = c->state == CS_CONNECTED;
+    if (was_connected && disconnect_reason >= 0) send_disconnect(c, (uint8_t)disconnect_reason);
+    c->state = CS_CLOSING;
+    if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = c->in_total = 0;
+    c->close_deadline_ms = uv_now(s->loop) + (s->stopping ? STOP_LINGER_MS : LINGER_MS);
+    if (was_connected) {
+        s->st.sessions_current--;
+        log_debug("mqtt_close", "peer=%s reason=%s", c->peer, mqtt_close_reason_name(why));
+        if (s->cb.on_close) s->cb.on_close(s->ud, c, why);
+    }
+    if (c->state != CS_CLOSING) return; /* closed from on_close */
+    if (c->out_len || c->wreq)
+        conn_flush(c);
+    else
+        conn_really_close(c);
+}
+
+/* A framing or protocol violation: v5 clients get a DISCONNECT with the reason code. */
+static void protocol_error(mqtt_conn *c, int err, uint8_t reason)
+{
+    mqtt_server *s = c->srv;
+    s->st.protocol_errors++;
+    if (err == MQTT_ERR_TOO_LARGE) s->st.too_large++;
+    log_info("mqtt_protocol_error", "peer=%s version=%d error=%s reason=0x%02x", c->peer,
+             c->version, err ? mqtt_err_name(err) : "-", reason);
+    conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, reason);
+}
+
+/* --- Deferred work: flush and drain once per loop iteration -------------------------------------
+ */
+
+static void on_idle(uv_idle_t *h)
+{
+    mqtt_server *s = h->data;
+    mqtt_conn *list = s->dirty;
+    s->dirty = NULL;
+    while (list) {
+        mqtt_conn *c = list;
+        list = c->dirty_next;
+        c->dirty_next = NULL;
+        c->dirty = false;
+        if (c->need_drain && conn_active(c)) {
+            c->need_drain = false;
+            if (c->in_len && conn_can_process(c)) {
+                c->in_read = true;
+                uint8_t *buf = c->in;
+                size_t len = c->in_len, cap = c->in_cap;
+                c->in = NULL;
+                c->in_len = c->in_cap = c->in_total = 0;
+                size_t used = conn_process(c, buf, len);
+                if (used < len && conn_active(c)) {
+                    memmove(buf, buf + used, len - used);
+                    c->in = buf;
+                    c->in_len = len - used;
+                    c->in_cap = cap;
+                    /* What is left is either an incomplete packet (reading resumes into
+                     * it) or input held back by a new pause. */
+                    mqtt_fixed_header fh;
+                    if (mqtt_parse_fixed_header(c->in, c->in_len, (uint32_t)s->opt.max_packet_size,
+                                                &fh) == MQTT_OK) {
+                        size_t total = (size_t)fh.header_len + fh.remaining_len;
+                        if (total > c->in_len) {
+                            uint8_t *p = total > c->in_cap ? realloc(c->in, total) : c->in;
+                            if (p) {
+                                c->in = p;
+                                c->in_cap = total > c->in_cap ? total : c->in_cap;
+                                c->in_total = total;
+                            } else {
+                                conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+                            }
+                        }
+                    }
+                } else {
+                    free(buf);
+                }
+                c->in_read = false;
+            }
+            if (conn_active(c)) {
+                c->last_rx_ms = uv_now(s->loop); /* paused time does not count as silence */
+                update_reading(c);
+            }
+        }
+        conn_flush(c);
+        mqtt_conn_unref(c);
+    }
+    if (!s->dirty && s->idle_active) {
+        uv_idle_stop(&s->idle);
+        s->idle_active = false;
+    }
+}
+
+static void conn_schedule(mqtt_conn *c)
+{
+    mqtt_server *s = c->srv;
+    if (c->dirty || c->state == CS_CLOSED || !s || s->finishing) return;
+    c->dirty = true;
+    mqtt_conn_ref(c);
+    c->dirty_next = s->dirty;
+    s->dirty = c;
+    if (!s->idle_active) {
+        uv_idle_start(&s->idle, on_idle);
+        s->idle_active = true;
+    }
+}
+
+/* --- Input
+ * ---------------------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+/* Stops reading when paused; starting is only done once no complete packet is buffered. */
+static void update_reading(mqtt_conn *c)
+{
+    bool want = conn_can_process(c);
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+            conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+            return;
+        }
+        c->reading = true;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+/* Grows c->in to hold at least cap bytes. */
+static int in_reserve(mqtt_conn *c, size_t cap)
+{
+    if (c->in_cap >= cap) return 0;
+    uint8_t *p = realloc(c->in, cap);
+    if (!p) {
+        log_warn("mqtt_out_of_memory", "peer=%s", c->peer);
+        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+        return -1;
+    }
+    c->in = p;
+    c->in_cap = cap;
+    return 0;
+}
+
+/* Keeps data the connection could not process now (incomplete, or paused). */
+static void in_stash(mqtt_conn *c, const uint8_t *data, size_t len)
+{
+    if (!len || !conn_active(c)) return;
+    size_t need = c->in_len + len;
+    mqtt_fixed_header fh;
+    size_t total = 0;
+    if (c->in_len == 0 &&
+        mqtt_parse_fixed_header(data, len, (uint32_t)c->srv->opt.max_packet_size, &fh) == MQTT_OK) {
+        total = (size_t)fh.header_len + fh.remaining_len;
+        if (total > len && total > need)
+            need = total; /* the rest is read straight in */
+        else
+            total = 0;
+    }
+    if (in_reserve(c, need)) return;
+    memcpy(c->in + c->in_len, data, len);
+    c->in_len += len;
+    c->in_total = total;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    mqtt_conn *c = h->data;
+    if (c->in_total > c->in_len && c->in_cap >= c->in_total) {
+        buf->base = (char *)c->in + c->in_len;
+        buf->len = c->in_total - c->in_len;
+    } else {
+        buf->base = (char *)c->srv->rbuf;
+        buf->len = READ_BUF_SIZE;
+    }
+}
+
+/* Handles the single complete packet held in c->in and releases the buffer. */
+static void in_drain_one(mqtt_conn *c)
+{
+    uint8_t *buf = c->in;
+    size_t len = c->in_len;
+    c->in = NULL;
+    c->in_len = c->in_cap = c->in_total = 0;
+    size_t used = conn_process(c, buf, len);
+    (void)used; /* exactly one packet: consumed unless the connection closed */
+    free(buf);
+}
+
+static void framing_error(mqtt_conn *c, int rc)
+{
+    if (c->state == CS_AWAIT_CONNECT) c->srv->st.connect_refused++;
+    protocol_error(c, rc, mqtt_err_reason(rc));
+}
+
+/* New bytes from the shared read buffer. */
+static void conn_feed(mqtt_conn *c, const uint8_t *data, size_t len)
+{
+    size_t off = 0;
+    if (c->in_len) {
+        /* Complete the pending packet first; its header may itself be incomplete. */
+        while (c->in_total == 0 && off < len) {
+            if (in_reserve(c, c->in_len + 1)) return;
+            c->in[c->in_len++] = data[off++];
+            mqtt_fixed_header fh;
+            int rc = mqtt_parse_fixed_header(c->in, c->in_len,
+                                             (uint32_t)c->srv->opt.max_packet_size, &fh);
+            if (rc == MQTT_NEED_MORE) continue;
+            if (rc < 0) {
+                framing_error(c, rc);
+                return;
+            }
+            c->in_total = (size_t)fh.header_len + fh.remaining_len;
+            if (in_reserve(c, c->in_total)) return;
+        }
+        if (c->in_total == 0) return; /* header still incomplete, all input consumed */
+        size_t take = c->in_total - c->in_len;
+        if (take > len - off) take = len - off;
+        memcpy(c->in + c->in_len, data + off, take);
+        c->in_len += take;
+        off += take;
+        if (c->in_len < c->in_total) return;
+        in_drain_one(c);
+        if (!conn_can_process(c)) {
+            in_stash(c, data + off, len - off);
+            return;
+        }
+    }
+    off += conn_process(c, data + off, len - off);
+    if (off < len) in_stash(c, data + off, len - off);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    mqtt_conn *c = st->data;
+    if (nread == 0 || !conn_active(c)) return;
+    mqtt_server *s = c->srv;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            log_debug("mqtt_read_error", "peer=%s err=%s", c->peer, uv_err_name((int)nread));
+        conn_close(c,
+                   nread == UV_EOF || nread == UV_ECONNRESET ? MQTT_CLOSE_PEER_GONE
+                                                             : MQTT_CLOSE_SOCKET_ERROR,
+                   -1);
+        return;
+    }
+    s->st.bytes_in += (uint64_t)nread;
+    mqtt_conn_ref(c);
+    c->in_read = true;
+    if ((uint8_t *)buf->base != s->rbuf) {
+        /* Read straight into the pending packet (alloc handed out its free tail). */
+        c->in_len += (size_t)nread;
+        if (c->in_len == c->in_total) in_drain_one(c);
+    } else {
+        conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+    }
+    c->in_read = false;
+    conn_flush(c);
+    mqtt_conn_unref(c);
+}
+
+/* --- Packet handlers
+ * ------------------------------------------------------------------------------ */
+
+static void handle_connect(mqtt_conn *c, const uint8_t *body, size_t len)
+{
+    mqtt_server *s = c->srv;
+    mqtt_connect ci;
+    int rc = mqtt_parse_connect(body, len, &ci);
+    if (rc) {
+        uint8_t reason = mqtt_err_reason(rc);
+        log_info("mqtt_connect_refused", "peer=%s version=%d error=%s", c->peer,
+                 ci.protocol_version, mqtt_err_name(rc));
+        if (reason == MQTT_RC_MALFORMED_PACKET || reason == MQTT_RC_PROTOCOL_ERROR)
+            s->st.protocol_errors++;
+        if (rc == MQTT_ERR_PROTOCOL_VERSION) {
+            /* Unknown level: answer in the 3.1.1 format, which every version understands. */
+            send_connack_refusal(c, 4, reason);
+        } else if (ci.protocol_version == 5 && rc != MQTT_ERR_PROTOCOL_NAME) {
+            c->version = 5;
+            send_connack_refusal(c, 5, reason);
+        } else if (rc == MQTT_ERR_CLIENT_ID) {
+            send_connack_refusal(c, 4, reason);
+        } else {
+            s->st.connect_refused++; /* malformed 3.1.1 CONNECT: close without CONNACK */
+        }
+        conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, -1);
+        return;
+    }
+    c->version = ci.protocol_version;
+    bool v5 = c->version == 5;
+    c->request_problem_info = ci.request_problem_info;
+    c->client_max_packet = v5 ? ci.maximum_packet_size : 0;
+    c->session_expiry_zero = ci.session_expiry == 0;
+
+    uint8_t refuse = 0;
+    if (v5 && ci.will && ci.will_qos > 1) refuse = MQTT_RC_QOS_NOT_SUPPORTED;
+    if (v5 && ci.will && ci.will_retain) refuse = MQTT_RC_RETAIN_NOT_SUPPORTED;
+    uint16_t ka = ci.keepalive;
+    bool ka_changed = false;
+    if (s->opt.max_keepalive && (ka == 0 || ka > s->opt.max_keepalive)) {
+        if (v5) {
+            ka = s->opt.max_keepalive;
+            ka_changed = true;
+        } else {
+            refuse = MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID; /* 3.1.1 can't be told: as Mosquitto */
+        }
+    }
+    if (refuse) {
+        log_info("mqtt_connect_refused", "peer=%s version=%d reason=0x%02x", c->peer, c->version,
+                 refuse);
+        send_connack_refusal(c, c->version, refuse);
+        conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, -1);
+        return;
+    }
+
+    char assigned[40];
+    mqtt_connect_info info = {
+        .protocol_version = c->version,
+        .client_id = ci.client_id,
+        .client_id_len = ci.client_id_len,
+        .username = ci.has_username ? ci.username : NULL,
+        .username_len = ci.username_len,
+        .password = ci.has_password ? ci.password : NULL,
+        .password_len = ci.password_len,
+        .clean_start = ci.clean_start,
+        .keepalive = ka,
+        .will = ci.will,
+        .session_expiry = ci.session_expiry,
+        .peer = c->peer,
+    };
+    if (ci.client_id_len == 0 && v5) {
+        uint8_t rnd[12];
+        if (util_random(rnd, sizeof rnd) != 0) {
+            uint64_t t = (uint64_t)util_mono_ns() ^ (uintptr_t)c;
+            memcpy(rnd, &t, 8);
+            memset(rnd + 8, 0, 4);
+        }
+        memcpy(assigned, "iotad-", 6);
+        util_hex(rnd, sizeof rnd, assigned + 6);
+        info.client_id = assigned;
+        info.client_id_len = strlen(assigned);
+        info.client_id_assigned = true;
+    }
+    c->keepalive = ka;
+    uint8_t reason = s->cb.on_connect ? s->cb.on_connect(s->ud, c, &info) : 0;
+    if (c->state != CS_AWAIT_CONNECT) return; /* the application closed it */
+    if (reason != 0) {
+        log_info("mqtt_connect_refused", "peer=%s version=%d reason=0x%02x", c->peer, c->version,
+                 reason);
+        send_connack_refusal(c, c->version, reason);
+        conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, -1);
+        return;
+    }
+    c->state = CS_CONNECTED;
+    s->st.sessions_current++;
+    mqtt_connack a = {.reason = 0};
+    if (v5) {
+        a.has_receive_maximum = true;
+        a.receive_maximum = s->opt.receive_maximum;
+        a.has_maximum_qos = true;
+        a.maximum_qos = 1;
+        a.has_retain_available = true;
+        a.retain_available = false;
+        a.has_maximum_packet_size = true;
+        a.maximum_packet_size = (uint32_t)s->opt.max_packet_size;
+        a.has_topic_alias_maximum = true;
+        a.topic_alias_maximum = 0;
+        a.has_wildcard_sub = true;
+        a.wildcard_sub_available = false;
+        a.has_shared_sub = true;
+        a.shared_sub_available = false;
+        a.has_server_keep_alive = ka_changed;
+        a.server_keep_alive = ka;
+        /* No session state is kept: say so when the client asked for one. */
+        a.has_session_expiry = ci.session_expiry != 0;
+        a.session_expiry = 0;
+        if (info.client_id_assigned) {
+            a.assigned_client_id = info.client_id;
+            a.assigned_client_id_len = (uint16_t)info.client_id_len;
+        }
+    }
+    send_connack(c, c->version, &a);
+    log_debug("mqtt_connected", "peer=%s version=%d keepalive=%u", c->peer, c->version, ka);
+}
+
+static void handle_publish(mqtt_conn *c, const mqtt_fixed_header *fh, const uint8_t *body)
+{
+    mqtt_server *s = c->srv;
+    mqtt_limits lim = {.max_qos = 1, .retain_available = c->version != 5, .topic_alias_max = 0};
+    mqtt_publish p;
+    int rc = mqtt_parse_publish(body, fh->remaining_len, fh->flags, c->version, &lim, &p);
+    if (rc == MQTT_ERR_PAYLOAD_FORMAT) {
+        /* Well formed but the payload is not the UTF-8 it claims: refuse this message only. */
+        if (p.qos == 1) {
+            uint8_t buf[16];
+            out_append(c, buf,
+                       mqtt_encode_puback(buf, sizeof buf, c->version, p.packet_id,
+                                          MQTT_RC_PAYLOAD_FORMAT_INVALID, NULL, 0));
+        }
+        return;
+    }
+    if (rc) {
+        protocol_error(c, rc, mqtt_err_reason(rc));
+        return;
+    }
+    if (p.qos == 1 && c->inflight >= s->opt.receive_maximum) {
+        protocol_error(c, 0, MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED);
+        return;
+    }
+    s->st.publish_in++;
+    if (p.qos == 1) c->inflight++;
+    mqtt_publish_info info = {
+        .topic = p.topic,
+        .topic_len = p.topic_len,
+        .payload = p.payload,
+        .payload_len = p.payload_len,
+        .qos = p.qos,
+        .packet_id = p.packet_id,
+        .retain = p.retain,
+        .dup = p.dup,
+        .content_type = p.content_type,
+        .content_type_len = p.content_type_len,
+        .payload_format = p.has_payload_format ? p.payload_format : -1,
+        .message_expiry = p.has_message_expiry ? p.message_expiry : 0,
+    };
+    if (s->cb.on_publish) {
+        s->cb.on_publish(s->ud, c, &info);
+    } else if (p.qos == 1) {
+        mqtt_conn_puback(c, p.packet_id, 0, NULL);
+    }
+    /* 3.1.1 has no Receive Maximum: hold the client back by not reading. */
+    if (c->version != 5 && conn_active(c) && c->inflight >= s->opt.receive_maximum &&
+        !c->paused_flow) {
+        c->paused_flow = true;
+        update_reading(c);
+    }
+}
+
+static void handle_subscribe(mqtt_conn *c, const mqtt_fixed_header *fh, const uint8_t *body)
+{
+    mqtt_subscribe sub;
+    int rc = fh->type == MQTT_SUBSCRIBE
+                 ? mqtt_parse_subscribe(body, fh->remaining_len, c->version, &sub)
+                 : mqtt_parse_unsubscribe(body, fh->remaining_len, c->version, &sub);
+    if (rc) {
+        protocol_error(c, rc, mqtt_err_reason(rc));
+        return;
+    }
+    /* No delivery to devices: every subscription fails, with the most precise reason. */
+    size_t need = 16 + sub.count;
+    if (out_reserve(c, need)) {
+        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+        return;
+    }
+    uint8_t stack_codes[64];
+    uint8_t *codes = sub.count <= sizeof stack_codes ? stack_codes : malloc(sub.count);
+    if (!codes) {
+        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+        return;
+    }
+    mqtt_topic_filter f;
+    size_t i = 0;
+    while (i < sub.count && mqtt_filters_next(&sub, &f)) {
+        if (fh->type == MQTT_UNSUBSCRIBE)
+            codes[i++] = MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+        else if (!f.valid)
+            codes[i++] = MQTT_RC_TOPIC_FILTER_INVALID;
+        else if (f.shared)
+            codes[i++] = MQTT_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED;
+        else if (f.wildcard)
+            codes[i++] = MQTT_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED;
+        else
+            codes[i++] = MQTT_RC_NOT_AUTHORIZED;
+    }
+    int n = fh->type == MQTT_SUBSCRIBE
+                ? mqtt_encode_suback(c->out + c->out_len, c->out_cap - c->out_len, c->version,
+                                     sub.packet_id, codes, i)
+                : mqtt_encode_unsuback(c->out + c->out_len, c->out_cap - c->out_len, c->version,
+                                       sub.packet_id, codes, i);
+    if (codes != stack_codes) free(codes);
+    if (n > 0) out_commit(c, (size_t)n);
+    log_debug("mqtt_subscribe_refused", "peer=%s filters=%zu", c->peer, i);
+}
+
+static void handle_disconnect(mqtt_conn *c, const uint8_t *body, size_t len)
+{
+    mqtt_disconnect d;
+    int rc = mqtt_parse_disconnect(body, len, c->version, false, &d);
+    if (!rc && d.has_session_expiry && d.session_expiry && c->session_expiry_zero)
+        rc = MQTT_ERR_SESSION_EXPIRY;
+    if (rc) {
+        protocol_error(c, rc, mqtt_err_reason(rc));
+        return;
+    }
+    if (d.reason) log_debug("mqtt_client_disconnect", "peer=%s reason=0x%02x", c->peer, d.reason);
+    conn_close(c, MQTT_CLOSE_CLIENT_DISCONNECT, -1);
+}
+
+static void handle_packet(mqtt_conn *c, const mqtt_fixed_header *fh, const uint8_t *body)
+{
+    mqtt_server *s = c->srv;
+    s->st.packets_in++;
+    c->last_rx_ms = uv_now(s->loop);
+    if (c->state == CS_AWAIT_CONNECT) {
+        handle_connect(c, body, fh->remaining_len);
+        return;
+    }
+    uint8_t buf[16];
+    int rc;
+    switch (fh->type) {
+    case MQTT_PUBLISH:
+        handle_publish(c, fh, body);
+        break;
+    case MQTT_SUBSCRIBE:
+    case MQTT_UNSUBSCRIBE:
+        handle_subscribe(c, fh, body);
+        break;
+    case MQTT_PINGREQ:
+        if (fh->remaining_len != 0)
+            protocol_error(c, MQTT_ERR_REMAINING_LENGTH, MQTT_RC_MALFORMED_PACKET);
+        else
+            out_append(c, buf, mqtt_encode_pingresp(buf, sizeof buf));
+        break;
+    case MQTT_DISCONNECT:
+        handle_disconnect(c, body, fh->remaining_len);
+        break;
+    case MQTT_PUBACK: {
+        /* We never send QoS 1 messages; a stray PUBACK is harmless once checked. */
+        mqtt_ack a;
+        rc = mqtt_parse_ack(body, fh->remaining_len, c->version, &a);
+        if (rc) protocol_error(c, rc, mqtt_err_reason(rc));
+        break;
+    }
+    case MQTT_AUTH:
+        rc = c->version == 5 ? MQTT_ERR_AUTH_PACKET : MQTT_ERR_PACKET_TYPE;
+        protocol_error(c, rc, mqtt_err_reason(rc));
+        break;
+    default:
+        /* A second CONNECT, QoS 2 flow packets, or server-to-client packets. */
+        protocol_error(c, 0, MQTT_RC_PROTOCOL_ERROR);
+        break;
+    }
+}
+
+/* Handles the complete packets at the start of data; returns the bytes consumed. Stops at an
+ * incomplete packet, a pause, or when the connection closes. */
+static size_t conn_process(mqtt_conn *c, const uint8_t *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len && conn_can_process(c)) {
+        if (c->state == CS_AWAIT_CONNECT && (data[off] >> 4) != MQTT_CONNECT) {
+            /* Not MQTT, or not starting with CONNECT: no reply, no waiting for more. */
+            c->srv->st.connect_refused++;
+            c->srv->st.protocol_errors++;
+            log_info("mqtt_first_packet_not_connect", "peer=%s byte=0x%02x", c->peer, data[off]);
+            conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, -1);
+            break;
+        }
+        mqtt_fixed_header fh;
+        int rc = mqtt_parse_fixed_header(data + off, len - off,
+                                         (uint32_t)c->srv->opt.max_packet_size, &fh);
+        if (rc == MQTT_NEED_MORE) break;
+        if (rc < 0) {
+            framing_error(c, rc);
+            break;
+        }
+        size_t total = (size_t)fh.header_len + fh.remaining_len;
+        if (total > len - off) break;
+        handle_packet(c, &fh, data + off + fh.header_len);
+        off += total;
+    }
+    return off;
+}
+
+/* --- Connection API
+ * ------------------------------------------------------------------------------- */
+
+static bool puback_reason_valid(uint8_t r)
+{
+    switch (r) {
+    case 0x00:
+    case 0x10:
+    case 0x80:
+    case 0x83:
+    case 0x87:
+    case 0x90:
+    case 0x91:
+    case 0x97:
+    case 0x99:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void mqtt_conn_puback(mqtt_conn *c, uint16_t packet_id, uint8_t reason, const char *reason_string)
+{
+    if (!c || c->state != CS_CONNECTED) return;
+    mqtt_server *s = c->srv;
+    if (c->inflight) c->inflight--;
+    if (!puback_reason_valid(reason)) reason = MQTT_RC_UNSPECIFIED_ERROR;
+    const char *rs = c->request_problem_info ? reason_string : NULL;
+    size_t rs_len = 0;
+    if (rs) {
+        rs_len = utf8_clip(rs, strlen(rs), REASON_STRING_MAX);
+        if (!mqtt_utf8_valid((const uint8_t *)rs, rs_len)) rs = NULL, rs_len = 0;
+    }
+    uint8_t buf[REASON_STRING_MAX + 32];
+    int n = mqtt_encode_puback(buf, sizeof buf, c->version, packet_id, reason, rs, rs_len);
+    if (n > 0 && !fits_client(c, n))
+        n = mqtt_encode_puback(buf, sizeof buf, c->version, packet_id, reason, NULL, 0);
+    if (!out_append(c, buf, n)) return;
+    if (c->paused_flow && c->inflight < s->opt.receive_maximum) {
+        c->paused_flow = false;
+        c->need_drain = true;
+    }
+    if (c->need_drain || !c->in_read) conn_schedule(c);
+}
+
+void mqtt_conn_disconnect(mqtt_conn *c, uint8_t reason)
+{
+    if (!c || !conn_active(c)) return;
+    conn_close(c, MQTT_CLOSE_SERVER_DISCONNECT, reason);
+}
+
+void mqtt_conn_set_data(mqtt_conn *c, void *data)
+{
+    c->data = data;
+}
+
+void *mqtt_conn_get_data(const mqtt_conn *c)
+{
+    return c->data;
+}
+
+const char *mqtt_conn_peer(const mqtt_conn *c)
+{
+    return c->peer;
+}
+
+int mqtt_conn_version(const mqtt_conn *c)
+{
+    return c->version;
+}
+
+bool mqtt_conn_is_open(const mqtt_conn *c)
+{
+    return c->state == CS_CONNECTED;
+}
+
+void mqtt_conn_pause(mqtt_conn *c)
+{
+    if (!conn_active(c) || c->paused_app) return;
+    c->paused_app = true;
+    update_reading(c);
+}
+
+void mqtt_conn_resume(mqtt_conn *c)
+{
+    if (!conn_active(c) || !c->paused_app) return;
+    c->paused_app = false;
+    c->need_drain = true; /* buffered packets first, then reading (next loop iteration) */
+    conn_schedule(c);
+}
+
+/* --- Server
+ * ---------------------------------------------------------------------------------------- */
+
+static void on_tick(uv_timer_t *t)
+{
+    mqtt_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    for (mqtt_conn *c = s->conns, *next; c; c = next) {
+        next = c->next; /* closing never unlinks synchronously, but stay safe */
+        switch (c->state) {
+        case CS_AWAIT_CONNECT:
+            if (now - c->accepted_ms >= s->opt.connect_timeout_ms) {
+                s->st.connect_timeouts++;
+                log_info("mqtt_connect_timeout", "peer=%s", c->peer);
+                conn_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, -1);
+            }
+            break;
+        case CS_CONNECTED:
+            if (c->keepalive && !c->paused_app && !c->paused_flow && !c->paused_write &&
+                now - c->last_rx_ms >= (uint64_t)c->keepalive * 1500) {
+                s->st.keepalive_timeouts++;
+                log_info("mqtt_keepalive_timeout", "peer=%s keepalive=%u", c->peer, c->keepalive);
+                conn_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, MQTT_RC_KEEP_ALIVE_TIMEOUT);
+            }
+            break;
+        case CS_CLOSING:
+            if (now >= c->close_deadline_ms) conn_really_close(c);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char ip[64] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        snprintf(out, cap, "%s:%d", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+        snprintf(out, cap, "[%s]:%d", ip, port);
+    } else {
+        snprintf(out, cap, "unknown");
+    }
+}
+
+static void on_refused_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    mqtt_server *s = ls->data;
+    if (status < 0) {
+        log_warn("mqtt_accept_error", "err=%s", uv_err_name(status));
+        return;
+    }
+    mqtt_conn *c = calloc(1, sizeof *c);
+    if (!c || uv_tcp_init(s->loop, &c->tcp) != 0) {
+        log_warn("mqtt_out_of_memory", "%s", "where=accept");
+        free(c);
+        return;
+    }
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, on_refused_closed);
+        return;
+    }
+    c->tcp.data = c;
+    c->srv = s;
+    c->refs = 1;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->st.connections_current++;
+    s->st.connections_total++;
+    c->accepted_ms = c->last_rx_ms = uv_now(s->loop);
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
+        format_peer(&ss, c->peer, sizeof c->peer);
+    else
+        snprintf(c->peer, sizeof c->peer, "unknown");
+    if (s->stopping ||
+        (s->opt.max_connections && s->st.connections_current > s->opt.max_connections)) {
+        s->st.connect_refused++;
+        log_info("mqtt_connection_refused", "peer=%s reason=max_connections", c->peer);
+        conn_really_close(c);
+        return;
+    }
+    update_reading(c);
+}
+
+static int parse_addr(const char *addr_port, struct sockaddr_storage *ss)
+{
+    char host[64];
+    const char *colon;
+    const char *h = addr_port;
+    size_t hlen;
+    if (!addr_port) return UV_EINVAL;
+    if (addr_port[0] == '[') {
+        const char *end = strchr(addr_port, ']');
+        if (!end || end[1] != ':') return UV_EINVAL;
+        h = addr_port + 1;
+        hlen = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(addr_port, ':');
+        if (!colon) return UV_EINVAL;
+        hlen = (size_t)(colon - addr_port);
+    }
+    if (hlen >= sizeof host) return UV_EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535) return UV_EINVAL;
+    memset(ss, 0, sizeof *ss);
+    if (hlen == 0) snprintf(host, sizeof host, "0.0.0.0");
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0) return 0;
+    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0) return 0;
+    return UV_EINVAL;
+}
+
+static void on_failed_listener_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+int mqtt_server_start(uv_loop_t *loop, const char *addr_port, const mqtt_server_options *opt,
+                      const mqtt_callbacks *cb, void *ud, mqtt_server **out)
+{
+    struct sockaddr_storage ss;
+    int rc = parse_addr(addr_port, &ss);
+    if (rc) return rc;
+    mqtt_server *s = calloc(1, sizeof *s);
+    if (!s) return UV_ENOMEM;
+    s->loop = loop;
+    if (opt) s->opt = *opt;
+    if (cb) s->cb = *cb;
+    s->ud = ud;
+    if (!s->opt.max_packet_size) s->opt.max_packet_size = 256 * 1024;
+    if (s->opt.max_packet_size > MQTT_MAX_REMAINING + 5)
+        s->opt.max_packet_size = MQTT_MAX_REMAINING + 5;
+    if (!s->opt.receive_maximum) s->opt.receive_maximum = 1024;
+    if (!s->opt.connect_timeout_ms) s->opt.connect_timeout_ms = 10000;
+
+    if ((rc = uv_tcp_init(loop, &s->listener))) {
+        free(s);
+        return rc;
+    }
+    s->listener.data = s;
+    rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
+    if (!rc) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+    if (rc) {
+        log_error("mqtt_listen_failed", "addr=%s err=%s", addr_port, uv_err_name(rc));
+        uv_close((uv_handle_t *)&s->listener, on_failed_listener_closed);
+        return rc;
+    }
+    struct sockaddr_storage bound;
+    int bl = sizeof bound;
+    if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &bl) == 0)
+        s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                    : ((struct sockaddr_in *)&bound)->sin_port);
+    uv_timer_init(loop, &s->tick);
+    s->tick.data = s;
+    unsigned tick_ms = s->opt.connect_timeout_ms / 4;
+    if (tick_ms > 1000) tick_ms = 1000;
+    if (tick_ms < 10) tick_ms = 10;
+    uv_timer_start(&s->tick, on_tick, tick_ms, tick_ms);
+    uv_idle_init(loop, &s->idle);
+    s->idle.data = s;
+    s->aux_open = 2;
+    log_info("mqtt_listening", "addr=%s port=%d max_packet=%zu receive_maximum=%u", addr_port,
+             s->port, s->opt.max_packet_size, s->opt.receive_maximum);
+    *out = s;
+    return 0;
+}
+
+int mqtt_server_port(const mqtt_server *s)
+{
+    return s->port;
+}
+
+void mqtt_server_get_stats(const mqtt_server *s, mqtt_server_stats *out)
+{
+    *out = s->st;
+    uint64_t mem = 0;
+    for (const mqtt_conn *c = s->conns; c; c = c->next) {
+        mem += sizeof *c + c->in_cap + c->out_cap;
+        if (c->wreq) mem += sizeof *c->wreq + c->wreq->len;
+    }
+    out->memory_bytes = mem;
+}
+
+static void on_aux_closed(uv_handle_t *h)
+{
+    mqtt_server *s = h->data;
+    if (--s->aux_open > 0) return;
+    void (*done)(void *) = s->done;
+    void *arg = s->done_arg;
+    free(s);
+    if (done) done(arg);
+}
+
+static void server_maybe_finish(mqtt_server *s)
+{
+    if (!s->stopping || !s->listener_closed || s->conns || s->finishing) return;
+    s->finishing = true;
+    while (s->dirty) {
+        mqtt_conn *c = s->dirty;
+        s->dirty = c->dirty_next;
+        c->dirty_next = NULL;
+        c->dirty = false;
+        mqtt_conn_unref(c);
+    }
+    uv_close((uv_handle_t *)&s->tick, on_aux_closed);
+    uv_close((uv_handle_t *)&s->idle, on_aux_closed);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    mqtt_server *s = h->data;
+    s->listener_closed = true;
+    server_maybe_finish(s);
+}
+
+void mqtt_server_stop(mqtt_server *s, void (*done)(void *), void *arg)
+{
+    if (!s || s->stopping) return;
+    s->stopping = true;
+    s->done = done;
+    s->done_arg = arg;
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    uint64_t deadline = uv_now(s->loop) + STOP_LINGER_MS;
+    for (mqtt_conn *c = s->conns; c; c = c->next) {
+        if (c->state == CS_CONNECTED)
+            conn_close(c, MQTT_CLOSE_SERVER_STOP, MQTT_RC_SERVER_SHUTTING_DOWN);
+        else if (c->state == CS_AWAIT_CONNECT)
+            conn_close(c, MQTT_CLOSE_SERVER_STOP, -1);
+        if (c->state == CS_CLOSING && c->close_deadline_ms > deadline)
+            c->close_deadline_ms = deadline;
+    }
+    log_info("mqtt_stopping", "connections=%llu", (unsigned long long)s->st.connections_current);
+}

@@ -1,0 +1,75 @@
+/* Anomaly likelihood: calibrated q for usual scores, tiny q for an unusual run, recurring bursts
+ * stop being rare, warm-up stays silent. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "detect/likelihood.h"
+
+#include <math.h>
+
+static double rnd(uint64_t i)
+{
+    return det_unit(det_mix64(i));
+}
+
+static void test_usual_scores_are_not_anomalous_and_a_run_of_high_ones_is(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_lik s;
+    det_lik_init(&s);
+    double qmin = 1;
+    for (int i = 0; i < 5000; i++) {
+        double q = det_lik_update(&s, &p, rnd(i));
+        if (i > 1000 && q < qmin) qmin = q;
+    }
+    assert_true(det_lik_score(qmin) < 0.5);
+    double q = 1;
+    for (int i = 0; i < 10; i++)
+        q = det_lik_update(&s, &p, 20.0);
+    assert_true(det_lik_score(q) > 0.9);
+}
+
+static void test_warmup_reports_q_one(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_lik s;
+    det_lik_init(&s);
+    for (uint32_t i = 0; i < p.warmup; i++)
+        assert_true(det_lik_update(&s, &p, i % 7 ? 0.1 : 50.0) == 1.0);
+}
+
+static void test_negative_raw_is_ignored(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_lik s;
+    det_lik_init(&s);
+    assert_true(det_lik_update(&s, &p, -1.0) == 1.0);
+    assert_int_equal(s.n, 0);
+}
+
+static void test_score_scale_matches_numenta_log_scale(void **st)
+{
+    (void)st;
+    assert_true(fabs(det_lik_score(1e-5) - 0.5) < 1e-3);
+    assert_true(det_lik_score(1.0) < 1e-6);
+    assert_true(det_lik_score(1e-20) == 1.0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usual_scores_are_not_anomalous_and_a_run_of_high_ones_is),
+        cmocka_unit_test(test_warmup_reports_q_one),
+        cmocka_unit_test(test_negative_raw_is_ignored),
+        cmocka_unit_test(test_score_scale_matches_numenta_log_scale),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

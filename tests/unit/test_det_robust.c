@@ -1,0 +1,119 @@
+/* Robust seasonal baseline: learns a daily profile, scores spikes, follows level shifts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "detect/robust.h"
+
+#include <math.h>
+
+#define MIN5 300000LL
+
+static double noise(uint64_t i)
+{
+    return det_unit(det_mix64(i)) - 0.5; /* uniform, sd ~0.29 */
+}
+
+static double daily(int64_t ts)
+{
+    double h = fmod((double)ts / 3600000.0, 24.0);
+    return h >= 9 && h < 18 ? 70.0 : 20.0;
+}
+
+static void test_daily_pattern_is_learned_and_spike_scores_high(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_robust s;
+    det_robust_init(&s, &p, 1);
+    int64_t ts = 0;
+    double zmax_normal = 0;
+    for (int i = 0; i < 288 * 10; i++, ts += MIN5) {
+        double z = det_robust_update(&s, &p, ts, daily(ts) + noise(i));
+        if (i > 288 * 7 && z > zmax_normal) zmax_normal = z;
+    }
+    /* after a week the 09:00 step is expected, not anomalous */
+    assert_true(zmax_normal < 6.0);
+    assert_true(fabs(det_robust_predict(&s, ts + 10 * 3600000LL) - 70.0) < 3.0);
+    double z = det_robust_update(&s, &p, ts, daily(ts) + 30.0);
+    assert_true(z > 20.0);
+}
+
+static void test_night_value_during_the_day_is_anomalous(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_robust s;
+    det_robust_init(&s, &p, 1);
+    int64_t ts = 0;
+    for (int i = 0; i < 288 * 10; i++, ts += MIN5)
+        det_robust_update(&s, &p, ts, daily(ts) + noise(i));
+    while (daily(ts) != 70.0)
+        ts += MIN5;
+    assert_true(det_robust_update(&s, &p, ts, 20.0) > 10.0);
+}
+
+static void test_level_shift_is_absorbed(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_robust s;
+    det_robust_init(&s, &p, 1);
+    int64_t ts = 0;
+    int i = 0;
+    for (; i < 2000; i++, ts += 60000)
+        det_robust_update(&s, &p, ts, 10.0 + noise(i));
+    double first = det_robust_update(&s, &p, ts, 20.0 + noise(i));
+    double last = 0;
+    for (int k = 0; k < 300; k++, i++, ts += 60000)
+        last = det_robust_update(&s, &p, ts, 20.0 + noise(i));
+    assert_true(first > 10.0);
+    assert_true(last < 4.0);
+}
+
+static void test_warmup_reports_no_opinion_and_expected_range_follows(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_robust s;
+    det_robust_init(&s, &p, 1);
+    double lo, hi;
+    assert_true(det_robust_update(&s, &p, 0, 5.0) < 0);
+    assert_int_equal(det_robust_vt.expected(&s, &lo, &hi), -1);
+    for (int i = 1; i < 500; i++)
+        det_robust_update(&s, &p, i * 1000LL, 5.0 + noise(i));
+    assert_int_equal(det_robust_vt.expected(&s, &lo, &hi), 0);
+    assert_true(lo < 5.0 && hi > 5.0 && hi - lo < 5.0);
+}
+
+static void test_flat_signal_gives_finite_scores(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_robust s;
+    det_robust_init(&s, &p, 1);
+    double z = 0;
+    for (int i = 0; i < 1000; i++)
+        z = det_robust_update(&s, &p, i * 1000LL, 3.0);
+    assert_true(isfinite(z) && z < 1e-3);
+    assert_true(det_robust_update(&s, &p, 1001000LL, 4.0) > 10.0);
+    assert_int_equal(det_robust_vt.validate(&s), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_daily_pattern_is_learned_and_spike_scores_high),
+        cmocka_unit_test(test_night_value_during_the_day_is_anomalous),
+        cmocka_unit_test(test_level_shift_is_absorbed),
+        cmocka_unit_test(test_warmup_reports_no_opinion_and_expected_range_follows),
+        cmocka_unit_test(test_flat_signal_gives_finite_scores),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
