@@ -4,7 +4,7 @@
  * payload per point, query and rollup times over a day of one series, and a reference plain
  * rowid-table insert rate measured in the same run (compare with MEASURED.md).
  *
- * usage: bench_tsdb [series=10000] [points_per_series=300] [chunk_points=120]
+ * usage: bench_tsdb [series=10000] [points_per_series=1000] [chunk_points=120]
  *                   [checkpoint_log_points=4000000] */
 #include "core/util.h"
 #include "store/tsdb.h"
@@ -337,7 +337,7 @@ static void reference(const char *dir, int nseries, uint64_t total)
 int main(int argc, char **argv)
 {
     int nseries = argc > 1 ? atoi(argv[1]) : 10000;
-    int per_series = argc > 2 ? atoi(argv[2]) : 300;
+    int per_series = argc > 2 ? atoi(argv[2]) : 1000;
     uint32_t chunk = argc > 3 ? (uint32_t)atoi(argv[3]) : 120;
     uint64_t ckpt = argc > 4 ? strtoull(argv[4], NULL, 10) : 4000000;
     if (nseries <= 0 || per_series <= 0 || chunk < 16) {

@@ -110,6 +110,15 @@ void api_events_list(api_ctx *ctx);
 void api_ingest(api_ctx *ctx);
 void api_influx_write(api_ctx *ctx);
 void api_stream(api_ctx *ctx);
+void api_anomalies_list(api_ctx *ctx);
+void api_anomalies_get(api_ctx *ctx);
+void api_anomalies_resolve(api_ctx *ctx);
+void api_rules_list(api_ctx *ctx);
+void api_rules_create(api_ctx *ctx);
+void api_rules_update(api_ctx *ctx);
+void api_rules_delete(api_ctx *ctx);
+/* Shared by sign-up and Admin user creation (api_auth.c). */
+void api_create_account(api_ctx *ctx, const cJSON *body, const char *role, int kind);
 
 /* Settings stored in the database (settings table), with defaults from the config. */
 void api_setting_get(server *s, const char *key, const char *def, char *out, size_t cap);

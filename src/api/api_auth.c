@@ -62,10 +62,11 @@ static void start_session(api_ctx *ctx, const char *user_id)
     int64_t now = util_now_ms();
     int64_t expires = now + ctx->s->cfg.session_max_s * 1000;
     const char *ua = http_req_header(ctx->req, "user-agent");
-    if (db_exec(ctx->s->db, NULL,
-                "INSERT INTO sessions(token_hash, user_id, created_at, last_seen, expires_at, peer, "
-                "user_agent) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                "ssiiisb", hash, user_id, now, now, expires, ctx->req->peer, ua) != 0) {
+    if (db_exec(
+            ctx->s->db, NULL,
+            "INSERT INTO sessions(token_hash, user_id, created_at, last_seen, expires_at, peer, "
+            "user_agent) VALUES(?, ?, ?, ?, ?, ?, ?)",
+            "ssiiisb", hash, user_id, now, now, expires, ctx->req->peer, ua) != 0) {
         api_error(ctx, 500, "internal", "could not store the session");
         return;
     }
@@ -79,7 +80,8 @@ static void start_session(api_ctx *ctx, const char *user_id)
     cJSON_Delete(o);
     char cookie[256];
     snprintf(cookie, sizeof cookie,
-             "Set-Cookie: " SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld\r\n"
+             "Set-Cookie: " SESSION_COOKIE
+             "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld\r\n"
              "Cache-Control: no-store\r\n",
              token, (long long)ctx->s->cfg.session_max_s);
     http_respond(ctx->c, 200, "application/json", cookie, text, strlen(text));
@@ -114,8 +116,8 @@ static void login_done(uv_work_t *w, int status)
         job_free(j);
         return;
     }
-    bool disabled = db_int(ctx->s->db, 0, "SELECT disabled FROM users WHERE email = ?", "s",
-                           j->email) != 0;
+    bool disabled =
+        db_int(ctx->s->db, 0, "SELECT disabled FROM users WHERE email = ?", "s", j->email) != 0;
     if (status == 0 && j->result == 0 && !disabled &&
         db_text(ctx->s->db, user_id, sizeof user_id, "SELECT id FROM users WHERE email = ?", "s",
                 j->email) == 0) {
@@ -189,7 +191,8 @@ void api_logout(api_ctx *ctx)
     db_exec(ctx->s->db, NULL, "DELETE FROM sessions WHERE token_hash = ?", "s", ctx->session_hash);
     api_audit(ctx, "auth.logout", ctx->user_id, "");
     http_respond(ctx->c, 204, NULL,
-                 "Set-Cookie: " SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n",
+                 "Set-Cookie: " SESSION_COOKIE
+                 "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n",
                  NULL, 0);
 }
 
@@ -331,8 +334,8 @@ void api_signup(api_ctx *ctx)
                     "expires_at > ?",
                     "si", hash, now) != 0 ||
             db_exec(ctx->s->db, &changes,
-                    "UPDATE invites SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
-                    "is", now, hash) != 0 ||
+                    "UPDATE invites SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", "is",
+                    now, hash) != 0 ||
             changes != 1) {
             cJSON_Delete(body);
             api_error(ctx, 403, "invite_invalid", "the invitation is unknown, used or expired");
@@ -357,8 +360,8 @@ void api_change_password(api_ctx *ctx)
     }
     /* verifying the current password inline: the caller is authenticated and throttled by
      * the session; hashing the new one goes to the thread pool */
-    if (db_text(ctx->s->db, encoded, sizeof encoded, "SELECT password FROM users WHERE id = ?",
-                "s", ctx->user_id) != 0 ||
+    if (db_text(ctx->s->db, encoded, sizeof encoded, "SELECT password FROM users WHERE id = ?", "s",
+                ctx->user_id) != 0 ||
         auth_password_verify(encoded, cur, strlen(cur)) != 0) {
         cJSON_Delete(body);
         api_audit(ctx, "auth.password_change_failed", ctx->user_id, "wrong current password");

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEVICE_COLUMNS                                                                           \
-    "id, owner_id, name, type, location, firmware, attributes AS attributes_json, status, "    \
+#define DEVICE_COLUMNS                                                                             \
+    "id, owner_id, name, type, location, firmware, attributes AS attributes_json, status, "        \
     "last_seen, created_at, updated_at"
 
 static void add_live(api_ctx *ctx, cJSON *dev)
@@ -57,8 +57,8 @@ static const char *validate_meta(const cJSON *body, bool create)
 static cJSON *load_device(api_ctx *ctx, const char *id)
 {
     bool found;
-    cJSON *d = db_row_json(ctx->s->db, &found, "SELECT " DEVICE_COLUMNS " FROM devices WHERE id = ?",
-                           "s", id);
+    cJSON *d = db_row_json(ctx->s->db, &found,
+                           "SELECT " DEVICE_COLUMNS " FROM devices WHERE id = ?", "s", id);
     if (d) add_live(ctx, d);
     return d;
 }
@@ -76,8 +76,8 @@ void api_devices_list(api_ctx *ctx)
     api_query(ctx, "owner_id", owner, sizeof owner);
     api_query(ctx, "sort", sort, sizeof sort);
     api_query(ctx, "order", order, sizeof order);
-    static const char *const sorts[] = {"name", "type", "location", "created_at", "last_seen",
-                                        "status"};
+    static const char *const sorts[] = {"name",       "type",      "location",
+                                        "created_at", "last_seen", "status"};
     int sort_idx = -1;
     for (int i = 0; i < 6; i++)
         if (strcmp(sort, sorts[i]) == 0) sort_idx = i;
@@ -94,15 +94,17 @@ void api_devices_list(api_ctx *ctx)
     snprintf(like, sizeof like, "%%%s%%", q);
     /* the ORDER BY column comes from the fixed list above, never from the request text */
     static const char *const orders[12] = {
-        "name ASC",      "type ASC, name",       "location ASC, name",  "created_at ASC",
-        "last_seen ASC", "status ASC, name",     "name DESC",           "type DESC, name",
-        "location DESC, name", "created_at DESC", "last_seen DESC",     "status DESC, name"};
+        "name ASC",        "type ASC, name",  "location ASC, name",
+        "created_at ASC",  "last_seen ASC",   "status ASC, name",
+        "name DESC",       "type DESC, name", "location DESC, name",
+        "created_at DESC", "last_seen DESC",  "status DESC, name"};
     char sql[1024];
     const char *where = "WHERE (? = '' OR owner_id = ?) AND (? = '' OR type = ?) AND "
                         "(? = '' OR status = ?) AND (? = '' OR name LIKE ? OR location LIKE ? OR "
                         "id = ? OR firmware LIKE ?)";
-    snprintf(sql, sizeof sql, "SELECT " DEVICE_COLUMNS " FROM devices %s ORDER BY %s LIMIT ? OFFSET ?",
-             where, orders[sort_idx + (desc ? 6 : 0)]);
+    snprintf(sql, sizeof sql,
+             "SELECT " DEVICE_COLUMNS " FROM devices %s ORDER BY %s LIMIT ? OFFSET ?", where,
+             orders[sort_idx + (desc ? 6 : 0)]);
     cJSON *rows = db_rows_json(ctx->s->db, sql, "sssssssssssii", owner, owner, type, type, status,
                                status, q, like, like, q, like, limit, offset);
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM devices %s", where);
@@ -162,12 +164,14 @@ void api_devices_create(api_ctx *ctx)
                      api_json_str(body, "firmware") ? api_json_str(body, "firmware") : "",
                      attrs_text ? attrs_text : "{}", now, now);
     free(attrs_text);
-    cJSON_Delete(body);
     if (rc != 0) {
+        cJSON_Delete(body);
         api_error(ctx, 500, "internal", "could not store the device");
         return;
     }
-    devstate_add(ctx->s->devices, id, owner);
+    devstate_add(ctx->s->devices, id, owner); /* owner and type point into body */
+    devstate_set_type(ctx->s->devices, id, type && type[0] ? type : "generic");
+    cJSON_Delete(body);
     api_audit(ctx, "device.create", id, "");
     api_json(ctx, 201, load_device(ctx, id));
 }
@@ -208,6 +212,8 @@ void api_devices_update(api_ctx *ctx)
             api_json_str(body, "location"), api_json_str(body, "firmware"), attrs_text, new_owner,
             util_now_ms(), id);
     if (new_owner) devstate_set_owner(ctx->s->devices, id, new_owner);
+    if (api_json_str(body, "type"))
+        devstate_set_type(ctx->s->devices, id, api_json_str(body, "type"));
     char *detail = cJSON_PrintUnformatted(body);
     api_audit(ctx, "device.update", id, detail ? detail : "");
     free(detail);
@@ -295,8 +301,8 @@ void api_keys_create(api_ctx *ctx)
 static bool find_key(api_ctx *ctx, const char *dev, const char *key_id, char prefix[16])
 {
     if (db_text(ctx->s->db, prefix, 16,
-                "SELECT prefix FROM api_keys WHERE (id = ? OR prefix = ?) AND device_id = ?",
-                "sss", key_id, key_id, dev) == 0)
+                "SELECT prefix FROM api_keys WHERE (id = ? OR prefix = ?) AND device_id = ?", "sss",
+                key_id, key_id, dev) == 0)
         return true;
     api_error(ctx, 404, "not_found", "no key %s on device %s", key_id, dev);
     return false;
@@ -455,8 +461,7 @@ void api_device_data(api_ctx *ctx)
     cJSON_AddNumberToObject(o, "to", (double)to);
     if (step > 0) cJSON_AddNumberToObject(o, "step_ms", (double)step);
     cJSON_AddItemToObject(o, step > 0 ? "buckets" : "points", points);
-    if (next >= 0)
-        cJSON_AddNumberToObject(o, "next_from", (double)next);
+    if (next >= 0) cJSON_AddNumberToObject(o, "next_from", (double)next);
     cJSON_Delete(names);
     api_json(ctx, 200, o);
 }
@@ -483,8 +488,8 @@ static void events_query(api_ctx *ctx, const char *device_id)
         "WHERE e.ts >= ? AND e.ts < ? AND (? = '' OR e.device_id = ?) AND "
         "(? = '' OR e.category = ?) AND (? = '' OR e.kind = ?) AND (? = '' OR d.owner_id = ?) "
         "ORDER BY e.ts DESC, e.id DESC LIMIT ?",
-        "iissssssssi", from, to, device_id, device_id, category, category, kind, kind, owner,
-        owner, limit);
+        "iissssssssi", from, to, device_id, device_id, category, category, kind, kind, owner, owner,
+        limit);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, 200, o);

@@ -50,7 +50,9 @@ static void reject(api_ctx *ctx, const ingest_error *err, bool influx)
                             influx ? "invalid" : ingest_status_name(err->status));
     cJSON_AddStringToObject(o, "message", err->msg);
     cJSON_AddNumberToObject(o, "offset", (double)err->offset);
-    int status = err->status == INGEST_ERR_TOO_MANY ? 413 : err->status == INGEST_ERR_NOMEM ? 503 : 400;
+    int status = err->status == INGEST_ERR_TOO_MANY ? 413
+                 : err->status == INGEST_ERR_NOMEM  ? 503
+                                                    : 400;
     api_json(ctx, status, o);
 }
 

@@ -95,7 +95,8 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_store_points_total %llu\n", (unsigned long long)ws.points);
     COUNTER("iotad_store_points_dropped_total",
             "Late points older than the stored chunks of their series (not stored).");
-    tb_printf(&t, "iotad_store_points_dropped_total %llu\n", (unsigned long long)ws.dropped_too_old);
+    tb_printf(&t, "iotad_store_points_dropped_total %llu\n",
+              (unsigned long long)ws.dropped_too_old);
     COUNTER("iotad_store_commit_failures_total", "Failed group commits.");
     tb_printf(&t, "iotad_store_commit_failures_total %llu\n", (unsigned long long)ws.failures);
     tb_printf(&t, "# HELP iotad_commit_latency_seconds Ingest submit to durable commit.\n"
@@ -132,8 +133,7 @@ void api_metrics(api_ctx *ctx)
     COUNTER("iotad_http_requests_total", "HTTP requests.");
     tb_printf(&t, "iotad_http_requests_total %llu\n", (unsigned long long)hs.requests);
     COUNTER("iotad_logins_total", "Login attempts by outcome.");
-    tb_printf(&t, "iotad_logins_total{outcome=\"ok\"} %llu\n",
-              (unsigned long long)s->m.logins_ok);
+    tb_printf(&t, "iotad_logins_total{outcome=\"ok\"} %llu\n", (unsigned long long)s->m.logins_ok);
     tb_printf(&t, "iotad_logins_total{outcome=\"failed\"} %llu\n",
               (unsigned long long)s->m.logins_failed);
     tb_printf(&t, "iotad_logins_total{outcome=\"locked\"} %llu\n",
@@ -170,9 +170,8 @@ void api_openapi(api_ctx *ctx)
         char method[16];
         size_t ml = strlen(r[i].method);
         for (size_t k = 0; k <= ml && k < sizeof method; k++)
-            method[k] = (char)(r[i].method[k] >= 'A' && r[i].method[k] <= 'Z'
-                                   ? r[i].method[k] + 32
-                                   : r[i].method[k]);
+            method[k] = (char)(r[i].method[k] >= 'A' && r[i].method[k] <= 'Z' ? r[i].method[k] + 32
+                                                                              : r[i].method[k]);
         cJSON *op = cJSON_AddObjectToObject(p, method);
         cJSON_AddStringToObject(op, "summary", r[i].summary);
         const char *auth = r[i].auth == API_AUTH_PUBLIC       ? "public"
@@ -184,7 +183,8 @@ void api_openapi(api_ctx *ctx)
             cJSON *roles = cJSON_AddArrayToObject(op, "x-roles");
             for (int role = ROLE_DEVICE_OWNER; role <= ROLE_ADMIN; role++)
                 if (auth_role_allows((auth_role)role, r[i].perm))
-                    cJSON_AddItemToArray(roles, cJSON_CreateString(auth_role_name((auth_role)role)));
+                    cJSON_AddItemToArray(roles,
+                                         cJSON_CreateString(auth_role_name((auth_role)role)));
         }
     }
     api_json(ctx, 200, doc);
@@ -194,12 +194,16 @@ static const char *mime_type(const char *path)
 {
     const char *dot = strrchr(path, '.');
     if (!dot) return "application/octet-stream";
-    static const char *const map[][2] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},   {".json", "application/json"},
-        {".svg", "image/svg+xml"},             {".png", "image/png"},
-        {".ico", "image/x-icon"},              {".woff2", "font/woff2"},
-        {".txt", "text/plain; charset=utf-8"}, {".map", "application/json"}};
+    static const char *const map[][2] = {{".html", "text/html; charset=utf-8"},
+                                         {".js", "text/javascript; charset=utf-8"},
+                                         {".css", "text/css; charset=utf-8"},
+                                         {".json", "application/json"},
+                                         {".svg", "image/svg+xml"},
+                                         {".png", "image/png"},
+                                         {".ico", "image/x-icon"},
+                                         {".woff2", "font/woff2"},
+                                         {".txt", "text/plain; charset=utf-8"},
+                                         {".map", "application/json"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(dot, map[i][0]) == 0) return map[i][1];
     return "application/octet-stream";

@@ -11,8 +11,6 @@
 
 #define USER_COLUMNS "id, name, email, role, created_at, updated_at, disabled AS is_disabled"
 
-void api_create_account(api_ctx *ctx, const cJSON *body, const char *role, int kind);
-
 void api_users_list(api_ctx *ctx)
 {
     bool bad = false;
@@ -60,8 +58,8 @@ void api_users_create(api_ctx *ctx)
 static cJSON *get_user(api_ctx *ctx, const char *id)
 {
     bool found;
-    cJSON *u = db_row_json(ctx->s->db, &found, "SELECT " USER_COLUMNS " FROM users WHERE id = ?",
-                           "s", id);
+    cJSON *u =
+        db_row_json(ctx->s->db, &found, "SELECT " USER_COLUMNS " FROM users WHERE id = ?", "s", id);
     if (!found) api_error(ctx, 404, "not_found", "no user %s", id);
     return u;
 }
@@ -192,10 +190,11 @@ void api_settings_update(api_ctx *ctx)
         api_error(ctx, 400, "bad_request", "signup must be open, invite or off");
         return;
     }
-    db_exec(ctx->s->db, NULL,
-            "INSERT INTO settings(key, value, updated_at) VALUES('signup', ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            "si", signup, util_now_ms());
+    db_exec(
+        ctx->s->db, NULL,
+        "INSERT INTO settings(key, value, updated_at) VALUES('signup', ?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        "si", signup, util_now_ms());
     char detail[64];
     snprintf(detail, sizeof detail, "signup=%s", signup);
     api_audit(ctx, "settings.update", "signup", detail);

@@ -67,14 +67,27 @@ static const api_route routes[] = {
      api_keys_revoke, "Revoke an API key"},
     {"POST", "/api/v1/devices/{id}/keys/{key}/rotate", API_AUTH_SESSION, PERM_DEVICE_KEYS,
      api_keys_rotate, "Rotate an API key (revoke and create)"},
-    {"GET", "/api/v1/devices/{id}/metrics", API_AUTH_SESSION, PERM_DEVICE_READ,
-     api_device_metrics, "Metrics of a device"},
+    {"GET", "/api/v1/devices/{id}/metrics", API_AUTH_SESSION, PERM_DEVICE_READ, api_device_metrics,
+     "Metrics of a device"},
     {"GET", "/api/v1/devices/{id}/data", API_AUTH_SESSION, PERM_DATA_READ, api_device_data,
      "Points or rollups of a device metric"},
     {"GET", "/api/v1/devices/{id}/events", API_AUTH_SESSION, PERM_DEVICE_READ, api_device_events,
      "Status and security events of a device"},
     {"GET", "/api/v1/events", API_AUTH_SESSION, PERM_DEVICE_READ, api_events_list,
      "Status and security events (filter by category, kind, device, time)"},
+    {"GET", "/api/v1/anomalies", API_AUTH_SESSION, PERM_ANOMALY_READ, api_anomalies_list,
+     "List anomalies (device, severity, resolved, metric, time; paging)"},
+    {"GET", "/api/v1/anomalies/{id}", API_AUTH_SESSION, PERM_ANOMALY_READ, api_anomalies_get,
+     "Get an anomaly with its explanation"},
+    {"POST", "/api/v1/anomalies/{id}/resolve", API_AUTH_SESSION, PERM_ANOMALY_WORK,
+     api_anomalies_resolve, "Resolve, with verdict confirmed|false_positive (feeds the detectors)"},
+    {"GET", "/api/v1/rules", API_AUTH_SESSION, PERM_RULES_READ, api_rules_list, "Threshold rules"},
+    {"POST", "/api/v1/rules", API_AUTH_SESSION, PERM_RULES_WRITE, api_rules_create,
+     "Create a rule (applied at once)"},
+    {"PATCH", "/api/v1/rules/{id}", API_AUTH_SESSION, PERM_RULES_WRITE, api_rules_update,
+     "Change a rule"},
+    {"DELETE", "/api/v1/rules/{id}", API_AUTH_SESSION, PERM_RULES_WRITE, api_rules_delete,
+     "Delete a rule"},
     {"POST", "/api/v1/ingest", API_AUTH_DEVICE_KEY, PERM_PUBLIC, api_ingest,
      "Ingest telemetry (JSON, SenML, line protocol)"},
     {"POST", "/api/v2/write", API_AUTH_DEVICE_KEY, PERM_PUBLIC, api_influx_write,
@@ -152,8 +165,8 @@ void api_no_content(api_ctx *ctx)
 
 cJSON *api_body_json(api_ctx *ctx)
 {
-    cJSON *j = ctx->req->body_len ? cJSON_ParseWithLength(ctx->req->body, ctx->req->body_len)
-                                  : NULL;
+    cJSON *j =
+        ctx->req->body_len ? cJSON_ParseWithLength(ctx->req->body, ctx->req->body_len) : NULL;
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         api_error(ctx, 400, "bad_request", "the request body must be a JSON object");
@@ -196,8 +209,11 @@ bool api_query_time(api_ctx *ctx, const char *name, int64_t def, int64_t *out, b
     if (buf[0] == '-' && n >= 3) { /* relative: -15m, -1h, -7d, -30s */
         char *end;
         long long v = strtoll(buf + 1, &end, 10);
-        int64_t unit = *end == 's' ? 1000 : *end == 'm' ? 60000 : *end == 'h' ? 3600000
-                       : *end == 'd' ? 86400000 : 0;
+        int64_t unit = *end == 's'   ? 1000
+                       : *end == 'm' ? 60000
+                       : *end == 'h' ? 3600000
+                       : *end == 'd' ? 86400000
+                                     : 0;
         if (unit && end[1] == '\0' && v >= 0) {
             *out = util_now_ms() - v * unit;
             return true;
@@ -229,11 +245,11 @@ void api_audit(api_ctx *ctx, const char *action, const char *target, const char 
 bool api_device_visible(api_ctx *ctx, const char *device_id, char *owner_out)
 {
     char owner[UUID_STR_LEN + 1] = "";
-    int rc = util_uuid_valid(device_id)
-                 ? db_text(ctx->s->db, owner, sizeof owner,
-                           "SELECT COALESCE(owner_id, '') FROM devices WHERE id = ?", "s",
-                           device_id)
-                 : 1;
+    int rc =
+        util_uuid_valid(device_id)
+            ? db_text(ctx->s->db, owner, sizeof owner,
+                      "SELECT COALESCE(owner_id, '') FROM devices WHERE id = ?", "s", device_id)
+            : 1;
     if (rc == 0 && (auth_scope_all_devices(ctx->role) || strcmp(owner, ctx->user_id) == 0)) {
         if (owner_out) memcpy(owner_out, owner, sizeof owner);
         return true;
@@ -304,8 +320,8 @@ static bool resolve_device(api_ctx *ctx, transport t)
     ctx->device = devstate_authenticate(ctx->s->devices, NULL, key, strlen(key), &why, &revoked);
     if (!ctx->device) {
         ctx->s->m.rejected[t][REJECT_AUTH]++;
-        devstate_security(ctx->s->devices, NULL, NULL,
-                          revoked ? SEC_REVOKED_KEY : SEC_AUTH_FAILURE, t, ctx->req->peer, why);
+        devstate_security(ctx->s->devices, NULL, NULL, revoked ? SEC_REVOKED_KEY : SEC_AUTH_FAILURE,
+                          t, ctx->req->peer, why);
         return false;
     }
     return true;
@@ -337,8 +353,8 @@ void api_on_request(void *ud, http_conn *c, const http_request *req)
     }
     if (!route) {
         if (path_matched) {
-            api_error(&ctx, 405, "method_not_allowed", "%s is not allowed on %s",
-                      req->method_name, req->path);
+            api_error(&ctx, 405, "method_not_allowed", "%s is not allowed on %s", req->method_name,
+                      req->path);
         } else if (strncmp(req->path, "/api/", 5) == 0) {
             api_error(&ctx, 404, "not_found", "no such endpoint: %s %s", req->method_name,
                       req->path);
@@ -350,7 +366,8 @@ void api_on_request(void *ud, http_conn *c, const http_request *req)
         return;
     }
     switch (route->auth) {
-    case API_AUTH_PUBLIC: break;
+    case API_AUTH_PUBLIC:
+        break;
     case API_AUTH_SESSION:
         if (!resolve_session(&ctx)) {
             api_error(&ctx, 401, "unauthorized", "log in first (session expired or missing)");

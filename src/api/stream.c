@@ -29,7 +29,7 @@ typedef struct subscriber {
     dev_live *device;
     char peer[64];
     uint64_t frames;
-    int refs; /* the connection + one per unacknowledged frame */
+    int refs;    /* the connection + one per unacknowledged frame */
     int nfilter; /* 0 = every visible device */
     char filter[MAX_FILTER][UUID_STR_LEN + 1];
 } subscriber;
@@ -73,8 +73,8 @@ static bool may_see(const subscriber *sub, const char *device_id, const char *ow
     return false;
 }
 
-void stream_broadcast(stream_hub *h, const char *device_id, const char *owner_id,
-                      const char *json, size_t len)
+void stream_broadcast(stream_hub *h, const char *device_id, const char *owner_id, const char *json,
+                      size_t len)
 {
     for (subscriber *sub = h->head; sub; sub = sub->next)
         if (may_see(sub, device_id, owner_id)) ws_send_text(sub->ws, json, len);

@@ -9,7 +9,9 @@
 #include "api/stream.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
+#include "api/anomalies.h"
 #include "core/log.h"
+#include "core/shards.h"
 #include "core/util.h"
 #include "http/http_server.h"
 #include "ingest/devstate.h"
@@ -80,6 +82,8 @@ static void on_tick(uv_timer_t *t)
     server *s = t->data;
     int64_t now = util_now_ms();
     devstate_tick(s->devices, now);
+    static const int64_t snapshot_every_ms = 300000;
+    if (s->shards && now % snapshot_every_ms < 1000) shards_request_snapshots(s->shards);
     static const int64_t sweep_every_ms = 60000;
     if (now % sweep_every_ms < 1000)
         db_exec(s->db, NULL, "DELETE FROM sessions WHERE expires_at < ? OR last_seen < ?", "ii",
@@ -125,6 +129,11 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     s->devices = devstate_new(s);
     s->hub = stream_hub_new(s);
     if (!s->throttle || !s->devices || !s->hub || devstate_load(s->devices) != 0) return -1;
+    unsigned nshards =
+        cfg->shards > 0 ? (unsigned)cfg->shards : (unsigned)uv_available_parallelism();
+    if (shards_start(loop, nshards, anomalies_on_events, s, &s->shards) != 0) return -1;
+    anomalies_preload_snapshots(s);
+    anomalies_load_rules(s);
     writer_options wopt = {.checkpoint_interval_ms = cfg->checkpoint_interval_s * 1000,
                            .retention_ms = cfg->retention_days * 86400000LL,
                            .queue_max_points = (size_t)cfg->queue_max_points};
@@ -161,8 +170,8 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     uv_timer_start(&s->tick, on_tick, 1000, 1000);
     if (cfg->simulate && sim_start(s, &s->sim) != 0) log_warn("sim_start_failed", "%s", "");
     s->ready = true;
-    log_info("listening", "http_port=%d mqtt_port=%d data_dir=%s pid=%d",
-             http_server_port(s->http), mqtt_server_port(s->mqtt), cfg->data_dir, (int)getpid());
+    log_info("listening", "http_port=%d mqtt_port=%d data_dir=%s pid=%d", http_server_port(s->http),
+             mqtt_server_port(s->mqtt), cfg->data_dir, (int)getpid());
     return 0;
 }
 
@@ -184,6 +193,8 @@ void server_stop(server *s)
     if (s->mqtt) mqtt_server_stop(s->mqtt, on_listener_closed, s);
     if (s->writer) writer_stop(s->writer); /* commits every queued point, runs completions */
     s->writer = NULL;
+    if (s->shards) shards_stop(s->shards); /* final detector snapshots are saved */
+    s->shards = NULL;
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, NULL);
     uv_close((uv_handle_t *)&s->sig_term, NULL);

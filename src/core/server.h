@@ -33,6 +33,7 @@ typedef struct server {
     struct stream_hub *hub;
     struct devstate *devices; /* live device state and security counters */
     struct sim *sim;
+    struct shards *shards;
     void *mqtt_paused; /* MQTT connections paused by back-pressure (ingest/mqtt_ingest.c) */
     metrics m;
     uv_signal_t sig_term, sig_int;

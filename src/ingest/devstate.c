@@ -9,6 +9,7 @@
 #include "core/hmap.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "core/shards.h"
 #include "store/db.h"
 #include "store/writer.h"
 
@@ -27,8 +28,8 @@ typedef struct {
 
 struct devstate {
     server *s;
-    hmap *devices; /* id -> dev_live */
-    hmap *keys;    /* prefix -> key_entry */
+    hmap *devices;        /* id -> dev_live */
+    hmap *keys;           /* prefix -> key_entry */
     dev_live **graveyard; /* removed devices, freed with the devstate (connections may hold them) */
     size_t ngraveyard;
     int64_t last_flush_ms;
@@ -63,7 +64,8 @@ void devstate_free(devstate *ds)
     if (!ds) return;
     hmap_free(ds->devices, free);
     hmap_free(ds->keys, free);
-    for (size_t i = 0; i < ds->ngraveyard; i++) free(ds->graveyard[i]);
+    for (size_t i = 0; i < ds->ngraveyard; i++)
+        free(ds->graveyard[i]);
     free(ds->graveyard);
     free(ds);
 }
@@ -117,6 +119,12 @@ void devstate_remove(devstate *ds, const char *device_id)
         free(hmap_remove(ds->keys, prefixes[i]));
 }
 
+void devstate_set_type(devstate *ds, const char *device_id, const char *type)
+{
+    dev_live *d = hmap_get(ds->devices, device_id);
+    if (d) snprintf(d->type, sizeof d->type, "%s", type ? type : "");
+}
+
 dev_live *devstate_get(devstate *ds, const char *device_id)
 {
     return hmap_get(ds->devices, device_id);
@@ -135,14 +143,18 @@ size_t devstate_count(devstate *ds, size_t *online)
 int devstate_load(devstate *ds)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(ds->s->db, "SELECT id, COALESCE(owner_id, ''), last_seen FROM devices",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(ds->s->db,
+                           "SELECT id, COALESCE(owner_id, ''), last_seen, type FROM devices", -1,
+                           &st, NULL) != SQLITE_OK)
         return -1;
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         devstate_add(ds, id, (const char *)sqlite3_column_text(st, 1));
         dev_live *d = hmap_get(ds->devices, id);
-        if (d) d->last_seen_ms = d->last_seen_stored_ms = sqlite3_column_int64(st, 2);
+        if (d) {
+            d->last_seen_ms = d->last_seen_stored_ms = sqlite3_column_int64(st, 2);
+            snprintf(d->type, sizeof d->type, "%s", (const char *)sqlite3_column_text(st, 3));
+        }
     }
     sqlite3_finalize(st);
     /* Nobody is connected right after a start: every device begins offline. */
@@ -359,6 +371,16 @@ static void push_sys(ingest_batch *b, const char *metric, int64_t ts, double v)
     ingest_batch_push(b, metric, strlen(metric), ts, v);
 }
 
+/* Security series are durable first, then watched by the detectors like any other series. */
+static void sys_durable(writer_job *job, int status, void *arg)
+{
+    server *s = arg;
+    if (status == 0 && s->shards && !s->stopping)
+        shards_submit(s->shards, job);
+    else
+        writer_job_free(job);
+}
+
 static void flush_sys(devstate *ds, dev_live *d, int64_t now)
 {
     ingest_batch b;
@@ -370,8 +392,11 @@ static void flush_sys(devstate *ds, dev_live *d, int64_t now)
     push_sys(&b, "sys.messages", now, d->messages);
     push_sys(&b, "sys.bytes_in", now, (double)d->bytes_in);
     push_sys(&b, "sys.new_sources", now, d->new_sources);
-    writer_job *j = writer_job_from_batch(d->id, &b, NULL, NULL);
-    if (j) writer_submit(ds->s->writer, j);
+    writer_job *j = writer_job_from_batch(d->id, &b, sys_durable, ds->s);
+    if (j) {
+        snprintf(j->device_type, sizeof j->device_type, "%s", d->type);
+        writer_submit(ds->s->writer, j);
+    }
     ingest_batch_free(&b);
     d->connects = d->auth_failures = d->acl_violations = d->bad_payloads = d->messages = 0;
     d->new_sources = 0;

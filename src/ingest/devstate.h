@@ -19,6 +19,7 @@ typedef struct devstate devstate;
 typedef struct dev_live {
     char id[UUID_STR_LEN + 1];
     char owner_id[UUID_STR_LEN + 1];
+    char type[64];
     bool online;
     int mqtt_conns, ws_conns;
     int64_t last_seen_ms, last_seen_stored_ms;
@@ -46,6 +47,7 @@ int devstate_load(devstate *ds); /* reads every device from the database */
 dev_live *devstate_get(devstate *ds, const char *device_id);
 void devstate_add(devstate *ds, const char *device_id, const char *owner_id);
 void devstate_set_owner(devstate *ds, const char *device_id, const char *owner_id);
+void devstate_set_type(devstate *ds, const char *device_id, const char *type);
 void devstate_remove(devstate *ds, const char *device_id);
 size_t devstate_count(devstate *ds, size_t *online);
 

@@ -3,6 +3,7 @@
 
 #include "api/stream.h"
 #include "core/server.h"
+#include "core/shards.h"
 #include "ingest/decode_json.h"
 #include "ingest/devstate.h"
 #include "store/writer.h"
@@ -18,14 +19,22 @@ typedef struct {
 reject_reason ingest_reject_reason(ingest_status st)
 {
     switch (st) {
-    case INGEST_ERR_SYNTAX: return REJECT_SYNTAX;
-    case INGEST_ERR_TYPE: return REJECT_TYPE;
-    case INGEST_ERR_NONFINITE: return REJECT_NONFINITE;
-    case INGEST_ERR_TIMESTAMP: return REJECT_TIMESTAMP;
-    case INGEST_ERR_METRIC: return REJECT_METRIC;
-    case INGEST_ERR_TOO_MANY: return REJECT_TOO_LARGE;
-    case INGEST_ERR_EMPTY: return REJECT_EMPTY;
-    default: return REJECT_UNAVAILABLE;
+    case INGEST_ERR_SYNTAX:
+        return REJECT_SYNTAX;
+    case INGEST_ERR_TYPE:
+        return REJECT_TYPE;
+    case INGEST_ERR_NONFINITE:
+        return REJECT_NONFINITE;
+    case INGEST_ERR_TIMESTAMP:
+        return REJECT_TIMESTAMP;
+    case INGEST_ERR_METRIC:
+        return REJECT_METRIC;
+    case INGEST_ERR_TOO_MANY:
+        return REJECT_TOO_LARGE;
+    case INGEST_ERR_EMPTY:
+        return REJECT_EMPTY;
+    default:
+        return REJECT_UNAVAILABLE;
     }
 }
 
@@ -42,7 +51,10 @@ static void on_durable(writer_job *job, int status, void *arg)
     if (status == 0 && s->hub && stream_has_subscribers(s->hub)) stream_publish_points(s->hub, job);
     if (p->ack) p->ack(p->arg, status, job->n);
     free(p);
-    writer_job_free(job);
+    if (status == 0 && s->shards && !s->stopping)
+        shards_submit(s->shards, job); /* detection runs after the ack, off the ack path */
+    else
+        writer_job_free(job);
 }
 
 ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t, const char *peer,
@@ -66,6 +78,7 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
         free(p);
         return ingest_fail(err, INGEST_ERR_NOMEM, 0, "out of memory");
     }
+    snprintf(job->device_type, sizeof job->device_type, "%s", d->type);
     p->s = s;
     p->ack = ack;
     p->arg = arg;

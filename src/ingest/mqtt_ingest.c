@@ -123,8 +123,8 @@ static void on_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
     ingest_batch b;
     ingest_batch_init(&b, (size_t)s->cfg.max_batch_points);
     ingest_error err = {0};
-    ingest_status st = ingest_decode_json((const char *)pub->payload, pub->payload_len,
-                                          util_now_ms(), &b, &err);
+    ingest_status st =
+        ingest_decode_json((const char *)pub->payload, pub->payload_len, util_now_ms(), &b, &err);
     mqtt_ack *a = NULL;
     if (st == INGEST_OK && pub->qos == 1) {
         a = malloc(sizeof *a);

@@ -66,15 +66,24 @@ ingest_status ingest_batch_push(ingest_batch *b, const char *metric, size_t metr
 const char *ingest_status_name(ingest_status s)
 {
     switch (s) {
-    case INGEST_OK: return "ok";
-    case INGEST_ERR_SYNTAX: return "syntax";
-    case INGEST_ERR_TYPE: return "type";
-    case INGEST_ERR_NONFINITE: return "nonfinite";
-    case INGEST_ERR_TIMESTAMP: return "timestamp";
-    case INGEST_ERR_METRIC: return "metric";
-    case INGEST_ERR_TOO_MANY: return "too_many";
-    case INGEST_ERR_EMPTY: return "empty";
-    case INGEST_ERR_NOMEM: return "nomem";
+    case INGEST_OK:
+        return "ok";
+    case INGEST_ERR_SYNTAX:
+        return "syntax";
+    case INGEST_ERR_TYPE:
+        return "type";
+    case INGEST_ERR_NONFINITE:
+        return "nonfinite";
+    case INGEST_ERR_TIMESTAMP:
+        return "timestamp";
+    case INGEST_ERR_METRIC:
+        return "metric";
+    case INGEST_ERR_TOO_MANY:
+        return "too_many";
+    case INGEST_ERR_EMPTY:
+        return "empty";
+    case INGEST_ERR_NOMEM:
+        return "nomem";
     }
     return "unknown";
 }

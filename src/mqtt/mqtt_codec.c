@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-/* --- Errors and reason codes ------------------------------------------------------------ */
+/* --- Errors and reason codes ----------------------------------------------------------------- */
 
 static const struct {
     const char *name;
@@ -181,7 +181,7 @@ uint8_t mqtt_connack_v3_code(uint8_t reason_v5)
     }
 }
 
-/* --- Framing -------------------------------------------------------------------------------- */
+/* --- Framing --------------------------------------------------------------------------------- */
 
 static int check_flags(uint8_t type, uint8_t flags)
 {
@@ -247,7 +247,7 @@ int mqtt_rd_varint(mqtt_rd *r, uint32_t *v)
     return MQTT_ERR_VARINT;
 }
 
-/* --- Validators ----------------------------------------------------------------------------- */
+/* --- Validators ------------------------------------------------------------------------------ */
 
 bool mqtt_utf8_valid(const uint8_t *s, size_t len)
 {

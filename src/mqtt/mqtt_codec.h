@@ -147,7 +147,7 @@ const char *mqtt_reason_name(uint8_t reason);
 /* Maps a v5 CONNACK reason to the 3.1.1 return code a v4 client understands. */
 uint8_t mqtt_connack_v3_code(uint8_t reason_v5);
 
-/* --- Framing ------------------------------------------------------------------------- */
+/* --- Framing --------------------------------------------------------------------------------- */
 
 typedef struct {
     uint8_t type;  /* mqtt_packet_type */
@@ -165,7 +165,7 @@ typedef struct {
 int mqtt_parse_fixed_header(const uint8_t *buf, size_t len, uint32_t max_packet_size,
                             mqtt_fixed_header *out);
 
-/* --- Validators -------------------------------------------------------------------------- */
+/* --- Validators ------------------------------------------------------------------------------ */
 
 /* Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF) without U+0000. */
 bool mqtt_utf8_valid(const uint8_t *s, size_t len);
@@ -176,7 +176,7 @@ int mqtt_topic_name_check(const char *topic, size_t len);
  * MQTT_ERR_TOPIC_FILTER; reports whether it has wildcards / is a shared subscription. */
 int mqtt_topic_filter_check(const char *filter, size_t len, bool *wildcard, bool *shared);
 
-/* --- Parsed packets ------------------------------------------------------------------------ */
+/* --- Parsed packets -------------------------------------------------------------------------- */
 
 typedef struct {
     uint8_t protocol_version; /* set as soon as known, even on error (0 before) */
@@ -343,8 +343,9 @@ int mqtt_parse_suback(const uint8_t *body, size_t len, int version, uint8_t type
 int mqtt_parse_packet(const uint8_t *buf, size_t len, int version, uint32_t max_packet_size,
                       const mqtt_limits *lim, mqtt_packet *out);
 
-/* --- Encoders -------------------------------------------------------------------------------
- * Each returns the number of bytes written, MQTT_ERR_BUFFER if cap is too small, or
+/* --- Encoders -------------------------------------------------------------------------------- */
+
+/* Each encoder returns the number of bytes written, MQTT_ERR_BUFFER if cap is too small, or
  * MQTT_ERR_ARG for values the protocol cannot carry. Strings are (pointer, length). */
 
 /* Server -> client */

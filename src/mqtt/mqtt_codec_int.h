@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-/* --- Reader: every read checks the remaining length first. ------------------------------- */
+/* --- Reader: every read checks the remaining length first. ----------------------------------- */
 
 typedef struct {
     const uint8_t *p;
@@ -70,7 +70,7 @@ static inline int rd_str(mqtt_rd *r, const char **s, uint16_t *n)
 /* Variable byte integer, at most 4 bytes. */
 int mqtt_rd_varint(mqtt_rd *r, uint32_t *v);
 
-/* --- Properties ------------------------------------------------------------------------- */
+/* --- Properties ------------------------------------------------------------------------------ */
 
 /* Where a property block appears; a property's table entry lists the contexts it may be in. */
 enum {
@@ -130,7 +130,7 @@ typedef struct {
  * and that only User Property repeats; calls cb for each (cb may return an error). */
 int mqtt_props_parse(mqtt_rd *r, unsigned ctx, int (*cb)(void *arg, const mqtt_prop *p), void *arg);
 
-/* --- Writer: with p == NULL it only counts, which sizes a packet before writing it. ------ */
+/* --- Writer: with p == NULL it only counts, which sizes a packet before writing it. ---------- */
 
 typedef struct {
     uint8_t *p;

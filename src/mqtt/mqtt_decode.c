@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-/* --- CONNECT ----------------------------------------------------------------------------- */
+/* --- CONNECT --------------------------------------------------------------------------------- */
 
 typedef struct {
     mqtt_connect *c;
@@ -112,7 +112,7 @@ int mqtt_parse_connect(const uint8_t *body, size_t len, mqtt_connect *out)
     return MQTT_OK;
 }
 
-/* --- PUBLISH ------------------------------------------------------------------------------ */
+/* --- PUBLISH --------------------------------------------------------------------------------- */
 
 typedef struct {
     mqtt_publish *p;
@@ -195,7 +195,7 @@ int mqtt_parse_publish(const uint8_t *body, size_t len, uint8_t flags, int versi
     return MQTT_OK;
 }
 
-/* --- PUBACK / PUBREC / PUBREL / PUBCOMP --------------------------------------------------- */
+/* --- PUBACK / PUBREC / PUBREL / PUBCOMP ------------------------------------------------------ */
 
 typedef struct {
     const char *s;
@@ -239,7 +239,7 @@ int mqtt_parse_ack(const uint8_t *body, size_t len, int version, mqtt_ack *out)
     return MQTT_OK;
 }
 
-/* --- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------------------- */
+/* --- SUBSCRIBE / UNSUBSCRIBE ----------------------------------------------------------------- */
 
 static int subscribe_prop(void *arg, const mqtt_prop *p)
 {
@@ -319,7 +319,7 @@ bool mqtt_filters_next(mqtt_subscribe *s, mqtt_topic_filter *out)
     return true;
 }
 
-/* --- DISCONNECT ----------------------------------------------------------------------------- */
+/* --- DISCONNECT ------------------------------------------------------------------------------ */
 
 typedef struct {
     mqtt_disconnect *d;

@@ -62,7 +62,7 @@ static bool str_ok(const char *s, size_t n)
     return n <= UINT16_MAX && (s || n == 0);
 }
 
-/* --- CONNACK ------------------------------------------------------------------------------- */
+/* --- CONNACK --------------------------------------------------------------------------------- */
 
 typedef struct {
     int version;
@@ -110,7 +110,7 @@ int mqtt_encode_connack(uint8_t *buf, size_t cap, int version, const mqtt_connac
     return emit(buf, cap, MQTT_CONNACK << 4, connack_body, &x);
 }
 
-/* --- PUBACK -------------------------------------------------------------------------------- */
+/* --- PUBACK ---------------------------------------------------------------------------------- */
 
 typedef struct {
     int version;
@@ -268,8 +268,7 @@ int mqtt_encode_connect(uint8_t *buf, size_t cap, const mqtt_connect *c)
     return emit(buf, cap, MQTT_CONNECT << 4, connect_body, c);
 }
 
-/* --- PUBLISH (client side) ---------------------------------------------------------------------
- */
+/* --- PUBLISH (client side) ------------------------------------------------------------------- */
 
 typedef struct {
     int version;
@@ -310,8 +309,7 @@ int mqtt_encode_publish(uint8_t *buf, size_t cap, int version, const mqtt_publis
     return emit(buf, cap, byte1, publish_body, &x);
 }
 
-/* --- SUBSCRIBE / UNSUBSCRIBE (client side) ------------------------------------------------------
- */
+/* --- SUBSCRIBE / UNSUBSCRIBE (client side) --------------------------------------------------- */
 
 typedef struct {
     int version;

@@ -7,78 +7,14 @@
  * connections for connect timeouts, keepalive (1.5 x) and lingering closes. A connection being
  * closed first sends what is queued (CONNACK refusal, DISCONNECT), then shuts down its write
  * side and discards input until EOF or a deadline, so the final packet is not lost to a RST. */
-#include "mqtt/mqtt_server.h"
-
 #include "core/log.h"
-#include "core/util.h"
-#include "mqtt/mqtt_codec.h"
+#include "mqtt/mqtt_server_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define READ_BUF_SIZE 65536
-#define WRITE_HIGH_WATER 65536 /* queued output that stops reading until it drains */
-#define LINGER_MS 2000         /* how long a closing connection waits for the peer's EOF */
-#define STOP_LINGER_MS 500
-#define REASON_STRING_MAX 256
-
-enum { CS_AWAIT_CONNECT, CS_CONNECTED, CS_CLOSING, CS_CLOSED };
-
-typedef struct write_req {
-    uv_write_t req;
-    struct mqtt_conn *c;
-    uint8_t *buf;
-    size_t len;
-} write_req;
-
-struct mqtt_conn {
-    uv_tcp_t tcp;
-    mqtt_server *srv; /* valid while the handle is open */
-    mqtt_conn *prev, *next;
-    mqtt_conn *dirty_next;
-    uint32_t refs;
-    uint8_t state, version;
-    bool reading, dirty, need_drain, paused_app, paused_flow, paused_write;
-    bool in_read; /* inside on_read: replies are flushed when it returns */
-    bool shutdown_started, request_problem_info, session_expiry_zero;
-    uint16_t keepalive, inflight;
-    uint32_t client_max_packet; /* 0 = no limit */
-    uint64_t accepted_ms, last_rx_ms, close_deadline_ms;
-    /* Unprocessed input: one incomplete packet (in_total = its size once the header is
-     * known) while reading, or anything left over while paused. */
-    uint8_t *in;
-    size_t in_len, in_cap, in_total;
-    uint8_t *out;
-    size_t out_len, out_cap;
-    write_req *wreq; /* at most one write in flight */
-    void *data;
-    char peer[56];
-};
-
-struct mqtt_server {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    uv_timer_t tick;
-    uv_idle_t idle;
-    mqtt_server_options opt;
-    mqtt_callbacks cb;
-    void *ud;
-    mqtt_conn *conns; /* every connection whose handle is not closed yet */
-    mqtt_conn *dirty; /* connections to flush / drain at the next idle callback */
-    bool idle_active, stopping, listener_closed, finishing;
-    int aux_open;
-    int port;
-    void (*done)(void *);
-    void *done_arg;
-    mqtt_server_stats st;
-    uint8_t rbuf[READ_BUF_SIZE];
-};
-
-static void conn_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reason);
 static void conn_flush(mqtt_conn *c);
 static void conn_really_close(mqtt_conn *c);
-static void conn_schedule(mqtt_conn *c);
-static void update_reading(mqtt_conn *c);
 static size_t conn_process(mqtt_conn *c, const uint8_t *data, size_t len);
 static void server_maybe_finish(mqtt_server *s);
 
@@ -103,32 +39,9 @@ const char *mqtt_close_reason_name(mqtt_close_reason why)
     return "unknown";
 }
 
-/* --- Small helpers -------------------------------------------------------------------------- */
+/* --- Output ---------------------------------------------------------------------------------- */
 
-static bool conn_active(const mqtt_conn *c)
-{
-    return c->state == CS_AWAIT_CONNECT || c->state == CS_CONNECTED;
-}
-
-static bool conn_can_process(const mqtt_conn *c)
-{
-    return conn_active(c) && !c->paused_app && !c->paused_flow && !c->paused_write;
-}
-
-/* Keeps s valid-UTF-8 while cutting it to at most max bytes (never splits a character). */
-static size_t utf8_clip(const char *s, size_t len, size_t max)
-{
-    if (len <= max) return len;
-    size_t n = max;
-    while (n > 0 && ((uint8_t)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
-/* --- Output ------------------------------------------------------------------------------------
- */
-
-static int out_reserve(mqtt_conn *c, size_t n)
+int mqtt_srv_out_reserve(mqtt_conn *c, size_t n)
 {
     if (c->out_cap - c->out_len >= n) return 0;
     size_t cap = c->out_cap ? c->out_cap : 64;
@@ -142,70 +55,27 @@ static int out_reserve(mqtt_conn *c, size_t n)
 }
 
 /* Accounts for a packet just written at c->out + c->out_len. */
-static void out_commit(mqtt_conn *c, size_t n)
+void mqtt_srv_out_commit(mqtt_conn *c, size_t n)
 {
     c->out_len += n;
     c->srv->st.packets_out++;
     if (c->wreq && !c->paused_write && c->out_len > WRITE_HIGH_WATER) {
         c->paused_write = true;
-        update_reading(c);
+        mqtt_srv_update_reading(c);
     }
 }
 
-static bool out_append(mqtt_conn *c, const uint8_t *p, int n)
+bool mqtt_srv_out_append(mqtt_conn *c, const uint8_t *p, int n)
 {
     if (n <= 0 || c->state == CS_CLOSED) return false;
-    if (out_reserve(c, (size_t)n)) {
+    if (mqtt_srv_out_reserve(c, (size_t)n)) {
         log_warn("mqtt_out_of_memory", "peer=%s", c->peer);
-        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+        mqtt_srv_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
         return false;
     }
     memcpy(c->out + c->out_len, p, (size_t)n);
-    out_commit(c, (size_t)n);
+    mqtt_srv_out_commit(c, (size_t)n);
     return true;
-}
-
-/* A v5 packet with a reason string must not exceed the client's Maximum Packet Size; the
- * string is what gets dropped. */
-static bool fits_client(const mqtt_conn *c, int n)
-{
-    return c->client_max_packet == 0 || (uint32_t)n <= c->client_max_packet;
-}
-
-static void send_disconnect(mqtt_conn *c, uint8_t reason)
-{
-    if (c->version != 5) return;
-    uint8_t buf[128];
-    const char *rs = mqtt_reason_name(reason);
-    /* Reason string always: paho 1.6 only reads the reason code when properties follow. */
-    int n = mqtt_encode_disconnect(buf, sizeof buf, 5, reason, rs, strlen(rs));
-    if (n < 0 || !fits_client(c, n)) n = mqtt_encode_disconnect(buf, sizeof buf, 5, reason, 0, 0);
-    out_append(c, buf, n);
-}
-
-static void send_connack(mqtt_conn *c, int version, const mqtt_connack *ack)
-{
-    uint8_t buf[512];
-    int n = mqtt_encode_connack(buf, sizeof buf, version, ack);
-    if ((n < 0 || !fits_client(c, n)) && ack->reason_string) {
-        mqtt_connack a = *ack;
-        a.reason_string = NULL;
-        a.reason_string_len = 0;
-        n = mqtt_encode_connack(buf, sizeof buf, version, &a);
-    }
-    out_append(c, buf, n);
-}
-
-static void send_connack_refusal(mqtt_conn *c, int version, uint8_t reason)
-{
-    mqtt_server *s = c->srv;
-    s->st.connect_refused++;
-    mqtt_connack a = {.reason = reason};
-    if (version == 5) {
-        a.reason_string = mqtt_reason_name(reason);
-        a.reason_string_len = (uint16_t)strlen(a.reason_string);
-    }
-    send_connack(c, version, &a);
 }
 
 static void write_failed(mqtt_conn *c)
@@ -217,7 +87,7 @@ static void write_failed(mqtt_conn *c)
     if (c->state == CS_CLOSING)
         conn_really_close(c);
     else
-        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+        mqtt_srv_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status);
@@ -286,7 +156,7 @@ static void conn_flush(mqtt_conn *c)
     c->wreq = w;
     if (w->len > WRITE_HIGH_WATER && !c->paused_write) {
         c->paused_write = true;
-        update_reading(c);
+        mqtt_srv_update_reading(c);
     }
 }
 
@@ -308,13 +178,12 @@ static void on_write(uv_write_t *req, int status)
     if (c->paused_write && c->out_len <= WRITE_HIGH_WATER) {
         c->paused_write = false;
         c->need_drain = true;
-        conn_schedule(c);
+        mqtt_srv_schedule(c);
     }
     conn_flush(c);
 }
 
-/* --- Lifecycle ----------------------------------------------------------------------------------
- */
+/* --- Lifecycle ------------------------------------------------------------------------------- */
 
 void mqtt_conn_ref(mqtt_conn *c)
 {
@@ -384,12 +253,13 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 /* Ends the MQTT conversation: optionally queues a v5 DISCONNECT, tells the application (for
  * accepted connections), then flushes and lingers (see the top of the file). */
-static void conn_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reason)
+void mqtt_srv_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reason)
 {
     if (!conn_active(c)) return;
     mqtt_server *s = c->srv;
     bool was_connected = c->state == CS_CONNECTED;
-    if (was_connected && disconnect_reason >= 0) send_disconnect(c, (uint8_t)disconnect_reason);
+    if (was_connected && disconnect_reason >= 0)
+        mqtt_srv_send_disconnect(c, (uint8_t)disconnect_reason);
     c->state = CS_CLOSING;
     if (c->reading) uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = false;
@@ -409,19 +279,9 @@ static void conn_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reaso
         conn_really_close(c);
 }
 
-/* A framing or protocol violation: v5 clients get a DISCONNECT with the reason code. */
-static void protocol_error(mqtt_conn *c, int err, uint8_t reason)
-{
-    mqtt_server *s = c->srv;
-    s->st.protocol_errors++;
-    if (err == MQTT_ERR_TOO_LARGE) s->st.too_large++;
-    log_info("mqtt_protocol_error", "peer=%s version=%d error=%s reason=0x%02x", c->peer,
-             c->version, err ? mqtt_err_name(err) : "-", reason);
-    conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, reason);
-}
+/* --- Deferred work: flush and drain once per loop iteration ---------------------------------- */
 
-/* --- Deferred work: flush and drain once per loop iteration -------------------------------------
- */
+static void conn_drain(mqtt_conn *c);
 
 static void on_idle(uv_idle_t *h)
 {
@@ -435,44 +295,7 @@ static void on_idle(uv_idle_t *h)
         c->dirty = false;
         if (c->need_drain && conn_active(c)) {
             c->need_drain = false;
-            if (c->in_len && conn_can_process(c)) {
-                c->in_read = true;
-                uint8_t *buf = c->in;
-                size_t len = c->in_len, cap = c->in_cap;
-                c->in = NULL;
-                c->in_len = c->in_cap = c->in_total = 0;
-                size_t used = conn_process(c, buf, len);
-                if (used < len && conn_active(c)) {
-                    memmove(buf, buf + used, len - used);
-                    c->in = buf;
-                    c->in_len = len - used;
-                    c->in_cap = cap;
-                    /* What is left is either an incomplete packet (reading resumes into
-                     * it) or input held back by a new pause. */
-                    mqtt_fixed_header fh;
-                    if (mqtt_parse_fixed_header(c->in, c->in_len, (uint32_t)s->opt.max_packet_size,
-                                                &fh) == MQTT_OK) {
-                        size_t total = (size_t)fh.header_len + fh.remaining_len;
-                        if (total > c->in_len) {
-                            uint8_t *p = total > c->in_cap ? realloc(c->in, total) : c->in;
-                            if (p) {
-                                c->in = p;
-                                c->in_cap = total > c->in_cap ? total : c->in_cap;
-                                c->in_total = total;
-                            } else {
-                                conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
-                            }
-                        }
-                    }
-                } else {
-                    free(buf);
-                }
-                c->in_read = false;
-            }
-            if (conn_active(c)) {
-                c->last_rx_ms = uv_now(s->loop); /* paused time does not count as silence */
-                update_reading(c);
-            }
+            conn_drain(c);
         }
         conn_flush(c);
         mqtt_conn_unref(c);
@@ -483,7 +306,7 @@ static void on_idle(uv_idle_t *h)
     }
 }
 
-static void conn_schedule(mqtt_conn *c)
+void mqtt_srv_schedule(mqtt_conn *c)
 {
     mqtt_server *s = c->srv;
     if (c->dirty || c->state == CS_CLOSED || !s || s->finishing) return;
@@ -497,19 +320,18 @@ static void conn_schedule(mqtt_conn *c)
     }
 }
 
-/* --- Input
- * ---------------------------------------------------------------------------------------- */
+/* --- Input ---------------------------------------------------------------------------------- */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
 /* Stops reading when paused; starting is only done once no complete packet is buffered. */
-static void update_reading(mqtt_conn *c)
+void mqtt_srv_update_reading(mqtt_conn *c)
 {
     bool want = conn_can_process(c);
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-            conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+            mqtt_srv_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
             return;
         }
         c->reading = true;
@@ -526,7 +348,7 @@ static int in_reserve(mqtt_conn *c, size_t cap)
     uint8_t *p = realloc(c->in, cap);
     if (!p) {
         log_warn("mqtt_out_of_memory", "peer=%s", c->peer);
-        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+        mqtt_srv_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
         return -1;
     }
     c->in = p;
@@ -579,10 +401,30 @@ static void in_drain_one(mqtt_conn *c)
     free(buf);
 }
 
+/* After a pause: handles the input held back, then resumes reading unless paused again. */
+static void conn_drain(mqtt_conn *c)
+{
+    if (c->in_len && conn_can_process(c)) {
+        uint8_t *buf = c->in;
+        size_t len = c->in_len;
+        c->in = NULL;
+        c->in_len = c->in_cap = c->in_total = 0;
+        c->in_read = true;
+        size_t used = conn_process(c, buf, len);
+        c->in_read = false;
+        in_stash(c, buf + used, len - used);
+        free(buf);
+    }
+    if (conn_active(c)) {
+        c->last_rx_ms = uv_now(c->srv->loop); /* paused time does not count as silence */
+        mqtt_srv_update_reading(c);
+    }
+}
+
 static void framing_error(mqtt_conn *c, int rc)
 {
     if (c->state == CS_AWAIT_CONNECT) c->srv->st.connect_refused++;
-    protocol_error(c, rc, mqtt_err_reason(rc));
+    mqtt_srv_protocol_error(c, rc, mqtt_err_reason(rc));
 }
 
 /* New bytes from the shared read buffer. */
@@ -630,10 +472,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         if (nread != UV_EOF)
             log_debug("mqtt_read_error", "peer=%s err=%s", c->peer, uv_err_name((int)nread));
-        conn_close(c,
-                   nread == UV_EOF || nread == UV_ECONNRESET ? MQTT_CLOSE_PEER_GONE
-                                                             : MQTT_CLOSE_SOCKET_ERROR,
-                   -1);
+        mqtt_srv_close(c,
+                       nread == UV_EOF || nread == UV_ECONNRESET ? MQTT_CLOSE_PEER_GONE
+                                                                 : MQTT_CLOSE_SOCKET_ERROR,
+                       -1);
         return;
     }
     s->st.bytes_in += (uint64_t)nread;
@@ -651,289 +493,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     mqtt_conn_unref(c);
 }
 
-/* --- Packet handlers
- * ------------------------------------------------------------------------------ */
-
-static void handle_connect(mqtt_conn *c, const uint8_t *body, size_t len)
-{
-    mqtt_server *s = c->srv;
-    mqtt_connect ci;
-    int rc = mqtt_parse_connect(body, len, &ci);
-    if (rc) {
-        uint8_t reason = mqtt_err_reason(rc);
-        log_info("mqtt_connect_refused", "peer=%s version=%d error=%s", c->peer,
-                 ci.protocol_version, mqtt_err_name(rc));
-        if (reason == MQTT_RC_MALFORMED_PACKET || reason == MQTT_RC_PROTOCOL_ERROR)
-            s->st.protocol_errors++;
-        if (rc == MQTT_ERR_PROTOCOL_VERSION) {
-            /* Unknown level: answer in the 3.1.1 format, which every version understands. */
-            send_connack_refusal(c, 4, reason);
-        } else if (ci.protocol_version == 5 && rc != MQTT_ERR_PROTOCOL_NAME) {
-            c->version = 5;
-            send_connack_refusal(c, 5, reason);
-        } else if (rc == MQTT_ERR_CLIENT_ID) {
-            send_connack_refusal(c, 4, reason);
-        } else {
-            s->st.connect_refused++; /* malformed 3.1.1 CONNECT: close without CONNACK */
-        }
-        conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, -1);
-        return;
-    }
-    c->version = ci.protocol_version;
-    bool v5 = c->version == 5;
-    c->request_problem_info = ci.request_problem_info;
-    c->client_max_packet = v5 ? ci.maximum_packet_size : 0;
-    c->session_expiry_zero = ci.session_expiry == 0;
-
-    uint8_t refuse = 0;
-    if (v5 && ci.will && ci.will_qos > 1) refuse = MQTT_RC_QOS_NOT_SUPPORTED;
-    if (v5 && ci.will && ci.will_retain) refuse = MQTT_RC_RETAIN_NOT_SUPPORTED;
-    uint16_t ka = ci.keepalive;
-    bool ka_changed = false;
-    if (s->opt.max_keepalive && (ka == 0 || ka > s->opt.max_keepalive)) {
-        if (v5) {
-            ka = s->opt.max_keepalive;
-            ka_changed = true;
-        } else {
-            refuse = MQTT_RC_CLIENT_IDENTIFIER_NOT_VALID; /* 3.1.1 can't be told: as Mosquitto */
-        }
-    }
-    if (refuse) {
-        log_info("mqtt_connect_refused", "peer=%s version=%d reason=0x%02x", c->peer, c->version,
-                 refuse);
-        send_connack_refusal(c, c->version, refuse);
-        conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, -1);
-        return;
-    }
-
-    char assigned[40];
-    mqtt_connect_info info = {
-        .protocol_version = c->version,
-        .client_id = ci.client_id,
-        .client_id_len = ci.client_id_len,
-        .username = ci.has_username ? ci.username : NULL,
-        .username_len = ci.username_len,
-        .password = ci.has_password ? ci.password : NULL,
-        .password_len = ci.password_len,
-        .clean_start = ci.clean_start,
-        .keepalive = ka,
-        .will = ci.will,
-        .session_expiry = ci.session_expiry,
-        .peer = c->peer,
-    };
-    if (ci.client_id_len == 0 && v5) {
-        uint8_t rnd[12];
-        if (util_random(rnd, sizeof rnd) != 0) {
-            uint64_t t = (uint64_t)util_mono_ns() ^ (uintptr_t)c;
-            memcpy(rnd, &t, 8);
-            memset(rnd + 8, 0, 4);
-        }
-        memcpy(assigned, "iotad-", 6);
-        util_hex(rnd, sizeof rnd, assigned + 6);
-        info.client_id = assigned;
-        info.client_id_len = strlen(assigned);
-        info.client_id_assigned = true;
-    }
-    c->keepalive = ka;
-    uint8_t reason = s->cb.on_connect ? s->cb.on_connect(s->ud, c, &info) : 0;
-    if (c->state != CS_AWAIT_CONNECT) return; /* the application closed it */
-    if (reason != 0) {
-        log_info("mqtt_connect_refused", "peer=%s version=%d reason=0x%02x", c->peer, c->version,
-                 reason);
-        send_connack_refusal(c, c->version, reason);
-        conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, -1);
-        return;
-    }
-    c->state = CS_CONNECTED;
-    s->st.sessions_current++;
-    mqtt_connack a = {.reason = 0};
-    if (v5) {
-        a.has_receive_maximum = true;
-        a.receive_maximum = s->opt.receive_maximum;
-        a.has_maximum_qos = true;
-        a.maximum_qos = 1;
-        a.has_retain_available = true;
-        a.retain_available = false;
-        a.has_maximum_packet_size = true;
-        a.maximum_packet_size = (uint32_t)s->opt.max_packet_size;
-        a.has_topic_alias_maximum = true;
-        a.topic_alias_maximum = 0;
-        a.has_wildcard_sub = true;
-        a.wildcard_sub_available = false;
-        a.has_shared_sub = true;
-        a.shared_sub_available = false;
-        a.has_server_keep_alive = ka_changed;
-        a.server_keep_alive = ka;
-        /* No session state is kept: say so when the client asked for one. */
-        a.has_session_expiry = ci.session_expiry != 0;
-        a.session_expiry = 0;
-        if (info.client_id_assigned) {
-            a.assigned_client_id = info.client_id;
-            a.assigned_client_id_len = (uint16_t)info.client_id_len;
-        }
-    }
-    send_connack(c, c->version, &a);
-    log_debug("mqtt_connected", "peer=%s version=%d keepalive=%u", c->peer, c->version, ka);
-}
-
-static void handle_publish(mqtt_conn *c, const mqtt_fixed_header *fh, const uint8_t *body)
-{
-    mqtt_server *s = c->srv;
-    mqtt_limits lim = {.max_qos = 1, .retain_available = c->version != 5, .topic_alias_max = 0};
-    mqtt_publish p;
-    int rc = mqtt_parse_publish(body, fh->remaining_len, fh->flags, c->version, &lim, &p);
-    if (rc == MQTT_ERR_PAYLOAD_FORMAT) {
-        /* Well formed but the payload is not the UTF-8 it claims: refuse this message only. */
-        if (p.qos == 1) {
-            uint8_t buf[16];
-            out_append(c, buf,
-                       mqtt_encode_puback(buf, sizeof buf, c->version, p.packet_id,
-                                          MQTT_RC_PAYLOAD_FORMAT_INVALID, NULL, 0));
-        }
-        return;
-    }
-    if (rc) {
-        protocol_error(c, rc, mqtt_err_reason(rc));
-        return;
-    }
-    if (p.qos == 1 && c->inflight >= s->opt.receive_maximum) {
-        protocol_error(c, 0, MQTT_RC_RECEIVE_MAXIMUM_EXCEEDED);
-        return;
-    }
-    s->st.publish_in++;
-    if (p.qos == 1) c->inflight++;
-    mqtt_publish_info info = {
-        .topic = p.topic,
-        .topic_len = p.topic_len,
-        .payload = p.payload,
-        .payload_len = p.payload_len,
-        .qos = p.qos,
-        .packet_id = p.packet_id,
-        .retain = p.retain,
-        .dup = p.dup,
-        .content_type = p.content_type,
-        .content_type_len = p.content_type_len,
-        .payload_format = p.has_payload_format ? p.payload_format : -1,
-        .message_expiry = p.has_message_expiry ? p.message_expiry : 0,
-    };
-    if (s->cb.on_publish) {
-        s->cb.on_publish(s->ud, c, &info);
-    } else if (p.qos == 1) {
-        mqtt_conn_puback(c, p.packet_id, 0, NULL);
-    }
-    /* 3.1.1 has no Receive Maximum: hold the client back by not reading. */
-    if (c->version != 5 && conn_active(c) && c->inflight >= s->opt.receive_maximum &&
-        !c->paused_flow) {
-        c->paused_flow = true;
-        update_reading(c);
-    }
-}
-
-static void handle_subscribe(mqtt_conn *c, const mqtt_fixed_header *fh, const uint8_t *body)
-{
-    mqtt_subscribe sub;
-    int rc = fh->type == MQTT_SUBSCRIBE
-                 ? mqtt_parse_subscribe(body, fh->remaining_len, c->version, &sub)
-                 : mqtt_parse_unsubscribe(body, fh->remaining_len, c->version, &sub);
-    if (rc) {
-        protocol_error(c, rc, mqtt_err_reason(rc));
-        return;
-    }
-    /* No delivery to devices: every subscription fails, with the most precise reason. */
-    size_t need = 16 + sub.count;
-    if (out_reserve(c, need)) {
-        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
-        return;
-    }
-    uint8_t stack_codes[64];
-    uint8_t *codes = sub.count <= sizeof stack_codes ? stack_codes : malloc(sub.count);
-    if (!codes) {
-        conn_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
-        return;
-    }
-    mqtt_topic_filter f;
-    size_t i = 0;
-    while (i < sub.count && mqtt_filters_next(&sub, &f)) {
-        if (fh->type == MQTT_UNSUBSCRIBE)
-            codes[i++] = MQTT_RC_NO_SUBSCRIPTION_EXISTED;
-        else if (!f.valid)
-            codes[i++] = MQTT_RC_TOPIC_FILTER_INVALID;
-        else if (f.shared)
-            codes[i++] = MQTT_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED;
-        else if (f.wildcard)
-            codes[i++] = MQTT_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED;
-        else
-            codes[i++] = MQTT_RC_NOT_AUTHORIZED;
-    }
-    int n = fh->type == MQTT_SUBSCRIBE
-                ? mqtt_encode_suback(c->out + c->out_len, c->out_cap - c->out_len, c->version,
-                                     sub.packet_id, codes, i)
-                : mqtt_encode_unsuback(c->out + c->out_len, c->out_cap - c->out_len, c->version,
-                                       sub.packet_id, codes, i);
-    if (codes != stack_codes) free(codes);
-    if (n > 0) out_commit(c, (size_t)n);
-    log_debug("mqtt_subscribe_refused", "peer=%s filters=%zu", c->peer, i);
-}
-
-static void handle_disconnect(mqtt_conn *c, const uint8_t *body, size_t len)
-{
-    mqtt_disconnect d;
-    int rc = mqtt_parse_disconnect(body, len, c->version, false, &d);
-    if (!rc && d.has_session_expiry && d.session_expiry && c->session_expiry_zero)
-        rc = MQTT_ERR_SESSION_EXPIRY;
-    if (rc) {
-        protocol_error(c, rc, mqtt_err_reason(rc));
-        return;
-    }
-    if (d.reason) log_debug("mqtt_client_disconnect", "peer=%s reason=0x%02x", c->peer, d.reason);
-    conn_close(c, MQTT_CLOSE_CLIENT_DISCONNECT, -1);
-}
-
-static void handle_packet(mqtt_conn *c, const mqtt_fixed_header *fh, const uint8_t *body)
-{
-    mqtt_server *s = c->srv;
-    s->st.packets_in++;
-    c->last_rx_ms = uv_now(s->loop);
-    if (c->state == CS_AWAIT_CONNECT) {
-        handle_connect(c, body, fh->remaining_len);
-        return;
-    }
-    uint8_t buf[16];
-    int rc;
-    switch (fh->type) {
-    case MQTT_PUBLISH:
-        handle_publish(c, fh, body);
-        break;
-    case MQTT_SUBSCRIBE:
-    case MQTT_UNSUBSCRIBE:
-        handle_subscribe(c, fh, body);
-        break;
-    case MQTT_PINGREQ:
-        if (fh->remaining_len != 0)
-            protocol_error(c, MQTT_ERR_REMAINING_LENGTH, MQTT_RC_MALFORMED_PACKET);
-        else
-            out_append(c, buf, mqtt_encode_pingresp(buf, sizeof buf));
-        break;
-    case MQTT_DISCONNECT:
-        handle_disconnect(c, body, fh->remaining_len);
-        break;
-    case MQTT_PUBACK: {
-        /* We never send QoS 1 messages; a stray PUBACK is harmless once checked. */
-        mqtt_ack a;
-        rc = mqtt_parse_ack(body, fh->remaining_len, c->version, &a);
-        if (rc) protocol_error(c, rc, mqtt_err_reason(rc));
-        break;
-    }
-    case MQTT_AUTH:
-        rc = c->version == 5 ? MQTT_ERR_AUTH_PACKET : MQTT_ERR_PACKET_TYPE;
-        protocol_error(c, rc, mqtt_err_reason(rc));
-        break;
-    default:
-        /* A second CONNECT, QoS 2 flow packets, or server-to-client packets. */
-        protocol_error(c, 0, MQTT_RC_PROTOCOL_ERROR);
-        break;
-    }
-}
+/* --- Framing -------------------------------------------------------------------------------- */
 
 /* Handles the complete packets at the start of data; returns the bytes consumed. Stops at an
  * incomplete packet, a pause, or when the connection closes. */
@@ -946,7 +506,7 @@ static size_t conn_process(mqtt_conn *c, const uint8_t *data, size_t len)
             c->srv->st.connect_refused++;
             c->srv->st.protocol_errors++;
             log_info("mqtt_first_packet_not_connect", "peer=%s byte=0x%02x", c->peer, data[off]);
-            conn_close(c, MQTT_CLOSE_PROTOCOL_ERROR, -1);
+            mqtt_srv_close(c, MQTT_CLOSE_PROTOCOL_ERROR, -1);
             break;
         }
         mqtt_fixed_header fh;
@@ -959,61 +519,18 @@ static size_t conn_process(mqtt_conn *c, const uint8_t *data, size_t len)
         }
         size_t total = (size_t)fh.header_len + fh.remaining_len;
         if (total > len - off) break;
-        handle_packet(c, &fh, data + off + fh.header_len);
+        mqtt_srv_handle_packet(c, &fh, data + off + fh.header_len);
         off += total;
     }
     return off;
 }
 
-/* --- Connection API
- * ------------------------------------------------------------------------------- */
-
-static bool puback_reason_valid(uint8_t r)
-{
-    switch (r) {
-    case 0x00:
-    case 0x10:
-    case 0x80:
-    case 0x83:
-    case 0x87:
-    case 0x90:
-    case 0x91:
-    case 0x97:
-    case 0x99:
-        return true;
-    default:
-        return false;
-    }
-}
-
-void mqtt_conn_puback(mqtt_conn *c, uint16_t packet_id, uint8_t reason, const char *reason_string)
-{
-    if (!c || c->state != CS_CONNECTED) return;
-    mqtt_server *s = c->srv;
-    if (c->inflight) c->inflight--;
-    if (!puback_reason_valid(reason)) reason = MQTT_RC_UNSPECIFIED_ERROR;
-    const char *rs = c->request_problem_info ? reason_string : NULL;
-    size_t rs_len = 0;
-    if (rs) {
-        rs_len = utf8_clip(rs, strlen(rs), REASON_STRING_MAX);
-        if (!mqtt_utf8_valid((const uint8_t *)rs, rs_len)) rs = NULL, rs_len = 0;
-    }
-    uint8_t buf[REASON_STRING_MAX + 32];
-    int n = mqtt_encode_puback(buf, sizeof buf, c->version, packet_id, reason, rs, rs_len);
-    if (n > 0 && !fits_client(c, n))
-        n = mqtt_encode_puback(buf, sizeof buf, c->version, packet_id, reason, NULL, 0);
-    if (!out_append(c, buf, n)) return;
-    if (c->paused_flow && c->inflight < s->opt.receive_maximum) {
-        c->paused_flow = false;
-        c->need_drain = true;
-    }
-    if (c->need_drain || !c->in_read) conn_schedule(c);
-}
+/* --- Connection API ------------------------------------------------------------------------- */
 
 void mqtt_conn_disconnect(mqtt_conn *c, uint8_t reason)
 {
     if (!c || !conn_active(c)) return;
-    conn_close(c, MQTT_CLOSE_SERVER_DISCONNECT, reason);
+    mqtt_srv_close(c, MQTT_CLOSE_SERVER_DISCONNECT, reason);
 }
 
 void mqtt_conn_set_data(mqtt_conn *c, void *data)
@@ -1045,7 +562,7 @@ void mqtt_conn_pause(mqtt_conn *c)
 {
     if (!conn_active(c) || c->paused_app) return;
     c->paused_app = true;
-    update_reading(c);
+    mqtt_srv_update_reading(c);
 }
 
 void mqtt_conn_resume(mqtt_conn *c)
@@ -1053,11 +570,10 @@ void mqtt_conn_resume(mqtt_conn *c)
     if (!conn_active(c) || !c->paused_app) return;
     c->paused_app = false;
     c->need_drain = true; /* buffered packets first, then reading (next loop iteration) */
-    conn_schedule(c);
+    mqtt_srv_schedule(c);
 }
 
-/* --- Server
- * ---------------------------------------------------------------------------------------- */
+/* --- Server --------------------------------------------------------------------------------- */
 
 static void on_tick(uv_timer_t *t)
 {
@@ -1070,7 +586,7 @@ static void on_tick(uv_timer_t *t)
             if (now - c->accepted_ms >= s->opt.connect_timeout_ms) {
                 s->st.connect_timeouts++;
                 log_info("mqtt_connect_timeout", "peer=%s", c->peer);
-                conn_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, -1);
+                mqtt_srv_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, -1);
             }
             break;
         case CS_CONNECTED:
@@ -1078,7 +594,7 @@ static void on_tick(uv_timer_t *t)
                 now - c->last_rx_ms >= (uint64_t)c->keepalive * 1500) {
                 s->st.keepalive_timeouts++;
                 log_info("mqtt_keepalive_timeout", "peer=%s keepalive=%u", c->peer, c->keepalive);
-                conn_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, MQTT_RC_KEEP_ALIVE_TIMEOUT);
+                mqtt_srv_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, MQTT_RC_KEEP_ALIVE_TIMEOUT);
             }
             break;
         case CS_CLOSING:
@@ -1092,7 +608,7 @@ static void on_tick(uv_timer_t *t)
 
 static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
-    char ip[64] = "?";
+    char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
@@ -1155,7 +671,7 @@ static void on_connection(uv_stream_t *ls, int status)
         conn_really_close(c);
         return;
     }
-    update_reading(c);
+    mqtt_srv_update_reading(c);
 }
 
 static int parse_addr(const char *addr_port, struct sockaddr_storage *ss)
@@ -1302,9 +818,9 @@ void mqtt_server_stop(mqtt_server *s, void (*done)(void *), void *arg)
     uint64_t deadline = uv_now(s->loop) + STOP_LINGER_MS;
     for (mqtt_conn *c = s->conns; c; c = c->next) {
         if (c->state == CS_CONNECTED)
-            conn_close(c, MQTT_CLOSE_SERVER_STOP, MQTT_RC_SERVER_SHUTTING_DOWN);
+            mqtt_srv_close(c, MQTT_CLOSE_SERVER_STOP, MQTT_RC_SERVER_SHUTTING_DOWN);
         else if (c->state == CS_AWAIT_CONNECT)
-            conn_close(c, MQTT_CLOSE_SERVER_STOP, -1);
+            mqtt_srv_close(c, MQTT_CLOSE_SERVER_STOP, -1);
         if (c->state == CS_CLOSING && c->close_deadline_ms > deadline)
             c->close_deadline_ms = deadline;
     }

@@ -423,11 +423,12 @@ static void http_flush(sim_dev *d, uint64_t now)
     int len;
     size_t points = 0;
     if (d->bad_pending) {
-        const char *kind;
-        d->bad_pending = false;
+        const char *kind, *trigger = d->bad_pending;
+        d->bad_pending = NULL;
         len = sim_format_bad(body, sizeof body, &d->rng, util_now_ms(), &kind);
-        log_info("sim_fault", "device=%s name=\"%s\" kind=bad_payload variant=%s transport=http",
-                 d->id, d->name, kind);
+        log_info("sim_fault",
+                 "device=%s name=\"%s\" kind=bad_payload variant=%s transport=http trigger=%s",
+                 d->id, d->name, kind, trigger);
     } else {
         len = d->nq == 1 ? sim_format_sample(body, sizeof body, d->qts[0], &d->q[0])
                          : sim_format_batch(body, sizeof body, d->qts, d->q, d->nq);
@@ -481,22 +482,25 @@ static void take_sample(sim_dev *d, uint64_t now)
     const char *topic = d->topic;
     int qos = d->qos, len;
     if (d->bad_pending && d->conn && d->conn->state == CS_READY) {
-        const char *kind;
-        d->bad_pending = false;
+        const char *kind, *trigger = d->bad_pending;
+        d->bad_pending = NULL;
         len = sim_format_bad(payload, sizeof payload, &d->rng, ts, &kind);
         qos = 1;
-        log_info("sim_fault", "device=%s name=\"%s\" kind=bad_payload variant=%s transport=mqtt%d",
-                 d->id, d->name, kind, d->version == 5 ? 5 : 3);
+        log_info("sim_fault",
+                 "device=%s name=\"%s\" kind=bad_payload variant=%s transport=mqtt%d trigger=%s",
+                 d->id, d->name, kind, d->version == 5 ? 5 : 3, trigger);
     } else {
         len = sim_format_sample(payload, sizeof payload, ts, &s);
         sim_dev *other = d->acl_pending ? pick_other(d->sim, d) : NULL;
         if (other && d->conn && d->conn->state == CS_READY) {
-            d->acl_pending = false;
+            const char *trigger = d->acl_pending;
+            d->acl_pending = NULL;
             topic = other->topic;
             qos = 1;
             log_info("sim_fault",
-                     "device=%s name=\"%s\" kind=acl_violation topic=%s transport=mqtt%d", d->id,
-                     d->name, topic, d->version == 5 ? 5 : 3);
+                     "device=%s name=\"%s\" kind=acl_violation topic=%s transport=mqtt%d "
+                     "trigger=%s",
+                     d->id, d->name, topic, d->version == 5 ? 5 : 3, trigger);
         }
     }
     if (len < 0) {
@@ -554,12 +558,12 @@ static void start_fault(sim_dev *d, sim_fault kind, uint64_t now, const char *tr
                  "device=%s name=\"%s\" kind=auth_burst attempts=%d from=%s trigger=%s", d->id,
                  d->name, d->probes_left, ip, trigger);
         break;
-    case SIM_FAULT_ACL:
-        d->acl_pending = true;
-        break; /* logged when sent */
-    case SIM_FAULT_BAD_PAYLOAD:
-        d->bad_pending = true;
-        break; /* logged when sent */
+    case SIM_FAULT_ACL: /* logged when sent */
+        d->acl_pending = trigger;
+        break;
+    case SIM_FAULT_BAD_PAYLOAD: /* logged when sent */
+        d->bad_pending = trigger;
+        break;
     case SIM_FAULT_RATE_BURST: {
         uint64_t dur = rand_between(&d->rng, 60000, 180000);
         d->burst_until = now + dur;
@@ -610,7 +614,7 @@ static void run_opening(struct sim *sm, uint64_t now)
     sim_fault kind = opening[sm->opening++].kind;
     for (int tries = 0; tries < 100; tries++) {
         sim_dev *d = &sm->devs[sim_rng_next(&sm->rng) % sm->ndev];
-        if (d->dropout_until || (kind == SIM_FAULT_ACL && !d->mqtt)) continue;
+        if (d->dropout_until || sim_fault_rate(kind, d->type, d->mqtt) <= 0) continue;
         start_fault(d, kind, now, "opening");
         return;
     }
@@ -751,7 +755,7 @@ int sim_client_init(struct sim *sm)
     sm->next_stats = now + 60000;
     for (size_t i = 0; i < sm->ndev; i++) { /* spread the fleet's start over one interval */
         sim_dev *d = &sm->devs[i];
-        d->next_sample = now + 500 + sim_rng_next(&d->rng) % SIM_INTERVAL_MS;
+        d->next_sample = now + 2500 + sim_rng_next(&d->rng) % SIM_INTERVAL_MS;
         d->reconnect_at = now + sim_rng_next(&d->rng) % 2000;
     }
     uv_timer_start(&sm->tick, on_tick, SIM_TICK_MS, SIM_TICK_MS);

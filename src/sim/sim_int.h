@@ -53,11 +53,11 @@ typedef struct sim_dev {
     uint32_t backoff_ms;
     uint16_t last_pid;
     int inflight;
-    int probes_left;  /* auth-failure burst in progress */
-    bool acl_pending; /* the next sample goes to another device's topic */
-    bool bad_pending; /* the next payload is malformed */
-    bool alt_source;  /* the next connection comes from a new address */
-    size_t nq;        /* HTTP queue */
+    int probes_left;         /* auth-failure burst in progress */
+    const char *acl_pending; /* set (to the trigger): the next sample goes to another topic */
+    const char *bad_pending; /* set (to the trigger): the next payload is malformed */
+    bool alt_source;         /* the next connection comes from a new address */
+    size_t nq;               /* HTTP queue */
     int64_t *qts;
     sim_sample *q;
     uint64_t sent, acked, rejected, dropped;

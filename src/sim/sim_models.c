@@ -555,6 +555,11 @@ void sim_model_step(sim_model *m, int64_t ts_ms, sim_sample *out)
     default:
         break;
     }
+    sim_fault_info *f = &m->fault;
+    if (f->kind != SIM_FAULT_NONE && f->kind != SIM_FAULT_SPIKE && ts_ms >= f->end_ms) {
+        f->kind = SIM_FAULT_NONE; /* over: [start_ms, end_ms) */
+        m->stuck_set = false;
+    }
     out->n = n;
     for (int i = 0; i < n; i++) {
         double x = clampd(v[i], d[i].lo, d[i].hi);
@@ -564,12 +569,8 @@ void sim_model_step(sim_model *m, int64_t ts_ms, sim_sample *out)
         m->last[i] = x;
     }
     m->have_last = true;
-    sim_fault_info *f = &m->fault;
-    if (f->kind != SIM_FAULT_NONE && ts_ms >= f->start_ms &&
-        (f->kind == SIM_FAULT_SPIKE || ts_ms >= f->end_ms)) {
-        f->kind = SIM_FAULT_NONE;
-        m->stuck_set = false;
-    }
+    if (f->kind == SIM_FAULT_SPIKE && ts_ms >= f->start_ms)
+        f->kind = SIM_FAULT_NONE; /* one sample */
 }
 
 bool sim_model_fault_active(const sim_model *m)

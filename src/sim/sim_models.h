@@ -113,8 +113,8 @@ bool sim_fault_is_data(sim_fault f);
 
 typedef struct {
     sim_fault kind;
-    int metric; /* index into the type's metrics */
-    int64_t start_ms, end_ms;
+    int metric;               /* index into the type's metrics */
+    int64_t start_ms, end_ms; /* active for start_ms <= ts < end_ms; a spike: one sample */
     double magnitude; /* added offset (spike, shift), total drift at end_ms; unused for stuck */
 } sim_fault_info;
 

@@ -72,11 +72,29 @@ static const char core_v1[] =
     " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;"
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);";
 
+/* Detection: threshold rules (managed over the API, applied without restart) and detector
+ * state snapshots (so a restart does not mean learning from scratch). */
+static const char detection_v3[] =
+    "CREATE TABLE rules("
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL, device_id TEXT REFERENCES devices(id) ON DELETE CASCADE,"
+    " device_type TEXT, metric TEXT,"
+    " kind TEXT NOT NULL CHECK(kind IN ('above','below','rate','stale')),"
+    " threshold REAL NOT NULL, for_ms INTEGER NOT NULL DEFAULT 0,"
+    " severity TEXT NOT NULL CHECK(severity IN ('critical','warning','info')),"
+    " enabled INTEGER NOT NULL DEFAULT 1, created_by TEXT, created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE TABLE detector_state("
+    " device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE, metric TEXT NOT NULL,"
+    " state BLOB NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY(device_id, metric));"
+    "ALTER TABLE anomalies ADD COLUMN rule_id INTEGER;"
+    "CREATE INDEX anomalies_open ON anomalies(resolved, detected_at);";
+
 const schema_migration *schema_migrations(size_t *count)
 {
-    static schema_migration list[2];
+    static schema_migration list[3];
     list[0] = (schema_migration){"core_tables", core_v1};
     list[1] = (schema_migration){"time_series", tsdb_schema_sql()};
+    list[2] = (schema_migration){"detection", detection_v3};
     *count = sizeof list / sizeof list[0];
     return list;
 }

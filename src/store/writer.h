@@ -22,6 +22,7 @@ typedef void (*writer_done_fn)(writer_job *job, int status, void *arg);
 struct writer_job {
     writer_job *next;
     char device_id[40];
+    char device_type[64]; /* for rule matching in the detector shards */
     ingest_point *points; /* owned by the job */
     size_t n;
     int op;            /* WRITER_OP_* */

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) abort();                                                                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) abort();                                                                      \
     } while (0)
 
 static uint8_t out[300000];
@@ -70,8 +70,7 @@ static void round_trip_publish(const mqtt_publish *pub, uint8_t flags, int versi
         CHECK(r->has_message_expiry == pub->has_message_expiry);
         CHECK(r->message_expiry == pub->message_expiry);
         CHECK(r->topic_alias == pub->topic_alias);
-        CHECK(same(r->content_type, r->content_type_len, pub->content_type,
-                   pub->content_type_len));
+        CHECK(same(r->content_type, r->content_type_len, pub->content_type, pub->content_type_len));
         CHECK(same(r->response_topic, r->response_topic_len, pub->response_topic,
                    pub->response_topic_len));
         CHECK(same(r->correlation_data, r->correlation_data_len, pub->correlation_data,
@@ -116,18 +115,23 @@ static void parse_stream(const uint8_t *d, size_t n, int version, uint32_t maxp,
         if (rc == MQTT_OK) {
             CHECK(mqtt_err_reason(rc) == 0);
             switch (p.fh.type) {
-            case MQTT_CONNECT: round_trip_connect(&p.u.connect); break;
+            case MQTT_CONNECT:
+                round_trip_connect(&p.u.connect);
+                break;
             case MQTT_PUBLISH:
                 CHECK(inside(p.u.publish.payload, p.u.publish.payload_len, d, n));
                 round_trip_publish(&p.u.publish, p.fh.flags, version, lim);
                 break;
             case MQTT_SUBSCRIBE:
-            case MQTT_UNSUBSCRIBE: walk_filters(&p.u.subscribe, d, n); break;
+            case MQTT_UNSUBSCRIBE:
+                walk_filters(&p.u.subscribe, d, n);
+                break;
             case MQTT_SUBACK:
             case MQTT_UNSUBACK:
                 CHECK(inside(p.u.suback.codes, p.u.suback.count, d, n));
                 break;
-            default: break;
+            default:
+                break;
             }
         } else {
             CHECK(mqtt_err_reason(rc) >= 0x80);

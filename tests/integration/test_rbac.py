@@ -33,6 +33,13 @@ EXPECTED = {
     ("GET", "/api/v1/devices/{id}/data"): ALL,
     ("GET", "/api/v1/devices/{id}/events"): ALL,
     ("GET", "/api/v1/events"): ALL,
+    ("GET", "/api/v1/anomalies"): ALL,
+    ("GET", "/api/v1/anomalies/{id}"): ALL,
+    ("POST", "/api/v1/anomalies/{id}/resolve"): {ANALYST, ADMIN},
+    ("GET", "/api/v1/rules"): ALL,
+    ("POST", "/api/v1/rules"): {ANALYST, ADMIN},
+    ("PATCH", "/api/v1/rules/{id}"): {ANALYST, ADMIN},
+    ("DELETE", "/api/v1/rules/{id}"): {ANALYST, ADMIN},
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
           ("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/auth/login"),

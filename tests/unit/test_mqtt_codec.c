@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-/* --- helpers ---------------------------------------------------------------------------------- */
+/* --- helpers --------------------------------------------------------------------------------- */
 
 static int hexval(char c)
 {
@@ -50,8 +50,7 @@ static int parse_hex(const char *hex, int version, const mqtt_limits *lim, mqtt_
 
 static const mqtt_limits server_limits_v5 = {.max_qos = 1, .retain_available = false};
 
-/* --- framing -----------------------------------------------------------------------------------
- */
+/* --- framing --------------------------------------------------------------------------------- */
 
 static void test_fixed_header_needs_more_until_length_complete(void **state)
 {
@@ -132,8 +131,7 @@ static void test_parse_packet_needs_whole_packet(void **state)
     assert_int_equal(mqtt_parse_packet(buf, n, 4, 0, NULL, &p), MQTT_NEED_MORE);
 }
 
-/* --- validators
- * ----------------------------------------------------------------------------------- */
+/* --- validators ----------------------------------------------------------------------------- */
 
 static void test_utf8_validation_follows_rfc3629_and_refuses_nul(void **state)
 {
@@ -189,8 +187,7 @@ static void test_topic_name_and_filter_rules(void **state)
     assert_int_equal(mqtt_topic_filter_check("$share/g/", 9, &wc, &sh), MQTT_ERR_TOPIC_FILTER);
 }
 
-/* --- CONNECT
- * --------------------------------------------------------------------------------------- */
+/* --- CONNECT -------------------------------------------------------------------------------- */
 
 static void test_connect_from_paho_v311_is_parsed(void **state)
 {
@@ -374,8 +371,7 @@ static void test_connect_reports_version_even_when_refused(void **state)
     assert_int_equal(p.u.connect.protocol_version, 5);
 }
 
-/* --- PUBLISH ------------------------------------------------------------------------------------
- */
+/* --- PUBLISH --------------------------------------------------------------------------------- */
 
 static void test_publish_from_real_clients_is_parsed(void **state)
 {
@@ -543,8 +539,7 @@ static void test_publish_without_limits_accepts_qos2_retain_and_alias(void **sta
     assert_true(p.u.publish.retain);
 }
 
-/* --- acks, subscribe, disconnect
- * ------------------------------------------------------------------- */
+/* --- acks, subscribe, disconnect ------------------------------------------------------------ */
 
 static void test_puback_parse_checks_length_per_version(void **state)
 {
@@ -663,8 +658,7 @@ static void test_ping_and_auth_rules(void **state)
     assert_int_equal(parse_hex("f000", 4, NULL, &p, buf, 16), MQTT_ERR_PACKET_TYPE);
 }
 
-/* --- encoders
- * ---------------------------------------------------------------------------------------- */
+/* --- encoders ------------------------------------------------------------------------------- */
 
 static void test_connack_v311_encodes_mapped_return_codes(void **state)
 {

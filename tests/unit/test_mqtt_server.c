@@ -78,8 +78,7 @@ struct fixture {
     int first_recv;
 };
 
-/* --- application callbacks (loop thread) --------------------------------------------------------
- */
+/* --- application callbacks (loop thread) ----------------------------------------------------- */
 
 static void copy_str(char *dst, size_t cap, const void *src, size_t len)
 {
@@ -154,8 +153,7 @@ static void app_close(void *ud, mqtt_conn *c, mqtt_close_reason why)
     assert_false(mqtt_conn_is_open(c));
 }
 
-/* --- loop plumbing
- * --------------------------------------------------------------------------------- */
+/* --- loop plumbing -------------------------------------------------------------------------- */
 
 static void on_stopped(void *arg)
 {
@@ -254,8 +252,7 @@ static void fx_free(fixture *fx)
     free(fx);
 }
 
-/* --- raw client (client thread)
- * -------------------------------------------------------------------- */
+/* --- raw client (client thread) ------------------------------------------------------------- */
 
 static int64_t now_ms(void)
 {
@@ -376,8 +373,7 @@ static void cli_publish(int fd, int version, uint8_t qos, uint16_t id, const cha
     if (n > 0) cli_send(fd, buf, (size_t)n);
 }
 
-/* --- assertions on received packets (main thread)
- * ----------------------------------------------------- */
+/* --- assertions on received packets (main thread) ------------------------------------------- */
 
 static mqtt_packet pkt(fixture *fx, int i, int version)
 {
@@ -398,8 +394,7 @@ static uint8_t disconnect_reason(fixture *fx, int i)
     return d.reason;
 }
 
-/* --- scenarios
- * ---------------------------------------------------------------------------------------- */
+/* --- scenarios ------------------------------------------------------------------------------ */
 
 static void sc_v311_paho_session(fixture *fx)
 {

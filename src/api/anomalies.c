@@ -1,0 +1,182 @@
+/* See anomalies.h. All database work of one batch of shard events happens in a single
+ * transaction, so an anomaly storm costs one fsync per batch, not one per event. */
+#include "api/anomalies.h"
+
+#include "api/stream.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/shards.h"
+#include "ingest/devstate.h"
+#include "store/db.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *severity_name(det_level l)
+{
+    return l >= DET_LEVEL_CRITICAL ? "critical" : l == DET_LEVEL_WARNING ? "warning" : "info";
+}
+
+static char *details_json(const shard_event *e)
+{
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(d, "score", e->score);
+    if (isfinite(e->value)) cJSON_AddNumberToObject(d, "value", e->value);
+    if (isfinite(e->lo)) cJSON_AddNumberToObject(d, "expected_lo", e->lo);
+    if (isfinite(e->hi)) cJSON_AddNumberToObject(d, "expected_hi", e->hi);
+    cJSON *dets = cJSON_Parse(e->detectors[0] ? e->detectors : "[]");
+    cJSON_AddItemToObject(d, "detectors", dets ? dets : cJSON_CreateArray());
+    cJSON_AddStringToObject(d, "source", e->rule_id ? "rule" : "detectors");
+    if (e->rule_id) cJSON_AddNumberToObject(d, "rule_id", (double)e->rule_id);
+    cJSON_AddNumberToObject(d, "last_ts", (double)e->ts_ms);
+    char *text = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return text;
+}
+
+static void broadcast(server *s, const char *anomaly_id, const char *device_id)
+{
+    if (!stream_has_subscribers(s->hub)) return;
+    dev_live *d = devstate_get(s->devices, device_id);
+    bool found;
+    cJSON *row = db_row_json(s->db, &found,
+                             "SELECT id, device_id, metric, detected_at, updated_at, severity, "
+                             "description, details AS details_json, resolved AS is_resolved, "
+                             "resolved_at, verdict, rule_id FROM anomalies WHERE id = ?",
+                             "s", anomaly_id);
+    if (!found) return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "anomaly");
+    cJSON_AddItemToObject(o, "anomaly", row);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (text) stream_broadcast(s->hub, device_id, d ? d->owner_id : "", text, strlen(text));
+    free(text);
+}
+
+/* Upserts one detector state (a blob: db_exec binds text only). */
+static void save_snapshot(server *s, const shard_event *e, int64_t now)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(
+            s->db,
+            "INSERT INTO detector_state(device_id, metric, state, updated_at) "
+            "SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?1) "
+            "ON CONFLICT(device_id, metric) DO UPDATE SET state = excluded.state, "
+            "updated_at = excluded.updated_at",
+            -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, e->device_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->metric, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, e->blob, (int)e->blob_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        log_warn("detector_state_save_failed", "device=%s metric=%s", e->device_id, e->metric);
+    sqlite3_finalize(st);
+}
+
+void anomalies_on_events(void *arg, shard_event *events)
+{
+    server *s = arg;
+    bool tx = db_begin(s->db) == 0;
+    int64_t now = util_now_ms();
+    for (shard_event *e = events; e; e = e->next) {
+        if (e->kind == SHARD_EV_SNAPSHOT) {
+            save_snapshot(s, e, now);
+            continue;
+        }
+        char *details = details_json(e);
+        if (e->kind == SHARD_EV_OPEN) {
+            int rc = db_exec(s->db, NULL,
+                             "INSERT INTO anomalies(id, device_id, metric, detected_at, updated_at,"
+                             " severity, description, details, rule_id) "
+                             "SELECT ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0) "
+                             "WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?)",
+                             "sssiisssis", e->anomaly_id, e->device_id, e->metric, e->ts_ms,
+                             e->ts_ms, severity_name(e->level), e->description,
+                             details ? details : "{}", (int64_t)e->rule_id, e->device_id);
+            if (rc == 0)
+                log_info("anomaly", "id=%s device=%s metric=%s severity=%s description=\"%s\"",
+                         e->anomaly_id, e->device_id, e->metric, severity_name(e->level),
+                         e->description);
+        } else {
+            /* severity only rises within an episode; CLOSE records when it ended */
+            db_exec(s->db, NULL,
+                    "UPDATE anomalies SET updated_at = ?, details = json_set(?, '$.ended', ?), "
+                    "severity = CASE WHEN ? = 'critical' OR severity = 'critical' THEN 'critical'"
+                    " WHEN ? = 'warning' OR severity = 'warning' THEN 'warning' ELSE 'info' END "
+                    "WHERE id = ?",
+                    "isisss", e->ts_ms, details ? details : "{}",
+                    (int64_t)(e->kind == SHARD_EV_CLOSE), severity_name(e->level),
+                    severity_name(e->level), e->anomaly_id);
+        }
+        free(details);
+    }
+    if (tx && db_commit(s->db) != 0) db_rollback(s->db);
+    for (shard_event *e = events; e; e = e->next)
+        if (e->kind != SHARD_EV_SNAPSHOT) broadcast(s, e->anomaly_id, e->device_id);
+}
+
+int anomalies_load_rules(server *s)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, name, COALESCE(device_id, ''), COALESCE(device_type, ''), "
+                           "COALESCE(metric, ''), kind, threshold, for_ms, severity FROM rules "
+                           "WHERE enabled = 1 ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    size_t n = 0, cap = 16;
+    shard_rule *rules = malloc(cap * sizeof *rules);
+    while (rules && sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            shard_rule *grown = realloc(rules, 2 * cap * sizeof *rules);
+            if (!grown) break;
+            rules = grown;
+            cap *= 2;
+        }
+        shard_rule *r = &rules[n];
+        memset(r, 0, sizeof *r);
+        r->rule.id = (uint64_t)sqlite3_column_int64(st, 0);
+        snprintf(r->name, sizeof r->name, "%s", sqlite3_column_text(st, 1));
+        snprintf(r->device_id, sizeof r->device_id, "%s", sqlite3_column_text(st, 2));
+        snprintf(r->device_type, sizeof r->device_type, "%s", sqlite3_column_text(st, 3));
+        snprintf(r->metric, sizeof r->metric, "%s", sqlite3_column_text(st, 4));
+        det_rule_kind kind;
+        if (det_rule_kind_parse((const char *)sqlite3_column_text(st, 5), &kind) != 0) continue;
+        r->rule.kind = kind;
+        r->rule.threshold = sqlite3_column_double(st, 6);
+        r->rule.for_ms = sqlite3_column_int64(st, 7);
+        const char *sev = (const char *)sqlite3_column_text(st, 8);
+        r->rule.severity = !strcmp(sev, "critical")  ? DET_LEVEL_CRITICAL
+                           : !strcmp(sev, "warning") ? DET_LEVEL_WARNING
+                                                     : DET_LEVEL_INFO;
+        if (det_rule_validate(&r->rule) == 0) n++;
+    }
+    sqlite3_finalize(st);
+    if (s->shards) shards_set_rules(s->shards, rules, n);
+    free(rules);
+    return 0;
+}
+
+int anomalies_preload_snapshots(server *s)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT device_id, metric, state FROM detector_state", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const void *blob = sqlite3_column_blob(st, 2);
+        int len = sqlite3_column_bytes(st, 2);
+        if (!blob || len <= 0) continue;
+        shards_preload(s->shards, (const char *)sqlite3_column_text(st, 0),
+                       (const char *)sqlite3_column_text(st, 1), blob, (size_t)len);
+        n++;
+    }
+    sqlite3_finalize(st);
+    log_info("detector_state_loaded", "series=%d", n);
+    return 0;
+}

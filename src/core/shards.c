@@ -1,0 +1,613 @@
+/* Detector shards; see shards.h. Each shard is a thread with a message queue (mutex +
+ * condition variable) and a hash map from "device_id/metric" to the series state: the
+ * det_series pipeline, the state of each rule that applies, and the open anomaly episodes.
+ * Events for the loop are batched per message and handed over with one uv_async_send. */
+#include "core/shards.h"
+
+#include "core/hmap.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/writer.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SERIES_RULES 8
+#define UPDATE_EVERY_MS 5000 /* an open episode's record is refreshed at most this often */
+
+typedef enum { MSG_POINTS, MSG_RULES, MSG_FEEDBACK, MSG_SNAPSHOT } msg_kind;
+
+typedef struct msg {
+    struct msg *next;
+    msg_kind kind;
+    writer_job *job;
+    shard_rule *rules;
+    size_t nrules;
+    char key[180];
+    det_verdict verdict;
+} msg;
+
+typedef struct {
+    uint64_t rule_id;
+    det_rule_state st;
+    char anomaly_id[40];
+} rule_slot;
+
+typedef struct {
+    det_series det;
+    char device_id[40];
+    char metric[130];
+    char anomaly_id[40]; /* open detector episode, "" if none */
+    det_level level;
+    double peak;
+    int64_t last_emit_ms;
+    bool dirty; /* learned since the last snapshot */
+    rule_slot rules[MAX_SERIES_RULES];
+    int nrules;
+    uint64_t rules_version;
+    char device_type[64];
+} sseries;
+
+typedef struct shard {
+    struct shards *owner;
+    unsigned index;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    msg *head, *tail;
+    bool stopping;
+    hmap *series;      /* shard thread only */
+    hmap *preload;     /* before start: key -> blob (len-prefixed) */
+    shard_rule *rules; /* shard thread only */
+    size_t nrules;
+    uint64_t rules_version;
+    shard_event *out, *out_tail; /* events built by the thread, flushed per message */
+} shard;
+
+struct shards {
+    uv_loop_t *loop;
+    uv_async_t async;
+    shards_event_fn on_events;
+    void *arg;
+    pthread_mutex_t mu; /* guards ready */
+    shard_event *ready, *ready_tail;
+    unsigned n;
+    shard *shard;
+    det_params params;
+    _Atomic uint64_t processed;
+};
+
+/* Formats a description; long metric or rule names are cut, by design. */
+static void describe(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void describe(char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+}
+
+static uint32_t hash_device(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h;
+}
+
+static shard *shard_for(shards *sh, const char *device_id)
+{
+    return &sh->shard[hash_device(device_id) % sh->n];
+}
+
+static void push_msg(shard *s, msg *m)
+{
+    m->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (s->tail)
+        s->tail->next = m;
+    else
+        s->head = m;
+    s->tail = m;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static shard_event *new_event(shard *s, shard_ev_kind kind, const sseries *ss)
+{
+    shard_event *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->kind = kind;
+    snprintf(e->device_id, sizeof e->device_id, "%s", ss->device_id);
+    snprintf(e->metric, sizeof e->metric, "%s", ss->metric);
+    if (s->out_tail)
+        s->out_tail->next = e;
+    else
+        s->out = e;
+    s->out_tail = e;
+    return e;
+}
+
+static void flush_events(shard *s)
+{
+    if (!s->out) return;
+    shards *sh = s->owner;
+    pthread_mutex_lock(&sh->mu);
+    if (sh->ready_tail)
+        sh->ready_tail->next = s->out;
+    else
+        sh->ready = s->out;
+    sh->ready_tail = s->out_tail;
+    pthread_mutex_unlock(&sh->mu);
+    s->out = s->out_tail = NULL;
+    uv_async_send(&sh->async);
+}
+
+static bool rule_matches(const shard_rule *r, const sseries *ss)
+{
+    return (!r->device_id[0] || strcmp(r->device_id, ss->device_id) == 0) &&
+           (!r->device_type[0] || strcmp(r->device_type, ss->device_type) == 0) &&
+           (!r->metric[0] || strcmp(r->metric, ss->metric) == 0);
+}
+
+/* Re-derives which rules apply to the series when the rule set changed. */
+static void bind_rules(shard *s, sseries *ss)
+{
+    if (ss->rules_version == s->rules_version) return;
+    rule_slot old[MAX_SERIES_RULES];
+    int nold = ss->nrules;
+    memcpy(old, ss->rules, sizeof old);
+    ss->nrules = 0;
+    for (size_t i = 0; i < s->nrules && ss->nrules < MAX_SERIES_RULES; i++) {
+        if (!rule_matches(&s->rules[i], ss)) continue;
+        rule_slot *slot = &ss->rules[ss->nrules++];
+        memset(slot, 0, sizeof *slot);
+        slot->rule_id = s->rules[i].rule.id;
+        det_rule_state_init(&slot->st);
+        for (int k = 0; k < nold; k++) /* keep the state of rules that stayed */
+            if (old[k].rule_id == slot->rule_id) *slot = old[k];
+    }
+    ss->rules_version = s->rules_version;
+}
+
+static const shard_rule *find_rule(shard *s, uint64_t id)
+{
+    for (size_t i = 0; i < s->nrules; i++)
+        if (s->rules[i].rule.id == id) return &s->rules[i];
+    return NULL;
+}
+
+static sseries *get_series(shard *s, const char *device_id, const char *metric,
+                           const char *device_type)
+{
+    char key[180];
+    snprintf(key, sizeof key, "%s/%s", device_id, metric);
+    sseries *ss = hmap_get(s->series, key);
+    if (ss) return ss;
+    ss = calloc(1, sizeof *ss);
+    if (!ss) return NULL;
+    snprintf(ss->device_id, sizeof ss->device_id, "%s", device_id);
+    snprintf(ss->metric, sizeof ss->metric, "%s", metric);
+    snprintf(ss->device_type, sizeof ss->device_type, "%s", device_type ? device_type : "");
+    uint64_t seed = det_mix64(hash_device(key));
+    det_series_init(&ss->det, &s->owner->params, seed);
+    uint8_t *blob = s->preload ? hmap_remove(s->preload, key) : NULL;
+    if (blob) {
+        size_t len;
+        memcpy(&len, blob, sizeof len);
+        if (det_series_restore(&ss->det, &s->owner->params, blob + sizeof len, len) != 0)
+            log_warn("detector_restore_failed", "series=%s action=relearn", key);
+        free(blob);
+    }
+    int ok;
+    hmap_put(s->series, key, ss, &ok);
+    if (!ok) {
+        free(ss);
+        return NULL;
+    }
+    return ss;
+}
+
+static void describe_detectors(const sseries *ss, const det_result *r, char *out, size_t cap)
+{
+    size_t n = 0;
+    n += (size_t)snprintf(out + n, cap - n, "[");
+    for (size_t i = 0; i < r->n_members && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%s{\"name\":\"%s\",\"score\":%.3f}", i ? "," : "",
+                              det_series_member_name(&ss->det, i), r->member_score[i]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
+}
+
+static void detector_point(shard *s, sseries *ss, int64_t ts, double x)
+{
+    det_result r;
+    det_series_update(&ss->det, &s->owner->params, ts, x, &r);
+    ss->dirty = true;
+    if (r.alert && r.level > DET_LEVEL_NONE && !ss->anomaly_id[0]) {
+        util_uuid7(ss->anomaly_id);
+        ss->level = r.level;
+        ss->peak = r.score;
+        ss->last_emit_ms = ts;
+        shard_event *e = new_event(s, SHARD_EV_OPEN, ss);
+        if (!e) return;
+        snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", ss->anomaly_id);
+        e->ts_ms = ts;
+        e->level = r.level;
+        e->value = x;
+        e->score = r.score;
+        e->lo = r.lo;
+        e->hi = r.hi;
+        describe_detectors(ss, &r, e->detectors, sizeof e->detectors);
+        if (isfinite(r.lo) && isfinite(r.hi))
+            describe(e->description, sizeof e->description,
+                     "%s = %.6g outside the expected range %.6g .. %.6g (score %.2f)", ss->metric,
+                     x, r.lo, r.hi, r.score);
+        else
+            describe(e->description, sizeof e->description, "%s = %.6g is unusual (score %.2f)",
+                     ss->metric, x, r.score);
+        return;
+    }
+    if (!ss->anomaly_id[0]) return;
+    if (!r.in_episode) {
+        shard_event *e = new_event(s, SHARD_EV_CLOSE, ss);
+        if (e) {
+            snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", ss->anomaly_id);
+            e->ts_ms = ts;
+            e->level = ss->level;
+            e->score = ss->peak;
+            e->value = x;
+        }
+        ss->anomaly_id[0] = '\0';
+        return;
+    }
+    bool worse = r.level > ss->level;
+    if (r.score > ss->peak) ss->peak = r.score;
+    if (worse || (r.level > DET_LEVEL_NONE && ts - ss->last_emit_ms >= UPDATE_EVERY_MS)) {
+        if (worse) ss->level = r.level;
+        ss->last_emit_ms = ts;
+        shard_event *e = new_event(s, SHARD_EV_UPDATE, ss);
+        if (!e) return;
+        snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", ss->anomaly_id);
+        e->ts_ms = ts;
+        e->level = ss->level;
+        e->value = x;
+        e->score = ss->peak;
+        e->lo = r.lo;
+        e->hi = r.hi;
+        describe_detectors(ss, &r, e->detectors, sizeof e->detectors);
+    }
+}
+
+static void rule_event(shard *s, sseries *ss, rule_slot *slot, det_rule_event ev, int64_t ts,
+                       double x)
+{
+    const shard_rule *r = find_rule(s, slot->rule_id);
+    if (!r || ev == DET_RULE_QUIET) return;
+    if (ev == DET_RULE_FIRED) {
+        util_uuid7(slot->anomaly_id);
+        shard_event *e = new_event(s, SHARD_EV_OPEN, ss);
+        if (!e) return;
+        snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", slot->anomaly_id);
+        e->ts_ms = ts;
+        e->level = r->rule.severity;
+        e->value = x;
+        e->score = 1;
+        e->lo = e->hi = NAN;
+        e->rule_id = r->rule.id;
+        static const char *const verbs[] = {"above", "below", "changing faster than",
+                                            "silent for more than"};
+        if (r->rule.kind == DET_RULE_STALE)
+            describe(e->description, sizeof e->description,
+                     "rule '%s': %s silent for more than %lld s", r->name, ss->metric,
+                     (long long)(r->rule.for_ms / 1000));
+        else
+            describe(e->description, sizeof e->description,
+                     "rule '%s': %s = %.6g %s %.6g%s for %lld s", r->name, ss->metric, x,
+                     verbs[r->rule.kind], r->rule.threshold,
+                     r->rule.kind == DET_RULE_RATE ? "/s" : "", (long long)(r->rule.for_ms / 1000));
+        snprintf(e->detectors, sizeof e->detectors, "[{\"name\":\"rule\",\"score\":1}]");
+    } else if (slot->anomaly_id[0]) {
+        shard_event *e = new_event(s, SHARD_EV_CLOSE, ss);
+        if (e) {
+            snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", slot->anomaly_id);
+            e->ts_ms = ts;
+            e->level = r->rule.severity;
+            e->value = x;
+            e->rule_id = r->rule.id;
+        }
+        slot->anomaly_id[0] = '\0';
+    }
+}
+
+static void process_points(shard *s, writer_job *job)
+{
+    sseries *ss = NULL;
+    for (size_t i = 0; i < job->n; i++) {
+        const ingest_point *p = &job->points[i];
+        if (!ss || strcmp(ss->metric, p->metric) != 0)
+            ss = get_series(s, job->device_id, p->metric, job->device_type);
+        if (!ss) continue;
+        detector_point(s, ss, p->ts_ms, p->value);
+        bind_rules(s, ss);
+        for (int k = 0; k < ss->nrules; k++) {
+            const shard_rule *r = find_rule(s, ss->rules[k].rule_id);
+            if (r)
+                rule_event(s, ss, &ss->rules[k],
+                           det_rule_eval(&r->rule, &ss->rules[k].st, p->ts_ms, p->value), p->ts_ms,
+                           p->value);
+        }
+    }
+    atomic_fetch_add(&s->owner->processed, job->n);
+}
+
+static void tick_rules(shard *s)
+{
+    if (!s->nrules) return;
+    int64_t now = util_now_ms();
+    size_t it = 0;
+    void *v;
+    while (hmap_next(s->series, &it, NULL, &v)) {
+        sseries *ss = v;
+        bind_rules(s, ss);
+        for (int k = 0; k < ss->nrules; k++) {
+            const shard_rule *r = find_rule(s, ss->rules[k].rule_id);
+            if (r && r->rule.kind == DET_RULE_STALE)
+                rule_event(s, ss, &ss->rules[k], det_rule_tick(&r->rule, &ss->rules[k].st, now),
+                           now, NAN);
+        }
+    }
+}
+
+static void snapshot_all(shard *s, bool only_dirty)
+{
+    size_t it = 0;
+    void *v;
+    while (hmap_next(s->series, &it, NULL, &v)) {
+        sseries *ss = v;
+        if (only_dirty && !ss->dirty) continue;
+        uint8_t *blob = malloc(DET_SERIES_SNAP_SIZE);
+        size_t n = blob ? det_series_snapshot(&ss->det, blob, DET_SERIES_SNAP_SIZE) : 0;
+        shard_event *e = n ? new_event(s, SHARD_EV_SNAPSHOT, ss) : NULL;
+        if (!e) {
+            free(blob);
+            continue;
+        }
+        e->blob = blob;
+        e->blob_len = n;
+        ss->dirty = false;
+    }
+}
+
+static void handle(shard *s, msg *m)
+{
+    switch (m->kind) {
+    case MSG_POINTS:
+        process_points(s, m->job);
+        writer_job_free(m->job);
+        break;
+    case MSG_RULES:
+        free(s->rules);
+        s->rules = m->rules;
+        s->nrules = m->nrules;
+        s->rules_version++;
+        m->rules = NULL;
+        break;
+    case MSG_FEEDBACK: {
+        sseries *ss = hmap_get(s->series, m->key);
+        if (ss) {
+            det_series_feedback(&ss->det, m->verdict);
+            ss->dirty = true;
+            log_info("detector_feedback", "series=%s verdict=%s fp_bias=%.2f", m->key,
+                     m->verdict == DET_VERDICT_FALSE_POSITIVE ? "false_positive" : "confirmed",
+                     (double)ss->det.fp_bias);
+        }
+        break;
+    }
+    case MSG_SNAPSHOT:
+        snapshot_all(s, true);
+        break;
+    }
+    free(m->rules);
+    free(m);
+}
+
+static void *shard_main(void *arg)
+{
+    shard *s = arg;
+    int64_t last_tick = util_now_ms();
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->head && !s->stopping) {
+            struct timespec deadline;
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_sec += 1;
+            pthread_cond_timedwait(&s->cond, &s->mu, &deadline);
+            if (!s->head) break;
+        }
+        msg *m = s->head;
+        s->head = s->tail = NULL;
+        bool stop = s->stopping && !m;
+        pthread_mutex_unlock(&s->mu);
+        while (m) {
+            msg *next = m->next;
+            handle(s, m);
+            m = next;
+        }
+        int64_t now = util_now_ms();
+        if (now - last_tick >= 1000) {
+            last_tick = now;
+            tick_rules(s);
+        }
+        if (stop) snapshot_all(s, false);
+        flush_events(s);
+        pthread_mutex_lock(&s->mu);
+        if (stop) break;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void deliver(shards *sh)
+{
+    pthread_mutex_lock(&sh->mu);
+    shard_event *ev = sh->ready;
+    sh->ready = sh->ready_tail = NULL;
+    pthread_mutex_unlock(&sh->mu);
+    if (!ev) return;
+    sh->on_events(sh->arg, ev);
+    shard_events_free(ev);
+}
+
+static void on_async(uv_async_t *h)
+{
+    deliver(h->data);
+}
+
+int shards_start(uv_loop_t *loop, unsigned n, shards_event_fn on_events, void *arg, shards **out)
+{
+    shards *sh = calloc(1, sizeof *sh);
+    if (!sh) return -1;
+    sh->loop = loop;
+    sh->n = n ? n : 1;
+    sh->on_events = on_events;
+    sh->arg = arg;
+    det_params_default(&sh->params);
+    pthread_mutex_init(&sh->mu, NULL);
+    sh->shard = calloc(sh->n, sizeof *sh->shard);
+    if (!sh->shard) {
+        free(sh);
+        return -1;
+    }
+    uv_async_init(loop, &sh->async, on_async);
+    sh->async.data = sh;
+    for (unsigned i = 0; i < sh->n; i++) {
+        shard *s = &sh->shard[i];
+        s->owner = sh;
+        s->index = i;
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        s->series = hmap_new();
+        s->preload = hmap_new();
+    }
+    for (unsigned i = 0; i < sh->n; i++)
+        pthread_create(&sh->shard[i].thread, NULL, shard_main, &sh->shard[i]);
+    *out = sh;
+    return 0;
+}
+
+void shards_preload(shards *sh, const char *device_id, const char *metric, const uint8_t *blob,
+                    size_t len)
+{
+    shard *s = shard_for(sh, device_id);
+    char key[180];
+    snprintf(key, sizeof key, "%s/%s", device_id, metric);
+    uint8_t *copy = malloc(sizeof len + len);
+    if (!copy) return;
+    memcpy(copy, &len, sizeof len);
+    memcpy(copy + sizeof len, blob, len);
+    pthread_mutex_lock(&s->mu); /* the thread reads preload only while handling points */
+    free(hmap_put(s->preload, key, copy, NULL));
+    pthread_mutex_unlock(&s->mu);
+}
+
+void shards_submit(shards *sh, writer_job *job)
+{
+    msg *m = calloc(1, sizeof *m);
+    if (!m) {
+        writer_job_free(job);
+        return;
+    }
+    m->kind = MSG_POINTS;
+    m->job = job;
+    push_msg(shard_for(sh, job->device_id), m);
+}
+
+void shards_set_rules(shards *sh, const shard_rule *rules, size_t n)
+{
+    for (unsigned i = 0; i < sh->n; i++) {
+        msg *m = calloc(1, sizeof *m);
+        shard_rule *copy = n ? malloc(n * sizeof *copy) : NULL;
+        if (!m || (n && !copy)) {
+            free(m);
+            free(copy);
+            continue;
+        }
+        if (n) memcpy(copy, rules, n * sizeof *copy);
+        m->kind = MSG_RULES;
+        m->rules = copy;
+        m->nrules = n;
+        push_msg(&sh->shard[i], m);
+    }
+}
+
+void shards_feedback(shards *sh, const char *device_id, const char *metric, det_verdict v)
+{
+    msg *m = calloc(1, sizeof *m);
+    if (!m) return;
+    m->kind = MSG_FEEDBACK;
+    m->verdict = v;
+    snprintf(m->key, sizeof m->key, "%s/%s", device_id, metric);
+    push_msg(shard_for(sh, device_id), m);
+}
+
+void shards_request_snapshots(shards *sh)
+{
+    for (unsigned i = 0; i < sh->n; i++) {
+        msg *m = calloc(1, sizeof *m);
+        if (!m) continue;
+        m->kind = MSG_SNAPSHOT;
+        push_msg(&sh->shard[i], m);
+    }
+}
+
+static void free_shards(uv_handle_t *h)
+{
+    shards *sh = h->data;
+    pthread_mutex_destroy(&sh->mu);
+    free(sh);
+}
+
+void shards_stop(shards *sh)
+{
+    for (unsigned i = 0; i < sh->n; i++) {
+        shard *s = &sh->shard[i];
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+    }
+    for (unsigned i = 0; i < sh->n; i++)
+        pthread_join(sh->shard[i].thread, NULL);
+    deliver(sh); /* final snapshots and events */
+    for (unsigned i = 0; i < sh->n; i++) {
+        shard *s = &sh->shard[i];
+        hmap_free(s->series, free);
+        hmap_free(s->preload, free);
+        free(s->rules);
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cond);
+    }
+    free(sh->shard);
+    uv_close((uv_handle_t *)&sh->async, free_shards);
+}
+
+void shard_events_free(shard_event *ev)
+{
+    while (ev) {
+        shard_event *next = ev->next;
+        free(ev->blob);
+        free(ev);
+        ev = next;
+    }
+}
+
+uint64_t shards_points_processed(shards *sh)
+{
+    return atomic_load(&sh->processed);
+}

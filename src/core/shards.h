@@ -1,0 +1,69 @@
+/* Detector shards: N worker threads, each owning a disjoint set of devices (hash of the
+ * device id) with their per-series detector state and rule state. Durable points arrive from
+ * the loop; anomaly episodes (open / update / close) go back to the loop through uv_async,
+ * where they are stored and streamed. Rules, analyst feedback and snapshot requests travel
+ * the same queues, so a shard's state is only ever touched by its own thread. */
+#ifndef IOTAD_CORE_SHARDS_H
+#define IOTAD_CORE_SHARDS_H
+
+#include "detect/rules.h"
+#include "detect/series.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct writer_job;
+typedef struct shards shards;
+
+typedef enum { SHARD_EV_OPEN, SHARD_EV_UPDATE, SHARD_EV_CLOSE, SHARD_EV_SNAPSHOT } shard_ev_kind;
+
+/* A rule as configured: which series it applies to, and the pure rule itself. */
+typedef struct {
+    det_rule rule;
+    char name[96];
+    char device_id[40];   /* "" = any device */
+    char device_type[64]; /* "" = any type */
+    char metric[130];     /* "" = any metric */
+} shard_rule;
+
+typedef struct shard_event {
+    struct shard_event *next;
+    shard_ev_kind kind;
+    char anomaly_id[40];
+    char device_id[40];
+    char metric[130];
+    int64_t ts_ms;
+    det_level level;
+    double value, score, lo, hi;
+    uint64_t rule_id; /* 0 for the detectors */
+    char description[256];
+    char detectors[256]; /* JSON array of {"name","score"} */
+    uint8_t *blob;       /* SHARD_EV_SNAPSHOT: det_series snapshot, owned */
+    size_t blob_len;
+} shard_event;
+
+typedef void (*shards_event_fn)(void *arg, shard_event *events); /* loop thread; frees nothing */
+
+int shards_start(uv_loop_t *loop, unsigned n, shards_event_fn on_events, void *arg,
+                 shards **out);
+/* Before points flow: a saved detector state to resume a series from (copied). */
+void shards_preload(shards *sh, const char *device_id, const char *metric, const uint8_t *blob,
+                    size_t len);
+/* Takes ownership of a durable job's points (loop thread). device_type may be "". */
+void shards_submit(shards *sh, struct writer_job *job);
+/* Replaces every shard's rule set (copied). */
+void shards_set_rules(shards *sh, const shard_rule *rules, size_t n);
+/* Analyst verdict on the latest episode of a series. */
+void shards_feedback(shards *sh, const char *device_id, const char *metric, det_verdict v);
+/* Asks every shard to emit SHARD_EV_SNAPSHOT events for the series changed since the last
+ * request (periodic persistence). */
+void shards_request_snapshots(shards *sh);
+/* Stops the threads after their queues are processed; the final snapshots of every series
+ * are delivered through on_events before this returns. */
+void shards_stop(shards *sh);
+void shard_events_free(shard_event *ev);
+uint64_t shards_points_processed(shards *sh);
+
+#endif
