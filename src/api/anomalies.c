@@ -2,6 +2,7 @@
  * transaction, so an anomaly storm costs one fsync per batch, not one per event. */
 #include "api/anomalies.h"
 
+#include "alert/alerts.h"
 #include "api/stream.h"
 #include "core/log.h"
 #include "core/server.h"
@@ -115,8 +116,11 @@ void anomalies_on_events(void *arg, shard_event *events)
         free(details);
     }
     if (tx && db_commit(s->db) != 0) db_rollback(s->db);
-    for (shard_event *e = events; e; e = e->next)
-        if (e->kind != SHARD_EV_SNAPSHOT) broadcast(s, e->anomaly_id, e->device_id);
+    for (shard_event *e = events; e; e = e->next) {
+        if (e->kind == SHARD_EV_SNAPSHOT) continue;
+        broadcast(s, e->anomaly_id, e->device_id);
+        if (e->kind == SHARD_EV_OPEN) alerts_on_anomaly(s, e->anomaly_id);
+    }
 }
 
 int anomalies_load_rules(server *s)

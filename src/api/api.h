@@ -38,7 +38,7 @@ typedef enum {
     API_AUTH_STREAM,     /* a user session or a device key (WebSocket) */
 } api_auth_kind;
 
-typedef struct {
+typedef struct api_route {
     const char *method;
     const char *pattern; /* "/api/v1/devices/{id}" */
     api_auth_kind auth;
@@ -47,8 +47,9 @@ typedef struct {
     const char *summary;
 } api_route;
 
-/* Every route of the server, for dispatch and for /api/v1/openapi.json. */
-const api_route *api_routes(size_t *count);
+/* Every route of the server (core, alerts/incidents, reports), for dispatch and for
+ * /api/v1/openapi.json: route i, or NULL past the last. */
+const api_route *api_route_get(size_t i);
 /* The http_callbacks.on_request of the server. */
 void api_on_request(void *ud, http_conn *c, const http_request *req);
 

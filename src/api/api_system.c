@@ -156,33 +156,32 @@ void api_metrics(api_ctx *ctx)
 
 void api_openapi(api_ctx *ctx)
 {
-    size_t n;
-    const api_route *r = api_routes(&n);
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "openapi", "3.0.3");
     cJSON *info = cJSON_AddObjectToObject(doc, "info");
     cJSON_AddStringToObject(info, "title", "iotad API");
     cJSON_AddStringToObject(info, "version", "1");
     cJSON *paths = cJSON_AddObjectToObject(doc, "paths");
-    for (size_t i = 0; i < n; i++) {
-        cJSON *p = cJSON_GetObjectItemCaseSensitive(paths, r[i].pattern);
-        if (!p) p = cJSON_AddObjectToObject(paths, r[i].pattern);
+    const api_route *r;
+    for (size_t i = 0; (r = api_route_get(i)) != NULL; i++) {
+        cJSON *p = cJSON_GetObjectItemCaseSensitive(paths, r->pattern);
+        if (!p) p = cJSON_AddObjectToObject(paths, r->pattern);
         char method[16];
-        size_t ml = strlen(r[i].method);
+        size_t ml = strlen(r->method);
         for (size_t k = 0; k <= ml && k < sizeof method; k++)
-            method[k] = (char)(r[i].method[k] >= 'A' && r[i].method[k] <= 'Z' ? r[i].method[k] + 32
-                                                                              : r[i].method[k]);
+            method[k] = (char)(r->method[k] >= 'A' && r->method[k] <= 'Z' ? r->method[k] + 32
+                                                                          : r->method[k]);
         cJSON *op = cJSON_AddObjectToObject(p, method);
-        cJSON_AddStringToObject(op, "summary", r[i].summary);
-        const char *auth = r[i].auth == API_AUTH_PUBLIC       ? "public"
-                           : r[i].auth == API_AUTH_DEVICE_KEY ? "device_key"
-                           : r[i].auth == API_AUTH_STREAM     ? "session_or_device_key"
-                                                              : "session";
+        cJSON_AddStringToObject(op, "summary", r->summary);
+        const char *auth = r->auth == API_AUTH_PUBLIC       ? "public"
+                           : r->auth == API_AUTH_DEVICE_KEY ? "device_key"
+                           : r->auth == API_AUTH_STREAM     ? "session_or_device_key"
+                                                            : "session";
         cJSON_AddStringToObject(op, "x-auth", auth);
-        if (r[i].auth == API_AUTH_SESSION) {
+        if (r->auth == API_AUTH_SESSION) {
             cJSON *roles = cJSON_AddArrayToObject(op, "x-roles");
             for (int role = ROLE_DEVICE_OWNER; role <= ROLE_ADMIN; role++)
-                if (auth_role_allows((auth_role)role, r[i].perm))
+                if (auth_role_allows((auth_role)role, r->perm))
                     cJSON_AddItemToArray(roles,
                                          cJSON_CreateString(auth_role_name((auth_role)role)));
         }

@@ -7,7 +7,9 @@
  * Object-level rules (a DeviceOwner sees only own devices) are in api_device_visible. */
 #include "api/api.h"
 
+#include "alert/alerts.h"
 #include "auth/token.h"
+#include "report/reports.h"
 #include "core/log.h"
 #include "ingest/devstate.h"
 #include "store/audit.h"
@@ -96,10 +98,25 @@ static const api_route routes[] = {
      "WebSocket live stream (users) / telemetry (devices)"},
 };
 
-const api_route *api_routes(size_t *count)
+static const api_route *core_routes(size_t *count)
 {
     *count = sizeof routes / sizeof routes[0];
     return routes;
+}
+
+/* Route tables of the feature modules, consulted in this order. */
+typedef const api_route *(*route_table_fn)(size_t *count);
+static const route_table_fn route_tables[] = {core_routes, alert_routes, report_routes};
+
+const api_route *api_route_get(size_t i)
+{
+    for (size_t t = 0; t < sizeof route_tables / sizeof route_tables[0]; t++) {
+        size_t n;
+        const api_route *r = route_tables[t](&n);
+        if (i < n) return &r[i];
+        i -= n;
+    }
+    return NULL;
 }
 
 /* Matches path against pattern; fills ctx->params. */
@@ -342,12 +359,13 @@ void api_on_request(void *ud, http_conn *c, const http_request *req)
     }
     const api_route *route = NULL;
     bool path_matched = false;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (!match(routes[i].pattern, req->path, &ctx)) continue;
+    const api_route *r;
+    for (size_t i = 0; (r = api_route_get(i)) != NULL; i++) {
+        if (!match(r->pattern, req->path, &ctx)) continue;
         path_matched = true;
-        if (strcmp(routes[i].method, req->method_name) == 0 ||
-            (strcmp(req->method_name, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
-            route = &routes[i];
+        if (strcmp(r->method, req->method_name) == 0 ||
+            (strcmp(req->method_name, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
+            route = r;
             break;
         }
     }

@@ -9,7 +9,9 @@
 #include "api/stream.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
+#include "alert/alerts.h"
 #include "api/anomalies.h"
+#include "report/reports.h"
 #include "core/log.h"
 #include "core/shards.h"
 #include "core/util.h"
@@ -168,6 +170,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     uv_timer_init(loop, &s->tick);
     s->tick.data = s;
     uv_timer_start(&s->tick, on_tick, 1000, 1000);
+    if (alerts_start(s) != 0 || reports_start(s) != 0) return -1;
     if (cfg->simulate && sim_start(s, &s->sim) != 0) log_warn("sim_start_failed", "%s", "");
     s->ready = true;
     log_info("listening", "http_port=%d mqtt_port=%d data_dir=%s pid=%d", http_server_port(s->http),
@@ -187,6 +190,8 @@ void server_stop(server *s)
     s->ready = false;
     log_info("stopping", "%s", "");
     if (s->sim) sim_stop(s->sim);
+    alerts_stop(s);
+    reports_stop(s);
     mqtt_ingest_resume_all(s); /* drop back-pressure references before connections close */
     if (s->hub) stream_close_all(s->hub);
     if (s->http) http_server_stop(s->http, on_listener_closed, s);

@@ -10,7 +10,7 @@
 #include "detect/likelihood.h"
 
 #define DET_ENS_MAX 4
-#define DET_ENS_ARENA 2048
+#define DET_ENS_ARENA 2816
 
 typedef enum { DET_ROBUST = 0, DET_FORECAST = 1, DET_HST = 2, DET_KIND_COUNT } det_kind;
 

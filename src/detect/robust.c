@@ -27,9 +27,16 @@ static int bin_of(int64_t ts_ms)
     return b < DET_ROBUST_DAY_BINS ? b : DET_ROBUST_DAY_BINS - 1;
 }
 
-static int seen(const det_robust *s, int b)
+static int week_bin_of(int64_t ts_ms)
 {
-    return (s->seen[b >> 3] >> (b & 7)) & 1;
+    int64_t hour = ts_ms >= 0 ? ts_ms / 3600000LL : (ts_ms - 3600000LL + 1) / 3600000LL;
+    return (int)(((hour + 72) % DET_ROBUST_WEEK_BINS + DET_ROBUST_WEEK_BINS) %
+                 DET_ROBUST_WEEK_BINS); /* Monday 00:00 = 0 (1970-01-01 was a Thursday) */
+}
+
+static int seen(const uint8_t *bits, int b)
+{
+    return (bits[b >> 3] >> (b & 7)) & 1;
 }
 
 static double floor_of(const det_robust *s)
@@ -37,17 +44,56 @@ static double floor_of(const det_robust *s)
     return 1e-9 * (1.0 + fabs(s->level));
 }
 
-/* The profile is trusted once it has predicted for two days and clearly beats the level. */
-static int use_seasonal(const det_robust *s, int b)
+typedef enum { MODEL_LEVEL, MODEL_DAY, MODEL_WEEK } model;
+
+/* A profile is trusted once it has predicted for two periods and clearly beats the simpler
+ * model; the weekly one must also beat the daily one if that is trusted. */
+static model choose(const det_robust *s, int b, int wb)
 {
-    return seen(s, b) && s->n_s >= SEASONAL_MIN_N && s->last_ts - s->first_ts >= 2 * MS_DAY &&
-           s->scale_s < SEASONAL_WINS * s->scale_n;
+    int64_t span = s->last_ts - s->first_ts;
+    model m = MODEL_LEVEL;
+    double best = s->scale_n;
+    if (seen(s->seen, b) && s->n_s >= SEASONAL_MIN_N && span >= 2 * MS_DAY &&
+        s->scale_s < SEASONAL_WINS * best) {
+        m = MODEL_DAY;
+        best = s->scale_s;
+    }
+    if (seen(s->seen_w, wb) && s->n_w >= SEASONAL_MIN_N && span >= 14 * MS_DAY &&
+        s->scale_w < SEASONAL_WINS * best)
+        m = MODEL_WEEK;
+    return m;
+}
+
+static double predict_with(const det_robust *s, model m, int b, int wb)
+{
+    return m == MODEL_WEEK ? s->week[wb] + s->offset_w
+                           : (m == MODEL_DAY ? s->profile[b] + s->offset : s->level);
 }
 
 double det_robust_predict(const det_robust *s, int64_t ts_ms)
 {
-    int b = bin_of(ts_ms);
-    return use_seasonal(s, b) ? s->profile[b] + s->offset : s->level;
+    int b = bin_of(ts_ms), wb = week_bin_of(ts_ms);
+    return predict_with(s, choose(s, b, wb), b, wb);
+}
+
+/* One profile (daily or weekly): learn from the residual rs of its own prediction. */
+static void learn_profile(float *bins, uint8_t *bits, int b, float *offset, float *scale,
+                          uint32_t *n, double x, double rs, double sg, int shift, double ap,
+                          double as, const det_params *p, float scale_init)
+{
+    if (!seen(bits, b)) {
+        bins[b] = (float)(x - *offset);
+        bits[b >> 3] |= (uint8_t)(1u << (b & 7));
+        return;
+    }
+    double rsc = shift ? rs : det_clamp(rs, -p->clip_z * sg, p->clip_z * sg);
+    double ao = shift ? SHIFT_ALPHA : OFFSET_ALPHA;
+    if (ap < p->season_alpha) ap = p->season_alpha;
+    *offset += (float)(ao * rsc);
+    bins[b] += (float)(ap * (1.0 - ao) * rsc);
+    if (*n == 0) *scale = scale_init;
+    *scale += (float)(as * (fabs(rsc) - *scale));
+    if (*n < UINT32_MAX) (*n)++;
 }
 
 void det_robust_init(det_robust *s, const det_params *p, uint64_t seed)
@@ -59,7 +105,7 @@ void det_robust_init(det_robust *s, const det_params *p, uint64_t seed)
 
 double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, double x)
 {
-    int b = bin_of(ts_ms);
+    int b = bin_of(ts_ms), wb = week_bin_of(ts_ms);
     if (s->n == 0) {
         s->level = (float)x;
         s->first_ts = ts_ms;
@@ -68,11 +114,12 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     s->n++;
     s->last_ts = ts_ms;
     double warm = s->n < WARM ? 1.0 / s->n : 0.0;
-    int seas = use_seasonal(s, b);
-    double pred_n = s->level, pred_s = s->profile[b] + s->offset;
-    double pred = seas ? pred_s : pred_n;
-    double sg = SIGMA_PER_MAD * (seas ? s->scale_s : s->scale_n);
-    if (sg < floor_of(s)) sg = floor_of(s);
+    model m = choose(s, b, wb);
+    double pred = predict_with(s, m, b, wb);
+    double fl = floor_of(s);
+    double sg =
+        SIGMA_PER_MAD * (m == MODEL_WEEK ? s->scale_w : (m == MODEL_DAY ? s->scale_s : s->scale_n));
+    if (sg < fl) sg = fl;
     double r = x - pred;
     double z = fabs(r) / sg;
     s->exp_lo = (float)(pred - 3.0 * sg);
@@ -84,8 +131,8 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     int shift = fabs(s->bias) > SHIFT_BIAS || s->n <= WARM;
 
     /* non-seasonal model */
-    double sgn = SIGMA_PER_MAD * s->scale_n + floor_of(s);
-    double rn = x - pred_n;
+    double sgn = SIGMA_PER_MAD * s->scale_n + fl;
+    double rn = x - s->level;
     double rnc = shift ? rn : det_clamp(rn, -p->clip_z * sgn, p->clip_z * sgn);
     double al = p->level_alpha > warm ? p->level_alpha : warm;
     if (shift && al < SHIFT_ALPHA) al = SHIFT_ALPHA;
@@ -93,24 +140,16 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     s->level += (float)(al * rnc);
     s->scale_n += (float)(as * (fabs(rnc) - s->scale_n));
 
-    /* seasonal model */
-    if (!seen(s, b)) {
-        s->profile[b] = (float)(x - s->offset);
-        s->seen[b >> 3] |= (uint8_t)(1u << (b & 7));
-    } else {
-        double sgs = SIGMA_PER_MAD * s->scale_s + floor_of(s);
-        double rs = x - pred_s;
-        double rsc = shift ? rs : det_clamp(rs, -p->clip_z * sgs, p->clip_z * sgs);
-        double days = (double)(ts_ms - s->first_ts) / MS_DAY;
-        double ap = days > 0 ? 1.0 / (1.0 + days) : 1.0;
-        if (ap < p->season_alpha) ap = p->season_alpha;
-        double ao = shift ? SHIFT_ALPHA : OFFSET_ALPHA;
-        s->offset += (float)(ao * rsc);
-        s->profile[b] += (float)(ap * (1.0 - ao) * rsc);
-        if (s->n_s == 0) s->scale_s = s->scale_n;
-        s->scale_s += (float)(as * (fabs(rsc) - s->scale_s));
-        if (s->n_s < UINT32_MAX) s->n_s++;
-    }
+    /* profiles: per-visit rate 1/periods seen, settling at season_alpha */
+    double days = (double)(ts_ms - s->first_ts) / MS_DAY;
+    double rs = x - (s->profile[b] + s->offset);
+    learn_profile(s->profile, s->seen, b, &s->offset, &s->scale_s, &s->n_s, x, rs,
+                  SIGMA_PER_MAD * s->scale_s + fl, shift, days > 0 ? 1.0 / (1.0 + days) : 1.0, as,
+                  p, s->scale_n);
+    double rw = x - (s->week[wb] + s->offset_w);
+    learn_profile(s->week, s->seen_w, wb, &s->offset_w, &s->scale_w, &s->n_w, x, rw,
+                  SIGMA_PER_MAD * s->scale_w + fl, shift, days > 0 ? 1.0 / (1.0 + days / 7.0) : 1.0,
+                  as, p, s->scale_n);
     return s->n <= WARM ? -1.0 : z;
 }
 
@@ -141,11 +180,11 @@ static int vt_expected(const void *st, double *lo, double *hi)
 static int vt_validate(const void *st)
 {
     const det_robust *s = st;
-    const float *f = &s->level; /* level .. profile[] are floats */
+    const float *f = &s->level; /* level .. week[] are floats */
     size_t nf = (offsetof(det_robust, seen) - offsetof(det_robust, level)) / sizeof(float);
     for (size_t i = 0; i < nf; i++)
         if (!isfinite(f[i])) return -1;
-    return s->scale_n >= 0 && s->scale_s >= 0 ? 0 : -1;
+    return s->scale_n >= 0 && s->scale_s >= 0 && s->scale_w >= 0 ? 0 : -1;
 }
 
 const det_vtable det_robust_vt = {

@@ -1,25 +1,32 @@
-/* Robust seasonal baseline. Two predictors run side by side: a winsorised EWMA level, and a
- * time-of-day profile (10-minute bins, learned online) plus an EW offset that lets the profile
- * follow level changes. Each keeps an EW mean-absolute-residual scale; the one with the smaller
- * scale (the profile only once it clearly explains the data) gives the expected value and the
- * robust z of the point, which is the raw score. The expected range feeds explanations. */
+/* Robust seasonal baseline. Three predictors run side by side: a winsorised EWMA level, a
+ * time-of-day profile (10-minute bins) and a time-of-week profile (hourly bins), each profile
+ * learned online with an EW offset that lets it follow level changes. Each keeps an EW
+ * mean-absolute-residual scale; the one with the smallest scale (a profile only once it has had
+ * time to learn and clearly explains the data) gives the expected value and the robust z of the
+ * point, which is the raw score. The expected range feeds explanations. */
 #ifndef IOTAD_DETECT_ROBUST_H
 #define IOTAD_DETECT_ROBUST_H
 
 #include "detect/detector.h"
 
-#define DET_ROBUST_DAY_BINS 144 /* 10-minute bins */
+#define DET_ROBUST_DAY_BINS 144  /* 10-minute bins */
+#define DET_ROBUST_WEEK_BINS 168 /* hourly bins */
 
 typedef struct {
     uint32_t n;
-    uint32_t n_s; /* points the seasonal model has predicted */
+    uint32_t n_s; /* points the daily profile has predicted */
+    uint32_t n_w; /* points the weekly profile has predicted */
+    uint32_t pad;
     int64_t first_ts, last_ts;
-    float level, scale_n;  /* non-seasonal model */
-    float offset, scale_s; /* seasonal model: profile[bin] + offset */
-    float bias;            /* EW of the clipped signed z of the chosen model: level shifts */
-    float exp_lo, exp_hi;  /* expected range of the last point (before learning from it) */
+    float level, scale_n;    /* non-seasonal model */
+    float offset, scale_s;   /* daily model: profile[bin] + offset */
+    float offset_w, scale_w; /* weekly model: week[bin] + offset_w */
+    float bias;              /* EW of the clipped signed z of the chosen model: level shifts */
+    float exp_lo, exp_hi;    /* expected range of the last point (before learning from it) */
     float profile[DET_ROBUST_DAY_BINS];
+    float week[DET_ROBUST_WEEK_BINS];
     uint8_t seen[DET_ROBUST_DAY_BINS / 8]; /* profile bins visited at least once */
+    uint8_t seen_w[DET_ROBUST_WEEK_BINS / 8];
 } det_robust;
 
 extern const det_vtable det_robust_vt;

@@ -181,6 +181,43 @@ uint8_t mqtt_connack_v3_code(uint8_t reason_v5)
     }
 }
 
+bool mqtt_reason_allowed(uint8_t packet_type, uint8_t reason)
+{
+    /* MQTT 5.0 sections 3.2.2.2, 3.4.2.1, 3.9.3, 3.11.3 and 3.14.2.1. */
+    static const uint8_t connack[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
+                                      0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+                                      0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F};
+    static const uint8_t puback[] = {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99};
+    static const uint8_t suback[] = {0x00, 0x01, 0x02, 0x80, 0x83, 0x87,
+                                     0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2};
+    static const uint8_t unsuback[] = {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91};
+    static const uint8_t disconnect[] = {0x00, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E,
+                                         0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
+                                         0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2};
+    const uint8_t *set;
+    size_t n;
+    switch (packet_type) {
+    case MQTT_CONNACK:
+        set = connack, n = sizeof connack;
+        break;
+    case MQTT_PUBACK:
+        set = puback, n = sizeof puback;
+        break;
+    case MQTT_SUBACK:
+        set = suback, n = sizeof suback;
+        break;
+    case MQTT_UNSUBACK:
+        set = unsuback, n = sizeof unsuback;
+        break;
+    case MQTT_DISCONNECT:
+        set = disconnect, n = sizeof disconnect;
+        break;
+    default:
+        return false;
+    }
+    return memchr(set, reason, n) != NULL;
+}
+
 /* --- Framing --------------------------------------------------------------------------------- */
 
 static int check_flags(uint8_t type, uint8_t flags)

@@ -146,6 +146,9 @@ uint8_t mqtt_err_reason(int err);
 const char *mqtt_reason_name(uint8_t reason);
 /* Maps a v5 CONNACK reason to the 3.1.1 return code a v4 client understands. */
 uint8_t mqtt_connack_v3_code(uint8_t reason_v5);
+/* Whether the spec allows this reason code in a packet of this type sent by a server
+ * (CONNACK, PUBACK, SUBACK, UNSUBACK, DISCONNECT); strict clients (paho) reject others. */
+bool mqtt_reason_allowed(uint8_t packet_type, uint8_t reason);
 
 /* --- Framing --------------------------------------------------------------------------------- */
 

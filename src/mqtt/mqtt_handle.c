@@ -32,6 +32,7 @@ static bool fits_client(const mqtt_conn *c, int n)
 void mqtt_srv_send_disconnect(mqtt_conn *c, uint8_t reason)
 {
     if (c->version != 5) return;
+    if (!mqtt_reason_allowed(MQTT_DISCONNECT, reason)) reason = MQTT_RC_UNSPECIFIED_ERROR;
     uint8_t buf[128];
     const char *rs = mqtt_reason_name(reason);
     /* Reason string always: paho 1.6 only reads the reason code when properties follow. */
@@ -161,6 +162,7 @@ static void handle_connect(mqtt_conn *c, const uint8_t *body, size_t len)
     c->keepalive = ka;
     uint8_t reason = s->cb.on_connect ? s->cb.on_connect(s->ud, c, &info) : 0;
     if (c->state != CS_AWAIT_CONNECT) return; /* the application closed it */
+    if (!mqtt_reason_allowed(MQTT_CONNACK, reason)) reason = MQTT_RC_UNSPECIFIED_ERROR;
     if (reason != 0) {
         log_info("mqtt_connect_refused", "peer=%s version=%d reason=0x%02x", c->peer, c->version,
                  reason);
@@ -361,23 +363,6 @@ void mqtt_srv_handle_packet(mqtt_conn *c, const mqtt_fixed_header *fh, const uin
 
 /* --- PUBACK from the application -----------------------------------------------------------------
  */
-
-static bool puback_reason_valid(uint8_t r)
-{
-    switch (r) {
-    case 0x00:
-    case 0x10:
-    case 0x80:
-    case 0x83:
-    case 0x87:
-    case 0x90:
-    case 0x91:
-    case 0x97:
-    case 0x99:
-        return true;
-    default:
-        return false;
-    }
 }
 
 void mqtt_conn_puback(mqtt_conn *c, uint16_t packet_id, uint8_t reason, const char *reason_string)
@@ -385,7 +370,7 @@ void mqtt_conn_puback(mqtt_conn *c, uint16_t packet_id, uint8_t reason, const ch
     if (!c || c->state != CS_CONNECTED) return;
     mqtt_server *s = c->srv;
     if (c->inflight) c->inflight--;
-    if (!puback_reason_valid(reason)) reason = MQTT_RC_UNSPECIFIED_ERROR;
+    if (!mqtt_reason_allowed(MQTT_PUBACK, reason)) reason = MQTT_RC_UNSPECIFIED_ERROR;
     const char *rs = c->request_problem_info ? reason_string : NULL;
     size_t rs_len = 0;
     if (rs) {

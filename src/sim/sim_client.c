@@ -73,7 +73,7 @@ static void addr_name(const struct sockaddr_in *a, char *out, size_t cap)
     if (uv_ip4_name(a, out, cap) != 0) snprintf(out, cap, "?");
 }
 
-/* ---- Connections ----------------------------------------------------------------------------- */
+/* ---- Connections ---- */
 
 static void on_closed(uv_handle_t *h)
 {
@@ -259,8 +259,7 @@ static void on_connected(uv_connect_t *req, int status)
     send_mqtt_connect(c);
 }
 
-/* ---- Incoming ----------------------------------------------------------------------------------
- */
+/* ---- Incoming ---- */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -367,8 +366,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
-/* ---- Telemetry ---------------------------------------------------------------------------------
- */
+/* ---- Telemetry ---- */
 
 static void mqtt_publish(sim_dev *d, const char *topic, int qos, const char *payload, size_t len)
 {
@@ -510,8 +508,7 @@ static void take_sample(sim_dev *d, uint64_t now)
     mqtt_publish(d, topic, qos, payload, (size_t)len);
 }
 
-/* ---- Faults ------------------------------------------------------------------------------------
- */
+/* ---- Faults ---- */
 
 static void random_loopback(sim_rng *r, uint32_t lo, uint32_t hi, struct sockaddr_in *out,
                             char *name, size_t cap)
@@ -522,7 +519,6 @@ static void random_loopback(sim_rng *r, uint32_t lo, uint32_t hi, struct sockadd
 
 static void start_fault(sim_dev *d, sim_fault kind, uint64_t now, const char *trigger)
 {
-    struct sim *sm = d->sim;
     char ip[INET_ADDRSTRLEN];
     switch (kind) {
     case SIM_FAULT_SPIKE:
@@ -593,7 +589,6 @@ static void start_fault(sim_dev *d, sim_fault kind, uint64_t now, const char *tr
     default:
         break;
     }
-    (void)sm;
 }
 
 /* The first half minute of every run: one of each security-relevant event. */
@@ -635,8 +630,7 @@ static void roll_faults(struct sim *sm, uint64_t now)
     }
 }
 
-/* ---- Scheduler ---------------------------------------------------------------------------------
- */
+/* ---- Scheduler ---- */
 
 static void dev_tick(sim_dev *d, uint64_t now)
 {
@@ -714,8 +708,7 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-/* ---- Lifecycle ---------------------------------------------------------------------------------
- */
+/* ---- Lifecycle ---- */
 
 static void close_all(struct sim *sm)
 {

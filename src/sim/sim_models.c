@@ -13,7 +13,7 @@
 
 #define PI 3.14159265358979323846
 
-/* ---- PRNG ------------------------------------------------------------------------------------ */
+/* ---- PRNG ---- */
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -73,7 +73,7 @@ uint64_t sim_hash(const char *s)
     return h;
 }
 
-/* ---- Types, sites, metadata ------------------------------------------------------------------ */
+/* ---- Types, sites, metadata ---- */
 
 static const char *const type_names[SIM_TYPE_COUNT] = {"thermostat", "power_meter", "camera",
                                                        "gateway",    "door_sensor", "air_quality"};
@@ -179,7 +179,7 @@ void sim_device_meta(size_t index, sim_meta *out)
     snprintf(out->model, sizeof out->model, "%s", c->model);
 }
 
-/* ---- Metric descriptors ---------------------------------------------------------------------- */
+/* ---- Metric descriptors ---- */
 
 /* name, lo, hi, scale, decimals, counter, discrete */
 static const sim_metric_desc m_thermostat[] = {
@@ -243,7 +243,7 @@ const sim_metric_desc *sim_metrics(sim_type t, int *n)
     return NULL;
 }
 
-/* ---- Time of day ----------------------------------------------------------------------------- */
+/* ---- Time of day ---- */
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -287,7 +287,7 @@ static double outdoor_temp(const sim_site *site, int64_t ts_ms)
     return site->temp_mean + site->temp_amp * sin(2 * PI * (h - 9) / 24); /* peak at 15:00 */
 }
 
-/* ---- Models ---------------------------------------------------------------------------------- */
+/* ---- Models ---- */
 
 static double clampd(double v, double lo, double hi)
 {
@@ -363,13 +363,16 @@ static void step_thermostat(sim_model *m, int64_t ts, double dt, double *v)
     double h = sim_local_hour(m->site, ts);
     double sp = occ > 0.5 ? m->p[0] : m->p[1];
     double tau = m->p[2], rate = m->p[3];
-    double temp = m->x[0];
-    /* proportional control with feed-forward of the envelope loss; positive heats */
-    double u = 50 * (sp - temp) + 100 * (sp - out) / tau / rate;
-    u = clampd(u, -100, 100);
-    double gains = 2.5e-4 * occ; /* people and equipment, degC/s */
-    double sub = dt > 60 ? 60 : dt;
+    if (!m->have_last) m->x[0] = sp; /* the first sample: settled */
+    double temp = m->x[0], u = 0;
+    double gains = 1e-4 * occ; /* people and equipment, degC/s */
+    double sub = dt > 30 ? 30 : dt;
     for (double done = 0; done < dt; done += sub) {
+        /* proportional control with feed-forward of the envelope loss; positive heats. A
+         * heat pump that only heats while it is cooler outside than just above the setpoint,
+         * and only cools above that (so the night setback is reached by coasting). */
+        u = clampd(50 * (sp - temp) + 100 * (sp - out) / tau / rate, -100, 100);
+        u = out < sp + 2 ? (u > 0 ? u : 0) : (u < 0 ? u : 0);
         double d = dt - done < sub ? dt - done : sub;
         temp += d * ((out - temp) / tau + u / 100 * rate + gains);
     }
@@ -634,7 +637,7 @@ int sim_model_fault(sim_model *m, sim_fault kind, int64_t now_ms, sim_fault_info
     return 0;
 }
 
-/* ---- Faults ---------------------------------------------------------------------------------- */
+/* ---- Faults ---- */
 
 static const char *const fault_names[SIM_FAULT_COUNT] = {
     "none",       "spike",         "level_shift", "stuck",       "drift",     "dropout",
@@ -696,7 +699,7 @@ sim_fault sim_fault_roll(sim_rng *r, sim_type t, bool mqtt, double dt_s)
     return SIM_FAULT_SPIKE; /* rounding */
 }
 
-/* ---- Payloads -------------------------------------------------------------------------------- */
+/* ---- Payloads ---- */
 
 static int append(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- PRNG: xoshiro256** seeded through splitmix64 ------------------------------------------ */
+/* ---- PRNG: xoshiro256** seeded through splitmix64 ---- */
 
 typedef struct {
     uint64_t s[4];
@@ -34,7 +34,7 @@ double sim_rng_range(sim_rng *r, double lo, double hi); /* [lo, hi) */
 double sim_rng_normal(sim_rng *r);                      /* N(0, 1), Box-Muller */
 uint64_t sim_hash(const char *s);                       /* FNV-1a 64 of a string, for seeds */
 
-/* ---- Device types, sites, metadata ---------------------------------------------------------- */
+/* ---- Device types, sites, metadata ---- */
 
 typedef enum {
     SIM_THERMOSTAT,
@@ -69,7 +69,7 @@ typedef struct {
 
 void sim_device_meta(size_t index, sim_meta *out);
 
-/* ---- Models ---------------------------------------------------------------------------------- */
+/* ---- Models ---- */
 
 #define SIM_MAX_METRICS 8
 
@@ -152,7 +152,7 @@ bool sim_model_fault_active(const sim_model *m);
 double sim_local_hour(const sim_site *site, int64_t ts_ms);
 double sim_occupancy(const sim_site *site, int64_t ts_ms);
 
-/* ---- Fault schedule ------------------------------------------------------------------------- */
+/* ---- Fault schedule ---- */
 
 /* Expected occurrences per device per minute of a fault kind for a device of type t (mqtt:
  * whether it publishes over MQTT; an ACL violation needs a topic). */
@@ -161,7 +161,7 @@ double sim_fault_rate(sim_fault f, sim_type t, bool mqtt);
  * above. Returns SIM_FAULT_NONE most of the time. */
 sim_fault sim_fault_roll(sim_rng *r, sim_type t, bool mqtt, double dt_s);
 
-/* ---- Payloads ------------------------------------------------------------------------------- */
+/* ---- Payloads ---- */
 
 /* {"ts":<ms>,"metrics":{"temp":21.53,...}}. Returns the length written (NUL-terminated), or -1
  * when cap is too small. */

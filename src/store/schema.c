@@ -4,6 +4,8 @@
  * stored compactly by the tsdb module and device_data is exposed by the API. */
 #include "store/schema.h"
 
+#include "alert/alerts.h"
+#include "report/reports.h"
 #include "store/tsdb.h"
 
 static const char core_v1[] =
@@ -70,13 +72,15 @@ static const char core_v1[] =
     " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;"
     "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
     " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;"
-    "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);";
+    "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT "
+    "NULL);";
 
 /* Detection: threshold rules (managed over the API, applied without restart) and detector
  * state snapshots (so a restart does not mean learning from scratch). */
 static const char detection_v3[] =
     "CREATE TABLE rules("
-    " id INTEGER PRIMARY KEY, name TEXT NOT NULL, device_id TEXT REFERENCES devices(id) ON DELETE CASCADE,"
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL, device_id TEXT REFERENCES devices(id) ON DELETE "
+    "CASCADE,"
     " device_type TEXT, metric TEXT,"
     " kind TEXT NOT NULL CHECK(kind IN ('above','below','rate','stale')),"
     " threshold REAL NOT NULL, for_ms INTEGER NOT NULL DEFAULT 0,"
@@ -91,10 +95,12 @@ static const char detection_v3[] =
 
 const schema_migration *schema_migrations(size_t *count)
 {
-    static schema_migration list[3];
+    static schema_migration list[5];
     list[0] = (schema_migration){"core_tables", core_v1};
     list[1] = (schema_migration){"time_series", tsdb_schema_sql()};
     list[2] = (schema_migration){"detection", detection_v3};
+    list[3] = (schema_migration){"alerts_incidents", alert_schema_sql()};
+    list[4] = (schema_migration){"reports", report_schema_sql()};
     *count = sizeof list / sizeof list[0];
     return list;
 }

@@ -1,0 +1,23 @@
+/* Alerts and incidents: notification channels (email, SMS, webhook), alert policies and the
+ * durable outbox, and the incident workflow. The server calls these hooks; the module owns its
+ * tables (migration alert_schema_sql) and its API routes (alert_routes). */
+#ifndef IOTAD_ALERT_ALERTS_H
+#define IOTAD_ALERT_ALERTS_H
+
+#include <stddef.h>
+
+struct server;
+struct api_route;
+
+/* DDL of the module's tables, applied once as a migration (may be "" while empty). */
+const char *alert_schema_sql(void);
+/* API routes of alerts, channels, policies and incidents. */
+const struct api_route *alert_routes(size_t *count);
+/* Starts delivery (outbox worker) after the store is open; 0 ok. */
+int alerts_start(struct server *s);
+/* Stops delivery; pending alerts stay in the outbox for the next start. */
+void alerts_stop(struct server *s);
+/* A new anomaly episode was stored (loop thread): apply alert and incident policies. */
+void alerts_on_anomaly(struct server *s, const char *anomaly_id);
+
+#endif
