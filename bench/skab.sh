@@ -10,7 +10,8 @@ out=${1:-$repo/build/skab-results}
 [ $# -gt 0 ] && shift
 bin=${IOTAD:-$repo/build/iotad} # IOTAD=path overrides the binary
 if [ ! -x "$bin" ] || ! { "$bin" replay 2>&1 || true; } | grep -q "usage: iotad replay"; then
-  cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  # configure only a fresh build dir (Release); an existing one keeps its settings
+  [ -f "$repo/build/CMakeCache.txt" ] || cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$repo/build" -j2 --target iotad >/dev/null
 fi
 rm -rf "$out"
