@@ -6,6 +6,7 @@
 #include "store/audit.h"
 #include "store/db.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,7 @@ static int cmd_serve(int argc, char **argv)
     config cfg;
     if (load_config(&cfg, argc, argv) != 0) return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN); /* a peer that closed early must not kill the server */
     uv_loop_t loop;
     uv_loop_init(&loop);
     server s;

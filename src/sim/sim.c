@@ -211,7 +211,7 @@ out:
 static void free_sim(struct sim *sm)
 {
     if (!sm) return;
-    for (size_t i = 0; i < sm->ndev; i++) {
+    for (size_t i = 0; sm->devs && i < sm->ndev; i++) {
         explicit_bzero(sm->devs[i].key, sizeof sm->devs[i].key);
         free(sm->devs[i].qts);
         free(sm->devs[i].q);

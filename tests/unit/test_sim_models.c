@@ -478,7 +478,7 @@ static void test_device_meta_spreads_types_and_sites(void **state)
     assert_int_equal(sim_type_parse("toaster", &t), -1);
 }
 
-/* ---- Protocol helpers ------------------------------------------------------------------------ */
+/* ---- Protocol helpers ---- */
 
 static void test_mqtt_connect_v311_bytes(void **state)
 {
