@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 status=0
 run() { echo "== $*"; if ! "$@"; then echo "FAILED: $*"; status=1; fi; }
+run make build   # the release build (-O2 finds warnings -O0 does not)
 run make unit
 run make integration
 run make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}"

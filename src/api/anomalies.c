@@ -123,8 +123,38 @@ void anomalies_on_events(void *arg, shard_event *events)
     }
 }
 
+/* Security rules every installation starts with (once; Admins may change or delete them):
+ * the sys.* series are counts per 10 s interval. */
+static void seed_default_rules(server *s)
+{
+    if (db_int(s->db, 0, "SELECT COUNT(*) FROM settings WHERE key = 'default_rules_seeded'", ""))
+        return;
+    static const struct {
+        const char *name, *metric, *severity;
+        double threshold;
+    } defaults[] = {
+        {"ACL violation", "sys.acl_violations", "critical", 0},
+        {"Authentication failure burst", "sys.auth_failures", "warning", 3},
+        {"Malformed payload burst", "sys.bad_payloads", "info", 5},
+        {"Connection flood", "sys.connects", "warning", 20},
+    };
+    int64_t now = util_now_ms();
+    if (db_begin(s->db) != 0) return;
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        db_exec(s->db, NULL,
+                "INSERT INTO rules(name, metric, kind, threshold, for_ms, severity, created_by, "
+                "created_at, updated_at) VALUES(?, ?, 'above', ?, 0, ?, 'system', ?, ?)",
+                "ssdsii", defaults[i].name, defaults[i].metric, defaults[i].threshold,
+                defaults[i].severity, now, now);
+    db_exec(s->db, NULL,
+            "INSERT INTO settings(key, value, updated_at) VALUES('default_rules_seeded', '1', ?)",
+            "i", now);
+    if (db_commit(s->db) != 0) db_rollback(s->db);
+}
+
 int anomalies_load_rules(server *s)
 {
+    seed_default_rules(s);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT id, name, COALESCE(device_id, ''), COALESCE(device_type, ''), "

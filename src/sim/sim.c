@@ -66,7 +66,8 @@ static bool target_address(const char *listen_addr, int port, struct sockaddr_st
         const char *h6 = host + 1;
         if (strcmp(h6, "::") == 0 || h6[0] == '\0') h6 = "::1";
         if (uv_ip6_addr(h6, port, (struct sockaddr_in6 *)out) == 0) {
-            snprintf(host_out, host_cap, "[%s]:%d", h6, port);
+            if (snprintf(host_out, host_cap, "[%s]:%d", h6, port) >= (int)host_cap)
+                host_out[host_cap - 1] = '\0'; /* cut: only used in log lines */
             return false;
         }
     }
@@ -75,7 +76,8 @@ static bool target_address(const char *listen_addr, int port, struct sockaddr_st
     if (h4[0] == '\0' || strcmp(h4, "0.0.0.0") == 0 || uv_ip4_addr(h4, port, &probe) != 0)
         h4 = "127.0.0.1"; /* wildcard or a host name: the loopback interface */
     uv_ip4_addr(h4, port, (struct sockaddr_in *)out);
-    snprintf(host_out, host_cap, "%s:%d", h4, port);
+    if (snprintf(host_out, host_cap, "%s:%d", h4, port) >= (int)host_cap)
+        host_out[host_cap - 1] = '\0'; /* cut: only used in log lines */
     return strncmp(h4, "127.", 4) == 0;
 }
 
