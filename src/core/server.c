@@ -178,9 +178,14 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     return 0;
 }
 
-static void on_listener_closed(void *arg)
+static void on_http_closed(void *arg)
 {
-    (void)arg;
+    ((server *)arg)->http = NULL; /* the listener has freed itself */
+}
+
+static void on_mqtt_closed(void *arg)
+{
+    ((server *)arg)->mqtt = NULL;
 }
 
 void server_stop(server *s)
@@ -194,8 +199,8 @@ void server_stop(server *s)
     reports_stop(s);
     mqtt_ingest_resume_all(s); /* drop back-pressure references before connections close */
     if (s->hub) stream_close_all(s->hub);
-    if (s->http) http_server_stop(s->http, on_listener_closed, s);
-    if (s->mqtt) mqtt_server_stop(s->mqtt, on_listener_closed, s);
+    if (s->http) http_server_stop(s->http, on_http_closed, s);
+    if (s->mqtt) mqtt_server_stop(s->mqtt, on_mqtt_closed, s);
     if (s->writer) writer_stop(s->writer); /* commits every queued point, runs completions */
     s->writer = NULL;
     if (s->shards) shards_stop(s->shards); /* final detector snapshots are saved */

@@ -7,6 +7,7 @@
 #include "ingest/mqtt_ingest.h"
 
 #include "core/log.h"
+#include "mqtt/mqtt_codec.h"
 #include "core/server.h"
 #include "ingest/decode_json.h"
 #include "ingest/devstate.h"
@@ -17,15 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MQTT_RC_SUCCESS 0x00
-#define MQTT_RC_NOT_AUTHORIZED 0x87
-#define MQTT_RC_BAD_CREDENTIALS 0x86
-#define MQTT_RC_TOPIC_INVALID 0x90
-#define MQTT_RC_PAYLOAD_INVALID 0x99
-#define MQTT_RC_QUOTA_EXCEEDED 0x97
-#define MQTT_RC_UNSPECIFIED 0x80
-#define MQTT_RC_SERVER_UNAVAILABLE 0x88
-
 typedef struct paused {
     struct paused *next;
     mqtt_conn *c;
@@ -34,7 +26,7 @@ typedef struct paused {
 typedef struct {
     mqtt_conn *c;
     uint16_t packet_id;
-} mqtt_ack;
+} pending_puback;
 
 /* Connections paused by back-pressure hang off the server (one MQTT listener per server). */
 static paused **paused_list(server *s)
@@ -59,7 +51,7 @@ static uint8_t on_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info)
         snprintf(detail, sizeof detail, "%s", !d ? "unknown device id in username" : "no password");
         devstate_security(s->devices, d, NULL, d ? SEC_AUTH_FAILURE : SEC_UNKNOWN_DEVICE,
                           TRANSPORT_MQTT, peer, detail);
-        return MQTT_RC_BAD_CREDENTIALS;
+        return MQTT_RC_BAD_USER_NAME_OR_PASSWORD;
     }
     const char *why = "";
     bool revoked = false;
@@ -69,7 +61,7 @@ static uint8_t on_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info)
         s->m.rejected[TRANSPORT_MQTT][REJECT_AUTH]++;
         devstate_security(s->devices, d, NULL, revoked ? SEC_REVOKED_KEY : SEC_AUTH_FAILURE,
                           TRANSPORT_MQTT, peer, why);
-        return revoked ? MQTT_RC_NOT_AUTHORIZED : MQTT_RC_BAD_CREDENTIALS;
+        return revoked ? MQTT_RC_NOT_AUTHORIZED : MQTT_RC_BAD_USER_NAME_OR_PASSWORD;
     }
     mqtt_conn_set_data(c, auth);
     devstate_mqtt_connected(s->devices, auth, peer);
@@ -79,8 +71,8 @@ static uint8_t on_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info)
 static void on_ack(void *arg, int status, size_t points)
 {
     (void)points;
-    mqtt_ack *a = arg;
-    mqtt_conn_puback(a->c, a->packet_id, status == 0 ? MQTT_RC_SUCCESS : MQTT_RC_UNSPECIFIED,
+    pending_puback *a = arg;
+    mqtt_conn_puback(a->c, a->packet_id, status == 0 ? MQTT_RC_SUCCESS : MQTT_RC_UNSPECIFIED_ERROR,
                      status == 0 ? NULL : "store unavailable");
     mqtt_conn_unref(a->c);
     free(a);
@@ -125,7 +117,7 @@ static void on_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
     ingest_error err = {0};
     ingest_status st =
         ingest_decode_json((const char *)pub->payload, pub->payload_len, util_now_ms(), &b, &err);
-    mqtt_ack *a = NULL;
+    pending_puback *a = NULL;
     if (st == INGEST_OK && pub->qos == 1) {
         a = malloc(sizeof *a);
         if (!a) st = ingest_fail(&err, INGEST_ERR_NOMEM, 0, "out of memory");
@@ -147,7 +139,8 @@ static void on_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
     }
     ingest_batch_free(&b);
     if (st != INGEST_OK) {
-        refuse(c, pub, st == INGEST_ERR_NOMEM ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_PAYLOAD_INVALID,
+        refuse(c, pub,
+               st == INGEST_ERR_NOMEM ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_PAYLOAD_FORMAT_INVALID,
                err.msg);
         return;
     }

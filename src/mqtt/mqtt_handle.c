@@ -361,9 +361,7 @@ void mqtt_srv_handle_packet(mqtt_conn *c, const mqtt_fixed_header *fh, const uin
     }
 }
 
-/* --- PUBACK from the application -----------------------------------------------------------------
- */
-}
+/* --- PUBACK from the application ---------------------------------------------------------- */
 
 void mqtt_conn_puback(mqtt_conn *c, uint16_t packet_id, uint8_t reason, const char *reason_string)
 {

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "mqtt/mqtt_server_int.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -713,6 +714,7 @@ static void on_failed_listener_closed(uv_handle_t *h)
 int mqtt_server_start(uv_loop_t *loop, const char *addr_port, const mqtt_server_options *opt,
                       const mqtt_callbacks *cb, void *ud, mqtt_server **out)
 {
+    *out = NULL;
     struct sockaddr_storage ss;
     int rc = parse_addr(addr_port, &ss);
     if (rc) return rc;
@@ -754,6 +756,11 @@ int mqtt_server_start(uv_loop_t *loop, const char *addr_port, const mqtt_server_
     uv_idle_init(loop, &s->idle);
     s->idle.data = s;
     s->aux_open = 2;
+    /* libuv writes with write(2): a peer that resets would kill the process with SIGPIPE
+     * unless the application ignores it (main.c's job; only checked here). */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        log_warn("mqtt_sigpipe_not_ignored", "%s", "hint=signal(SIGPIPE,SIG_IGN)");
     log_info("mqtt_listening", "addr=%s port=%d max_packet=%zu receive_maximum=%u", addr_port,
              s->port, s->opt.max_packet_size, s->opt.receive_maximum);
     *out = s;

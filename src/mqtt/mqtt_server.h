@@ -3,7 +3,8 @@
  * devices (SUBSCRIBE is answered with failure codes), keeps no sessions, refuses QoS 2 and, in
  * MQTT 5, retained messages. Everything runs on the loop thread; all functions here must be
  * called from it. QoS 1 PUBLISH is acknowledged by the application (mqtt_conn_puback), which
- * may do so later, e.g. once the points are durable. */
+ * may do so later, e.g. once the points are durable. The process must ignore SIGPIPE (libuv
+ * writes with write(2)); mqtt_server_start logs a warning if it does not. */
 #ifndef IOTAD_MQTT_SERVER_H
 #define IOTAD_MQTT_SERVER_H
 
@@ -95,10 +96,10 @@ typedef struct {
     uint64_t memory_bytes; /* held by open connections: structs + buffers (computed on call) */
 } mqtt_server_stats;
 
-/* Binds addr_port ("0.0.0.0:1883", "127.0.0.1:0", "[::1]:1883") and starts accepting. opt may
- * be NULL for defaults; cb is copied. Returns 0 or a negative libuv error (UV_EINVAL for a bad
- * address). On failure nothing is left to stop (a handle may still close on the next loop
- * run). */
+/* Binds addr_port (numeric: "0.0.0.0:1883", "127.0.0.1:0", "[::1]:1883", ":1883") and starts
+ * accepting. opt may be NULL for defaults; cb is copied. Returns 0 or a negative libuv error
+ * (UV_EINVAL for a bad address, UV_EADDRINUSE, ...). On failure *out is NULL and nothing is
+ * left to stop (a handle may still close on the next loop run). */
 int mqtt_server_start(uv_loop_t *loop, const char *addr_port, const mqtt_server_options *opt,
                       const mqtt_callbacks *cb, void *ud, mqtt_server **out);
 int mqtt_server_port(const mqtt_server *s); /* actual bound port (for port 0) */

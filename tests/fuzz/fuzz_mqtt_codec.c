@@ -189,6 +189,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     parse_stream(data, size, version, maxp, lp);
     parse_bodies(data, size, version, (uint8_t)(ctl >> 4), lp);
 
+    for (uint8_t t = MQTT_CONNECT; t <= MQTT_AUTH; t++)
+        mqtt_reason_allowed(t, ctl);
+    CHECK(mqtt_reason_name(ctl) != NULL);
+    CHECK(mqtt_connack_v3_code(ctl) <= MQTT3_CONNACK_NOT_AUTHORIZED);
     mqtt_utf8_valid(data, size);
     bool wc, sh;
     mqtt_topic_filter_check((const char *)data, size, &wc, &sh);

@@ -846,6 +846,21 @@ static void test_large_publish_round_trips_with_multibyte_length(void **state)
     assert_int_equal(mqtt_parse_packet(buf, (size_t)n, 4, 65536, NULL, &p), MQTT_ERR_TOO_LARGE);
 }
 
+static void test_reason_codes_are_checked_per_packet_type(void **state)
+{
+    (void)state;
+    assert_true(mqtt_reason_allowed(MQTT_CONNACK, MQTT_RC_BAD_USER_NAME_OR_PASSWORD));
+    assert_false(mqtt_reason_allowed(MQTT_CONNACK, MQTT_RC_SERVER_SHUTTING_DOWN));
+    assert_true(mqtt_reason_allowed(MQTT_PUBACK, MQTT_RC_QUOTA_EXCEEDED));
+    assert_false(mqtt_reason_allowed(MQTT_PUBACK, MQTT_RC_PACKET_TOO_LARGE));
+    assert_true(mqtt_reason_allowed(MQTT_SUBACK, MQTT_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED));
+    assert_false(mqtt_reason_allowed(MQTT_SUBACK, MQTT_RC_NO_SUBSCRIPTION_EXISTED));
+    assert_true(mqtt_reason_allowed(MQTT_UNSUBACK, MQTT_RC_NO_SUBSCRIPTION_EXISTED));
+    assert_true(mqtt_reason_allowed(MQTT_DISCONNECT, MQTT_RC_KEEP_ALIVE_TIMEOUT));
+    assert_false(mqtt_reason_allowed(MQTT_DISCONNECT, MQTT_RC_BAD_USER_NAME_OR_PASSWORD));
+    assert_false(mqtt_reason_allowed(MQTT_PINGRESP, 0));
+}
+
 static void test_error_names_are_distinct_and_reasons_named(void **state)
 {
     (void)state;
@@ -898,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_pingresp_and_disconnect_encodings),
         cmocka_unit_test(test_encoders_refuse_small_buffers),
         cmocka_unit_test(test_large_publish_round_trips_with_multibyte_length),
+        cmocka_unit_test(test_reason_codes_are_checked_per_packet_type),
         cmocka_unit_test(test_error_names_are_distinct_and_reasons_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

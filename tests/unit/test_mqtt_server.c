@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,10 +50,15 @@ struct fixture {
     int puback_delay_ms; /* 0: inside on_publish; > 0: from a timer; < 0: never */
     uint8_t puback_reason;
     const char *puback_reason_string;
+    int disconnect_on_publish; /* > 0: mqtt_conn_disconnect with this reason */
+    bool pause_on_publish;     /* pause, and resume 50 ms later from a timer */
+    uv_timer_t resume_timer;
+    mqtt_conn *paused;
+    int pauses;
     /* recorded on the loop thread */
     int connects, publishes, closes;
     int version;
-    char client_id[64], username[64], password[64];
+    char client_id[64], username[64], password[64], peer[64];
     bool client_id_assigned;
     uint16_t keepalive;
     mqtt_close_reason close_why;
@@ -73,7 +79,7 @@ struct fixture {
     uint8_t pkts[MAX_PKTS][512];
     size_t pkt_len[MAX_PKTS];
     int npkts;
-    bool eof;
+    bool eof, ipv6;
     int64_t elapsed_ms;
     int first_recv;
 };
@@ -98,6 +104,7 @@ static uint8_t app_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info
     copy_str(fx->password, sizeof fx->password, info->password, info->password_len);
     fx->client_id_assigned = info->client_id_assigned;
     fx->keepalive = info->keepalive;
+    copy_str(fx->peer, sizeof fx->peer, info->peer, strlen(info->peer));
     mqtt_conn_set_data(c, fx);
     return fx->connect_reason;
 }
@@ -117,9 +124,28 @@ static void on_ack_timer(uv_timer_t *t)
     ack_pending(t->data);
 }
 
+static void on_resume_timer(uv_timer_t *t)
+{
+    fixture *fx = t->data;
+    mqtt_conn_resume(fx->paused);
+    mqtt_conn_unref(fx->paused);
+    fx->paused = NULL;
+}
+
 static void app_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
 {
     fixture *fx = ud;
+    if (fx->disconnect_on_publish > 0) {
+        mqtt_conn_disconnect(c, (uint8_t)fx->disconnect_on_publish);
+        return;
+    }
+    if (fx->pause_on_publish && !fx->paused) {
+        fx->pauses++;
+        mqtt_conn_pause(c);
+        mqtt_conn_ref(c);
+        fx->paused = c;
+        uv_timer_start(&fx->resume_timer, on_resume_timer, 50, 0);
+    }
     assert_ptr_equal(mqtt_conn_get_data(c), fx);
     if (fx->publishes < MAX_PENDING) {
         fx->pub_ids[fx->publishes] = pub->packet_id;
@@ -177,6 +203,7 @@ static void on_async(uv_async_t *a)
         mqtt_server_stop(fx->srv, on_stopped, fx);
         uv_close((uv_handle_t *)&fx->async, NULL);
         uv_close((uv_handle_t *)&fx->ack_timer, NULL);
+        uv_close((uv_handle_t *)&fx->resume_timer, NULL);
         fx->async_closed = true;
     }
     pthread_mutex_unlock(&fx->mu);
@@ -224,17 +251,19 @@ static fixture *fx_new(void)
     return fx;
 }
 
-static void fx_run(fixture *fx, fx_fn client)
+static void fx_run_at(fixture *fx, const char *addr, fx_fn client)
 {
     assert_int_equal(uv_loop_init(&fx->loop), 0);
     mqtt_callbacks cb = {app_connect, app_publish, app_close};
-    assert_int_equal(mqtt_server_start(&fx->loop, "127.0.0.1:0", &fx->opt, &cb, fx, &fx->srv), 0);
+    assert_int_equal(mqtt_server_start(&fx->loop, addr, &fx->opt, &cb, fx, &fx->srv), 0);
     fx->port = mqtt_server_port(fx->srv);
     assert_true(fx->port > 0);
     uv_async_init(&fx->loop, &fx->async, on_async);
     fx->async.data = fx;
     uv_timer_init(&fx->loop, &fx->ack_timer);
     fx->ack_timer.data = fx;
+    uv_timer_init(&fx->loop, &fx->resume_timer);
+    fx->resume_timer.data = fx;
     fx->client = client;
     assert_int_equal(pthread_create(&fx->thread, NULL, client_main, fx), 0);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
@@ -242,7 +271,13 @@ static void fx_run(fixture *fx, fx_fn client)
     assert_true(fx->stopped);
     /* PUBACKs the application still owed: harmless no-ops on closed connections. */
     ack_pending(fx);
+    if (fx->paused) mqtt_conn_unref(fx->paused);
     assert_int_equal(uv_loop_close(&fx->loop), 0);
+}
+
+static void fx_run(fixture *fx, fx_fn client)
+{
+    fx_run_at(fx, "127.0.0.1:0", client);
 }
 
 static void fx_free(fixture *fx)
@@ -263,12 +298,23 @@ static int64_t now_ms(void)
 
 static int cli_open(fixture *fx)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx->port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
+    int fd;
+    if (fx->ipv6) {
+        fd = socket(AF_INET6, SOCK_STREAM, 0);
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)fx->port)};
+        a.sin6_addr = in6addr_loopback;
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(fd);
+            return -1;
+        }
+    } else {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx->port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(fd);
+            return -1;
+        }
     }
     struct timeval tv = {.tv_sec = 4};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -1065,6 +1111,193 @@ static void test_server_stop_sends_server_shutting_down(void **state)
     fx_free(fx);
 }
 
+static void sc_payload_format(fixture *fx)
+{
+    int fd = cli_open(fx);
+    cli_connect_v(fx, fd, 5, 60);
+    /* QoS 1, Payload Format Indicator 1 (UTF-8) but the payload is not UTF-8 */
+    cli_send_hex(fd, "3209 000161 0021 020101 ff");
+    cli_read(fx, fd);
+    cli_send_hex(fd, "e000");
+    cli_read_until_eof(fx, fd);
+    close(fd);
+}
+
+static void test_v5_payload_not_matching_its_format_is_refused_by_puback(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new();
+    fx_run(fx, sc_payload_format);
+    assert_int_equal(fx->publishes, 0);
+    mqtt_packet p = pkt(fx, 1, 5);
+    assert_int_equal(p.fh.type, MQTT_PUBACK);
+    assert_int_equal(p.u.ack.packet_id, 0x21);
+    assert_int_equal(p.u.ack.reason, MQTT_RC_PAYLOAD_FORMAT_INVALID);
+    assert_int_equal(fx->close_why, MQTT_CLOSE_CLIENT_DISCONNECT); /* the connection lives on */
+    fx_free(fx);
+}
+
+static void test_application_can_disconnect_with_a_reason(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new();
+    fx->version = 5;
+    fx->first_recv = 1;
+    fx->disconnect_on_publish = MQTT_RC_ADMINISTRATIVE_ACTION;
+    fx_run(fx, sc_publish_then_eof);
+    assert_int_equal(disconnect_reason(fx, 1), MQTT_RC_ADMINISTRATIVE_ACTION);
+    assert_true(fx->eof);
+    assert_int_equal(fx->close_why, MQTT_CLOSE_SERVER_DISCONNECT);
+    fx_free(fx);
+
+    /* a code DISCONNECT cannot carry is sent as Unspecified error */
+    fx = fx_new();
+    fx->version = 5;
+    fx->first_recv = 1;
+    fx->disconnect_on_publish = MQTT_RC_BAD_USER_NAME_OR_PASSWORD;
+    fx_run(fx, sc_publish_then_eof);
+    assert_int_equal(disconnect_reason(fx, 1), MQTT_RC_UNSPECIFIED_ERROR);
+    fx_free(fx);
+}
+
+static void sc_pipelined(fixture *fx)
+{
+    int fd = cli_open(fx);
+    uint8_t buf[1024];
+    size_t n = 0;
+    mqtt_connect c = {.protocol_version = 4,
+                      .clean_start = true,
+                      .keepalive = 60,
+                      .client_id = "pipe",
+                      .client_id_len = 4};
+    n += (size_t)mqtt_encode_connect(buf, sizeof buf, &c);
+    for (uint16_t i = 1; i <= 20; i++) {
+        mqtt_publish p = {.qos = 1,
+                          .packet_id = i,
+                          .topic = "t",
+                          .topic_len = 1,
+                          .payload = (const uint8_t *)"x",
+                          .payload_len = 1};
+        n += (size_t)mqtt_encode_publish(buf + n, sizeof buf - n, 4, &p);
+    }
+    n += (size_t)mqtt_encode_pingreq(buf + n, sizeof buf - n);
+    cli_send(fd, buf, n); /* CONNECT, 20 PUBLISH and PINGREQ in one segment */
+    for (int i = 0; i < 22; i++)
+        cli_read(fx, fd);
+    cli_send_hex(fd, "e000");
+    cli_read_until_eof(fx, fd);
+    close(fd);
+}
+
+static void test_application_pause_holds_buffered_packets_until_resume(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new();
+    fx->pause_on_publish = true;
+    fx_run(fx, sc_pipelined);
+    assert_int_equal(fx->publishes, 20);
+    assert_true(fx->pauses >= 2); /* paused, resumed, paused again ... */
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(fx->pub_ids[i], i + 1);
+    assert_int_equal(fx->npkts, 22);
+    assert_int_equal(pkt(fx, 0, 4).fh.type, MQTT_CONNACK);
+    for (int i = 1; i <= 20; i++)
+        assert_int_equal(pkt(fx, i, 4).u.ack.packet_id, i);
+    assert_int_equal(pkt(fx, 21, 4).fh.type, MQTT_PINGRESP);
+    fx_free(fx);
+}
+
+static void sc_two_conns(fixture *fx)
+{
+    int a = cli_open(fx);
+    cli_connect_v(fx, a, 4, 60);
+    int b = cli_open(fx);
+    int64_t t0 = now_ms();
+    uint8_t byte;
+    ssize_t r = recv(b, &byte, 1, 0); /* closed by the server at once */
+    fx->first_recv = (int)r;
+    fx->elapsed_ms = now_ms() - t0;
+    close(b);
+    cli_send_hex(a, "e000");
+    cli_read_until_eof(fx, a);
+    close(a);
+}
+
+static void test_connections_over_the_limit_are_closed(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new();
+    fx->opt.max_connections = 1;
+    fx_run(fx, sc_two_conns);
+    assert_int_equal(fx->first_recv, 0);
+    assert_true(fx->elapsed_ms < 1000);
+    assert_int_equal(fx->connects, 1);
+    assert_int_equal(fx->stats.connect_refused, 1);
+    assert_int_equal(fx->stats.connections_total, 2);
+    fx_free(fx);
+}
+
+static void sc_v6(fixture *fx)
+{
+    int fd = cli_open(fx);
+    cli_connect_v(fx, fd, 5, 60);
+    cli_send_hex(fd, "e000");
+    cli_read_until_eof(fx, fd);
+    close(fd);
+}
+
+static void test_ipv6_listen_address_and_peer_format(void **state)
+{
+    (void)state;
+    int probe = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_loopback};
+    bool have_v6 = probe >= 0 && bind(probe, (struct sockaddr *)&a, sizeof a) == 0;
+    if (probe >= 0) close(probe);
+    if (!have_v6) skip();
+    fixture *fx = fx_new();
+    fx->ipv6 = true;
+    fx_run_at(fx, "[::1]:0", sc_v6);
+    assert_int_equal(fx->connects, 1);
+    assert_true(strncmp(fx->peer, "[::1]:", 6) == 0);
+    fx_free(fx);
+}
+
+static void sc_bad_connects(fixture *fx)
+{
+    /* MQTT 3.1 ("MQIsdp", level 3) */
+    int fd = cli_open(fx);
+    cli_send_hex(fd, "100e 0006 4d5149736470 03 02 003c 0000");
+    cli_read_until_eof(fx, fd);
+    close(fd);
+    /* v5 CONNECT with the reserved flag bit set */
+    fd = cli_open(fx);
+    cli_send_hex(fd, "100d 0004 4d515454 05 03 003c 00 0000");
+    cli_read_until_eof(fx, fd);
+    close(fd);
+    /* 3.1.1 CONNECT with the reserved flag bit set: no CONNACK at all */
+    fd = cli_open(fx);
+    cli_send_hex(fd, "100c 0004 4d515454 04 03 003c 0000");
+    cli_read_until_eof(fx, fd);
+    close(fd);
+}
+
+static void test_bad_connects_are_refused_in_the_clients_format(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new();
+    fx_run(fx, sc_bad_connects);
+    assert_int_equal(fx->connects, 0);
+    assert_int_equal(fx->npkts, 2);
+    assert_int_equal(fx->pkt_len[0], 4);
+    assert_memory_equal(fx->pkts[0], "\x20\x02\x00\x01", 4); /* unacceptable protocol version */
+    mqtt_packet p = pkt(fx, 1, 5);
+    assert_int_equal(p.fh.type, MQTT_CONNACK);
+    assert_int_equal(p.u.connack.reason, MQTT_RC_MALFORMED_PACKET);
+    assert_int_equal(fx->stats.connect_refused, 3);
+    assert_int_equal(fx->stats.protocol_errors, 2);
+    fx_free(fx);
+}
+
 static void test_bad_listen_address_is_refused(void **state)
 {
     (void)state;
@@ -1076,12 +1309,21 @@ static void test_bad_listen_address_is_refused(void **state)
     assert_int_equal(mqtt_server_start(&loop, "1.2.3.4.5:1883", NULL, &cb, NULL, &s), UV_EINVAL);
     assert_int_equal(mqtt_server_start(&loop, "127.0.0.1:99999", NULL, &cb, NULL, &s), UV_EINVAL);
     assert_null(s);
+    /* a port already taken: the error comes back and nothing is left behind */
+    mqtt_server *a = NULL, *b = NULL;
+    assert_int_equal(mqtt_server_start(&loop, "127.0.0.1:0", NULL, &cb, NULL, &a), 0);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", mqtt_server_port(a));
+    assert_int_equal(mqtt_server_start(&loop, addr, NULL, &cb, NULL, &b), UV_EADDRINUSE);
+    assert_null(b);
+    mqtt_server_stop(a, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as iotad does: a peer's reset must not kill the process */
     log_set_level(LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v311_connect_is_accepted_and_ping_answered),
@@ -1105,6 +1347,12 @@ int main(void)
         cmocka_unit_test(test_packets_split_across_reads_are_reassembled),
         cmocka_unit_test(test_idle_connection_costs_well_under_4kb),
         cmocka_unit_test(test_server_stop_sends_server_shutting_down),
+        cmocka_unit_test(test_v5_payload_not_matching_its_format_is_refused_by_puback),
+        cmocka_unit_test(test_application_can_disconnect_with_a_reason),
+        cmocka_unit_test(test_application_pause_holds_buffered_packets_until_resume),
+        cmocka_unit_test(test_connections_over_the_limit_are_closed),
+        cmocka_unit_test(test_ipv6_listen_address_and_peer_format),
+        cmocka_unit_test(test_bad_connects_are_refused_in_the_clients_format),
         cmocka_unit_test(test_bad_listen_address_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
