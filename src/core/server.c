@@ -22,6 +22,7 @@
 #include "sim/sim.h"
 #include "store/audit.h"
 #include "store/db.h"
+#include "store/device_data.h"
 #include "store/tsdb.h"
 #include "store/writer.h"
 
@@ -119,6 +120,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
         log_error("tsdb_open_failed", "path=%s", path);
         return -1;
     }
+    if (device_data_register(s->db, s->ts) != 0) log_warn("device_data_unavailable", "%s", "");
     if (bootstrap_admin(s) != 0) {
         log_error("admin_bootstrap_failed", "email=%s", cfg->admin_email);
         return -1;
