@@ -44,7 +44,7 @@ static void broadcast(server *s, const char *anomaly_id, const char *device_id)
     bool found;
     cJSON *row = db_row_json(s->db, &found,
                              "SELECT id, device_id, metric, detected_at, updated_at, severity, "
-                             "description, details AS details_json, resolved AS is_resolved, "
+                             "description, details AS details_json, resolved AS resolved_bool, "
                              "resolved_at, verdict, rule_id FROM anomalies WHERE id = ?",
                              "s", anomaly_id);
     if (!found) return;

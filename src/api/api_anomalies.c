@@ -13,7 +13,7 @@
 
 #define ANOMALY_COLUMNS                                                                            \
     "a.id, a.device_id, d.name AS device_name, a.metric, a.detected_at, a.updated_at, "            \
-    "a.severity, a.description, a.details AS details_json, a.resolved AS is_resolved, "            \
+    "a.severity, a.description, a.details AS details_json, a.resolved AS resolved_bool, "            \
     "a.resolved_at, a.verdict, a.rule_id"
 
 void api_anomalies_list(api_ctx *ctx)
@@ -115,7 +115,7 @@ void api_anomalies_resolve(api_ctx *ctx)
 
 #define RULE_COLUMNS                                                                               \
     "id, name, device_id, device_type, metric, kind, threshold, for_ms, severity, "                \
-    "enabled AS is_enabled, created_at, updated_at"
+    "enabled AS enabled_bool, created_at, updated_at"
 
 void api_rules_list(api_ctx *ctx)
 {

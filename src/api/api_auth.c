@@ -46,7 +46,7 @@ static cJSON *user_json(server *s, const char *user_id)
 {
     bool found;
     return db_row_json(s->db, &found,
-                       "SELECT id, name, email, role, created_at, disabled AS is_disabled "
+                       "SELECT id, name, email, role, created_at, disabled AS disabled_bool "
                        "FROM users WHERE id = ?",
                        "s", user_id);
 }

@@ -240,7 +240,7 @@ void api_keys_list(api_ctx *ctx)
     if (!api_device_visible(ctx, ctx->params[0], NULL)) return;
     cJSON *rows = db_rows_json(ctx->s->db,
                                "SELECT id, name, prefix, created_at, revoked_at, last_used_at, "
-                               "revoked_at IS NOT NULL AS is_revoked FROM api_keys "
+                               "revoked_at IS NOT NULL AS revoked_bool FROM api_keys "
                                "WHERE device_id = ? ORDER BY created_at",
                                "s", ctx->params[0]);
     cJSON *o = cJSON_CreateObject();

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USER_COLUMNS "id, name, email, role, created_at, updated_at, disabled AS is_disabled"
+#define USER_COLUMNS "id, name, email, role, created_at, updated_at, disabled AS disabled_bool"
 
 void api_users_list(api_ctx *ctx)
 {

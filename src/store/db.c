@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "store/schema.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int db_open(const char *path, db_sync sync, sqlite3 **out)
@@ -129,10 +130,19 @@ static cJSON *row_to_json(sqlite3_stmt *st)
             continue;
         }
         bool as_bool = strncmp(name, "is_", 3) == 0 || has_suffix(name, "_bool");
+        char bool_key[64];
+        if (has_suffix(name, "_bool")) { /* "resolved_bool" -> "resolved": true/false */
+            size_t kl = strlen(name) - 5;
+            if (kl >= sizeof bool_key) kl = sizeof bool_key - 1;
+            memcpy(bool_key, name, kl);
+            bool_key[kl] = '\0';
+        } else {
+            snprintf(bool_key, sizeof bool_key, "%s", name);
+        }
         switch (type) {
         case SQLITE_INTEGER:
             if (as_bool)
-                cJSON_AddBoolToObject(obj, name, sqlite3_column_int64(st, c) != 0);
+                cJSON_AddBoolToObject(obj, bool_key, sqlite3_column_int64(st, c) != 0);
             else
                 cJSON_AddNumberToObject(obj, name, (double)sqlite3_column_int64(st, c));
             break;

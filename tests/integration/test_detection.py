@@ -103,7 +103,7 @@ def test_false_positive_verdict_reaches_the_detector(iotad, admin):
     bad = analyst.post(f"/api/v1/anomalies/{a['id']}/resolve", {"verdict": "maybe"})
     assert bad.status_code == 400
     r = analyst.post(f"/api/v1/anomalies/{a['id']}/resolve", {"verdict": "false_positive"})
-    assert r.status_code == 200 and r.json()["is_resolved"] and r.json()["verdict"] == "false_positive"
+    assert r.status_code == 200 and r.json()["resolved"] is True and r.json()["verdict"] == "false_positive"
     wait_for(lambda: "msg=detector_feedback" in iotad.read_log() and "fp_bias=0.1" in iotad.read_log())
     assert anomalies(admin, device_id=dev, resolved="false") == [] or \
         a["id"] not in [x["id"] for x in anomalies(admin, device_id=dev, resolved="false")]

@@ -1,0 +1,173 @@
+// The one typed API client. Requests go to the same origin with the HttpOnly session cookie
+// (credentials: 'same-origin'); the token from login is never stored. A 401 from any call
+// except login reports "session expired" through onUnauthorized (the auth store listens).
+import type {
+  Anomaly, ApiKey, AuditRow, AuditVerify, DataResponse, Device, DeviceEvent, DeviceInput,
+  ListResponse, LoginResponse, NewApiKey, Role, Rule, RuleInput, Settings, User, Verdict,
+} from './types';
+import { normalizeAnomaly, normalizeRule } from './normalize';
+
+export class ApiError extends Error {
+  constructor(public status: number, public code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+  }
+  get notFound(): boolean {
+    return this.status === 404;
+  }
+}
+
+type Query = Record<string, string | number | boolean | undefined | null>;
+
+let unauthorizedHandler: (() => void) | null = null;
+export function onUnauthorized(fn: (() => void) | null): void {
+  unauthorizedHandler = fn;
+}
+
+export function buildQuery(q?: Query): string {
+  if (!q) return '';
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+async function request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`/api/v1${path}${buildQuery(query)}`, {
+      method,
+      credentials: 'same-origin',
+      headers: body !== undefined ? { 'Content-Type': 'application/json' } : undefined,
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+  } catch (e) {
+    throw new ApiError(0, 'network', `Cannot reach the server (${(e as Error).message})`);
+  }
+  if (res.status === 401 && path !== '/auth/login' && path !== '/auth/me') unauthorizedHandler?.();
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let json: unknown = undefined;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      if (!res.ok) throw new ApiError(res.status, 'http_error', text.slice(0, 200));
+      throw new ApiError(res.status, 'bad_json', 'The server sent an unreadable response');
+    }
+  }
+  if (!res.ok) {
+    const j = (json ?? {}) as { error?: string; message?: string };
+    throw new ApiError(res.status, j.error ?? 'http_error', j.message ?? `HTTP ${res.status}`);
+  }
+  return json as T;
+}
+
+export interface DeviceQuery {
+  q?: string;
+  type?: string;
+  status?: 'online' | 'offline';
+  sort?: string;
+  order?: 'asc' | 'desc';
+  limit?: number;
+  offset?: number;
+}
+
+export interface DataQuery {
+  metric?: string;
+  from?: string | number;
+  to?: string | number;
+  limit?: number;
+  step?: 'raw' | '1m' | '5m' | '1h';
+}
+
+export interface EventQuery {
+  category?: 'status' | 'security';
+  kind?: string;
+  device_id?: string;
+  from?: string | number;
+  to?: string | number;
+  limit?: number;
+}
+
+export interface AnomalyQuery {
+  device_id?: string;
+  severity?: string;
+  resolved?: boolean;
+  from?: string | number;
+  to?: string | number;
+  limit?: number;
+  offset?: number;
+}
+
+export const api = {
+  login: (email: string, password: string) => request<LoginResponse>('POST', '/auth/login', { email, password }),
+  logout: () => request<void>('POST', '/auth/logout'),
+  me: () => request<User>('GET', '/auth/me'),
+
+  devices: (q?: DeviceQuery) => request<ListResponse<Device>>('GET', '/devices', undefined, q as Query),
+  device: (id: string) => request<Device>('GET', `/devices/${encodeURIComponent(id)}`),
+  createDevice: (d: DeviceInput) => request<Device>('POST', '/devices', d),
+  updateDevice: (id: string, d: Partial<DeviceInput>) => request<Device>('PATCH', `/devices/${encodeURIComponent(id)}`, d),
+  deleteDevice: (id: string) => request<void>('DELETE', `/devices/${encodeURIComponent(id)}`),
+
+  keys: (id: string) => request<ListResponse<ApiKey>>('GET', `/devices/${encodeURIComponent(id)}/keys`),
+  createKey: (id: string, name?: string) =>
+    request<NewApiKey>('POST', `/devices/${encodeURIComponent(id)}/keys`, name ? { name } : {}),
+  revokeKey: (id: string, keyId: string) =>
+    request<void>('DELETE', `/devices/${encodeURIComponent(id)}/keys/${encodeURIComponent(keyId)}`),
+  rotateKey: (id: string, keyId: string) =>
+    request<NewApiKey>('POST', `/devices/${encodeURIComponent(id)}/keys/${encodeURIComponent(keyId)}/rotate`),
+
+  metrics: (id: string) => request<ListResponse<string>>('GET', `/devices/${encodeURIComponent(id)}/metrics`),
+  data: (id: string, q: DataQuery) =>
+    request<DataResponse>('GET', `/devices/${encodeURIComponent(id)}/data`, undefined, q as Query),
+  deviceEvents: (id: string, q?: EventQuery) =>
+    request<ListResponse<DeviceEvent>>('GET', `/devices/${encodeURIComponent(id)}/events`, undefined, q as Query),
+  events: (q?: EventQuery) => request<ListResponse<DeviceEvent>>('GET', '/events', undefined, q as Query),
+
+  anomalies: async (q?: AnomalyQuery): Promise<ListResponse<Anomaly>> => {
+    const r = await request<ListResponse<unknown>>('GET', '/anomalies', undefined, q as Query);
+    return { ...r, items: (r.items ?? []).map(normalizeAnomaly) };
+  },
+  resolveAnomaly: async (id: string, verdict: Verdict): Promise<Anomaly | undefined> => {
+    const r = await request<unknown>('POST', `/anomalies/${encodeURIComponent(id)}/resolve`, { verdict });
+    return r && typeof r === 'object' && 'id' in r ? normalizeAnomaly(r) : undefined;
+  },
+
+  rules: async (): Promise<ListResponse<Rule>> => {
+    const r = await request<ListResponse<unknown>>('GET', '/rules');
+    return { ...r, items: (r.items ?? []).map(normalizeRule) };
+  },
+  createRule: async (r: RuleInput) => normalizeRule(await request<unknown>('POST', '/rules', r)),
+  updateRule: async (id: Rule['id'], r: Partial<RuleInput>) =>
+    normalizeRule(await request<unknown>('PATCH', `/rules/${encodeURIComponent(String(id))}`, r)),
+  deleteRule: (id: Rule['id']) => request<void>('DELETE', `/rules/${encodeURIComponent(String(id))}`),
+
+  users: () => request<ListResponse<User>>('GET', '/users'),
+  createUser: (u: { email: string; password: string; role: Role; name: string }) => request<User>('POST', '/users', u),
+  updateUser: (id: string, u: { role?: Role; name?: string; disabled?: boolean }) =>
+    request<User>('PATCH', `/users/${encodeURIComponent(id)}`, u),
+  deleteUser: (id: string) => request<void>('DELETE', `/users/${encodeURIComponent(id)}`),
+  settings: () => request<Settings>('GET', '/settings'),
+  updateSettings: (s: Partial<Settings>) => request<Settings>('PATCH', '/settings', s),
+  audit: (q?: { limit?: number; before_seq?: number; action?: string }) => request<ListResponse<AuditRow>>('GET', '/audit', undefined, q),
+  auditVerify: () => request<AuditVerify>('GET', '/audit/verify'),
+
+  /** Prometheus text from /metrics (outside /api/v1). */
+  async promMetrics(): Promise<string> {
+    const res = await fetch('/metrics', { credentials: 'same-origin' });
+    if (!res.ok) throw new ApiError(res.status, 'http_error', `HTTP ${res.status}`);
+    return res.text();
+  },
+};
+
+/** Runs an optional endpoint: a 404 (feature not in this server yet) yields `fallback`. */
+export async function optional<T>(p: Promise<T>, fallback: T): Promise<{ data: T; available: boolean }> {
+  try {
+    return { data: await p, available: true };
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 501)) return { data: fallback, available: false };
+    throw e;
+  }
+}

@@ -1,0 +1,134 @@
+// App shell: skip link, sidebar navigation (role-aware), header with live-connection state,
+// theme toggle and user menu, and the routed page in <main>.
+import { NavLink, Outlet, useNavigate } from 'react-router-dom';
+import {
+  Activity, Bell, Cpu, LayoutDashboard, LogOut, Moon, ShieldAlert, Siren, Sun, TriangleAlert, UserCog, Users,
+} from 'lucide-react';
+import { useAuth, can } from '@/stores/auth';
+import { useTheme } from '@/stores/theme';
+import { useStreamState } from '@/stores/live';
+import { Button } from './ui/button';
+import {
+  DropdownMenu, DropdownMenuContent, DropdownMenuItem, DropdownMenuLabel, DropdownMenuSeparator, DropdownMenuTrigger,
+} from './ui/dropdown-menu';
+import { cn } from '@/lib/utils';
+
+const roleLabel = { admin: 'Admin', analyst: 'Analyst', device_owner: 'Device owner' } as const;
+
+export function Layout() {
+  const user = useAuth((s) => s.user);
+  const logout = useAuth((s) => s.logout);
+  const { theme, toggle } = useTheme();
+  const stream = useStreamState((s) => s.state);
+  const navigate = useNavigate();
+  const nav = [
+    { to: '/', label: 'Overview', icon: LayoutDashboard, show: true },
+    { to: '/devices', label: 'Devices', icon: Cpu, show: true },
+    { to: '/anomalies', label: 'Anomalies', icon: TriangleAlert, show: true },
+    { to: '/security', label: 'Security', icon: ShieldAlert, show: true },
+    { to: '/incidents', label: 'Incidents', icon: Siren, show: true },
+    { to: '/alerts', label: 'Alerts', icon: Bell, show: true },
+    { to: '/admin', label: 'Admin', icon: UserCog, show: can(user?.role, 'admin') },
+  ];
+  return (
+    <div className="flex h-full">
+      <a
+        href="#main"
+        className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-card focus:p-2"
+      >
+        Skip to content
+      </a>
+      <aside className="hidden w-52 shrink-0 flex-col border-r bg-card md:flex">
+        <div className="flex h-14 items-center gap-2 border-b px-4 font-semibold">
+          <Activity className="size-5 text-primary" aria-hidden />
+          iotad
+        </div>
+        <nav aria-label="Main" className="flex flex-col gap-1 p-2">
+          {nav.filter((n) => n.show).map((n) => (
+            <NavLink
+              key={n.to}
+              to={n.to}
+              end={n.to === '/'}
+              className={({ isActive }) =>
+                cn(
+                  'flex items-center gap-2 rounded-md px-3 py-2 text-sm font-medium text-muted-foreground hover:bg-accent hover:text-accent-foreground focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring',
+                  isActive && 'bg-accent text-accent-foreground',
+                )
+              }
+            >
+              <n.icon className="size-4" aria-hidden />
+              {n.label}
+            </NavLink>
+          ))}
+        </nav>
+      </aside>
+      <div className="flex min-w-0 flex-1 flex-col">
+        <header className="flex h-14 shrink-0 items-center justify-between gap-2 border-b bg-card px-4">
+          <nav aria-label="Main (compact)" className="flex gap-1 overflow-x-auto md:hidden">
+            {nav.filter((n) => n.show).map((n) => (
+              <NavLink key={n.to} to={n.to} end={n.to === '/'} className="rounded px-2 py-1 text-xs hover:bg-accent">
+                {n.label}
+              </NavLink>
+            ))}
+          </nav>
+          <div className="hidden items-center gap-2 text-xs text-muted-foreground md:flex" data-testid="stream-state">
+            <span
+              aria-hidden
+              className={cn('size-2 rounded-full', stream === 'open' ? 'bg-success' : stream === 'connecting' ? 'bg-warning' : 'bg-destructive')}
+            />
+            {stream === 'open' ? 'Live' : stream === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+          </div>
+          <div className="flex items-center gap-1">
+            <Button
+              variant="ghost"
+              size="icon"
+              onClick={toggle}
+              aria-label={theme === 'dark' ? 'Switch to light theme' : 'Switch to dark theme'}
+            >
+              {theme === 'dark' ? <Sun /> : <Moon />}
+            </Button>
+            <DropdownMenu>
+              <DropdownMenuTrigger asChild>
+                <Button variant="ghost" className="gap-2" data-testid="user-menu">
+                  <Users aria-hidden />
+                  <span className="max-w-40 truncate">{user?.name || user?.email}</span>
+                </Button>
+              </DropdownMenuTrigger>
+              <DropdownMenuContent align="end">
+                <DropdownMenuLabel>
+                  {user?.email}
+                  <br />
+                  {user ? roleLabel[user.role] : ''}
+                </DropdownMenuLabel>
+                <DropdownMenuSeparator />
+                <DropdownMenuItem
+                  onSelect={async () => {
+                    await logout();
+                    navigate('/login');
+                  }}
+                >
+                  <LogOut /> Log out
+                </DropdownMenuItem>
+              </DropdownMenuContent>
+            </DropdownMenu>
+          </div>
+        </header>
+        <main id="main" tabIndex={-1} className="min-h-0 flex-1 overflow-auto p-4 focus:outline-none md:p-6">
+          <Outlet />
+        </main>
+      </div>
+    </div>
+  );
+}
+
+export function PageHeader({ title, description, children }: { title: string; description?: string; children?: React.ReactNode }) {
+  return (
+    <div className="mb-4 flex flex-wrap items-end justify-between gap-3">
+      <div>
+        <h1 className="text-xl font-semibold tracking-tight">{title}</h1>
+        {description && <p className="text-sm text-muted-foreground">{description}</p>}
+      </div>
+      {children && <div className="flex flex-wrap items-center gap-2">{children}</div>}
+    </div>
+  );
+}

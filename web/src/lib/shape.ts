@@ -1,0 +1,201 @@
+// Pure data shaping for views and charts (unit-tested in tests/shape.test.ts): API rows to
+// uPlot columns, live-point merging with a sliding window, Prometheus text parsing, and the
+// aggregations behind the overview and security views.
+import type { Anomaly, Bucket, Device, DeviceEvent, LivePoint, RawPoint, Severity } from '@/api/types';
+
+/** Column-oriented series for one metric; ts in ms, ascending. Rollups fill min/max. */
+export interface Series {
+  ts: number[];
+  value: number[];
+  min?: number[];
+  max?: number[];
+}
+
+export function groupRaw(points: RawPoint[]): Record<string, Series> {
+  const out: Record<string, Series> = {};
+  for (const p of points) {
+    const s = (out[p.metric] ??= { ts: [], value: [] });
+    s.ts.push(p.ts);
+    s.value.push(p.value);
+  }
+  for (const s of Object.values(out)) sortSeries(s);
+  return out;
+}
+
+export function groupBuckets(buckets: Bucket[]): Record<string, Series> {
+  const out: Record<string, Series> = {};
+  for (const b of buckets) {
+    const s = (out[b.metric] ??= { ts: [], value: [], min: [], max: [] });
+    s.ts.push(b.ts);
+    s.value.push(b.avg);
+    s.min!.push(b.min);
+    s.max!.push(b.max);
+  }
+  for (const s of Object.values(out)) sortSeries(s);
+  return out;
+}
+
+function sortSeries(s: Series): void {
+  let sorted = true;
+  for (let i = 1; i < s.ts.length; i++) if (s.ts[i] < s.ts[i - 1]) { sorted = false; break; }
+  if (sorted) return;
+  const idx = s.ts.map((_, i) => i).sort((a, b) => s.ts[a] - s.ts[b]);
+  const pick = (arr: number[]) => idx.map((i) => arr[i]);
+  s.ts = pick(s.ts);
+  s.value = pick(s.value);
+  if (s.min) s.min = pick(s.min);
+  if (s.max) s.max = pick(s.max);
+}
+
+/**
+ * Appends live points of one device to its series (new object per changed metric, so React and
+ * uPlot see the change), keeps time order, replaces a point with an equal timestamp, and drops
+ * points older than `now - windowMs` and beyond `maxPoints`.
+ */
+export function mergeLive(
+  series: Record<string, Series>,
+  points: LivePoint[],
+  windowMs: number,
+  now: number,
+  maxPoints = 5000,
+): Record<string, Series> {
+  const out = { ...series };
+  const touched = new Set<string>();
+  for (const p of points) {
+    if (!Number.isFinite(p.value) || !Number.isFinite(p.ts)) continue;
+    let s = out[p.metric];
+    if (!touched.has(p.metric)) {
+      s = s ? { ts: s.ts.slice(), value: s.value.slice() } : { ts: [], value: [] };
+      out[p.metric] = s;
+      touched.add(p.metric);
+    }
+    const n = s.ts.length;
+    if (n === 0 || p.ts > s.ts[n - 1]) {
+      s.ts.push(p.ts);
+      s.value.push(p.value);
+    } else {
+      // binary search for the insertion point (out-of-order or duplicate timestamp)
+      let lo = 0, hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (s.ts[mid] < p.ts) lo = mid + 1; else hi = mid;
+      }
+      if (s.ts[lo] === p.ts) s.value[lo] = p.value;
+      else { s.ts.splice(lo, 0, p.ts); s.value.splice(lo, 0, p.value); }
+    }
+  }
+  const cutoff = now - windowMs;
+  for (const m of touched) {
+    const s = out[m];
+    let drop = 0;
+    while (drop < s.ts.length && s.ts[drop] < cutoff) drop++;
+    drop = Math.max(drop, s.ts.length - maxPoints);
+    if (drop > 0) { s.ts.splice(0, drop); s.value.splice(0, drop); }
+  }
+  return out;
+}
+
+/** Sum of a Prometheus counter over all label sets, e.g. iotad_ingest_points_total. */
+export function promCounter(text: string, name: string): number | null {
+  let total = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    const after = rest[0] === '{' ? rest.slice(rest.lastIndexOf('}') + 1) : rest;
+    const v = Number(after.trim().split(/\s+/)[0]);
+    if (Number.isFinite(v)) { total += v; found = true; }
+  }
+  return found ? total : null;
+}
+
+/** Rate per second between two counter samples; null when unknown or the counter reset. */
+export function counterRate(prev: { v: number; at: number } | null, cur: { v: number; at: number }): number | null {
+  if (!prev || cur.at <= prev.at || cur.v < prev.v) return null;
+  return ((cur.v - prev.v) * 1000) / (cur.at - prev.at);
+}
+
+export function statusCounts(devices: Device[]): { online: number; offline: number; total: number } {
+  let online = 0;
+  for (const d of devices) if (d.status === 'online') online++;
+  return { online, offline: devices.length - online, total: devices.length };
+}
+
+export function severityCounts(anomalies: Anomaly[]): Record<Severity, number> {
+  const c: Record<Severity, number> = { critical: 0, warning: 0, info: 0 };
+  for (const a of anomalies) if (a.severity in c) c[a.severity]++;
+  return c;
+}
+
+/** Most frequent values of `key(e)` over events, descending, ties by name. */
+export function topOffenders(
+  events: DeviceEvent[],
+  key: (e: DeviceEvent) => string | null | undefined,
+  n = 5,
+): { key: string; count: number }[] {
+  const m = new Map<string, number>();
+  for (const e of events) {
+    const k = key(e);
+    if (!k) continue;
+    m.set(k, (m.get(k) ?? 0) + 1);
+  }
+  return [...m.entries()]
+    .map(([k, count]) => ({ key: k, count }))
+    .sort((a, b) => b.count - a.count || a.key.localeCompare(b.key))
+    .slice(0, n);
+}
+
+export interface Heatmap {
+  rows: string[]; // device ids, most events first
+  bins: number; // columns
+  from: number;
+  binMs: number;
+  cells: number[][]; // rows x bins counts
+  max: number;
+}
+
+/** Device x time counts of events in [from, to), `bins` equal columns, top `maxRows` devices. */
+export function eventHeatmap(events: DeviceEvent[], from: number, to: number, bins: number, maxRows = 20): Heatmap {
+  const binMs = Math.max(1, Math.ceil((to - from) / bins));
+  const top = topOffenders(events.filter((e) => e.ts >= from && e.ts < to), (e) => e.device_id, maxRows);
+  const rows = top.map((t) => t.key);
+  const index = new Map(rows.map((r, i) => [r, i]));
+  const cells = rows.map(() => new Array<number>(bins).fill(0));
+  let max = 0;
+  for (const e of events) {
+    if (e.ts < from || e.ts >= to || !e.device_id) continue;
+    const r = index.get(e.device_id);
+    if (r === undefined) continue;
+    const b = Math.min(bins - 1, Math.floor((e.ts - from) / binMs));
+    const v = ++cells[r][b];
+    if (v > max) max = v;
+  }
+  return { rows, bins, from, binMs, cells, max };
+}
+
+export interface StatusSpan { status: string; from: number; to: number }
+
+/** Online/offline spans from status events (any order), ending at `now`. */
+export function statusSpans(events: DeviceEvent[], now: number): StatusSpan[] {
+  const st = events.filter((e) => e.category === 'status').sort((a, b) => a.ts - b.ts);
+  const spans: StatusSpan[] = [];
+  for (let i = 0; i < st.length; i++) {
+    const cur = st[i];
+    const last = spans[spans.length - 1];
+    if (last && last.status === cur.kind) continue;
+    if (last) last.to = cur.ts;
+    spans.push({ status: cur.kind, from: cur.ts, to: now });
+  }
+  return spans;
+}
+
+/** Time range presets of the device detail view. */
+export type RangeKey = 'live' | '1h' | '24h' | '7d';
+export const RANGES: Record<RangeKey, { label: string; from: string; step: 'raw' | '1m' | '5m' | '1h'; windowMs: number }> = {
+  live: { label: 'Live', from: '-15m', step: 'raw', windowMs: 15 * 60_000 },
+  '1h': { label: '1 h', from: '-1h', step: '1m', windowMs: 3_600_000 },
+  '24h': { label: '24 h', from: '-24h', step: '5m', windowMs: 86_400_000 },
+  '7d': { label: '7 d', from: '-7d', step: '1h', windowMs: 7 * 86_400_000 },
+};

@@ -1,0 +1,35 @@
+// Wires the shared live stream into the stores: device status and last-seen for the fleet,
+// anomalies for the anomaly feed. Also exposes the connection state for the header.
+import { create } from 'zustand';
+import { liveStream, type StreamState } from '@/api/stream';
+import { useDevices } from './devices';
+import { useAnomalies } from './anomalies';
+
+export const useStreamState = create<{ state: StreamState }>(() => ({ state: 'closed' }));
+
+let started = false;
+const offs: (() => void)[] = [];
+
+export function startLive(): void {
+  if (started) return;
+  started = true;
+  offs.push(liveStream.onState((state) => useStreamState.setState({ state })));
+  offs.push(
+    liveStream.on((m) => {
+      if (m.type === 'device_status') useDevices.getState().applyStatus(m.device_id, m.status, m.ts);
+      else if (m.type === 'points' && m.points.length) {
+        let ts = 0;
+        for (const p of m.points) if (p.ts > ts) ts = p.ts;
+        useDevices.getState().touch(m.device_id, ts);
+      } else if (m.type === 'anomaly' && m.anomaly) useAnomalies.getState().receive(m.anomaly);
+    }),
+  );
+  liveStream.start();
+}
+
+export function stopLive(): void {
+  if (!started) return;
+  started = false;
+  while (offs.length) offs.pop()!();
+  liveStream.stop();
+}
