@@ -137,3 +137,19 @@ def test_auth_events_are_in_the_hash_chained_audit_log(iotad, admin):
     assert "auth.login" in actions and "auth.login_failed" in actions and "user.create" in actions
     v = admin.get("/api/v1/audit/verify").json()
     assert v["intact"] is True and v["rows"] >= 4
+
+
+def test_expired_and_idle_sessions_are_refused(iotad, admin):
+    import sqlite3
+    other = iotad.admin()
+    assert admin.get("/api/v1/auth/me").status_code == 200
+    db = sqlite3.connect(f"{iotad.data_dir}/iotad.db")
+    # one session past its absolute lifetime, the other idle for longer than session_idle_s
+    rows = db.execute("SELECT token_hash FROM sessions ORDER BY created_at").fetchall()
+    assert len(rows) == 2
+    db.execute("UPDATE sessions SET expires_at = 1 WHERE token_hash = ?", rows[0])
+    db.execute("UPDATE sessions SET last_seen = 1 WHERE token_hash = ?", rows[1])
+    db.commit()
+    db.close()
+    assert admin.get("/api/v1/auth/me").status_code == 401
+    assert other.get("/api/v1/auth/me").status_code == 401
