@@ -102,15 +102,21 @@ void anomalies_on_events(void *arg, shard_event *events)
                 log_info("anomaly", "id=%s device=%s metric=%s severity=%s description=\"%s\"",
                          e->anomaly_id, e->device_id, e->metric, severity_name(e->level),
                          e->description);
+        } else if (e->kind == SHARD_EV_CLOSE) {
+            /* the explanation stays as it was at its worst; only the end is recorded */
+            db_exec(
+                s->db, NULL,
+                "UPDATE anomalies SET updated_at = ?, details = json_set(details, '$.ended', 1, "
+                "'$.ended_at', ?) WHERE id = ?",
+                "iis", e->ts_ms, e->ts_ms, e->anomaly_id);
         } else {
-            /* severity only rises within an episode; CLOSE records when it ended */
+            /* a continuing episode: latest explanation; severity only rises */
             db_exec(s->db, NULL,
-                    "UPDATE anomalies SET updated_at = ?, details = json_set(?, '$.ended', ?), "
+                    "UPDATE anomalies SET updated_at = ?, details = ?, "
                     "severity = CASE WHEN ? = 'critical' OR severity = 'critical' THEN 'critical'"
                     " WHEN ? = 'warning' OR severity = 'warning' THEN 'warning' ELSE 'info' END "
                     "WHERE id = ?",
-                    "isisss", e->ts_ms, details ? details : "{}",
-                    (int64_t)(e->kind == SHARD_EV_CLOSE), severity_name(e->level),
+                    "issss", e->ts_ms, details ? details : "{}", severity_name(e->level),
                     severity_name(e->level), e->anomaly_id);
         }
         free(details);

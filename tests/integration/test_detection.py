@@ -65,6 +65,11 @@ def test_threshold_rule_applies_without_restart_and_streams(iotad, admin):
     time.sleep(0.5)
     assert len([x for x in anomalies(admin, device_id=dev)
                 if x["details"].get("source") == "rule"]) == 1
+    # back to normal: the episode is closed, its explanation kept as it was at its worst
+    ingest(iotad, key, [{"ts": now - 400, "metrics": {"temp": 21}}])
+    closed = wait_for(lambda: [x for x in anomalies(admin, device_id=dev)
+                               if x["id"] == a["id"] and x["details"].get("ended")])
+    assert closed[0]["details"]["value"] == 35.5 and closed[0]["details"]["ended_at"] == now - 400
     # disabling the rule takes effect at once
     rid = r.json()["id"]
     assert admin.patch(f"/api/v1/rules/{rid}", {"enabled": False}).status_code == 200
