@@ -1,32 +1,502 @@
-/* Placeholder until the alerts module lands. */
+/* Alerts module: schema, lifecycle and the server hooks. A new anomaly (loop thread) is
+ * matched against the alert policies and turned into rows of the durable outbox (table
+ * alerts) inside one transaction; a worker thread with its own SQLite connection delivers
+ * them (outbox.c). Escalations are checked by a 1 s timer on the loop; delivery results come
+ * back to the loop through a uv_async to be pushed on the live stream. */
 #include "alert/alerts.h"
 
-#include "api/api.h"
+#include "alert/alert_int.h"
+#include "api/stream.h"
+#include "core/log.h"
+#include "http/http_server.h"
+#include "ingest/devstate.h"
+#include "store/db.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct alert_note {
+    alert_note *next;
+    char alert_id[UUID_STR_LEN + 1];
+};
+
+/* The alerts table is the brief's; the columns after created_at make it the outbox:
+ * due_at (next attempt), group_key/count (grouping), payload (frozen at the first attempt so
+ * every retry sends the same bytes under the same Idempotency-Key = id). */
+static const char schema_sql[] =
+    "ALTER TABLE alerts ADD COLUMN channel_id TEXT;"
+    "ALTER TABLE alerts ADD COLUMN policy_id TEXT;"
+    "ALTER TABLE alerts ADD COLUMN recipient TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE alerts ADD COLUMN device_id TEXT;"
+    "ALTER TABLE alerts ADD COLUMN severity TEXT NOT NULL DEFAULT 'info';"
+    "ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'anomaly';"
+    "ALTER TABLE alerts ADD COLUMN group_key TEXT;"
+    "ALTER TABLE alerts ADD COLUMN count INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE alerts ADD COLUMN due_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE alerts ADD COLUMN updated_at INTEGER;"
+    "ALTER TABLE alerts ADD COLUMN last_error TEXT;"
+    "ALTER TABLE alerts ADD COLUMN payload TEXT;"
+    "ALTER TABLE alerts ADD COLUMN acked_at INTEGER;"
+    "ALTER TABLE alerts ADD COLUMN acked_by TEXT;"
+    "CREATE INDEX alerts_due ON alerts(status, due_at);"
+    "CREATE INDEX alerts_group ON alerts(group_key, due_at);"
+    "CREATE INDEX alerts_anomaly ON alerts(anomaly_id);"
+    "CREATE INDEX alerts_created ON alerts(created_at);"
+    /* every anomaly a (grouped) alert speaks for */
+    "CREATE TABLE alert_anomalies("
+    " alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
+    " anomaly_id TEXT NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
+    " PRIMARY KEY(alert_id, anomaly_id));"
+    "CREATE INDEX alert_anomalies_anomaly ON alert_anomalies(anomaly_id);"
+    "CREATE TABLE alert_attempts("
+    " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
+    " attempt INTEGER NOT NULL, started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
+    " ok INTEGER NOT NULL, code INTEGER, error TEXT);"
+    "CREATE INDEX alert_attempts_alert ON alert_attempts(alert_id);"
+    /* secret: SMTP password, SMS gateway token, webhook HMAC key; never returned by the API */
+    "CREATE TABLE alert_channels("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    " kind TEXT NOT NULL CHECK(kind IN ('email','sms','webhook')), url TEXT NOT NULL,"
+    " config TEXT NOT NULL DEFAULT '{}', secret TEXT NOT NULL DEFAULT '',"
+    " enabled INTEGER NOT NULL DEFAULT 1, rate_per_min INTEGER NOT NULL DEFAULT 60,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE alert_policies("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1,"
+    " channel_id TEXT NOT NULL REFERENCES alert_channels(id) ON DELETE CASCADE,"
+    " severities TEXT NOT NULL DEFAULT '[\"critical\",\"warning\"]',"
+    " device_id TEXT REFERENCES devices(id) ON DELETE CASCADE, device_type TEXT,"
+    " users TEXT NOT NULL DEFAULT '[]', roles TEXT NOT NULL DEFAULT '[]',"
+    " device_owner INTEGER NOT NULL DEFAULT 0, addresses TEXT NOT NULL DEFAULT '[]',"
+    " group_wait_ms INTEGER NOT NULL DEFAULT 0, group_window_ms INTEGER NOT NULL DEFAULT 60000,"
+    " escalate_after_ms INTEGER NOT NULL DEFAULT 0, escalate_users TEXT NOT NULL DEFAULT '[]',"
+    " escalate_roles TEXT NOT NULL DEFAULT '[]', escalate_addresses TEXT NOT NULL DEFAULT '[]',"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    /* per-user contacts and preferences: which address, from which severity */
+    "CREATE TABLE alert_contacts("
+    " id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL CHECK(kind IN ('email','sms','webhook')), address TEXT NOT NULL,"
+    " min_severity TEXT NOT NULL DEFAULT 'info', enabled INTEGER NOT NULL DEFAULT 1,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX alert_contacts_user ON alert_contacts(user_id);"
+    "CREATE TABLE alert_escalations("
+    " anomaly_id TEXT NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
+    " policy_id TEXT NOT NULL REFERENCES alert_policies(id) ON DELETE CASCADE,"
+    " due_at INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(anomaly_id, policy_id));"
+    "ALTER TABLE anomalies ADD COLUMN flapping INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN severity TEXT NOT NULL DEFAULT 'info';"
+    "ALTER TABLE incidents ADD COLUMN device_id TEXT;"
+    "ALTER TABLE incidents ADD COLUMN origin TEXT NOT NULL DEFAULT 'manual';"
+    "ALTER TABLE incidents ADD COLUMN created_by TEXT;"
+    "ALTER TABLE incidents ADD COLUMN updated_at INTEGER;"
+    "ALTER TABLE incidents ADD COLUMN acknowledged_at INTEGER;"
+    "ALTER TABLE incidents ADD COLUMN resolved_at INTEGER;"
+    "ALTER TABLE incidents ADD COLUMN verdict TEXT;"
+    "CREATE INDEX incidents_status ON incidents(status, created_at);"
+    "CREATE INDEX incidents_created ON incidents(created_at);"
+    "CREATE TABLE incident_anomalies("
+    " incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
+    " anomaly_id TEXT NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
+    " added_at INTEGER NOT NULL, PRIMARY KEY(incident_id, anomaly_id));"
+    "CREATE INDEX incident_anomalies_anomaly ON incident_anomalies(anomaly_id);"
+    "CREATE TABLE incident_events("
+    " id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE "
+    "CASCADE, ts INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '{}');"
+    "CREATE INDEX incident_events_incident ON incident_events(incident_id, id);";
 
 const char *alert_schema_sql(void)
 {
-    return "";
+    return schema_sql;
 }
+
+static const api_route routes[] = {
+    {"GET", "/api/v1/alerts", API_AUTH_SESSION, PERM_ALERT_READ, alert_api_list,
+     "List alerts (status incl. dead, method, anomaly, device, time; paging)"},
+    {"GET", "/api/v1/alerts/{id}", API_AUTH_SESSION, PERM_ALERT_READ, alert_api_get,
+     "Get an alert with its delivery attempts"},
+    {"POST", "/api/v1/alerts/{id}/retry", API_AUTH_SESSION, PERM_CHANNELS_ADMIN, alert_api_retry,
+     "Requeue a dead-lettered alert"},
+    {"POST", "/api/v1/alerts/{id}/ack", API_AUTH_SESSION, PERM_INCIDENT_WORK, alert_api_ack,
+     "Acknowledge an alert (stops its escalation)"},
+    {"GET", "/api/v1/alert-channels", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_list, "Notification channels (secrets never returned)"},
+    {"POST", "/api/v1/alert-channels", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_create, "Create a channel (email SMTP, SMS gateway, webhook)"},
+    {"PATCH", "/api/v1/alert-channels/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_update, "Change a channel"},
+    {"DELETE", "/api/v1/alert-channels/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_delete, "Delete a channel (and its policies)"},
+    {"POST", "/api/v1/alert-channels/{id}/test", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_test, "Queue a test message on a channel"},
+    {"GET", "/api/v1/alert-policies", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_policies_list, "Alert policies"},
+    {"POST", "/api/v1/alert-policies", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_policies_create, "Create a policy (severities, devices, recipients, grouping)"},
+    {"PATCH", "/api/v1/alert-policies/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_policies_update, "Change a policy"},
+    {"DELETE", "/api/v1/alert-policies/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_policies_delete, "Delete a policy"},
+    {"GET", "/api/v1/alert-settings", API_AUTH_SESSION, PERM_CHANNELS_ADMIN, alert_api_settings_get,
+     "Alert delivery settings"},
+    {"PATCH", "/api/v1/alert-settings", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_settings_update, "Change alert delivery settings"},
+    {"GET", "/api/v1/me/contacts", API_AUTH_SESSION, PERM_AUTHENTICATED, alert_api_contacts_list,
+     "Own alert contacts and preferences"},
+    {"PUT", "/api/v1/me/contacts", API_AUTH_SESSION, PERM_AUTHENTICATED, alert_api_contacts_put,
+     "Replace own alert contacts and preferences"},
+    {"GET", "/api/v1/incidents", API_AUTH_SESSION, PERM_INCIDENT_READ, incident_api_list,
+     "List incidents (status, assignee, severity, device, time; paging)"},
+    {"POST", "/api/v1/incidents", API_AUTH_SESSION, PERM_INCIDENT_WORK, incident_api_create,
+     "Open an incident from one or more anomalies"},
+    {"GET", "/api/v1/incidents/{id}", API_AUTH_SESSION, PERM_INCIDENT_READ, incident_api_get,
+     "Get an incident with its anomalies and timeline"},
+    {"PATCH", "/api/v1/incidents/{id}", API_AUTH_SESSION, PERM_INCIDENT_WORK, incident_api_update,
+     "Assign, change status (verdict on resolve), retitle"},
+    {"POST", "/api/v1/incidents/{id}/comments", API_AUTH_SESSION, PERM_INCIDENT_WORK,
+     incident_api_comment, "Comment on an incident"},
+    {"POST", "/api/v1/incidents/{id}/anomalies", API_AUTH_SESSION, PERM_INCIDENT_WORK,
+     incident_api_link, "Link an anomaly to an incident"},
+};
 
 const struct api_route *alert_routes(size_t *count)
 {
-    *count = 0;
-    return NULL;
+    *count = sizeof routes / sizeof routes[0];
+    return routes;
+}
+
+/* The module's state hangs off the server context (loop thread). */
+alerts *alerts_of(server *s)
+{
+    return s->alerts;
+}
+
+static int registry_set(server *s, alerts *a)
+{
+    s->alerts = a;
+    return 0;
+}
+
+static int64_t setting_int(sqlite3 *db, const char *key, int64_t def)
+{
+    char buf[32];
+    if (db_text(db, buf, sizeof buf, "SELECT value FROM settings WHERE key = ?", "s", key) != 0)
+        return def;
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    return *end == '\0' && end != buf ? v : def;
+}
+
+static void setting_str(sqlite3 *db, const char *key, const char *def, char *out, size_t cap)
+{
+    if (db_text(db, out, cap, "SELECT value FROM settings WHERE key = ?", "s", key) != 0)
+        snprintf(out, cap, "%s", def);
+}
+
+void alerts_settings_load(alerts *a, sqlite3 *db)
+{
+    alert_settings st;
+    memset(&st, 0, sizeof st);
+    setting_str(db, "alerts.public_url", "", st.public_url, sizeof st.public_url);
+    setting_str(db, "alerts.allow_nets", "", st.allow_nets, sizeof st.allow_nets);
+    setting_str(db, "alerts.auto_incident", "critical", st.auto_incident, sizeof st.auto_incident);
+    st.flap_window_ms = setting_int(db, "alerts.flap_window_ms", 600000);
+    st.flap_threshold = setting_int(db, "alerts.flap_threshold", 4);
+    st.retry_base_ms = setting_int(db, "alerts.retry_base_ms", 2000);
+    st.retry_max_ms = setting_int(db, "alerts.retry_max_ms", 600000);
+    st.max_attempts = setting_int(db, "alerts.max_attempts", 10);
+    st.timeout_ms = setting_int(db, "alerts.timeout_ms", 10000);
+    const char *env = getenv("IOTAD_ALERT_ALLOW_PRIVATE");
+    st.allow_private = env && strcmp(env, "1") == 0;
+    alert_allow allow;
+    memset(&allow, 0, sizeof allow);
+    if (alert_allow_parse(st.allow_nets, &allow) != 0)
+        log_warn("alert_allow_nets_invalid", "value=\"%s\"", st.allow_nets);
+    allow.allow_private = st.allow_private;
+    pthread_mutex_lock(&a->mu);
+    a->set = st;
+    a->allow = allow;
+    pthread_mutex_unlock(&a->mu);
+}
+
+void alerts_settings_get(alerts *a, alert_settings *out)
+{
+    pthread_mutex_lock(&a->mu);
+    *out = a->set;
+    pthread_mutex_unlock(&a->mu);
+    if (!out->public_url[0])
+        snprintf(out->public_url, sizeof out->public_url, "%s", a->default_url);
+}
+
+/* Default link base: the HTTP listener's host (wildcards shown as localhost) and the port it
+ * actually listens on. */
+static void default_url(alerts *a)
+{
+    char host[128];
+    const char *l = a->s->cfg.http_listen, *colon = strrchr(l, ':');
+    size_t n = colon ? (size_t)(colon - l) : strlen(l);
+    if (n >= sizeof host) n = sizeof host - 1;
+    memcpy(host, l, n);
+    host[n] = '\0';
+    if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]"))
+        snprintf(host, sizeof host, "localhost");
+    int port = a->s->http ? http_server_port(a->s->http) : 0;
+    snprintf(a->default_url, sizeof a->default_url, "http://%s:%d", host, port);
+}
+
+void alerts_wake(alerts *a)
+{
+    pthread_mutex_lock(&a->mu);
+    void *m = a->multi;
+    pthread_mutex_unlock(&a->mu);
+    if (m) alert_outbox_wakeup(m);
+}
+
+void alerts_broadcast_alert(server *s, sqlite3 *db, const char *alert_id)
+{
+    if (!s->hub || !stream_has_subscribers(s->hub)) return;
+    bool found;
+    cJSON *row = db_row_json(db, &found,
+                             "SELECT id, anomaly_id, user_id, method, recipient, status, attempts, "
+                             "severity, kind, count, device_id, created_at, sent_at, due_at, "
+                             "last_error FROM alerts WHERE id = ?",
+                             "s", alert_id);
+    if (!found) return;
+    const char *dev = api_json_str(row, "device_id");
+    char device_id[UUID_STR_LEN + 1] = "";
+    if (dev) snprintf(device_id, sizeof device_id, "%s", dev);
+    dev_live *d = device_id[0] ? devstate_get(s->devices, device_id) : NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "alert");
+    cJSON_AddItemToObject(o, "alert", row);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    /* alerts without a device (channel tests) go to Analysts and Admins only */
+    if (text) stream_broadcast(s->hub, device_id, d ? d->owner_id : "", text, strlen(text));
+    free(text);
+}
+
+void alert_outbox_note(alerts *a, const char *alert_id)
+{
+    alert_note *n = calloc(1, sizeof *n);
+    if (!n) return;
+    snprintf(n->alert_id, sizeof n->alert_id, "%s", alert_id);
+    pthread_mutex_lock(&a->mu);
+    n->next = a->notes;
+    a->notes = n;
+    pthread_mutex_unlock(&a->mu);
+    uv_async_send(&a->async);
+}
+
+static void on_async(uv_async_t *h)
+{
+    alerts *a = h->data;
+    pthread_mutex_lock(&a->mu);
+    alert_note *n = a->notes;
+    a->notes = NULL;
+    pthread_mutex_unlock(&a->mu);
+    while (n) {
+        alert_note *next = n->next;
+        if (!a->s->stopping) alerts_broadcast_alert(a->s, a->s->db, n->alert_id);
+        free(n);
+        n = next;
+    }
+}
+
+static void flush_batch(alerts *a);
+static void recover_anomalies(alerts *a);
+
+static void on_timer(uv_timer_t *t)
+{
+    alerts *a = t->data;
+    if (!a->s->stopping) alert_escalations_tick(a);
 }
 
 int alerts_start(struct server *s)
 {
-    (void)s;
+    alerts *a = calloc(1, sizeof *a);
+    if (!a) return -1;
+    a->s = s;
+    snprintf(a->db_path, sizeof a->db_path, "%s/iotad.db", s->cfg.data_dir);
+    pthread_mutex_init(&a->mu, NULL);
+    default_url(a);
+    alerts_settings_load(a, s->db);
+    if (registry_set(s, a) != 0) {
+        log_error("alerts_start_failed", "reason=%s", "too many servers");
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        return -1;
+    }
+    uv_timer_init(s->loop, &a->timer);
+    a->timer.data = a;
+    uv_timer_start(&a->timer, on_timer, 1000, 1000);
+    uv_async_init(s->loop, &a->async, on_async);
+    a->async.data = a;
+    uv_timer_init(s->loop, &a->batch_timer);
+    a->batch_timer.data = a;
+    recover_anomalies(a);
+    if (alert_outbox_start(a) != 0) {
+        log_error("alerts_start_failed", "reason=%s", "outbox worker");
+        return -1;
+    }
+    log_info("alerts_started", "allow_private=%s allow_nets=\"%s\"",
+             a->set.allow_private ? "yes" : "no", a->set.allow_nets);
     return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    alerts *a = h->data;
+    if (h == (uv_handle_t *)&a->timer) {
+        uv_close((uv_handle_t *)&a->batch_timer, on_closed);
+        return;
+    }
+    if (h == (uv_handle_t *)&a->batch_timer) {
+        uv_close((uv_handle_t *)&a->async, on_closed);
+        return;
+    }
+    on_async(&a->async); /* free notes not yet delivered */
+    pthread_mutex_destroy(&a->mu);
+    free(a);
 }
 
 void alerts_stop(struct server *s)
 {
-    (void)s;
+    alerts *a = alerts_of(s);
+    if (!a) return;
+    flush_batch(a); /* anomalies of this last tick still get their alerts queued */
+    uv_timer_stop(&a->batch_timer);
+    registry_set(s, NULL);
+    alert_outbox_stop(a); /* joins the worker; undelivered rows stay in the outbox */
+    uv_timer_stop(&a->timer);
+    uv_close((uv_handle_t *)&a->timer, on_closed);
+}
+
+static void flush_batch(alerts *a)
+{
+    while (a->nbatch > 0) {
+        char(*ids)[UUID_STR_LEN + 1] = a->batch;
+        size_t n = a->nbatch;
+        a->batch = NULL;
+        a->nbatch = a->batch_cap = 0;
+        alert_policy_apply(a, ids, n);
+        free(ids);
+    }
+}
+
+static void on_batch(uv_timer_t *t)
+{
+    flush_batch(t->data);
+}
+
+static void batch_add(alerts *a, const char *anomaly_id)
+{
+    if (a->nbatch == a->batch_cap) {
+        size_t cap = a->batch_cap ? 2 * a->batch_cap : 64;
+        void *grown = realloc(a->batch, cap * sizeof *a->batch);
+        if (!grown) {
+            log_error("alert_batch_failed", "anomaly=%s reason=%s", anomaly_id, "out of memory");
+            return; /* picked up at the next start (watermark) */
+        }
+        a->batch = grown;
+        a->batch_cap = cap;
+    }
+    snprintf(a->batch[a->nbatch++], sizeof a->batch[0], "%s", anomaly_id);
+    if (!uv_is_active((uv_handle_t *)&a->batch_timer))
+        uv_timer_start(&a->batch_timer, on_batch, 0, 0);
+}
+
+/* Anomalies stored after the watermark but never handled (a crash between the anomaly's
+ * commit and the policy transaction) are handled now; a first start just sets the mark. */
+static void recover_anomalies(alerts *a)
+{
+    sqlite3 *db = a->s->db;
+    int64_t mark = setting_int(db, "alerts.anomaly_watermark", -1);
+    if (mark < 0) {
+        db_exec(db, NULL,
+                "INSERT OR REPLACE INTO settings(key, value, updated_at) SELECT "
+                "'alerts.anomaly_watermark', COALESCE(MAX(rowid), 0), ? FROM anomalies",
+                "i", util_now_ms());
+        return;
+    }
+    cJSON *rows = db_rows_json(
+        db, "SELECT id FROM anomalies WHERE rowid > ? ORDER BY rowid LIMIT 10000", "i", mark);
+    const cJSON *x;
+    int n = 0;
+    cJSON_ArrayForEach(x, rows)
+    {
+        batch_add(a, api_json_str(x, "id"));
+        n++;
+    }
+    cJSON_Delete(rows);
+    if (n) log_info("alerts_recovered_anomalies", "count=%d", n);
 }
 
 void alerts_on_anomaly(struct server *s, const char *anomaly_id)
 {
-    (void)s;
-    (void)anomaly_id;
+    alerts *a = alerts_of(s);
+    if (!a || s->stopping) return;
+    batch_add(a, anomaly_id);
+}
+
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    for (;;) {
+        if (!*buf) return;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if ((size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return;
+        }
+        char *grown = realloc(*buf, *cap * 2);
+        if (!grown) return;
+        *buf = grown;
+        *cap *= 2;
+    }
+}
+
+int alerts_metrics_text(struct server *s, char **out)
+{
+    *out = NULL;
+    alerts *a = alerts_of(s);
+    if (!a) return -1;
+    pthread_mutex_lock(&a->mu);
+    uint64_t c[] = {
+        a->created,         a->grouped, a->suppressed_flapping, a->attempts,     a->sent,
+        a->failed_attempts, a->dead,    a->rate_limited,        a->ssrf_refused, a->escalated};
+    pthread_mutex_unlock(&a->mu);
+    static const char *names[] = {
+        "created",         "grouped",       "suppressed_flapping", "attempts",     "sent",
+        "failed_attempts", "dead_lettered", "rate_limited",        "ssrf_refused", "escalated"};
+    size_t len = 0, cap = 2048;
+    char *buf = malloc(cap);
+    if (!buf) return -1;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        metric(&buf, &len, &cap,
+               "# TYPE iotad_alerts_%s_total counter\niotad_alerts_%s_total %llu\n", names[i],
+               names[i], (unsigned long long)c[i]);
+    static const char *states[] = {"pending", "sending", "sent", "dead"};
+    metric(&buf, &len, &cap, "# TYPE iotad_alerts_outbox gauge\n");
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        metric(&buf, &len, &cap, "iotad_alerts_outbox{status=\"%s\"} %lld\n", states[i],
+               (long long)db_int(s->db, 0, "SELECT COUNT(*) FROM alerts WHERE status = ?", "s",
+                                 states[i]));
+    static const char *ist[] = {"new", "investigating", "resolved"};
+    metric(&buf, &len, &cap, "# TYPE iotad_incidents gauge\n");
+    for (size_t i = 0; i < sizeof ist / sizeof ist[0]; i++)
+        metric(&buf, &len, &cap, "iotad_incidents{status=\"%s\"} %lld\n", ist[i],
+               (long long)db_int(s->db, 0, "SELECT COUNT(*) FROM incidents WHERE status = ?", "s",
+                                 ist[i]));
+    *out = buf;
+    return 0;
 }

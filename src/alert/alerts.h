@@ -19,5 +19,8 @@ int alerts_start(struct server *s);
 void alerts_stop(struct server *s);
 /* A new anomaly episode was stored (loop thread): apply alert and incident policies. */
 void alerts_on_anomaly(struct server *s, const char *anomaly_id);
+/* Prometheus text of the module's counters and outbox/incident gauges (loop thread), for
+ * /metrics. *out is malloc'ed, caller frees; 0 ok, -1 when the module is not running. */
+int alerts_metrics_text(struct server *s, char **out);
 
 #endif

@@ -13,8 +13,8 @@
 
 #define ANOMALY_COLUMNS                                                                            \
     "a.id, a.device_id, d.name AS device_name, a.metric, a.detected_at, a.updated_at, "            \
-    "a.severity, a.description, a.details AS details_json, a.resolved AS resolved_bool, "            \
-    "a.resolved_at, a.verdict, a.rule_id"
+    "a.severity, a.description, a.details AS details_json, a.resolved AS resolved_bool, "          \
+    "a.resolved_at, a.verdict, a.rule_id, a.flapping AS flapping_bool"
 
 void api_anomalies_list(api_ctx *ctx)
 {

@@ -2,6 +2,7 @@
  * files. */
 #include "api/api.h"
 
+#include "alert/alerts.h"
 #include "api/stream.h"
 #include "ingest/devstate.h"
 #include "mqtt/mqtt_server.h"
@@ -150,6 +151,9 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_series %llu\n", (unsigned long long)ts.series);
     GAUGE("iotad_stream_subscribers", "Live stream subscribers.");
     tb_printf(&t, "iotad_stream_subscribers %zu\n", stream_subscriber_count(s->hub));
+    char *alert_text = NULL;
+    if (alerts_metrics_text(s, &alert_text) == 0 && alert_text) tb_printf(&t, "%s", alert_text);
+    free(alert_text);
     http_respond(ctx->c, 200, "text/plain; version=0.0.4", NULL, t.p, t.n);
     free(t.p);
 }

@@ -35,6 +35,7 @@ typedef struct server {
     struct sim *sim;
     struct shards *shards;
     struct reports_state *reports; /* src/report/reports.c */
+    struct alerts *alerts;         /* src/alert/alerts.c */
     void *mqtt_paused; /* MQTT connections paused by back-pressure (ingest/mqtt_ingest.c) */
     metrics m;
     uv_signal_t sig_term, sig_int;

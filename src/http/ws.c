@@ -5,6 +5,8 @@
  * buffer. One event is returned per call so the caller can act on it before feeding more. */
 #include "http/ws.h"
 
+#include "core/utf8.h"
+
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,46 +88,7 @@ void ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], size_t offset)
 
 bool ws_utf8_valid(const uint8_t *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        if (len - i >= 8) {
-            uint64_t v;
-            memcpy(&v, s + i, 8);
-            if (!(v & 0x8080808080808080ULL)) {
-                i += 8;
-                continue;
-            }
-        }
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i <= n) return false;
-        for (size_t k = 1; k <= n; k++) {
-            uint8_t b = s[i + k];
-            if ((b & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (b & 0x3F);
-        }
-        if (n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return false;
-        if (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
-        i += n + 1;
-    }
-    return true;
+    return utf8_valid(s, len, true);
 }
 
 bool ws_close_code_valid(unsigned code)

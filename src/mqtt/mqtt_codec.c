@@ -3,6 +3,8 @@
  * and the error / reason-code tables. Packet bodies are in mqtt_decode.c and mqtt_encode.c. */
 #include "mqtt/mqtt_codec_int.h"
 
+#include "core/utf8.h"
+
 #include <string.h>
 
 /* --- Errors and reason codes ----------------------------------------------------------------- */
@@ -288,39 +290,7 @@ int mqtt_rd_varint(mqtt_rd *r, uint32_t *v)
 
 bool mqtt_utf8_valid(const uint8_t *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            if (c == 0) return false;
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false; /* continuation byte, overlong lead (C0/C1) or > U+10FFFF lead */
-        }
-        if (len - i - 1 < n) return false;
-        for (size_t k = 1; k <= n; k++) {
-            uint8_t b = s[i + k];
-            if ((b & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (b & 0x3F);
-        }
-        if (n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return false;
-        if (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
-        i += n + 1;
-    }
-    return true;
+    return utf8_valid(s, len, false);
 }
 
 int mqtt_topic_name_check(const char *topic, size_t len)

@@ -1,0 +1,794 @@
+/* REST API of alerts (outbox rows with their delivery attempts, dead letters, retry, ack),
+ * notification channels and alert policies (Admin), own contacts and preferences (every
+ * user), and delivery settings. Channel secrets are write-only: stored for the worker, never
+ * returned (responses say has_secret). */
+#include "alert/alert_int.h"
+#include "alert/alert_util.h"
+#include "alert/channel.h"
+#include "alert/template.h"
+#include "store/db.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALERT_COLUMNS                                                                              \
+    "a.id, a.anomaly_id, a.user_id, a.method, a.recipient, a.status, a.attempts, a.created_at, "   \
+    "a.sent_at, a.due_at, a.updated_at, a.severity, a.kind, a.count, a.device_id, a.channel_id, "  \
+    "a.policy_id, a.last_error, a.acked_at, a.acked_by"
+
+static const char *owner_scope(api_ctx *ctx)
+{
+    return auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
+}
+
+void alert_api_list(api_ctx *ctx)
+{
+    bool bad = false;
+    int64_t limit = api_query_int(ctx, "limit", 100, 1, 1000, &bad);
+    int64_t offset = api_query_int(ctx, "offset", 0, 0, INT64_MAX, &bad);
+    int64_t from, to;
+    api_query_time(ctx, "from", 0, &from, &bad);
+    api_query_time(ctx, "to", INT64_MAX, &to, &bad);
+    char status[16] = "", method[16] = "", anomaly[64] = "", dev[64] = "", kind[16] = "";
+    api_query(ctx, "status", status, sizeof status);
+    api_query(ctx, "method", method, sizeof method);
+    api_query(ctx, "anomaly_id", anomaly, sizeof anomaly);
+    api_query(ctx, "device_id", dev, sizeof dev);
+    api_query(ctx, "kind", kind, sizeof kind);
+    if (bad || (status[0] && strcmp(status, "pending") && strcmp(status, "sending") &&
+                strcmp(status, "sent") && strcmp(status, "dead"))) {
+        api_error(ctx, 400, "bad_request",
+                  "status pending|sending|sent|dead, limit 1..1000, from/to times");
+        return;
+    }
+    const char *owner = owner_scope(ctx);
+    /* an alert of a grouped storm is visible to an owner through its first anomaly's device */
+    const char *where =
+        "FROM alerts a LEFT JOIN devices d ON d.id = a.device_id WHERE a.created_at >= ? AND "
+        "a.created_at < ? AND (? = '' OR a.status = ?) AND (? = '' OR a.method = ?) AND "
+        "(? = '' OR a.anomaly_id = ? OR EXISTS (SELECT 1 FROM alert_anomalies aa WHERE "
+        "aa.alert_id = a.id AND aa.anomaly_id = ?)) AND (? = '' OR a.device_id = ?) AND "
+        "(? = '' OR a.kind = ?) AND (? = '' OR d.owner_id = ?)";
+    char sql[1536];
+    snprintf(sql, sizeof sql,
+             "SELECT " ALERT_COLUMNS " %s ORDER BY a.created_at DESC LIMIT ? OFFSET ?", where);
+    cJSON *rows =
+        db_rows_json(ctx->s->db, sql, "iisssssssssssssii", from, to, status, status, method, method,
+                     anomaly, anomaly, anomaly, dev, dev, kind, kind, owner, owner, limit, offset);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) %s", where);
+    int64_t total = db_int(ctx->s->db, 0, sql, "iisssssssssssss", from, to, status, status, method,
+                           method, anomaly, anomaly, anomaly, dev, dev, kind, kind, owner, owner);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    api_json(ctx, 200, o);
+}
+
+static cJSON *visible_alert(api_ctx *ctx, const char *id)
+{
+    const char *owner = owner_scope(ctx);
+    bool found;
+    cJSON *r = db_row_json(ctx->s->db, &found,
+                           "SELECT " ALERT_COLUMNS ", a.payload AS payload_json FROM alerts a "
+                           "LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = ? AND "
+                           "(? = '' OR d.owner_id = ?)",
+                           "sss", id, owner, owner);
+    if (!found) {
+        cJSON_Delete(r);
+        api_error(ctx, 404, "not_found", "no alert %s", id);
+        return NULL;
+    }
+    return r;
+}
+
+void alert_api_get(api_ctx *ctx)
+{
+    cJSON *r = visible_alert(ctx, ctx->params[0]);
+    if (!r) return;
+    cJSON *att = db_rows_json(ctx->s->db,
+                              "SELECT attempt, started_at, duration_ms, ok AS ok_bool, code, error "
+                              "FROM alert_attempts WHERE alert_id = ? ORDER BY id",
+                              "s", ctx->params[0]);
+    cJSON_AddItemToObject(r, "attempts_log", att ? att : cJSON_CreateArray());
+    cJSON *an =
+        db_rows_json(ctx->s->db, "SELECT anomaly_id FROM alert_anomalies WHERE alert_id = ?", "s",
+                     ctx->params[0]);
+    cJSON *ids = cJSON_AddArrayToObject(r, "anomaly_ids");
+    const cJSON *x;
+    cJSON_ArrayForEach(x, an)
+        cJSON_AddItemToArray(ids, cJSON_CreateString(api_json_str(x, "anomaly_id")));
+    cJSON_Delete(an);
+    api_json(ctx, 200, r);
+}
+
+void alert_api_retry(api_ctx *ctx)
+{
+    int changed = 0;
+    db_exec(ctx->s->db, &changed,
+            "UPDATE alerts SET status = 'pending', attempts = 0, due_at = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'dead'",
+            "iis", util_now_ms(), util_now_ms(), ctx->params[0]);
+    if (changed != 1) {
+        if (db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM alerts WHERE id = ?", "s", ctx->params[0]))
+            api_error(ctx, 409, "conflict", "only dead-lettered alerts can be retried");
+        else
+            api_error(ctx, 404, "not_found", "no alert %s", ctx->params[0]);
+        return;
+    }
+    api_audit(ctx, "alert.retry", ctx->params[0], "");
+    alerts *a = alerts_of(ctx->s);
+    if (a) alerts_wake(a);
+    alerts_broadcast_alert(ctx->s, ctx->s->db, ctx->params[0]);
+    cJSON *r = visible_alert(ctx, ctx->params[0]);
+    if (r) api_json(ctx, 200, r);
+}
+
+void alert_api_ack(api_ctx *ctx)
+{
+    cJSON *r = visible_alert(ctx, ctx->params[0]);
+    if (!r) return;
+    cJSON_Delete(r);
+    db_exec(ctx->s->db, NULL,
+            "UPDATE alerts SET acked_at = COALESCE(acked_at, ?), acked_by = COALESCE(acked_by, ?) "
+            "WHERE id = ?",
+            "iss", util_now_ms(), ctx->user_id, ctx->params[0]);
+    api_audit(ctx, "alert.ack", ctx->params[0], "");
+    alerts_broadcast_alert(ctx->s, ctx->s->db, ctx->params[0]);
+    r = visible_alert(ctx, ctx->params[0]);
+    if (r) api_json(ctx, 200, r);
+}
+
+/* ---- channels ------------------------------------------------------------------------- */
+
+#define CHANNEL_COLUMNS                                                                            \
+    "id, name, kind, url, config AS config_json, enabled AS enabled_bool, rate_per_min, "          \
+    "(secret != '') AS has_secret_bool, created_at, updated_at"
+
+static const char *tpl_probe(void *arg, const char *name, size_t len)
+{
+    (void)arg;
+    if ((len == 4 && !memcmp(name, "from", 4)) || (len == 2 && !memcmp(name, "to", 2)) ||
+        (len == 4 && !memcmp(name, "body", 4)))
+        return "x";
+    return NULL;
+}
+
+/* Validates a complete channel (after merging an update); NULL ok or the reason. */
+static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t cap)
+{
+    const char *name = api_json_str(c, "name"), *kind = api_json_str(c, "kind");
+    const char *url = api_json_str(c, "url");
+    const cJSON *cfgj = cJSON_GetObjectItemCaseSensitive(c, "config");
+    const cJSON *rate = cJSON_GetObjectItemCaseSensitive(c, "rate_per_min");
+    const cJSON *secret = cJSON_GetObjectItemCaseSensitive(c, "secret");
+    if (!name || !name[0] || strlen(name) > 100) return "name: 1..100 characters";
+    if (!kind || (strcmp(kind, "email") && strcmp(kind, "sms") && strcmp(kind, "webhook")))
+        return "kind must be email, sms or webhook";
+    if (!url || strlen(url) > 1000) return "url is required (up to 1000 characters)";
+    if (cfgj && !cJSON_IsObject(cfgj)) return "cfgj must be an object";
+    if (rate && (!cJSON_IsNumber(rate) || rate->valuedouble < 0 || rate->valuedouble > 100000))
+        return "rate_per_min: 0 (unlimited) .. 100000";
+    if (secret && !cJSON_IsNull(secret) &&
+        (!cJSON_IsString(secret) || strlen(secret->valuestring) > 500))
+        return "secret: a string up to 500 characters";
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    const char *res = NULL;
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        res = "url is not a valid absolute URL";
+    } else if (!strcmp(kind, "email") ? (strcmp(scheme, "smtp") && strcmp(scheme, "smtps"))
+                                      : (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+        res = !strcmp(kind, "email") ? "an email channel needs an smtp:// or smtps:// url"
+                                     : "this channel needs an http:// or https:// url";
+    } else {
+        /* literal addresses are checked now; names are checked at every delivery */
+        char h[256];
+        size_t hl = strlen(host);
+        if (host[0] == '[' && hl >= 2 && hl - 2 < sizeof h) {
+            memcpy(h, host + 1, hl - 2);
+            h[hl - 2] = '\0';
+        } else {
+            snprintf(h, sizeof h, "%s", host);
+        }
+        uint8_t addr[16];
+        const char *cls = NULL;
+        alerts *a = alerts_of(ctx->s);
+        alert_allow allow;
+        memset(&allow, 0, sizeof allow);
+        if (a) {
+            pthread_mutex_lock(&a->mu);
+            allow = a->allow;
+            pthread_mutex_unlock(&a->mu);
+        }
+        if (alert_addr_parse(h, addr) == 0 && !alert_addr_permitted(&allow, addr, &cls)) {
+            snprintf(why, cap,
+                     "url points to a %s address; allow it in alert-settings allow_nets first",
+                     cls);
+            res = why;
+        }
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (res) return res;
+    const char *tmpl = cfgj ? api_json_str(cfgj, "body_template") : NULL;
+    if (tmpl) {
+        char out[2048];
+        int n = alert_template_render(tmpl, strlen(tmpl), tpl_probe, NULL, ALERT_ESC_NONE, out,
+                                      sizeof out);
+        if (n == ALERT_TPL_EUNKNOWN) return "body_template: placeholders are {from} {to} {body}";
+        if (n < 0) return "body_template: malformed (use {{ and }} for literal braces)";
+    }
+    return NULL;
+}
+
+static cJSON *channel_row(api_ctx *ctx, const char *id)
+{
+    bool found;
+    cJSON *r = db_row_json(ctx->s->db, &found,
+                           "SELECT " CHANNEL_COLUMNS " FROM alert_channels WHERE id = ?", "s", id);
+    if (!found) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return r;
+}
+
+void alert_api_channels_list(api_ctx *ctx)
+{
+    cJSON *rows = db_rows_json(
+        ctx->s->db, "SELECT " CHANNEL_COLUMNS " FROM alert_channels ORDER BY created_at", "");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
+    api_json(ctx, 200, o);
+}
+
+/* Overlays the body on the stored channel (update) or on defaults (create) and stores it. */
+static void channel_save(api_ctx *ctx, const char *id, bool create)
+{
+    cJSON *b = api_body_json(ctx);
+    if (!b) return;
+    cJSON *cur = create ? cJSON_CreateObject() : channel_row(ctx, id);
+    char why[256];
+    const char *err = NULL;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, b)
+    {
+        if (strcmp(x->string, "name") && strcmp(x->string, "kind") && strcmp(x->string, "url") &&
+            strcmp(x->string, "config") && strcmp(x->string, "secret") &&
+            strcmp(x->string, "enabled") && strcmp(x->string, "rate_per_min")) {
+            snprintf(why, sizeof why, "unknown field %s", x->string);
+            err = why;
+            break;
+        }
+        if (!create && strcmp(x->string, "kind") == 0) {
+            err = "the kind of a channel cannot change";
+            break;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(cur, x->string);
+        cJSON_AddItemToObject(cur, x->string, cJSON_Duplicate(x, 1));
+    }
+    if (!err) err = check_channel(ctx, cur, why, sizeof why);
+    if (err) {
+        api_error(ctx, 400, "bad_request", "%s", err);
+        goto done;
+    }
+    const cJSON *cfgj = cJSON_GetObjectItemCaseSensitive(cur, "config");
+    const cJSON *rate = cJSON_GetObjectItemCaseSensitive(cur, "rate_per_min");
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(cur, "enabled");
+    const cJSON *secret = cJSON_GetObjectItemCaseSensitive(b, "secret");
+    char *config_text = cfgj ? cJSON_PrintUnformatted(cfgj) : strdup("{}");
+    int64_t now = util_now_ms();
+    char new_id[UUID_STR_LEN + 1];
+    if (create) {
+        util_uuid7(new_id);
+        id = new_id;
+        db_exec(ctx->s->db, NULL,
+                "INSERT INTO alert_channels(id, name, kind, url, config, secret, enabled, "
+                "rate_per_min, created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "ssssssiiii", id, api_json_str(cur, "name"), api_json_str(cur, "kind"),
+                api_json_str(cur, "url"), config_text ? config_text : "{}",
+                cJSON_IsString(secret) ? secret->valuestring : "",
+                (int64_t)(en ? cJSON_IsTrue(en) : 1), (int64_t)(rate ? rate->valuedouble : 60), now,
+                now);
+    } else {
+        db_exec(ctx->s->db, NULL,
+                "UPDATE alert_channels SET name = ?, url = ?, config = ?, enabled = ?, "
+                "rate_per_min = ?, updated_at = ?, secret = CASE WHEN ? THEN ? ELSE secret END "
+                "WHERE id = ?",
+                "sssiiiiss", api_json_str(cur, "name"), api_json_str(cur, "url"),
+                config_text ? config_text : "{}", (int64_t)(en ? cJSON_IsTrue(en) : 1),
+                (int64_t)(rate ? rate->valuedouble : 60), now, (int64_t)(secret != NULL),
+                cJSON_IsString(secret) ? secret->valuestring : "", id);
+    }
+    free(config_text);
+    /* audit without the secret */
+    cJSON_DeleteItemFromObjectCaseSensitive(b, "secret");
+    if (secret) cJSON_AddStringToObject(b, "secret", "(changed)");
+    char *detail = cJSON_PrintUnformatted(b);
+    api_audit(ctx, create ? "channel.create" : "channel.update", id, detail ? detail : "");
+    free(detail);
+    alerts *a = alerts_of(ctx->s);
+    if (a) alerts_wake(a);
+    api_json(ctx, create ? 201 : 200, channel_row(ctx, id));
+done:
+    cJSON_Delete(cur);
+    cJSON_Delete(b);
+}
+
+void alert_api_channels_create(api_ctx *ctx)
+{
+    channel_save(ctx, NULL, true);
+}
+
+void alert_api_channels_update(api_ctx *ctx)
+{
+    cJSON *r = channel_row(ctx, ctx->params[0]);
+    if (!r) {
+        api_error(ctx, 404, "not_found", "no channel %s", ctx->params[0]);
+        return;
+    }
+    cJSON_Delete(r);
+    channel_save(ctx, ctx->params[0], false);
+}
+
+void alert_api_channels_delete(api_ctx *ctx)
+{
+    int changed = 0;
+    db_exec(ctx->s->db, &changed, "DELETE FROM alert_channels WHERE id = ?", "s", ctx->params[0]);
+    if (changed != 1) {
+        api_error(ctx, 404, "not_found", "no channel %s", ctx->params[0]);
+        return;
+    }
+    api_audit(ctx, "channel.delete", ctx->params[0], "");
+    api_no_content(ctx);
+}
+
+void alert_api_channels_test(api_ctx *ctx)
+{
+    cJSON *ch = channel_row(ctx, ctx->params[0]);
+    if (!ch) {
+        api_error(ctx, 404, "not_found", "no channel %s", ctx->params[0]);
+        return;
+    }
+    cJSON *b = ctx->req->body_len ? api_body_json(ctx) : cJSON_CreateObject();
+    if (!b) {
+        cJSON_Delete(ch);
+        return;
+    }
+    const char *kind = api_json_str(ch, "kind");
+    const char *to = strcmp(kind, "webhook") == 0 ? api_json_str(ch, "url") : api_json_str(b, "to");
+    alerts *a = alerts_of(ctx->s);
+    char id[UUID_STR_LEN + 1] = "";
+    if (!to || !to[0] || strlen(to) > 300) {
+        api_error(ctx, 400, "bad_request", "to: the address or number to send the test to");
+    } else if (!a || alert_enqueue(a, ctx->s->db, NULL, NULL, ctx->params[0], kind, ctx->user_id,
+                                   to, "info", NULL, "test", 0, 0, id) != 0) {
+        api_error(ctx, 503, "unavailable", "alert delivery is not running");
+    } else {
+        api_audit(ctx, "channel.test", ctx->params[0], to);
+        alerts_wake(a);
+        cJSON *r = visible_alert(ctx, id);
+        if (r) api_json(ctx, 202, r);
+    }
+    cJSON_Delete(b);
+    cJSON_Delete(ch);
+}
+
+/* ---- policies ------------------------------------------------------------------------- */
+
+#define POLICY_COLUMNS                                                                             \
+    "id, name, enabled AS enabled_bool, channel_id, severities AS severities_json, device_id, "    \
+    "device_type, users AS users_json, roles AS roles_json, device_owner AS device_owner_bool, "   \
+    "addresses AS addresses_json, group_wait_ms, group_window_ms, escalate_after_ms, "             \
+    "escalate_users AS escalate_users_json, escalate_roles AS escalate_roles_json, "               \
+    "escalate_addresses AS escalate_addresses_json, created_at, updated_at"
+
+static cJSON *policy_row(api_ctx *ctx, const char *id)
+{
+    bool found;
+    cJSON *r = db_row_json(ctx->s->db, &found,
+                           "SELECT " POLICY_COLUMNS " FROM alert_policies WHERE id = ?", "s", id);
+    if (!found) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    /* stored names -> API names */
+    return r;
+}
+
+static bool string_array(const cJSON *a, size_t max_len, const char *const *allowed)
+{
+    if (!a) return true;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > 50) return false;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a)
+    {
+        if (!cJSON_IsString(x) || !x->valuestring[0] || strlen(x->valuestring) > max_len)
+            return false;
+        if (allowed) {
+            bool ok = false;
+            for (int i = 0; allowed[i] && !ok; i++)
+                ok = strcmp(allowed[i], x->valuestring) == 0;
+            if (!ok) return false;
+        }
+    }
+    return true;
+}
+
+static const char *check_policy(api_ctx *ctx, const cJSON *p)
+{
+    static const char *const sevs[] = {"critical", "warning", "info", NULL};
+    static const char *const roles[] = {"admin", "analyst", "device_owner", NULL};
+    const char *name = api_json_str(p, "name"), *ch = api_json_str(p, "channel_id");
+    if (!name || !name[0] || strlen(name) > 100) return "name: 1..100 characters";
+    if (!ch || !db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM alert_channels WHERE id = ?", "s", ch))
+        return "channel_id: an existing channel";
+    if (!string_array(cJSON_GetObjectItemCaseSensitive(p, "severities"), 16, sevs))
+        return "severities: an array of critical|warning|info";
+    if (!string_array(cJSON_GetObjectItemCaseSensitive(p, "roles"), 16, roles) ||
+        !string_array(cJSON_GetObjectItemCaseSensitive(p, "escalate_roles"), 16, roles))
+        return "roles: an array of admin|analyst|device_owner";
+    if (!string_array(cJSON_GetObjectItemCaseSensitive(p, "users"), 64, NULL) ||
+        !string_array(cJSON_GetObjectItemCaseSensitive(p, "escalate_users"), 64, NULL))
+        return "users: an array of user ids";
+    if (!string_array(cJSON_GetObjectItemCaseSensitive(p, "addresses"), 254, NULL) ||
+        !string_array(cJSON_GetObjectItemCaseSensitive(p, "escalate_addresses"), 254, NULL))
+        return "addresses: an array of e-mail addresses or phone numbers";
+    static const char *const nums[] = {"group_wait_ms", "group_window_ms", "escalate_after_ms"};
+    for (size_t i = 0; i < 3; i++) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(p, nums[i]);
+        if (n && (!cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > 7 * 86400000.0))
+            return "group_wait_ms, group_window_ms, escalate_after_ms: 0 .. 7 days in ms";
+    }
+    const char *dev = api_json_str(p, "device_id");
+    if (dev && !db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM devices WHERE id = ?", "s", dev))
+        return "device_id: an existing device";
+    return NULL;
+}
+
+static char *json_or(const cJSON *p, const char *key, const char *def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, key);
+    return v && !cJSON_IsNull(v) ? cJSON_PrintUnformatted(v) : strdup(def);
+}
+
+static int64_t num_or(const cJSON *p, const char *key, int64_t def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+}
+
+static void policy_save(api_ctx *ctx, const char *id, bool create)
+{
+    cJSON *b = api_body_json(ctx);
+    if (!b) return;
+    cJSON *cur = create ? cJSON_CreateObject() : policy_row(ctx, id);
+    static const char *const fields[] = {"name",
+                                         "enabled",
+                                         "channel_id",
+                                         "severities",
+                                         "device_id",
+                                         "device_type",
+                                         "users",
+                                         "roles",
+                                         "device_owner",
+                                         "addresses",
+                                         "group_wait_ms",
+                                         "group_window_ms",
+                                         "escalate_after_ms",
+                                         "escalate_users",
+                                         "escalate_roles",
+                                         "escalate_addresses",
+                                         NULL};
+    const char *err = NULL;
+    char why[128];
+    const cJSON *x;
+    cJSON_ArrayForEach(x, b)
+    {
+        bool known = false;
+        for (int i = 0; fields[i] && !known; i++)
+            known = strcmp(fields[i], x->string) == 0;
+        if (!known) {
+            snprintf(why, sizeof why, "unknown field %s", x->string);
+            err = why;
+            break;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(cur, x->string);
+        cJSON_AddItemToObject(cur, x->string, cJSON_Duplicate(x, 1));
+    }
+    if (!err) err = check_policy(ctx, cur);
+    if (err) {
+        api_error(ctx, 400, "bad_request", "%s", err);
+        goto done;
+    }
+    char *sev = json_or(cur, "severities", "[\"critical\",\"warning\"]");
+    char *users = json_or(cur, "users", "[]"), *roles = json_or(cur, "roles", "[]");
+    char *addrs = json_or(cur, "addresses", "[]"), *eu = json_or(cur, "escalate_users", "[]");
+    char *er = json_or(cur, "escalate_roles", "[]");
+    char *ea = json_or(cur, "escalate_addresses", "[]");
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(cur, "enabled");
+    const cJSON *own = cJSON_GetObjectItemCaseSensitive(cur, "device_owner");
+    int64_t now = util_now_ms();
+    char new_id[UUID_STR_LEN + 1];
+    if (create) {
+        util_uuid7(new_id);
+        id = new_id;
+    }
+    int rc = db_exec(
+        ctx->s->db, NULL,
+        "INSERT INTO alert_policies(id, name, enabled, channel_id, severities, device_id, "
+        "device_type, users, roles, device_owner, addresses, group_wait_ms, group_window_ms, "
+        "escalate_after_ms, escalate_users, escalate_roles, escalate_addresses, created_at, "
+        "updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET name = excluded.name, enabled = excluded.enabled, "
+        "channel_id = excluded.channel_id, severities = excluded.severities, device_id = "
+        "excluded.device_id, device_type = excluded.device_type, users = excluded.users, roles = "
+        "excluded.roles, device_owner = excluded.device_owner, addresses = excluded.addresses, "
+        "group_wait_ms = excluded.group_wait_ms, group_window_ms = excluded.group_window_ms, "
+        "escalate_after_ms = excluded.escalate_after_ms, escalate_users = "
+        "excluded.escalate_users, escalate_roles = excluded.escalate_roles, escalate_addresses = "
+        "excluded.escalate_addresses, updated_at = excluded.updated_at",
+        "ssissbbssisiiisssii", id, api_json_str(cur, "name"), (int64_t)(en ? cJSON_IsTrue(en) : 1),
+        api_json_str(cur, "channel_id"), sev, api_json_str(cur, "device_id"),
+        api_json_str(cur, "device_type"), users, roles, (int64_t)(own ? cJSON_IsTrue(own) : 0),
+        addrs, num_or(cur, "group_wait_ms", 0), num_or(cur, "group_window_ms", 60000),
+        num_or(cur, "escalate_after_ms", 0), eu, er, ea, now, now);
+    free(sev);
+    free(users);
+    free(roles);
+    free(addrs);
+    free(eu);
+    free(er);
+    free(ea);
+    if (rc != 0) {
+        api_error(ctx, 500, "internal", "could not store the policy");
+        goto done;
+    }
+    char *detail = cJSON_PrintUnformatted(b);
+    api_audit(ctx, create ? "policy.create" : "policy.update", id, detail ? detail : "");
+    free(detail);
+    api_json(ctx, create ? 201 : 200, policy_row(ctx, id));
+done:
+    cJSON_Delete(cur);
+    cJSON_Delete(b);
+}
+
+void alert_api_policies_list(api_ctx *ctx)
+{
+    cJSON *ids = db_rows_json(ctx->s->db, "SELECT id FROM alert_policies ORDER BY created_at", "");
+    cJSON *items = cJSON_CreateArray();
+    const cJSON *x;
+    cJSON_ArrayForEach(x, ids)
+    {
+        cJSON *r = policy_row(ctx, api_json_str(x, "id"));
+        if (r) cJSON_AddItemToArray(items, r);
+    }
+    cJSON_Delete(ids);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "items", items);
+    api_json(ctx, 200, o);
+}
+
+void alert_api_policies_create(api_ctx *ctx)
+{
+    policy_save(ctx, NULL, true);
+}
+
+void alert_api_policies_update(api_ctx *ctx)
+{
+    cJSON *r = policy_row(ctx, ctx->params[0]);
+    if (!r) {
+        api_error(ctx, 404, "not_found", "no policy %s", ctx->params[0]);
+        return;
+    }
+    cJSON_Delete(r);
+    policy_save(ctx, ctx->params[0], false);
+}
+
+void alert_api_policies_delete(api_ctx *ctx)
+{
+    int changed = 0;
+    db_exec(ctx->s->db, &changed, "DELETE FROM alert_policies WHERE id = ?", "s", ctx->params[0]);
+    if (changed != 1) {
+        api_error(ctx, 404, "not_found", "no policy %s", ctx->params[0]);
+        return;
+    }
+    api_audit(ctx, "policy.delete", ctx->params[0], "");
+    api_no_content(ctx);
+}
+
+/* ---- own contacts --------------------------------------------------------------------- */
+
+static void contacts_send(api_ctx *ctx, int status)
+{
+    cJSON *rows = db_rows_json(ctx->s->db,
+                               "SELECT id, kind, address, min_severity, enabled AS enabled_bool, "
+                               "created_at FROM alert_contacts WHERE user_id = ? ORDER BY "
+                               "created_at, id",
+                               "s", ctx->user_id);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
+    api_json(ctx, status, o);
+}
+
+void alert_api_contacts_list(api_ctx *ctx)
+{
+    contacts_send(ctx, 200);
+}
+
+static bool address_ok(const char *kind, const char *addr)
+{
+    size_t n = strlen(addr);
+    if (n == 0 || n > 254) return false;
+    if (!strcmp(kind, "email")) {
+        const char *at = strchr(addr, '@');
+        if (!at || at == addr || !at[1] || strchr(at + 1, '@')) return false;
+        for (const char *p = addr; *p; p++)
+            if (isspace((unsigned char)*p) || *p == '<' || *p == '>' || *p == ',') return false;
+        return true;
+    }
+    if (!strcmp(kind, "sms")) {
+        if (addr[0] != '+' || n < 4 || n > 16) return false;
+        for (const char *p = addr + 1; *p; p++)
+            if (!isdigit((unsigned char)*p)) return false;
+        return true;
+    }
+    return false;
+}
+
+void alert_api_contacts_put(api_ctx *ctx)
+{
+    cJSON *b = api_body_json(ctx);
+    if (!b) return;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(b, "contacts"), *c;
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) > 20) {
+        api_error(ctx, 400, "bad_request", "contacts: an array of up to 20 contacts");
+        goto done;
+    }
+    cJSON_ArrayForEach(c, list)
+    {
+        const char *kind = api_json_str(c, "kind"), *addr = api_json_str(c, "address");
+        const char *min = api_json_str(c, "min_severity");
+        if (!kind || (strcmp(kind, "email") && strcmp(kind, "sms")) || !addr ||
+            !address_ok(kind, addr) || (min && !alert_severity_rank(min))) {
+            api_error(ctx, 400, "bad_request",
+                      "each contact: kind email|sms, address (e-mail, or +E.164 number), "
+                      "min_severity info|warning|critical");
+            goto done;
+        }
+    }
+    bool tx = db_begin(ctx->s->db) == 0;
+    db_exec(ctx->s->db, NULL, "DELETE FROM alert_contacts WHERE user_id = ?", "s", ctx->user_id);
+    int64_t now = util_now_ms();
+    cJSON_ArrayForEach(c, list)
+    {
+        char id[UUID_STR_LEN + 1];
+        util_uuid7(id);
+        const char *min = api_json_str(c, "min_severity");
+        const cJSON *en = cJSON_GetObjectItemCaseSensitive(c, "enabled");
+        db_exec(ctx->s->db, NULL,
+                "INSERT INTO alert_contacts(id, user_id, kind, address, min_severity, enabled, "
+                "created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                "sssssii", id, ctx->user_id, api_json_str(c, "kind"), api_json_str(c, "address"),
+                min ? min : "info", (int64_t)(en ? cJSON_IsTrue(en) : 1), now);
+    }
+    char *detail = cJSON_PrintUnformatted(list);
+    api_audit(ctx, "contacts.update", ctx->user_id, detail ? detail : "");
+    free(detail);
+    if (tx && db_commit(ctx->s->db) != 0) db_rollback(ctx->s->db);
+    contacts_send(ctx, 200);
+done:
+    cJSON_Delete(b);
+}
+
+/* ---- settings ------------------------------------------------------------------------- */
+
+void alert_api_settings_get(api_ctx *ctx)
+{
+    alerts *a = alerts_of(ctx->s);
+    if (!a) {
+        api_error(ctx, 503, "unavailable", "alert delivery is not running");
+        return;
+    }
+    alert_settings st;
+    pthread_mutex_lock(&a->mu);
+    st = a->set;
+    pthread_mutex_unlock(&a->mu);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "public_url", st.public_url);
+    cJSON_AddStringToObject(o, "allow_nets", st.allow_nets);
+    cJSON_AddBoolToObject(o, "allow_private", st.allow_private);
+    cJSON_AddStringToObject(o, "auto_incident", st.auto_incident);
+    cJSON_AddNumberToObject(o, "flap_window_ms", (double)st.flap_window_ms);
+    cJSON_AddNumberToObject(o, "flap_threshold", (double)st.flap_threshold);
+    cJSON_AddNumberToObject(o, "retry_base_ms", (double)st.retry_base_ms);
+    cJSON_AddNumberToObject(o, "retry_max_ms", (double)st.retry_max_ms);
+    cJSON_AddNumberToObject(o, "max_attempts", (double)st.max_attempts);
+    cJSON_AddNumberToObject(o, "timeout_ms", (double)st.timeout_ms);
+    api_json(ctx, 200, o);
+}
+
+void alert_api_settings_update(api_ctx *ctx)
+{
+    alerts *a = alerts_of(ctx->s);
+    cJSON *b = api_body_json(ctx);
+    if (!b) return;
+    static const struct {
+        const char *key;
+        int64_t min, max; /* numbers; min > max marks a string */
+    } keys[] = {{"public_url", 1, 0},           {"allow_nets", 1, 0},
+                {"auto_incident", 1, 0},        {"flap_window_ms", 0, 86400000},
+                {"flap_threshold", 0, 1000},    {"retry_base_ms", 10, 3600000},
+                {"retry_max_ms", 10, 86400000}, {"max_attempts", 1, 100},
+                {"timeout_ms", 100, 120000}};
+    const cJSON *x;
+    const char *err = NULL;
+    char why[160];
+    cJSON_ArrayForEach(x, b)
+    {
+        size_t i = 0;
+        while (i < sizeof keys / sizeof keys[0] && strcmp(keys[i].key, x->string))
+            i++;
+        if (i == sizeof keys / sizeof keys[0]) {
+            snprintf(why, sizeof why, "unknown setting %s", x->string);
+            err = why;
+        } else if (keys[i].min > keys[i].max) {
+            if (!cJSON_IsString(x) || strlen(x->valuestring) > 250) {
+                err = "string settings: up to 250 characters";
+            } else if (!strcmp(x->string, "allow_nets")) {
+                alert_allow tmp;
+                memset(&tmp, 0, sizeof tmp);
+                if (alert_allow_parse(x->valuestring, &tmp) != 0)
+                    err = "allow_nets: comma-separated addresses or CIDR networks";
+            } else if (!strcmp(x->string, "auto_incident") && strcmp(x->valuestring, "off") &&
+                       !alert_severity_rank(x->valuestring)) {
+                err = "auto_incident: critical|warning|info|off";
+            } else if (!strcmp(x->string, "public_url") && x->valuestring[0] &&
+                       strncmp(x->valuestring, "http://", 7) &&
+                       strncmp(x->valuestring, "https://", 8)) {
+                err = "public_url: an http(s) URL";
+            }
+        } else if (!cJSON_IsNumber(x) || x->valuedouble < (double)keys[i].min ||
+                   x->valuedouble > (double)keys[i].max) {
+            snprintf(why, sizeof why, "%s: a number in %lld..%lld", x->string,
+                     (long long)keys[i].min, (long long)keys[i].max);
+            err = why;
+        }
+        if (err) break;
+    }
+    if (err || !a) {
+        if (err)
+            api_error(ctx, 400, "bad_request", "%s", err);
+        else
+            api_error(ctx, 503, "unavailable", "alert delivery is not running");
+        cJSON_Delete(b);
+        return;
+    }
+    int64_t now = util_now_ms();
+    cJSON_ArrayForEach(x, b)
+    {
+        char key[64], val[300];
+        snprintf(key, sizeof key, "alerts.%s", x->string);
+        if (cJSON_IsString(x))
+            snprintf(val, sizeof val, "%s", x->valuestring);
+        else
+            snprintf(val, sizeof val, "%lld", (long long)x->valuedouble);
+        db_exec(ctx->s->db, NULL,
+                "INSERT INTO settings(key, value, updated_at) VALUES(?, ?, ?) ON CONFLICT(key) "
+                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                "ssi", key, val, now);
+    }
+    char *detail = cJSON_PrintUnformatted(b);
+    api_audit(ctx, "alert_settings.update", "", detail ? detail : "");
+    free(detail);
+    cJSON_Delete(b);
+    alerts_settings_load(a, ctx->s->db);
+    alerts_wake(a);
+    alert_api_settings_get(ctx);
+}

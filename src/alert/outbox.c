@@ -1,0 +1,631 @@
+/* The durable outbox and its delivery worker. Alerts are rows of table alerts; the worker
+ * thread (own SQLite connection, libcurl multi interface) claims due rows (status pending,
+ * due_at <= now) by flipping them to 'sending' in a transaction, freezing their payload on the
+ * first claim, and runs up to MAX_INFLIGHT transfers at once. Every attempt is recorded in
+ * alert_attempts; success -> 'sent'; failure -> back to 'pending' with an exponential, jittered
+ * backoff, or 'dead' (dead letter) after max_attempts or on a permanent refusal (HTTP 4xx, SSRF).
+ * A crash leaves claimed rows in 'sending': the next start puts them back to 'pending', so
+ * an alert may be sent twice but never lost, and receivers deduplicate on the alert id. The
+ * loop wakes the worker with curl_multi_wakeup; the worker reports changes back through a
+ * uv_async (alerts.c) for the live stream. */
+#include "alert/alert_int.h"
+#include "alert/alert_util.h"
+#include "alert/channel.h"
+#include "core/log.h"
+#include "store/db.h"
+
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MAX_INFLIGHT 32
+#define MAX_RATE_SLOTS 64
+
+int alert_outbox_wakeup(void *multi)
+{
+    return curl_multi_wakeup(multi) == CURLM_OK ? 0 : -1;
+}
+
+typedef struct {
+    char channel_id[UUID_STR_LEN + 1];
+    int64_t window_start;
+    int64_t count;
+} rate_slot;
+
+typedef struct {
+    alerts *a;
+    sqlite3 *db;
+    CURLM *multi;
+    alert_job *inflight;
+    int ninflight;
+    rate_slot rates[MAX_RATE_SLOTS];
+    alert_settings set;
+    alert_allow allow;
+    uint32_t rnd;
+    /* results are announced after their transaction commits, so the loop reads them */
+    char notes[4 * MAX_INFLIGHT][UUID_STR_LEN + 1];
+    int nnotes;
+} worker;
+
+static void flush_notes(worker *w)
+{
+    for (int i = 0; i < w->nnotes; i++)
+        alert_outbox_note(w->a, w->notes[i]);
+    w->nnotes = 0;
+}
+
+static void count(alerts *a, uint64_t *field)
+{
+    pthread_mutex_lock(&a->mu);
+    (*field)++;
+    pthread_mutex_unlock(&a->mu);
+}
+
+void alert_job_free(alert_job *j)
+{
+    if (!j) return;
+    if (j->h) curl_easy_cleanup(j->h);
+    curl_slist_free_all(j->headers);
+    curl_slist_free_all(j->rcpt);
+    curl_slist_free_all(j->resolve);
+    curl_mime_free(j->mime);
+    cJSON_Delete(j->config);
+    cJSON_Delete(j->p);
+    free(j->payload);
+    free(j->body);
+    explicit_bzero(j->secret, sizeof j->secret);
+    free(j);
+}
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, k, v);
+    else
+        cJSON_AddNullToObject(o, k);
+}
+
+static void add_time(cJSON *o, const char *k, const cJSON *ms)
+{
+    char t[32];
+    util_rfc3339((int64_t)cJSON_GetNumberValue(ms), t);
+    cJSON_AddStringToObject(o, k, t);
+}
+
+char *alert_payload_build(sqlite3 *db, const char *alert_id, const char *public_url)
+{
+    bool found;
+    cJSON *al = db_row_json(db, &found,
+                            "SELECT id, anomaly_id, kind, severity, count, created_at, channel_id, "
+                            "device_id FROM alerts WHERE id = ?",
+                            "s", alert_id);
+    if (!found) {
+        cJSON_Delete(al);
+        return NULL;
+    }
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "id", alert_id);
+    cJSON_AddStringToObject(p, "type", "iotad.alert");
+    add_str(p, "kind", api_json_str(al, "kind"));
+    add_str(p, "severity", api_json_str(al, "severity"));
+    cJSON_AddNumberToObject(p, "count",
+                            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(al, "count")));
+    add_time(p, "created_at", cJSON_GetObjectItemCaseSensitive(al, "created_at"));
+    const char *anomaly_id = api_json_str(al, "anomaly_id");
+    char url[600];
+    snprintf(url, sizeof url, "%s/", public_url);
+    if (anomaly_id) {
+        cJSON *an = db_row_json(db, &found,
+                                "SELECT a.id, a.metric, a.severity, a.description, a.detected_at, "
+                                "a.details AS details_json, a.flapping AS flapping_bool, d.id AS "
+                                "device_id, d.name AS device_name, d.type AS device_type, "
+                                "d.location AS device_location FROM anomalies a JOIN devices d ON "
+                                "d.id = a.device_id WHERE a.id = ?",
+                                "s", anomaly_id);
+        if (found) {
+            cJSON *dev = cJSON_AddObjectToObject(p, "device");
+            add_str(dev, "id", api_json_str(an, "device_id"));
+            add_str(dev, "name", api_json_str(an, "device_name"));
+            add_str(dev, "type", api_json_str(an, "device_type"));
+            add_str(dev, "location", api_json_str(an, "device_location"));
+            cJSON *o = cJSON_AddObjectToObject(p, "anomaly");
+            add_str(o, "id", anomaly_id);
+            add_str(o, "metric", api_json_str(an, "metric"));
+            add_str(o, "severity", api_json_str(an, "severity"));
+            add_str(o, "description", api_json_str(an, "description"));
+            add_time(o, "detected_at", cJSON_GetObjectItemCaseSensitive(an, "detected_at"));
+            cJSON_AddBoolToObject(o, "flapping",
+                                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(an, "flapping")));
+            cJSON *details = cJSON_DetachItemFromObjectCaseSensitive(an, "details");
+            cJSON_AddItemToObject(o, "details", details ? details : cJSON_CreateObject());
+            snprintf(url, sizeof url, "%s/anomalies?id=%s", public_url, anomaly_id);
+            add_str(o, "url", url);
+            char summary[512];
+            snprintf(summary, sizeof summary, "%s %s: %s", api_json_str(an, "device_name"),
+                     api_json_str(an, "metric") ? api_json_str(an, "metric") : "",
+                     api_json_str(an, "description"));
+            cJSON_AddStringToObject(p, "summary", summary);
+        }
+        cJSON_Delete(an);
+        cJSON *list = db_rows_json(
+            db,
+            "SELECT a.id, a.device_id, d.name AS device_name, a.metric, a.severity, "
+            "a.description, a.detected_at FROM alert_anomalies aa JOIN anomalies a ON a.id = "
+            "aa.anomaly_id JOIN devices d ON d.id = a.device_id WHERE aa.alert_id = ? "
+            "ORDER BY a.detected_at LIMIT 20",
+            "s", alert_id);
+        cJSON *x;
+        cJSON_ArrayForEach(x, list)
+        {
+            cJSON *t = cJSON_DetachItemFromObjectCaseSensitive(x, "detected_at");
+            add_time(x, "detected_at", t);
+            cJSON_Delete(t);
+        }
+        cJSON_AddItemToObject(p, "anomalies", list ? list : cJSON_CreateArray());
+    } else {
+        cJSON_AddStringToObject(p, "summary", "Test message: this channel works.");
+    }
+    cJSON_AddStringToObject(p, "url", url);
+    cJSON_Delete(al);
+    char *text = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    return text;
+}
+
+/* Resolves the job's host and refuses non-public addresses outside the allow-list; pins the
+ * checked addresses with CURLOPT_RESOLVE so a second DNS answer cannot differ. */
+static int ssrf_check(worker *w, alert_job *j, char *err, size_t errcap)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = -1;
+    if (!u || curl_url_set(u, CURLUPART_URL, j->url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(err, errcap, "invalid url");
+        goto done;
+    }
+    bool email = strcmp(j->method, "email") == 0;
+    if (email ? (strcmp(scheme, "smtp") && strcmp(scheme, "smtps"))
+              : (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+        snprintf(err, errcap, "scheme %s not allowed for %s", scheme, j->method);
+        goto done;
+    }
+    char h[256];
+    size_t hl = strlen(host);
+    if (host[0] == '[' && hl >= 2 && hl - 2 < sizeof h) {
+        memcpy(h, host + 1, hl - 2);
+        h[hl - 2] = '\0';
+    } else {
+        snprintf(h, sizeof h, "%s", host);
+    }
+    uint8_t addr[16];
+    const char *why = NULL;
+    if (alert_addr_parse(h, addr) == 0) {
+        if (!alert_addr_permitted(&w->allow, addr, &why)) {
+            snprintf(err, errcap, "ssrf: %s address %.64s refused", why, h);
+            goto done;
+        }
+        rc = 0;
+        goto done;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int gai = getaddrinfo(h, NULL, &hints, &res);
+    if (gai != 0 || !res) {
+        snprintf(err, errcap, "dns: %s", gai_strerror(gai));
+        rc = -2; /* transient */
+        goto done;
+    }
+    char pin[1024];
+    int n = snprintf(pin, sizeof pin, "%s:%s:", h, port);
+    bool first = true;
+    rc = 0;
+    for (struct addrinfo *ai = res; ai && rc == 0; ai = ai->ai_next) {
+        char text[64];
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, NULL, 0, NI_NUMERICHOST) !=
+                0 ||
+            alert_addr_parse(text, addr) != 0)
+            continue;
+        if (!alert_addr_permitted(&w->allow, addr, &why)) {
+            snprintf(err, errcap, "ssrf: %.120s resolves to %s address %s", h, why, text);
+            rc = -1;
+            break;
+        }
+        if (n > 0 && (size_t)n < sizeof pin - 70)
+            n += snprintf(pin + n, sizeof pin - (size_t)n, strchr(text, ':') ? "%s[%s]" : "%s%s",
+                          first ? "" : ",", text);
+        first = false;
+    }
+    freeaddrinfo(res);
+    if (rc == 0) j->resolve = curl_slist_append(NULL, pin);
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* Records an attempt and moves the row on. permanent: dead-letter at once. */
+static void finish(worker *w, alert_job *j, bool ok, long code, const char *error, bool permanent)
+{
+    int64_t now = util_now_ms();
+    db_exec(w->db, NULL,
+            "INSERT INTO alert_attempts(alert_id, attempt, started_at, duration_ms, ok, code, "
+            "error) VALUES(?, ?, ?, ?, ?, ?, ?)",
+            "siiiiib", j->id, (int64_t)j->attempt, j->started_ms, now - j->started_ms, (int64_t)ok,
+            (int64_t)code, ok ? NULL : error);
+    alerts *a = w->a;
+    count(a, &a->attempts);
+    if (ok) {
+        db_exec(w->db, NULL,
+                "UPDATE alerts SET status = 'sent', sent_at = ?, updated_at = ?, last_error = NULL "
+                "WHERE id = ?",
+                "iis", now, now, j->id);
+        count(a, &a->sent);
+        log_info("alert_sent", "id=%s method=%s recipient=%s attempt=%d ms=%lld", j->id, j->method,
+                 j->recipient, j->attempt, (long long)(now - j->started_ms));
+    } else if (permanent || j->attempt >= w->set.max_attempts) {
+        db_exec(w->db, NULL,
+                "UPDATE alerts SET status = 'dead', updated_at = ?, last_error = ? WHERE id = ?",
+                "iss", now, error, j->id);
+        count(a, &a->failed_attempts);
+        count(a, &a->dead);
+        log_warn("alert_dead", "id=%s method=%s recipient=%s attempts=%d error=\"%s\"", j->id,
+                 j->method, j->recipient, j->attempt, error);
+    } else {
+        w->rnd = w->rnd * 1664525u + 1013904223u;
+        int64_t delay =
+            alert_backoff_ms(j->attempt, w->set.retry_base_ms, w->set.retry_max_ms, w->rnd >> 8);
+        db_exec(w->db, NULL,
+                "UPDATE alerts SET status = 'pending', due_at = ?, updated_at = ?, last_error = ? "
+                "WHERE id = ?",
+                "iiss", now + delay, now, error, j->id);
+        count(a, &a->failed_attempts);
+        log_info("alert_retry", "id=%s method=%s attempt=%d retry_in_ms=%lld error=\"%s\"", j->id,
+                 j->method, j->attempt, (long long)delay, error);
+    }
+    if (w->nnotes < (int)(sizeof w->notes / sizeof w->notes[0]))
+        memcpy(w->notes[w->nnotes++], j->id, sizeof j->id);
+}
+
+/* Per-channel rate limit in fixed one-minute windows: false when the channel is over it. */
+static bool rate_ok(worker *w, const char *channel_id, int64_t per_min, int64_t now,
+                    int64_t *retry_at)
+{
+    if (per_min <= 0) return true;
+    rate_slot *slot = NULL, *oldest = &w->rates[0];
+    for (int i = 0; i < MAX_RATE_SLOTS && !slot; i++) {
+        if (strcmp(w->rates[i].channel_id, channel_id) == 0) slot = &w->rates[i];
+        if (w->rates[i].window_start < oldest->window_start) oldest = &w->rates[i];
+    }
+    if (!slot) {
+        slot = oldest;
+        snprintf(slot->channel_id, sizeof slot->channel_id, "%s", channel_id);
+        slot->window_start = now;
+        slot->count = 0;
+    }
+    if (now - slot->window_start >= 60000) {
+        slot->window_start = now;
+        slot->count = 0;
+    }
+    if (slot->count >= per_min) {
+        *retry_at = slot->window_start + 60000;
+        return false;
+    }
+    slot->count++;
+    return true;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return t ? t : "";
+}
+
+/* A due row as read by claim_due. */
+typedef struct {
+    char id[UUID_STR_LEN + 1], method[16], recipient[512], channel_id[UUID_STR_LEN + 1];
+    char url[1024], secret[512];
+    char *config;
+    bool has_channel, enabled;
+    int64_t rate_per_min;
+} due_row;
+
+/* Claims one due row (transaction) and starts its transfer. */
+static void start_job(worker *w, const due_row *r, int64_t now)
+{
+    const char *id = r->id;
+    const char *channel_id = r->channel_id;
+    if (!r->has_channel) { /* channel deleted */
+        db_exec(w->db, NULL,
+                "UPDATE alerts SET status = 'dead', last_error = 'channel deleted', updated_at = ? "
+                "WHERE id = ? AND status = 'pending'",
+                "is", now, id);
+        count(w->a, &w->a->dead);
+        alert_outbox_note(w->a, id);
+        return;
+    }
+    if (!r->enabled) { /* channel disabled: hold, do not lose */
+        db_exec(w->db, NULL, "UPDATE alerts SET due_at = ? WHERE id = ?", "is", now + 60000, id);
+        return;
+    }
+    int64_t retry_at;
+    if (!rate_ok(w, channel_id, r->rate_per_min, now, &retry_at)) {
+        db_exec(w->db, NULL, "UPDATE alerts SET due_at = ? WHERE id = ?", "is", retry_at, id);
+        count(w->a, &w->a->rate_limited);
+        return;
+    }
+    alert_job *j = calloc(1, sizeof *j);
+    if (!j) return;
+    snprintf(j->id, sizeof j->id, "%s", id);
+    snprintf(j->method, sizeof j->method, "%s", r->method);
+    snprintf(j->recipient, sizeof j->recipient, "%s", r->recipient);
+    snprintf(j->url, sizeof j->url, "%s", r->url);
+    j->config = cJSON_Parse(r->config ? r->config : "{}");
+    if (!j->config) j->config = cJSON_CreateObject();
+    snprintf(j->secret, sizeof j->secret, "%s", r->secret);
+    bool tx = db_begin(w->db) == 0;
+    int changed = 0;
+    db_exec(w->db, &changed,
+            "UPDATE alerts SET status = 'sending', attempts = attempts + 1, updated_at = ? "
+            "WHERE id = ? AND status = 'pending'",
+            "is", now, id);
+    if (changed == 1) {
+        j->attempt = (int)db_int(w->db, 1, "SELECT attempts FROM alerts WHERE id = ?", "s", id);
+        char frozen[8];
+        if (db_text(w->db, frozen, sizeof frozen,
+                    "SELECT 1 FROM alerts WHERE id = ? AND payload IS NOT NULL", "s", id) == 0) {
+            sqlite3_stmt *ps;
+            if (sqlite3_prepare_v2(w->db, "SELECT payload FROM alerts WHERE id = ?", -1, &ps,
+                                   NULL) == SQLITE_OK) {
+                sqlite3_bind_text(ps, 1, id, -1, SQLITE_STATIC);
+                if (sqlite3_step(ps) == SQLITE_ROW) j->payload = strdup(col(ps, 0));
+                sqlite3_finalize(ps);
+            }
+        } else {
+            j->payload = alert_payload_build(w->db, id, w->set.public_url);
+            if (j->payload)
+                db_exec(w->db, NULL, "UPDATE alerts SET payload = ? WHERE id = ?", "ss", j->payload,
+                        id);
+        }
+    }
+    if (tx && db_commit(w->db) != 0) {
+        db_rollback(w->db);
+        changed = 0;
+    }
+    if (changed != 1 || !j->payload) {
+        alert_job_free(j);
+        return;
+    }
+    j->p = cJSON_Parse(j->payload);
+    j->started_ms = now;
+    alert_outbox_note(w->a, id);
+    char err[256] = "";
+    int rc = ssrf_check(w, j, err, sizeof err);
+    if (rc == -1) count(w->a, &w->a->ssrf_refused);
+    if (rc == 0) {
+        j->h = curl_easy_init();
+        if (!j->h) {
+            snprintf(err, sizeof err, "curl_easy_init failed");
+            rc = -2;
+        }
+    }
+    if (rc == 0) {
+        curl_easy_setopt(j->h, CURLOPT_PRIVATE, j);
+        curl_easy_setopt(j->h, CURLOPT_ERRORBUFFER, j->errbuf);
+        curl_easy_setopt(j->h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(j->h, CURLOPT_PROXY, ""); /* never through an environment proxy */
+        curl_easy_setopt(j->h, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(j->h, CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
+        curl_easy_setopt(j->h, CURLOPT_TIMEOUT_MS, (long)w->set.timeout_ms);
+        curl_easy_setopt(j->h, CURLOPT_CONNECTTIMEOUT_MS, (long)(w->set.timeout_ms / 2));
+        curl_easy_setopt(j->h, CURLOPT_USERAGENT, "iotad-alerts/1");
+        if (j->resolve) curl_easy_setopt(j->h, CURLOPT_RESOLVE, j->resolve);
+        if (!strcmp(j->method, "webhook"))
+            rc = alert_webhook_setup(j, util_now_ms() / 1000, err, sizeof err);
+        else if (!strcmp(j->method, "email"))
+            rc = alert_smtp_setup(j, err, sizeof err);
+        else
+            rc = alert_sms_setup(j, err, sizeof err);
+    }
+    if (rc == 0 && curl_multi_add_handle(w->multi, j->h) != CURLM_OK) {
+        snprintf(err, sizeof err, "curl_multi_add_handle failed");
+        rc = -2;
+    }
+    if (rc != 0) {
+        finish(w, j, false, 0, err, rc == -1);
+        alert_job_free(j);
+        return;
+    }
+    j->next = w->inflight;
+    w->inflight = j;
+    w->ninflight++;
+}
+
+static void claim_due(worker *w)
+{
+    int room = MAX_INFLIGHT - w->ninflight;
+    if (room <= 0) return;
+    int64_t now = util_now_ms();
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(w->db,
+                           "SELECT a.id, a.method, a.recipient, a.channel_id, c.url, c.config, "
+                           "c.secret, c.rate_per_min, c.enabled FROM alerts a LEFT JOIN "
+                           "alert_channels c ON c.id = a.channel_id WHERE a.status = 'pending' "
+                           "AND a.due_at <= ? ORDER BY a.due_at LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, room);
+    /* read first, then claim: claiming opens write transactions on this connection */
+    due_row *rows = calloc((size_t)room, sizeof *rows);
+    int n = 0;
+    while (rows && n < room && sqlite3_step(st) == SQLITE_ROW) {
+        due_row *r = &rows[n++];
+        snprintf(r->id, sizeof r->id, "%s", col(st, 0));
+        snprintf(r->method, sizeof r->method, "%s", col(st, 1));
+        snprintf(r->recipient, sizeof r->recipient, "%s", col(st, 2));
+        snprintf(r->channel_id, sizeof r->channel_id, "%s", col(st, 3));
+        r->has_channel = sqlite3_column_type(st, 4) != SQLITE_NULL;
+        snprintf(r->url, sizeof r->url, "%s", col(st, 4));
+        r->config = strdup(col(st, 5));
+        snprintf(r->secret, sizeof r->secret, "%s", col(st, 6));
+        r->rate_per_min = sqlite3_column_int64(st, 7);
+        r->enabled = sqlite3_column_int(st, 8) != 0;
+    }
+    sqlite3_finalize(st);
+    for (int i = 0; i < n; i++) {
+        start_job(w, &rows[i], now);
+        flush_notes(w);
+        free(rows[i].config);
+        explicit_bzero(rows[i].secret, sizeof rows[i].secret);
+    }
+    free(rows);
+}
+
+static void on_done(worker *w, CURL *h, CURLcode res)
+{
+    alert_job *j = NULL;
+    curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&j);
+    curl_multi_remove_handle(w->multi, h);
+    for (alert_job **pp = &w->inflight; *pp; pp = &(*pp)->next) {
+        if (*pp == j) {
+            *pp = j->next;
+            w->ninflight--;
+            break;
+        }
+    }
+    if (!j) return;
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    bool email = strcmp(j->method, "email") == 0;
+    bool ok = res == CURLE_OK && (email || (code >= 200 && code < 300));
+    char err[300] = "";
+    bool permanent = false;
+    if (res != CURLE_OK) {
+        snprintf(err, sizeof err, "%s", j->errbuf[0] ? j->errbuf : curl_easy_strerror(res));
+        permanent = res == CURLE_LOGIN_DENIED;
+    } else if (!ok) {
+        snprintf(err, sizeof err, "http status %ld", code);
+        /* a refusal of the request itself will not change on retry */
+        permanent = code >= 400 && code < 500 && code != 408 && code != 425 && code != 429;
+    }
+    finish(w, j, ok, code, err, permanent);
+    alert_job_free(j);
+}
+
+static void *run(void *arg)
+{
+    worker *w = arg;
+    alerts *a = w->a;
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        bool stop = a->stop;
+        w->allow = a->allow;
+        pthread_mutex_unlock(&a->mu);
+        alerts_settings_get(a, &w->set);
+        if (stop) break;
+        claim_due(w);
+        int running = 0;
+        curl_multi_perform(w->multi, &running);
+        CURLMsg *msg;
+        int left;
+        bool tx = false; /* the results of one round share a transaction */
+        while ((msg = curl_multi_info_read(w->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            if (!tx) tx = db_begin(w->db) == 0;
+            on_done(w, msg->easy_handle, msg->data.result);
+        }
+        if (tx && db_commit(w->db) != 0) db_rollback(w->db);
+        flush_notes(w);
+        int64_t next =
+            db_int(w->db, INT64_MAX, "SELECT MIN(due_at) FROM alerts WHERE status = 'pending'", "");
+        int64_t wait = next == INT64_MAX ? 1000 : next - util_now_ms();
+        if (wait > 1000) wait = 1000;
+        if (w->ninflight >= MAX_INFLIGHT && wait < 50) wait = 50; /* full: wait for transfers */
+        if (wait <= 0) continue;
+        curl_multi_poll(w->multi, NULL, 0, (int)wait, NULL);
+    }
+    /* stopping: abandon transfers in flight; their rows go back to pending for next time */
+    while (w->inflight) {
+        alert_job *j = w->inflight;
+        w->inflight = j->next;
+        curl_multi_remove_handle(w->multi, j->h);
+        db_exec(w->db, NULL,
+                "UPDATE alerts SET status = 'pending', due_at = ? WHERE id = ? AND status = "
+                "'sending'",
+                "is", util_now_ms(), j->id);
+        alert_job_free(j);
+    }
+    return NULL;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int alert_outbox_start(alerts *a)
+{
+    pthread_once(&curl_once, curl_init_once);
+    worker *w = calloc(1, sizeof *w);
+    if (!w) return -1;
+    w->a = a;
+    util_random(&w->rnd, sizeof w->rnd);
+    /* synchronous=NORMAL is enough here: the rows were created durably by the loop; losing
+     * the last "sent" marks in a power cut means a resend under the same idempotency key */
+    if (db_open(a->db_path, DB_SYNC_NORMAL, &w->db) != 0) {
+        free(w);
+        return -1;
+    }
+    /* rows claimed when the previous process died are due again now */
+    int requeued = 0;
+    db_exec(w->db, &requeued,
+            "UPDATE alerts SET status = 'pending', due_at = ? WHERE status = 'sending'", "i",
+            util_now_ms());
+    if (requeued) log_info("alerts_requeued", "count=%d", requeued);
+    w->multi = curl_multi_init();
+    if (!w->multi) {
+        db_close(w->db);
+        free(w);
+        return -1;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->multi = w->multi;
+    pthread_mutex_unlock(&a->mu);
+    if (pthread_create(&a->thread, NULL, run, w) != 0) {
+        curl_multi_cleanup(w->multi);
+        db_close(w->db);
+        free(w);
+        a->multi = NULL;
+        return -1;
+    }
+    a->thread_started = true;
+    a->worker = w;
+    return 0;
+}
+
+void alert_outbox_stop(alerts *a)
+{
+    if (!a->thread_started) return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = true;
+    pthread_mutex_unlock(&a->mu);
+    curl_multi_wakeup(a->multi);
+    pthread_join(a->thread, NULL);
+    a->thread_started = false;
+    worker *w = a->worker;
+    pthread_mutex_lock(&a->mu);
+    a->multi = NULL;
+    pthread_mutex_unlock(&a->mu);
+    curl_multi_cleanup(w->multi);
+    db_close(w->db);
+    free(w);
+    a->worker = NULL;
+}

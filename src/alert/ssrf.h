@@ -1,0 +1,36 @@
+/* Outbound address policy for alert deliveries (SSRF defence). A destination is refused when
+ * any of its addresses is loopback, private (RFC 1918, ULA), carrier-grade NAT, link-local
+ * (which covers the 169.254.169.254 cloud metadata service), multicast, broadcast or
+ * unspecified, unless it falls in an explicit allow-list of networks. Addresses are handled
+ * in a 16-byte IPv6 form; IPv4 is mapped (::ffff:a.b.c.d). Pure functions, no I/O. */
+#ifndef IOTAD_ALERT_SSRF_H
+#define IOTAD_ALERT_SSRF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ALERT_ALLOW_MAX 32
+
+typedef struct {
+    uint8_t addr[16];
+    int prefix; /* in bits of the 128-bit form */
+} alert_net;
+
+typedef struct {
+    alert_net nets[ALERT_ALLOW_MAX];
+    size_t n;
+    bool allow_private; /* every non-public address allowed (tests, closed networks) */
+} alert_allow;
+
+/* Parses "a.b.c.d[/n], x::y[/n], ..." (commas or spaces) into out (appending).
+ * 0 ok, -1 on a malformed entry or too many entries. */
+int alert_allow_parse(const char *list, alert_allow *out);
+/* Parses one textual address into the 16-byte form; 0 ok, -1 invalid. */
+int alert_addr_parse(const char *text, uint8_t out[16]);
+/* Why an address is not public: "loopback", "private", "link_local", ... or NULL if public. */
+const char *alert_addr_class(const uint8_t addr[16]);
+/* True if the address may be contacted; *why gets the refusal reason otherwise. */
+bool alert_addr_permitted(const alert_allow *allow, const uint8_t addr[16], const char **why);
+
+#endif
