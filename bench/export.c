@@ -50,7 +50,7 @@ int main(int argc, char **argv)
     if (npoints <= 0 || ndev <= 0) die("bad arguments");
     char path[512];
     snprintf(path, sizeof path, "%s/bench_export_%d.db", dir, (int)getpid());
-    sqlite3 *wdb, *rdb;
+    sqlite3 *wdb = NULL, *rdb = NULL;
     if (db_open(path, DB_SYNC_NORMAL, &wdb) != 0 || db_migrate(wdb) != 0 ||
         db_open(path, DB_SYNC_NORMAL, &rdb) != 0)
         die("open");
