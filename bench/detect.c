@@ -1,5 +1,6 @@
-/* Detection throughput: the default per-series pipeline (det_series: robust baseline, AR
- * forecaster, half-space trees, likelihood, alert decision) over many series fed in random
+/* Detection throughput: the default per-series pipeline (det_series: robust baseline with its
+ * level-shift stream, AR forecaster, grid density, likelihood, alert decision) over many series
+ * fed in random
  * order, as a server shard sees them, so the state is cold in cache as in production.
  * Usage: bench_detect [series=100000] [points=20000000] [seed=1]
  * Prints one JSON line: points/s (wall clock, and per CPU-second of this one thread, which is
@@ -35,8 +36,8 @@ int main(int argc, char **argv)
         order[i] = (uint32_t)i;
     }
     /* warm every series past its warm-up so the measured path is the steady state (the
-     * likelihood warm-up is shortened here only to keep the run to seconds; HST's first
-     * window still has to pass) */
+     * likelihood warm-up is shortened here only to keep the run to seconds; the density
+     * member's first window still has to pass) */
     p.warmup = 60;
     int64_t ts = 1700000000000LL;
     uint64_t rng = seed;

@@ -17,19 +17,23 @@ typedef struct det_params {
     double season_alpha; /* EW rate of the hour-of-day / day-of-week offsets (per visit) */
     double scale_alpha;  /* EW rate of the residual scale */
     double clip_z;       /* residuals are winsorised at clip_z scales before learning */
+    double shift_alpha;  /* EW rate of the persistent-deviation (level shift) stream; 0 = off */
     /* online AR forecaster */
     double ar_lambda; /* RLS forgetting factor */
-    /* half-space trees */
+    /* density member (grid, or half-space trees) */
+    double ens_density;  /* 1 grid (default), 0 half-space trees, 2 none */
     uint32_t hst_window; /* points per mass window (<= 255) */
     /* anomaly likelihood */
     uint32_t lik_short; /* points averaged for the short-term score (<= DET_LIK_SHORT_MAX) */
     double lik_alpha;   /* EW rate of the long-term score distribution */
+    double lik_fmax;    /* tail fraction above which the bulk stops being winsorised; 0 = off */
     uint32_t warmup;    /* points before any score is reported */
     /* default alert decision on the [0,1] score */
     double alert_info, alert_warning, alert_critical;
     uint32_t alert_holdoff; /* points after an alert during which no new alert is raised */
-    /* multivariate device detector (mvar.h) */
-    double mv_learn, mv_smooth, mv_k_on, mv_k_off, mv_ridge;
+    /* multivariate device detector (mvar.h): learning rates for normal / alarmed rows, score
+     * smoothing, alarm on/off levels (calibration sd), ridge, MEWMA lambda, drift track rate */
+    double mv_learn, mv_learn_alarm, mv_smooth, mv_k_on, mv_k_off, mv_ridge, mv_mewma, mv_track;
 } det_params;
 
 void det_params_default(det_params *p);
@@ -49,7 +53,21 @@ typedef struct det_vtable {
     int (*expected)(const void *state, double *lo, double *hi);
     /* Checks a state restored from bytes (indices in range, finite numbers); 0 ok. */
     int (*validate)(const void *state);
+    /* Optional second raw score of the last update, on another time scale (e.g. a persistent
+     * deviation rather than a point one); the ensemble calibrates it with its own likelihood.
+     * < 0: no opinion. */
+    double (*aux)(const void *state);
+    /* Optional: issue prefetches for the parts of the state the next update(ts_ms, x) will
+     * touch, so that with many series (states cold in cache) the misses overlap. No effect on
+     * results. */
+    void (*prefetch)(const void *state, int64_t ts_ms, double x);
 } det_vtable;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DET_PREFETCH(p) __builtin_prefetch((const void *)(p), 1, 3)
+#else
+#define DET_PREFETCH(p) ((void)(p))
+#endif
 
 /* splitmix64: a tiny deterministic PRNG / mixer (no global state, no rand()). */
 static inline uint64_t det_mix64(uint64_t z)

@@ -2,15 +2,18 @@
 #include "detect/ensemble.h"
 
 #include "detect/forecast.h"
+#include "detect/grid.h"
 #include "detect/hst.h"
 #include "detect/robust.h"
 
+#include <math.h>
 #include <string.h>
 
 static const det_vtable *const registry[DET_KIND_COUNT] = {
     [DET_ROBUST] = &det_robust_vt,
     [DET_FORECAST] = &det_ar_vt,
     [DET_HST] = &det_hst_vt,
+    [DET_GRID] = &det_grid_vt,
 };
 
 const det_vtable *det_kind_vtable(det_kind kind)
@@ -34,6 +37,11 @@ int det_ensemble_init(det_ensemble *e, const det_params *p, const det_kind *kind
         vt->init(e->arena + off, p, det_mix64(seed + i));
         det_lik_init(&e->lik[i]);
         off += vt->state_size;
+        if (vt->aux && e->n_aux < DET_ENS_AUX) {
+            e->aux_of[e->n_aux] = (uint8_t)i;
+            det_lik_init(&e->lik_aux[e->n_aux]);
+            e->n_aux++;
+        }
     }
     e->n = (uint8_t)n;
     return 0;
@@ -41,8 +49,13 @@ int det_ensemble_init(det_ensemble *e, const det_params *p, const det_kind *kind
 
 int det_ensemble_init_default(det_ensemble *e, const det_params *p, uint64_t seed)
 {
-    static const det_kind dflt[] = {DET_ROBUST, DET_FORECAST, DET_HST};
-    return det_ensemble_init(e, p, dflt, sizeof dflt / sizeof dflt[0], seed);
+    /* ens_density picks the pattern (density) member: 1 the grid (default: deterministic and
+       cheap), 0 half-space trees (seeded), 2 none */
+    static const det_kind with_grid[] = {DET_ROBUST, DET_FORECAST, DET_GRID};
+    static const det_kind with_hst[] = {DET_ROBUST, DET_FORECAST, DET_HST};
+    if (p->ens_density == 0) return det_ensemble_init(e, p, with_hst, 3, seed);
+    if (p->ens_density == 2) return det_ensemble_init(e, p, with_grid, 2, seed);
+    return det_ensemble_init(e, p, with_grid, 3, seed);
 }
 
 void *det_ensemble_member(det_ensemble *e, size_t i)
@@ -53,6 +66,17 @@ void *det_ensemble_member(det_ensemble *e, size_t i)
 void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, double x,
                          det_ens_out *out)
 {
+    /* all cache lines this point will touch, requested up front: with many series the state is
+       cold, and overlapping the misses is most of the speed */
+    for (const char *c = (const char *)e->lik; c < (const char *)(e->lik_aux + e->n_aux); c += 64)
+        DET_PREFETCH(c);
+    for (size_t i = 0; i < e->n; i++) {
+        const det_vtable *vt = registry[e->kind[i]];
+        const uint8_t *m = e->arena + e->off[i];
+        DET_PREFETCH(m);
+        DET_PREFETCH(m + 64);
+        if (vt->prefetch) vt->prefetch(m, ts_ms, x);
+    }
     double qmin = 1.0;
     for (size_t i = 0; i < e->n; i++) {
         const det_vtable *vt = registry[e->kind[i]];
@@ -62,8 +86,18 @@ void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, do
         out->qm[i] = q;
         if (q < qmin) qmin = q;
     }
+    size_t streams = e->n;
+    for (size_t j = 0; j < e->n_aux; j++) {
+        size_t i = e->aux_of[j];
+        const det_vtable *vt = registry[e->kind[i]];
+        double q = det_lik_update(&e->lik_aux[j], p, vt->aux(e->arena + e->off[i]));
+        double qb = 2.0 * (q < out->qm[i] ? q : out->qm[i]);
+        out->qm[i] = qb > 1.0 ? 1.0 : qb;
+        if (q < qmin) qmin = q;
+        streams++;
+    }
     out->n = e->n;
-    if (e->n) qmin *= e->n;
+    qmin *= (double)streams;
     out->q = qmin > 1.0 ? 1.0 : qmin;
 }
 
@@ -73,17 +107,29 @@ void det_ensemble_reset(det_ensemble *e, const det_params *p)
         registry[e->kind[i]]->reset(e->arena + e->off[i], p);
         det_lik_init(&e->lik[i]);
     }
+    for (size_t j = 0; j < e->n_aux && j < DET_ENS_AUX; j++)
+        det_lik_init(&e->lik_aux[j]);
 }
 
 int det_ensemble_validate(const det_ensemble *e)
 {
     if (e->n > DET_ENS_MAX) return -1;
+    size_t off = 0; /* members must sit exactly where init packs them: overlapping states would
+                       let one member corrupt another after a (crafted) restore */
     for (size_t i = 0; i < e->n; i++) {
         const det_vtable *vt = det_kind_vtable((det_kind)e->kind[i]);
-        if (!vt || (size_t)e->off[i] + vt->state_size > DET_ENS_ARENA || (e->off[i] & 7u))
-            return -1;
+        if (!vt) return -1;
+        off = (off + 7u) & ~(size_t)7u;
+        if (e->off[i] != off || off + vt->state_size > DET_ENS_ARENA) return -1;
+        off += vt->state_size;
         if (vt->validate && vt->validate(e->arena + e->off[i]) != 0) return -1;
         if (det_lik_validate(&e->lik[i]) != 0) return -1;
+    }
+    if (e->n_aux > DET_ENS_AUX) return -1;
+    for (size_t j = 0; j < e->n_aux; j++) {
+        if (e->aux_of[j] >= e->n || !registry[e->kind[e->aux_of[j]]]->aux) return -1;
+        if (j > 0 && e->aux_of[j] <= e->aux_of[j - 1]) return -1;
+        if (det_lik_validate(&e->lik_aux[j]) != 0) return -1;
     }
     return 0;
 }

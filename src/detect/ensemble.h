@@ -1,6 +1,9 @@
 /* Ensemble: runs up to DET_ENS_MAX detectors on the same point, calibrates each raw score with its
  * own anomaly-likelihood stage and combines the tail probabilities (min times the number of
- * members: a Bonferroni bound, so adding a detector cannot silently raise the false-alarm rate).
+ * score streams: a Bonferroni bound, so adding a detector cannot silently raise the false-alarm
+ * rate). A member may publish a second score stream on another time scale (vtable `aux`, e.g. the
+ * robust baseline's persistent deviation); it gets its own likelihood stage and counts as a
+ * stream.
  * Member states live in a fixed arena inside the struct; members are named by registry id, not by
  * pointer, so the whole ensemble is plain data and can be snapshotted with a byte copy. */
 #ifndef IOTAD_DETECT_ENSEMBLE_H
@@ -11,22 +14,32 @@
 
 #define DET_ENS_MAX 4
 #define DET_ENS_ARENA 2816
+#define DET_ENS_AUX 1
 
-typedef enum { DET_ROBUST = 0, DET_FORECAST = 1, DET_HST = 2, DET_KIND_COUNT } det_kind;
+typedef enum {
+    DET_ROBUST = 0,
+    DET_FORECAST = 1,
+    DET_HST = 2,
+    DET_GRID = 3,
+    DET_KIND_COUNT
+} det_kind;
 
 typedef struct {
     uint8_t n;
     uint8_t kind[DET_ENS_MAX];
-    uint8_t pad[3];
+    uint8_t n_aux;               /* members with a second (aux) score stream */
+    uint8_t aux_of[DET_ENS_MAX]; /* aux stream j belongs to member aux_of[j] */
+    uint8_t pad;
     uint16_t off[DET_ENS_MAX];
-    det_lik lik[DET_ENS_MAX];
+    det_lik lik[DET_ENS_MAX];     /* one per member */
+    det_lik lik_aux[DET_ENS_AUX]; /* one per aux stream */
     _Alignas(8) uint8_t arena[DET_ENS_ARENA];
 } det_ensemble;
 
 typedef struct {
-    double q;                /* combined tail probability */
+    double q;                /* combined tail probability (min over streams x streams) */
     double raw[DET_ENS_MAX]; /* raw score per member */
-    double qm[DET_ENS_MAX];  /* tail probability per member */
+    double qm[DET_ENS_MAX];  /* tail probability per member (its smallest stream, Bonferroni) */
     uint8_t n;
 } det_ens_out;
 
@@ -35,7 +48,8 @@ const det_vtable *det_kind_vtable(det_kind kind);
 /* kinds: the members in order; 0 ok, -1 if too many or they do not fit the arena. */
 int det_ensemble_init(det_ensemble *e, const det_params *p, const det_kind *kinds, size_t n,
                       uint64_t seed);
-/* The default members: robust baseline, AR forecaster, half-space trees. */
+/* The default members: robust baseline (+ its level-shift stream), AR forecaster, grid density
+ * (p->ens_density: 0 half-space trees instead, 2 no density member). */
 int det_ensemble_init_default(det_ensemble *e, const det_params *p, uint64_t seed);
 void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, double x,
                          det_ens_out *out);

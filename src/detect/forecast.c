@@ -104,6 +104,14 @@ static double vt_update(void *st, const det_params *p, int64_t ts, double x)
     return det_ar_update(st, p, ts, x);
 }
 
+static void vt_prefetch(const void *st, int64_t ts, double x)
+{
+    (void)ts;
+    (void)x;
+    for (size_t o = 128; o < sizeof(det_ar); o += 64)
+        DET_PREFETCH((const char *)st + o);
+}
+
 static void vt_init(void *st, const det_params *p, uint64_t seed)
 {
     det_ar_init(st, p, seed);
@@ -132,4 +140,5 @@ const det_vtable det_ar_vt = {
     .reset = vt_reset,
     .expected = NULL,
     .validate = vt_validate,
+    .prefetch = vt_prefetch,
 };

@@ -1,5 +1,6 @@
-/* Anomaly likelihood (see likelihood.h). The ring sum is recomputed from the ring every 128
- * points so float rounding cannot accumulate. */
+/* Anomaly likelihood (see likelihood.h). The short-term average of the last lik_short raw scores
+ * is kept in a ring (its sum is recomputed from the ring every 128 points so float rounding
+ * cannot accumulate) and scored against the tail model. */
 #include "detect/likelihood.h"
 
 #include <math.h>
@@ -12,16 +13,60 @@
 #define EXCESS_CAP 0.5    /* a few past excursions must not hide the next one */
 #define FRAC_MIN 1e-3
 
+static void tail_init(det_lik_tail *t)
+{
+    memset(t, 0, sizeof *t);
+    t->frac = 0.02f;
+}
+
 void det_lik_init(det_lik *s)
 {
     memset(s, 0, sizeof *s);
-    s->frac = 0.02f;
+    tail_init(&s->st);
 }
 
 static unsigned short_len(const det_params *p)
 {
     unsigned k = p->lik_short;
     return k < 1 ? 1 : (k > DET_LIK_SHORT_MAX ? DET_LIK_SHORT_MAX : k);
+}
+
+/* Tail probability of avg under t, then t learns avg with rate a (warm: bulk unwinsorised). */
+static double tail_update(det_lik_tail *t, double avg, double a, int warm, double fmax)
+{
+    double var = t->var, fl = VAR_FLOOR_REL * t->mean * t->mean + VAR_FLOOR_ABS;
+    if (var < fl) var = fl;
+    double sd = sqrt(var);
+    double u = t->mean + TAIL_K * sd;
+    double exc = t->excess > EXCESS_FLOOR * sd ? t->excess : EXCESS_FLOOR * sd;
+    if (exc > EXCESS_CAP * sd) exc = EXCESS_CAP * sd;
+    double frac = t->frac > FRAC_MIN ? t->frac : FRAC_MIN;
+    double q;
+    if (avg > u) {
+        q = frac * exp(-(avg - u) / exc);
+    } else {
+        double z = (avg - t->mean) / sd;
+        q = z > 0 ? 0.5 * erfc(z * M_SQRT1_2) : 1.0;
+        if (q < frac) q = frac;
+    }
+    if (q < 1e-300) q = 1e-300;
+
+    /* winsorised bulk; but when the "tail" holds more than fmax of the points it is no tail,
+       it is part of the distribution (spikes that keep coming) and the bulk learns it */
+    int wins = !warm && !(fmax > 0 && t->frac > fmax);
+    double ac = wins && avg > u ? u : avg;
+    double d = ac - t->mean;
+    t->mean += (float)(a * d);
+    t->var += (float)(a * (d * (ac - t->mean) - t->var));
+    if (!warm) {
+        t->frac += (float)(a * ((avg > u ? 1.0 : 0.0) - t->frac));
+        if (avg > u) {
+            double ae = a / (frac > 0.02 ? frac : 0.02);
+            if (ae > 0.5) ae = 0.5;
+            t->excess += (float)(ae * ((avg - u) - t->excess));
+        }
+    }
+    return q;
 }
 
 double det_lik_update(det_lik *s, const det_params *p, double raw)
@@ -47,39 +92,11 @@ double det_lik_update(det_lik *s, const det_params *p, double raw)
     }
     double avg = s->sum / s->fill;
 
-    double var = s->var, fl = VAR_FLOOR_REL * s->mean * s->mean + VAR_FLOOR_ABS;
-    if (var < fl) var = fl;
-    double sd = sqrt(var);
-    double u = s->mean + TAIL_K * sd;
-    double exc = s->excess > EXCESS_FLOOR * sd ? s->excess : EXCESS_FLOOR * sd;
-    if (exc > EXCESS_CAP * sd) exc = EXCESS_CAP * sd;
-    double frac = s->frac > FRAC_MIN ? s->frac : FRAC_MIN;
-    double q;
-    if (avg > u) {
-        q = frac * exp(-(avg - u) / exc);
-    } else {
-        double z = (avg - s->mean) / sd;
-        q = z > 0 ? 0.5 * erfc(z * M_SQRT1_2) : 1.0;
-        if (q < frac) q = frac;
-    }
-    if (q < 1e-300) q = 1e-300;
-
     /* learn: fast at first, then with memory 1/lik_alpha points */
     double a = 1.0 / s->n;
     if (a < p->lik_alpha) a = p->lik_alpha;
     int warm = s->n <= p->warmup / 2 + k;
-    double ac = warm ? avg : (avg > u ? u : avg); /* winsorised bulk */
-    double d = ac - s->mean;
-    s->mean += (float)(a * d);
-    s->var += (float)(a * (d * (ac - s->mean) - s->var));
-    if (!warm) {
-        s->frac += (float)(a * ((avg > u ? 1.0 : 0.0) - s->frac));
-        if (avg > u) {
-            double ae = a / (frac > 0.02 ? frac : 0.02);
-            if (ae > 0.5) ae = 0.5;
-            s->excess += (float)(ae * ((avg - u) - s->excess));
-        }
-    }
+    double q = tail_update(&s->st, avg, a, warm, p->lik_fmax);
     if (s->n <= p->warmup) q = 1.0;
     return q;
 }
@@ -90,11 +107,17 @@ double det_lik_score(double q)
     return v < 0 ? 0 : (v > 1 ? 1 : v);
 }
 
+static int tail_validate(const det_lik_tail *t)
+{
+    if (!isfinite(t->mean) || !isfinite(t->var) || t->var < 0) return -1;
+    if (!isfinite(t->frac) || !isfinite(t->excess) || t->frac < 0 || t->excess < 0) return -1;
+    return 0;
+}
+
 int det_lik_validate(const det_lik *s)
 {
     if (s->fill > DET_LIK_SHORT_MAX || s->pos >= DET_LIK_SHORT_MAX) return -1;
-    if (!isfinite(s->mean) || !isfinite(s->var) || !isfinite(s->sum) || s->var < 0) return -1;
-    if (!isfinite(s->frac) || !isfinite(s->excess) || s->frac < 0 || s->excess < 0) return -1;
+    if (!isfinite(s->sum) || tail_validate(&s->st) != 0) return -1;
     for (int i = 0; i < DET_LIK_SHORT_MAX; i++)
         if (!isfinite(s->ring[i])) return -1;
     return 0;

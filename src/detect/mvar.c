@@ -5,7 +5,6 @@
 #include <string.h>
 
 #define REFRESH 16u
-#define TRACK_ALPHA 0.01
 #define DRIFT_RATIO 3.0 /* var(level) > DRIFT_RATIO * var(diff) / 2: a trend, not noise */
 
 void det_mv_params_from(det_mv_params *mp, const det_params *p, uint32_t warmup)
@@ -15,6 +14,9 @@ void det_mv_params_from(det_mv_params *mp, const det_params *p, uint32_t warmup)
     mp->k_on = p->mv_k_on;
     mp->k_off = p->mv_k_off;
     mp->ridge = p->mv_ridge;
+    mp->mewma = p->mv_mewma;
+    mp->track = p->mv_track;
+    mp->learn_alarm = p->mv_learn_alarm;
     mp->warmup = warmup;
     mp->calib = warmup / 2;
 }
@@ -59,7 +61,7 @@ static void view(const det_mv *s, const double *x, double *y)
         y[i] = is_drift(s, i) ? x[i] - s->track[i] : x[i];
 }
 
-static void observe_drift(det_mv *s, const double *x, int warm)
+static void observe_drift(det_mv *s, const double *x, int warm, double track_alpha)
 {
     for (uint32_t i = 0; i < s->d; i++) {
         if (warm && s->n >= 2) {
@@ -71,11 +73,12 @@ static void observe_drift(det_mv *s, const double *x, int warm)
             s->rvar[i] += (dr * (r - s->rmean[i]) - s->rvar[i]) / n1;
         }
         s->prev[i] = x[i];
-        s->track[i] += (s->n <= 1 ? 1.0 : TRACK_ALPHA) * (x[i] - s->track[i]);
+        s->track[i] += (s->n <= 1 ? 1.0 : track_alpha) * (x[i] - s->track[i]);
     }
 }
 
-/* End of warm-up: drifters swap their level statistics for those of their deviation. */
+/* Before the calibration rows: drifters swap their level statistics for those of their
+ * deviation. */
 static void decide_drift(det_mv *s)
 {
     for (uint32_t i = 0; i < s->d; i++) {
@@ -136,42 +139,72 @@ void det_mv_update(det_mv *s, const det_mv_params *p, const double *x, det_mv_ou
     s->n++;
     if (s->n == 1) {
         memcpy(s->mean, x, s->d * sizeof(double));
-        observe_drift(s, x, 0);
+        observe_drift(s, x, 0, p->track);
         return;
     }
     int warm = s->n <= p->warmup;
-    observe_drift(s, x, warm);
-    if (s->n == p->warmup + 1) decide_drift(s);
-    if (s->n <= 2 || s->since_chol >= REFRESH || warm || s->n == p->warmup + 1) factor(s, p->ridge);
+    /* the drift decision comes before the calibration rows, so they are scored in the same view
+       (levels or deviations from the track) as every row after the warm-up */
+    uint32_t decide_at = p->warmup > p->calib ? p->warmup - p->calib + 1 : 2;
+    observe_drift(s, x, s->n < decide_at, p->track);
+    if (s->n == decide_at) decide_drift(s);
+    if (s->n <= 2 || s->since_chol >= REFRESH || warm) factor(s, p->ridge);
     double y[DET_MV_MAX_DIM];
     view(s, x, y);
-    out->t2 = mahalanobis(s, y, &out->contrib);
-    /* smoothed in the log domain: a huge excursion fades as fast as it came */
-    double lt = log(out->t2 + 1e-6);
-    s->smooth = s->n <= 2 ? lt : s->smooth + p->alpha_smooth * (lt - s->smooth);
-    out->smooth = exp(s->smooth);
-    double ls = s->smooth;
-    if (warm) {
-        if (s->n + p->calib > p->warmup) { /* calibration rows: Welford of log(smooth) */
-            s->cal_n++;
-            double dl = ls - s->cal_mean;
-            s->cal_mean += dl / s->cal_n;
-            s->cal_m2 += dl * (ls - s->cal_mean);
+    double t2[2];
+    t2[0] = mahalanobis(s, y, &out->contrib);
+    t2[1] = -1;
+    if (p->mewma > 0 && p->mewma < 1) {
+        /* MEWMA (Lowry et al. 1992): the distance of an EW mean of the rows, whose covariance is
+           lambda / (2 - lambda) times the rows': a small shift that persists adds up */
+        double lam = p->mewma;
+        int unused;
+        for (uint32_t i = 0; i < s->d; i++) {
+            if (s->n <= decide_at) s->ew[i] = s->mean[i];
+            s->ew[i] += lam * (y[i] - s->ew[i]);
         }
-        learn(s, x, 1.0 / s->n);
+        t2[1] = mahalanobis(s, s->ew, &unused) * (2.0 - lam) / lam;
+    }
+    out->t2 = t2[0];
+    out->z = -1e300;
+    for (int c = 0; c < 2; c++) {
+        if (t2[c] < 0) continue;
+        det_mv_chart *ch = &s->chart[c];
+        /* smoothed in the log domain: a huge excursion fades as fast as it came */
+        double lt = log(t2[c] + 1e-6);
+        ch->smooth = s->n <= 2 ? lt : ch->smooth + p->alpha_smooth * (lt - ch->smooth);
+        double ls = ch->smooth;
+        if (warm) {
+            if (s->n > decide_at + 10) { /* calibration rows: Welford of the smoothed value */
+                ch->cal_n++;
+                double dl = ls - ch->cal_mean;
+                ch->cal_mean += dl / ch->cal_n;
+                ch->cal_m2 += dl * (ls - ch->cal_mean);
+            }
+            continue;
+        }
+        double sd = ch->cal_n > 1 ? sqrt(ch->cal_m2 / (ch->cal_n - 1)) : 1.0;
+        if (sd < 0.05) sd = 0.05;
+        double z = (ls - ch->cal_mean) / sd;
+        if (z > out->z) out->z = z;
+    }
+    out->smooth = exp(s->chart[0].smooth);
+    if (warm) {
+        out->z = 0;
+        learn(s, s->n < decide_at ? x : y, 1.0 / s->n);
         s->since_chol++;
         return;
     }
-    double sd = s->cal_n > 1 ? sqrt(s->cal_m2 / (s->cal_n - 1)) : 1.0;
-    if (sd < 0.05) sd = 0.05;
-    out->z = (ls - s->cal_mean) / sd;
     if (!s->alarm && out->z > p->k_on)
         s->alarm = 1;
     else if (s->alarm && out->z < p->k_off)
         s->alarm = 0;
     out->alarm = s->alarm;
-    if (!s->alarm && out->t2 < 4.0 * exp(s->cal_mean)) {
+    if (!s->alarm && out->t2 < 4.0 * exp(s->chart[0].cal_mean)) {
         learn(s, y, p->alpha_learn);
+        s->since_chol++;
+    } else if (p->learn_alarm > 0) {
+        learn(s, y, p->learn_alarm);
         s->since_chol++;
     }
 }

@@ -1,10 +1,16 @@
 /* Multivariate detector over all metrics of one device: the Mahalanobis distance (Hotelling T^2
- * with a ridge) of each row from the device's learned normal mean and covariance. Learning is
- * online: Welford while warming up (e.g. a calibration period), then EW updates from rows it
- * judges normal only, so a long fault is not learned as the new normal. The per-row log(T^2/d) is
- * smoothed (EW) and compared with its calibrated normal level: a smoothed value above
- * mean + k sd of the warm-up distribution raises the alarm, which holds until it drops below a
- * lower level (hysteresis). Fixed memory; O(d^2) per row plus a Cholesky every refresh rows. */
+ * with a ridge) from the device's learned normal mean and covariance, taken on an EW mean of the
+ * rows (a MEWMA chart, Lowry et al. 1992: a small shift that persists adds up, row noise does
+ * not). Learning is online: Welford while warming up (e.g. a calibration period), then EW updates
+ * from rows judged normal, and at a much lower rate from abnormal ones, so a long fault is not
+ * learned as the new normal quickly but a lasting new state is eventually accepted. Metrics that
+ * drift during the first half of the warm-up (a warming temperature) enter as their deviation
+ * from a fast track (their short-term change) instead of their level; that decision is made
+ * before the calibration rows, so calibration sees the same view as every later row. The per-row
+ * log(T^2/d) is smoothed (EW) and compared with its calibrated normal level: a smoothed value
+ * above mean + k_on sd of the calibration distribution raises the alarm, which holds until it
+ * drops below mean + k_off sd (hysteresis). Fixed memory; O(d^2) per row plus a Cholesky every
+ * refresh rows. */
 #ifndef IOTAD_DETECT_MVAR_H
 #define IOTAD_DETECT_MVAR_H
 
@@ -22,30 +28,42 @@ typedef struct {
     double ridge;        /* added to the covariance diagonal, relative to each variance */
     uint32_t warmup;     /* rows learned unconditionally (SKAB: the 400 training rows) */
     uint32_t calib;      /* last `calib` warm-up rows also calibrate the score distribution */
+    double track;        /* EW rate of the track drifting metrics are measured against */
+    double learn_alarm;  /* EW rate of learning from rows judged abnormal (0: never) */
+    double mewma;        /* > 0: distance of an EW mean of the rows (rate mewma, MEWMA chart) */
 } det_mv_params;
+
+/* One control chart: its smoothed log statistic and the calibration of that. */
+typedef struct {
+    double smooth;           /* EW of log(T^2 / d) */
+    double cal_mean, cal_m2; /* Welford of the smoothed value over the calibration rows */
+    uint32_t cal_n, pad;
+} det_mv_chart;
 
 typedef struct {
     uint32_t d, n, since_chol;
     uint8_t alarm, pad[3];
-    double smooth;           /* EW of log(T^2 / d) */
-    double cal_mean, cal_m2; /* Welford of log(smooth) over the calibration rows */
-    uint32_t cal_n, pad2;
+    /* [0]: T^2 of the row itself (a broken relation between metrics, a jump);
+     * [1]: MEWMA, T^2 of the EW mean of the rows (a small shift that persists) */
+    det_mv_chart chart[2];
     double mean[DET_MV_MAX_DIM];
     double cov[DET_MV_MAX_DIM * DET_MV_MAX_DIM];
     double chol[DET_MV_MAX_DIM * DET_MV_MAX_DIM]; /* lower Cholesky factor of cov + ridge */
-    /* drifting metrics (a slow trend, e.g. a temperature warming up): judged at the end of the
-     * warm-up by comparing the variance of levels with that of first differences; such a metric
-     * enters the distance as its deviation from its own slow EW track, not as its level */
+    /* drifting metrics (a slow trend, e.g. a temperature warming up): judged after the first
+     * part of the warm-up by comparing the variance of levels with that of first differences;
+     * such a metric enters the distance as its deviation from its own EW track, not as its
+     * level */
     double prev[DET_MV_MAX_DIM], dmean[DET_MV_MAX_DIM], dvar[DET_MV_MAX_DIM]; /* diffs */
-    double track[DET_MV_MAX_DIM];                       /* slow EW mean, always learning */
+    double track[DET_MV_MAX_DIM];                       /* EW mean, always learning */
     double rmean[DET_MV_MAX_DIM], rvar[DET_MV_MAX_DIM]; /* of x - track, during warm-up */
     uint32_t drift_mask, pad3;
+    double ew[DET_MV_MAX_DIM]; /* MEWMA: EW mean of the (viewed) rows */
 } det_mv;
 
 typedef struct {
     double t2;     /* T^2 / d of this row (~1 for normal rows) */
     double smooth; /* smoothed */
-    double z;      /* (log smooth - cal mean) / cal sd; 0 during warm-up */
+    double z;      /* max over the charts of (log smooth - cal mean) / cal sd; 0 in warm-up */
     int alarm;     /* 0/1 */
     int contrib;   /* index of the dimension with the largest standardised deviation */
 } det_mv_out;

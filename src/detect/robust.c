@@ -22,15 +22,17 @@
 
 static int bin_of(int64_t ts_ms)
 {
-    int64_t day = ts_ms >= 0 ? ts_ms / MS_DAY : (ts_ms - MS_DAY + 1) / MS_DAY;
-    int b = (int)((ts_ms - day * MS_DAY) / BIN_MS);
+    int64_t r = ts_ms % MS_DAY; /* floor modulo without overflow for any clock value */
+    if (r < 0) r += MS_DAY;
+    int b = (int)(r / BIN_MS);
     return b < DET_ROBUST_DAY_BINS ? b : DET_ROBUST_DAY_BINS - 1;
 }
 
 static int week_bin_of(int64_t ts_ms)
 {
-    int64_t hour = ts_ms >= 0 ? ts_ms / 3600000LL : (ts_ms - 3600000LL + 1) / 3600000LL;
-    return (int)(((hour + 72) % DET_ROBUST_WEEK_BINS + DET_ROBUST_WEEK_BINS) %
+    int64_t hour = ts_ms / 3600000LL;
+    if (ts_ms % 3600000LL < 0) hour--;
+    return (int)(((hour % DET_ROBUST_WEEK_BINS) + 72 + DET_ROBUST_WEEK_BINS) %
                  DET_ROBUST_WEEK_BINS); /* Monday 00:00 = 0 (1970-01-01 was a Thursday) */
 }
 
@@ -50,7 +52,7 @@ typedef enum { MODEL_LEVEL, MODEL_DAY, MODEL_WEEK } model;
  * model; the weekly one must also beat the daily one if that is trusted. */
 static model choose(const det_robust *s, int b, int wb)
 {
-    int64_t span = s->last_ts - s->first_ts;
+    double span = (double)s->last_ts - (double)s->first_ts; /* no int64 overflow on odd clocks */
     model m = MODEL_LEVEL;
     double best = s->scale_n;
     if (seen(s->seen, b) && s->n_s >= SEASONAL_MIN_N && span >= 2 * MS_DAY &&
@@ -128,6 +130,12 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     /* level shift detector on the chosen model */
     double zc = det_clamp(r / sg, -p->clip_z, p->clip_z);
     s->bias += (float)(BIAS_ALPHA * (zc - s->bias));
+    if (p->shift_alpha > 0) {
+        s->dev += (float)(p->shift_alpha * (zc - s->dev));
+        s->dev_raw = s->n <= WARM ? -1.0f : fabsf(s->dev);
+    } else {
+        s->dev_raw = -1.0f;
+    }
     int shift = fabs(s->bias) > SHIFT_BIAS || s->n <= WARM;
 
     /* non-seasonal model */
@@ -141,7 +149,7 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     s->scale_n += (float)(as * (fabs(rnc) - s->scale_n));
 
     /* profiles: per-visit rate 1/periods seen, settling at season_alpha */
-    double days = (double)(ts_ms - s->first_ts) / MS_DAY;
+    double days = ((double)ts_ms - (double)s->first_ts) / MS_DAY;
     double rs = x - (s->profile[b] + s->offset);
     learn_profile(s->profile, s->seen, b, &s->offset, &s->scale_s, &s->n_s, x, rs,
                   SIGMA_PER_MAD * s->scale_s + fl, shift, days > 0 ? 1.0 / (1.0 + days) : 1.0, as,
@@ -177,6 +185,20 @@ static int vt_expected(const void *st, double *lo, double *hi)
     return 0;
 }
 
+static void vt_prefetch(const void *st, int64_t ts, double x)
+{
+    (void)x;
+    const det_robust *s = st;
+    DET_PREFETCH(&s->profile[bin_of(ts)]);
+    DET_PREFETCH(&s->week[week_bin_of(ts)]);
+    DET_PREFETCH(s->seen);
+}
+
+static double vt_aux(const void *st)
+{
+    return ((const det_robust *)st)->dev_raw;
+}
+
 static int vt_validate(const void *st)
 {
     const det_robust *s = st;
@@ -195,4 +217,6 @@ const det_vtable det_robust_vt = {
     .reset = vt_reset,
     .expected = vt_expected,
     .validate = vt_validate,
+    .aux = vt_aux,
+    .prefetch = vt_prefetch,
 };

@@ -3,7 +3,10 @@
  * learned online with an EW offset that lets it follow level changes. Each keeps an EW
  * mean-absolute-residual scale; the one with the smallest scale (a profile only once it has had
  * time to learn and clearly explains the data) gives the expected value and the robust z of the
- * point, which is the raw score. The expected range feeds explanations. */
+ * point, which is the raw score. A second, slower score stream (vtable aux) is the absolute EW
+ * mean of the clipped signed z: a deviation that persists in one direction (a level shift, a
+ * day below its profile) even when no single point is extreme. The expected range feeds
+ * explanations. */
 #ifndef IOTAD_DETECT_ROBUST_H
 #define IOTAD_DETECT_ROBUST_H
 
@@ -22,6 +25,7 @@ typedef struct {
     float offset, scale_s;   /* daily model: profile[bin] + offset */
     float offset_w, scale_w; /* weekly model: week[bin] + offset_w */
     float bias;              /* EW of the clipped signed z of the chosen model: level shifts */
+    float dev, dev_raw;      /* slower EW of the same (persistent deviation) and its aux score */
     float exp_lo, exp_hi;    /* expected range of the last point (before learning from it) */
     float profile[DET_ROBUST_DAY_BINS];
     float week[DET_ROBUST_WEEK_BINS];

@@ -41,7 +41,7 @@ void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double
 {
     memset(out, 0, sizeof *out);
     out->lo = out->hi = NAN;
-    if (!isfinite(x)) return;
+    if (!isfinite(x) || fabs(x) > DET_X_MAX) return;
     det_ens_out eo;
     det_ensemble_update(&s->ens, p, ts_ms, x, &eo);
     s->n++;

@@ -1,5 +1,6 @@
-/* Per-series detection pipeline: the default ensemble (robust seasonal baseline, AR forecaster,
- * half-space trees), each calibrated by an anomaly-likelihood stage, then the default alert
+/* Per-series detection pipeline: the default ensemble (robust seasonal baseline with a level-shift
+ * stream, AR forecaster, grid density), each calibrated by an anomaly-likelihood stage, then the
+ * default alert
  * decision: a score in [0,1] (Numenta's log scale of the tail probability), a severity band, and
  * episodes (a point opens a new episode only if no point scored hot in the last alert_holdoff
  * points), so a continuing anomaly updates one record instead of raising a flood. Analyst
@@ -47,6 +48,10 @@ typedef struct {
 } det_series;
 
 int det_series_init(det_series *s, const det_params *p, uint64_t seed);
+/* Values beyond +-DET_X_MAX are ignored like non-finite ones: the detectors keep float state, and
+ * squares of larger values would overflow it. */
+#define DET_X_MAX 1e18
+
 /* Learns one point and fills *out. Non-finite values are ignored (out->score = 0). */
 void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double x,
                        det_result *out);

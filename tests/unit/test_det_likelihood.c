@@ -1,5 +1,5 @@
-/* Anomaly likelihood: calibrated q for usual scores, tiny q for an unusual run, recurring bursts
- * stop being rare, warm-up stays silent. */
+/* Anomaly likelihood: calibrated q for usual scores, tiny q for an unusual run, spikes that keep
+ * coming stop being anomalous, warm-up stays silent. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +31,42 @@ static void test_usual_scores_are_not_anomalous_and_a_run_of_high_ones_is(void *
     for (int i = 0; i < 10; i++)
         q = det_lik_update(&s, &p, 20.0);
     assert_true(det_lik_score(q) > 0.9);
+}
+
+/* Usual raw scores; from point 2000 on, a spike every 100 points (so ~10% of the short-term
+ * averages sit in the tail: too many to be a tail). */
+static double spiky_score(int i)
+{
+    return i >= 2000 && i % 100 == 0 ? 20.0 : rnd((uint64_t)i);
+}
+
+static double min_q_after(det_lik *s, const det_params *p, int learn, int look)
+{
+    det_lik_init(s);
+    for (int i = 0; i < learn; i++)
+        det_lik_update(s, p, spiky_score(i));
+    double qmin = 1;
+    for (int i = learn; i < learn + look; i++) {
+        double q = det_lik_update(s, p, spiky_score(i));
+        if (q < qmin) qmin = q;
+    }
+    return qmin;
+}
+
+static void test_spikes_that_keep_coming_stop_being_anomalous(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    assert_true(p.lik_fmax > 0 && p.lik_fmax < 0.1);
+    det_lik s;
+    /* at first a spike is news */
+    assert_true(det_lik_score(min_q_after(&s, &p, 2000, 10)) > 0.9);
+    /* after 60 of them it is part of the distribution */
+    assert_true(det_lik_score(min_q_after(&s, &p, 8000, 100)) < 0.5);
+    /* without that rule the bulk never learns them and every spike looks like the first */
+    p.lik_fmax = 0;
+    assert_true(det_lik_score(min_q_after(&s, &p, 8000, 100)) > 0.7);
 }
 
 static void test_warmup_reports_q_one(void **st)
@@ -67,6 +103,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usual_scores_are_not_anomalous_and_a_run_of_high_ones_is),
+        cmocka_unit_test(test_spikes_that_keep_coming_stop_being_anomalous),
         cmocka_unit_test(test_warmup_reports_q_one),
         cmocka_unit_test(test_negative_raw_is_ignored),
         cmocka_unit_test(test_score_scale_matches_numenta_log_scale),

@@ -1,5 +1,6 @@
 /* Multivariate detector: a broken correlation between sensors raises the alarm, normal rows do
- * not, and the alarm clears when the device returns to normal. */
+ * not, and the alarm clears when the device returns to normal; a small shift that persists is
+ * caught (MEWMA); a drifting metric is not a fault; a lasting new state is eventually learned. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,6 +54,78 @@ static void test_broken_correlation_alarms_and_normal_rows_do_not(void **st)
     free(s);
 }
 
+static double u(uint64_t i)
+{
+    return det_unit(det_mix64(i)) - 0.5; /* sd 0.29 */
+}
+
+/* Runs n rows of 3 independent metrics (x[0] + drift * i, x[1], x[2] + shift after `from`);
+ * returns the alarmed rows at or after `count_from`. */
+static int run3(det_mv *s, const det_mv_params *mp, int n, double drift, double shift, int from,
+                int count_from, det_mv_out *o)
+{
+    int alarms = 0;
+    for (int i = 0; i < n; i++) {
+        double x[3] = {20 + drift * i + u(3 * i), 5 + u(3 * i + 1), 1 + u(3 * i + 2)};
+        if (i >= from) x[2] += shift;
+        det_mv_update(s, mp, x, o);
+        if (i >= count_from) alarms += o->alarm;
+    }
+    return alarms;
+}
+
+static void test_small_persistent_shift_is_caught(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_mv_params mp;
+    det_mv_params_from(&mp, &p, 400);
+    det_mv *s = malloc(sizeof *s);
+    det_mv_out o;
+    assert_int_equal(det_mv_init(s, 3), 0);
+    /* 0.5 = 1.7 sd: most shifted rows are individually unremarkable */
+    assert_true(run3(s, &mp, 1000, 0, 0, 1000, 400, &o) < 30);
+    assert_int_equal(det_mv_init(s, 3), 0);
+    assert_true(run3(s, &mp, 1000, 0, 0.5, 800, 800, &o) > 150);
+    free(s);
+}
+
+static void test_drifting_metric_is_not_a_fault(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_mv_params mp;
+    det_mv_params_from(&mp, &p, 400);
+    det_mv *s = malloc(sizeof *s);
+    det_mv_out o;
+    assert_int_equal(det_mv_init(s, 3), 0);
+    /* x[0] warms steadily (0.01 per row: 4 units over the warm-up, 10 more afterwards) */
+    assert_true(run3(s, &mp, 1400, 0.01, 0, 1400, 400, &o) < 50);
+    assert_true(s->drift_mask & 1u);
+    free(s);
+}
+
+static void test_lasting_new_state_is_eventually_accepted(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_mv_params mp;
+    det_mv_params_from(&mp, &p, 400);
+    det_mv *s = malloc(sizeof *s);
+    det_mv_out o;
+    assert_int_equal(det_mv_init(s, 3), 0);
+    assert_true(run3(s, &mp, 700, 0, 3.0, 500, 500, &o) > 150); /* a fault: alarmed */
+    assert_int_equal(det_mv_init(s, 3), 0);
+    assert_true(run3(s, &mp, 20000, 0, 3.0, 500, 19000, &o) < 100); /* months later: normal */
+    mp.learn_alarm = 0; /* without learning from abnormal rows it would never end */
+    assert_int_equal(det_mv_init(s, 3), 0);
+    assert_true(run3(s, &mp, 20000, 0, 3.0, 500, 19000, &o) > 900);
+    free(s);
+}
+
 static void test_dimension_limits_are_enforced(void **st)
 {
     (void)st;
@@ -67,6 +140,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_broken_correlation_alarms_and_normal_rows_do_not),
+        cmocka_unit_test(test_small_persistent_shift_is_caught),
+        cmocka_unit_test(test_drifting_metric_is_not_a_fault),
+        cmocka_unit_test(test_lasting_new_state_is_eventually_accepted),
         cmocka_unit_test(test_dimension_limits_are_enforced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

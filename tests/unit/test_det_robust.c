@@ -75,6 +75,50 @@ static void test_level_shift_is_absorbed(void **st)
     assert_true(last < 4.0);
 }
 
+static double aux_of(const det_robust *s)
+{
+    return det_robust_vt.aux(s);
+}
+
+static void test_persistent_small_deviation_raises_the_shift_stream(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_robust s;
+    det_robust_init(&s, &p, 1);
+    int64_t ts = 0;
+    int i = 0;
+    double usual = 0;
+    for (; i < 2000; i++, ts += 60000) {
+        det_robust_update(&s, &p, ts, 10.0 + noise(i));
+        if (i >= 1900 && aux_of(&s) > usual) usual = aux_of(&s);
+    }
+    /* each point only ~2 scales off: no single point is extreme, but they all lean one way */
+    double point_max = 0, shifted = 0;
+    for (int k = 0; k < 30; k++, i++, ts += 60000) {
+        double z = det_robust_update(&s, &p, ts, 10.0 + 2.0 * s.scale_n + noise(i));
+        if (z > point_max) point_max = z;
+        if (aux_of(&s) > shifted) shifted = aux_of(&s);
+    }
+    assert_true(point_max < 4.0);
+    assert_true(shifted > 2.0 * usual);
+    assert_true(shifted > 0.5);
+}
+
+static void test_shift_stream_is_silent_when_disabled(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    p.shift_alpha = 0;
+    det_robust s;
+    det_robust_init(&s, &p, 1);
+    for (int i = 0; i < 100; i++)
+        det_robust_update(&s, &p, i * 60000LL, 10.0 + noise(i));
+    assert_true(aux_of(&s) < 0);
+}
+
 static void test_warmup_reports_no_opinion_and_expected_range_follows(void **st)
 {
     (void)st;
@@ -112,6 +156,8 @@ int main(void)
         cmocka_unit_test(test_daily_pattern_is_learned_and_spike_scores_high),
         cmocka_unit_test(test_night_value_during_the_day_is_anomalous),
         cmocka_unit_test(test_level_shift_is_absorbed),
+        cmocka_unit_test(test_persistent_small_deviation_raises_the_shift_stream),
+        cmocka_unit_test(test_shift_stream_is_silent_when_disabled),
         cmocka_unit_test(test_warmup_reports_no_opinion_and_expected_range_follows),
         cmocka_unit_test(test_flat_signal_gives_finite_scores),
     };
