@@ -7,6 +7,7 @@
 #include "core/hmap.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "detect/mvar.h"
 #include "store/writer.h"
 
 #include <math.h>
@@ -53,6 +54,20 @@ typedef struct {
     char device_type[64];
 } sseries;
 
+/* The multivariate detector of one device: all its (non-sys) metrics as one row. The metric
+ * set is fixed by the first message (sorted, at most DET_MV_MAX_DIM); each durable job gives
+ * one row, its latest value per metric, missing metrics carried forward. */
+#define MV_WARMUP 300 /* rows learned (and the second half calibrated) before scoring */
+typedef struct {
+    det_mv mv;
+    uint32_t d;
+    char metric[DET_MV_MAX_DIM][130];
+    double last[DET_MV_MAX_DIM];
+    uint32_t have; /* bit i: metric i seen at least once */
+    char anomaly_id[40];
+    char device_id[40];
+} sdevice;
+
 typedef struct shard {
     struct shards *owner;
     unsigned index;
@@ -62,6 +77,7 @@ typedef struct shard {
     msg *head, *tail;
     bool stopping;
     hmap *series;      /* shard thread only */
+    hmap *devices;     /* shard thread only: device id -> sdevice */
     hmap *preload;     /* before start: key -> blob (len-prefixed) */
     shard_rule *rules; /* shard thread only */
     size_t nrules;
@@ -70,6 +86,7 @@ typedef struct shard {
 } shard;
 
 struct shards {
+    det_mv_params mv_params;
     uv_loop_t *loop;
     uv_async_t async;
     shards_event_fn on_events;
@@ -325,8 +342,89 @@ static void rule_event(shard *s, sseries *ss, rule_slot *slot, det_rule_event ev
     }
 }
 
+static int cmp_metric(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Fixes the device's metric set from its first job (sorted, sys.* excluded). */
+static sdevice *get_device(shard *s, const writer_job *job)
+{
+    sdevice *dv = hmap_get(s->devices, job->device_id);
+    if (dv) return dv->d ? dv : NULL;
+    dv = calloc(1, sizeof *dv);
+    if (!dv) return NULL;
+    snprintf(dv->device_id, sizeof dv->device_id, "%s", job->device_id);
+    for (size_t i = 0; i < job->n && dv->d < DET_MV_MAX_DIM; i++) {
+        const char *m = job->points[i].metric;
+        if (strncmp(m, "sys.", 4) == 0) continue;
+        bool seen = false;
+        for (uint32_t k = 0; k < dv->d && !seen; k++)
+            seen = strcmp(dv->metric[k], m) == 0;
+        if (!seen) snprintf(dv->metric[dv->d++], sizeof dv->metric[0], "%s", m);
+    }
+    qsort(dv->metric, dv->d, sizeof dv->metric[0], cmp_metric);
+    if (dv->d < 2 || det_mv_init(&dv->mv, dv->d) != 0) dv->d = 0; /* nothing multivariate */
+    int ok;
+    hmap_put(s->devices, job->device_id, dv, &ok);
+    if (!ok) {
+        free(dv);
+        return NULL;
+    }
+    return dv->d ? dv : NULL;
+}
+
+static void device_row(shard *s, const writer_job *job)
+{
+    sdevice *dv = get_device(s, job);
+    if (!dv) return;
+    int64_t ts = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        const ingest_point *p = &job->points[i];
+        for (uint32_t k = 0; k < dv->d; k++) {
+            if (strcmp(dv->metric[k], p->metric) != 0) continue;
+            dv->last[k] = p->value; /* points are ordered by time within a metric */
+            dv->have |= 1u << k;
+            if (p->ts_ms > ts) ts = p->ts_ms;
+            break;
+        }
+    }
+    if (dv->have != (1u << dv->d) - 1 || ts == 0) return; /* not every metric seen yet */
+    det_mv_out r;
+    det_mv_update(&dv->mv, &s->owner->mv_params, dv->last, &r);
+    sseries pseudo; /* events are keyed by device and a metric name: name the device row */
+    memset(&pseudo, 0, sizeof pseudo);
+    snprintf(pseudo.device_id, sizeof pseudo.device_id, "%s", dv->device_id);
+    snprintf(pseudo.metric, sizeof pseudo.metric, "%s", "(multivariate)");
+    if (r.alarm && !dv->anomaly_id[0]) {
+        util_uuid7(dv->anomaly_id);
+        shard_event *e = new_event(s, SHARD_EV_OPEN, &pseudo);
+        if (!e) return;
+        snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", dv->anomaly_id);
+        e->ts_ms = ts;
+        e->level = r.z > 2 * s->owner->mv_params.k_on ? DET_LEVEL_CRITICAL : DET_LEVEL_WARNING;
+        e->value = dv->last[r.contrib];
+        e->score = r.z;
+        e->lo = e->hi = NAN;
+        describe(e->description, sizeof e->description,
+                 "the device's metrics together depart from their learned joint behaviour "
+                 "(T2/d %.1f); largest deviation in %s = %.6g",
+                 r.t2, dv->metric[r.contrib], dv->last[r.contrib]);
+        describe(e->detectors, sizeof e->detectors, "[{\"name\":\"multivariate\",\"score\":%.3f}]",
+                 r.z);
+    } else if (!r.alarm && dv->anomaly_id[0]) {
+        shard_event *e = new_event(s, SHARD_EV_CLOSE, &pseudo);
+        if (e) {
+            snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", dv->anomaly_id);
+            e->ts_ms = ts;
+        }
+        dv->anomaly_id[0] = '\0';
+    }
+}
+
 static void process_points(shard *s, writer_job *job)
 {
+    device_row(s, job);
     sseries *ss = NULL;
     for (size_t i = 0; i < job->n; i++) {
         const ingest_point *p = &job->points[i];
@@ -478,6 +576,7 @@ int shards_start(uv_loop_t *loop, unsigned n, shards_event_fn on_events, void *a
     sh->on_events = on_events;
     sh->arg = arg;
     det_params_default(&sh->params);
+    det_mv_params_from(&sh->mv_params, &sh->params, MV_WARMUP);
     pthread_mutex_init(&sh->mu, NULL);
     sh->shard = calloc(sh->n, sizeof *sh->shard);
     if (!sh->shard) {
@@ -493,6 +592,7 @@ int shards_start(uv_loop_t *loop, unsigned n, shards_event_fn on_events, void *a
         pthread_mutex_init(&s->mu, NULL);
         pthread_cond_init(&s->cond, NULL);
         s->series = hmap_new();
+        s->devices = hmap_new();
         s->preload = hmap_new();
     }
     for (unsigned i = 0; i < sh->n; i++)
@@ -588,6 +688,7 @@ void shards_stop(shards *sh)
     for (unsigned i = 0; i < sh->n; i++) {
         shard *s = &sh->shard[i];
         hmap_free(s->series, free);
+        hmap_free(s->devices, free);
         hmap_free(s->preload, free);
         free(s->rules);
         pthread_mutex_destroy(&s->mu);

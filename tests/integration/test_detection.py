@@ -147,3 +147,26 @@ def test_detector_state_survives_a_restart(iotad, admin):
     assert wait_for(lambda: [a for a in anomalies(admin, device_id=dev, metric="temp")
                              if a["details"].get("source") == "detectors"])
     assert "detector_restore_failed" not in iotad.read_log()
+
+
+def test_multivariate_detector_flags_a_broken_relation_between_metrics(iotad, admin):
+    dev, key = admin.device_with_key("hvac")
+    rnd = random.Random(5)
+    s = requests.Session()
+    s.headers["X-API-Key"] = key
+    t0 = int(time.time() * 1000) - 3600_000
+    for i in range(400):  # humidity follows temperature: one message (one row) each
+        temp = 22 + rnd.gauss(0, 1.0)
+        hum = 100 - 2 * temp + rnd.gauss(0, 0.2)
+        r = s.post(iotad.url + "/api/v1/ingest", timeout=10,
+                   json={"ts": t0 + i * 1000, "metrics": {"temp": round(temp, 2),
+                                                          "humidity": round(hum, 2)}})
+        assert r.status_code == 202
+    # each value within its usual range, but together impossible for this device
+    for k in range(5):
+        r = s.post(iotad.url + "/api/v1/ingest", timeout=10,
+                   json={"ts": t0 + (400 + k) * 1000, "metrics": {"temp": 23.0, "humidity": 57.0}})
+        assert r.status_code == 202
+    found = wait_for(lambda: anomalies(admin, device_id=dev, metric="(multivariate)"))
+    assert "joint behaviour" in found[0]["description"]
+    assert found[0]["details"]["detectors"][0]["name"] == "multivariate"
