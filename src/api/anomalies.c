@@ -3,6 +3,7 @@
 #include "api/anomalies.h"
 
 #include "alert/alerts.h"
+#include "api/population.h"
 #include "api/stream.h"
 #include "core/log.h"
 #include "core/server.h"
@@ -88,6 +89,10 @@ void anomalies_on_events(void *arg, shard_event *events)
             save_snapshot(s, e, now);
             continue;
         }
+        if (e->kind == SHARD_EV_SUMMARY) {
+            if (s->population) population_add(s->population, e);
+            continue;
+        }
         char *details = details_json(e);
         if (e->kind == SHARD_EV_OPEN) {
             int rc = db_exec(s->db, NULL,
@@ -123,7 +128,7 @@ void anomalies_on_events(void *arg, shard_event *events)
     }
     if (tx && db_commit(s->db) != 0) db_rollback(s->db);
     for (shard_event *e = events; e; e = e->next) {
-        if (e->kind == SHARD_EV_SNAPSHOT) continue;
+        if (e->kind == SHARD_EV_SNAPSHOT || e->kind == SHARD_EV_SUMMARY) continue;
         broadcast(s, e->anomaly_id, e->device_id);
         if (e->kind == SHARD_EV_OPEN) alerts_on_anomaly(s, e->anomaly_id);
     }

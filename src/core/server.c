@@ -11,6 +11,7 @@
 #include "auth/throttle.h"
 #include "alert/alerts.h"
 #include "api/anomalies.h"
+#include "api/population.h"
 #include "report/reports.h"
 #include "core/log.h"
 #include "core/shards.h"
@@ -85,6 +86,7 @@ static void on_tick(uv_timer_t *t)
     server *s = t->data;
     int64_t now = util_now_ms();
     devstate_tick(s->devices, now);
+    population_tick(s, s->population, now);
     static const int64_t snapshot_every_ms = 300000;
     if (s->shards && now % snapshot_every_ms < 1000) shards_request_snapshots(s->shards);
     static const int64_t sweep_every_ms = 60000;
@@ -132,6 +134,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     s->throttle = auth_throttle_new(&th);
     s->devices = devstate_new(s);
     s->hub = stream_hub_new(s);
+    s->population = population_new();
     if (!s->throttle || !s->devices || !s->hub || devstate_load(s->devices) != 0) return -1;
     unsigned nshards =
         cfg->shards > 0 ? (unsigned)cfg->shards : (unsigned)uv_available_parallelism();
@@ -222,6 +225,7 @@ void server_destroy(server *s)
     s->db = s->wdb = NULL;
     devstate_free(s->devices);
     stream_hub_free(s->hub);
+    population_free(s->population);
     auth_throttle_free(s->throttle);
     log_info("stopped", "%s", "");
 }

@@ -36,6 +36,7 @@ typedef struct server {
     struct shards *shards;
     struct reports_state *reports; /* src/report/reports.c */
     struct alerts *alerts;         /* src/alert/alerts.c */
+    struct population *population; /* src/api/population.c */
     void *mqtt_paused; /* MQTT connections paused by back-pressure (ingest/mqtt_ingest.c) */
     metrics m;
     uv_signal_t sig_term, sig_int;

@@ -21,7 +21,7 @@
 #define MAX_SERIES_RULES 8
 #define UPDATE_EVERY_MS 5000 /* an open episode's record is refreshed at most this often */
 
-typedef enum { MSG_POINTS, MSG_RULES, MSG_FEEDBACK, MSG_SNAPSHOT } msg_kind;
+typedef enum { MSG_POINTS, MSG_RULES, MSG_FEEDBACK, MSG_SNAPSHOT, MSG_SUMMARY } msg_kind;
 
 typedef struct msg {
     struct msg *next;
@@ -47,7 +47,9 @@ typedef struct {
     det_level level;
     double peak;
     int64_t last_emit_ms;
-    bool dirty; /* learned since the last snapshot */
+    bool dirty;     /* learned since the last snapshot */
+    double win_sum; /* since the last summary request */
+    uint32_t win_n;
     rule_slot rules[MAX_SERIES_RULES];
     int nrules;
     uint64_t rules_version;
@@ -143,6 +145,7 @@ static shard_event *new_event(shard *s, shard_ev_kind kind, const sseries *ss)
     e->kind = kind;
     snprintf(e->device_id, sizeof e->device_id, "%s", ss->device_id);
     snprintf(e->metric, sizeof e->metric, "%s", ss->metric);
+    snprintf(e->device_type, sizeof e->device_type, "%s", ss->device_type);
     if (s->out_tail)
         s->out_tail->next = e;
     else
@@ -246,6 +249,8 @@ static void detector_point(shard *s, sseries *ss, int64_t ts, double x)
     det_result r;
     det_series_update(&ss->det, &s->owner->params, ts, x, &r);
     ss->dirty = true;
+    ss->win_sum += x;
+    ss->win_n++;
     if (r.alert && r.level > DET_LEVEL_NONE && !ss->anomaly_id[0]) {
         util_uuid7(ss->anomaly_id);
         ss->level = r.level;
@@ -482,6 +487,20 @@ static void snapshot_all(shard *s, bool only_dirty)
     }
 }
 
+static void summarise(shard *s)
+{
+    size_t it = 0;
+    void *v;
+    while (hmap_next(s->series, &it, NULL, &v)) {
+        sseries *ss = v;
+        if (!ss->win_n) continue;
+        shard_event *e = new_event(s, SHARD_EV_SUMMARY, ss);
+        if (e) e->value = ss->win_sum / ss->win_n;
+        ss->win_sum = 0;
+        ss->win_n = 0;
+    }
+}
+
 static void handle(shard *s, msg *m)
 {
     switch (m->kind) {
@@ -509,6 +528,9 @@ static void handle(shard *s, msg *m)
     }
     case MSG_SNAPSHOT:
         snapshot_all(s, true);
+        break;
+    case MSG_SUMMARY:
+        summarise(s);
         break;
     }
     free(m->rules);
@@ -656,14 +678,24 @@ void shards_feedback(shards *sh, const char *device_id, const char *metric, det_
     push_msg(shard_for(sh, device_id), m);
 }
 
-void shards_request_snapshots(shards *sh)
+static void broadcast_msg(shards *sh, msg_kind kind)
 {
     for (unsigned i = 0; i < sh->n; i++) {
         msg *m = calloc(1, sizeof *m);
         if (!m) continue;
-        m->kind = MSG_SNAPSHOT;
+        m->kind = kind;
         push_msg(&sh->shard[i], m);
     }
+}
+
+void shards_request_snapshots(shards *sh)
+{
+    broadcast_msg(sh, MSG_SNAPSHOT);
+}
+
+void shards_request_summaries(shards *sh)
+{
+    broadcast_msg(sh, MSG_SUMMARY);
 }
 
 static void free_shards(uv_handle_t *h)

@@ -17,7 +17,13 @@
 struct writer_job;
 typedef struct shards shards;
 
-typedef enum { SHARD_EV_OPEN, SHARD_EV_UPDATE, SHARD_EV_CLOSE, SHARD_EV_SNAPSHOT } shard_ev_kind;
+typedef enum {
+    SHARD_EV_OPEN,
+    SHARD_EV_UPDATE,
+    SHARD_EV_CLOSE,
+    SHARD_EV_SNAPSHOT,
+    SHARD_EV_SUMMARY /* mean of a series since the last request (value), for peer comparison */
+} shard_ev_kind;
 
 /* A rule as configured: which series it applies to, and the pure rule itself. */
 typedef struct {
@@ -34,6 +40,7 @@ typedef struct shard_event {
     char anomaly_id[40];
     char device_id[40];
     char metric[130];
+    char device_type[64];
     int64_t ts_ms;
     det_level level;
     double value, score, lo, hi;
@@ -60,6 +67,9 @@ void shards_feedback(shards *sh, const char *device_id, const char *metric, det_
 /* Asks every shard to emit SHARD_EV_SNAPSHOT events for the series changed since the last
  * request (periodic persistence). */
 void shards_request_snapshots(shards *sh);
+/* Asks every shard for SHARD_EV_SUMMARY events: the mean of each series since the last
+ * request (series without points are left out). */
+void shards_request_summaries(shards *sh);
 /* Stops the threads after their queues are processed; the final snapshots of every series
  * are delivered through on_events before this returns. */
 void shards_stop(shards *sh);

@@ -170,3 +170,32 @@ def test_multivariate_detector_flags_a_broken_relation_between_metrics(iotad, ad
     found = wait_for(lambda: anomalies(admin, device_id=dev, metric="(multivariate)"))
     assert "joint behaviour" in found[0]["description"]
     assert found[0]["details"]["detectors"][0]["name"] == "multivariate"
+
+
+def by_population(a):
+    return any(d.get("name") == "population" for d in a["details"].get("detectors", []))
+
+
+def test_a_device_departing_from_its_peers_is_flagged(tmp_path):
+    from conftest import Iotad
+    srv = Iotad(args=["--peer-interval-s", "1"])
+    try:
+        admin = srv.admin()
+        keys = [admin.device_with_key(f"thermo-{i}", type="thermostat") for i in range(6)]
+        rnd = random.Random(9)
+        odd_dev = keys[5][0]
+        deadline = time.time() + 30
+        found = []
+        while time.time() < deadline and not found:
+            now = int(time.time() * 1000)
+            for i, (dev, key) in enumerate(keys):
+                v = 35.0 if dev == odd_dev else 21.0 + rnd.gauss(0, 0.3)
+                ingest(srv, key, [{"ts": now, "metrics": {"temp": round(v, 2)}}])
+            time.sleep(0.5)
+            found = [a for a in anomalies(admin, device_id=odd_dev) if by_population(a)]
+        assert found, "the odd device was not flagged against its peers"
+        assert "peers of type thermostat" in found[0]["description"]
+        for dev, _ in keys[:5]:
+            assert not [a for a in anomalies(admin, device_id=dev) if by_population(a)]
+    finally:
+        srv.close()
