@@ -1,8 +1,9 @@
 /* `iotad replay --format nab`: one univariate CSV (header with `timestamp` and `value` columns)
  * through one det_series, exactly as live points go through it; writes
- * `timestamp,value,anomaly_score,alert`: anomaly_score is the series' novelty score (the
- * calibrated score, 0 while an anomaly episode is already open) and alert is 1 on the rows where
- * the default alert decision opens an episode. */
+ * `timestamp,value,anomaly_score,alert,score,in_episode`: anomaly_score is the series' novelty
+ * score (the calibrated score, 0 while an anomaly episode is already open), alert is 1 on the rows
+ * where the default alert decision opens an episode, score is the calibrated score itself and
+ * in_episode 1 while an episode is open (the last two for analysis; NAB ignores extra columns). */
 #include "detect/replay_io.h"
 #include "detect/series.h"
 
@@ -40,7 +41,7 @@ int replay_nab_file(const replay_opts *o, const char *in, const char *out)
         fprintf(stderr, "replay: detector set-up failed\n");
         goto out;
     }
-    fputs("timestamp,value,anomaly_score,alert\n", fo);
+    fputs("timestamp,value,anomaly_score,alert,score,in_episode\n", fo);
     long row = 1;
     while (getline(&line, &cap, fi) >= 0) {
         row++;
@@ -55,7 +56,8 @@ int replay_nab_file(const replay_opts *o, const char *in, const char *out)
         }
         det_result r;
         det_series_update(s, &o->params, ts, x, &r);
-        fprintf(fo, "%s,%s,%.6f,%d\n", f[cts], f[cv], r.novelty, r.alert);
+        fprintf(fo, "%s,%s,%.6f,%d,%.6f,%d\n", f[cts], f[cv], r.novelty, r.alert, r.score,
+                r.in_episode);
     }
     rc = 0;
     goto out;

@@ -19,6 +19,15 @@
 #define OFFSET_ALPHA 0.05
 #define SEASONAL_WINS 0.7 /* the profile must cut the residual scale by 30% to be used */
 #define SEASONAL_MIN_N 100u
+/* Scale floor: the winsorised scales learn from residuals clipped at clip_z scales, so when most
+   residuals are ~0 and a few are large (a sparse or spiky series: zeros with recurring spikes)
+   every spike is clipped, the scale shrinks by a constant factor per cycle and the z of the next,
+   identical spike grows without bound: a recurring pattern would look more surprising each
+   time. The scale is therefore kept >= FLOOR_FRAC of the unclipped mean |residual| (mabs; each
+   residual capped at MABS_CAP x mabs, so a single huge outlier moves it by a bounded step). For a
+   dense series mabs ~ the scale and the floor never binds. */
+#define FLOOR_FRAC 0.1
+#define MABS_CAP 100.0
 
 static int bin_of(int64_t ts_ms)
 {
@@ -43,7 +52,8 @@ static int seen(const uint8_t *bits, int b)
 
 static double floor_of(const det_robust *s)
 {
-    return 1e-9 * (1.0 + fabs(s->level));
+    double f = 1e-9 * (1.0 + fabs(s->level)), m = FLOOR_FRAC * s->mabs;
+    return m > f ? m : f;
 }
 
 typedef enum { MODEL_LEVEL, MODEL_DAY, MODEL_WEEK } model;
@@ -126,6 +136,9 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     double z = fabs(r) / sg;
     s->exp_lo = (float)(pred - 3.0 * sg);
     s->exp_hi = (float)(pred + 3.0 * sg);
+    double ra = fabs(r), cap = MABS_CAP * (s->mabs + fl);
+    if (s->n > WARM && ra > cap) ra = cap;
+    s->mabs += (float)((s->n > WARM ? p->scale_alpha : 1.0 / s->n) * (ra - s->mabs));
 
     /* level shift detector on the chosen model */
     double zc = det_clamp(r / sg, -p->clip_z, p->clip_z);
@@ -206,6 +219,7 @@ static int vt_validate(const void *st)
     size_t nf = (offsetof(det_robust, seen) - offsetof(det_robust, level)) / sizeof(float);
     for (size_t i = 0; i < nf; i++)
         if (!isfinite(f[i])) return -1;
+    if (!isfinite(s->mabs) || s->mabs < 0) return -1;
     return s->scale_n >= 0 && s->scale_s >= 0 && s->scale_w >= 0 ? 0 : -1;
 }
 

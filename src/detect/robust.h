@@ -19,7 +19,7 @@ typedef struct {
     uint32_t n;
     uint32_t n_s; /* points the daily profile has predicted */
     uint32_t n_w; /* points the weekly profile has predicted */
-    uint32_t pad;
+    float mabs;   /* EW mean |residual| of the chosen model, unclipped (capped at MABS_CAP x) */
     int64_t first_ts, last_ts;
     float level, scale_n;    /* non-seasonal model */
     float offset, scale_s;   /* daily model: profile[bin] + offset */

@@ -73,6 +73,29 @@ static void test_quiet_series_raises_no_alert(void **st)
     free(s);
 }
 
+/* A spike that recurs every 37 points in a zero series becomes normal: its episode closes, and
+   spikes suddenly coming five times as often open a new one. */
+static void test_recurring_spike_is_learned_and_denser_spikes_alert_again(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_series *s = malloc(sizeof *s);
+    det_series_init(s, &p, 1);
+    det_result r;
+    int quiet = 0, alerts = 0;
+    for (int i = 0; i < 6000; i++) {
+        int dense = i >= 5000 && i < 5200;
+        double x = (dense ? i % 7 == 0 : i % 37 == 0) ? 5.0 : 0.0;
+        det_series_update(s, &p, i * STEP, x, &r);
+        if (i >= 4000 && i < 5000 && !r.in_episode) quiet++;
+        if (i >= 5000 && i < 5200) alerts += r.alert;
+    }
+    assert_true(quiet > 500);
+    assert_true(alerts >= 1);
+    free(s);
+}
+
 static void test_same_seed_and_input_give_identical_results(void **st)
 {
     (void)st;
@@ -267,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_state_fits_in_4k),
         cmocka_unit_test(test_spike_opens_one_episode_with_an_explanation),
         cmocka_unit_test(test_quiet_series_raises_no_alert),
+        cmocka_unit_test(test_recurring_spike_is_learned_and_denser_spikes_alert_again),
         cmocka_unit_test(test_same_seed_and_input_give_identical_results),
         cmocka_unit_test(test_restored_series_continues_exactly),
         cmocka_unit_test(test_corrupt_or_truncated_snapshot_is_refused_and_resets),
