@@ -37,7 +37,14 @@ struct writer {
     void (*drain_cb)(void *);
     void *drain_arg;
     writer_stats stats; /* guarded by mu */
-    uint64_t dropped;   /* writer thread: points older than the series' stored chunks */
+    /* WAL checkpoints run on their own thread and connection, so that copying WAL pages into
+     * the database never happens inside a group commit (it did: SQLite's automatic checkpoint
+     * runs in the COMMIT that crosses the threshold, and showed up as ack-latency spikes). */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    pthread_cond_t ckpt_cond; /* its own: a submit must always wake the writer */
+    bool ckpt_running;
+    uint64_t dropped; /* writer thread: points older than the series' stored chunks */
 };
 
 writer_job *writer_job_from_batch(const char *device_id, ingest_batch *batch, writer_done_fn done,
@@ -213,6 +220,45 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+static void *checkpoint_main(void *arg)
+{
+    writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stopping) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_nsec += 250 * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->ckpt_cond, &w->mu, &deadline);
+        if (w->stopping) break;
+        pthread_mutex_unlock(&w->mu);
+        /* PASSIVE: copies what it can without waiting for readers or the writer */
+        sqlite3_wal_checkpoint_v2(w->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Moves WAL checkpointing off the commit path; on any failure SQLite's automatic checkpoint
+ * stays in place. */
+static void start_checkpointer(writer *w)
+{
+    const char *path = sqlite3_db_filename(w->db, "main");
+    if (!path || !path[0] || db_open(path, DB_SYNC_FULL, &w->ckpt_db) != 0) return;
+    pthread_cond_init(&w->ckpt_cond, NULL);
+    if (pthread_create(&w->ckpt_thread, NULL, checkpoint_main, w) != 0) {
+        db_close(w->ckpt_db);
+        w->ckpt_db = NULL;
+        return;
+    }
+    w->ckpt_running = true;
+    sqlite3_wal_autocheckpoint(w->db, 0);
+}
+
 static void run_completions(writer *w)
 {
     pthread_mutex_lock(&w->mu);
@@ -254,6 +300,7 @@ int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *
     pthread_cond_init(&w->cond, NULL);
     uv_async_init(loop, &w->async, on_async);
     w->async.data = w;
+    start_checkpointer(w);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         uv_close((uv_handle_t *)&w->async, NULL);
         free(w);
@@ -325,7 +372,16 @@ void writer_stop(writer *w)
     w->stopping = true;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->mu);
+    pthread_mutex_lock(&w->mu);
+    if (w->ckpt_running) pthread_cond_signal(&w->ckpt_cond);
+    pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    if (w->ckpt_running) {
+        pthread_join(w->ckpt_thread, NULL);
+        db_close(w->ckpt_db);
+        pthread_cond_destroy(&w->ckpt_cond);
+        sqlite3_wal_autocheckpoint(w->db, 1000); /* back to SQLite's default for the close */
+    }
     run_completions(w);
     uv_close((uv_handle_t *)&w->async, free_writer);
 }
