@@ -27,6 +27,21 @@ static void test_timestamps_parse_to_utc_ms(void **st)
     assert_int_equal(replay_parse_time("2014-04-01", &ms), -1);
 }
 
+static void test_timestamps_with_long_fractions_or_trailing_text_parse(void **st)
+{
+    (void)st;
+    int64_t ms;
+    assert_int_equal(replay_parse_time("2014-04-01T00:05:00.1234567891234", &ms), 0);
+    assert_true(ms == 1396310700123LL);
+    assert_int_equal(replay_parse_time("2014-04-01 00:05:00 extra", &ms), 0);
+    assert_true(ms == 1396310700000LL);
+    assert_int_equal(replay_parse_time("2014-04-01 00:05:00.", &ms), 0);
+    assert_true(ms == 1396310700000LL);
+    assert_int_equal(replay_parse_time("2014-04-01 00:05:0x", &ms), -1);
+    assert_int_equal(replay_parse_time("1969-12-31 23:59:59", &ms), 0);
+    assert_true(ms == -1000);
+}
+
 static void test_fields_split_and_numbers_parse(void **st)
 {
     (void)st;
@@ -141,6 +156,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timestamps_parse_to_utc_ms),
+        cmocka_unit_test(test_timestamps_with_long_fractions_or_trailing_text_parse),
         cmocka_unit_test(test_fields_split_and_numbers_parse),
         cmocka_unit_test(test_nab_file_replays_with_scores_and_an_alert),
         cmocka_unit_test(test_skab_file_replays_without_reading_labels),
