@@ -168,7 +168,7 @@ static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t
     if (!kind || (strcmp(kind, "email") && strcmp(kind, "sms") && strcmp(kind, "webhook")))
         return "kind must be email, sms or webhook";
     if (!url || strlen(url) > 1000) return "url is required (up to 1000 characters)";
-    if (cfgj && !cJSON_IsObject(cfgj)) return "cfgj must be an object";
+    if (cfgj && !cJSON_IsObject(cfgj)) return "config must be an object";
     if (rate && (!cJSON_IsNumber(rate) || rate->valuedouble < 0 || rate->valuedouble > 100000))
         return "rate_per_min: 0 (unlimited) .. 100000";
     if (secret && !cJSON_IsNull(secret) &&

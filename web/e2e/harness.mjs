@@ -26,7 +26,9 @@ export async function startIotad() {
   const dataDir = mkdtempSync(join(tmpdir(), 'iotad-e2e-'));
   const args = ['serve', '--data-dir', dataDir, '--http-listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--web-dir', dist, '--store-sync', 'normal'];
   const proc = spawn(bin, args, {
-    env: { ...process.env, IOTAD_ADMIN_PASSWORD: ADMIN.password, IOTAD_FAST_HASH: '1', IOTAD_ADMIN_EMAIL: ADMIN.email },
+    // IOTAD_ALERT_ALLOW_PRIVATE: the alert tests deliver webhooks to a receiver on loopback,
+    // which the SSRF protection refuses otherwise
+    env: { ...process.env, IOTAD_ADMIN_PASSWORD: ADMIN.password, IOTAD_FAST_HASH: '1', IOTAD_ADMIN_EMAIL: ADMIN.email, IOTAD_ALERT_ALLOW_PRIVATE: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   // never leave a server behind, even if the runner dies mid-suite (e.g. SIGPIPE, Ctrl-C)

@@ -14,6 +14,8 @@ const AnomaliesPage = lazy(() => import('@/features/anomalies/AnomaliesPage'));
 const SecurityPage = lazy(() => import('@/features/security/SecurityPage'));
 const AdminPage = lazy(() => import('@/features/admin/AdminPage'));
 const AlertsPage = lazy(() => import('@/features/alerts/AlertsPage'));
+const IncidentsPage = lazy(() => import('@/features/incidents/IncidentsPage'));
+const IncidentDetailPage = lazy(() => import('@/features/incidents/IncidentDetailPage'));
 const PlaceholderPage = lazy(() => import('@/features/placeholder/PlaceholderPage'));
 
 function RequireAuth({ children }: { children: React.ReactNode }) {
@@ -56,7 +58,8 @@ export default function App() {
             <Route path="devices/:id" element={<DeviceDetailPage />} />
             <Route path="anomalies" element={<AnomaliesPage />} />
             <Route path="security" element={<SecurityPage />} />
-            <Route path="incidents" element={<PlaceholderPage kind="incidents" />} />
+            <Route path="incidents" element={<IncidentsPage />} />
+            <Route path="incidents/:id" element={<IncidentDetailPage />} />
             <Route path="alerts" element={<AlertsPage />} />
             <Route
               path="admin"

@@ -7,6 +7,7 @@ import type { Anomaly } from '@/api/types';
 
 afterEach(() => vi.unstubAllGlobals());
 
+let f2: ReturnType<typeof respond>;
 const respond = (status: number, body?: unknown) =>
   vi.fn(async () => new Response(body === undefined ? null : JSON.stringify(body), { status }));
 
@@ -48,6 +49,36 @@ describe('api client', () => {
     vi.stubGlobal('fetch', respond(500, { error: 'internal', message: 'x' }));
     await expect(optional(api.anomalies(), { items: [] })).rejects.toBeInstanceOf(ApiError);
   });
+  it('sends incident filters and changes as the API expects', async () => {
+    const f = respond(200, { items: [{ id: 'i', created_at: 1, anomaly_count: 1 }], total: 1 });
+    vi.stubGlobal('fetch', f);
+    const r = await api.incidents({ status: 'open', assigned_to: 'none', device_id: 'd 1', limit: 5 });
+    expect((f.mock.calls[0] as unknown as [string])[0]).toBe('/api/v1/incidents?status=open&assigned_to=none&device_id=d+1&limit=5');
+    expect(r.items[0].updated_at).toBe(1);
+    vi.stubGlobal('fetch', (f2 = respond(200, { id: 'i', created_at: 1, anomalies: [], timeline: [] })));
+    await api.updateIncident('i/1', { status: 'resolved', verdict: 'false_positive' });
+    const [url, init] = f2.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/v1/incidents/i%2F1');
+    expect(init.method).toBe('PATCH');
+    expect(JSON.parse(init.body as string)).toEqual({ status: 'resolved', verdict: 'false_positive' });
+  });
+  it('links one anomaly to an incident', async () => {
+    const f = respond(200, { id: 'i', created_at: 1, anomalies: [{ id: 'a' }], timeline: [] });
+    vi.stubGlobal('fetch', f);
+    const d = await api.linkAnomaly('i', 'a');
+    const [url, init] = f.mock.calls[0] as unknown as [string, RequestInit];
+    expect([url, init.method, init.body]).toEqual(['/api/v1/incidents/i/anomalies', 'POST', JSON.stringify({ anomaly_id: 'a' })]);
+    expect(d.anomaly_count).toBe(1);
+  });
+  it('replaces own contacts with only the fields the API takes', async () => {
+    const f = respond(200, { items: [] });
+    vi.stubGlobal('fetch', f);
+    await api.putContacts([{ id: 'x', created_at: 1, kind: 'sms', address: '+15551234567', min_severity: 'critical', enabled: false }]);
+    const [url, init] = f.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/v1/me/contacts');
+    expect(init.method).toBe('PUT');
+    expect(JSON.parse(init.body as string)).toEqual({ contacts: [{ kind: 'sms', address: '+15551234567', min_severity: 'critical', enabled: false }] });
+  });
   it('reports network failures as status 0', async () => {
     vi.stubGlobal('fetch', vi.fn(async () => { throw new TypeError('Failed to fetch'); }));
     const err = await api.me().catch((e) => e);
@@ -71,6 +102,10 @@ describe('auth store', () => {
     expect(can('analyst', 'work_anomalies')).toBe(true);
     expect(can('analyst', 'admin')).toBe(false);
     expect(can('admin', 'admin')).toBe(true);
+    expect(can('analyst', 'work_incidents')).toBe(true);
+    expect(can('device_owner', 'work_incidents')).toBe(false);
+    expect(can('analyst', 'alert_admin')).toBe(false);
+    expect(can('admin', 'alert_admin')).toBe(true);
     expect(can(undefined, 'metrics')).toBe(false);
   });
 });

@@ -2,10 +2,12 @@
 // (credentials: 'same-origin'); the token from login is never stored. A 401 from any call
 // except login reports "session expired" through onUnauthorized (the auth store listens).
 import type {
-  Anomaly, ApiKey, AuditRow, AuditVerify, DataResponse, Device, DeviceEvent, DeviceInput,
-  ListResponse, LoginResponse, NewApiKey, Role, Rule, RuleInput, Settings, User, Verdict,
+  Alert, AlertChannel, AlertDetail, AlertPolicy, AlertSettings, Anomaly, ApiKey, AuditRow, AuditVerify,
+  ChannelInput, Contact, DataResponse, Device, DeviceEvent, DeviceInput, Incident, IncidentDetail,
+  IncidentPatch, IncidentStatus, ListResponse, LoginResponse, NewApiKey, PolicyInput, Role, Rule, RuleInput,
+  Settings, Severity, TimelineEvent, User, Verdict,
 } from './types';
-import { normalizeAnomaly, normalizeRule } from './normalize';
+import { normalizeAlert, normalizeAnomaly, normalizeIncident, normalizeRule } from './normalize';
 
 export class ApiError extends Error {
   constructor(public status: number, public code: string, message: string) {
@@ -100,6 +102,32 @@ export interface AnomalyQuery {
   offset?: number;
 }
 
+export interface IncidentQuery {
+  status?: IncidentStatus | 'open';
+  /** a user id, "me" or "none" */
+  assigned_to?: string;
+  severity?: Severity;
+  device_id?: string;
+  from?: string | number;
+  to?: string | number;
+  limit?: number;
+  offset?: number;
+}
+
+export interface AlertQuery {
+  status?: Alert['status'];
+  method?: string;
+  kind?: string;
+  device_id?: string;
+  anomaly_id?: string;
+  from?: string | number;
+  to?: string | number;
+  limit?: number;
+  offset?: number;
+}
+
+const enc = encodeURIComponent;
+
 export const api = {
   login: (email: string, password: string) => request<LoginResponse>('POST', '/auth/login', { email, password }),
   logout: () => request<void>('POST', '/auth/logout'),
@@ -130,6 +158,7 @@ export const api = {
     const r = await request<ListResponse<unknown>>('GET', '/anomalies', undefined, q as Query);
     return { ...r, items: (r.items ?? []).map(normalizeAnomaly) };
   },
+  anomaly: async (id: string) => normalizeAnomaly(await request<unknown>('GET', `/anomalies/${encodeURIComponent(id)}`)),
   resolveAnomaly: async (id: string, verdict: Verdict): Promise<Anomaly | undefined> => {
     const r = await request<unknown>('POST', `/anomalies/${encodeURIComponent(id)}/resolve`, { verdict });
     return r && typeof r === 'object' && 'id' in r ? normalizeAnomaly(r) : undefined;
@@ -143,6 +172,44 @@ export const api = {
   updateRule: async (id: Rule['id'], r: Partial<RuleInput>) =>
     normalizeRule(await request<unknown>('PATCH', `/rules/${encodeURIComponent(String(id))}`, r)),
   deleteRule: (id: Rule['id']) => request<void>('DELETE', `/rules/${encodeURIComponent(String(id))}`),
+
+  incidents: async (q?: IncidentQuery): Promise<ListResponse<Incident>> => {
+    const r = await request<ListResponse<unknown>>('GET', '/incidents', undefined, q as Query);
+    return { ...r, items: (r.items ?? []).map((x) => normalizeIncident(x)) };
+  },
+  incident: async (id: string) => normalizeIncident<IncidentDetail>(await request<unknown>('GET', `/incidents/${enc(id)}`)),
+  createIncident: async (b: { anomaly_ids: string[]; title?: string; assigned_to?: string | null }) =>
+    normalizeIncident<IncidentDetail>(await request<unknown>('POST', '/incidents', b)),
+  updateIncident: async (id: string, b: IncidentPatch) =>
+    normalizeIncident<IncidentDetail>(await request<unknown>('PATCH', `/incidents/${enc(id)}`, b)),
+  commentIncident: (id: string, text: string) => request<TimelineEvent>('POST', `/incidents/${enc(id)}/comments`, { text }),
+  linkAnomaly: async (id: string, anomalyId: string) =>
+    normalizeIncident<IncidentDetail>(await request<unknown>('POST', `/incidents/${enc(id)}/anomalies`, { anomaly_id: anomalyId })),
+
+  alerts: async (q?: AlertQuery): Promise<ListResponse<Alert>> => {
+    const r = await request<ListResponse<unknown>>('GET', '/alerts', undefined, q as Query);
+    return { ...r, items: (r.items ?? []).map((x) => normalizeAlert(x)) };
+  },
+  alert: async (id: string) => normalizeAlert<AlertDetail>(await request<unknown>('GET', `/alerts/${enc(id)}`)),
+  retryAlert: async (id: string) => normalizeAlert<Alert>(await request<unknown>('POST', `/alerts/${enc(id)}/retry`)),
+  ackAlert: async (id: string) => normalizeAlert<Alert>(await request<unknown>('POST', `/alerts/${enc(id)}/ack`)),
+  channels: () => request<ListResponse<AlertChannel>>('GET', '/alert-channels'),
+  createChannel: (c: ChannelInput) => request<AlertChannel>('POST', '/alert-channels', c),
+  updateChannel: (id: string, c: Partial<ChannelInput>) => request<AlertChannel>('PATCH', `/alert-channels/${enc(id)}`, c),
+  deleteChannel: (id: string) => request<void>('DELETE', `/alert-channels/${enc(id)}`),
+  testChannel: async (id: string, to?: string) =>
+    normalizeAlert<Alert>(await request<unknown>('POST', `/alert-channels/${enc(id)}/test`, to ? { to } : {})),
+  policies: () => request<ListResponse<AlertPolicy>>('GET', '/alert-policies'),
+  createPolicy: (p: Partial<PolicyInput>) => request<AlertPolicy>('POST', '/alert-policies', p),
+  updatePolicy: (id: string, p: Partial<PolicyInput>) => request<AlertPolicy>('PATCH', `/alert-policies/${enc(id)}`, p),
+  deletePolicy: (id: string) => request<void>('DELETE', `/alert-policies/${enc(id)}`),
+  alertSettings: () => request<AlertSettings>('GET', '/alert-settings'),
+  updateAlertSettings: (s: Partial<Omit<AlertSettings, 'allow_private'>>) => request<AlertSettings>('PATCH', '/alert-settings', s),
+  contacts: () => request<ListResponse<Contact>>('GET', '/me/contacts'),
+  putContacts: (contacts: Contact[]) =>
+    request<ListResponse<Contact>>('PUT', '/me/contacts', {
+      contacts: contacts.map(({ kind, address, min_severity, enabled }) => ({ kind, address, min_severity, enabled })),
+    }),
 
   users: () => request<ListResponse<User>>('GET', '/users'),
   createUser: (u: { email: string; password: string; role: Role; name: string }) => request<User>('POST', '/users', u),

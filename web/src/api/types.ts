@@ -153,6 +153,8 @@ export type StreamMessage =
   | { type: 'points'; device_id: string; points: LivePoint[] }
   | { type: 'device_status'; device_id: string; status: string; ts: number }
   | { type: 'anomaly'; anomaly: Anomaly }
+  | { type: 'incident'; incident: Incident }
+  | { type: 'alert'; alert: AlertEvent }
   | { type: 'error'; [k: string]: unknown };
 
 export type RuleKind = 'above' | 'below' | 'rate' | 'stale';
@@ -171,3 +173,186 @@ export interface Rule {
 }
 
 export type RuleInput = Omit<Rule, 'id'>;
+
+// ---- incidents -------------------------------------------------------------------------------
+
+export type IncidentStatus = 'new' | 'investigating' | 'resolved';
+
+/** A row of GET /incidents (and the "incident" stream event). */
+export interface Incident {
+  id: string;
+  title: string;
+  status: IncidentStatus;
+  severity: Severity;
+  device_id: string | null;
+  device_name: string | null;
+  anomaly_id: string | null;
+  assigned_to: string | null;
+  assignee_name: string | null;
+  origin: 'auto' | 'manual' | string;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
+  acknowledged_at: number | null;
+  resolved_at: number | null;
+  verdict: Verdict | null;
+  time_to_acknowledge_ms: number | null;
+  time_to_resolve_ms: number | null;
+  anomaly_count: number;
+}
+
+export interface IncidentAnomaly {
+  id: string;
+  device_id: string;
+  device_name: string;
+  metric: string;
+  severity: Severity;
+  description: string;
+  detected_at: number;
+  resolved: boolean;
+  verdict: Verdict | null;
+  added_at: number;
+}
+
+export type TimelineKind =
+  | 'created' | 'anomaly_linked' | 'assigned' | 'unassigned' | 'status_changed' | 'reopened' | 'retitled' | 'comment';
+
+export interface TimelineEvent {
+  id: number;
+  ts: number;
+  actor: string; // user id or "system"
+  actor_name?: string | null;
+  kind: TimelineKind | string;
+  detail: Record<string, string | null | undefined> | null;
+}
+
+/** GET /incidents/{id}: the row plus its anomalies (a DeviceOwner sees only own) and timeline. */
+export interface IncidentDetail extends Incident {
+  anomalies: IncidentAnomaly[];
+  timeline: TimelineEvent[];
+}
+
+export interface IncidentPatch {
+  status?: IncidentStatus;
+  verdict?: Verdict;
+  title?: string;
+  assigned_to?: string | null;
+}
+
+// ---- alerts ----------------------------------------------------------------------------------
+
+export type AlertStatus = 'pending' | 'sending' | 'sent' | 'dead';
+export type AlertMethod = 'webhook' | 'email' | 'sms';
+
+/** A row of the outbox (GET /alerts). */
+export interface Alert {
+  id: string;
+  anomaly_id: string | null;
+  user_id: string | null;
+  method: AlertMethod | string;
+  recipient: string;
+  status: AlertStatus;
+  attempts: number;
+  created_at: number;
+  sent_at: number | null;
+  due_at: number | null;
+  updated_at?: number | null;
+  severity: Severity;
+  kind: 'anomaly' | 'flapping' | 'escalation' | 'test' | string;
+  count: number;
+  device_id: string | null;
+  channel_id?: string | null;
+  policy_id?: string | null;
+  last_error: string | null;
+  acked_at?: number | null;
+  acked_by?: string | null;
+}
+
+/** The "alert" stream event carries a subset of the row's fields. */
+export type AlertEvent = Pick<Alert, 'id'> & Partial<Alert>;
+
+export interface AlertAttempt {
+  attempt: number;
+  started_at: number;
+  duration_ms: number;
+  ok: boolean;
+  code: number | null;
+  error: string | null;
+}
+
+export interface AlertDetail extends Alert {
+  payload?: Record<string, unknown> | null;
+  attempts_log: AlertAttempt[];
+  anomaly_ids: string[];
+}
+
+export type ChannelKind = 'webhook' | 'email' | 'sms';
+
+export interface AlertChannel {
+  id: string;
+  name: string;
+  kind: ChannelKind;
+  url: string;
+  config: Record<string, string> | null;
+  enabled: boolean;
+  rate_per_min: number;
+  has_secret: boolean;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ChannelInput {
+  name: string;
+  kind?: ChannelKind; // create only
+  url: string;
+  config?: Record<string, string>;
+  secret?: string; // write-only; omitted = unchanged
+  enabled?: boolean;
+  rate_per_min?: number;
+}
+
+export interface AlertPolicy {
+  id: string;
+  name: string;
+  enabled: boolean;
+  channel_id: string;
+  severities: Severity[];
+  device_id: string | null;
+  device_type: string | null;
+  users: string[];
+  roles: Role[];
+  device_owner: boolean;
+  addresses: string[];
+  group_wait_ms: number;
+  group_window_ms: number;
+  escalate_after_ms: number;
+  escalate_users: string[];
+  escalate_roles: Role[];
+  escalate_addresses: string[];
+  created_at: number;
+  updated_at: number;
+}
+
+export type PolicyInput = Omit<AlertPolicy, 'id' | 'created_at' | 'updated_at'>;
+
+export interface AlertSettings {
+  public_url: string;
+  allow_nets: string;
+  allow_private: boolean;
+  auto_incident: Severity | 'off';
+  flap_window_ms: number;
+  flap_threshold: number;
+  retry_base_ms: number;
+  retry_max_ms: number;
+  max_attempts: number;
+  timeout_ms: number;
+}
+
+export interface Contact {
+  id?: string;
+  kind: 'email' | 'sms';
+  address: string;
+  min_severity: Severity;
+  enabled: boolean;
+  created_at?: number;
+}

@@ -49,13 +49,18 @@ export const useAuth = create<AuthState>((set, get) => ({
 onUnauthorized(() => useAuth.getState().expire());
 
 /** What the UI offers per role; the server enforces the same rules regardless. */
-export function can(role: Role | undefined, what: 'admin' | 'work_anomalies' | 'read_all' | 'metrics' | 'audit'): boolean {
+export function can(
+  role: Role | undefined,
+  what: 'admin' | 'work_anomalies' | 'work_incidents' | 'alert_admin' | 'read_all' | 'metrics' | 'audit',
+): boolean {
   if (!role) return false;
   switch (what) {
     case 'admin':
     case 'audit':
+    case 'alert_admin': // channels, policies, alert settings, retrying dead letters
       return role === 'admin';
     case 'work_anomalies':
+    case 'work_incidents': // create, assign, move, comment; acknowledge alerts
     case 'read_all':
     case 'metrics':
       return role === 'admin' || role === 'analyst';

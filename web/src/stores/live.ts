@@ -1,9 +1,12 @@
 // Wires the shared live stream into the stores: device status and last-seen for the fleet,
-// anomalies for the anomaly feed. Also exposes the connection state for the header.
+// anomalies for the anomaly feed, incidents for the board and alerts for the alert history.
+// Also exposes the connection state for the header.
 import { create } from 'zustand';
 import { liveStream, type StreamState } from '@/api/stream';
 import { useDevices } from './devices';
 import { useAnomalies } from './anomalies';
+import { useIncidents } from './incidents';
+import { useAlerts } from './alerts';
 
 export const useStreamState = create<{ state: StreamState }>(() => ({ state: 'closed' }));
 
@@ -22,6 +25,8 @@ export function startLive(): void {
         for (const p of m.points) if (p.ts > ts) ts = p.ts;
         useDevices.getState().touch(m.device_id, ts);
       } else if (m.type === 'anomaly' && m.anomaly) useAnomalies.getState().receive(m.anomaly);
+      else if (m.type === 'incident') useIncidents.getState().receive(m.incident);
+      else if (m.type === 'alert') useAlerts.getState().receive(m.alert);
     }),
   );
   liveStream.start();

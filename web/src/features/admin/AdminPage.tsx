@@ -253,7 +253,7 @@ function AuditPanel() {
         ) : !data?.items.length ? (
           <Empty title="The audit log is empty" />
         ) : (
-          <div className="max-h-[60vh] overflow-auto">
+          <div className="max-h-[60vh] overflow-auto focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring" tabIndex={0} role="region" aria-label="Audit log entries">
             <table className="w-full text-sm">
               <thead className="sticky top-0 bg-card text-left text-xs text-muted-foreground">
                 <tr>

@@ -1,174 +1,45 @@
-// Alerts: the threshold-rules editor (list, create, enable/disable, delete). Alert history,
-// channels and policies arrive with the alerting feature. Rules are read-only for device owners.
-import { useEffect, useMemo, useState } from 'react';
-import { Loader2, Plus, Trash2 } from 'lucide-react';
-import { api, optional } from '@/api/client';
-import type { Rule, RuleInput, RuleKind, Severity } from '@/api/types';
+// Alerts: history with delivery status, the rules editor, and (Admins) channels, policies and
+// delivery settings; everyone edits their own contacts. The tab is in the URL (?tab=) so links
+// can point at it. Tabs a role may not use are not shown (the server refuses them regardless).
+import { useSearchParams } from 'react-router-dom';
 import { PageHeader } from '@/components/Layout';
-import { Button } from '@/components/ui/button';
-import { SeverityBadge } from '@/components/ui/badge';
-import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
-import { Input, NativeSelect } from '@/components/ui/input';
-import { Label } from '@/components/ui/label';
-import { Switch } from '@/components/ui/switch';
-import { Empty, ErrorState, Loading } from '@/components/ui/states';
-import { useAsync } from '@/lib/useAsync';
+import { Tabs, TabsContent, TabsList, TabsTrigger } from '@/components/ui/tabs';
 import { useAuth, can } from '@/stores/auth';
-import { useDevices } from '@/stores/devices';
-
-const KIND_TEXT: Record<RuleKind, string> = { above: 'above', below: 'below', rate: 'changes faster than', stale: 'silent for' };
-
-export function describeRule(r: Pick<Rule, 'metric' | 'kind' | 'threshold' | 'for_ms'>): string {
-  const forS = r.for_ms ? ` for ${Math.round(r.for_ms / 1000)} s` : '';
-  if (r.kind === 'stale') return `${r.metric} receives no data${forS || ''}`;
-  return `${r.metric} ${KIND_TEXT[r.kind] ?? r.kind} ${r.threshold ?? '?'}${forS}`;
-}
+import { AlertHistory } from './AlertHistory';
+import { RulesPanel } from './RulesPanel';
+import { ChannelsPanel } from './ChannelsPanel';
+import { PoliciesPanel } from './PoliciesPanel';
+import { AlertSettingsPanel } from './AlertSettingsPanel';
+import { ContactsPanel } from './ContactsPanel';
 
 export default function AlertsPage() {
   const role = useAuth((s) => s.user?.role);
-  const canWrite = can(role, 'work_anomalies');
-  const { data, loading, error, reload } = useAsync(() => optional(api.rules(), { items: [] }), []);
-  const devices = useDevices();
-  const loadDevices = devices.load;
-  useEffect(() => {
-    void loadDevices();
-  }, [loadDevices]);
-  const nameOf = useMemo(() => new Map(devices.items.map((d) => [d.id, d.name])), [devices.items]);
-  const [opError, setOpError] = useState<string | null>(null);
-  async function run(fn: () => Promise<unknown>) {
-    setOpError(null);
-    try {
-      await fn();
-      await reload();
-    } catch (e) {
-      setOpError((e as Error).message);
-    }
-  }
-  const rules = data?.data.items ?? [];
+  const admin = can(role, 'alert_admin');
+  const tabs = [
+    { value: 'history', label: 'History', show: true },
+    { value: 'rules', label: 'Rules', show: true },
+    { value: 'channels', label: 'Channels', show: admin },
+    { value: 'policies', label: 'Policies', show: admin },
+    { value: 'settings', label: 'Delivery settings', show: admin },
+    { value: 'contacts', label: 'My contacts', show: true },
+  ].filter((t) => t.show);
+  const [params, setParams] = useSearchParams();
+  const asked = params.get('tab');
+  const tab = tabs.some((t) => t.value === asked) ? asked! : 'history';
   return (
-    <div className="space-y-4">
-      <PageHeader title="Alerts" description="Threshold rules raise anomalies; alert history and channels arrive with the alerting feature" />
-      {canWrite && data?.available && <NewRule onCreate={(r) => run(() => api.createRule(r))} />}
-      <Card>
-        <CardHeader>
-          <CardTitle>Rules</CardTitle>
-          <CardDescription>Evaluated on every point as it arrives</CardDescription>
-        </CardHeader>
-        <CardContent>
-          {opError && <p role="alert" className="mb-2 text-sm text-destructive">{opError}</p>}
-          {error ? (
-            <ErrorState message={error} onRetry={reload} />
-          ) : loading && !data ? (
-            <Loading />
-          ) : !data?.available ? (
-            <Empty title="Rules are not available on this server yet" />
-          ) : rules.length === 0 ? (
-            <Empty title="No rules yet">{canWrite ? 'Add one above.' : 'An analyst can add rules.'}</Empty>
-          ) : (
-            <div className="overflow-x-auto">
-              <table className="w-full text-sm">
-                <thead className="text-left text-xs text-muted-foreground">
-                  <tr>
-                    <th className="py-2 font-medium">Name</th>
-                    <th className="py-2 font-medium">Condition</th>
-                    <th className="py-2 font-medium">Applies to</th>
-                    <th className="py-2 font-medium">Severity</th>
-                    <th className="py-2 font-medium">Enabled</th>
-                    <th className="py-2"><span className="sr-only">Actions</span></th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {rules.map((r) => (
-                    <tr key={String(r.id)} className="border-t" data-testid="rule-row">
-                      <td className="py-2 font-medium">{r.name}</td>
-                      <td className="py-2">{describeRule(r)}</td>
-                      <td className="py-2 text-muted-foreground">
-                        {r.device_id ? nameOf.get(r.device_id) ?? r.device_id.slice(0, 8) + '…' : r.device_type ? `type ${r.device_type}` : 'all devices'}
-                      </td>
-                      <td className="py-2"><SeverityBadge severity={r.severity} /></td>
-                      <td className="py-2">
-                        <Switch checked={r.enabled} disabled={!canWrite} aria-label={`Rule ${r.name} enabled`} onCheckedChange={(on) => run(() => api.updateRule(r.id, { enabled: on }))} />
-                      </td>
-                      <td className="py-2 text-right">
-                        {canWrite && (
-                          <Button variant="ghost" size="sm" className="text-destructive" aria-label={`Delete rule ${r.name}`} onClick={() => confirm(`Delete rule ${r.name}?`) && run(() => api.deleteRule(r.id))}>
-                            <Trash2 aria-hidden />
-                          </Button>
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </CardContent>
-      </Card>
+    <div>
+      <PageHeader title="Alerts" description="Rules raise anomalies; policies send them through channels to people and systems" />
+      <Tabs value={tab} onValueChange={(v) => setParams(v === 'history' ? {} : { tab: v }, { replace: true })}>
+        <TabsList className="h-auto flex-wrap">
+          {tabs.map((t) => <TabsTrigger key={t.value} value={t.value}>{t.label}</TabsTrigger>)}
+        </TabsList>
+        <TabsContent value="history"><AlertHistory /></TabsContent>
+        <TabsContent value="rules"><RulesPanel /></TabsContent>
+        {admin && <TabsContent value="channels"><ChannelsPanel /></TabsContent>}
+        {admin && <TabsContent value="policies"><PoliciesPanel /></TabsContent>}
+        {admin && <TabsContent value="settings"><AlertSettingsPanel /></TabsContent>}
+        <TabsContent value="contacts"><ContactsPanel /></TabsContent>
+      </Tabs>
     </div>
-  );
-}
-
-function NewRule({ onCreate }: { onCreate: (r: RuleInput) => Promise<void> }) {
-  const devices = useDevices((s) => s.items);
-  const [f, setF] = useState({ name: '', device_id: '', metric: '', kind: 'above' as RuleKind, threshold: '', for_s: '0', severity: 'warning' as Severity });
-  const [busy, setBusy] = useState(false);
-  async function submit(e: React.FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    try {
-      await onCreate({
-        name: f.name.trim(),
-        device_id: f.device_id || null,
-        metric: f.metric.trim(),
-        kind: f.kind,
-        threshold: f.kind === 'stale' ? null : Number(f.threshold),
-        for_ms: Math.max(0, Math.round(Number(f.for_s) * 1000)) || 0,
-        severity: f.severity,
-        enabled: true,
-      });
-      setF({ ...f, name: '', metric: '', threshold: '' });
-    } finally {
-      setBusy(false);
-    }
-  }
-  return (
-    <Card>
-      <CardHeader><CardTitle>New rule</CardTitle></CardHeader>
-      <CardContent>
-        <form onSubmit={submit} className="grid gap-3 sm:grid-cols-2 lg:grid-cols-4">
-          <div className="space-y-1.5"><Label htmlFor="r-name">Name</Label><Input id="r-name" required value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} /></div>
-          <div className="space-y-1.5">
-            <Label htmlFor="r-device">Device</Label>
-            <NativeSelect id="r-device" value={f.device_id} onChange={(e) => setF({ ...f, device_id: e.target.value })}>
-              <option value="">All devices</option>
-              {devices.slice(0, 2000).map((d) => <option key={d.id} value={d.id}>{d.name}</option>)}
-            </NativeSelect>
-          </div>
-          <div className="space-y-1.5"><Label htmlFor="r-metric">Metric</Label><Input id="r-metric" required placeholder="temp" value={f.metric} onChange={(e) => setF({ ...f, metric: e.target.value })} /></div>
-          <div className="space-y-1.5">
-            <Label htmlFor="r-kind">Condition</Label>
-            <NativeSelect id="r-kind" value={f.kind} onChange={(e) => setF({ ...f, kind: e.target.value as RuleKind })}>
-              <option value="above">Above threshold</option>
-              <option value="below">Below threshold</option>
-              <option value="rate">Rate of change above</option>
-              <option value="stale">No data (stale)</option>
-            </NativeSelect>
-          </div>
-          <div className="space-y-1.5"><Label htmlFor="r-threshold">Threshold</Label><Input id="r-threshold" type="number" step="any" required={f.kind !== 'stale'} disabled={f.kind === 'stale'} value={f.threshold} onChange={(e) => setF({ ...f, threshold: e.target.value })} /></div>
-          <div className="space-y-1.5"><Label htmlFor="r-for">For (seconds)</Label><Input id="r-for" type="number" min={0} value={f.for_s} onChange={(e) => setF({ ...f, for_s: e.target.value })} /></div>
-          <div className="space-y-1.5">
-            <Label htmlFor="r-severity">Severity</Label>
-            <NativeSelect id="r-severity" value={f.severity} onChange={(e) => setF({ ...f, severity: e.target.value as Severity })}>
-              <option value="critical">Critical</option>
-              <option value="warning">Warning</option>
-              <option value="info">Info</option>
-            </NativeSelect>
-          </div>
-          <div className="flex items-end">
-            <Button type="submit" disabled={busy} className="w-full">{busy ? <Loader2 className="animate-spin" aria-hidden /> : <Plus aria-hidden />} Add rule</Button>
-          </div>
-        </form>
-      </CardContent>
-    </Card>
   );
 }

@@ -1,9 +1,11 @@
 // Anomaly feed: filters (severity, open/resolved, device), live additions from the stream, an
-// explanation panel per anomaly (score, value vs expected range, detector scores) and the
-// confirm / false-positive verdict for analysts and admins.
+// explanation panel per anomaly (score, value vs expected range, detector scores), the
+// confirm / false-positive verdict for analysts and admins, and "open an incident" from one or
+// several selected anomalies. `?id=` (the link in alert messages) opens that anomaly's explanation.
 import { useEffect, useMemo, useState } from 'react';
-import { Link } from 'react-router-dom';
-import { Check, RefreshCw, X } from 'lucide-react';
+import { Link, useSearchParams } from 'react-router-dom';
+import { Check, RefreshCw, Siren, X } from 'lucide-react';
+import { api } from '@/api/client';
 import type { Anomaly } from '@/api/types';
 import { PageHeader } from '@/components/Layout';
 import { Button } from '@/components/ui/button';
@@ -15,24 +17,45 @@ import { useAnomalies } from '@/stores/anomalies';
 import { useAuth, can } from '@/stores/auth';
 import { useDevices } from '@/stores/devices';
 import { fmtNumber, fmtTime } from '@/lib/utils';
+import { NewIncidentDialog } from '@/features/incidents/NewIncidentDialog';
 
 export default function AnomaliesPage() {
   const { items, available, loading, error, filter, setFilter, load, resolve } = useAnomalies();
   const role = useAuth((s) => s.user?.role);
   const devices = useDevices();
-  const [selected, setSelected] = useState<string | null>(null);
+  const [params] = useSearchParams();
+  const [selected, setSelected] = useState<string | null>(params.get('id'));
+  const [linked, setLinked] = useState<Anomaly | null>(null); // ?id= not in the current list
+  const [picked, setPicked] = useState<Set<string>>(() => new Set());
+  const [creating, setCreating] = useState(false);
   const [opError, setOpError] = useState<string | null>(null);
   useEffect(() => {
     void load();
     void devices.load();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
+  const idParam = params.get('id');
+  useEffect(() => {
+    if (!idParam) return;
+    setSelected(idParam);
+    api.anomaly(idParam).then(setLinked, (e) => setOpError((e as Error).message));
+  }, [idParam]);
   const nameOf = useMemo(() => {
     const m = new Map(devices.items.map((d) => [d.id, d.name]));
     return (id: string) => m.get(id) ?? id.slice(0, 8) + '…';
   }, [devices.items]);
-  const sel = items.find((a) => a.id === selected) ?? null;
+  const sel = items.find((a) => a.id === selected) ?? (linked && linked.id === selected ? linked : null);
   const canWork = can(role, 'work_anomalies');
+  const canOpenIncident = can(role, 'work_incidents');
+  // live anomalies carry no device name: take it from the fleet for the incident title
+  const pickedList = items.filter((a) => picked.has(a.id)).map((a) => (a.device_name ? a : { ...a, device_name: nameOf(a.device_id) }));
+  const toggle = (id: string) =>
+    setPicked((p) => {
+      const n = new Set(p);
+      if (n.has(id)) n.delete(id);
+      else n.add(id);
+      return n;
+    });
 
   return (
     <div className="space-y-3">
@@ -58,6 +81,19 @@ export default function AnomaliesPage() {
           {devices.items.slice(0, 2000).map((d) => <option key={d.id} value={d.id}>{d.name}</option>)}
         </NativeSelect>
       </div>
+      {canOpenIncident && items.length > 0 && (
+        <div className="flex min-h-9 flex-wrap items-center gap-2 text-sm" data-testid="anomaly-selection">
+          {pickedList.length === 0 ? (
+            <span className="text-muted-foreground">Select anomalies to open an incident from them.</span>
+          ) : (
+            <>
+              <span role="status">{pickedList.length} selected</span>
+              <Button size="sm" onClick={() => setCreating(true)}><Siren aria-hidden /> Open incident</Button>
+              <Button size="sm" variant="ghost" onClick={() => setPicked(new Set())}>Clear selection</Button>
+            </>
+          )}
+        </div>
+      )}
       {opError && <p role="alert" className="text-sm text-destructive">{opError}</p>}
       <div className="grid gap-3 lg:grid-cols-[1fr_380px]">
         <Card className="min-w-0">
@@ -72,11 +108,22 @@ export default function AnomaliesPage() {
           ) : (
             <ul className="divide-y" aria-label="Anomalies">
               {items.map((a) => (
-                <li key={a.id}>
+                <li key={a.id} className="flex items-stretch">
+                  {canOpenIncident && (
+                    <label className="flex cursor-pointer items-center pl-4 pr-1">
+                      <input
+                        type="checkbox"
+                        className="size-4 accent-[var(--primary)]"
+                        checked={picked.has(a.id)}
+                        onChange={() => toggle(a.id)}
+                        aria-label={`Select ${a.device_name ?? nameOf(a.device_id)} ${a.metric} at ${fmtTime(a.detected_at)}`}
+                      />
+                    </label>
+                  )}
                   <button
                     onClick={() => setSelected(a.id)}
                     aria-pressed={selected === a.id}
-                    className={`flex w-full cursor-pointer flex-wrap items-center gap-2 px-4 py-3 text-left text-sm hover:bg-accent/60 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring ${selected === a.id ? 'bg-accent' : ''}`}
+                    className={`flex min-w-0 flex-1 cursor-pointer flex-wrap items-center gap-2 px-4 py-3 text-left text-sm hover:bg-accent/60 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring ${selected === a.id ? 'bg-accent' : ''}`}
                   >
                     <SeverityBadge severity={a.severity} />
                     <span className="font-medium">{a.device_name ?? nameOf(a.device_id)}</span>
@@ -115,6 +162,9 @@ export default function AnomaliesPage() {
           </CardContent>
         </Card>
       </div>
+      {canOpenIncident && (
+        <NewIncidentDialog anomalies={pickedList} open={creating} onOpenChange={setCreating} onCreated={() => setPicked(new Set())} />
+      )}
     </div>
   );
 }

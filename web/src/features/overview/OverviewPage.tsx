@@ -1,8 +1,9 @@
-// Fleet overview: online/offline counts, anomalies by severity in the last 24 h, ingest rate
-// (from /metrics, sampled every 5 s), and the latest security events.
+// Fleet overview: online/offline counts, anomalies by severity in the last 24 h, open incidents
+// (new / investigating), ingest rate (from /metrics, sampled every 5 s), and the latest security
+// events.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { Link } from 'react-router-dom';
-import { Activity, Cpu, ShieldAlert, TriangleAlert } from 'lucide-react';
+import { Activity, Cpu, ShieldAlert, Siren, TriangleAlert } from 'lucide-react';
 import { api, optional } from '@/api/client';
 import { PageHeader } from '@/components/Layout';
 import { Badge } from '@/components/ui/badge';
@@ -25,11 +26,15 @@ export default function OverviewPage() {
   const sev = useMemo(() => severityCounts(anomalies.data?.data.items ?? []), [anomalies.data]);
   const events = useAsync(() => api.events({ category: 'security', from: '-24h', limit: 1000 }), []);
   const rate = useIngestRate(can(role, 'metrics'));
+  const incidents = useAsync(
+    () => Promise.all([api.incidents({ status: 'new', limit: 1 }), api.incidents({ status: 'investigating', limit: 1 })]).then(([n, i]) => ({ new: n.total ?? 0, investigating: i.total ?? 0 })),
+    [],
+  );
 
   return (
     <div className="space-y-4">
       <PageHeader title="Overview" description="Fleet health at a glance" />
-      <div className="grid gap-3 sm:grid-cols-2 xl:grid-cols-4">
+      <div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3 xl:grid-cols-5">
         <Tile icon={Cpu} title="Devices online" testId="tile-online">
           {error ? (
             <span className="text-sm text-destructive">{error}</span>
@@ -66,6 +71,24 @@ export default function OverviewPage() {
                 </Link>
               ))}
             </div>
+          )}
+        </Tile>
+        <Tile icon={Siren} title="Open incidents" testId="tile-incidents">
+          {incidents.error ? (
+            <span className="text-sm text-destructive">{incidents.error}</span>
+          ) : incidents.loading ? (
+            <Skeleton className="h-8 w-24" />
+          ) : (
+            <Link to="/incidents" className="flex items-end gap-4 rounded focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring">
+              <div>
+                <div className={`text-2xl font-semibold ${incidents.data?.new ? 'text-destructive' : ''}`}>{incidents.data?.new ?? 0}</div>
+                <div className="text-xs text-muted-foreground">new</div>
+              </div>
+              <div>
+                <div className="text-2xl font-semibold">{incidents.data?.investigating ?? 0}</div>
+                <div className="text-xs text-muted-foreground">investigating</div>
+              </div>
+            </Link>
           )}
         </Tile>
         <Tile icon={Activity} title="Ingest rate" testId="tile-ingest">

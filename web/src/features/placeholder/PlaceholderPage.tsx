@@ -1,18 +1,10 @@
-// Incidents and Alerts arrive with the incidents feature; until then a clear placeholder.
+// The "not found" page for unknown client routes.
 import { Link } from 'react-router-dom';
 import { PageHeader } from '@/components/Layout';
 import { Card } from '@/components/ui/card';
 import { Empty } from '@/components/ui/states';
 
 const text = {
-  incidents: {
-    title: 'Incidents',
-    body: 'The incident board (New / Investigating / Resolved, assignment, comments and linked anomalies) arrives with the incidents feature.',
-  },
-  alerts: {
-    title: 'Alerts',
-    body: 'Alert history with delivery status, channels, policies and the rules editor arrive with the alerting feature.',
-  },
   notfound: { title: 'Page not found', body: 'There is nothing at this address.' },
 } as const;
 
@@ -22,10 +14,10 @@ export default function PlaceholderPage({ kind }: { kind: keyof typeof text }) {
     <div>
       <PageHeader title={t.title} />
       <Card>
-        <Empty title={kind === 'notfound' ? 'Not found' : 'Coming soon'}>
+        <Empty title="Not found">
           <p>{t.body}</p>
           <p className="mt-2">
-            Meanwhile, see <Link className="text-primary underline" to="/anomalies">Anomalies</Link>.
+            Back to the <Link className="text-primary underline" to="/">Overview</Link>.
           </p>
         </Empty>
       </Card>
