@@ -14,11 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALERT_COLUMNS                                                                              \
-    "a.id, a.anomaly_id, a.user_id, a.method, a.recipient, a.status, a.attempts, a.created_at, "   \
-    "a.sent_at, a.due_at, a.updated_at, a.severity, a.kind, a.count, a.device_id, a.channel_id, "  \
-    "a.policy_id, a.last_error, a.acked_at, a.acked_by"
-
 static const char *owner_scope(api_ctx *ctx)
 {
     return auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;

@@ -115,4 +115,10 @@ void incident_api_update(api_ctx *ctx);
 void incident_api_comment(api_ctx *ctx);
 void incident_api_link(api_ctx *ctx);
 
+/* The columns of an alert as the API and the live stream show it (table alias "a"). */
+#define ALERT_COLUMNS                                                                              \
+    "a.id, a.anomaly_id, a.user_id, a.method, a.recipient, a.status, a.attempts, a.created_at, "   \
+    "a.sent_at, a.due_at, a.updated_at, a.severity, a.kind, a.count, a.device_id, a.channel_id, "  \
+    "a.policy_id, a.last_error, a.acked_at, a.acked_by"
+
 #endif

@@ -259,10 +259,7 @@ void alerts_broadcast_alert(server *s, sqlite3 *db, const char *alert_id)
 {
     if (!s->hub || !stream_has_subscribers(s->hub)) return;
     bool found;
-    cJSON *row = db_row_json(db, &found,
-                             "SELECT id, anomaly_id, user_id, method, recipient, status, attempts, "
-                             "severity, kind, count, device_id, created_at, sent_at, due_at, "
-                             "last_error FROM alerts WHERE id = ?",
+    cJSON *row = db_row_json(db, &found, "SELECT " ALERT_COLUMNS " FROM alerts a WHERE a.id = ?",
                              "s", alert_id);
     if (!found) return;
     const char *dev = api_json_str(row, "device_id");
