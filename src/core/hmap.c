@@ -82,7 +82,8 @@ static int grow(hmap *m)
         slot *s = &m->slots[i];
         if (!s->key || s->key == TOMBSTONE) continue;
         size_t j = s->hash & (ncap - 1);
-        while (ns[j].key) j = (j + 1) & (ncap - 1);
+        while (ns[j].key)
+            j = (j + 1) & (ncap - 1);
         ns[j] = *s;
     }
     free(m->slots);
@@ -112,7 +113,8 @@ void *hmap_put(hmap *m, const char *key, void *value, int *ok)
         return NULL;
     }
     size_t mask = m->cap - 1, i = h & mask;
-    while (m->slots[i].key && m->slots[i].key != TOMBSTONE) i = (i + 1) & mask;
+    while (m->slots[i].key && m->slots[i].key != TOMBSTONE)
+        i = (i + 1) & mask;
     if (!m->slots[i].key) m->used++;
     m->slots[i] = (slot){k, value, h};
     m->live++;

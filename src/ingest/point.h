@@ -35,8 +35,8 @@ typedef enum {
 
 typedef struct {
     ingest_status status;
-    size_t offset;  /* byte offset in the input where the problem was found */
-    char msg[160];  /* human-readable, safe to return to the client */
+    size_t offset; /* byte offset in the input where the problem was found */
+    char msg[160]; /* human-readable, safe to return to the client */
 } ingest_error;
 
 void ingest_batch_init(ingest_batch *b, size_t max_points);

@@ -11,8 +11,8 @@
 int db_open(const char *path, db_sync sync, sqlite3 **out)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         log_error("db_open_failed", "path=%s err=\"%s\"", path, db ? sqlite3_errmsg(db) : "nomem");
         sqlite3_close(db);
@@ -56,10 +56,17 @@ static int bind_args(sqlite3_stmt *st, const char *types, va_list ap)
                    : sqlite3_bind_null(st, i + 1);
             break;
         }
-        case 'i': rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t)); break;
-        case 'd': rc = sqlite3_bind_double(st, i + 1, va_arg(ap, double)); break;
-        case 'n': rc = sqlite3_bind_null(st, i + 1); break;
-        default: return -1;
+        case 'i':
+            rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+            break;
+        case 'd':
+            rc = sqlite3_bind_double(st, i + 1, va_arg(ap, double));
+            break;
+        case 'n':
+            rc = sqlite3_bind_null(st, i + 1);
+            break;
+        default:
+            return -1;
         }
         if (rc != SQLITE_OK) return -1;
     }
@@ -146,18 +153,21 @@ static cJSON *row_to_json(sqlite3_stmt *st)
             else
                 cJSON_AddNumberToObject(obj, name, (double)sqlite3_column_int64(st, c));
             break;
-        case SQLITE_FLOAT: cJSON_AddNumberToObject(obj, name, sqlite3_column_double(st, c)); break;
+        case SQLITE_FLOAT:
+            cJSON_AddNumberToObject(obj, name, sqlite3_column_double(st, c));
+            break;
         case SQLITE_TEXT:
             cJSON_AddStringToObject(obj, name, (const char *)sqlite3_column_text(st, c));
             break;
-        default: cJSON_AddNullToObject(obj, name); break;
+        default:
+            cJSON_AddNullToObject(obj, name);
+            break;
         }
     }
     return obj;
 }
 
-static cJSON *rows_json_v(sqlite3 *db, int max_rows, const char *sql, const char *types,
-                          va_list ap)
+static cJSON *rows_json_v(sqlite3 *db, int max_rows, const char *sql, const char *types, va_list ap)
 {
     sqlite3_stmt *st = prepare(db, sql, types, ap);
     if (!st) return NULL;
@@ -264,10 +274,11 @@ int db_schema_version(sqlite3 *db)
 int db_migrate(sqlite3 *db)
 {
     char *err = NULL;
-    if (sqlite3_exec(db,
-                     "CREATE TABLE IF NOT EXISTS schema_migrations("
-                     "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-                     NULL, NULL, &err) != SQLITE_OK) {
+    if (sqlite3_exec(
+            db,
+            "CREATE TABLE IF NOT EXISTS schema_migrations("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+            NULL, NULL, &err) != SQLITE_OK) {
         log_error("migrate_failed", "err=\"%s\"", err ? err : "?");
         sqlite3_free(err);
         return -1;

@@ -26,7 +26,8 @@ int db_exec(sqlite3 *db, int *changes, const char *sql, const char *types, ...);
 /* Runs a query and returns its rows as a JSON array of objects keyed by column name
  * (INTEGER -> number, REAL -> number, TEXT -> string, NULL -> null; columns named
  * "*_json" are parsed and embedded as JSON under the name without the suffix,
- * columns named "is_*" become booleans, and "x_bool" becomes boolean "x"). NULL on error. Caller frees. */
+ * columns named "is_*" become booleans, and "x_bool" becomes boolean "x"). NULL on error. Caller
+ * frees. */
 cJSON *db_rows_json(sqlite3 *db, const char *sql, const char *types, ...);
 /* Like db_rows_json but returns the first row only, or NULL if there is none (*found=false). */
 cJSON *db_row_json(sqlite3 *db, bool *found, const char *sql, const char *types, ...);
@@ -35,7 +36,7 @@ int64_t db_int(sqlite3 *db, int64_t def, const char *sql, const char *types, ...
 /* Copies the first column of the first row as text into out; 0 found, 1 no row, -1 error. */
 int db_text(sqlite3 *db, char *out, size_t cap, const char *sql, const char *types, ...);
 
-int db_begin(sqlite3 *db);    /* BEGIN IMMEDIATE */
+int db_begin(sqlite3 *db); /* BEGIN IMMEDIATE */
 int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);
 

@@ -50,8 +50,7 @@ typedef struct {
 extern const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS];
 
 /* Starts the thread. wdb is used only by the writer thread from now on. */
-int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt,
-                 writer **out);
+int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt, writer **out);
 /* Creates a job that takes ownership of batch's points (the batch is left empty). */
 writer_job *writer_job_from_batch(const char *device_id, ingest_batch *batch, writer_done_fn done,
                                   void *arg);
