@@ -88,6 +88,7 @@ void api_change_password(api_ctx *ctx);
 void api_users_list(api_ctx *ctx);
 void api_users_create(api_ctx *ctx);
 void api_users_get(api_ctx *ctx);
+void api_users_assignable(api_ctx *ctx);
 void api_users_update(api_ctx *ctx);
 void api_users_delete(api_ctx *ctx);
 void api_invites_create(api_ctx *ctx);

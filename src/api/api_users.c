@@ -55,6 +55,17 @@ void api_users_create(api_ctx *ctx)
     cJSON_Delete(body);
 }
 
+void api_users_assignable(api_ctx *ctx)
+{
+    cJSON *rows = db_rows_json(ctx->s->db,
+                               "SELECT id, name, email, role FROM users WHERE disabled = 0 AND "
+                               "role IN ('analyst', 'admin') ORDER BY name",
+                               "");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
+    api_json(ctx, 200, o);
+}
+
 static cJSON *get_user(api_ctx *ctx, const char *id)
 {
     bool found;

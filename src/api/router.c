@@ -37,6 +37,9 @@ static const api_route routes[] = {
     {"GET", "/api/v1/users", API_AUTH_SESSION, PERM_USERS_ADMIN, api_users_list, "List users"},
     {"POST", "/api/v1/users", API_AUTH_SESSION, PERM_USERS_ADMIN, api_users_create,
      "Create a user"},
+    /* before /users/{id}: the first matching route wins */
+    {"GET", "/api/v1/users/assignable", API_AUTH_SESSION, PERM_INCIDENT_WORK, api_users_assignable,
+     "Analysts and Admins an incident can be assigned to"},
     {"GET", "/api/v1/users/{id}", API_AUTH_SESSION, PERM_USERS_ADMIN, api_users_get, "Get a user"},
     {"PATCH", "/api/v1/users/{id}", API_AUTH_SESSION, PERM_USERS_ADMIN, api_users_update,
      "Update a user (role, name, disabled, password)"},

@@ -153,3 +153,16 @@ def test_expired_and_idle_sessions_are_refused(iotad, admin):
     db.close()
     assert admin.get("/api/v1/auth/me").status_code == 401
     assert other.get("/api/v1/auth/me").status_code == 401
+
+
+def test_analysts_can_list_the_users_incidents_can_be_assigned_to(iotad, admin):
+    admin.create_user("an@example.com", "analyst")
+    admin.create_user("own@example.com", "device_owner")
+    analyst = iotad.login("an@example.com", "a-long-test-password")
+    items = analyst.get("/api/v1/users/assignable").json()["items"]
+    assert {u["role"] for u in items} == {"admin", "analyst"}
+    assert "own@example.com" not in {u["email"] for u in items}
+    assert set(items[0]) == {"id", "name", "email", "role"}  # nothing more than a picker needs
+    assert analyst.get("/api/v1/users").status_code == 403
+    owner = iotad.login("own@example.com", "a-long-test-password")
+    assert owner.get("/api/v1/users/assignable").status_code == 403

@@ -13,6 +13,7 @@ EXPECTED = {
     ("GET", "/api/v1/users"): {ADMIN},
     ("POST", "/api/v1/users"): {ADMIN},
     ("GET", "/api/v1/users/{id}"): {ADMIN},
+    ("GET", "/api/v1/users/assignable"): {ANALYST, ADMIN},
     ("PATCH", "/api/v1/users/{id}"): {ADMIN},
     ("DELETE", "/api/v1/users/{id}"): {ADMIN},
     ("POST", "/api/v1/invites"): {ADMIN},

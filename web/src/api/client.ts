@@ -212,6 +212,7 @@ export const api = {
     }),
 
   users: () => request<ListResponse<User>>('GET', '/users'),
+  assignableUsers: () => request<ListResponse<User>>('GET', '/users/assignable'),
   createUser: (u: { email: string; password: string; role: Role; name: string }) => request<User>('POST', '/users', u),
   updateUser: (id: string, u: { role?: Role; name?: string; disabled?: boolean }) =>
     request<User>('PATCH', `/users/${encodeURIComponent(id)}`, u),

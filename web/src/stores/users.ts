@@ -1,6 +1,7 @@
 // Users as other views need them (assignee pickers, policy recipients, names in timelines).
-// Only Admins may list users (GET /users); for everyone else the list stays empty and views fall
-// back to the names the incident itself carries (assignee_name, actor_name) and to "you".
+// Admins list every user (GET /users); Analysts get the users incidents can be assigned to
+// (GET /users/assignable); for DeviceOwners the list stays empty and views fall back to the
+// names the incident itself carries (assignee_name, actor_name) and to "you".
 import { create } from 'zustand';
 import { api } from '@/api/client';
 import type { User } from '@/api/types';
@@ -22,9 +23,9 @@ export const useUsers = create<UsersState>((set) => ({
   loadedAt: 0,
   error: null,
   load() {
-    if (!can(useAuth.getState().user?.role, 'admin')) return Promise.resolve();
-    inFlight ??= api
-      .users()
+    const role = useAuth.getState().user?.role;
+    if (!can(role, 'work_incidents')) return Promise.resolve();
+    inFlight ??= (can(role, 'admin') ? api.users() : api.assignableUsers())
       .then((r) => set({ items: r.items, loadedAt: Date.now(), error: null }))
       .catch((e) => set({ error: (e as Error).message }))
       .finally(() => {

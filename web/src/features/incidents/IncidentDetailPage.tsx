@@ -132,7 +132,7 @@ function Actions({ d, nameOf }: { d: IncidentDetail; nameOf: (id: string) => str
             )}
           </div>
           <div className="ml-auto flex flex-wrap items-end gap-2">
-            {isAdmin ? (
+            {(isAdmin || candidates.length > 0) && (
               <div className="space-y-1.5">
                 <Label htmlFor="assignee">Assignee</Label>
                 <NativeSelect
@@ -149,11 +149,13 @@ function Actions({ d, nameOf }: { d: IncidentDetail; nameOf: (id: string) => str
                   ))}
                 </NativeSelect>
               </div>
-            ) : d.assigned_to === me?.id ? (
-              <Button variant="outline" disabled={busy} onClick={() => run({ assigned_to: null })}><UserRound aria-hidden /> Unassign me</Button>
-            ) : (
-              <Button variant="outline" disabled={busy} onClick={() => run({ assigned_to: me!.id })}><UserRound aria-hidden /> Assign to me</Button>
             )}
+            {!isAdmin &&
+              (d.assigned_to === me?.id ? (
+                <Button variant="outline" disabled={busy} onClick={() => run({ assigned_to: null })}><UserRound aria-hidden /> Unassign me</Button>
+              ) : (
+                <Button variant="outline" disabled={busy} onClick={() => run({ assigned_to: me!.id })}><UserRound aria-hidden /> Assign to me</Button>
+              ))}
           </div>
         </div>
         {error && <p role="alert" className="rounded-md bg-destructive/15 p-2 text-sm text-destructive" data-testid="incident-error">{error}</p>}
