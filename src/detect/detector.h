@@ -57,6 +57,8 @@ typedef struct det_vtable {
      * deviation rather than a point one); the ensemble calibrates it with its own likelihood.
      * < 0: no opinion. */
     double (*aux)(const void *state);
+    /* Optional third raw score on yet another scale (only for a member that has aux). */
+    double (*aux2)(const void *state);
     /* Optional: issue prefetches for the parts of the state the next update(ts_ms, x) will
      * touch, so that with many series (states cold in cache) the misses overlap. No effect on
      * results. */

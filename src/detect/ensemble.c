@@ -37,8 +37,10 @@ int det_ensemble_init(det_ensemble *e, const det_params *p, const det_kind *kind
         vt->init(e->arena + off, p, det_mix64(seed + i));
         det_lik_init(&e->lik[i]);
         off += vt->state_size;
-        if (vt->aux && e->n_aux < DET_ENS_AUX) {
+        for (uint8_t k = 0; k < 2 && vt->aux; k++) {
+            if (e->n_aux >= DET_ENS_AUX || (k == 1 && !vt->aux2)) break;
             e->aux_of[e->n_aux] = (uint8_t)i;
+            e->aux_k[e->n_aux] = k;
             det_lik_init(&e->lik_aux[e->n_aux]);
             e->n_aux++;
         }
@@ -87,14 +89,26 @@ void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, do
         if (q < qmin) qmin = q;
     }
     size_t streams = e->n;
+    double mq[DET_ENS_MAX];
+    unsigned mc[DET_ENS_MAX] = {0};
     for (size_t j = 0; j < e->n_aux; j++) {
         size_t i = e->aux_of[j];
         const det_vtable *vt = registry[e->kind[i]];
-        double q = det_lik_update(&e->lik_aux[j], p, vt->aux(e->arena + e->off[i]));
-        double qb = 2.0 * (q < out->qm[i] ? q : out->qm[i]);
-        out->qm[i] = qb > 1.0 ? 1.0 : qb;
+        const void *m = e->arena + e->off[i];
+        double q = det_lik_update(&e->lik_aux[j], p, e->aux_k[j] ? vt->aux2(m) : vt->aux(m));
+        if (mc[i] == 0) {
+            mq[i] = out->qm[i];
+            mc[i] = 1;
+        }
+        if (q < mq[i]) mq[i] = q;
+        mc[i]++;
         if (q < qmin) qmin = q;
         streams++;
+    }
+    for (size_t i = 0; i < e->n; i++) { /* member: its smallest stream x its streams */
+        if (mc[i] == 0) continue;
+        double qb = mc[i] * mq[i];
+        out->qm[i] = qb > 1.0 ? 1.0 : qb;
     }
     out->n = e->n;
     qmin *= (double)streams;
@@ -127,8 +141,12 @@ int det_ensemble_validate(const det_ensemble *e)
     }
     if (e->n_aux > DET_ENS_AUX) return -1;
     for (size_t j = 0; j < e->n_aux; j++) {
-        if (e->aux_of[j] >= e->n || !registry[e->kind[e->aux_of[j]]]->aux) return -1;
-        if (j > 0 && e->aux_of[j] <= e->aux_of[j - 1]) return -1;
+        if (e->aux_of[j] >= e->n || e->aux_k[j] > 1) return -1;
+        const det_vtable *vt = registry[e->kind[e->aux_of[j]]];
+        if (!vt->aux || (e->aux_k[j] && !vt->aux2)) return -1;
+        if (e->aux_k[j] && (j == 0 || e->aux_of[j - 1] != e->aux_of[j] || e->aux_k[j - 1] != 0))
+            return -1; /* aux2 directly follows the same member's aux */
+        if (!e->aux_k[j] && j > 0 && e->aux_of[j] <= e->aux_of[j - 1]) return -1;
         if (det_lik_validate(&e->lik_aux[j]) != 0) return -1;
     }
     return 0;

@@ -2,8 +2,8 @@
  * own anomaly-likelihood stage and combines the tail probabilities (min times the number of
  * score streams: a Bonferroni bound, so adding a detector cannot silently raise the false-alarm
  * rate). A member may publish a second score stream on another time scale (vtable `aux`, e.g. the
- * robust baseline's persistent deviation); it gets its own likelihood stage and counts as a
- * stream.
+ * robust baseline's persistent deviation) and a third (`aux2`, its calendar-day stream); each
+ * gets its own likelihood stage and counts as a stream.
  * Member states live in a fixed arena inside the struct; members are named by registry id, not by
  * pointer, so the whole ensemble is plain data and can be snapshotted with a byte copy. */
 #ifndef IOTAD_DETECT_ENSEMBLE_H
@@ -13,8 +13,8 @@
 #include "detect/likelihood.h"
 
 #define DET_ENS_MAX 4
-#define DET_ENS_ARENA 2816
-#define DET_ENS_AUX 1
+#define DET_ENS_ARENA 3176
+#define DET_ENS_AUX 2
 
 typedef enum {
     DET_ROBUST = 0,
@@ -28,8 +28,8 @@ typedef struct {
     uint8_t n;
     uint8_t kind[DET_ENS_MAX];
     uint8_t n_aux;               /* members with a second (aux) score stream */
-    uint8_t aux_of[DET_ENS_MAX]; /* aux stream j belongs to member aux_of[j] */
-    uint8_t pad;
+    uint8_t aux_of[DET_ENS_AUX]; /* aux stream j belongs to member aux_of[j] */
+    uint8_t aux_k[DET_ENS_AUX];  /* 0: the member's aux, 1: its aux2 */
     uint16_t off[DET_ENS_MAX];
     det_lik lik[DET_ENS_MAX];     /* one per member */
     det_lik lik_aux[DET_ENS_AUX]; /* one per aux stream */

@@ -7,6 +7,7 @@
 #include "detect/robust.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #define MS_DAY 86400000LL
@@ -28,6 +29,14 @@
    dense series mabs ~ the scale and the floor never binds. */
 #define FLOOR_FRAC 0.1
 #define MABS_CAP 100.0
+/* Calendar stream: a day-long departure (a holiday in a weekly series) is only ~1 - 5 scales per
+   point and the offset follows it within hours, but the day's summed residual against the
+   baseline as it stood at midnight grows all day. It is scored in units of a typical full day's
+   mean |residual| (EW over days, DAY_ALPHA per day, clipped at clip_z of itself once DAY_MIN days
+   are learned). Each point's residual is clipped at clip_z point scales first, so a spike does
+   not make a day. */
+#define DAY_ALPHA 0.1
+#define DAY_MIN 3u
 
 static int bin_of(int64_t ts_ms)
 {
@@ -43,6 +52,13 @@ static int week_bin_of(int64_t ts_ms)
     if (ts_ms % 3600000LL < 0) hour--;
     return (int)(((hour % DET_ROBUST_WEEK_BINS) + 72 + DET_ROBUST_WEEK_BINS) %
                  DET_ROBUST_WEEK_BINS); /* Monday 00:00 = 0 (1970-01-01 was a Thursday) */
+}
+
+static int32_t day_of(int64_t ts_ms)
+{
+    int64_t d = ts_ms / MS_DAY;
+    if (ts_ms % MS_DAY < 0) d--;
+    return (int32_t)(d > INT32_MAX ? INT32_MAX : (d < INT32_MIN ? INT32_MIN : d));
 }
 
 static int seen(const uint8_t *bits, int b)
@@ -86,6 +102,89 @@ double det_robust_predict(const det_robust *s, int64_t ts_ms)
 {
     int b = bin_of(ts_ms), wb = week_bin_of(ts_ms);
     return predict_with(s, choose(s, b, wb), b, wb);
+}
+
+static int blk_seen(const det_robust *s, int k)
+{
+    return (s->b_seen[k >> 3] >> (k & 7)) & 1;
+}
+
+/* Closes the current 2-hour block: its first visit sets the block mean, later visits move it by
+ * the mean clipped residual at a rate of 1/weeks seen, settling at season_alpha. */
+static void block_close(det_robust *s, const det_params *p, double weeks)
+{
+    int k = s->b_blk;
+    if (s->b_cnt == 0) return;
+    double mean = (double)s->b_sum / s->b_cnt;
+    if (!blk_seen(s, k)) {
+        s->wblock[k] = (float)mean;
+        s->b_seen[k >> 3] |= (uint8_t)(1u << (k & 7));
+    } else {
+        double a = 1.0 / (1.0 + weeks);
+        if (a < p->season_alpha) a = p->season_alpha;
+        s->wblock[k] += (float)(a * mean);
+    }
+    s->b_sum = 0;
+    s->b_cnt = 0;
+}
+
+/* Closes the finished day: learns its mean residual if it was a full day. */
+static void day_close(det_robust *s, const det_params *p, int32_t day)
+{
+    if (s->d_full && s->d_cnt > 0 && (s->d_npd <= 0 || s->d_cnt >= 0.5 * s->d_npd)) {
+        s->d_npd = s->d_npd <= 0 ? (float)s->d_cnt
+                                 : s->d_npd + (float)(0.25 * ((double)s->d_cnt - s->d_npd));
+        double dm = fabs((double)s->d_sum / s->d_cnt);
+        if (s->d_days < DAY_MIN) {
+            s->d_scale += (float)((dm - s->d_scale) / (s->d_days + 1.0));
+        } else {
+            double cap = p->clip_z * s->d_scale;
+            s->d_scale += (float)(DAY_ALPHA * ((dm < cap ? dm : cap) - s->d_scale));
+        }
+        if (s->d_days < UINT32_MAX) s->d_days++;
+    }
+    s->d_full = s->n > 1 && (int64_t)day == (int64_t)s->d_day + 1;
+    s->d_day = day;
+    s->d_cnt = 0;
+    s->d_sum = 0;
+}
+
+static int block_of(int32_t day, int64_t ts_ms)
+{
+    int wd = (int)((((int64_t)day + 3) % 7 + 7) % 7); /* Monday = 0 */
+    int64_t r = ts_ms % MS_DAY;
+    if (r < 0) r += MS_DAY;
+    int k = (int)(r / (MS_DAY / DET_ROBUST_DAY_BLOCKS));
+    if (k >= DET_ROBUST_DAY_BLOCKS) k = DET_ROBUST_DAY_BLOCKS - 1;
+    return wd * DET_ROBUST_DAY_BLOCKS + k;
+}
+
+/* Calendar stream step (before the profiles learn from x); returns the aux2 score. */
+static double day_step(det_robust *s, const det_params *p, int64_t ts_ms, double x, double sg,
+                       double fl)
+{
+    int32_t day = day_of(ts_ms);
+    int k = block_of(day, ts_ms);
+    double weeks = ((double)ts_ms - (double)s->first_ts) / (7.0 * MS_DAY);
+    if (s->n == 1 || k != s->b_blk || day != s->d_day) {
+        if (s->n > 1) block_close(s, p, weeks);
+        s->b_blk = (uint8_t)k;
+    }
+    if (s->n == 1 || day != s->d_day) day_close(s, p, day);
+    if (!blk_seen(s, k)) {
+        s->b_sum += (float)x;
+        s->b_cnt++;
+        return -1.0;
+    }
+    double r = det_clamp(x - s->wblock[k], -p->clip_z * sg, p->clip_z * sg);
+    s->b_sum += (float)r;
+    s->b_cnt++;
+    s->d_sum += (float)r;
+    if (s->d_cnt < UINT32_MAX) s->d_cnt++;
+    if (s->d_days < DAY_MIN || s->d_npd <= 0 || s->n <= WARM) return -1.0;
+    double den = SIGMA_PER_MAD * s->d_scale;
+    if (den < fl) den = fl;
+    return fabs((double)s->d_sum) / (s->d_npd * den);
 }
 
 /* One profile (daily or weekly): learn from the residual rs of its own prediction. */
@@ -141,6 +240,8 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     s->mabs += (float)((s->n > WARM ? p->scale_alpha : 1.0 / s->n) * (ra - s->mabs));
 
     /* level shift detector on the chosen model */
+    s->d_raw = (float)day_step(s, p, ts_ms, x, sg, fl);
+
     double zc = det_clamp(r / sg, -p->clip_z, p->clip_z);
     s->bias += (float)(BIAS_ALPHA * (zc - s->bias));
     if (p->shift_alpha > 0) {
@@ -205,6 +306,7 @@ static void vt_prefetch(const void *st, int64_t ts, double x)
     DET_PREFETCH(&s->profile[bin_of(ts)]);
     DET_PREFETCH(&s->week[week_bin_of(ts)]);
     DET_PREFETCH(s->seen);
+    DET_PREFETCH(&s->wblock[block_of(day_of(ts), ts)]);
 }
 
 static double vt_aux(const void *st)
@@ -212,14 +314,20 @@ static double vt_aux(const void *st)
     return ((const det_robust *)st)->dev_raw;
 }
 
+static double vt_aux2(const void *st)
+{
+    return ((const det_robust *)st)->d_raw;
+}
+
 static int vt_validate(const void *st)
 {
     const det_robust *s = st;
+    if (s->b_blk >= 7 * DET_ROBUST_DAY_BLOCKS || s->d_full > 1) return -1;
     const float *f = &s->level; /* level .. week[] are floats */
     size_t nf = (offsetof(det_robust, seen) - offsetof(det_robust, level)) / sizeof(float);
     for (size_t i = 0; i < nf; i++)
         if (!isfinite(f[i])) return -1;
-    if (!isfinite(s->mabs) || s->mabs < 0) return -1;
+    if (!isfinite(s->mabs) || s->mabs < 0 || s->d_scale < 0 || s->d_npd < 0) return -1;
     return s->scale_n >= 0 && s->scale_s >= 0 && s->scale_w >= 0 ? 0 : -1;
 }
 
@@ -232,5 +340,6 @@ const det_vtable det_robust_vt = {
     .expected = vt_expected,
     .validate = vt_validate,
     .aux = vt_aux,
+    .aux2 = vt_aux2,
     .prefetch = vt_prefetch,
 };

@@ -14,6 +14,7 @@
 
 #define DET_ROBUST_DAY_BINS 144  /* 10-minute bins */
 #define DET_ROBUST_WEEK_BINS 168 /* hourly bins */
+#define DET_ROBUST_DAY_BLOCKS 12 /* 2-hour blocks of the calendar stream */
 
 typedef struct {
     uint32_t n;
@@ -21,12 +22,25 @@ typedef struct {
     uint32_t n_w; /* points the weekly profile has predicted */
     float mabs;   /* EW mean |residual| of the chosen model, unclipped (capped at MABS_CAP x) */
     int64_t first_ts, last_ts;
-    float level, scale_n;    /* non-seasonal model */
-    float offset, scale_s;   /* daily model: profile[bin] + offset */
-    float offset_w, scale_w; /* weekly model: week[bin] + offset_w */
-    float bias;              /* EW of the clipped signed z of the chosen model: level shifts */
-    float dev, dev_raw;      /* slower EW of the same (persistent deviation) and its aux score */
-    float exp_lo, exp_hi;    /* expected range of the last point (before learning from it) */
+    /* calendar stream (aux2): today's (UTC day) summed residual against the same weekday's
+       recent days (2-hour block means, EW over weeks), in units of a typical day's total */
+    int32_t d_day;   /* current day index (days since the epoch) */
+    uint32_t d_days; /* completed full days learned */
+    uint32_t d_cnt;  /* points so far today that had a learned block to compare with */
+    uint32_t b_cnt;  /* points in the current block */
+    uint8_t b_blk;   /* current block: weekday * DET_ROBUST_DAY_BLOCKS + block of the day */
+    uint8_t d_full;  /* today began at midnight (the day before had data): learnable */
+    uint8_t b_seen[(7 * DET_ROBUST_DAY_BLOCKS + 7) / 8]; /* blocks learned at least once */
+    float level, scale_n;                                /* non-seasonal model */
+    float offset, scale_s;                               /* daily model: profile[bin] + offset */
+    float offset_w, scale_w;                             /* weekly model: week[bin] + offset_w */
+    float bias;           /* EW of the clipped signed z of the chosen model: level shifts */
+    float dev, dev_raw;   /* slower EW of the same (persistent deviation) and its aux score */
+    float exp_lo, exp_hi; /* expected range of the last point (before learning from it) */
+    float d_sum, d_npd;   /* today's clipped residual sum; EW points per full day */
+    float d_scale, d_raw; /* EW |mean residual| of full days; aux2 score of the last point */
+    float b_sum;          /* current block: sum of x (first visit) or of clipped residuals */
+    float wblock[7 * DET_ROBUST_DAY_BLOCKS]; /* mean per weekday and 2-hour block */
     float profile[DET_ROBUST_DAY_BINS];
     float week[DET_ROBUST_WEEK_BINS];
     uint8_t seen[DET_ROBUST_DAY_BINS / 8]; /* profile bins visited at least once */

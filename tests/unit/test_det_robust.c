@@ -158,6 +158,38 @@ static void test_recurring_spike_in_a_zero_series_keeps_a_bounded_z(void **st)
     assert_int_equal(det_robust_vt.validate(&s), 0);
 }
 
+/* Weekdays busy from 8 to 20 h, weekends quiet; day 0 (1970-01-01) was a Thursday. */
+static double weekly(int64_t day, int hour, int holiday)
+{
+    int weekday = (int)((day + 3) % 7); /* 0 = Monday */
+    if (weekday >= 5 || holiday) return 30.0;
+    return hour >= 8 && hour < 20 ? 100.0 : 20.0;
+}
+
+static void test_a_holiday_on_a_weekday_raises_the_calendar_stream(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_robust s;
+    det_robust_init(&s, &p, 1);
+    uint64_t i = 0;
+    double ordinary = 0, holiday = 0;
+    const int64_t days = 7 * 8, holiday_day = days - 3; /* a Thursday of the last week */
+    for (int64_t day = 0; day < days; day++) {
+        for (int hour = 0; hour < 24; hour++, i++) {
+            int64_t ts = (day * 24 + hour) * 3600000LL;
+            det_robust_update(&s, &p, ts, weekly(day, hour, day == holiday_day) + 2 * noise(i));
+            if (day >= days - 14 && day != holiday_day && s.d_raw > ordinary) ordinary = s.d_raw;
+            if (day == holiday_day && s.d_raw > holiday) holiday = s.d_raw;
+        }
+    }
+    /* each hour of the holiday looks like a weekend hour, which the point models have seen;
+     * the day as a whole is far from any earlier Thursday */
+    assert_true(holiday > 2.0 * ordinary);
+    assert_true(isfinite(holiday));
+}
+
 static void test_flat_signal_gives_finite_scores(void **st)
 {
     (void)st;
@@ -184,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_warmup_reports_no_opinion_and_expected_range_follows),
         cmocka_unit_test(test_flat_signal_gives_finite_scores),
         cmocka_unit_test(test_recurring_spike_in_a_zero_series_keeps_a_bounded_z),
+        cmocka_unit_test(test_a_holiday_on_a_weekday_raises_the_calendar_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
