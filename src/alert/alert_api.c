@@ -14,11 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *owner_scope(api_ctx *ctx)
-{
-    return auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
-}
-
 void alert_api_list(api_ctx *ctx)
 {
     bool bad = false;
@@ -39,7 +34,7 @@ void alert_api_list(api_ctx *ctx)
                   "status pending|sending|sent|dead, limit 1..1000, from/to times");
         return;
     }
-    const char *owner = owner_scope(ctx);
+    const char *owner = api_owner_scope(ctx);
     /* an alert of a grouped storm is visible to an owner through its first anomaly's device */
     const char *where =
         "FROM alerts a LEFT JOIN devices d ON d.id = a.device_id WHERE a.created_at >= ? AND "
@@ -64,7 +59,7 @@ void alert_api_list(api_ctx *ctx)
 
 static cJSON *visible_alert(api_ctx *ctx, const char *id)
 {
-    const char *owner = owner_scope(ctx);
+    const char *owner = api_owner_scope(ctx);
     bool found;
     cJSON *r = db_row_json(ctx->s->db, &found,
                            "SELECT " ALERT_COLUMNS ", a.payload AS payload_json FROM alerts a "
@@ -183,13 +178,7 @@ static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t
     } else {
         /* literal addresses are checked now; names are checked at every delivery */
         char h[256];
-        size_t hl = strlen(host);
-        if (host[0] == '[' && hl >= 2 && hl - 2 < sizeof h) {
-            memcpy(h, host + 1, hl - 2);
-            h[hl - 2] = '\0';
-        } else {
-            snprintf(h, sizeof h, "%s", host);
-        }
+        alert_host_unbracket(host, h, sizeof h);
         uint8_t addr[16];
         const char *cls = NULL;
         alerts *a = alerts_of(ctx->s);

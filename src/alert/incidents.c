@@ -159,11 +159,6 @@ void incident_auto(server *s, const char *anomaly_id)
 
 /* ---- API ------------------------------------------------------------------------------ */
 
-static const char *owner_scope(api_ctx *ctx)
-{
-    return auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
-}
-
 void incident_api_list(api_ctx *ctx)
 {
     bool bad = false;
@@ -187,7 +182,7 @@ void incident_api_list(api_ctx *ctx)
         return;
     }
     if (strcmp(assignee, "me") == 0) snprintf(assignee, sizeof assignee, "%s", ctx->user_id);
-    const char *owner = owner_scope(ctx);
+    const char *owner = api_owner_scope(ctx);
     const char *where = INCIDENT_FROM
         "WHERE i.created_at >= ? AND i.created_at < ? AND (? = '' OR i.status = ? OR (? = 'open' "
         "AND i.status != 'resolved')) AND (? = '' OR i.severity = ?) AND (? = '' OR (? = 'none' "
@@ -212,7 +207,7 @@ void incident_api_list(api_ctx *ctx)
 /* The incident with its anomalies and timeline, if the principal may see it. */
 static cJSON *incident_full(api_ctx *ctx, const char *id)
 {
-    const char *owner = owner_scope(ctx);
+    const char *owner = api_owner_scope(ctx);
     bool found;
     cJSON *r =
         db_row_json(ctx->s->db, &found,

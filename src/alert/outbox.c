@@ -196,13 +196,7 @@ static int ssrf_check(worker *w, alert_job *j, char *err, size_t errcap)
         goto done;
     }
     char h[256];
-    size_t hl = strlen(host);
-    if (host[0] == '[' && hl >= 2 && hl - 2 < sizeof h) {
-        memcpy(h, host + 1, hl - 2);
-        h[hl - 2] = '\0';
-    } else {
-        snprintf(h, sizeof h, "%s", host);
-    }
+    alert_host_unbracket(host, h, sizeof h);
     uint8_t addr[16];
     const char *why = NULL;
     if (alert_addr_parse(h, addr) == 0) {

@@ -121,3 +121,14 @@ int alert_allow_parse(const char *list, alert_allow *out)
     }
     return 0;
 }
+
+void alert_host_unbracket(const char *host, char *out, size_t cap)
+{
+    size_t hl = strlen(host);
+    if (host[0] == '[' && hl >= 2 && hl - 2 < cap) {
+        memcpy(out, host + 1, hl - 2);
+        out[hl - 2] = '\0';
+    } else {
+        snprintf(out, cap, "%s", host);
+    }
+}

@@ -28,6 +28,8 @@ typedef struct {
 int alert_allow_parse(const char *list, alert_allow *out);
 /* Parses one textual address into the 16-byte form; 0 ok, -1 invalid. */
 int alert_addr_parse(const char *text, uint8_t out[16]);
+/* A URL host without the brackets of an IPv6 literal ("[::1]" -> "::1"), into out[cap]. */
+void alert_host_unbracket(const char *host, char *out, size_t cap);
 /* Why an address is not public: "loopback", "private", "link_local", ... or NULL if public. */
 const char *alert_addr_class(const uint8_t addr[16]);
 /* True if the address may be contacted; *why gets the refusal reason otherwise. */

@@ -73,6 +73,8 @@ void api_audit(api_ctx *ctx, const char *action, const char *target, const char 
 /* Devices visible to the principal: all for Analyst/Admin, own for DeviceOwner.
  * Returns false (and sends 404) when the device does not exist or may not be seen. */
 bool api_device_visible(api_ctx *ctx, const char *device_id, char *owner_out);
+/* The owner filter for list queries: "" (every device) for Analyst/Admin, else the caller's id. */
+const char *api_owner_scope(const api_ctx *ctx);
 
 /* Handlers, grouped by file. */
 void api_health(api_ctx *ctx);

@@ -37,7 +37,7 @@ void api_anomalies_list(api_ctx *ctx)
                   "times");
         return;
     }
-    const char *owner = auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
+    const char *owner = api_owner_scope(ctx);
     int64_t res = resolved[0] ? (strcmp(resolved, "true") == 0) : -1;
     const char *where =
         "FROM anomalies a JOIN devices d ON d.id = a.device_id "
@@ -62,7 +62,7 @@ void api_anomalies_list(api_ctx *ctx)
 static cJSON *visible_anomaly(api_ctx *ctx, const char *id)
 {
     bool found;
-    const char *owner = auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
+    const char *owner = api_owner_scope(ctx);
     cJSON *a = db_row_json(ctx->s->db, &found,
                            "SELECT " ANOMALY_COLUMNS " FROM anomalies a JOIN devices d ON d.id = "
                            "a.device_id WHERE a.id = ? AND (? = '' OR d.owner_id = ?)",
@@ -119,7 +119,7 @@ void api_anomalies_resolve(api_ctx *ctx)
 
 void api_rules_list(api_ctx *ctx)
 {
-    const char *owner = auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
+    const char *owner = api_owner_scope(ctx);
     cJSON *rows = db_rows_json(ctx->s->db,
                                "SELECT " RULE_COLUMNS " FROM rules r WHERE ? = '' OR "
                                "r.device_id IS NULL OR r.device_id IN "
@@ -155,6 +155,23 @@ static const char *check_rule(api_ctx *ctx, const cJSON *b, bool create)
     return NULL;
 }
 
+/* After a rule was written: audit it with the request body, push the rule set to the shards,
+ * answer with the stored rule. Takes ownership of b. */
+static void rule_written(api_ctx *ctx, const char *action, int64_t id, cJSON *b, int status)
+{
+    char *detail = cJSON_PrintUnformatted(b);
+    char target[32];
+    snprintf(target, sizeof target, "%lld", (long long)id);
+    api_audit(ctx, action, target, detail ? detail : "");
+    free(detail);
+    cJSON_Delete(b);
+    anomalies_load_rules(ctx->s);
+    bool found;
+    api_json(ctx, status,
+             db_row_json(ctx->s->db, &found, "SELECT " RULE_COLUMNS " FROM rules WHERE id = ?", "i",
+                         id));
+}
+
 void api_rules_create(api_ctx *ctx)
 {
     cJSON *b = api_body_json(ctx);
@@ -178,18 +195,7 @@ void api_rules_create(api_ctx *ctx)
             thr ? thr->valuedouble : 0.0, (int64_t)(for_ms ? for_ms->valuedouble : 0),
             api_json_str(b, "severity"), (int64_t)(enabled ? cJSON_IsTrue(enabled) : 1),
             ctx->user_id, now, now);
-    int64_t id = sqlite3_last_insert_rowid(ctx->s->db);
-    char *detail = cJSON_PrintUnformatted(b);
-    char target[32];
-    snprintf(target, sizeof target, "%lld", (long long)id);
-    api_audit(ctx, "rule.create", target, detail ? detail : "");
-    free(detail);
-    cJSON_Delete(b);
-    anomalies_load_rules(ctx->s);
-    bool found;
-    api_json(ctx, 201,
-             db_row_json(ctx->s->db, &found, "SELECT " RULE_COLUMNS " FROM rules WHERE id = ?", "i",
-                         id));
+    rule_written(ctx, "rule.create", sqlite3_last_insert_rowid(ctx->s->db), b, 201);
 }
 
 static bool rule_exists(api_ctx *ctx, int64_t *id)
@@ -232,15 +238,7 @@ void api_rules_update(api_ctx *ctx)
             "bbbbbsssii", api_json_str(b, "name"), api_json_str(b, "kind"),
             api_json_str(b, "severity"), api_json_str(b, "metric"), api_json_str(b, "device_type"),
             thr_s, for_s, en_s, util_now_ms(), id);
-    char *detail = cJSON_PrintUnformatted(b);
-    api_audit(ctx, "rule.update", ctx->params[0], detail ? detail : "");
-    free(detail);
-    cJSON_Delete(b);
-    anomalies_load_rules(ctx->s);
-    bool found;
-    api_json(ctx, 200,
-             db_row_json(ctx->s->db, &found, "SELECT " RULE_COLUMNS " FROM rules WHERE id = ?", "i",
-                         id));
+    rule_written(ctx, "rule.update", id, b, 200);
 }
 
 void api_rules_delete(api_ctx *ctx)

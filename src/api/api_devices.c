@@ -480,7 +480,7 @@ static void events_query(api_ctx *ctx, const char *device_id)
         api_error(ctx, 400, "bad_request", "bad from/to/limit");
         return;
     }
-    const char *owner = auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
+    const char *owner = api_owner_scope(ctx);
     cJSON *rows = db_rows_json(
         ctx->s->db,
         "SELECT e.id, e.ts, e.device_id, e.category, e.kind, e.transport, e.peer, e.detail "

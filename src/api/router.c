@@ -278,6 +278,11 @@ bool api_device_visible(api_ctx *ctx, const char *device_id, char *owner_out)
     return false;
 }
 
+const char *api_owner_scope(const api_ctx *ctx)
+{
+    return auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
+}
+
 void api_setting_get(server *s, const char *key, const char *def, char *out, size_t cap)
 {
     if (db_text(s->db, out, cap, "SELECT value FROM settings WHERE key = ?", "s", key) != 0)

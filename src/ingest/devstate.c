@@ -9,7 +9,7 @@
 #include "core/hmap.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "core/shards.h"
+#include "ingest/ingest.h"
 #include "store/db.h"
 #include "store/writer.h"
 
@@ -374,11 +374,7 @@ static void push_sys(ingest_batch *b, const char *metric, int64_t ts, double v)
 /* Security series are durable first, then watched by the detectors like any other series. */
 static void sys_durable(writer_job *job, int status, void *arg)
 {
-    server *s = arg;
-    if (status == 0 && s->shards && !s->stopping)
-        shards_submit(s->shards, job);
-    else
-        writer_job_free(job);
+    ingest_to_detectors(arg, job, status);
 }
 
 static void flush_sys(devstate *ds, dev_live *d, int64_t now)

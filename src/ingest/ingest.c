@@ -44,6 +44,14 @@ void ingest_reject(server *s, dev_live *d, transport t, const char *peer, const 
     devstate_security(s->devices, d, NULL, SEC_BAD_PAYLOAD, t, peer, err->msg);
 }
 
+void ingest_to_detectors(server *s, writer_job *job, int status)
+{
+    if (status == 0 && s->shards && !s->stopping)
+        shards_submit(s->shards, job); /* detection runs after the ack, off the ack path */
+    else
+        writer_job_free(job);
+}
+
 static void on_durable(writer_job *job, int status, void *arg)
 {
     ingest_pending *p = arg;
@@ -51,10 +59,7 @@ static void on_durable(writer_job *job, int status, void *arg)
     if (status == 0 && s->hub && stream_has_subscribers(s->hub)) stream_publish_points(s->hub, job);
     if (p->ack) p->ack(p->arg, status, job->n);
     free(p);
-    if (status == 0 && s->shards && !s->stopping)
-        shards_submit(s->shards, job); /* detection runs after the ack, off the ack path */
-    else
-        writer_job_free(job);
+    ingest_to_detectors(s, job, status);
 }
 
 ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t, const char *peer,

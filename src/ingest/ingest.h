@@ -11,6 +11,7 @@
 
 struct server;
 struct dev_live;
+struct writer_job;
 
 /* status 0: durable; <0: not stored (store failure). */
 typedef void (*ingest_ack_fn)(void *arg, int status, size_t points);
@@ -24,5 +25,8 @@ ingest_status ingest_submit(struct server *s, struct dev_live *d, ingest_batch *
 void ingest_reject(struct server *s, struct dev_live *d, transport t, const char *peer,
                    const ingest_error *err);
 reject_reason ingest_reject_reason(ingest_status st);
+/* Hands a job whose write finished to the detector shards (when durable and the server is
+ * running), which take it; otherwise frees it. */
+void ingest_to_detectors(struct server *s, struct writer_job *job, int status);
 
 #endif
