@@ -82,6 +82,17 @@ void api_ready(api_ctx *ctx);
 void api_metrics(api_ctx *ctx);
 void api_openapi(api_ctx *ctx);
 void api_static(api_ctx *ctx);
+/* What the static handler makes of a request path (pure; the fuzz target for HTTP requests
+ * runs it on every parsed request): BAD for anything that is not a plain absolute path
+ * ("..", '\\', too long, not starting with '/'); else rel gets the file path under web_dir
+ * ("/" -> "/index.html") and the kind says how a missing file is answered. */
+typedef enum {
+    API_STATIC_BAD = -1,
+    API_STATIC_ASSET, /* /assets/...: hashed build output, cached for a year; 404 if missing */
+    API_STATIC_FILE,  /* a name with an extension: 404 if missing */
+    API_STATIC_ROUTE, /* a client-side route: index.html if missing */
+} api_static_kind;
+api_static_kind api_static_target(const char *path, char *rel, size_t cap);
 void api_login(api_ctx *ctx);
 void api_logout(api_ctx *ctx);
 void api_me(api_ctx *ctx);

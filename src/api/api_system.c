@@ -238,21 +238,35 @@ static int read_file(const char *path, char **out, size_t *len)
     return 0;
 }
 
+api_static_kind api_static_target(const char *path, char *rel, size_t cap)
+{
+    if (!path || path[0] != '/' || strstr(path, "..") || strchr(path, '\\') || strlen(path) > 512)
+        return API_STATIC_BAD;
+    snprintf(rel, cap, "%s", strcmp(path, "/") == 0 ? "/index.html" : path);
+    if (strncmp(rel, "/assets/", 8) == 0) return API_STATIC_ASSET;
+    /* A last segment with a dot names a file ("/favicon.ico"); one without is a client-side
+     * route of the single-page app ("/devices/42"), answered with index.html if missing. */
+    const char *last = strrchr(rel, '/');
+    return strchr(last ? last : rel, '.') ? API_STATIC_FILE : API_STATIC_ROUTE;
+}
+
 void api_static(api_ctx *ctx)
 {
     const char *path = ctx->req->path;
-    if (strstr(path, "..") || strchr(path, '\\') || strlen(path) > 512) {
+    char rel_buf[520];
+    api_static_kind kind = api_static_target(path, rel_buf, sizeof rel_buf);
+    if (kind == API_STATIC_BAD) {
         api_error(ctx, 400, "bad_request", "invalid path");
         return;
     }
     char file[1024];
-    const char *rel = strcmp(path, "/") == 0 ? "/index.html" : path;
+    const char *rel = rel_buf;
     snprintf(file, sizeof file, "%s%s", ctx->s->cfg.web_dir, rel);
     char *body = NULL;
     size_t len = 0;
-    bool asset = strncmp(rel, "/assets/", 8) == 0;
+    bool asset = kind == API_STATIC_ASSET;
     if (read_file(file, &body, &len) != 0) {
-        if (asset || strchr(strrchr(rel, '/'), '.')) {
+        if (kind != API_STATIC_ROUTE) {
             api_error(ctx, 404, "not_found", "no such file: %s", path);
             return;
         }

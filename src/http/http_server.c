@@ -158,6 +158,28 @@ static bool is_websocket_upgrade(const http_req_parser *p)
            ws_key_valid(key, strlen(key));
 }
 
+/* RFC 9112 section 3.2: the request-target is origin-form ("/path?query"), absolute-form
+ * ("http://host/path", which servers must accept), authority-form (CONNECT only, refused
+ * before this) or asterisk-form ("*", OPTIONS only). http_parser lets "*" and "*anything"
+ * through as a path for every method; everything that is not one of the forms above is 400,
+ * so the application only ever sees a path starting with '/' (or exactly "*" for OPTIONS,
+ * which the server answers itself). */
+static bool target_form_ok(const char *url, size_t len, const struct http_parser_url *u,
+                           unsigned method)
+{
+    if (len == 0) return false;
+    if (url[0] == '*') return len == 1 && method == HTTP_OPTIONS;
+    if (url[0] == '/') return !(u->field_set & (1 << UF_SCHEMA));
+    /* absolute-form: an http(s) URL with a host; its path (or "/") is the one served */
+    if (!(u->field_set & (1 << UF_SCHEMA)) || !(u->field_set & (1 << UF_HOST))) return false;
+    const char *scheme = url + u->field_data[UF_SCHEMA].off;
+    size_t sl = u->field_data[UF_SCHEMA].len;
+    bool http = (sl == 4 && strncasecmp(scheme, "http", 4) == 0) ||
+                (sl == 5 && strncasecmp(scheme, "https", 5) == 0);
+    if (!http || (u->field_set & (1 << UF_USERINFO))) return false; /* RFC 9110 4.2.4 */
+    return !(u->field_set & (1 << UF_PATH)) || url[u->field_data[UF_PATH].off] == '/';
+}
+
 static int on_headers_complete(http_parser *hp)
 {
     http_req_parser *p = hp->data;
@@ -172,6 +194,7 @@ static int on_headers_complete(http_parser *hp)
     struct http_parser_url u;
     http_parser_url_init(&u);
     if (http_parser_parse_url(p->arena, p->url_len, 0, &u) != 0) return parse_fail(p, 400);
+    if (!target_form_ok(p->arena, p->url_len, &u, hp->method)) return parse_fail(p, 400);
     size_t path_off = 0, path_len = 0;
     if (u.field_set & (1 << UF_PATH)) {
         path_off = u.field_data[UF_PATH].off;
@@ -1103,6 +1126,13 @@ static void conn_process(http_conn *c)
             c->req_keep_alive = req->keep_alive;
             c->req_http10 = req->http_minor == 0;
             c->srv->st.requests++;
+            if (req->path[0] == '*') {
+                /* "OPTIONS *" (the only asterisk-form the parser lets through) asks about the
+                 * server as a whole: answered here, the application sees only paths. */
+                http_respond(c, 204, NULL, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE\r\n", NULL,
+                             0);
+                continue;
+            }
             c->srv->cb.on_request(c->srv->ud, c, req);
         } else {
             if (avail == 0 || c->ws->p.done) break;

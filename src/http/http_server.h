@@ -26,9 +26,12 @@ typedef struct {
 typedef struct {
     int method;              /* enum http_method */
     const char *method_name; /* "GET" */
-    const char *path;        /* percent-decoded path without the query, NUL-terminated */
-    const char *query;       /* raw query string or "" */
-    const char *url;         /* request target as sent */
+    const char *path;  /* percent-decoded path without the query, NUL-terminated; always starts
+                          with '/' (origin-form, or the path of an absolute-form target): other
+                          request-target forms are refused with 400 by the parser, except
+                          "OPTIONS *", which the server answers itself */
+    const char *query; /* raw query string or "" */
+    const char *url;   /* request target as sent */
     const http_header *headers;
     size_t n_headers;
     const char *body; /* complete body (de-chunked), NUL-terminated; "" when empty */

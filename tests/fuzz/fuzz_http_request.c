@@ -1,18 +1,32 @@
 /* libFuzzer driver for the HTTP request parser: the bytes arrive in chunks (the first input byte
  * picks the chunk size) and are fed exactly as the server feeds its read buffer: stop at each
  * complete request, inspect it, reset, go on with the pipelined rest. Invariants of every
- * request the parser hands out are checked with abort(). */
+ * request the parser hands out are checked with abort(), including the request-target forms
+ * (RFC 9112 3.2: what reaches the application is a path starting with '/', or "OPTIONS *"),
+ * and every path is run through the static-file handler's path logic, as the router does for
+ * any GET/HEAD outside /api/ (a NULL deref there on "GET *" was a remote crash). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "api/api.h"
 #include "http/http_server.h"
 
 static void check_request(const http_request *r)
 {
     if (!r || !r->path || !r->query || !r->body || !r->method_name || !r->url) abort();
-    if (r->path[0] != '/' && r->path[0] != '*') abort();
+    if (r->path[0] != '/') {
+        /* asterisk-form: only "OPTIONS *", exactly */
+        if (strcmp(r->path, "*") != 0 || strcmp(r->url, "*") != 0 || r->method != HTTP_OPTIONS)
+            abort();
+    } else {
+        char rel[520];
+        api_static_kind k = api_static_target(r->path, rel, sizeof rel);
+        if (k != API_STATIC_BAD && rel[0] != '/') abort();
+    }
+    if (r->url[0] != '/' && r->url[0] != '*' && strncasecmp(r->url, "http", 4) != 0) abort();
     if (r->body[r->body_len] != '\0') abort();
     if (r->body_len > 65536) abort();
     for (size_t i = 0; i < r->n_headers; i++)

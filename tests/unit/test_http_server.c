@@ -142,6 +142,49 @@ static void test_parser_refuses_bad_requests_with_the_right_status(void **state)
     }
 }
 
+/* Issue 11 #4: "GET *" reached the application with path "*" and crashed the static handler.
+ * Only origin-form (and absolute-form with an http(s) URL) reaches the application; "*" is
+ * valid for OPTIONS alone. */
+static void test_parser_refuses_request_targets_that_are_not_origin_form(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "GET * HTTP/1.1\r\nHost: h\r\n\r\n",
+        "HEAD * HTTP/1.1\r\nHost: h\r\n\r\n",
+        "POST * HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        "OPTIONS *x HTTP/1.1\r\n\r\n",
+        "GET *index.html HTTP/1.1\r\n\r\n",
+        "GET ftp://h/a HTTP/1.1\r\n\r\n",
+        "GET http://user:pw@h/a HTTP/1.1\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        http_parse_result r;
+        size_t used;
+        http_req_parser *p = feed_str(bad[i], &r, &used);
+        assert_int_equal(r, HTTP_PARSE_ERROR);
+        assert_int_equal(http_req_parser_error_status(p), 400);
+        http_req_parser_free(p);
+    }
+    struct {
+        const char *req, *path, *query;
+    } good[] = {
+        {"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "*", ""},
+        {"GET http://h:8080 HTTP/1.1\r\n\r\n", "/", ""},
+        {"GET HTTPS://h/a%20b?x=1 HTTP/1.1\r\n\r\n", "/a b", "x=1"},
+        {"GET /static/app.js HTTP/1.1\r\n\r\n", "/static/app.js", ""},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        http_parse_result r;
+        size_t used;
+        http_req_parser *p = feed_str(good[i].req, &r, &used);
+        assert_int_equal(r, HTTP_PARSE_REQUEST);
+        const http_request *req = http_req_parser_request(p);
+        assert_string_equal(req->path, good[i].path);
+        assert_string_equal(req->query, good[i].query);
+        http_req_parser_free(p);
+    }
+}
+
 static void test_parser_refuses_headers_over_the_limit_with_431(void **state)
 {
     (void)state;
@@ -759,6 +802,24 @@ static void test_malformed_request_gets_400_and_close(void **state)
     cl_close(cl);
 }
 
+static void test_asterisk_form_gets_400_except_options_which_the_server_answers(void **state)
+{
+    client *cl = cl_open(state);
+    response r;
+    free(roundtrip(cl, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 204, &r));
+    assert_true(has_header(&r, "allow: GET, HEAD, POST, PUT, PATCH, DELETE\n"));
+    free(roundtrip(cl, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 200, &r));
+    free(roundtrip(cl, "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, &r));
+    assert_true(cl_sees_close(cl));
+    cl_close(cl);
+    cl = cl_open(state);
+    cl_sends(cl, "HEAD * HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(cl_response(cl, &r, true), 0);
+    assert_int_equal(r.status, 400);
+    free(r.body);
+    cl_close(cl);
+}
+
 static void test_connection_close_is_honoured(void **state)
 {
     client *cl = cl_open(state);
@@ -1234,6 +1295,7 @@ int main(void)
         cmocka_unit_test(test_parser_gives_the_same_request_for_every_split_point),
         cmocka_unit_test(test_parser_ignores_chunked_trailers_without_moving_the_request),
         cmocka_unit_test(test_parser_refuses_bad_requests_with_the_right_status),
+        cmocka_unit_test(test_parser_refuses_request_targets_that_are_not_origin_form),
         cmocka_unit_test(test_parser_refuses_headers_over_the_limit_with_431),
         cmocka_unit_test(test_parser_flags_valid_websocket_upgrades_only),
         T(test_keep_alive_serves_two_requests_on_one_connection),
@@ -1247,6 +1309,7 @@ int main(void)
         T(test_chunked_body_growing_past_the_limit_gets_413),
         T(test_oversized_headers_get_431),
         T(test_malformed_request_gets_400_and_close),
+        T(test_asterisk_form_gets_400_except_options_which_the_server_answers),
         T(test_connection_close_is_honoured),
         T(test_http10_closes_unless_keep_alive_is_asked),
         T(test_head_gets_headers_without_body),
