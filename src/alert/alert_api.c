@@ -189,9 +189,12 @@ static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t
             allow = a->allow;
             pthread_mutex_unlock(&a->mu);
         }
-        if (alert_addr_parse(h, addr) == 0 && !alert_addr_permitted(&allow, addr, &cls)) {
+        alert_own own;
+        alert_own_load(&own);
+        if (alert_addr_parse(h, addr) == 0 && !alert_addr_permitted(&allow, &own, addr, &cls)) {
             snprintf(why, cap,
-                     "url points to a %s address; allow it in alert-settings allow_nets first",
+                     "url points to a non-public address (%s); allow it in alert-settings "
+                     "allow_nets first",
                      cls);
             res = why;
         }

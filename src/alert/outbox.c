@@ -199,8 +199,10 @@ static int ssrf_check(worker *w, alert_job *j, char *err, size_t errcap)
     alert_host_unbracket(host, h, sizeof h);
     uint8_t addr[16];
     const char *why = NULL;
+    alert_own own; /* read at every delivery: interfaces come and go */
+    if (alert_own_load(&own) != 0) log_warn("alert_own_addresses_failed", "%s", "getifaddrs");
     if (alert_addr_parse(h, addr) == 0) {
-        if (!alert_addr_permitted(&w->allow, addr, &why)) {
+        if (!alert_addr_permitted(&w->allow, &own, addr, &why)) {
             snprintf(err, errcap, "ssrf: %s address %.64s refused", why, h);
             goto done;
         }
@@ -224,7 +226,7 @@ static int ssrf_check(worker *w, alert_job *j, char *err, size_t errcap)
                 0 ||
             alert_addr_parse(text, addr) != 0)
             continue;
-        if (!alert_addr_permitted(&w->allow, addr, &why)) {
+        if (!alert_addr_permitted(&w->allow, &own, addr, &why)) {
             snprintf(err, errcap, "ssrf: %.120s resolves to %s address %s", h, why, text);
             rc = -1;
             break;

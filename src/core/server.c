@@ -52,6 +52,18 @@ static int bootstrap_admin(server *s)
         util_hex(raw, sizeof raw, password);
     } else {
         snprintf(password, sizeof password, "%s", s->cfg.admin_password);
+        /* the first Admin follows the same policy as every other account */
+        const char *why = NULL;
+        if (auth_password_policy(password, strlen(password), s->cfg.admin_email, &why) != 0) {
+            explicit_bzero(password, sizeof password);
+            log_error("admin_password_rejected", "email=%s reason=\"%s\"", s->cfg.admin_email,
+                      why ? why : "policy");
+            fprintf(stderr,
+                    "iotad: the first Admin's password (IOTAD_ADMIN_PASSWORD / --admin-password) "
+                    "is refused: %s\n  choose another, or leave it empty to have one generated\n",
+                    why ? why : "password policy");
+            return -1;
+        }
     }
     char hash[256], id[UUID_STR_LEN + 1];
     if (auth_password_hash(password, strlen(password), hash, sizeof hash) != 0) return -1;

@@ -8,8 +8,10 @@ import email
 import email.policy
 import hashlib
 import hmac
+import ipaddress
 import json
 import signal
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -373,6 +375,38 @@ def test_private_destinations_are_refused_unless_allowed(iotad, hook):
     assert adm.post(f"/api/v1/alerts/{dead['id']}/retry").status_code == 200
     wait_for(lambda: hook.got(), timeout=10)
     assert adm.patch("/api/v1/alert-settings", {"allow_nets": "not-a-net"}).status_code == 400
+
+
+def own_addresses():
+    """The host's interface addresses (IPv4 and IPv6), read from the kernel like getifaddrs."""
+    out = ["127.0.0.1"]
+    try:
+        out += subprocess.run(["hostname", "-I"], capture_output=True, text=True,
+                              timeout=5).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    with open("/proc/net/if_inet6") as f:  # IPv6: 32 hex digits per line
+        for line in f:
+            h = line.split()[0]
+            out.append(str(ipaddress.IPv6Address(int(h, 16))))
+    return sorted(set(out))
+
+
+def test_special_purpose_and_own_addresses_are_refused(iotad):
+    """Issue 14 item 4: documentation, 6to4/NAT64 forms of private addresses, IPv4-translated,
+    discard-only, and the host's own interface addresses are refused as channel targets."""
+    adm = iotad.admin()
+    urls = ["http://192.0.2.10/", "http://198.51.100.1/", "http://203.0.113.5/",
+            "http://192.88.99.1/", "http://[100::1]/", "http://[2002:a00:1::1]/",
+            "http://[2002:7f00:1::]/", "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[::ffff:0:127.0.0.1]/", "http://[::ffff:10.1.2.3]/", "http://[3fff::1]/"]
+    hosts = own_addresses()
+    assert len(hosts) >= 2  # at least 127.0.0.1 and ::1
+    urls += [f"http://[{h}]:8080/" if ":" in h else f"http://{h}:8080/" for h in hosts]
+    for url in urls:
+        r = adm.post("/api/v1/alert-channels", {"name": "x", "kind": "webhook", "url": url})
+        assert r.status_code == 400, (url, r.text)
+        assert "address" in r.json()["message"], url
 
 
 def test_channel_secrets_are_never_returned(srv, adm, hook):
