@@ -60,7 +60,10 @@ void api_error(api_ctx *ctx, int status, const char *code, const char *fmt, ...)
 void api_no_content(api_ctx *ctx);
 
 /* Request helpers. */
-cJSON *api_body_json(api_ctx *ctx); /* parsed body or NULL (400 already sent) */
+/* Parsed body or NULL (the error already sent): 413 over api_max_body_bytes, 400 when nested
+ * deeper than API_JSON_MAX_DEPTH or not a JSON object. */
+#define API_JSON_MAX_DEPTH 32
+cJSON *api_body_json(api_ctx *ctx);
 const char *api_json_str(const cJSON *obj, const char *key); /* string member or NULL */
 bool api_query(api_ctx *ctx, const char *name, char *out, size_t cap);
 int64_t api_query_int(api_ctx *ctx, const char *name, int64_t def, int64_t min, int64_t max,

@@ -131,6 +131,12 @@ void api_metrics(api_ctx *ctx)
     COUNTER("iotad_mqtt_protocol_errors_total", "MQTT connections closed for protocol errors.");
     tb_printf(&t, "iotad_mqtt_protocol_errors_total %llu\n",
               (unsigned long long)ms.protocol_errors);
+    COUNTER("iotad_api_bodies_refused_total",
+            "API request bodies refused before parsing (api_max_body_bytes, nesting).");
+    tb_printf(&t, "iotad_api_bodies_refused_total{reason=\"too_large\"} %llu\n",
+              (unsigned long long)s->m.api_body_too_large);
+    tb_printf(&t, "iotad_api_bodies_refused_total{reason=\"too_deep\"} %llu\n",
+              (unsigned long long)s->m.api_body_too_deep);
     COUNTER("iotad_http_requests_total", "HTTP requests.");
     tb_printf(&t, "iotad_http_requests_total %llu\n", (unsigned long long)hs.requests);
     COUNTER("iotad_logins_total", "Login attempts by outcome.");

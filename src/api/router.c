@@ -10,6 +10,7 @@
 #include "alert/alerts.h"
 #include "auth/token.h"
 #include "report/reports.h"
+#include "core/json_depth.h"
 #include "core/log.h"
 #include "ingest/devstate.h"
 #include "store/audit.h"
@@ -185,8 +186,24 @@ void api_no_content(api_ctx *ctx)
 
 cJSON *api_body_json(api_ctx *ctx)
 {
-    cJSON *j =
-        ctx->req->body_len ? cJSON_ParseWithLength(ctx->req->body, ctx->req->body_len) : NULL;
+    /* Bounded before cJSON sees it: parsing runs on the event loop, and cJSON allocates a
+     * node per value (a 32 MiB body of "[1,1,..." would cost ~1 GB) and recurses per level. */
+    const http_request *req = ctx->req;
+    size_t deep_at;
+    if (req->body_len > (size_t)ctx->s->cfg.api_max_body_bytes) {
+        ctx->s->m.api_body_too_large++;
+        api_error(ctx, 413, "too_large", "the request body is larger than %lld bytes",
+                  (long long)ctx->s->cfg.api_max_body_bytes);
+        return NULL;
+    }
+    if (json_depth_check(req->body, req->body_len, API_JSON_MAX_DEPTH, &deep_at) != 0) {
+        ctx->s->m.api_body_too_deep++;
+        api_error(ctx, 400, "bad_request",
+                  "the request body is nested deeper than %d levels (offset %zu)",
+                  API_JSON_MAX_DEPTH, deep_at);
+        return NULL;
+    }
+    cJSON *j = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
         api_error(ctx, 400, "bad_request", "the request body must be a JSON object");

@@ -53,6 +53,8 @@ static const option options[] = {
     I(queue_max_points, "1000000", 1000, 100000000, "ingest queue bound before back-pressure"),
     I(max_batch_points, "100000", 1, 10000000, "most points in one request or message"),
     I(max_body_bytes, "33554432", 1024, 1073741824, "largest HTTP request body (bytes)"),
+    I(api_max_body_bytes, "1048576", 1024, 1073741824,
+      "largest JSON body of a non-ingest API request (bytes; larger: 413)"),
     I(mqtt_max_packet, "262144", 128, 268435455, "largest MQTT packet (bytes)"),
     I(mqtt_receive_maximum, "1024", 1, 65535, "QoS 1 messages in flight per MQTT connection"),
     I(max_connections, "20000", 1, 1000000, "connections per listener"),

@@ -25,6 +25,7 @@ typedef struct {
     int64_t queue_max_points;
     int64_t max_batch_points;
     int64_t max_body_bytes;
+    int64_t api_max_body_bytes;
     int64_t mqtt_max_packet;
     int64_t mqtt_receive_maximum;
     int64_t max_connections;

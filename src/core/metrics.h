@@ -18,6 +18,7 @@ typedef enum {
     REJECT_TOO_LARGE,   /* oversized payload or batch */
     REJECT_EMPTY,       /* no points */
     REJECT_UNAVAILABLE, /* store failure or shutting down */
+    REJECT_TOO_DEEP,    /* JSON nested deeper than the decoder's limit */
     REJECT_COUNT
 } reject_reason;
 
@@ -28,6 +29,7 @@ typedef struct {
     uint64_t rejected[TRANSPORT_COUNT][REJECT_COUNT];
     uint64_t logins_ok, logins_failed, logins_locked;
     uint64_t api_requests, api_denied;
+    uint64_t api_body_too_large, api_body_too_deep; /* API JSON bodies refused unparsed */
     uint64_t backpressure_pauses;
 } metrics;
 

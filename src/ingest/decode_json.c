@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_depth.h"
 #include "core/util.h"
 
 /* ---- numbers --------------------------------------------------------------------------------- */
@@ -380,6 +381,13 @@ ingest_status ingest_jdoc_parse(ingest_jdoc *d, const char *buf, size_t len, ing
     d->ntok = 0;
     if (len > INGEST_JSON_MAX_LEN)
         return ingest_fail(err, INGEST_ERR_SYNTAX, 0, "payload too large (%zu bytes)", len);
+    /* Bound the nesting before jsmn runs: its work per closing bracket grows with the depth, so
+     * 200 KB of '[' took seconds (issue 11 #5). After this check the whole parse is linear. */
+    size_t deep_at;
+    if (json_depth_check(buf, len, INGEST_JSON_MAX_DEPTH, &deep_at) != 0)
+        return ingest_fail(err, INGEST_ERR_TOO_DEEP, deep_at,
+                           "invalid JSON: nested deeper than %d levels at offset %zu",
+                           INGEST_JSON_MAX_DEPTH, deep_at);
 
     jsmn_parser p;
     jsmn_init(&p);

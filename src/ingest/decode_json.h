@@ -23,8 +23,10 @@
  * ts is optional (-> now_ms). Unknown keys are ignored; "ts", "metrics", "metric" and "value"
  * may appear once per object. Values must be JSON numbers (true/false -> 1/0).
  * Errors, all-or-nothing (out->n is restored, err filled, the status returned):
- *   SYNTAX    not strict RFC 8259 JSON (NaN and Infinity are not JSON), nesting deeper than
- *             INGEST_JSON_MAX_DEPTH, a duplicate "ts"/"metrics"/"metric"/"value" key
+ *   SYNTAX    not strict RFC 8259 JSON (NaN and Infinity are not JSON), a duplicate
+ *             "ts"/"metrics"/"metric"/"value" key
+ *   TOO_DEEP  nesting deeper than INGEST_JSON_MAX_DEPTH, found by a linear pre-scan before any
+ *             parsing (so the cost of refusing is one pass, whatever the depth)
  *   TYPE      well-formed but not one of the shapes: wrong member type, missing member,
  *             string/null/object/array as a value ("metrics.temp: expected a number, got a string")
  *   NONFINITE a number that overflows a double (1e999)

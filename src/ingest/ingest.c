@@ -33,6 +33,8 @@ reject_reason ingest_reject_reason(ingest_status st)
         return REJECT_TOO_LARGE;
     case INGEST_ERR_EMPTY:
         return REJECT_EMPTY;
+    case INGEST_ERR_TOO_DEEP:
+        return REJECT_TOO_DEEP;
     default:
         return REJECT_UNAVAILABLE;
     }

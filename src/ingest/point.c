@@ -84,6 +84,8 @@ const char *ingest_status_name(ingest_status s)
         return "empty";
     case INGEST_ERR_NOMEM:
         return "nomem";
+    case INGEST_ERR_TOO_DEEP:
+        return "too_deep";
     }
     return "unknown";
 }

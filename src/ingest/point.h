@@ -31,6 +31,7 @@ typedef enum {
     INGEST_ERR_TOO_MANY,  /* more points than batch->max */
     INGEST_ERR_EMPTY,     /* no point at all */
     INGEST_ERR_NOMEM,
+    INGEST_ERR_TOO_DEEP, /* JSON nested deeper than INGEST_JSON_MAX_DEPTH */
 } ingest_status;
 
 typedef struct {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ingest/decode_json.h"
 
@@ -435,7 +436,8 @@ static void test_deep_nesting_is_refused(void **state)
         doc[n++] = ']';
     doc[n++] = '}';
     doc[n] = '\0';
-    expect_status(doc, INGEST_ERR_SYNTAX);
+    expect_error(doc, INGEST_ERR_TOO_DEEP,
+                 "invalid JSON: nested deeper than 32 levels at offset 54");
     /* 20 levels of unknown nested data are fine. */
     n = (size_t)snprintf(doc, sizeof doc, "{\"metrics\":{\"a\":1},\"x\":");
     for (int i = 0; i < 20; i++)
@@ -445,6 +447,134 @@ static void test_deep_nesting_is_refused(void **state)
     doc[n++] = '}';
     doc[n] = '\0';
     expect_status(doc, INGEST_OK);
+}
+
+/* Exactly INGEST_JSON_MAX_DEPTH levels pass, one more is refused at the bracket that opens
+ * it; brackets inside strings (escaped quotes included) do not count. */
+static void nested_doc(char *doc, int arrays)
+{
+    size_t n = (size_t)sprintf(doc, "{\"metrics\":{\"a\":1},\"x\":");
+    for (int i = 0; i < arrays; i++)
+        doc[n++] = '[';
+    for (int i = 0; i < arrays; i++)
+        doc[n++] = ']';
+    doc[n++] = '}';
+    doc[n] = '\0';
+}
+
+static void test_nesting_limit_is_exact_and_ignores_brackets_in_strings(void **state)
+{
+    char doc[512];
+    nested_doc(doc, INGEST_JSON_MAX_DEPTH - 1); /* the outer object is level 1 */
+    expect_status(doc, INGEST_OK);
+    nested_doc(doc, INGEST_JSON_MAX_DEPTH);
+    expect_error(doc, INGEST_ERR_TOO_DEEP,
+                 "invalid JSON: nested deeper than 32 levels at offset 54");
+    expect_status(
+        "{\"metrics\":{\"a\":1},\"s\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"[[[[[[[\"}",
+        INGEST_OK);
+}
+
+/* ---- Parse time is linear in the input (issue 11 #5) ----
+ * Decoding 16 documents of size n must cost about what decoding one of size 16n costs. A
+ * quadratic path (jsmn walking parent links at every closing bracket made 200 KB of '[' take
+ * seconds) makes the big one ~16x dearer. Costs are thread CPU time, best of several rounds,
+ * compared as a ratio within one run: no absolute threshold. */
+typedef void (*doc_fn)(char *doc, size_t *n, size_t target);
+
+static void doc_open_brackets(char *doc, size_t *n, size_t target)
+{
+    for (size_t i = 0; i < target / 2; i++)
+        doc[(*n)++] = '[';
+    for (size_t i = 0; i < target / 2; i++)
+        doc[(*n)++] = ']';
+}
+
+/* A batch whose items carry unknown data nested 30 levels deep (legal, must be parsed). */
+static void doc_deep_items(char *doc, size_t *n, size_t target)
+{
+    doc[(*n)++] = '[';
+    for (int k = 0; *n + 100 < target; k++) {
+        *n += (size_t)sprintf(doc + *n, "%s{\"metrics\":{\"a\":%d},\"x\":", k ? "," : "", k);
+        for (int i = 0; i < 28; i++)
+            doc[(*n)++] = '[';
+        for (int i = 0; i < 28; i++)
+            doc[(*n)++] = ']';
+        doc[(*n)++] = '}';
+    }
+    doc[(*n)++] = ']';
+}
+
+static void doc_flat_batch(char *doc, size_t *n, size_t target)
+{
+    doc[(*n)++] = '[';
+    for (int k = 0; *n + 64 < target; k++)
+        *n += (size_t)sprintf(doc + *n, "%s{\"metric\":\"m%d\",\"value\":%d.25}", k ? "," : "",
+                              k % 10, k);
+    doc[(*n)++] = ']';
+}
+
+static void doc_brackets_in_string(char *doc, size_t *n, size_t target)
+{
+    *n += (size_t)sprintf(doc + *n, "{\"metrics\":{\"a\":1},\"s\":\"");
+    for (size_t i = 0; *n + 8 < target; i++)
+        doc[(*n)++] = i % 7 ? '[' : '{';
+    doc[(*n)++] = '"';
+    doc[(*n)++] = '}';
+}
+
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double decode_cost(const char *doc, size_t n, int times)
+{
+    ingest_batch b;
+    ingest_batch_init(&b, 0);
+    double t0 = cpu_ms();
+    for (int i = 0; i < times; i++) {
+        ingest_error e;
+        ingest_batch_reset(&b);
+        (void)ingest_decode_json(doc, n, NOW, &b, &e);
+    }
+    double t = cpu_ms() - t0;
+    ingest_batch_free(&b);
+    return t;
+}
+
+static void test_parse_time_is_linear_in_size_and_depth(void **state)
+{
+    static const struct {
+        const char *name;
+        doc_fn make;
+    } shapes[] = {{"open brackets", doc_open_brackets},
+                  {"deep items", doc_deep_items},
+                  {"flat batch", doc_flat_batch},
+                  {"brackets in a string", doc_brackets_in_string}};
+    const size_t small = 4096, factor = 16, big = small * factor;
+    char *s = malloc(small + 256), *l = malloc(big + 256);
+    assert_non_null(s);
+    assert_non_null(l);
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        size_t ns = 0, nl = 0;
+        shapes[k].make(s, &ns, small);
+        shapes[k].make(l, &nl, big);
+        double cs = 1e300, cl = 1e300;
+        for (int round = 0; round < 7; round++) {
+            double a = decode_cost(s, ns, (int)factor), c = decode_cost(l, nl, 1);
+            cs = a < cs ? a : cs;
+            cl = c < cl ? c : cl;
+        }
+        double ratio = cl / (cs > 1e-6 ? cs : 1e-6) * ((double)ns * factor / (double)nl);
+        print_message("%s: 16 x %zu bytes %.3f ms, 1 x %zu bytes %.3f ms, ratio %.2f\n",
+                      shapes[k].name, ns, cs, nl, cl, ratio);
+        if (ratio > 4.0) fail_msg("%s: decoding is not linear (ratio %.2f)", shapes[k].name, ratio);
+    }
+    free(s);
+    free(l);
 }
 
 static void test_bad_timestamps_are_refused(void **state)
@@ -674,6 +804,8 @@ int main(void)
         cmocka_unit_test(test_empty_inputs_are_refused_as_empty),
         cmocka_unit_test(test_a_bad_item_leaves_the_batch_as_it_was),
         cmocka_unit_test(test_large_batch_spills_tokens_to_the_heap),
+        cmocka_unit_test(test_nesting_limit_is_exact_and_ignores_brackets_in_strings),
+        cmocka_unit_test(test_parse_time_is_linear_in_size_and_depth),
         cmocka_unit_test(test_skew_check_refuses_points_too_far_in_the_past_or_future),
         cmocka_unit_test(test_skew_check_does_not_overflow_on_extreme_values),
     };

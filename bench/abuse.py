@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""Hostile-client benchmarks for issue 11 (network half). Starts build/iotad (Release) on free
+loopback ports with a temporary data directory and prints one JSON object per scenario.
+
+  bench/abuse.py nested [KB]        /healthz latency while 200 KB of '[' arrive over HTTP,
+                                    MQTT and WebSocket, against an idle reference in the
+                                    same run
+"""
+import json
+import os
+import re
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("IOTAD_BIN", os.path.join(ROOT, "build", "iotad"))
+PASSWORD = "bench-password-123"
+
+
+class Server:
+    def __init__(self, args=(), env=None):
+        self.tmp = tempfile.mkdtemp(prefix="iotad-abuse-")
+        e = dict(os.environ, IOTAD_ADMIN_PASSWORD=PASSWORD, IOTAD_FAST_HASH="1")
+        e.update(env or {})
+        self.logf = open(os.path.join(self.tmp, "log"), "w")
+        self.proc = subprocess.Popen([BIN, "serve", "--data-dir", self.tmp, "--http-listen",
+                                      "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", *args],
+                                     stdout=self.logf, stderr=self.logf, env=e)
+        for _ in range(600):
+            m = re.search(r"http_port=(\d+) mqtt_port=(\d+)", self.log())
+            if m:
+                break
+            time.sleep(0.05)
+        self.http, self.mqtt = int(m.group(1)), int(m.group(2))
+        self.url = f"http://127.0.0.1:{self.http}"
+        self.token = self.api("/api/v1/auth/login", {"email": "admin@localhost",
+                                                      "password": PASSWORD})["token"]
+
+    def log(self):
+        with open(os.path.join(self.tmp, "log")) as f:
+            return f.read()
+
+    def api(self, path, body=None, method=None):
+        req = urllib.request.Request(self.url + path,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     method=method or ("POST" if body is not None else "GET"))
+        req.add_header("Content-Type", "application/json")
+        if getattr(self, "token", None):
+            req.add_header("Authorization", "Bearer " + self.token)
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read() or b"null")
+
+    def device(self, name):
+        d = self.api("/api/v1/devices", {"name": name})
+        return d["id"], self.api(f"/api/v1/devices/{d['id']}/keys", {})["key"]
+
+    def rss_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+    def stop(self):
+        t = time.time()
+        self.proc.terminate()
+        rc = self.proc.wait(timeout=120)
+        return rc, time.time() - t
+
+
+def get_latency(port, path="/healthz", timeout=60):
+    """One GET on a fresh connection; seconds until the whole answer is in, or None."""
+    t = time.perf_counter()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            while s.recv(65536):
+                pass
+    except OSError:
+        return None
+    return time.perf_counter() - t
+
+
+def mqtt_packet(ptype, body):
+    n, enc = len(body), b""
+    while True:
+        b = n & 127
+        n >>= 7
+        enc += bytes([b | (128 if n else 0)])
+        if not n:
+            break
+    return bytes([ptype]) + enc + body
+
+
+def mqtt_str(x):
+    b = x.encode() if isinstance(x, str) else x
+    return struct.pack(">H", len(b)) + b
+
+
+def mqtt_connect(port, user, password, keepalive=60, src=None, timeout=30):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(src, 0) if src else None)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    body = mqtt_str("MQTT") + bytes([4, 0xC2]) + struct.pack(">H", keepalive) + \
+        mqtt_str(user) + mqtt_str(user) + mqtt_str(password)
+    s.sendall(mqtt_packet(0x10, body))
+    ack = s.recv(4)
+    assert ack[:2] == b"\x20\x02" and ack[3] == 0, ack
+    return s
+
+
+def sample_latency(port, stop, out, every=0.1):
+    while not stop.is_set():
+        out.append(get_latency(port))
+        time.sleep(every)
+
+
+def nested(kb=200):
+    doc = b"[" * (kb * 1024 // 2) + b"]" * (kb * 1024 // 2)
+    srv = Server(["--mqtt-max-packet", str(len(doc) + 1024)])
+    dev, key = srv.device("nested")
+    res = {"bench": "abuse_nested", "payload_bytes": len(doc)}
+    ref = [get_latency(srv.http) for _ in range(20)]
+    res["healthz_idle_ms"] = round(statistics.median(ref) * 1000, 2)
+
+    def http_send():
+        with socket.create_connection(("127.0.0.1", srv.http), timeout=120) as s:
+            s.sendall(b"POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nX-API-Key: " + key.encode() +
+                      b"\r\nContent-Type: application/json\r\nContent-Length: " +
+                      str(len(doc)).encode() + b"\r\nConnection: close\r\n\r\n" + doc)
+            return s.recv(200).split(b"\r\n")[0].decode()
+
+    def mqtt_send():
+        s = mqtt_connect(srv.mqtt, dev, key)
+        s.sendall(mqtt_packet(0x32, mqtt_str(f"devices/{dev}/telemetry") + b"\x00\x01" + doc))
+        s.settimeout(120)
+        try:
+            r = s.recv(16)
+        except OSError as e:
+            r = repr(e).encode()
+        s.close()
+        return "closed" if not r else r.hex()
+
+    for name, fn in (("http", http_send), ("mqtt", mqtt_send)):
+        lat, stop, answer = [], threading.Event(), {}
+        th = threading.Thread(target=sample_latency, args=(srv.http, stop, lat, 0.02))
+        th.start()
+        t = time.perf_counter()
+        answer["r"] = fn()
+        took = time.perf_counter() - t
+        time.sleep(0.2)
+        stop.set()
+        th.join()
+        lat = [x for x in lat if x is not None]
+        res[name] = {"answer": answer["r"], "answer_s": round(took, 3),
+                     "healthz_max_ms": round(max(lat) * 1000, 1), "healthz_samples": len(lat)}
+    rc, _ = srv.stop()
+    res["exit_code"] = rc
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "nested"
+    args = [int(a) for a in sys.argv[2:]]
+    {"nested": nested}[cmd](*args)
