@@ -22,14 +22,57 @@ typedef struct {
     bool influx;
 } http_ack;
 
-static void on_ack(void *arg, int status, size_t points)
+static int http_status(ingest_status st)
+{
+    switch (st) {
+    case INGEST_ERR_TOO_MANY:
+        return 413;
+    case INGEST_ERR_STORAGE_FULL:
+        return 507;
+    case INGEST_ERR_NOMEM:
+    case INGEST_ERR_UNAVAILABLE:
+        return 503;
+    default:
+        return 400;
+    }
+}
+
+/* Answers a refused batch (nothing of it is stored): 400 bad data, 413 too many points, 503 or
+ * 507 (disk full) with Retry-After when the store cannot take it now. */
+static void refuse(http_conn *c, const ingest_error *err, bool influx)
+{
+    ingest_status st = err->status;
+    int status = http_status(st);
+    bool bad_data = status == 400 || status == 413;
+    cJSON *o = cJSON_CreateObject();
+    /* InfluxDB clients read "code"/"message"; ours read "error"/"message" */
+    cJSON_AddStringToObject(o, influx ? "code" : "error",
+                            influx && bad_data ? "invalid" : ingest_status_name(st));
+    cJSON_AddStringToObject(o, "message", err->msg);
+    if (bad_data) cJSON_AddNumberToObject(o, "offset", (double)err->offset);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char headers[96] = "Cache-Control: no-store\r\n";
+    int retry = ingest_retry_after_s(st);
+    if (retry)
+        snprintf(headers + strlen(headers), sizeof headers - strlen(headers), "Retry-After: %d\r\n",
+                 retry);
+    http_respond(c, status, "application/json", headers, text ? text : "{}",
+                 text ? strlen(text) : 2);
+    free(text);
+}
+
+static void on_ack(void *arg, ingest_status status, size_t points)
 {
     http_ack *a = arg;
     if (!http_conn_closed(a->c)) {
-        if (status != 0) {
-            const char *msg = "{\"error\":\"unavailable\",\"message\":\"the store could not "
-                              "commit the points; retry\"}";
-            http_respond(a->c, 503, "application/json", "Retry-After: 1\r\n", msg, strlen(msg));
+        if (status != INGEST_OK) {
+            ingest_error err;
+            ingest_fail(&err, status, 0,
+                        "the store could not commit the points%s: nothing was "
+                        "stored; retry later",
+                        status == INGEST_ERR_STORAGE_FULL ? " (disk full)" : "");
+            refuse(a->c, &err, a->influx);
         } else if (a->influx) {
             http_respond(a->c, 204, NULL, NULL, NULL, 0);
         } else {
@@ -40,20 +83,6 @@ static void on_ack(void *arg, int status, size_t points)
     }
     http_conn_unref(a->c);
     free(a);
-}
-
-static void reject(api_ctx *ctx, const ingest_error *err, bool influx)
-{
-    cJSON *o = cJSON_CreateObject();
-    /* InfluxDB clients read "code"/"message"; ours read "error"/"message" */
-    cJSON_AddStringToObject(o, influx ? "code" : "error",
-                            influx ? "invalid" : ingest_status_name(err->status));
-    cJSON_AddStringToObject(o, "message", err->msg);
-    cJSON_AddNumberToObject(o, "offset", (double)err->offset);
-    int status = err->status == INGEST_ERR_TOO_MANY ? 413
-                 : err->status == INGEST_ERR_NOMEM  ? 503
-                                                    : 400;
-    api_json(ctx, status, o);
 }
 
 static void submit(api_ctx *ctx, ingest_batch *b, bool influx)
@@ -78,7 +107,7 @@ static void submit(api_ctx *ctx, ingest_batch *b, bool influx)
                       a, &err) != INGEST_OK) {
         http_conn_unref(ctx->c);
         free(a);
-        reject(ctx, &err, influx);
+        refuse(ctx->c, &err, influx);
     }
 }
 
@@ -120,7 +149,7 @@ void api_ingest(api_ctx *ctx)
     }
     if (st != INGEST_OK) {
         ingest_reject(ctx->s, ctx->device, TRANSPORT_HTTP, ctx->req->peer, &err);
-        reject(ctx, &err, false);
+        refuse(ctx->c, &err, false);
     } else {
         submit(ctx, &b, false);
     }
@@ -137,7 +166,7 @@ void api_influx_write(api_ctx *ctx)
     ingest_error err = {0};
     if (ingest_precision_parse(prec_s, &prec) != 0) {
         ingest_fail(&err, INGEST_ERR_SYNTAX, 0, "precision must be ns, us, ms or s");
-        reject(ctx, &err, true);
+        refuse(ctx->c, &err, true);
         return;
     }
     size_t skipped = 0;
@@ -145,7 +174,7 @@ void api_influx_write(api_ctx *ctx)
                                           &b, &err, &skipped);
     if (st != INGEST_OK) {
         ingest_reject(ctx->s, ctx->device, TRANSPORT_HTTP, ctx->req->peer, &err);
-        reject(ctx, &err, true);
+        refuse(ctx->c, &err, true);
     } else {
         submit(ctx, &b, true);
     }

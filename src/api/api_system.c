@@ -23,13 +23,24 @@ void api_health(api_ctx *ctx)
     http_respond(ctx->c, 200, "application/json", NULL, body, strlen(body));
 }
 
+/* Ready = ingest would be stored now: started, not stopping, queue not full, and the store's
+ * last write succeeded (a failing store is probed every second, so readiness comes back on its
+ * own when e.g. disk space does). */
 void api_ready(api_ctx *ctx)
 {
-    bool ok = ctx->s->ready && !ctx->s->stopping && !writer_overloaded(ctx->s->writer);
-    const char *body = ok ? "{\"status\":\"ready\"}"
-                          : "{\"status\":\"not_ready\",\"reason\":\"starting, stopping or "
-                            "ingest queue full\"}";
-    http_respond(ctx->c, ok ? 200 : 503, "application/json", NULL, body, strlen(body));
+    server *s = ctx->s;
+    char err[160] = "";
+    int failing = s->writer ? writer_failing(s->writer, err, sizeof err) : 0;
+    const char *reason = !s->ready || s->stopping       ? "starting or stopping"
+                         : failing == WRITER_E_FULL     ? "store_full"
+                         : failing                      ? "store_failing"
+                         : writer_overloaded(s->writer) ? "ingest queue full"
+                                                        : NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", reason ? "not_ready" : "ready");
+    if (reason) cJSON_AddStringToObject(o, "reason", reason);
+    if (failing) cJSON_AddStringToObject(o, "error", err);
+    api_json(ctx, reason ? 503 : 200, o);
 }
 
 /* A growable text buffer for the metrics page. */
@@ -100,6 +111,11 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)ws.dropped_too_old);
     COUNTER("iotad_store_commit_failures_total", "Failed group commits.");
     tb_printf(&t, "iotad_store_commit_failures_total %llu\n", (unsigned long long)ws.failures);
+    COUNTER("iotad_store_refused_points_total",
+            "Points queued for the writer but not stored because the store was failing.");
+    tb_printf(&t, "iotad_store_refused_points_total %llu\n", (unsigned long long)ws.refused_points);
+    GAUGE("iotad_store_failing", "1 while commits fail (ingest is refused), else 0.");
+    tb_printf(&t, "iotad_store_failing %d\n", ws.failing ? 1 : 0);
     tb_printf(&t, "# HELP iotad_commit_latency_seconds Ingest submit to durable commit.\n"
                   "# TYPE iotad_commit_latency_seconds histogram\n");
     uint64_t cum = 0;

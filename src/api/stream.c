@@ -125,18 +125,33 @@ static void sub_unref(subscriber *sub)
     if (--sub->refs == 0) free(sub);
 }
 
-static void on_device_ack(void *arg, int status, size_t points)
+/* {"type":"error","seq":n,"error":status,"message":...} and, when retrying later can help,
+ * "retry_after" (seconds): the frame's points are not stored. */
+static void send_frame_error(subscriber *sub, uint64_t seq, ingest_status st, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "error");
+    cJSON_AddNumberToObject(o, "seq", (double)seq);
+    cJSON_AddStringToObject(o, "error", ingest_status_name(st));
+    cJSON_AddStringToObject(o, "message", msg);
+    int retry = ingest_retry_after_s(st);
+    if (retry) cJSON_AddNumberToObject(o, "retry_after", retry);
+    send_json(sub, o);
+}
+
+static void on_device_ack(void *arg, ingest_status status, size_t points)
 {
     ws_ack *a = arg;
     subscriber *sub = a->sub;
-    if (!sub->closed) {
+    if (!sub->closed && status != INGEST_OK) {
+        send_frame_error(sub, a->seq, status,
+                         "the store could not commit the points: nothing "
+                         "was stored; retry later");
+    } else if (!sub->closed) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "type", status == 0 ? "ack" : "error");
+        cJSON_AddStringToObject(o, "type", "ack");
         cJSON_AddNumberToObject(o, "seq", (double)a->seq);
-        if (status == 0)
-            cJSON_AddNumberToObject(o, "accepted", (double)points);
-        else
-            cJSON_AddStringToObject(o, "error", "unavailable");
+        cJSON_AddNumberToObject(o, "accepted", (double)points);
         send_json(sub, o);
     }
     free(a);
@@ -170,14 +185,7 @@ static void device_frame(subscriber *sub, const uint8_t *data, size_t len)
     } else {
         ingest_reject(s, sub->device, TRANSPORT_WS, sub->peer, &err);
     }
-    if (st != INGEST_OK) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "type", "error");
-        cJSON_AddNumberToObject(o, "seq", (double)seq);
-        cJSON_AddStringToObject(o, "error", ingest_status_name(st));
-        cJSON_AddStringToObject(o, "message", err.msg);
-        send_json(sub, o);
-    }
+    if (st != INGEST_OK) send_frame_error(sub, seq, st, err.msg);
     ingest_batch_free(&b);
 }
 

@@ -14,6 +14,7 @@ typedef struct {
     server *s;
     ingest_ack_fn ack;
     void *arg;
+    transport t;
 } ingest_pending;
 
 reject_reason ingest_reject_reason(ingest_status st)
@@ -40,6 +41,18 @@ reject_reason ingest_reject_reason(ingest_status st)
     }
 }
 
+int ingest_retry_after_s(ingest_status st)
+{
+    return st == INGEST_ERR_UNAVAILABLE || st == INGEST_ERR_STORAGE_FULL ? 5 : 0;
+}
+
+static ingest_status store_status(int writer_status)
+{
+    return writer_status == WRITER_OK       ? INGEST_OK
+           : writer_status == WRITER_E_FULL ? INGEST_ERR_STORAGE_FULL
+                                            : INGEST_ERR_UNAVAILABLE;
+}
+
 void ingest_reject(server *s, dev_live *d, transport t, const char *peer, const ingest_error *err)
 {
     s->m.rejected[t][ingest_reject_reason(err->status)]++;
@@ -59,7 +72,8 @@ static void on_durable(writer_job *job, int status, void *arg)
     ingest_pending *p = arg;
     server *s = p->s;
     if (status == 0 && s->hub && stream_has_subscribers(s->hub)) stream_publish_points(s->hub, job);
-    if (p->ack) p->ack(p->arg, status, job->n);
+    if (status != 0) s->m.rejected[p->t][REJECT_UNAVAILABLE]++;
+    if (p->ack) p->ack(p->arg, store_status(status), job->n);
     free(p);
     ingest_to_detectors(s, job, status);
 }
@@ -70,7 +84,7 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
     int64_t now = util_now_ms();
     if (s->stopping || !s->writer) {
         s->m.rejected[t][REJECT_UNAVAILABLE]++;
-        return ingest_fail(err, INGEST_ERR_NOMEM, 0, "server is shutting down");
+        return ingest_fail(err, INGEST_ERR_UNAVAILABLE, 0, "server is shutting down; retry");
     }
     ingest_status st = b->n == 0 ? ingest_fail(err, INGEST_ERR_EMPTY, 0, "no points in the payload")
                                  : ingest_check_skew(b, 0, now, s->cfg.ts_max_past_s * 1000,
@@ -78,6 +92,14 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
     if (st != INGEST_OK) {
         ingest_reject(s, d, t, peer, err);
         return st;
+    }
+    char why[128];
+    int failing = writer_failing(s->writer, why, sizeof why);
+    if (failing) {
+        /* the last commit failed: refuse now rather than queue points that cannot be stored */
+        s->m.rejected[t][REJECT_UNAVAILABLE]++;
+        return ingest_fail(err, store_status(failing), 0,
+                           "the store cannot commit (%s): nothing was stored; retry later", why);
     }
     ingest_pending *p = malloc(sizeof *p);
     writer_job *job = p ? writer_job_from_batch(d->id, b, on_durable, p) : NULL;
@@ -89,6 +111,7 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
     p->s = s;
     p->ack = ack;
     p->arg = arg;
+    p->t = t;
     s->m.points_in[t] += job->n;
     s->m.messages_in[t]++;
     s->m.bytes_in[t] += bytes;

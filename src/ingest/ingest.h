@@ -13,11 +13,14 @@ struct server;
 struct dev_live;
 struct writer_job;
 
-/* status 0: durable; <0: not stored (store failure). */
-typedef void (*ingest_ack_fn)(void *arg, int status, size_t points);
+/* INGEST_OK: durable. INGEST_ERR_UNAVAILABLE / INGEST_ERR_STORAGE_FULL: the commit failed and
+ * nothing of the batch is stored; the transport must not acknowledge it as stored. */
+typedef void (*ingest_ack_fn)(void *arg, ingest_status status, size_t points);
 
 /* Checks skew, then queues the batch (taking its points). On a validation error returns the
- * status with err filled, counts and records the rejection, and stores nothing. */
+ * status with err filled, counts and records the rejection, and stores nothing. While the store
+ * is failing (or the server stopping) the batch is refused at once, counted, with
+ * INGEST_ERR_UNAVAILABLE or INGEST_ERR_STORAGE_FULL. */
 ingest_status ingest_submit(struct server *s, struct dev_live *d, ingest_batch *b, transport t,
                             const char *peer, size_t bytes, ingest_ack_fn ack, void *arg,
                             ingest_error *err);
@@ -25,6 +28,8 @@ ingest_status ingest_submit(struct server *s, struct dev_live *d, ingest_batch *
 void ingest_reject(struct server *s, struct dev_live *d, transport t, const char *peer,
                    const ingest_error *err);
 reject_reason ingest_reject_reason(ingest_status st);
+/* The Retry-After (seconds) to give with a refusal of st; 0 when retrying cannot help. */
+int ingest_retry_after_s(ingest_status st);
 /* Hands a job whose write finished to the detector shards (when durable and the server is
  * running), which take it; otherwise frees it. */
 void ingest_to_detectors(struct server *s, struct writer_job *job, int status);

@@ -1,9 +1,10 @@
 /* See mqtt_ingest.h. Error signalling: MQTT 5 clients get PUBACK reason codes (0x87 Not
  * authorized for a topic outside their tree, 0x99 Payload format invalid, 0x97 Quota
- * exceeded) and keep their connection. MQTT 3.1.1 has no PUBACK reason codes, so the only
- * signal the spec allows is closing the connection; a 3.1.1 device sending a bad payload or
- * an ACL violation is disconnected (and the event recorded). Nothing of the message is
- * stored in either case. */
+ * exceeded, 0x80 Unspecified error when the store cannot commit) and keep their connection.
+ * MQTT 3.1.1 has no PUBACK reason codes, so the only signal the spec allows is closing the
+ * connection; a 3.1.1 device sending a bad payload or an ACL violation, or whose points could
+ * not be committed, is disconnected (mqtt_conn_puback does this for any failure reason).
+ * Nothing of the message is stored in any of these cases. */
 #include "ingest/mqtt_ingest.h"
 
 #include "core/log.h"
@@ -68,12 +69,30 @@ static uint8_t on_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info)
     return MQTT_RC_SUCCESS;
 }
 
-static void on_ack(void *arg, int status, size_t points)
+/* The PUBACK reason for a refused PUBLISH (v5; a v3 connection is closed whatever it is). */
+static uint8_t refusal_reason(ingest_status st)
+{
+    switch (st) {
+    case INGEST_ERR_NOMEM:
+        return MQTT_RC_QUOTA_EXCEEDED;
+    case INGEST_ERR_UNAVAILABLE:
+    case INGEST_ERR_STORAGE_FULL:
+        return MQTT_RC_UNSPECIFIED_ERROR; /* "not stored, retry": v5 has nothing closer */
+    default:
+        return MQTT_RC_PAYLOAD_FORMAT_INVALID;
+    }
+}
+
+static void on_ack(void *arg, ingest_status status, size_t points)
 {
     (void)points;
     pending_puback *a = arg;
-    mqtt_conn_puback(a->c, a->packet_id, status == 0 ? MQTT_RC_SUCCESS : MQTT_RC_UNSPECIFIED_ERROR,
-                     status == 0 ? NULL : "store unavailable");
+    /* a failed commit is never acknowledged as stored: v5 gets the reason, v3 is closed */
+    mqtt_conn_puback(a->c, a->packet_id,
+                     status == INGEST_OK ? MQTT_RC_SUCCESS : refusal_reason(status),
+                     status == INGEST_OK                 ? NULL
+                     : status == INGEST_ERR_STORAGE_FULL ? "not stored: the server's disk is full"
+                                                         : "not stored: the store is unavailable");
     mqtt_conn_unref(a->c);
     free(a);
 }
@@ -139,9 +158,7 @@ static void on_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
     }
     ingest_batch_free(&b);
     if (st != INGEST_OK) {
-        refuse(c, pub,
-               st == INGEST_ERR_NOMEM ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_PAYLOAD_FORMAT_INVALID,
-               err.msg);
+        refuse(c, pub, refusal_reason(st), err.msg);
         return;
     }
     if (writer_overloaded(s->writer)) {

@@ -86,6 +86,10 @@ const char *ingest_status_name(ingest_status s)
         return "nomem";
     case INGEST_ERR_TOO_DEEP:
         return "too_deep";
+    case INGEST_ERR_UNAVAILABLE:
+        return "unavailable";
+    case INGEST_ERR_STORAGE_FULL:
+        return "storage_full";
     }
     return "unknown";
 }

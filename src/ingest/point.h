@@ -31,7 +31,9 @@ typedef enum {
     INGEST_ERR_TOO_MANY,  /* more points than batch->max */
     INGEST_ERR_EMPTY,     /* no point at all */
     INGEST_ERR_NOMEM,
-    INGEST_ERR_TOO_DEEP, /* JSON nested deeper than INGEST_JSON_MAX_DEPTH */
+    INGEST_ERR_TOO_DEEP,     /* JSON nested deeper than INGEST_JSON_MAX_DEPTH */
+    INGEST_ERR_UNAVAILABLE,  /* not stored: the store is failing or the server is stopping */
+    INGEST_ERR_STORAGE_FULL, /* not stored: the store's disk is full */
 } ingest_status;
 
 typedef struct {

@@ -369,6 +369,15 @@ void mqtt_conn_puback(mqtt_conn *c, uint16_t packet_id, uint8_t reason, const ch
     mqtt_server *s = c->srv;
     if (c->inflight) c->inflight--;
     if (!mqtt_reason_allowed(MQTT_PUBACK, reason)) reason = MQTT_RC_UNSPECIFIED_ERROR;
+    if (c->version != 5 && reason >= 0x80) {
+        /* A 3.1.1 PUBACK has no reason code: the client would read it as "stored". Closing the
+         * connection is the only refusal 3.1.1 has; the client publishes again later. */
+        log_debug("mqtt_publish_refused",
+                  "peer=%s version=4 packet_id=%u reason=0x%02x action=close", c->peer, packet_id,
+                  reason);
+        mqtt_srv_close(c, MQTT_CLOSE_SERVER_DISCONNECT, reason);
+        return;
+    }
     const char *rs = c->request_problem_info ? reason_string : NULL;
     size_t rs_len = 0;
     if (rs) {

@@ -112,8 +112,10 @@ void mqtt_server_get_stats(const mqtt_server *s, mqtt_server_stats *out);
 /* Acknowledges a QoS 1 PUBLISH. reason is a v5 PUBACK code (0 success, 0x87 not authorized,
  * 0x90 topic name invalid, 0x99 payload format invalid, 0x97 quota exceeded, ...; others are
  * sent as 0x80); reason_string (v5 only, NUL-terminated, may be NULL) is sent if the client
- * allows problem information. 3.1.1 clients get a plain PUBACK whatever the reason. The
- * packet is queued and flushed with others at the end of the loop iteration. */
+ * allows problem information. 3.1.1 PUBACKs carry no reason, so a 3.1.1 client gets a PUBACK
+ * only for success (reason < 0x80); for a failure its connection is closed instead (what was
+ * queued before, e.g. earlier PUBACKs, is still sent). The packet is queued and flushed with
+ * others at the end of the loop iteration. */
 void mqtt_conn_puback(mqtt_conn *c, uint16_t packet_id, uint8_t reason, const char *reason_string);
 /* v5 sends DISCONNECT with reason, v3 just closes. */
 void mqtt_conn_disconnect(mqtt_conn *c, uint8_t reason);

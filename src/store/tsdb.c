@@ -47,6 +47,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1042,6 +1043,26 @@ static int recover(tsdb *t)
         log_info("tsdb_recovered", "log_rows=%llu points=%llu", (unsigned long long)rows,
                  (unsigned long long)points);
     return 0;
+}
+
+int tsdb_write_probe(tsdb *t, char *err, size_t cap)
+{
+    int rc = usable(t);
+    if (rc != 0) {
+        snprintf(err, cap, "reloading the store failed");
+        return rc;
+    }
+    /* Row 0 is never a log row (ids start at 1) and is gone again before the commit, but the
+     * commit still appends the touched pages to the WAL: the write that fails on a full disk. */
+    if (sqlite3_exec(t->wdb,
+                     "BEGIN IMMEDIATE; INSERT INTO points_log(id, npoints, data) VALUES(0, 0, x'');"
+                     "DELETE FROM points_log WHERE id = 0; COMMIT",
+                     NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    rc = sqlite3_errcode(t->wdb) == SQLITE_FULL ? TSDB_E_FULL : TSDB_E_DB;
+    snprintf(err, cap, "%s", sqlite3_errmsg(t->wdb));
+    if (!sqlite3_get_autocommit(t->wdb)) sqlite3_exec(t->wdb, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 int tsdb_after_rollback(tsdb *t)

@@ -26,6 +26,7 @@ enum {
     TSDB_E_DB = -2, /* SQLite error (logged); after a failed write, roll back */
     TSDB_E_NOMEM = -3,
     TSDB_E_INVALID = -4, /* bad argument: empty/oversized names, non-finite value, step <= 0 */
+    TSDB_E_FULL = -5,    /* tsdb_write_probe: the disk or the database's size limit is full */
 };
 
 #define TSDB_NAME_MAX 256 /* bytes of a device id or metric name */
@@ -67,6 +68,9 @@ int tsdb_pre_commit(tsdb *t);
 int tsdb_after_commit(tsdb *t);
 /* Call after ROLLBACK: drops the in-memory state and reloads it from the database. */
 int tsdb_after_rollback(tsdb *t);
+/* A small write transaction that leaves the data as it was: tells whether commits can succeed
+ * again after a failure. 0, TSDB_E_FULL or TSDB_E_DB with the error text in err. */
+int tsdb_write_probe(tsdb *t, char *err, size_t cap);
 /* These three run their own transaction (no caller transaction may be open). */
 /* Writes every modified head as an open chunk and empties the log. */
 int tsdb_checkpoint(tsdb *t);

@@ -45,7 +45,17 @@ struct writer {
     pthread_cond_t ckpt_cond; /* its own: a submit must always wake the writer */
     bool ckpt_running;
     uint64_t dropped; /* writer thread: points older than the series' stored chunks */
+    /* Store failure (see writer.h). fail_status and fail_msg are written under mu by the
+     * writer thread; the loop reads fail_status without the lock (at every submit) and
+     * fail_msg with it. The rest is writer-thread only. */
+    _Atomic int fail_status; /* 0 or WRITER_E_* */
+    char fail_msg[160];
+    int64_t fail_since_ms, next_probe_ms, next_report_ms;
+    uint64_t fail_refused_points; /* during the current failure */
 };
+
+#define PROBE_EVERY_MS 1000
+#define FAILING_REPORT_EVERY_MS 30000
 
 writer_job *writer_job_from_batch(const char *device_id, ingest_batch *batch, writer_done_fn done,
                                   void *arg)
@@ -114,15 +124,30 @@ static void sort_points(ingest_point *p, size_t n)
     free(tmp);
 }
 
-/* Writes one group in a transaction. Returns 0 when durable. */
-static int write_group(writer *w, writer_job *head, size_t *points)
+/* Deletions run in their own transactions, before the group. */
+static void delete_devices(writer *w, writer_job *head)
 {
-    *points = 0;
-    /* deletions run in their own transactions, before the group */
     for (writer_job *j = head; j; j = j->next)
         if (j->op == WRITER_OP_DELETE_DEVICE && tsdb_delete_device(w->ts, j->device_id) != 0)
             log_error("delete_device_failed", "device=%s", j->device_id);
-    if (db_begin(w->db) != 0) return -1;
+}
+
+/* The WRITER_E_* for the write connection's last error. */
+static int store_error(writer *w, char *msg, size_t cap)
+{
+    int code = sqlite3_errcode(w->db);
+    snprintf(msg, cap, "%s", code == SQLITE_OK ? "out of memory" : sqlite3_errmsg(w->db));
+    return code == SQLITE_FULL ? WRITER_E_FULL : WRITER_E_STORE;
+}
+
+/* Writes one group in a transaction. Returns WRITER_OK when durable, else a WRITER_E_* with
+ * the error text in msg (the transaction is rolled back; logging is the caller's). */
+static int write_group(writer *w, writer_job *head, size_t *points, char *msg, size_t cap)
+{
+    *points = 0;
+    delete_devices(w, head);
+    if (sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return store_error(w, msg, cap);
     for (writer_job *j = head; j; j = j->next) {
         if (j->op != WRITER_OP_POINTS) continue;
         sort_points(j->points, j->n);
@@ -134,24 +159,89 @@ static int write_group(writer *w, writer_job *head, size_t *points)
                 if (tsdb_series_get_or_create(w->ts, j->device_id, p->metric, &sid) != 0) goto fail;
                 last_metric = p->metric;
             }
-            int rc = tsdb_append(w->ts, sid, p->ts_ms, p->value);
-            if (rc < 0) goto fail;
-            if (rc == TSDB_DROPPED_TOO_OLD) w->dropped++;
+            int arc = tsdb_append(w->ts, sid, p->ts_ms, p->value);
+            if (arc < 0) goto fail;
+            if (arc == TSDB_DROPPED_TOO_OLD) w->dropped++;
         }
         *points += j->n;
     }
-    if (tsdb_pre_commit(w->ts) != 0 || db_commit(w->db) != 0) goto fail;
+    if (tsdb_pre_commit(w->ts) != 0 || sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
     tsdb_after_commit(w->ts);
-    return 0;
-fail:
-    log_error("writer_group_failed", "err=\"%s\"", sqlite3_errmsg(w->db));
+    return WRITER_OK;
+fail:;
+    int rc = store_error(w, msg, cap);
     db_rollback(w->db);
     tsdb_after_rollback(w->ts);
-    return -1;
+    return rc;
+}
+
+/* ---- store failure ---------------------------------------------------------------------- */
+
+static bool is_failing(writer *w)
+{
+    return atomic_load(&w->fail_status) != 0;
+}
+
+/* Writer thread: a write (a group or a probe) failed with status rc. */
+static void store_failed(writer *w, int rc, const char *msg, size_t points)
+{
+    int64_t now = util_now_ms();
+    pthread_mutex_lock(&w->mu);
+    bool first = w->fail_status == 0;
+    w->fail_status = rc;
+    snprintf(w->fail_msg, sizeof w->fail_msg, "%s", msg);
+    w->stats.failing = true;
+    pthread_mutex_unlock(&w->mu);
+    w->fail_refused_points += points;
+    w->next_probe_ms = now + PROBE_EVERY_MS;
+    if (first) {
+        w->fail_since_ms = now;
+        w->next_report_ms = now + FAILING_REPORT_EVERY_MS;
+        log_error("store_failing", "err=\"%s\" full=%s points=%zu action=refusing_ingest", msg,
+                  rc == WRITER_E_FULL ? "yes" : "no", points);
+    } else if (now >= w->next_report_ms) {
+        w->next_report_ms = now + FAILING_REPORT_EVERY_MS;
+        log_warn("store_still_failing", "err=\"%s\" for_s=%lld refused_points=%llu", msg,
+                 (long long)((now - w->fail_since_ms) / 1000),
+                 (unsigned long long)w->fail_refused_points);
+    }
+}
+
+/* Writer thread: a write succeeded. */
+static void store_ok(writer *w)
+{
+    if (!is_failing(w)) return;
+    pthread_mutex_lock(&w->mu);
+    w->fail_status = 0;
+    w->stats.failing = false;
+    pthread_mutex_unlock(&w->mu);
+    log_info("store_recovered", "after_ms=%lld refused_points=%llu",
+             (long long)(util_now_ms() - w->fail_since_ms),
+             (unsigned long long)w->fail_refused_points);
+    w->fail_refused_points = 0;
+}
+
+/* Writer thread, while failing and idle: one small write once a second, so that readiness
+ * comes back when space does, without waiting for (refused) ingest. */
+static void probe(writer *w)
+{
+    int64_t now = util_now_ms();
+    if (now < w->next_probe_ms) return;
+    char msg[160];
+    int rc = tsdb_write_probe(w->ts, msg, sizeof msg);
+    if (rc == 0)
+        store_ok(w);
+    else
+        store_failed(w, rc == TSDB_E_FULL ? WRITER_E_FULL : WRITER_E_STORE, msg, 0);
 }
 
 static void housekeeping(writer *w, int64_t *last_checkpoint_ms, int64_t *last_retention_ms)
 {
+    if (is_failing(w)) {
+        probe(w); /* checkpoints and retention need the writes that fail */
+        return;
+    }
     int64_t now = util_now_ms();
     if (now - *last_checkpoint_ms >= w->opt.checkpoint_interval_ms) {
         *last_checkpoint_ms = now;
@@ -187,8 +277,22 @@ static void *writer_main(void *arg)
         w->queue_head = w->queue_tail = NULL;
         pthread_mutex_unlock(&w->mu);
 
-        size_t points = 0;
-        int rc = write_group(w, head, &points);
+        size_t points = 0, submitted = 0;
+        for (writer_job *j = head; j; j = j->next)
+            submitted += j->n;
+        int rc;
+        char msg[160];
+        bool tried = !is_failing(w) || util_now_ms() >= w->next_probe_ms;
+        if (!tried) {
+            /* refused without trying: the last write failed less than a second ago */
+            delete_devices(w, head);
+            rc = atomic_load(&w->fail_status);
+            w->fail_refused_points += submitted;
+        } else if ((rc = write_group(w, head, &points, msg, sizeof msg)) == WRITER_OK) {
+            store_ok(w);
+        } else {
+            store_failed(w, rc, msg, submitted);
+        }
         int64_t now_ns = util_mono_ns();
         for (writer_job *j = head; j; j = j->next)
             j->status = rc;
@@ -196,16 +300,18 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
         for (writer_job *j = head; j; j = j->next) {
             w->queued_points -= j->n;
-            record_latency(&w->stats, j->submit_ns, now_ns);
+            if (rc == WRITER_OK) record_latency(&w->stats, j->submit_ns, now_ns);
         }
         w->queued_jobs -= njobs;
-        w->stats.commits++;
+        w->stats.commits += tried;
         w->stats.dropped_too_old = w->dropped;
         w->stats.jobs += njobs;
-        if (rc == 0)
+        if (rc == WRITER_OK) {
             w->stats.points += points;
-        else
-            w->stats.failures++;
+        } else {
+            w->stats.failures += tried;
+            w->stats.refused_points += submitted;
+        }
         if (w->done_tail)
             w->done_tail->next = head;
         else
@@ -341,6 +447,17 @@ void writer_delete_device(writer *w, const char *device_id)
 bool writer_overloaded(const writer *w)
 {
     return w->overloaded;
+}
+
+int writer_failing(writer *w, char *msg, size_t cap)
+{
+    int rc = atomic_load(&w->fail_status);
+    if (rc && msg && cap) {
+        pthread_mutex_lock(&w->mu);
+        snprintf(msg, cap, "%s", w->fail_msg);
+        pthread_mutex_unlock(&w->mu);
+    }
+    return rc;
 }
 
 void writer_on_drain(writer *w, void (*cb)(void *arg), void *arg)

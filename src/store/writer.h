@@ -17,6 +17,13 @@ typedef struct writer_job writer_job;
 
 enum { WRITER_OP_POINTS = 0, WRITER_OP_DELETE_DEVICE = 1 };
 
+/* A job's status once the writer is done with it. */
+enum {
+    WRITER_OK = 0,       /* durable */
+    WRITER_E_STORE = -1, /* not stored: the commit failed (I/O error, ...) */
+    WRITER_E_FULL = -2,  /* not stored: the disk (or the database's size limit) is full */
+};
+
 typedef void (*writer_done_fn)(writer_job *job, int status, void *arg);
 
 struct writer_job {
@@ -26,7 +33,7 @@ struct writer_job {
     ingest_point *points; /* owned by the job */
     size_t n;
     int op;            /* WRITER_OP_* */
-    int status;        /* 0 durable, <0 failed */
+    int status;        /* WRITER_OK or a WRITER_E_* (not stored) */
     int64_t submit_ns; /* for the commit-latency histogram */
     writer_done_fn done;
     void *arg;
@@ -41,6 +48,8 @@ typedef struct {
 #define WRITER_LATENCY_BUCKETS 14
 typedef struct {
     uint64_t commits, points, jobs, failures;
+    uint64_t refused_points;  /* points not stored because the store was failing */
+    bool failing;             /* commits fail: ingest is refused until a write succeeds again */
     uint64_t dropped_too_old; /* late points older than the stored chunks of their series */
     uint64_t queued_points, queued_jobs;
     /* commit latency (submit -> durable) histogram, upper bounds in ms */
@@ -48,6 +57,11 @@ typedef struct {
     double latency_sum_ms;
 } writer_stats;
 extern const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS];
+
+/* Store failure. After a failed commit the writer stops trying: queued and new jobs are
+ * refused at once (status WRITER_E_*) and a small write is probed once a second, idle or not;
+ * the first write that succeeds ends the failure. The log gets one line when the failure
+ * starts, one every 30 s while it lasts and one when it ends, however many jobs are refused. */
 
 /* Starts the thread. wdb is used only by the writer thread from now on. */
 int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt, writer **out);
@@ -59,6 +73,9 @@ void writer_job_free(writer_job *job);
  * caller can apply back-pressure (pause readers) above queue_max_points. */
 size_t writer_submit(writer *w, writer_job *job);
 bool writer_overloaded(const writer *w);
+/* Any thread. 0 while commits succeed, else the WRITER_E_* of the failure; msg (optional,
+ * cap bytes) gets the store's error text. */
+int writer_failing(writer *w, char *msg, size_t cap);
 /* Called on the loop thread when the queue drains below half of queue_max_points after
  * having been overloaded. */
 void writer_on_drain(writer *w, void (*cb)(void *arg), void *arg);

@@ -50,6 +50,8 @@ struct fixture {
     int puback_delay_ms; /* 0: inside on_publish; > 0: from a timer; < 0: never */
     uint8_t puback_reason;
     const char *puback_reason_string;
+    int ok_acks; /* the first ok_acks PUBACKs are successes, the rest carry puback_reason */
+    int acks;
     int disconnect_on_publish; /* > 0: mqtt_conn_disconnect with this reason */
     bool pause_on_publish;     /* pause, and resume 50 ms later from a timer */
     uv_timer_t resume_timer;
@@ -109,10 +111,15 @@ static uint8_t app_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info
     return fx->connect_reason;
 }
 
+static uint8_t next_ack_reason(fixture *fx)
+{
+    return fx->acks++ < fx->ok_acks ? 0 : fx->puback_reason;
+}
+
 static void ack_pending(fixture *fx)
 {
     for (int i = 0; i < fx->npending; i++) {
-        mqtt_conn_puback(fx->pending[i].c, fx->pending[i].id, fx->puback_reason,
+        mqtt_conn_puback(fx->pending[i].c, fx->pending[i].id, next_ack_reason(fx),
                          fx->puback_reason_string);
         mqtt_conn_unref(fx->pending[i].c);
     }
@@ -159,7 +166,7 @@ static void app_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
         fx->payload_sum = fx->payload_sum * 31 + pub->payload[i];
     if (pub->qos != 1) return;
     if (fx->puback_delay_ms == 0) {
-        mqtt_conn_puback(c, pub->packet_id, fx->puback_reason, fx->puback_reason_string);
+        mqtt_conn_puback(c, pub->packet_id, next_ack_reason(fx), fx->puback_reason_string);
         return;
     }
     if (fx->npending >= MAX_PENDING) return;
@@ -649,6 +656,62 @@ static void test_v5_puback_carries_the_application_reason(void **state)
     assert_int_equal(p.u.ack.reason, MQTT_RC_PAYLOAD_FORMAT_INVALID);
     assert_int_equal(p.u.ack.reason_string_len, strlen(fx->puback_reason_string));
     assert_memory_equal(p.u.ack.reason_string, fx->puback_reason_string, p.u.ack.reason_string_len);
+    fx_free(fx);
+}
+
+static void sc_two_qos1_publishes(fixture *fx)
+{
+    int fd = cli_open(fx);
+    cli_connect_v(fx, fd, fx->version, 60);
+    cli_publish(fd, fx->version, 1, 1, "devices/d/telemetry", "{\"t\":1}", 7, false);
+    cli_publish(fd, fx->version, 1, 2, "devices/d/telemetry", "{\"t\":2}", 7, false);
+    if (fx->version == 5) { /* both PUBACKs, then the client leaves */
+        cli_read(fx, fd);
+        cli_read(fx, fd);
+        cli_send_hex(fd, "e000");
+    }
+    cli_read_until_eof(fx, fd);
+    close(fd);
+}
+
+/* A 3.1.1 PUBACK has no reason code and reads as "stored": a failure must close instead. */
+static void test_v311_failed_puback_closes_the_connection_instead(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new();
+    fx->version = 4;
+    fx->puback_delay_ms = 20; /* both acks from one timer: the success, then the failure */
+    fx->ok_acks = 1;
+    fx->puback_reason = MQTT_RC_UNSPECIFIED_ERROR;
+    fx_run(fx, sc_two_qos1_publishes);
+    assert_int_equal(fx->publishes, 2);
+    assert_int_equal(fx->npkts, 2); /* CONNACK, the PUBACK of the success, nothing more */
+    mqtt_packet p = pkt(fx, 1, 4);
+    assert_int_equal(p.fh.type, MQTT_PUBACK);
+    assert_int_equal(p.u.ack.packet_id, 1);
+    assert_true(fx->eof);
+    assert_int_equal(fx->closes, 1);
+    assert_int_equal(fx->close_why, MQTT_CLOSE_SERVER_DISCONNECT);
+    fx_free(fx);
+}
+
+/* MQTT 5 carries the reason: both PUBACKs arrive and the connection stays. */
+static void test_v5_failed_puback_keeps_the_connection(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new();
+    fx->version = 5;
+    fx->puback_delay_ms = 20;
+    fx->ok_acks = 1;
+    fx->puback_reason = MQTT_RC_UNSPECIFIED_ERROR;
+    fx_run(fx, sc_two_qos1_publishes);
+    assert_int_equal(fx->npkts, 3); /* CONNACK, PUBACK 0, PUBACK 0x80 */
+    assert_int_equal(pkt(fx, 1, 5).u.ack.reason, 0);
+    mqtt_packet p = pkt(fx, 2, 5);
+    assert_int_equal(p.fh.type, MQTT_PUBACK);
+    assert_int_equal(p.u.ack.packet_id, 2);
+    assert_int_equal(p.u.ack.reason, MQTT_RC_UNSPECIFIED_ERROR);
+    assert_int_equal(fx->close_why, MQTT_CLOSE_CLIENT_DISCONNECT); /* the client left, not us */
     fx_free(fx);
 }
 
@@ -1333,6 +1396,8 @@ int main(void)
         cmocka_unit_test(test_keepalive_above_max_is_lowered_for_v5_and_refused_for_v311),
         cmocka_unit_test(test_qos1_publish_is_acked_asynchronously_by_the_application),
         cmocka_unit_test(test_v5_puback_carries_the_application_reason),
+        cmocka_unit_test(test_v311_failed_puback_closes_the_connection_instead),
+        cmocka_unit_test(test_v5_failed_puback_keeps_the_connection),
         cmocka_unit_test(test_publish_with_qos2_is_refused),
         cmocka_unit_test(test_v5_publish_with_retain_is_refused),
         cmocka_unit_test(test_oversized_packet_is_refused),

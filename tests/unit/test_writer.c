@@ -1,5 +1,7 @@
 /* The group-commit writer: completions run on the loop only after the points are durable,
- * batches in any order are stored whole, back-pressure reports and drains, device deletion. */
+ * batches in any order are stored whole, back-pressure reports and drains, device deletion,
+ * and a failing store (a full disk, injected below SQLite) refuses everything until a write
+ * succeeds again. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,10 +11,123 @@
 #include "store/tsdb.h"
 #include "store/writer.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* ---- a full disk: a VFS over the default one whose writes fail with SQLITE_FULL while
+ * disk_full is set (what the unix VFS returns for ENOSPC). Registered as the default VFS. */
+static _Atomic int disk_full;
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs full_vfs;
+
+typedef struct {
+    sqlite3_file base;
+    sqlite3_file *real; /* the default VFS's file, right after this struct */
+} ff_file;
+
+#define REAL(f) (((ff_file *)(f))->real)
+#define M(f) (REAL(f)->pMethods)
+
+static int ff_close(sqlite3_file *f)
+{
+    return M(f)->xClose(REAL(f));
+}
+static int ff_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+    return M(f)->xRead(REAL(f), p, n, off);
+}
+static int ff_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+    return atomic_load(&disk_full) ? SQLITE_FULL : M(f)->xWrite(REAL(f), p, n, off);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    return M(f)->xTruncate(REAL(f), size);
+}
+static int ff_sync(sqlite3_file *f, int flags)
+{
+    return M(f)->xSync(REAL(f), flags);
+}
+static int ff_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    return M(f)->xFileSize(REAL(f), size);
+}
+static int ff_lock(sqlite3_file *f, int l)
+{
+    return M(f)->xLock(REAL(f), l);
+}
+static int ff_unlock(sqlite3_file *f, int l)
+{
+    return M(f)->xUnlock(REAL(f), l);
+}
+static int ff_reserved(sqlite3_file *f, int *out)
+{
+    return M(f)->xCheckReservedLock(REAL(f), out);
+}
+static int ff_control(sqlite3_file *f, int op, void *arg)
+{
+    return M(f)->xFileControl(REAL(f), op, arg);
+}
+static int ff_sector(sqlite3_file *f)
+{
+    return M(f)->xSectorSize(REAL(f));
+}
+static int ff_chars(sqlite3_file *f)
+{
+    return M(f)->xDeviceCharacteristics(REAL(f));
+}
+static int ff_shm_map(sqlite3_file *f, int pg, int sz, int extend, void volatile **p)
+{
+    return M(f)->xShmMap(REAL(f), pg, sz, extend, p);
+}
+static int ff_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+    return M(f)->xShmLock(REAL(f), off, n, flags);
+}
+static void ff_shm_barrier(sqlite3_file *f)
+{
+    M(f)->xShmBarrier(REAL(f));
+}
+static int ff_shm_unmap(sqlite3_file *f, int del)
+{
+    return M(f)->xShmUnmap(REAL(f), del);
+}
+static int ff_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **p)
+{
+    return M(f)->xFetch(REAL(f), off, n, p);
+}
+static int ff_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    return M(f)->xUnfetch(REAL(f), off, p);
+}
+
+static const sqlite3_io_methods ff_methods = {
+    3,           ff_close,       ff_read,      ff_write,   ff_truncate, ff_sync,  ff_size,
+    ff_lock,     ff_unlock,      ff_reserved,  ff_control, ff_sector,   ff_chars, ff_shm_map,
+    ff_shm_lock, ff_shm_barrier, ff_shm_unmap, ff_fetch,   ff_unfetch};
+
+static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    (void)vfs;
+    ff_file *ff = (ff_file *)f;
+    ff->real = (sqlite3_file *)(ff + 1);
+    int rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out);
+    ff->base.pMethods = ff->real->pMethods ? &ff_methods : NULL;
+    return rc;
+}
+
+static void install_full_vfs(void)
+{
+    real_vfs = sqlite3_vfs_find(NULL);
+    full_vfs = *real_vfs;
+    full_vfs.zName = "iotad-test-full";
+    full_vfs.szOsFile = (int)sizeof(ff_file) + real_vfs->szOsFile;
+    full_vfs.xOpen = ff_open;
+    sqlite3_vfs_register(&full_vfs, 1);
+}
 
 typedef struct {
     char dir[64];
@@ -22,6 +137,7 @@ typedef struct {
     tsdb *ts;
     writer *w;
     int done, failed, drained;
+    int last_status;
 } fixture;
 
 static int setup_with(void **state, size_t queue_max)
@@ -74,6 +190,7 @@ static void on_done(writer_job *job, int status, void *arg)
         f->done++;
     else
         f->failed++;
+    f->last_status = status;
     writer_job_free(job);
 }
 
@@ -187,8 +304,47 @@ static void test_stop_commits_everything_queued(void **state)
     assert_int_equal(stored(f, "dev-f"), 300);
 }
 
+static void test_full_disk_refuses_until_a_write_succeeds(void **state)
+{
+    fixture *f = *state;
+    writer_submit(f->w, make_job(f, "dev-g", 1000, 10, 1));
+    run_until(f, 1);
+    assert_int_equal(f->done, 1);
+    atomic_store(&disk_full, 1);
+    writer_submit(f->w, make_job(f, "dev-g", 2000, 10, 1));
+    run_until(f, 2);
+    assert_int_equal(f->failed, 1);
+    assert_int_equal(f->last_status, WRITER_E_FULL);
+    char msg[160];
+    assert_int_equal(writer_failing(f->w, msg, sizeof msg), WRITER_E_FULL);
+    assert_non_null(strstr(msg, "full"));
+    /* while it fails, every job is refused (none is acknowledged as stored) */
+    for (int j = 0; j < 5; j++)
+        writer_submit(f->w, make_job(f, "dev-g", 3000 + j * 100, 10, 1));
+    run_until(f, 7);
+    assert_int_equal(f->failed, 6);
+    assert_int_equal(f->last_status, WRITER_E_FULL);
+    writer_stats st;
+    writer_get_stats(f->w, &st);
+    assert_true(st.failing);
+    assert_int_equal(st.refused_points, 60);
+    assert_true(st.failures >= 1);
+    /* space returns: the idle writer's probe notices, without any ingest */
+    atomic_store(&disk_full, 0);
+    for (int spins = 0; writer_failing(f->w, NULL, 0) != 0 && spins < 20000; spins++)
+        usleep(1000);
+    assert_int_equal(writer_failing(f->w, NULL, 0), 0);
+    writer_submit(f->w, make_job(f, "dev-g", 9000, 10, 1));
+    run_until(f, 8);
+    assert_int_equal(f->done, 2);
+    assert_int_equal(stored(f, "dev-g"), 20); /* the two acknowledged jobs, nothing else */
+    writer_get_stats(f->w, &st);
+    assert_false(st.failing);
+}
+
 int main(void)
 {
+    install_full_vfs();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_completions_arrive_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_in_reverse_order_is_stored_whole, setup,
@@ -197,6 +353,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_delete_device_removes_its_series, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_commits_everything_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_refuses_until_a_write_succeeds, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
