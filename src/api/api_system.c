@@ -169,6 +169,11 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_devices{status=\"offline\"} %zu\n", total - online);
     tsdb_stats ts;
     tsdb_get_stats(s->ts, &ts);
+    COUNTER("iotad_security_intervals_total", "Intervals of the per-device sys.* counters.");
+    tb_printf(&t, "iotad_security_intervals_total %llu\n", (unsigned long long)s->m.sys_intervals);
+    COUNTER("iotad_security_points_total",
+            "sys.* points written (non-zero counters, and each return to zero once).");
+    tb_printf(&t, "iotad_security_points_total %llu\n", (unsigned long long)s->m.sys_points);
     GAUGE("iotad_series", "Time series.");
     tb_printf(&t, "iotad_series %llu\n", (unsigned long long)ts.series);
     GAUGE("iotad_stream_subscribers", "Live stream subscribers.");

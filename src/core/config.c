@@ -68,6 +68,7 @@ static const option options[] = {
     I(offline_timeout_s, "120", 5, 86400, "HTTP/WebSocket device offline after this silence (s)"),
     I(checkpoint_interval_s, "10", 1, 3600, "time-series checkpoint interval (s)"),
     I(peer_interval_s, "60", 1, 86400, "how often devices are compared with their peers (s)"),
+    I(sys_interval_s, "10", 1, 3600, "interval of the per-device security counters (sys.*) (s)"),
     B(simulate, "false", "run the simulated device fleet inside the server"),
     I(sim_devices, "60", 1, 100000, "devices in the simulated fleet"),
 };

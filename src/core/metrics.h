@@ -31,6 +31,7 @@ typedef struct {
     uint64_t api_requests, api_denied;
     uint64_t api_body_too_large, api_body_too_deep; /* API JSON bodies refused unparsed */
     uint64_t backpressure_pauses;
+    uint64_t sys_intervals, sys_points; /* security counter flushes, sys.* points written */
 } metrics;
 
 const char *transport_name(transport t);

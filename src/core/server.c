@@ -148,9 +148,11 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     s->hub = stream_hub_new(s);
     s->population = population_new();
     if (!s->throttle || !s->devices || !s->hub || devstate_load(s->devices) != 0) return -1;
-    unsigned nshards =
-        cfg->shards > 0 ? (unsigned)cfg->shards : (unsigned)uv_available_parallelism();
-    if (shards_start(loop, nshards, anomalies_on_events, s, &s->shards) != 0) return -1;
+    devstate_on_events(s->devices, anomalies_on_events, s);
+    shards_options sopt = {.threads = cfg->shards > 0 ? (unsigned)cfg->shards
+                                                      : (unsigned)uv_available_parallelism(),
+                           .sys_interval_ms = cfg->sys_interval_s * 1000};
+    if (shards_start(loop, &sopt, anomalies_on_events, s, &s->shards) != 0) return -1;
     anomalies_preload_snapshots(s);
     anomalies_load_rules(s);
     writer_options wopt = {.checkpoint_interval_ms = cfg->checkpoint_interval_s * 1000,
@@ -216,6 +218,7 @@ void server_stop(server *s)
     reports_stop(s);
     mqtt_ingest_resume_all(s); /* drop back-pressure references before connections close */
     if (s->hub) stream_close_all(s->hub);
+    if (s->devices) devstate_save(s->devices); /* learned source addresses */
     if (s->http) http_server_stop(s->http, on_http_closed, s);
     if (s->mqtt) mqtt_server_stop(s->mqtt, on_mqtt_closed, s);
     if (s->writer) writer_stop(s->writer); /* commits every queued point, runs completions */

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "detect/mvar.h"
+#include "detect/security.h"
 #include "store/writer.h"
 
 #include <math.h>
@@ -40,7 +41,9 @@ typedef struct {
 } rule_slot;
 
 typedef struct {
-    det_series det;
+    det_series *det; /* NULL for a sys.* series: it keeps only the security detector's bytes */
+    det_burst burst; /* sys.* series: the learned rate of its counts */
+    bool sys;
     char device_id[40];
     char metric[130];
     char anomaly_id[40]; /* open detector episode, "" if none */
@@ -50,7 +53,7 @@ typedef struct {
     bool dirty;     /* learned since the last snapshot */
     double win_sum; /* since the last summary request */
     uint32_t win_n;
-    rule_slot rules[MAX_SERIES_RULES];
+    rule_slot *rules; /* the rules that apply, nrules of them (bind_rules) */
     int nrules;
     uint64_t rules_version;
     char device_type[64];
@@ -88,6 +91,7 @@ typedef struct shard {
 } shard;
 
 struct shards {
+    shards_options opt;
     det_mv_params mv_params;
     uv_loop_t *loop;
     uv_async_t async;
@@ -180,19 +184,24 @@ static bool rule_matches(const shard_rule *r, const sseries *ss)
 static void bind_rules(shard *s, sseries *ss)
 {
     if (ss->rules_version == s->rules_version) return;
-    rule_slot old[MAX_SERIES_RULES];
-    int nold = ss->nrules;
-    memcpy(old, ss->rules, sizeof old);
-    ss->nrules = 0;
-    for (size_t i = 0; i < s->nrules && ss->nrules < MAX_SERIES_RULES; i++) {
+    rule_slot now[MAX_SERIES_RULES];
+    int n = 0;
+    for (size_t i = 0; i < s->nrules && n < MAX_SERIES_RULES; i++) {
         if (!rule_matches(&s->rules[i], ss)) continue;
-        rule_slot *slot = &ss->rules[ss->nrules++];
+        rule_slot *slot = &now[n++];
         memset(slot, 0, sizeof *slot);
         slot->rule_id = s->rules[i].rule.id;
         det_rule_state_init(&slot->st);
-        for (int k = 0; k < nold; k++) /* keep the state of rules that stayed */
-            if (old[k].rule_id == slot->rule_id) *slot = old[k];
+        for (int k = 0; k < ss->nrules; k++) /* keep the state of rules that stayed */
+            if (ss->rules[k].rule_id == slot->rule_id) *slot = ss->rules[k];
     }
+    /* sized to the rules that apply (most series: none or one), not to the maximum */
+    rule_slot *slots = n ? malloc((size_t)n * sizeof *slots) : NULL;
+    if (n && !slots) return; /* keep the old binding; retried on the next point */
+    if (n) memcpy(slots, now, (size_t)n * sizeof *slots);
+    free(ss->rules);
+    ss->rules = slots;
+    ss->nrules = n;
     ss->rules_version = s->rules_version;
 }
 
@@ -201,6 +210,16 @@ static const shard_rule *find_rule(shard *s, uint64_t id)
     for (size_t i = 0; i < s->nrules; i++)
         if (s->rules[i].rule.id == id) return &s->rules[i];
     return NULL;
+}
+
+static void series_free(void *v)
+{
+    sseries *ss = v;
+    if (ss) {
+        free(ss->det);
+        free(ss->rules);
+    }
+    free(ss);
 }
 
 static sseries *get_series(shard *s, const char *device_id, const char *metric,
@@ -215,20 +234,28 @@ static sseries *get_series(shard *s, const char *device_id, const char *metric,
     snprintf(ss->device_id, sizeof ss->device_id, "%s", device_id);
     snprintf(ss->metric, sizeof ss->metric, "%s", metric);
     snprintf(ss->device_type, sizeof ss->device_type, "%s", device_type ? device_type : "");
-    uint64_t seed = det_mix64(hash_device(key));
-    det_series_init(&ss->det, &s->owner->params, seed);
+    ss->sys = strncmp(metric, "sys.", 4) == 0;
+    if (ss->sys) {
+        det_burst_init(&ss->burst);
+    } else if ((ss->det = malloc(sizeof *ss->det)) != NULL) {
+        det_series_init(ss->det, &s->owner->params, det_mix64(hash_device(key)));
+    } else {
+        free(ss);
+        return NULL;
+    }
     uint8_t *blob = s->preload ? hmap_remove(s->preload, key) : NULL;
     if (blob) {
         size_t len;
         memcpy(&len, blob, sizeof len);
-        if (det_series_restore(&ss->det, &s->owner->params, blob + sizeof len, len) != 0)
-            log_warn("detector_restore_failed", "series=%s action=relearn", key);
+        int rc = ss->det ? det_series_restore(ss->det, &s->owner->params, blob + sizeof len, len)
+                         : det_burst_restore(&ss->burst, blob + sizeof len, len);
+        if (rc != 0) log_warn("detector_restore_failed", "series=%s action=relearn", key);
         free(blob);
     }
     int ok;
     hmap_put(s->series, key, ss, &ok);
     if (!ok) {
-        free(ss);
+        series_free(ss);
         return NULL;
     }
     return ss;
@@ -240,14 +267,14 @@ static void describe_detectors(const sseries *ss, const det_result *r, char *out
     n += (size_t)snprintf(out + n, cap - n, "[");
     for (size_t i = 0; i < r->n_members && n < cap; i++)
         n += (size_t)snprintf(out + n, cap - n, "%s{\"name\":\"%s\",\"score\":%.3f}", i ? "," : "",
-                              det_series_member_name(&ss->det, i), r->member_score[i]);
+                              det_series_member_name(ss->det, i), r->member_score[i]);
     if (n < cap) snprintf(out + n, cap - n, "]");
 }
 
 static void detector_point(shard *s, sseries *ss, int64_t ts, double x)
 {
     det_result r;
-    det_series_update(&ss->det, &s->owner->params, ts, x, &r);
+    det_series_update(ss->det, &s->owner->params, ts, x, &r);
     ss->dirty = true;
     ss->win_sum += x;
     ss->win_n++;
@@ -347,36 +374,120 @@ static void rule_event(shard *s, sseries *ss, rule_slot *slot, det_rule_event ev
     }
 }
 
+/* Whether a rule names this series' metric: then the rule speaks for it, and the learned
+ * baseline only learns (one anomaly per event, not one from the rule and one from the burst). */
+static bool rule_names_metric(shard *s, const sseries *ss)
+{
+    for (int k = 0; k < ss->nrules; k++) {
+        const shard_rule *r = find_rule(s, ss->rules[k].rule_id);
+        if (r && strcmp(r->metric, ss->metric) == 0) return true;
+    }
+    return false;
+}
+
+/* A sys.* count: the security detector (bytes per series, no ensemble). */
+static void security_point(shard *s, sseries *ss, int64_t ts, double x)
+{
+    det_sec_kind kind;
+    if (det_sec_kind_of(ss->metric, &kind) != 0 || kind == DET_SEC_NEW_ADDRESS) return;
+    det_sec_result r;
+    det_burst_update_at(&ss->burst, kind, ts, s->owner->opt.sys_interval_ms, x, &r);
+    ss->dirty = true;
+    bind_rules(s, ss);
+    if (rule_names_metric(s, ss)) r.level = DET_LEVEL_NONE;
+    if (r.level >= DET_LEVEL_WARNING && !ss->anomaly_id[0]) {
+        util_uuid7(ss->anomaly_id);
+        ss->level = r.level;
+        ss->peak = x;
+        shard_event *e = new_event(s, SHARD_EV_OPEN, ss);
+        if (!e) return;
+        snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", ss->anomaly_id);
+        e->ts_ms = ts;
+        e->level = r.level;
+        e->value = x;
+        e->score = r.q > 1e-12 ? -log10(r.q) / 12 : 1;
+        e->lo = e->hi = NAN;
+        int sec = (int)(s->owner->opt.sys_interval_ms / 1000);
+        describe(e->description, sizeof e->description,
+                 "%s = %.6g in %d s against a learned %.2g per %d s (%.0fx; Poisson tail %.1e)",
+                 ss->metric, x, sec, r.expected, sec, x / (r.expected > 0.1 ? r.expected : 0.1),
+                 r.q);
+        describe(e->detectors, sizeof e->detectors, "[{\"name\":\"security\",\"score\":%.3f}]",
+                 e->score);
+    } else if (ss->anomaly_id[0] && r.level == DET_LEVEL_NONE) {
+        shard_event *e = new_event(s, SHARD_EV_CLOSE, ss);
+        if (e) {
+            snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", ss->anomaly_id);
+            e->ts_ms = ts;
+            e->level = ss->level;
+            e->value = x;
+        }
+        ss->anomaly_id[0] = '\0';
+    } else if (ss->anomaly_id[0] && (r.level > ss->level || x > ss->peak)) {
+        ss->level = r.level > ss->level ? r.level : ss->level;
+        ss->peak = x > ss->peak ? x : ss->peak;
+        shard_event *e = new_event(s, SHARD_EV_UPDATE, ss);
+        if (!e) return;
+        snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", ss->anomaly_id);
+        e->ts_ms = ts;
+        e->level = ss->level;
+        e->value = x;
+        e->score = r.q > 1e-12 ? -log10(r.q) / 12 : 1;
+        e->lo = e->hi = NAN;
+        describe(e->detectors, sizeof e->detectors, "[{\"name\":\"security\",\"score\":%.3f}]",
+                 e->score);
+    }
+}
+
 static int cmp_metric(const void *a, const void *b)
 {
     return strcmp(a, b);
 }
 
-/* Fixes the device's metric set from its first job (sorted, sys.* excluded). */
+/* A device whose first job had fewer than two metrics: nothing multivariate, and it costs the
+ * map entry only (an sdevice is ~7.5 KB). */
+static char not_multivariate;
+
+static void device_free(void *v)
+{
+    if (v != &not_multivariate) free(v);
+}
+
+/* Fixes the device's metric set from its first job with a non-sys metric (sorted, sys.*
+ * excluded): NULL if the device has no multivariate detector. */
 static sdevice *get_device(shard *s, const writer_job *job)
 {
-    sdevice *dv = hmap_get(s->devices, job->device_id);
-    if (dv) return dv->d ? dv : NULL;
-    dv = calloc(1, sizeof *dv);
-    if (!dv) return NULL;
-    snprintf(dv->device_id, sizeof dv->device_id, "%s", job->device_id);
-    for (size_t i = 0; i < job->n && dv->d < DET_MV_MAX_DIM; i++) {
+    void *found = hmap_get(s->devices, job->device_id);
+    if (found) return found == &not_multivariate ? NULL : found;
+    char metric[DET_MV_MAX_DIM][130];
+    uint32_t d = 0;
+    for (size_t i = 0; i < job->n && d < DET_MV_MAX_DIM; i++) {
         const char *m = job->points[i].metric;
         if (strncmp(m, "sys.", 4) == 0) continue;
         bool seen = false;
-        for (uint32_t k = 0; k < dv->d && !seen; k++)
-            seen = strcmp(dv->metric[k], m) == 0;
-        if (!seen) snprintf(dv->metric[dv->d++], sizeof dv->metric[0], "%s", m);
+        for (uint32_t k = 0; k < d && !seen; k++)
+            seen = strcmp(metric[k], m) == 0;
+        if (!seen) snprintf(metric[d++], sizeof metric[0], "%s", m);
     }
-    qsort(dv->metric, dv->d, sizeof dv->metric[0], cmp_metric);
-    if (dv->d < 2 || det_mv_init(&dv->mv, dv->d) != 0) dv->d = 0; /* nothing multivariate */
+    if (d == 0) return NULL; /* only security counters: decide on a later job */
+    sdevice *dv = d >= 2 ? calloc(1, sizeof *dv) : NULL;
+    if (dv) {
+        snprintf(dv->device_id, sizeof dv->device_id, "%s", job->device_id);
+        dv->d = d;
+        memcpy(dv->metric, metric, sizeof metric);
+        qsort(dv->metric, dv->d, sizeof dv->metric[0], cmp_metric);
+        if (det_mv_init(&dv->mv, dv->d) != 0) {
+            free(dv);
+            dv = NULL;
+        }
+    }
     int ok;
-    hmap_put(s->devices, job->device_id, dv, &ok);
+    hmap_put(s->devices, job->device_id, dv ? (void *)dv : &not_multivariate, &ok);
     if (!ok) {
         free(dv);
         return NULL;
     }
-    return dv->d ? dv : NULL;
+    return dv;
 }
 
 static void device_row(shard *s, const writer_job *job)
@@ -436,7 +547,10 @@ static void process_points(shard *s, writer_job *job)
         if (!ss || strcmp(ss->metric, p->metric) != 0)
             ss = get_series(s, job->device_id, p->metric, job->device_type);
         if (!ss) continue;
-        detector_point(s, ss, p->ts_ms, p->value);
+        if (ss->sys)
+            security_point(s, ss, p->ts_ms, p->value);
+        else
+            detector_point(s, ss, p->ts_ms, p->value);
         bind_rules(s, ss);
         for (int k = 0; k < ss->nrules; k++) {
             const shard_rule *r = find_rule(s, ss->rules[k].rule_id);
@@ -474,8 +588,11 @@ static void snapshot_all(shard *s, bool only_dirty)
     while (hmap_next(s->series, &it, NULL, &v)) {
         sseries *ss = v;
         if (only_dirty && !ss->dirty) continue;
-        uint8_t *blob = malloc(DET_SERIES_SNAP_SIZE);
-        size_t n = blob ? det_series_snapshot(&ss->det, blob, DET_SERIES_SNAP_SIZE) : 0;
+        size_t cap = ss->det ? DET_SERIES_SNAP_SIZE : DET_BURST_SNAP_SIZE;
+        uint8_t *blob = malloc(cap);
+        size_t n = !blob     ? 0
+                   : ss->det ? det_series_snapshot(ss->det, blob, cap)
+                             : det_burst_snapshot(&ss->burst, blob, cap);
         shard_event *e = n ? new_event(s, SHARD_EV_SNAPSHOT, ss) : NULL;
         if (!e) {
             free(blob);
@@ -493,7 +610,7 @@ static void summarise(shard *s)
     void *v;
     while (hmap_next(s->series, &it, NULL, &v)) {
         sseries *ss = v;
-        if (!ss->win_n) continue;
+        if (!ss->win_n || ss->sys) continue;
         shard_event *e = new_event(s, SHARD_EV_SUMMARY, ss);
         if (e) e->value = ss->win_sum / ss->win_n;
         ss->win_sum = 0;
@@ -517,12 +634,12 @@ static void handle(shard *s, msg *m)
         break;
     case MSG_FEEDBACK: {
         sseries *ss = hmap_get(s->series, m->key);
-        if (ss) {
-            det_series_feedback(&ss->det, m->verdict);
+        if (ss && ss->det) {
+            det_series_feedback(ss->det, m->verdict);
             ss->dirty = true;
             log_info("detector_feedback", "series=%s verdict=%s fp_bias=%.2f", m->key,
                      m->verdict == DET_VERDICT_FALSE_POSITIVE ? "false_positive" : "confirmed",
-                     (double)ss->det.fp_bias);
+                     (double)ss->det->fp_bias);
         }
         break;
     }
@@ -589,12 +706,15 @@ static void on_async(uv_async_t *h)
     deliver(h->data);
 }
 
-int shards_start(uv_loop_t *loop, unsigned n, shards_event_fn on_events, void *arg, shards **out)
+int shards_start(uv_loop_t *loop, const shards_options *opt, shards_event_fn on_events, void *arg,
+                 shards **out)
 {
     shards *sh = calloc(1, sizeof *sh);
     if (!sh) return -1;
     sh->loop = loop;
-    sh->n = n ? n : 1;
+    sh->n = opt->threads ? opt->threads : 1;
+    sh->opt = *opt;
+    if (sh->opt.sys_interval_ms <= 0) sh->opt.sys_interval_ms = DET_SEC_INTERVAL_MS;
     sh->on_events = on_events;
     sh->arg = arg;
     det_params_default(&sh->params);
@@ -626,6 +746,9 @@ int shards_start(uv_loop_t *loop, unsigned n, shards_event_fn on_events, void *a
 void shards_preload(shards *sh, const char *device_id, const char *metric, const uint8_t *blob,
                     size_t len)
 {
+    /* not a series (e.g. a device's learned addresses), or a sys.* series' state from before
+       it had its own detector (a full ensemble's: it would sit here unused) */
+    if (metric[0] == '(' || (strncmp(metric, "sys.", 4) == 0 && len != DET_BURST_SNAP_SIZE)) return;
     shard *s = shard_for(sh, device_id);
     char key[180];
     snprintf(key, sizeof key, "%s/%s", device_id, metric);
@@ -719,8 +842,8 @@ void shards_stop(shards *sh)
     deliver(sh); /* final snapshots and events */
     for (unsigned i = 0; i < sh->n; i++) {
         shard *s = &sh->shard[i];
-        hmap_free(s->series, free);
-        hmap_free(s->devices, free);
+        hmap_free(s->series, series_free);
+        hmap_free(s->devices, device_free);
         hmap_free(s->preload, free);
         free(s->rules);
         pthread_mutex_destroy(&s->mu);

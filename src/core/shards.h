@@ -53,7 +53,13 @@ typedef struct shard_event {
 
 typedef void (*shards_event_fn)(void *arg, shard_event *events); /* loop thread; frees nothing */
 
-int shards_start(uv_loop_t *loop, unsigned n, shards_event_fn on_events, void *arg, shards **out);
+typedef struct {
+    unsigned threads;        /* 0: one */
+    int64_t sys_interval_ms; /* interval of the sys.* counters (the security detector's unit) */
+} shards_options;
+
+int shards_start(uv_loop_t *loop, const shards_options *opt, shards_event_fn on_events, void *arg,
+                 shards **out);
 /* Before points flow: a saved detector state to resume a series from (copied). */
 void shards_preload(shards *sh, const char *device_id, const char *metric, const uint8_t *blob,
                     size_t len);

@@ -1,7 +1,12 @@
 /* Device liveness and security telemetry. All on the loop thread. Status transitions are
  * stored (devices.status, device_events) and streamed; counters are flushed every
- * SYS_INTERVAL_MS as sys.* points through the normal ingest writer, so the detectors watch
- * security behaviour exactly as they watch sensor values. */
+ * sys_interval_s (10 s) as sys.* points through the normal ingest writer, so the detectors watch
+ * security behaviour as they watch sensor values. A counter becomes a point only when it is
+ * non-zero or was non-zero in the previous interval (the return to zero is recorded once): an
+ * idle device stores nothing and costs the detectors nothing, and the security detectors learn
+ * the skipped zeros from the timestamps. Source addresses are learned per device (a few
+ * fingerprints, saved in detector_state as metric "(addresses)") and a known device that
+ * shows up from a new address raises an anomaly at once. */
 #include "ingest/devstate.h"
 
 #include "api/stream.h"
@@ -9,16 +14,20 @@
 #include "core/hmap.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "core/shards.h"
 #include "ingest/ingest.h"
 #include "store/db.h"
 #include "store/writer.h"
 
+#include <arpa/inet.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SYS_INTERVAL_MS 10000
-#define EVENTS_PER_SECOND 50 /* device_events rows written per second at most */
+#define EVENTS_PER_SECOND 50      /* device_events rows written per second at most */
+#define ADDR_LEARN 10             /* connections and messages learned before a new address alerts */
+#define ADDR_METRIC "(addresses)" /* detector_state row holding a device's address set */
 
 typedef struct {
     char device_id[UUID_STR_LEN + 1];
@@ -35,6 +44,8 @@ struct devstate {
     int64_t last_flush_ms;
     int64_t event_window_ms;
     unsigned events_in_window, events_dropped;
+    devstate_events_fn on_events;
+    void *events_arg;
 };
 
 const char *sec_event_name(sec_event ev)
@@ -157,6 +168,19 @@ int devstate_load(devstate *ds)
         }
     }
     sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(ds->s->db,
+                           "SELECT device_id, state FROM detector_state WHERE metric = ?", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, ADDR_METRIC, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            dev_live *d = hmap_get(ds->devices, (const char *)sqlite3_column_text(st, 0));
+            const void *blob = sqlite3_column_blob(st, 1);
+            if (d && blob &&
+                det_addrset_restore(&d->addrs, blob, (size_t)sqlite3_column_bytes(st, 1)) != 0)
+                log_warn("address_set_restore_failed", "device=%s action=relearn", d->id);
+        }
+        sqlite3_finalize(st);
+    }
     /* Nobody is connected right after a start: every device begins offline. */
     db_exec(ds->s->db, NULL, "UPDATE devices SET status = 'offline' WHERE status != 'offline'", "");
     return 0;
@@ -278,21 +302,116 @@ static void set_status(devstate *ds, dev_live *d, bool online, transport t, cons
     }
 }
 
-static void note_peer(dev_live *d, const char *peer)
+/* The host part of "a.b.c.d:port" / "[v6]:port" into host; hashes of the address and of its
+ * network (IPv4 /24, IPv6 /64; an IPv4-mapped IPv6 address counts as IPv4). -1 if unparsable. */
+static int peer_fingerprints(const char *peer, char *host, size_t cap, uint64_t *addr,
+                             uint64_t *net)
 {
-    if (!peer) return;
-    /* the address without the port */
     const char *colon = strrchr(peer, ':');
+    const char *start = peer;
     size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)peer[i]) * 16777619u;
-    for (int i = 0; i < d->npeers; i++)
-        if (d->peers[i] == h) return;
-    if (d->npeers == DEV_MAX_PEERS)
-        memmove(d->peers, d->peers + 1, sizeof d->peers[0] * (DEV_MAX_PEERS - 1)), d->npeers--;
-    d->peers[d->npeers++] = h;
+    if (n >= 2 && peer[0] == '[' && peer[n - 1] == ']') {
+        start++;
+        n -= 2;
+    }
+    if (n == 0 || n >= cap) return -1;
+    memcpy(host, start, n);
+    host[n] = '\0';
+    uint8_t b[16];
+    size_t len, netlen;
+    if (inet_pton(AF_INET, host, b) == 1) {
+        len = 4;
+        netlen = 3;
+    } else if (inet_pton(AF_INET6, host, b) == 1) {
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(b, mapped, 12) == 0) {
+            memmove(b, b + 12, 4);
+            len = 4;
+            netlen = 3;
+        } else {
+            len = 16;
+            netlen = 8;
+        }
+    } else {
+        return -1;
+    }
+    uint64_t h = 1469598103934665603ULL, hn = 0;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ b[i]) * 1099511628211ULL;
+        if (i + 1 == netlen) hn = h;
+    }
+    *addr = h ^ len;
+    *net = hn ^ (len << 8);
+    return 0;
+}
+
+static void new_address_anomaly(devstate *ds, dev_live *d, transport t, const char *host,
+                                det_addr_verdict v)
+{
+    int known = det_addrset_count(&d->addrs) - 1;
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "%s: %s (known: %d address%s, learned over %u connections "
+             "and messages)",
+             host,
+             v == DET_ADDR_NEW_NETWORK ? "a network the device never used"
+                                       : "a new address in a network the device used",
+             known, known == 1 ? "" : "es", (unsigned)d->addrs.seen - 1);
+    record_event(ds, d->id, "security", "new_source_address", t, host, detail);
+    log_warn("security_event",
+             "kind=new_source_address device=%s transport=%s peer=%s "
+             "detail=\"%s\"",
+             d->id, transport_name(t), host, detail);
+    if (!ds->on_events) return;
+    shard_event *open = calloc(1, sizeof *open), *close = calloc(1, sizeof *close);
+    if (!open || !close) {
+        free(open);
+        free(close);
+        return;
+    }
+    open->kind = SHARD_EV_OPEN;
+    util_uuid7(open->anomaly_id);
+    snprintf(open->device_id, sizeof open->device_id, "%s", d->id);
+    snprintf(open->metric, sizeof open->metric, "sys.new_sources");
+    snprintf(open->device_type, sizeof open->device_type, "%s", d->type);
+    open->ts_ms = util_now_ms();
+    /* a new network is worth a look; roaming devices and neighbours in a known network less */
+    open->level =
+        v == DET_ADDR_NEW_NETWORK && !d->addrs.roaming ? DET_LEVEL_WARNING : DET_LEVEL_INFO;
+    open->value = open->lo = open->hi = NAN;
+    open->score = 1;
+    snprintf(open->description, sizeof open->description,
+             "connected from %s: %s (%d known address%s, learned over %u connections and "
+             "messages)",
+             host,
+             v == DET_ADDR_NEW_NETWORK ? "a network it never used before"
+                                       : "a new address in a network it used before",
+             known, known == 1 ? "" : "es", (unsigned)d->addrs.seen - 1);
+    snprintf(open->detectors, sizeof open->detectors, "[{\"name\":\"security\",\"score\":1}]");
+    /* one event, not a state: the episode ends where it starts */
+    *close = *open;
+    close->kind = SHARD_EV_CLOSE;
+    close->next = NULL;
+    open->next = close;
+    ds->on_events(ds->events_arg, open);
+    shard_events_free(open);
+}
+
+static void note_peer(devstate *ds, dev_live *d, transport t, const char *peer)
+{
+    char host[64];
+    uint64_t addr, net;
+    if (!peer || peer_fingerprints(peer, host, sizeof host, &addr, &net) != 0) return;
+    int before = det_addrset_count(&d->addrs);
+    det_addr_verdict v = det_addrset_observe(&d->addrs, addr, net, ADDR_LEARN);
+    /* the set changed (a new address, or learning just ended): save it at the next flush */
+    if (det_addrset_count(&d->addrs) != before || d->addrs.seen == ADDR_LEARN)
+        d->addrs_dirty = true;
+    if (v == DET_ADDR_KNOWN) return;
+    d->addrs_dirty = true;
     d->new_sources++;
+    d->active = true;
+    new_address_anomaly(ds, d, t, host, v);
 }
 
 void devstate_seen(devstate *ds, dev_live *d, transport t, const char *peer, size_t bytes,
@@ -303,7 +422,7 @@ void devstate_seen(devstate *ds, dev_live *d, transport t, const char *peer, siz
     d->bytes_in += bytes;
     d->points += points;
     d->active = true;
-    note_peer(d, peer);
+    note_peer(ds, d, t, peer);
     if (!d->online) set_status(ds, d, true, t, peer, "data received");
 }
 
@@ -313,7 +432,7 @@ void devstate_mqtt_connected(devstate *ds, dev_live *d, const char *peer)
     d->connects++;
     d->active = true;
     d->last_seen_ms = util_now_ms();
-    note_peer(d, peer);
+    note_peer(ds, d, TRANSPORT_MQTT, peer);
     set_status(ds, d, true, TRANSPORT_MQTT, peer, "mqtt connected");
 }
 
@@ -331,7 +450,7 @@ void devstate_ws_connected(devstate *ds, dev_live *d, const char *peer, bool con
         d->connects++;
         d->active = true;
         d->last_seen_ms = util_now_ms();
-        note_peer(d, peer);
+        note_peer(ds, d, TRANSPORT_WS, peer);
         set_status(ds, d, true, TRANSPORT_WS, peer, "websocket connected");
     } else {
         if (d->ws_conns > 0) d->ws_conns--;
@@ -366,11 +485,6 @@ void devstate_security(devstate *ds, dev_live *d, const char *device_hint, sec_e
              peer ? peer : "-", detail ? detail : "");
 }
 
-static void push_sys(ingest_batch *b, const char *metric, int64_t ts, double v)
-{
-    ingest_batch_push(b, metric, strlen(metric), ts, v);
-}
-
 /* Security series are durable first, then watched by the detectors like any other series. */
 static void sys_durable(writer_job *job, int status, void *arg)
 {
@@ -379,32 +493,66 @@ static void sys_durable(writer_job *job, int status, void *arg)
 
 static void flush_sys(devstate *ds, dev_live *d, int64_t now)
 {
-    ingest_batch b;
-    ingest_batch_init(&b, 0);
-    push_sys(&b, "sys.connects", now, d->connects);
-    push_sys(&b, "sys.auth_failures", now, d->auth_failures);
-    push_sys(&b, "sys.acl_violations", now, d->acl_violations);
-    push_sys(&b, "sys.bad_payloads", now, d->bad_payloads);
-    push_sys(&b, "sys.messages", now, d->messages);
-    push_sys(&b, "sys.bytes_in", now, (double)d->bytes_in);
-    push_sys(&b, "sys.new_sources", now, d->new_sources);
-    writer_job *j = writer_job_from_batch(d->id, &b, sys_durable, ds->s);
-    if (j) {
-        snprintf(j->device_type, sizeof j->device_type, "%s", d->type);
-        writer_submit(ds->s->writer, j);
-    }
-    ingest_batch_free(&b);
+    static const char *const names[] = {
+        "sys.connects", "sys.auth_failures", "sys.acl_violations", "sys.bad_payloads",
+        "sys.messages", "sys.bytes_in",      "sys.new_sources"};
+    const double v[] = {d->connects, d->auth_failures,    d->acl_violations, d->bad_payloads,
+                        d->messages, (double)d->bytes_in, d->new_sources};
+    uint8_t nonzero = 0;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (v[i] != 0) nonzero |= (uint8_t)(1u << i);
+    uint8_t emit = nonzero | d->sys_nonzero;
+    d->sys_nonzero = nonzero;
     d->connects = d->auth_failures = d->acl_violations = d->bad_payloads = d->messages = 0;
     d->new_sources = 0;
     d->bytes_in = d->points = 0;
-    d->active = d->online;
+    d->active = false;
+    if (!emit) return;
+    ingest_batch b;
+    ingest_batch_init(&b, 0);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (emit & (1u << i)) ingest_batch_push(&b, names[i], strlen(names[i]), now, v[i]);
+    writer_job *j = writer_job_from_batch(d->id, &b, sys_durable, ds->s);
+    if (j) {
+        snprintf(j->device_type, sizeof j->device_type, "%s", d->type);
+        ds->s->m.sys_points += j->n;
+        writer_submit(ds->s->writer, j);
+    }
+    ingest_batch_free(&b);
+}
+
+static void save_addresses(devstate *ds, dev_live *d)
+{
+    uint8_t blob[DET_ADDRSET_SNAP_SIZE];
+    size_t n = det_addrset_snapshot(&d->addrs, blob, sizeof blob);
+    sqlite3_stmt *st;
+    if (!n || sqlite3_prepare_v2(ds->s->db,
+                                 "INSERT INTO detector_state(device_id, metric, state, updated_at) "
+                                 "SELECT ?1, ?2, ?3, ?4 WHERE EXISTS "
+                                 "(SELECT 1 FROM devices WHERE id = ?1) "
+                                 "ON CONFLICT(device_id, metric) DO UPDATE SET "
+                                 "state = excluded.state, updated_at = excluded.updated_at",
+                                 -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ADDR_METRIC, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, blob, (int)n, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, util_now_ms());
+    if (sqlite3_step(st) == SQLITE_DONE)
+        d->addrs_dirty = false;
+    else
+        log_warn("address_set_save_failed", "device=%s", d->id);
+    sqlite3_finalize(st);
 }
 
 void devstate_tick(devstate *ds, int64_t now_ms)
 {
     int64_t timeout = ds->s->cfg.offline_timeout_s * 1000;
-    bool flush = now_ms - ds->last_flush_ms >= SYS_INTERVAL_MS;
-    if (flush) ds->last_flush_ms = now_ms;
+    bool flush = now_ms - ds->last_flush_ms >= ds->s->cfg.sys_interval_s * 1000;
+    if (flush) {
+        ds->last_flush_ms = now_ms;
+        ds->s->m.sys_intervals++;
+    }
     size_t it = 0;
     void *v;
     /* one transaction for the whole sweep: one fsync instead of one per device */
@@ -415,12 +563,29 @@ void devstate_tick(devstate *ds, int64_t now_ms)
             now_ms - d->last_seen_ms > timeout)
             set_status(ds, d, false, TRANSPORT_HTTP, NULL, "no data within offline_timeout");
         if (!flush) continue;
-        if (d->active && ds->s->writer) flush_sys(ds, d, now_ms);
+        if ((d->active || d->sys_nonzero) && ds->s->writer) flush_sys(ds, d, now_ms);
+        if (d->addrs_dirty) save_addresses(ds, d);
         if (d->last_seen_ms > d->last_seen_stored_ms) {
             db_exec(ds->s->db, NULL, "UPDATE devices SET last_seen = ? WHERE id = ?", "is",
                     d->last_seen_ms, d->id);
             d->last_seen_stored_ms = d->last_seen_ms;
         }
     }
+    if (tx && db_commit(ds->s->db) != 0) db_rollback(ds->s->db);
+}
+
+void devstate_on_events(devstate *ds, devstate_events_fn fn, void *arg)
+{
+    ds->on_events = fn;
+    ds->events_arg = arg;
+}
+
+void devstate_save(devstate *ds)
+{
+    size_t it = 0;
+    void *v;
+    bool tx = db_begin(ds->s->db) == 0;
+    while (hmap_next(ds->devices, &it, NULL, &v))
+        if (((dev_live *)v)->addrs_dirty) save_addresses(ds, v);
     if (tx && db_commit(ds->s->db) != 0) db_rollback(ds->s->db);
 }

@@ -6,15 +6,15 @@
 
 #include "core/metrics.h"
 #include "core/util.h"
+#include "detect/security.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct server;
+struct shard_event;
 typedef struct devstate devstate;
-
-#define DEV_MAX_PEERS 8
 
 typedef struct dev_live {
     char id[UUID_STR_LEN + 1];
@@ -26,10 +26,11 @@ typedef struct dev_live {
     /* security counters of the current interval */
     uint32_t connects, auth_failures, acl_violations, bad_payloads, messages, new_sources;
     uint64_t bytes_in, points;
-    uint32_t peers[DEV_MAX_PEERS]; /* hashes of source addresses seen (bounded) */
-    uint8_t npeers;
-    bool active;  /* anything happened this interval */
-    bool deleted; /* removed while connections may still point here */
+    det_addrset addrs;   /* source addresses learned for the device */
+    uint8_t sys_nonzero; /* bit i: sys.* counter i was non-zero in the last flushed interval */
+    bool addrs_dirty;    /* address set changed since it was saved */
+    bool active;         /* anything happened this interval */
+    bool deleted;        /* removed while connections may still point here */
 } dev_live;
 
 typedef enum {
@@ -67,8 +68,16 @@ void devstate_ws_connected(devstate *ds, dev_live *d, const char *peer, bool con
  * (rate-limited so that an attacker cannot flood the database). */
 void devstate_security(devstate *ds, dev_live *d, const char *device_hint, sec_event ev,
                        transport t, const char *peer, const char *detail);
-/* Once a second: offline timeouts; every interval: sys.* series and last_seen flush. */
+/* Once a second: offline timeouts; every interval: sys.* series (only the counters that are
+ * non-zero, or were non-zero in the previous interval: a silent device stores nothing),
+ * last_seen and learned source addresses. */
 void devstate_tick(devstate *ds, int64_t now_ms);
+/* Where anomalies found here go (a known device connecting from a new address): the events
+ * are the shards' kind, handed over and freed after the call. */
+typedef void (*devstate_events_fn)(void *arg, struct shard_event *events);
+void devstate_on_events(devstate *ds, devstate_events_fn fn, void *arg);
+/* Writes the learned source addresses that changed (at a stop; the tick does it otherwise). */
+void devstate_save(devstate *ds);
 const char *sec_event_name(sec_event ev);
 
 #endif

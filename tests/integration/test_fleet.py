@@ -1,0 +1,182 @@
+"""Fleet-level and security detection through MQTT against a running iotad: a known device
+connecting from a new source address, message floods against the learned per-device rate,
+and idle devices costing nothing (their security counters become points only when non-zero
+or changed). Intervals are configured short (--sys-interval-s 1) and waits are on the
+server's own counters, never on fixed sleeps."""
+import json
+import re
+import threading
+
+import paho.mqtt.client as mqtt
+import requests
+
+from conftest import Iotad, wait_for
+
+
+def mqtt_device(srv, dev, key, bind="127.0.0.1", client_id=None):
+    """A connected paho MQTT 3.1.1 client from the given loopback source address."""
+    c = mqtt.Client(client_id=client_id or f"f-{dev[:8]}-{bind}", protocol=mqtt.MQTTv311)
+    c.username_pw_set(dev, key)
+    connected = threading.Event()
+    result = {}
+
+    def on_connect(client, userdata, flags, rc, properties=None):
+        result["rc"] = rc
+        connected.set()
+
+    c.on_connect = on_connect
+    c.connect("127.0.0.1", srv.mqtt_port, keepalive=60, bind_address=bind)
+    c.loop_start()
+    assert connected.wait(10), "no CONNACK"
+    assert result["rc"] == 0
+    return c
+
+
+def publish(c, dev, payload):
+    info = c.publish(f"devices/{dev}/telemetry", json.dumps(payload), qos=1)
+    info.wait_for_publish(10)
+    assert info.rc == mqtt.MQTT_ERR_SUCCESS
+
+
+def close(c):
+    c.disconnect()
+    c.loop_stop()
+
+
+def metric(srv, name):
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    m = re.search(rf"^{name} (\d+)$", text, re.M)
+    return int(m.group(1))
+
+
+def wait_intervals(srv, n):
+    """Waits until the server has closed n more sys.* counter intervals."""
+    start = metric(srv, "iotad_security_intervals_total")
+    wait_for(lambda: metric(srv, "iotad_security_intervals_total") >= start + n,
+             timeout=10 + 3 * n, interval=0.1)
+
+
+def anomalies(client, **params):
+    r = client.get("/api/v1/anomalies", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+def by_detector(items, name):
+    return [a for a in items if any(d.get("name") == name
+                                    for d in a["details"].get("detectors", []))]
+
+
+def test_an_idle_device_stores_its_connect_and_nothing_more():
+    srv = Iotad(args=["--sys-interval-s", "1"])
+    try:
+        admin = srv.admin()
+        dev, key = admin.device_with_key("idle")
+        series_before = metric(srv, "iotad_series")
+        c = mqtt_device(srv, dev, key)
+        # the connect is counted (1), its return to zero recorded once (0), then silence
+        wait_for(lambda: [p["value"] for p in admin.points(dev, "sys.connects")] == [1, 0],
+                 timeout=15)
+        wait_intervals(srv, 4)
+        assert [p["value"] for p in admin.points(dev, "sys.connects")] == [1, 0]
+        # no other sys.* series (messages, bytes, auth failures ... are all zero: not stored)
+        assert admin.get(f"/api/v1/devices/{dev}/metrics").json()["items"] == ["sys.connects"]
+        assert metric(srv, "iotad_series") == series_before + 1
+        assert metric(srv, "iotad_security_points_total") == 2
+        # activity is still counted: one message gives sys.messages 1 (and its 0 after)
+        publish(c, dev, {"metrics": {"temp": 21.5}})
+        wait_for(lambda: [p["value"] for p in admin.points(dev, "sys.messages")] == [1, 0],
+                 timeout=15)
+        close(c)
+    finally:
+        srv.close()
+
+
+def test_a_message_flood_is_flagged_against_the_devices_learned_rate():
+    srv = Iotad(args=["--sys-interval-s", "1"])
+    try:
+        admin = srv.admin()
+        dev, key = admin.device_with_key("chatty")
+        c = mqtt_device(srv, dev, key)
+        publish(c, dev, {"metrics": {"v": 1}})
+        # the quiet intervals that follow are learned as zeros (they are never stored)
+        wait_intervals(srv, 12)
+        assert anomalies(admin, device_id=dev) == []
+        for i in range(600):
+            c.publish(f"devices/{dev}/telemetry", json.dumps({"metrics": {"v": i}}), qos=0)
+        publish(c, dev, {"metrics": {"v": 0}})
+        found = wait_for(lambda: by_detector(anomalies(admin, device_id=dev,
+                                                       metric="sys.messages"), "security"),
+                         timeout=20)
+        a = found[0]
+        assert a["severity"] == "critical"
+        assert "sys.messages = " in a["description"]
+        assert "against a learned" in a["description"] and "Poisson tail" in a["description"]
+        # one episode, not one anomaly per interval
+        assert len(by_detector(anomalies(admin, device_id=dev), "security")) == 1
+        close(c)
+    finally:
+        srv.close()
+
+
+def test_a_known_device_connecting_from_a_new_address_is_flagged():
+    srv = Iotad(args=["--sys-interval-s", "1"])
+    try:
+        admin = srv.admin()
+        dev, key = admin.device_with_key("gateway")
+        # learning: the device's usual address, one connection and a dozen messages
+        c = mqtt_device(srv, dev, key, bind="127.0.0.1")
+        for i in range(12):
+            publish(c, dev, {"metrics": {"v": i}})
+        close(c)
+        close(mqtt_device(srv, dev, key, bind="127.0.0.1"))  # its known address: nothing
+        assert anomalies(admin, device_id=dev) == []
+
+        # a neighbour in the same /24: informational
+        close(mqtt_device(srv, dev, key, bind="127.0.0.2"))
+        near = wait_for(lambda: anomalies(admin, device_id=dev, metric="sys.new_sources"))
+        assert len(near) == 1 and near[0]["severity"] == "info"
+        assert "127.0.0.2" in near[0]["description"]
+        assert "a new address in a network it used before" in near[0]["description"]
+
+        # a network the device never used: a warning, with what it was compared with
+        close(mqtt_device(srv, dev, key, bind="127.0.5.9"))
+        both = wait_for(lambda: len(anomalies(admin, device_id=dev,
+                                              metric="sys.new_sources")) == 2 and
+                        anomalies(admin, device_id=dev, metric="sys.new_sources"))
+        far = [a for a in both if "127.0.5.9" in a["description"]][0]
+        assert far["severity"] == "warning"
+        assert "a network it never used before" in far["description"]
+        assert "2 known addresses" in far["description"]
+        assert far["details"]["detectors"][0]["name"] == "security"
+        events = admin.get("/api/v1/events", params={"category": "security",
+                                                     "device_id": dev}).json()["items"]
+        assert [e for e in events if e["kind"] == "new_source_address"]
+        # counted in the device's security series too
+        wait_for(lambda: any(p["value"] >= 1 for p in admin.points(dev, "sys.new_sources")),
+                 timeout=15)
+
+        # the learned addresses survive a restart: the new one is known now, another is not
+        srv.restart()
+        admin = srv.admin()
+        close(mqtt_device(srv, dev, key, bind="127.0.5.9"))
+        close(mqtt_device(srv, dev, key, bind="127.0.0.1"))
+        assert len(anomalies(admin, device_id=dev, metric="sys.new_sources")) == 2
+        close(mqtt_device(srv, dev, key, bind="127.0.77.1"))
+        wait_for(lambda: len(anomalies(admin, device_id=dev, metric="sys.new_sources")) == 3)
+    finally:
+        srv.close()
+
+
+def test_a_new_device_is_not_flagged_for_its_first_addresses():
+    srv = Iotad()
+    try:
+        admin = srv.admin()
+        dev, key = admin.device_with_key("fresh")
+        for bind in ("127.0.0.1", "127.0.3.1", "127.0.4.1"):
+            c = mqtt_device(srv, dev, key, bind=bind)
+            publish(c, dev, {"metrics": {"v": 1}})
+            close(c)
+        assert anomalies(admin, device_id=dev) == []
+    finally:
+        srv.close()
