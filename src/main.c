@@ -1,8 +1,8 @@
 /* iotad command line: serve, config, replay, audit verify, version. */
 #include "core/config.h"
 #include "core/log.h"
-#include "core/server.h"
 #include "detect/replay.h"
+#include "server.h"
 #include "store/audit.h"
 #include "store/db.h"
 

@@ -1,5 +1,6 @@
 /* The server context: everything one running iotad owns, passed explicitly to every
- * subsystem (no globals), so tests can build one. Lives on the event-loop thread. */
+ * subsystem (no globals), so tests can build one. Lives on the event-loop thread. Only the
+ * type: src/server.c (the composition root, server.h) creates and wires what it points to. */
 #ifndef IOTAD_CORE_SERVER_H
 #define IOTAD_CORE_SERVER_H
 
@@ -45,12 +46,5 @@ typedef struct server {
     int64_t started_ms;
     int exit_code;
 } server;
-
-/* Opens the store, runs migrations, creates the first Admin, starts listeners and threads. */
-int server_start(server *s, const config *cfg, uv_loop_t *loop);
-/* Graceful stop: stop accepting, drain ingest (every acknowledged point is committed), close. */
-void server_stop(server *s);
-/* Frees what server_start allocated; call after the loop has returned. */
-void server_destroy(server *s);
 
 #endif

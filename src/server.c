@@ -3,7 +3,7 @@
  * SIGTERM/SIGINT that stops accepting, lets the writer commit everything queued (so every
  * acknowledged point is durable, and nothing half-received is acknowledged), checkpoints
  * the time-series store and closes every handle so the loop returns. */
-#include "core/server.h"
+#include "server.h"
 
 #include "api/api.h"
 #include "api/stream.h"
