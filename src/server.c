@@ -14,11 +14,12 @@
 #include "api/population.h"
 #include "report/reports.h"
 #include "core/log.h"
-#include "core/shards.h"
+#include "pipeline/shards.h"
 #include "core/util.h"
 #include "http/http_server.h"
 #include "ingest/devstate.h"
 #include "ingest/mqtt_ingest.h"
+#include "ingest/ws_ingest.h"
 #include "mqtt/mqtt_server.h"
 #include "sim/sim.h"
 #include "store/audit.h"
@@ -145,9 +146,12 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                                 .max_entries = 100000};
     s->throttle = auth_throttle_new(&th);
     s->devices = devstate_new(s);
-    s->hub = stream_hub_new(s);
+    s->hub = stream_hub_new();
+    s->ws_ingest = ws_ingest_new(s);
     s->population = population_new();
-    if (!s->throttle || !s->devices || !s->hub || devstate_load(s->devices) != 0) return -1;
+    if (!s->throttle || !s->devices || !s->hub || !s->ws_ingest) return -1;
+    ev_listener live = stream_hub_listener(s->hub);
+    if (ev_subscribe(&s->events, &live) != 0 || devstate_load(s->devices) != 0) return -1;
     devstate_on_events(s->devices, anomalies_on_events, s);
     shards_options sopt = {.threads = cfg->shards > 0 ? (unsigned)cfg->shards
                                                       : (unsigned)uv_available_parallelism(),
@@ -218,6 +222,7 @@ void server_stop(server *s)
     reports_stop(s);
     mqtt_ingest_resume_all(s); /* drop back-pressure references before connections close */
     if (s->hub) stream_close_all(s->hub);
+    if (s->ws_ingest) ws_ingest_close_all(s->ws_ingest);
     if (s->devices) devstate_save(s->devices); /* learned source addresses */
     if (s->http) http_server_stop(s->http, on_http_closed, s);
     if (s->mqtt) mqtt_server_stop(s->mqtt, on_mqtt_closed, s);
@@ -240,6 +245,7 @@ void server_destroy(server *s)
     s->db = s->wdb = NULL;
     devstate_free(s->devices);
     stream_hub_free(s->hub);
+    ws_ingest_free(s->ws_ingest);
     population_free(s->population);
     auth_throttle_free(s->throttle);
     log_info("stopped", "%s", "");

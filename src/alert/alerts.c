@@ -6,7 +6,6 @@
 #include "alert/alerts.h"
 
 #include "alert/alert_int.h"
-#include "api/stream.h"
 #include "core/log.h"
 #include "http/http_server.h"
 #include "ingest/devstate.h"
@@ -257,7 +256,7 @@ void alerts_wake(alerts *a)
 
 void alerts_broadcast_alert(server *s, sqlite3 *db, const char *alert_id)
 {
-    if (!s->hub || !stream_has_subscribers(s->hub)) return;
+    if (!ev_wanted(&s->events, EV_ALERT)) return;
     bool found;
     cJSON *row = db_row_json(db, &found, "SELECT " ALERT_COLUMNS " FROM alerts a WHERE a.id = ?",
                              "s", alert_id);
@@ -266,14 +265,11 @@ void alerts_broadcast_alert(server *s, sqlite3 *db, const char *alert_id)
     char device_id[UUID_STR_LEN + 1] = "";
     if (dev) snprintf(device_id, sizeof device_id, "%s", dev);
     dev_live *d = device_id[0] ? devstate_get(s->devices, device_id) : NULL;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "alert");
-    cJSON_AddItemToObject(o, "alert", row);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     /* alerts without a device (channel tests) go to Analysts and Admins only */
-    if (text) stream_broadcast(s->hub, device_id, d ? d->owner_id : "", text, strlen(text));
-    free(text);
+    ev_event e = {.type = EV_ALERT, .device_id = device_id, .owner_id = d ? d->owner_id : ""};
+    e.u.record = row;
+    ev_emit(&s->events, &e);
+    cJSON_Delete(row);
 }
 
 void alert_outbox_note(alerts *a, const char *alert_id)

@@ -7,9 +7,8 @@
  * with a verdict resolves the linked anomalies and feeds the verdict to the detectors. */
 #include "alert/alert_int.h"
 #include "alert/alert_util.h"
-#include "api/stream.h"
 #include "core/log.h"
-#include "core/shards.h"
+#include "pipeline/shards.h"
 #include "ingest/devstate.h"
 #include "store/audit.h"
 #include "store/db.h"
@@ -61,20 +60,17 @@ static cJSON *incident_row(sqlite3 *db, const char *id)
 
 void incident_broadcast(server *s, const char *incident_id)
 {
-    if (!s->hub || !stream_has_subscribers(s->hub)) return;
+    if (!ev_wanted(&s->events, EV_INCIDENT)) return;
     cJSON *row = incident_row(s->db, incident_id);
     if (!row) return;
     char device_id[UUID_STR_LEN + 1] = "";
     const char *dev = api_json_str(row, "device_id");
     if (dev) snprintf(device_id, sizeof device_id, "%s", dev);
     dev_live *d = device_id[0] ? devstate_get(s->devices, device_id) : NULL;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "incident");
-    cJSON_AddItemToObject(o, "incident", row);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (text) stream_broadcast(s->hub, device_id, d ? d->owner_id : "", text, strlen(text));
-    free(text);
+    ev_event e = {.type = EV_INCIDENT, .device_id = device_id, .owner_id = d ? d->owner_id : ""};
+    e.u.record = row;
+    ev_emit(&s->events, &e);
+    cJSON_Delete(row);
 }
 
 static char *json_detail(const char *k1, const char *v1, const char *k2, const char *v2)

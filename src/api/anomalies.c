@@ -4,10 +4,9 @@
 
 #include "alert/alerts.h"
 #include "api/population.h"
-#include "api/stream.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "core/shards.h"
+#include "pipeline/shards.h"
 #include "ingest/devstate.h"
 #include "store/db.h"
 
@@ -40,7 +39,7 @@ static char *details_json(const shard_event *e)
 
 static void broadcast(server *s, const char *anomaly_id, const char *device_id)
 {
-    if (!stream_has_subscribers(s->hub)) return;
+    if (!ev_wanted(&s->events, EV_ANOMALY)) return;
     dev_live *d = devstate_get(s->devices, device_id);
     bool found;
     cJSON *row = db_row_json(s->db, &found,
@@ -49,13 +48,10 @@ static void broadcast(server *s, const char *anomaly_id, const char *device_id)
                              "resolved_at, verdict, rule_id FROM anomalies WHERE id = ?",
                              "s", anomaly_id);
     if (!found) return;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "anomaly");
-    cJSON_AddItemToObject(o, "anomaly", row);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (text) stream_broadcast(s->hub, device_id, d ? d->owner_id : "", text, strlen(text));
-    free(text);
+    ev_event e = {.type = EV_ANOMALY, .device_id = device_id, .owner_id = d ? d->owner_id : ""};
+    e.u.record = row;
+    ev_emit(&s->events, &e);
+    cJSON_Delete(row);
 }
 
 /* Upserts one detector state (a blob: db_exec binds text only). */

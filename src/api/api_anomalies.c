@@ -3,7 +3,7 @@
 #include "api/anomalies.h"
 #include "api/api.h"
 
-#include "core/shards.h"
+#include "pipeline/shards.h"
 #include "detect/rules.h"
 #include "store/db.h"
 

@@ -8,7 +8,7 @@
 #include "core/hmap.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "core/shards.h"
+#include "pipeline/shards.h"
 #include "core/util.h"
 #include "detect/population.h"
 

@@ -5,6 +5,7 @@
 #define IOTAD_CORE_SERVER_H
 
 #include "core/config.h"
+#include "core/events.h"
 #include "core/hmap.h"
 #include "core/metrics.h"
 
@@ -18,6 +19,7 @@ struct writer;
 struct tsdb;
 struct auth_throttle;
 struct stream_hub;
+struct ws_ingest;
 struct devstate;
 struct sim;
 
@@ -31,8 +33,10 @@ typedef struct server {
     struct http_server *http;
     struct mqtt_server *mqtt;
     struct auth_throttle *throttle;
-    struct stream_hub *hub;
-    struct devstate *devices; /* live device state and security counters */
+    ev_sink events;              /* what happened, for the listeners server.c subscribes */
+    struct stream_hub *hub;      /* live stream to users (a listener of events) */
+    struct ws_ingest *ws_ingest; /* devices streaming over WebSocket */
+    struct devstate *devices;    /* live device state and security counters */
     struct sim *sim;
     struct shards *shards;
     struct reports_state *reports; /* src/report/reports.c */

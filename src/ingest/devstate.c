@@ -9,12 +9,11 @@
  * shows up from a new address raises an anomaly at once. */
 #include "ingest/devstate.h"
 
-#include "api/stream.h"
 #include "auth/token.h"
 #include "core/hmap.h"
 #include "core/log.h"
 #include "core/server.h"
-#include "core/shards.h"
+#include "pipeline/shards.h"
 #include "ingest/ingest.h"
 #include "store/db.h"
 #include "store/writer.h"
@@ -291,15 +290,10 @@ static void set_status(devstate *ds, dev_live *d, bool online, transport t, cons
     record_event(ds, d->id, "status", status, t, peer, reason);
     log_info("device_status", "device=%s status=%s transport=%s reason=\"%s\"", d->id, status,
              transport_name(t), reason ? reason : "");
-    if (ds->s->hub && stream_has_subscribers(ds->s->hub)) {
-        char json[256], ts[32];
-        util_rfc3339(now, ts);
-        int n = snprintf(json, sizeof json,
-                         "{\"type\":\"device_status\",\"device_id\":\"%s\",\"status\":\"%s\","
-                         "\"ts\":\"%s\"}",
-                         d->id, status, ts);
-        stream_broadcast(ds->s->hub, d->id, d->owner_id, json, (size_t)n);
-    }
+    ev_event e = {.type = EV_DEVICE_STATUS, .device_id = d->id, .owner_id = d->owner_id};
+    e.u.status.online = online;
+    e.u.status.ts_ms = now;
+    ev_emit(&ds->s->events, &e);
 }
 
 /* The host part of "a.b.c.d:port" / "[v6]:port" into host; hashes of the address and of its

@@ -1,9 +1,8 @@
 /* Shared ingest path; see ingest.h. */
 #include "ingest/ingest.h"
 
-#include "api/stream.h"
 #include "core/server.h"
-#include "core/shards.h"
+#include "pipeline/shards.h"
 #include "ingest/decode_json.h"
 #include "ingest/devstate.h"
 #include "store/writer.h"
@@ -71,7 +70,15 @@ static void on_durable(writer_job *job, int status, void *arg)
 {
     ingest_pending *p = arg;
     server *s = p->s;
-    if (status == 0 && s->hub && stream_has_subscribers(s->hub)) stream_publish_points(s->hub, job);
+    if (status == 0 && ev_wanted(&s->events, EV_POINTS)) {
+        dev_live *d = devstate_get(s->devices, job->device_id);
+        if (d) {
+            ev_event e = {.type = EV_POINTS, .device_id = job->device_id, .owner_id = d->owner_id};
+            e.u.points.v = job->points;
+            e.u.points.n = job->n;
+            ev_emit(&s->events, &e);
+        }
+    }
     if (status != 0) s->m.rejected[p->t][REJECT_UNAVAILABLE]++;
     if (p->ack) p->ack(p->arg, store_status(status), job->n);
     free(p);

@@ -6,14 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define INGEST_METRIC_MAX 128 /* bytes, without the NUL */
-
-typedef struct {
-    int64_t ts_ms; /* ms since the Unix epoch */
-    double value;  /* always finite */
-    uint16_t metric_len;
-    char metric[INGEST_METRIC_MAX + 1]; /* NUL-terminated, validated by ingest_metric_valid */
-} ingest_point;
+#include "core/point.h"
 
 typedef struct {
     ingest_point *v;

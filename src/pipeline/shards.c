@@ -2,7 +2,7 @@
  * condition variable) and a hash map from "device_id/metric" to the series state: the
  * det_series pipeline, the state of each rule that applies, and the open anomaly episodes.
  * Events for the loop are batched per message and handed over with one uv_async_send. */
-#include "core/shards.h"
+#include "pipeline/shards.h"
 
 #include "core/hmap.h"
 #include "core/log.h"

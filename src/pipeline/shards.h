@@ -3,8 +3,8 @@
  * the loop; anomaly episodes (open / update / close) go back to the loop through uv_async,
  * where they are stored and streamed. Rules, analyst feedback and snapshot requests travel
  * the same queues, so a shard's state is only ever touched by its own thread. */
-#ifndef IOTAD_CORE_SHARDS_H
-#define IOTAD_CORE_SHARDS_H
+#ifndef IOTAD_PIPELINE_SHARDS_H
+#define IOTAD_PIPELINE_SHARDS_H
 
 #include "detect/rules.h"
 #include "detect/series.h"
