@@ -136,6 +136,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
         return -1;
     }
     if (device_data_register(s->db, s->ts) != 0) log_warn("device_data_unavailable", "%s", "");
+    api_settings_load(s); /* settings changed over the API win over the configuration */
     if (bootstrap_admin(s) != 0) {
         log_error("admin_bootstrap_failed", "email=%s", cfg->admin_email);
         return -1;
@@ -160,7 +161,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     anomalies_preload_snapshots(s);
     anomalies_load_rules(s);
     writer_options wopt = {.checkpoint_interval_ms = cfg->checkpoint_interval_s * 1000,
-                           .retention_ms = cfg->retention_days * 86400000LL,
+                           .retention_ms = s->cfg.retention_days * 86400000LL,
                            .queue_max_points = (size_t)cfg->queue_max_points};
     if (writer_start(loop, s->wdb, s->ts, &wopt, &s->writer) != 0) return -1;
     writer_on_drain(s->writer, on_drain, s);

@@ -24,6 +24,7 @@ typedef struct api_ctx {
     char user_id[UUID_STR_LEN + 1];
     char email[256];
     char session_hash[65];
+    bool via_cookie; /* the session came from the cookie (a browser): CSRF rules apply */
     struct dev_live *device;
     char params[3][128]; /* {placeholders} of the route pattern, in order */
     int nparams;
@@ -138,7 +139,8 @@ void api_rules_delete(api_ctx *ctx);
 /* Shared by sign-up and Admin user creation (api_auth.c). */
 void api_create_account(api_ctx *ctx, const cJSON *body, const char *role, int kind);
 
-/* Settings stored in the database (settings table), with defaults from the config. */
-void api_setting_get(server *s, const char *key, const char *def, char *out, size_t cap);
+/* Applies the settings an Admin changed over the API (settings table) to s->cfg; at start,
+ * before the modules that read them. */
+void api_settings_load(server *s);
 
 #endif

@@ -308,8 +308,7 @@ void api_create_account(api_ctx *ctx, const cJSON *body, const char *role, int k
 
 void api_signup(api_ctx *ctx)
 {
-    char mode[16];
-    api_setting_get(ctx->s, "signup", ctx->s->cfg.signup, mode, sizeof mode);
+    const char *mode = ctx->s->cfg.signup; /* the setting, when an Admin changed it */
     cJSON *body = api_body_json(ctx);
     if (!body) return;
     if (strcmp(mode, "off") == 0) {

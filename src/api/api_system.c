@@ -163,6 +163,9 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)s->m.logins_locked);
     COUNTER("iotad_api_denied_total", "API requests answered 401/403.");
     tb_printf(&t, "iotad_api_denied_total %llu\n", (unsigned long long)s->m.api_denied);
+    COUNTER("iotad_api_csrf_refused_total",
+            "Browser requests refused as cross-origin or with a non-JSON body.");
+    tb_printf(&t, "iotad_api_csrf_refused_total %llu\n", (unsigned long long)s->m.csrf_refused);
     size_t online = 0, total = devstate_count(s->devices, &online);
     GAUGE("iotad_devices", "Registered devices, by status.");
     tb_printf(&t, "iotad_devices{status=\"online\"} %zu\n", online);

@@ -3,8 +3,10 @@
 #include "api/api.h"
 
 #include "auth/token.h"
+#include "core/log.h"
 #include "store/audit.h"
 #include "store/db.h"
+#include "store/writer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -179,15 +181,46 @@ void api_invites_create(api_ctx *ctx)
     api_json(ctx, 201, o);
 }
 
+/* Settings an Admin changes at run time. Each is a configuration key: validated by the
+ * configuration table (the same bounds as the flag), stored in the settings table, where it
+ * wins over the configuration from then on (restarts included), and applied at once. */
+static const char *const runtime_settings[] = {"signup", "session_idle_s", "retention_days",
+                                               "offline_timeout_s"};
+#define N_RUNTIME (sizeof runtime_settings / sizeof runtime_settings[0])
+
+static int64_t cfg_int(const config *c, const char *key)
+{
+    return !strcmp(key, "session_idle_s")   ? c->session_idle_s
+           : !strcmp(key, "retention_days") ? c->retention_days
+                                            : c->offline_timeout_s;
+}
+
+/* Pushes a changed value to the module that uses it outside the request path. */
+static void apply_setting(server *s, const char *key)
+{
+    if (!strcmp(key, "retention_days") && s->writer)
+        writer_set_retention(s->writer, s->cfg.retention_days * 86400000LL);
+}
+
+void api_settings_load(server *s)
+{
+    for (size_t i = 0; i < N_RUNTIME; i++) {
+        char v[CONFIG_STR_MAX], err[256];
+        if (db_text(s->db, v, sizeof v, "SELECT value FROM settings WHERE key = ?", "s",
+                    runtime_settings[i]) != 0)
+            continue;
+        if (config_set(&s->cfg, runtime_settings[i], v, CONFIG_SRC_SETTINGS, err, sizeof err) != 0)
+            log_warn("setting_ignored", "key=%s reason=\"%s\"", runtime_settings[i], err);
+    }
+}
+
 void api_settings_get(api_ctx *ctx)
 {
-    char signup[16];
-    api_setting_get(ctx->s, "signup", ctx->s->cfg.signup, signup, sizeof signup);
+    const config *c = &ctx->s->cfg;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "signup", signup);
-    cJSON_AddNumberToObject(o, "retention_days", (double)ctx->s->cfg.retention_days);
-    cJSON_AddNumberToObject(o, "session_idle_s", (double)ctx->s->cfg.session_idle_s);
-    cJSON_AddNumberToObject(o, "offline_timeout_s", (double)ctx->s->cfg.offline_timeout_s);
+    cJSON_AddStringToObject(o, "signup", c->signup);
+    for (size_t i = 1; i < N_RUNTIME; i++)
+        cJSON_AddNumberToObject(o, runtime_settings[i], (double)cfg_int(c, runtime_settings[i]));
     api_json(ctx, 200, o);
 }
 
@@ -195,21 +228,72 @@ void api_settings_update(api_ctx *ctx)
 {
     cJSON *body = api_body_json(ctx);
     if (!body) return;
-    const char *signup = api_json_str(body, "signup");
-    if (!signup || (strcmp(signup, "open") && strcmp(signup, "invite") && strcmp(signup, "off"))) {
-        cJSON_Delete(body);
-        api_error(ctx, 400, "bad_request", "signup must be open, invite or off");
+    /* validate every field on a copy first: all are applied, or none */
+    config next = ctx->s->cfg;
+    char values[N_RUNTIME][CONFIG_STR_MAX];
+    bool given[N_RUNTIME] = {false};
+    const cJSON *f;
+    cJSON_ArrayForEach(f, body)
+    {
+        size_t i = 0;
+        while (i < N_RUNTIME && strcmp(runtime_settings[i], f->string) != 0)
+            i++;
+        if (i == N_RUNTIME) {
+            api_error(ctx, 400, "bad_request",
+                      "unknown setting '%.64s' (settings: signup, session_idle_s, "
+                      "retention_days, offline_timeout_s)",
+                      f->string);
+            cJSON_Delete(body);
+            return;
+        }
+        bool is_str = i == 0;
+        if (is_str ? !cJSON_IsString(f)
+                   : (!cJSON_IsNumber(f) || f->valuedouble != (double)(long long)f->valuedouble)) {
+            api_error(ctx, 400, "bad_request", "%s must be %s", f->string,
+                      is_str ? "a string" : "an integer");
+            cJSON_Delete(body);
+            return;
+        }
+        if (is_str)
+            snprintf(values[i], sizeof values[i], "%s", f->valuestring);
+        else
+            snprintf(values[i], sizeof values[i], "%lld", (long long)f->valuedouble);
+        char err[256];
+        if (config_set(&next, f->string, values[i], CONFIG_SRC_SETTINGS, err, sizeof err) != 0) {
+            api_error(ctx, 400, "bad_request", "%s", err);
+            cJSON_Delete(body);
+            return;
+        }
+        given[i] = true;
+    }
+    cJSON_Delete(body);
+    int64_t now = util_now_ms();
+    if (db_begin(ctx->s->db) != 0) {
+        api_error(ctx, 503, "unavailable", "the settings could not be stored; retry");
         return;
     }
-    db_exec(
-        ctx->s->db, NULL,
-        "INSERT INTO settings(key, value, updated_at) VALUES('signup', ?, ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        "si", signup, util_now_ms());
-    char detail[64];
-    snprintf(detail, sizeof detail, "signup=%s", signup);
-    api_audit(ctx, "settings.update", "signup", detail);
-    cJSON_Delete(body);
+    int rc = 0;
+    for (size_t i = 0; i < N_RUNTIME && rc == 0; i++) {
+        if (!given[i]) continue;
+        rc = db_exec(ctx->s->db, NULL,
+                     "INSERT INTO settings(key, value, updated_at) VALUES(?, ?, ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                     "updated_at = excluded.updated_at",
+                     "ssi", runtime_settings[i], values[i], now);
+        char detail[CONFIG_STR_MAX + 64];
+        snprintf(detail, sizeof detail, "%s=%s", runtime_settings[i], values[i]);
+        if (rc == 0)
+            rc = audit_append(ctx->s->db, api_actor(ctx), "settings.update", runtime_settings[i],
+                              detail, ctx->req->peer);
+    }
+    if (rc != 0 || db_commit(ctx->s->db) != 0) {
+        db_rollback(ctx->s->db);
+        api_error(ctx, 503, "unavailable", "the settings could not be stored; retry");
+        return;
+    }
+    ctx->s->cfg = next;
+    for (size_t i = 0; i < N_RUNTIME; i++)
+        if (given[i]) apply_setting(ctx->s, runtime_settings[i]);
     api_settings_get(ctx);
 }
 

@@ -300,21 +300,18 @@ const char *api_owner_scope(const api_ctx *ctx)
     return auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
 }
 
-void api_setting_get(server *s, const char *key, const char *def, char *out, size_t cap)
-{
-    if (db_text(s->db, out, cap, "SELECT value FROM settings WHERE key = ?", "s", key) != 0)
-        snprintf(out, cap, "%s", def);
-}
-
 /* Resolves a session from "Authorization: Bearer" or the session cookie. */
 static bool resolve_session(api_ctx *ctx)
 {
     char token[128] = "";
     const char *authz = http_req_header(ctx->req, "authorization");
+    ctx->via_cookie = false;
     if (authz && strncasecmp(authz, "Bearer ", 7) == 0) {
         snprintf(token, sizeof token, "%s", authz + 7);
     } else if (http_cookie(ctx->req, SESSION_COOKIE, token, sizeof token) != 0) {
         return false;
+    } else {
+        ctx->via_cookie = true;
     }
     if (!token[0]) return false;
     auth_token_hash(token, ctx->session_hash);
@@ -339,7 +336,10 @@ static bool resolve_session(api_ctx *ctx)
         last_seen = sqlite3_column_int64(st, 3);
     }
     sqlite3_finalize(st);
-    if (ok && now - last_seen > 60000) /* sliding expiry, written at most once a minute */
+    /* sliding expiry: last_seen is written at most every idle/60 (1 s for a 60 s limit, a
+     * minute for a day), so a session in use never expires and an idle one within 2% */
+    int64_t every_ms = ctx->s->cfg.session_idle_s * 1000 / 60;
+    if (ok && now - last_seen >= every_ms)
         db_exec(ctx->s->db, NULL, "UPDATE sessions SET last_seen = ? WHERE token_hash = ?", "is",
                 now, ctx->session_hash);
     ctx->authed = ok;
@@ -367,6 +367,57 @@ static bool resolve_device(api_ctx *ctx, transport t)
         return false;
     }
     return true;
+}
+
+static bool safe_method(const http_request *req)
+{
+    return !strcmp(req->method_name, "GET") || !strcmp(req->method_name, "HEAD") ||
+           !strcmp(req->method_name, "OPTIONS");
+}
+
+/* Cross-site request forgery. A browser attaches the session cookie to requests that other
+ * sites trigger, so a cookie must not be enough: a state change (and the WebSocket stream)
+ * authenticated by the cookie has to come from the dashboard's own origin, as the browser
+ * reports it (Sec-Fetch-Site: same-origin, else an Origin naming this host or a trusted
+ * origin); a request with neither header is refused. Its body must be JSON, a type no HTML
+ * form can send. Requests with a Bearer token or a device key carry no ambient credential and
+ * are not checked; public routes (login, sign-up) are refused only when the browser says the
+ * request is cross-site. Returns true when the request was refused (and answered). */
+static bool csrf_refused(api_ctx *ctx, bool cookie_auth)
+{
+    const http_request *req = ctx->req;
+    if (safe_method(req) && !req->websocket_upgrade) return false;
+    const char *site = http_req_header(req, "sec-fetch-site");
+    const char *origin = http_req_header(req, "origin");
+    bool same = false, known = false;
+    if (site) {
+        known = true;
+        same = strcmp(site, "same-origin") == 0;
+    } else if (origin) {
+        known = true;
+        same = http_origin_matches(origin, http_req_header(req, "host"), false) ||
+               http_origin_listed(origin, ctx->s->cfg.trusted_origins);
+    }
+    if (known ? !same : cookie_auth) {
+        ctx->s->m.csrf_refused++;
+        api_error(ctx, 403, "cross_origin",
+                  "cross-origin request refused (origin %.100s); API clients authenticate with "
+                  "an Authorization: Bearer token",
+                  origin ? origin
+                  : site ? site
+                         : "unknown");
+        return true;
+    }
+    if (!cookie_auth || req->websocket_upgrade) return false;
+    const char *ct = http_req_header(req, "content-type");
+    if ((req->body_len > 0 || ct) &&
+        (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';'))) {
+        ctx->s->m.csrf_refused++;
+        api_error(ctx, 415, "unsupported_media_type",
+                  "the request body must be sent as Content-Type: application/json");
+        return true;
+    }
+    return false;
 }
 
 void api_on_request(void *ud, http_conn *c, const http_request *req)
@@ -410,12 +461,14 @@ void api_on_request(void *ud, http_conn *c, const http_request *req)
     }
     switch (route->auth) {
     case API_AUTH_PUBLIC:
+        if (csrf_refused(&ctx, false)) return;
         break;
     case API_AUTH_SESSION:
         if (!resolve_session(&ctx)) {
             api_error(&ctx, 401, "unauthorized", "log in first (session expired or missing)");
             return;
         }
+        if (ctx.via_cookie && csrf_refused(&ctx, true)) return;
         if (!auth_role_allows(ctx.role, route->perm)) {
             api_error(&ctx, 403, "forbidden", "the %s role may not do this",
                       auth_role_name(ctx.role));
@@ -434,6 +487,7 @@ void api_on_request(void *ud, http_conn *c, const http_request *req)
             api_error(&ctx, 401, "unauthorized", "log in or send a device API key");
             return;
         }
+        if (ctx.via_cookie && csrf_refused(&ctx, true)) return;
         break;
     }
     route->fn(&ctx);

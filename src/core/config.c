@@ -46,6 +46,9 @@ static const option options[] = {
     {"admin_password", OPT_STR, offsetof(config, admin_password), CONFIG_STR_MAX, "",
      "password of the first Admin (generated and printed once if empty)", true, 0, 0, NULL},
     S(web_dir, "web/dist", "directory of the built dashboard served at /", NULL),
+    S(trusted_origins, "",
+      "origins the dashboard is served from when a proxy changes Host (\"https://iot.example\")",
+      NULL),
     S(signup, "open", "self-registration: open|invite|off", "open|invite|off"),
     S(store_sync, "full", "SQLite synchronous mode: full (power-safe) | normal", "full|normal"),
     I(shards, "0", 0, 256, "detector shard threads (0 = one per core)"),
@@ -280,7 +283,7 @@ int config_parse_args(config *c, int argc, char **argv, char *err, size_t errcap
 
 void config_print(const config *c, FILE *out)
 {
-    static const char *const src_names[] = {"default", "file", "env", "flag"};
+    static const char *const src_names[] = {"default", "file", "env", "flag", "settings"};
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const option *o = &options[i];
         const char *base = (const char *)c + o->offset;

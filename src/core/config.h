@@ -18,9 +18,10 @@ typedef struct {
     char admin_email[CONFIG_STR_MAX];
     char admin_password[CONFIG_STR_MAX]; /* secret: never printed */
     char web_dir[CONFIG_STR_MAX];
-    char signup[16];     /* open | invite | off */
-    char store_sync[16]; /* full | normal */
-    int64_t shards;      /* 0 = one per core */
+    char trusted_origins[CONFIG_STR_MAX]; /* origins allowed besides the request's own host */
+    char signup[16];                      /* open | invite | off */
+    char store_sync[16];                  /* full | normal */
+    int64_t shards;                       /* 0 = one per core */
     int64_t commit_interval_ms;
     int64_t queue_max_points;
     int64_t max_batch_points;
@@ -45,7 +46,13 @@ typedef struct {
     unsigned char source[64]; /* config_source of each option, by table index */
 } config;
 
-typedef enum { CONFIG_SRC_DEFAULT, CONFIG_SRC_FILE, CONFIG_SRC_ENV, CONFIG_SRC_FLAG } config_source;
+typedef enum {
+    CONFIG_SRC_DEFAULT,
+    CONFIG_SRC_FILE,
+    CONFIG_SRC_ENV,
+    CONFIG_SRC_FLAG,
+    CONFIG_SRC_SETTINGS /* changed by an Admin over the API (stored in the database) */
+} config_source;
 
 void config_defaults(config *c);
 /* Applies `key = value` lines; returns 0, or -1 with a message in err. */

@@ -146,3 +146,75 @@ bool http_token_list_has(const char *value, const char *token)
     }
     return false;
 }
+
+/* Splits "host[:port]" (or "[v6]:port") at the port; returns the host length and the port
+ * (def when absent), or -1 when malformed. */
+static long split_host_port(const char *s, size_t len, long def, size_t *host_len)
+{
+    size_t hl = len;
+    const char *colon = NULL;
+    if (len && s[0] == '[') {
+        const char *rb = memchr(s, ']', len);
+        if (!rb) return -1;
+        hl = (size_t)(rb - s) + 1;
+        if (hl < len) {
+            if (s[hl] != ':') return -1;
+            colon = s + hl;
+        }
+    } else {
+        colon = memchr(s, ':', len);
+        if (colon) hl = (size_t)(colon - s);
+    }
+    if (hl == 0) return -1;
+    *host_len = hl;
+    if (!colon) return def;
+    long port = 0;
+    const char *p = colon + 1, *end = s + len;
+    if (p == end || end - p > 5) return -1;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        port = port * 10 + (*p - '0');
+    }
+    return port >= 1 && port <= 65535 ? port : -1;
+}
+
+bool http_origin_matches(const char *origin, const char *host, bool tls)
+{
+    if (!origin || !host) return false;
+    long def;
+    const char *rest;
+    if (strncasecmp(origin, "https://", 8) == 0) {
+        def = 443;
+        rest = origin + 8;
+    } else if (strncasecmp(origin, "http://", 7) == 0 && !tls) {
+        def = 80;
+        rest = origin + 7;
+    } else {
+        return false; /* "null", other schemes, http:// to a TLS listener */
+    }
+    size_t rl = strlen(rest), hl = strlen(host);
+    if (rl && rest[rl - 1] == '/') rl--;
+    size_t oh, hh;
+    long op = split_host_port(rest, rl, def, &oh);
+    long hp = split_host_port(host, hl, def, &hh);
+    return op > 0 && op == hp && oh == hh && strncasecmp(rest, host, oh) == 0;
+}
+
+bool http_origin_listed(const char *origin, const char *list)
+{
+    if (!origin || !list) return false;
+    size_t ol = strlen(origin);
+    if (ol && origin[ol - 1] == '/') ol--;
+    const char *p = list;
+    while (*p) {
+        while (is_ows(*p) || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && !is_ows(*p))
+            p++;
+        size_t n = (size_t)(p - start);
+        if (n && start[n - 1] == '/') n--;
+        if (n && n == ol && strncasecmp(start, origin, n) == 0) return true;
+    }
+    return false;
+}

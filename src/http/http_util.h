@@ -36,4 +36,13 @@ int http_cookie_lookup(const char *cookie_header, const char *name, char *out, s
  * `token`, compared case-insensitively, ignoring surrounding whitespace. */
 bool http_token_list_has(const char *value, const char *token);
 
+/* True when an Origin header value ("https://host[:port]") names the host and port of a Host
+ * header value, a missing port being the scheme's default on both sides; host names compare
+ * case-insensitively. With tls, only https origins match. "null", other schemes and anything
+ * malformed are false. */
+bool http_origin_matches(const char *origin, const char *host, bool tls);
+/* True when origin is one of a comma/space-separated list of origins ("https://a.example,
+ * http://b:8080"); a trailing '/' is ignored on both sides. */
+bool http_origin_listed(const char *origin, const char *list);
+
 #endif

@@ -36,7 +36,8 @@ struct writer {
     bool overloaded; /* loop thread only */
     void (*drain_cb)(void *);
     void *drain_arg;
-    writer_stats stats; /* guarded by mu */
+    writer_stats stats;     /* guarded by mu */
+    bool retention_changed; /* guarded by mu */
     /* WAL checkpoints run on their own thread and connection, so that copying WAL pages into
      * the database never happens inside a group commit (it did: SQLite's automatic checkpoint
      * runs in the COMMIT that crosses the threshold, and showed up as ack-latency spikes). */
@@ -247,9 +248,14 @@ static void housekeeping(writer *w, int64_t *last_checkpoint_ms, int64_t *last_r
         *last_checkpoint_ms = now;
         if (tsdb_checkpoint(w->ts) != 0) log_warn("checkpoint_failed", "%s", "");
     }
-    if (w->opt.retention_ms > 0 && now - *last_retention_ms >= 60000) {
+    pthread_mutex_lock(&w->mu);
+    int64_t retention_ms = w->opt.retention_ms; /* writer_set_retention changes it */
+    bool changed = w->retention_changed;
+    w->retention_changed = false;
+    pthread_mutex_unlock(&w->mu);
+    if (retention_ms > 0 && (changed || now - *last_retention_ms >= 60000)) {
         *last_retention_ms = now;
-        if (tsdb_delete_before(w->ts, now - w->opt.retention_ms) != 0)
+        if (tsdb_delete_before(w->ts, now - retention_ms) != 0)
             log_warn("retention_failed", "%s", "");
     }
 }
@@ -464,6 +470,14 @@ void writer_on_drain(writer *w, void (*cb)(void *arg), void *arg)
 {
     w->drain_cb = cb;
     w->drain_arg = arg;
+}
+
+void writer_set_retention(writer *w, int64_t retention_ms)
+{
+    pthread_mutex_lock(&w->mu);
+    w->opt.retention_ms = retention_ms;
+    w->retention_changed = true; /* a pass at the next housekeeping, not a minute later */
+    pthread_mutex_unlock(&w->mu);
 }
 
 void writer_get_stats(writer *w, writer_stats *out)

@@ -82,6 +82,9 @@ void writer_on_drain(writer *w, void (*cb)(void *arg), void *arg);
 /* Queues the deletion of every series of a device (done by the writer thread). */
 void writer_delete_device(writer *w, const char *device_id);
 void writer_get_stats(writer *w, writer_stats *out);
+/* Any thread: points older than retention_ms are deleted from the next housekeeping pass on
+ * (0 = keep forever). */
+void writer_set_retention(writer *w, int64_t retention_ms);
 /* Commits everything queued, runs the remaining completions, stops the thread (loop thread). */
 void writer_stop(writer *w);
 

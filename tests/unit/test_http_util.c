@@ -84,6 +84,38 @@ static void test_token_list_matches_case_insensitively(void **state)
     assert_false(http_token_list_has(NULL, "close"));
 }
 
+static void test_origin_matches_only_the_same_host_and_port(void **state)
+{
+    (void)state;
+    assert_true(http_origin_matches("http://127.0.0.1:8080", "127.0.0.1:8080", false));
+    assert_true(http_origin_matches("http://Example.COM", "example.com", false));
+    assert_true(http_origin_matches("http://example.com", "example.com:80", false));
+    assert_true(http_origin_matches("https://example.com", "example.com:443", true));
+    assert_true(http_origin_matches("https://example.com:8443", "example.com:8443", true));
+    assert_true(http_origin_matches("http://[::1]:8080", "[::1]:8080", false));
+    /* TLS terminated in front of iotad: the origin is https, the listener plain */
+    assert_true(http_origin_matches("https://iot.example", "iot.example", false));
+    assert_false(http_origin_matches("http://evil.example", "127.0.0.1:8080", false));
+    assert_false(http_origin_matches("http://127.0.0.1:8081", "127.0.0.1:8080", false));
+    assert_false(http_origin_matches("http://127.0.0.1", "127.0.0.1:8080", false));
+    assert_false(http_origin_matches("http://example.com.evil", "example.com", false));
+    assert_false(http_origin_matches("http://example.com", "example.com.evil", false));
+    assert_false(http_origin_matches("http://example.com", "example.com", true));
+    assert_false(http_origin_matches("null", "example.com", false));
+    assert_false(http_origin_matches("file://", "example.com", false));
+    assert_false(http_origin_matches("http://", "example.com", false));
+    assert_false(http_origin_matches("http://a:99999", "a:99999", false));
+    assert_false(http_origin_matches("http://a:", "a", false));
+    assert_false(http_origin_matches("http://[::1", "[::1", false));
+    assert_false(http_origin_matches(NULL, "a", false));
+    assert_false(http_origin_matches("http://a", NULL, false));
+    assert_true(http_origin_listed("https://iot.example", "http://x:1, https://iot.example/"));
+    assert_true(http_origin_listed("HTTPS://IOT.example/", "https://iot.example"));
+    assert_false(http_origin_listed("https://iot.example.evil", "https://iot.example"));
+    assert_false(http_origin_listed("https://iot.example", ""));
+    assert_false(http_origin_listed(NULL, "https://iot.example"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +124,7 @@ int main(void)
         cmocka_unit_test(test_query_param_finds_decoded_values),
         cmocka_unit_test(test_cookie_lookup_matches_whole_names_and_strips_quotes),
         cmocka_unit_test(test_token_list_matches_case_insensitively),
+        cmocka_unit_test(test_origin_matches_only_the_same_host_and_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
