@@ -103,9 +103,12 @@ static void on_tick(uv_timer_t *t)
     static const int64_t snapshot_every_ms = 300000;
     if (s->shards && now % snapshot_every_ms < 1000) shards_request_snapshots(s->shards);
     static const int64_t sweep_every_ms = 60000;
-    if (now % sweep_every_ms < 1000)
+    if (now % sweep_every_ms < 1000) {
         db_exec(s->db, NULL, "DELETE FROM sessions WHERE expires_at < ? OR last_seen < ?", "ii",
                 now, now - s->cfg.session_idle_s * 1000);
+        auth_throttle_sweep(s->throttle, now);
+        if (s->signups) auth_throttle_sweep(s->signups, now);
+    }
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -146,6 +149,11 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                                 .lockout_ms = cfg->login_lockout_s * 1000,
                                 .max_entries = 100000};
     s->throttle = auth_throttle_new(&th);
+    auth_throttle_options sth = {.max_failures = (uint32_t)cfg->signup_per_hour,
+                                 .window_ms = 3600000,
+                                 .lockout_ms = 3600000,
+                                 .max_entries = 100000};
+    if (cfg->signup_per_hour > 0 && !(s->signups = auth_throttle_new(&sth))) return -1;
     s->devices = devstate_new(s);
     s->hub = stream_hub_new();
     s->ws_ingest = ws_ingest_new(s);
@@ -249,5 +257,6 @@ void server_destroy(server *s)
     ws_ingest_free(s->ws_ingest);
     population_free(s->population);
     auth_throttle_free(s->throttle);
+    auth_throttle_free(s->signups);
     log_info("stopped", "%s", "");
 }

@@ -72,6 +72,9 @@ int64_t api_query_int(api_ctx *ctx, const char *name, int64_t def, int64_t min, 
 /* Parses a time query parameter: ms since the epoch, RFC 3339, or relative "-1h", "-15m". */
 bool api_query_time(api_ctx *ctx, const char *name, int64_t def, int64_t *out, bool *bad);
 const char *api_actor(const api_ctx *ctx); /* user id or "anonymous" */
+/* For PUBLIC routes that accept a session too: resolves one from the Bearer token or the
+ * cookie into ctx (user, role); false when there is none or it expired. */
+bool api_resolve_session(api_ctx *ctx);
 void api_audit(api_ctx *ctx, const char *action, const char *target, const char *detail);
 
 /* Devices visible to the principal: all for Analyst/Admin, own for DeviceOwner.

@@ -246,26 +246,39 @@ static void signup_done(uv_work_t *w, int status)
                      "INSERT INTO users(id, name, email, password, role, created_at, updated_at, "
                      "password_changed_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                      "sssssiii", id, j->name, j->email, j->encoded, j->role, now, now, now);
-    if (rc == DB_ECONSTRAINT) {
+    if (j->kind == 1 && (rc == 0 || rc == DB_ECONSTRAINT)) {
+        /* the same answer whether the address was free or taken, after the same work (one
+         * hash, one insert), so sign-up does not tell who has an account; the new user logs
+         * in next, which answers alike for a wrong password and an unknown address */
+        char detail[300];
+        snprintf(detail, sizeof detail, "email=%s role=%s", j->email, j->role);
+        if (rc == 0) {
+            ctx->s->m.signups_ok++;
+            snprintf(ctx->user_id, sizeof ctx->user_id, "%s", id);
+            api_audit(ctx, "auth.signup", id, detail);
+        } else {
+            api_audit(ctx, "auth.signup_existing", "", detail);
+        }
+        static const char accepted[] =
+            "{\"status\":\"accepted\",\"message\":\"If this e-mail address can be registered, "
+            "the account exists now: log in with it.\"}";
+        http_respond(ctx->c, 202, "application/json", "Cache-Control: no-store\r\n", accepted,
+                     sizeof accepted - 1);
+    } else if (rc == DB_ECONSTRAINT) {
         api_error(ctx, 409, "conflict", "an account with this e-mail already exists");
     } else if (rc != 0) {
         api_error(ctx, 500, "internal", "could not create the account");
     } else {
         char detail[300];
         snprintf(detail, sizeof detail, "email=%s role=%s", j->email, j->role);
-        if (j->kind == 1) {
-            snprintf(ctx->user_id, sizeof ctx->user_id, "%s", id);
-            api_audit(ctx, "auth.signup", id, detail);
-            start_session(ctx, id);
-        } else {
-            api_audit(ctx, "user.create", id, detail);
-            api_json(ctx, 201, user_json(ctx->s, id));
-        }
+        api_audit(ctx, "user.create", id, detail);
+        api_json(ctx, 201, user_json(ctx->s, id));
     }
     job_free(j);
 }
 
-/* Shared by sign-up (kind 1) and Admin user creation (kind 3). */
+/* Shared by sign-up (kind 1: answers 202 alike for a new and a taken address) and Admin user
+ * creation (kind 3: 201, or 409 for a taken address). */
 void api_create_account(api_ctx *ctx, const cJSON *body, const char *role, int kind)
 {
     auth_job *j = calloc(1, sizeof *j);
@@ -309,13 +322,31 @@ void api_create_account(api_ctx *ctx, const cJSON *body, const char *role, int k
 void api_signup(api_ctx *ctx)
 {
     const char *mode = ctx->s->cfg.signup; /* the setting, when an Admin changed it */
-    cJSON *body = api_body_json(ctx);
-    if (!body) return;
     if (strcmp(mode, "off") == 0) {
-        cJSON_Delete(body);
         api_error(ctx, 403, "signup_disabled", "self-registration is turned off");
         return;
     }
+    /* every attempt counts against the source address, so addresses cannot be probed (or
+     * accounts mass-created) faster than signup_per_hour */
+    if (ctx->s->signups) {
+        char k1[300], k2[300];
+        int64_t now = util_now_ms(), retry = 0;
+        throttle_keys(ctx, "", k1, k2, sizeof k1);
+        if (auth_throttle_check(ctx->s->signups, k2, now, &retry) != 0) {
+            ctx->s->m.signups_limited++;
+            char hdr[64], text[160];
+            snprintf(hdr, sizeof hdr, "Retry-After: %lld\r\n", (long long)(retry / 1000 + 1));
+            int n = snprintf(text, sizeof text,
+                             "{\"error\":\"rate_limited\",\"message\":\"too many sign-ups from "
+                             "this address; retry in %lld s\"}",
+                             (long long)(retry / 1000 + 1));
+            http_respond(ctx->c, 429, "application/json", hdr, text, (size_t)n);
+            return;
+        }
+        auth_throttle_failure(ctx->s->signups, k2, now);
+    }
+    cJSON *body = api_body_json(ctx);
+    if (!body) return;
     char role[32] = "device_owner";
     if (strcmp(mode, "invite") == 0) {
         const char *invite = api_json_str(body, "invite");

@@ -10,6 +10,7 @@
 #include "store/writer.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,9 +74,31 @@ static void tb_printf(textbuf *t, const char *fmt, ...)
 #define COUNTER(name, help) tb_printf(&t, "# HELP " name " " help "\n# TYPE " name " counter\n")
 #define GAUGE(name, help) tb_printf(&t, "# HELP " name " " help "\n# TYPE " name " gauge\n")
 
+/* /metrics is public unless metrics_token is set; then it needs that token as a Bearer token
+ * (Prometheus: authorization.credentials) or the session of an Analyst or Admin (the
+ * dashboard's overview). */
+static bool metrics_allowed(api_ctx *ctx)
+{
+    const char *want = ctx->s->cfg.metrics_token;
+    if (!want[0]) return true;
+    const char *authz = http_req_header(ctx->req, "authorization");
+    if (authz && strncasecmp(authz, "Bearer ", 7) == 0) {
+        const char *got = authz + 7;
+        size_t n = strlen(want);
+        if (strlen(got) == n && CRYPTO_memcmp(got, want, n) == 0) return true;
+    }
+    return api_resolve_session(ctx) && auth_scope_all_devices(ctx->role);
+}
+
 void api_metrics(api_ctx *ctx)
 {
     server *s = ctx->s;
+    if (!metrics_allowed(ctx)) {
+        api_error(ctx, 401, "unauthorized",
+                  "/metrics needs the metrics token (Authorization: Bearer) or an Analyst or "
+                  "Admin session");
+        return;
+    }
     textbuf t = {0};
     COUNTER("iotad_ingest_points_total", "Points accepted, by transport.");
     for (int i = 0; i < TRANSPORT_COUNT; i++)
@@ -166,6 +189,11 @@ void api_metrics(api_ctx *ctx)
     COUNTER("iotad_api_csrf_refused_total",
             "Browser requests refused as cross-origin or with a non-JSON body.");
     tb_printf(&t, "iotad_api_csrf_refused_total %llu\n", (unsigned long long)s->m.csrf_refused);
+    COUNTER("iotad_signups_total", "Self-registrations by outcome.");
+    tb_printf(&t, "iotad_signups_total{outcome=\"created\"} %llu\n",
+              (unsigned long long)s->m.signups_ok);
+    tb_printf(&t, "iotad_signups_total{outcome=\"rate_limited\"} %llu\n",
+              (unsigned long long)s->m.signups_limited);
     size_t online = 0, total = devstate_count(s->devices, &online);
     GAUGE("iotad_devices", "Registered devices, by status.");
     tb_printf(&t, "iotad_devices{status=\"online\"} %zu\n", online);

@@ -347,6 +347,11 @@ static bool resolve_session(api_ctx *ctx)
     return ok;
 }
 
+bool api_resolve_session(api_ctx *ctx)
+{
+    return resolve_session(ctx);
+}
+
 /* Device API key from X-API-Key, "Authorization: Token" (InfluxDB v2) or "Bearer". */
 static bool resolve_device(api_ctx *ctx, transport t)
 {

@@ -17,6 +17,7 @@ typedef struct {
     char log_level[16];
     char admin_email[CONFIG_STR_MAX];
     char admin_password[CONFIG_STR_MAX]; /* secret: never printed */
+    char metrics_token[CONFIG_STR_MAX];  /* secret: /metrics needs it when set */
     char web_dir[CONFIG_STR_MAX];
     char trusted_origins[CONFIG_STR_MAX]; /* origins allowed besides the request's own host */
     char signup[16];                      /* open | invite | off */
@@ -37,6 +38,7 @@ typedef struct {
     int64_t session_max_s;
     int64_t login_max_failures;
     int64_t login_lockout_s;
+    int64_t signup_per_hour;
     int64_t offline_timeout_s;
     int64_t checkpoint_interval_s;
     int64_t peer_interval_s;

@@ -33,6 +33,7 @@ typedef struct server {
     struct http_server *http;
     struct mqtt_server *mqtt;
     struct auth_throttle *throttle;
+    struct auth_throttle *signups; /* sign-up attempts per source address */
     ev_sink events;              /* what happened, for the listeners server.c subscribes */
     struct stream_hub *hub;      /* live stream to users (a listener of events) */
     struct ws_ingest *ws_ingest; /* devices streaming over WebSocket */

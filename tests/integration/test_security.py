@@ -250,3 +250,66 @@ def test_retention_days_applies_without_restart(tmp_path):
         assert len(admin.points(new_dev, "t")) == 1
     finally:
         srv.close()
+
+
+# --- enumeration, sign-up rate limit, /metrics (item 7) -----------------------------------
+def signup(srv, email, password="a-long-test-password", **headers):
+    return requests.post(srv.url + "/api/v1/auth/signup", headers=headers, timeout=10,
+                         json={"email": email, "password": password})
+
+
+def test_signup_does_not_reveal_whether_an_address_exists(iotad):
+    new = signup(iotad, "fresh@example.com")
+    known = signup(iotad, ADMIN_EMAIL, "some-other-long-password")
+    assert new.status_code == known.status_code == 202
+    assert new.json() == known.json() and "token" not in new.json()
+    assert "Set-Cookie" not in new.headers and "Set-Cookie" not in known.headers
+    # the Admin's password was not changed by the attempt
+    iotad.login()
+    audit = iotad.admin().get("/api/v1/audit", params={"action": "auth.signup"}).json()["items"]
+    assert {a["action"] for a in audit} == {"auth.signup", "auth.signup_existing"}
+
+
+def test_signup_is_rate_limited_per_source_address(tmp_path):
+    srv = Iotad(data_dir=str(tmp_path), args=["--signup-per-hour", "3"])
+    try:
+        for i in range(3):
+            assert signup(srv, f"u{i}@example.com").status_code == 202
+        r = signup(srv, "u3@example.com")
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        assert r.json()["error"] == "rate_limited"
+        # refused attempts create nothing
+        users = srv.admin().get("/api/v1/users").json()["items"]
+        assert "u3@example.com" not in {u["email"] for u in users}
+        m = requests.get(srv.url + "/metrics", timeout=10).text
+        assert 'iotad_signups_total{outcome="created"} 3' in m
+        assert 'iotad_signups_total{outcome="rate_limited"} 1' in m
+    finally:
+        srv.close()
+
+
+def test_metrics_token_protects_metrics(tmp_path):
+    srv = Iotad(data_dir=str(tmp_path), env={"IOTAD_METRICS_TOKEN": "scrape-token-123"})
+    try:
+        assert requests.get(srv.url + "/metrics", timeout=10).status_code == 401
+        r = requests.get(srv.url + "/metrics", timeout=10,
+                         headers={"Authorization": "Bearer wrong-token-1"})
+        assert r.status_code == 401
+        r = requests.get(srv.url + "/metrics", timeout=10,
+                         headers={"Authorization": "Bearer scrape-token-123"})
+        assert r.status_code == 200 and "iotad_ingest_points_total" in r.text
+        # the dashboard (an Analyst or Admin session) reads it too; a DeviceOwner does not
+        admin = srv.admin()
+        assert admin.get("/metrics").status_code == 200
+        admin.create_user("analyst@example.com", "analyst")
+        admin.create_user("owner@example.com", "device_owner")
+        assert srv.login("analyst@example.com", "a-long-test-password").get(
+            "/metrics").status_code == 200
+        owner = srv.login("owner@example.com", "a-long-test-password")
+        assert owner.get("/metrics").status_code == 401
+        # the token is a secret: never printed by `iotad config`
+        out = subprocess.run([BIN, "config"], capture_output=True, text=True,
+                             env=dict(os.environ, IOTAD_METRICS_TOKEN="scrape-token-123")).stdout
+        assert "metrics_token" in out and "scrape-token-123" not in out
+    finally:
+        srv.close()
