@@ -280,8 +280,9 @@ void api_settings_update(api_ctx *ctx)
                      "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
                      "updated_at = excluded.updated_at",
                      "ssi", runtime_settings[i], values[i], now);
-        char detail[CONFIG_STR_MAX + 64];
-        snprintf(detail, sizeof detail, "%s=%s", runtime_settings[i], values[i]);
+        char detail[2 * CONFIG_STR_MAX];
+        snprintf(detail, sizeof detail, "%s=%.*s", runtime_settings[i], CONFIG_STR_MAX - 1,
+                 values[i]);
         if (rc == 0)
             rc = audit_append(ctx->s->db, api_actor(ctx), "settings.update", runtime_settings[i],
                               detail, ctx->req->peer);
