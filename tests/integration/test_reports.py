@@ -207,7 +207,10 @@ def test_performance_report_volume_rejections_availability_and_precision(iotad, 
     # a device with a known status history (fixture rows written into the store): online
     # for 30 of the first 60 minutes and 30 of the next 60 -> 50 %, two outages
     flaky = admin.create_device("flaky", type="meter")["id"]
-    t0 = now - 2 * HOUR
+    # the window is exactly two hours, [to - 2 h, to], once `to` is in the past (availability
+    # is measured up to min(to, the report's now): a report built before `to` made the result
+    # depend on how long the steps above took)
+    t0 = now + 1000 - 2 * HOUR
     db = sqlite3.connect(f"{iotad.data_dir}/iotad.db", timeout=10)
     db.execute("UPDATE devices SET created_at = ? WHERE id = ?", (t0, flaky))
     db.executemany("INSERT INTO device_events(ts, device_id, category, kind, transport, detail)"
@@ -217,6 +220,7 @@ def test_performance_report_volume_rejections_availability_and_precision(iotad, 
     db.commit()
     db.close()
 
+    time.sleep(max(0.0, (now + 1000) / 1000 - time.time()) + 0.05)
     params = {"from": str(t0), "to": str(now + 1000), "device_type": "meter"}
     doc = report(admin, "performance", **params)
     s = doc["summary"]
