@@ -1,15 +1,20 @@
-/* iotad command line: serve, config, replay, audit verify, version. */
+/* iotad command line: serve, config, replay, audit verify, secrets rotate, version. */
+#include "alert/alerts.h"
+#include "auth/keyfile.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "detect/replay.h"
 #include "server.h"
 #include "store/audit.h"
 #include "store/db.h"
+#include "core/util.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define IOTAD_VERSION "0.1.0"
 
@@ -22,7 +27,8 @@ static void usage(FILE *out)
             "  serve          run the server (MQTT, HTTP/WebSocket, dashboard)\n"
             "  config         print the effective configuration and where each value comes from\n"
             "  replay         run CSV files (NAB, SKAB) through the detectors\n"
-            "  audit verify   check the audit log's hash chain\n"
+            "  audit verify   check the audit log's keyed hash chain and signed checkpoints\n"
+            "  secrets rotate re-encrypt stored secrets with a new key\n"
             "  version        print the version\n\n"
             "Run 'iotad <command> --help' for a command's options.\n",
             IOTAD_VERSION);
@@ -66,6 +72,7 @@ static int cmd_serve(int argc, char **argv)
     config cfg;
     if (load_config(&cfg, argc, argv) != 0) return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    umask(077); /* every file iotad creates (database, keys, checkpoints, exports) is private */
     signal(SIGPIPE, SIG_IGN); /* a peer that closed early must not kill the server */
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -97,34 +104,223 @@ static int cmd_config(int argc, char **argv)
     return 0;
 }
 
+/* Takes "--name VALUE" / "--name=VALUE" out of argv (so the rest goes to the configuration
+ * parser); returns VALUE or NULL. */
+static const char *take_flag(int *argc, char **argv, const char *name)
+{
+    size_t nl = strlen(name);
+    for (int i = 1; i < *argc; i++) {
+        const char *v = NULL;
+        int drop = 0;
+        if (!strcmp(argv[i], name) && i + 1 < *argc) {
+            v = argv[i + 1];
+            drop = 2;
+        } else if (!strncmp(argv[i], name, nl) && argv[i][nl] == '=') {
+            v = argv[i] + nl + 1;
+            drop = 1;
+        }
+        if (drop) {
+            for (int j = i; j + drop <= *argc; j++)
+                argv[j] = argv[j + drop];
+            *argc -= drop;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static int unhex(const char *s, uint8_t *out, size_t n)
+{
+    if (strlen(s) != 2 * n) return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1) return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* Opens the database of cfg without creating one. */
+static int open_existing_db(const config *cfg, sqlite3 **db)
+{
+    char path[CONFIG_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/iotad.db", cfg->data_dir);
+    if (access(path, F_OK) != 0) {
+        fprintf(stderr, "iotad: no database at %s (see --data-dir)\n", path);
+        return -1;
+    }
+    return db_open(path, DB_SYNC_NORMAL, db);
+}
+
+static int audit_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: iotad audit verify [--data-dir DIR] [--key-file FILE] [--checkpoint FILE]\n"
+            "                          [--public-key HEX]\n"
+            "       iotad audit public-key [--data-dir DIR] [--key-file FILE]\n\n"
+            "verify checks the audit log's keyed hash chain and the signed checkpoints\n"
+            "(default <data-dir>/audit.checkpoints; --checkpoint a copy kept elsewhere), so a\n"
+            "rewritten chain and a cut tail are both found. --public-key verifies the\n"
+            "checkpoints with that Ed25519 key instead of the key file's. Exits 0 when intact,\n"
+            "1 when tampered with, 2 on errors.\n"
+            "public-key prints the public key that verifies the checkpoints.\n");
+    return out == stdout ? 0 : 2;
+}
+
 static int cmd_audit(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "verify") != 0 || wants_help(argc, argv)) {
-        printf("Usage: iotad audit verify [--data-dir DIR]\n"
-               "Checks the audit log's hash chain; exits 0 when intact, 1 when broken.\n");
-        return argc >= 2 && wants_help(argc, argv) ? 0 : 2;
+    if (wants_help(argc, argv)) return audit_usage(stdout);
+    if (argc < 2 || (strcmp(argv[1], "verify") && strcmp(argv[1], "public-key")))
+        return audit_usage(stderr);
+    bool verify = !strcmp(argv[1], "verify");
+    argc--, argv++;
+    const char *cp_file = take_flag(&argc, argv, "--checkpoint");
+    const char *pub_hex = take_flag(&argc, argv, "--public-key");
+    config cfg;
+    if (load_config(&cfg, argc, argv) != 0) return 2;
+    char key_path[CONFIG_STR_MAX + 32], default_cp[CONFIG_STR_MAX + 32], err[512];
+    config_key_file(&cfg, key_path, sizeof key_path);
+    config_checkpoint_file(&cfg, default_cp, sizeof default_cp);
+    iotad_keys keys;
+    int krc = keys_load(key_path, &keys, err, sizeof err);
+    bool have_keys = krc == 0;
+    if (krc == -2 || (!verify && !have_keys)) {
+        fprintf(stderr, "iotad: %s\n", err);
+        return 2;
+    }
+    uint8_t pub[32];
+    if (pub_hex ? unhex(pub_hex, pub, 32) != 0 : have_keys && keys_sign_public(&keys, pub) != 0) {
+        fprintf(stderr, "iotad: --public-key needs 64 hex digits\n");
+        return 2;
+    }
+    if (!verify) {
+        char hex[65];
+        util_hex(pub, 32, hex);
+        printf("%s\n", hex);
+        keys_wipe(&keys);
+        return 0;
+    }
+    sqlite3 *db;
+    if (open_existing_db(&cfg, &db) != 0) return 2;
+    int rc = 2;
+    audit_checkpoint *cps = NULL;
+    size_t ncps = 0;
+    int64_t keyed_from = 0;
+    int brc = have_keys ? audit_binding_read(db, keys.audit_mac, &keyed_from) : 1;
+    bool bound = db_int(db, 0, "SELECT COUNT(*) FROM settings WHERE key = 'audit.binding'", "") > 0;
+    if (!have_keys && bound) {
+        fprintf(stderr, "iotad: %s; this database's audit log is keyed and needs it\n", err);
+        goto done;
+    }
+    if (have_keys && brc != 0) {
+        printf("audit log BROKEN: %s\n",
+               brc == 1 ? "the database has no binding to the key file (removed?)"
+                        : "the database's key binding does not match the key file (altered, or "
+                          "another key file)");
+        rc = 1;
+        goto done;
+    }
+    if (pub_hex || have_keys) {
+        const char *path = cp_file ? cp_file : default_cp;
+        if (audit_checkpoints_load(path, pub, cp_file == NULL, &cps, &ncps, err, sizeof err) != 0) {
+            printf("audit checkpoints BROKEN: %s\n", err);
+            rc = 1;
+            goto done;
+        }
+    }
+    audit_keying k = {have_keys ? keys.audit_mac : NULL, keyed_from};
+    int64_t rows = 0, bad = 0;
+    char why[128];
+    int vrc = audit_verify_db_ex(db, &k, cps, ncps, &rows, &bad, why, sizeof why);
+    if (vrc < 0) {
+        fprintf(stderr, "iotad: cannot read the audit log\n");
+        goto done;
+    }
+    if (vrc == 0) {
+        printf("audit log intact: %lld entries verified", (long long)rows);
+        if (have_keys) printf(", keyed (HMAC) from seq %lld", (long long)keyed_from);
+        if (ncps)
+            printf(", %zu signed checkpoints up to seq %lld", ncps, (long long)cps[ncps - 1].seq);
+        printf("\n");
+        if (!ncps) printf("warning: no signed checkpoints: a cut tail would not be detected\n");
+        rc = 0;
+    } else {
+        printf("audit log BROKEN at seq %lld: %s (%lld entries read)\n", (long long)bad, why,
+               (long long)rows);
+        rc = 1;
+    }
+done:
+    free(cps);
+    keys_wipe(&keys);
+    db_close(db);
+    return rc;
+}
+
+static int cmd_secrets(int argc, char **argv)
+{
+    if (wants_help(argc, argv) || argc < 2 || strcmp(argv[1], "rotate") != 0) {
+        printf("Usage: iotad secrets rotate [--data-dir DIR] [--key-file FILE]\n\n"
+               "Adds a new encryption key to the key file, re-encrypts every stored secret\n"
+               "with it, then removes the old keys. Stop iotad first (the key file is locked\n"
+               "while it runs). Back up the key file again afterwards.\n");
+        return wants_help(argc, argv) ? 0 : 2;
     }
     config cfg;
     if (load_config(&cfg, argc - 1, argv + 1) != 0) return 2;
-    char path[CONFIG_STR_MAX + 32];
-    snprintf(path, sizeof path, "%s/iotad.db", cfg.data_dir);
-    sqlite3 *db;
-    if (db_open(path, DB_SYNC_NORMAL, &db) != 0) return 2;
-    int64_t rows = 0, bad = 0;
-    char why[128];
-    int rc = audit_verify_db(db, &rows, &bad, why, sizeof why);
-    db_close(db);
-    if (rc < 0) {
-        fprintf(stderr, "iotad: cannot read the audit log in %s\n", path);
+    char key_path[CONFIG_STR_MAX + 32], err[512];
+    config_key_file(&cfg, key_path, sizeof key_path);
+    iotad_keys keys;
+    if (keys_load(key_path, &keys, err, sizeof err) != 0) {
+        fprintf(stderr, "iotad: %s\n", err);
         return 2;
     }
-    if (rc == 0) {
-        printf("audit log intact: %lld entries verified\n", (long long)rows);
-        return 0;
+    int lock = keys_lock(key_path);
+    if (lock < 0) {
+        fprintf(stderr, "iotad: the key file %s is in use: stop iotad first\n", key_path);
+        keys_wipe(&keys);
+        return 2;
     }
-    printf("audit log BROKEN at seq %lld: %s (%lld entries read)\n", (long long)bad, why,
-           (long long)rows);
-    return 1;
+    sqlite3 *db = NULL;
+    int rc = 2, count = 0;
+    if (open_existing_db(&cfg, &db) != 0) goto done;
+    /* 1. the new key joins the file (old ones still open what is stored), 2. everything is
+     * re-sealed in one transaction, 3. the old keys leave the file. A crash between the steps
+     * leaves a file that opens every stored secret, and running rotate again finishes. */
+    if (keys_add_secret(&keys) != 0) {
+        fprintf(stderr, "iotad: the key file holds too many keys; rotate cannot add one\n");
+        goto done;
+    }
+    if (keys_save(key_path, &keys, err, sizeof err) != 0) {
+        fprintf(stderr, "iotad: %s\n", err);
+        goto done;
+    }
+    if (alert_secrets_reseal(db, &keys, &count) != 0) {
+        fprintf(stderr, "iotad: re-encryption failed; nothing changed in the database (the key "
+                        "file now also holds the new key; run rotate again)\n");
+        goto done;
+    }
+    keys.secret[0] = keys.secret[keys.n_secret - 1];
+    keys.n_secret = 1;
+    if (keys_save(key_path, &keys, err, sizeof err) != 0) {
+        fprintf(stderr, "iotad: %s\n", err);
+        goto done;
+    }
+    audit_set_keying(keys.audit_mac, 1);
+    int64_t from = 0;
+    if (audit_binding_read(db, keys.audit_mac, &from) == 0) {
+        audit_set_keying(keys.audit_mac, from);
+        char detail[64];
+        snprintf(detail, sizeof detail, "key_id=%s count=%d", keys.secret[0].id, count);
+        audit_append(db, "system", "secrets.rotate", "", detail, NULL);
+    }
+    printf("secrets rotated: %d re-encrypted with key %s; back up %s again\n", count,
+           keys.secret[0].id, key_path);
+    rc = 0;
+done:
+    keys_wipe(&keys);
+    db_close(db);
+    close(lock);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -139,6 +335,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "config")) return cmd_config(argc - 1, argv + 1);
     if (!strcmp(cmd, "replay")) return det_replay_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "audit")) return cmd_audit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "secrets")) return cmd_secrets(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("iotad %s\n", IOTAD_VERSION);
         return 0;

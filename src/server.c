@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "api/stream.h"
+#include "auth/keyfile.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
 #include "alert/alerts.h"
@@ -33,10 +34,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int ensure_dir(const char *path)
 {
-    if (mkdir(path, 0700) == 0 || errno == EEXIST) return 0;
+    struct stat st;
+    if (mkdir(path, 0700) == 0) return 0;
+    if (errno == EEXIST) {
+        if (stat(path, &st) == 0 && (st.st_mode & 077))
+            log_warn("data_dir_mode", "path=%s mode=%03o advice=\"chmod 700: only iotad needs it\"",
+                     path, (unsigned)(st.st_mode & 0777));
+        return 0;
+    }
     log_error("data_dir_failed", "path=%s err=\"%s\"", path, strerror(errno));
     return -1;
 }
@@ -89,6 +98,78 @@ static int bootstrap_admin(server *s)
     return 0;
 }
 
+/* Loads the key file, or creates it for a database that has never been bound to one; binds
+ * the audit chain to the key and writes a first checkpoint. A database bound to a key whose
+ * file is missing or different is refused: starting would make its secrets unreadable and
+ * its audit log unverifiable. */
+static int start_keys(server *s)
+{
+    char err[512];
+    config_key_file(&s->cfg, s->key_path, sizeof s->key_path);
+    config_checkpoint_file(&s->cfg, s->checkpoint_path, sizeof s->checkpoint_path);
+    s->keys = calloc(1, sizeof *s->keys);
+    if (!s->keys) return -1;
+    int rc = keys_load(s->key_path, s->keys, err, sizeof err);
+    if (rc == -1) {
+        bool bound =
+            db_int(s->db, 0, "SELECT COUNT(*) FROM settings WHERE key = 'audit.binding'", "") > 0;
+        if (bound) {
+            log_error("key_file_missing", "path=%s", s->key_path);
+            fprintf(stderr,
+                    "iotad: the key file %s is missing, but this database was created with one.\n"
+                    "  Restore it from your backup (or point --key-file at it). Without it the\n"
+                    "  stored channel secrets cannot be read and the audit log not verified.\n",
+                    s->key_path);
+            return -1;
+        }
+        if (keys_generate(s->keys) != 0 || keys_save(s->key_path, s->keys, err, sizeof err) != 0) {
+            log_error("key_file_create_failed", "path=%s err=\"%s\"", s->key_path, err);
+            return -1;
+        }
+        log_info("key_file_created", "path=%s note=\"back it up apart from the database\"",
+                 s->key_path);
+    } else if (rc != 0) {
+        log_error("key_file_invalid", "err=\"%s\"", err);
+        fprintf(stderr, "iotad: %s\n", err);
+        return -1;
+    }
+    s->keys_lock_fd = keys_lock(s->key_path);
+    if (s->keys_lock_fd < 0) {
+        log_error("key_file_locked", "path=%s err=\"%s\"", s->key_path, strerror(errno));
+        fprintf(stderr,
+                "iotad: cannot lock the key file %s (%s): another iotad, or `iotad secrets "
+                "rotate`, is using it\n",
+                s->key_path, strerror(errno));
+        return -1;
+    }
+    bool created = false;
+    rc = audit_bind(s->db, s->keys->audit_mac, &s->audit_keyed_from, &created);
+    if (rc == -1) {
+        log_error("key_file_mismatch", "path=%s", s->key_path);
+        fprintf(stderr,
+                "iotad: the key file %s does not belong to this database (audit binding "
+                "mismatch); use the key file that was created with it\n",
+                s->key_path);
+        return -1;
+    }
+    if (rc != 0) return -1;
+    audit_set_keying(s->keys->audit_mac, s->audit_keyed_from);
+    if (created) log_info("audit_keyed", "keyed_from=%lld", (long long)s->audit_keyed_from);
+    uint8_t pub[32];
+    char pubhex[65];
+    if (keys_sign_public(s->keys, pub) == 0) {
+        util_hex(pub, 32, pubhex);
+        log_info("audit_checkpoints", "path=%s interval_s=%lld public_key=%s", s->checkpoint_path,
+                 (long long)s->cfg.audit_checkpoint_s, pubhex);
+    }
+    s->audit_checkpointed = -1;
+    if (audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
+                               &s->audit_checkpointed) < 0)
+        return -1;
+    s->audit_anchored = true;
+    return 0;
+}
+
 static void on_drain(void *arg)
 {
     mqtt_ingest_resume_all(arg);
@@ -103,6 +184,9 @@ static void on_tick(uv_timer_t *t)
     static const int64_t snapshot_every_ms = 300000;
     if (s->shards && now % snapshot_every_ms < 1000) shards_request_snapshots(s->shards);
     static const int64_t sweep_every_ms = 60000;
+    if (s->audit_anchored && (now / 1000) % s->cfg.audit_checkpoint_s == 0)
+        audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
+                               &s->audit_checkpointed);
     if (now % sweep_every_ms < 1000) {
         db_exec(s->db, NULL, "DELETE FROM sessions WHERE expires_at < ? OR last_seen < ?", "ii",
                 now, now - s->cfg.session_idle_s * 1000);
@@ -121,6 +205,7 @@ static void on_signal(uv_signal_t *h, int signum)
 int server_start(server *s, const config *cfg, uv_loop_t *loop)
 {
     memset(s, 0, sizeof *s);
+    s->keys_lock_fd = -1;
     s->cfg = *cfg;
     s->loop = loop;
     s->started_ms = util_now_ms();
@@ -140,6 +225,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     }
     if (device_data_register(s->db, s->ts) != 0) log_warn("device_data_unavailable", "%s", "");
     api_settings_load(s); /* settings changed over the API win over the configuration */
+    if (start_keys(s) != 0) return -1;
     if (bootstrap_admin(s) != 0) {
         log_error("admin_bootstrap_failed", "email=%s", cfg->admin_email);
         return -1;
@@ -247,6 +333,9 @@ void server_stop(server *s)
 
 void server_destroy(server *s)
 {
+    if (s->audit_anchored) /* the last head, after every thread that appends has stopped */
+        audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
+                               &s->audit_checkpointed);
     if (s->ts) tsdb_close(s->ts); /* final checkpoint */
     s->ts = NULL;
     db_close(s->wdb);
@@ -258,5 +347,10 @@ void server_destroy(server *s)
     population_free(s->population);
     auth_throttle_free(s->throttle);
     auth_throttle_free(s->signups);
+    if (s->keys) keys_wipe(s->keys);
+    free(s->keys);
+    s->keys = NULL;
+    if (s->keys_lock_fd >= 0) close(s->keys_lock_fd);
+    s->keys_lock_fd = -1;
     log_info("stopped", "%s", "");
 }

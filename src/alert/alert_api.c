@@ -6,6 +6,8 @@
 #include "alert/alert_util.h"
 #include "alert/channel.h"
 #include "alert/template.h"
+#include "auth/secretbox.h"
+#include "core/log.h"
 #include "store/db.h"
 
 #include <ctype.h>
@@ -275,12 +277,21 @@ static void channel_save(api_ctx *ctx, const char *id, bool create)
     if (create) {
         util_uuid7(new_id);
         id = new_id;
+    }
+    /* stored sealed (AES-256-GCM, key outside the database), bound to the channel's id */
+    char sealed[SECRETBOX_SEALED_MAX] = "";
+    if (cJSON_IsString(secret) && secret->valuestring[0] &&
+        secretbox_seal(ctx->s->keys, secret->valuestring, id, sealed, sizeof sealed) != 0) {
+        free(config_text);
+        api_error(ctx, 500, "internal", "the secret could not be sealed");
+        goto done;
+    }
+    if (create) {
         db_exec(ctx->s->db, NULL,
                 "INSERT INTO alert_channels(id, name, kind, url, config, secret, enabled, "
                 "rate_per_min, created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 "ssssssiiii", id, api_json_str(cur, "name"), api_json_str(cur, "kind"),
-                api_json_str(cur, "url"), config_text ? config_text : "{}",
-                cJSON_IsString(secret) ? secret->valuestring : "",
+                api_json_str(cur, "url"), config_text ? config_text : "{}", sealed,
                 (int64_t)(en ? cJSON_IsTrue(en) : 1), (int64_t)(rate ? rate->valuedouble : 60), now,
                 now);
     } else {
@@ -290,10 +301,11 @@ static void channel_save(api_ctx *ctx, const char *id, bool create)
                 "WHERE id = ?",
                 "sssiiiiss", api_json_str(cur, "name"), api_json_str(cur, "url"),
                 config_text ? config_text : "{}", (int64_t)(en ? cJSON_IsTrue(en) : 1),
-                (int64_t)(rate ? rate->valuedouble : 60), now, (int64_t)(secret != NULL),
-                cJSON_IsString(secret) ? secret->valuestring : "", id);
+                (int64_t)(rate ? rate->valuedouble : 60), now, (int64_t)(secret != NULL), sealed,
+                id);
     }
     free(config_text);
+    explicit_bzero(sealed, sizeof sealed);
     /* audit without the secret */
     cJSON_DeleteItemFromObjectCaseSensitive(b, "secret");
     if (secret) cJSON_AddStringToObject(b, "secret", "(changed)");
@@ -778,4 +790,55 @@ void alert_api_settings_update(api_ctx *ctx)
     alerts_settings_load(a, ctx->s->db);
     alerts_wake(a);
     alert_api_settings_get(ctx);
+}
+
+int alert_secrets_reseal(sqlite3 *db, const iotad_keys *keys, int *count)
+{
+    *count = 0;
+    if (keys->n_secret == 0) return -1;
+    const char *current = keys->secret[keys->n_secret - 1].id;
+    if (db_begin(db) != 0) return -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id, secret FROM alert_channels WHERE secret != ''", -1, &st,
+                           NULL) != SQLITE_OK) {
+        db_rollback(db);
+        return -1;
+    }
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *stored = (const char *)sqlite3_column_text(st, 1);
+        char plain[SECRETBOX_PLAIN_MAX + 1], sealed[SECRETBOX_SEALED_MAX], prefix[48];
+        snprintf(prefix, sizeof prefix, SECRETBOX_PREFIX "%s:", current);
+        if (strncmp(stored, prefix, strlen(prefix)) == 0) continue; /* current key already */
+        if (secretbox_is_sealed(stored)) {
+            if (secretbox_open(keys, stored, id, plain, sizeof plain) != 0) {
+                log_error("secret_unreadable",
+                          "channel=%s reason=\"no key of the key file opens "
+                          "it\"",
+                          id);
+                rc = -1;
+                break;
+            }
+        } else if (strlen(stored) > SECRETBOX_PLAIN_MAX) {
+            rc = -1;
+            break;
+        } else {
+            snprintf(plain, sizeof plain, "%s", stored); /* plaintext from before sealing */
+        }
+        rc = secretbox_seal(keys, plain, id, sealed, sizeof sealed) != 0 ||
+                     db_exec(db, NULL, "UPDATE alert_channels SET secret = ? WHERE id = ?", "ss",
+                             sealed, id) != 0
+                 ? -1
+                 : 0;
+        explicit_bzero(plain, sizeof plain);
+        if (rc == 0) (*count)++;
+    }
+    sqlite3_finalize(st);
+    if (rc != 0 || db_commit(db) != 0) {
+        db_rollback(db);
+        *count = 0;
+        return -1;
+    }
+    return 0;
 }

@@ -317,6 +317,14 @@ int alerts_start(struct server *s)
     pthread_mutex_init(&a->mu, NULL);
     default_url(a);
     alerts_settings_load(a, s->db);
+    int resealed = 0;
+    if (alert_secrets_reseal(s->db, s->keys, &resealed) != 0) {
+        log_error("alerts_start_failed", "reason=%s", "channel secrets could not be sealed");
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        return -1;
+    }
+    if (resealed) log_info("channel_secrets_sealed", "count=%d", resealed);
     if (registry_set(s, a) != 0) {
         log_error("alerts_start_failed", "reason=%s", "too many servers");
         pthread_mutex_destroy(&a->mu);

@@ -11,6 +11,7 @@
 #include "alert/alert_int.h"
 #include "alert/alert_util.h"
 #include "alert/channel.h"
+#include "auth/secretbox.h"
 #include "core/log.h"
 #include "store/db.h"
 
@@ -329,6 +330,7 @@ typedef struct {
     char url[1024], secret[512];
     char *config;
     bool has_channel, enabled;
+    bool secret_bad; /* sealed secret that does not open with the key file */
     int64_t rate_per_min;
 } due_row;
 
@@ -341,6 +343,15 @@ static void start_job(worker *w, const due_row *r, int64_t now)
         db_exec(w->db, NULL,
                 "UPDATE alerts SET status = 'dead', last_error = 'channel deleted', updated_at = ? "
                 "WHERE id = ? AND status = 'pending'",
+                "is", now, id);
+        count(w->a, &w->a->dead);
+        alert_outbox_note(w->a, id);
+        return;
+    }
+    if (r->secret_bad) { /* a retry cannot help: the key file lacks the key */
+        db_exec(w->db, NULL,
+                "UPDATE alerts SET status = 'dead', last_error = 'channel secret cannot be "
+                "decrypted with the key file', updated_at = ? WHERE id = ? AND status = 'pending'",
                 "is", now, id);
         count(w->a, &w->a->dead);
         alert_outbox_note(w->a, id);
@@ -470,7 +481,13 @@ static void claim_due(worker *w)
         r->has_channel = sqlite3_column_type(st, 4) != SQLITE_NULL;
         snprintf(r->url, sizeof r->url, "%s", col(st, 4));
         r->config = strdup(col(st, 5));
-        snprintf(r->secret, sizeof r->secret, "%s", col(st, 6));
+        /* sealed at rest; opened only in memory, for the delivery */
+        const char *stored = col(st, 6);
+        r->secret[0] = '\0';
+        r->secret_bad = stored[0] && secretbox_open(w->a->s->keys, stored, r->channel_id, r->secret,
+                                                    sizeof r->secret) != 0;
+        if (r->secret_bad)
+            log_error("secret_unreadable", "channel=%s alert=%s", r->channel_id, r->id);
         r->rate_per_min = sqlite3_column_int64(st, 7);
         r->enabled = sqlite3_column_int(st, 8) != 0;
     }

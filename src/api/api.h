@@ -54,6 +54,15 @@ const api_route *api_route_get(size_t i);
 /* The http_callbacks.on_request of the server. */
 void api_on_request(void *ud, http_conn *c, const http_request *req);
 
+/* Content-Security-Policy of the dashboard's pages, and of every API response (which no
+ * browser should render or frame). */
+#define API_CSP_DASHBOARD                                                                          \
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "                    \
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "                      \
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "            \
+    "frame-ancestors 'none'"
+#define API_CSP_API "default-src 'none'; frame-ancestors 'none'"
+
 /* Responses. Each sends exactly one response. api_json takes ownership of body. */
 void api_json(api_ctx *ctx, int status, cJSON *body);
 void api_error(api_ctx *ctx, int status, const char *code, const char *fmt, ...)

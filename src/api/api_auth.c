@@ -34,6 +34,13 @@ static void job_free(auth_job *j)
     free(j);
 }
 
+/* Secure: the browser sends the cookie over HTTPS only. */
+static bool cookie_secure(const server *s)
+{
+    return !strcmp(s->cfg.cookie_secure, "on") ||
+           (!strcmp(s->cfg.cookie_secure, "auto") && s->https);
+}
+
 static bool copy_field(const cJSON *body, const char *key, char *out, size_t cap)
 {
     const char *v = api_json_str(body, key);
@@ -81,9 +88,9 @@ static void start_session(api_ctx *ctx, const char *user_id)
     char cookie[256];
     snprintf(cookie, sizeof cookie,
              "Set-Cookie: " SESSION_COOKIE
-             "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld\r\n"
+             "=%s; Path=/; HttpOnly; SameSite=Strict%s; Max-Age=%lld\r\n"
              "Cache-Control: no-store\r\n",
-             token, (long long)ctx->s->cfg.session_max_s);
+             token, cookie_secure(ctx->s) ? "; Secure" : "", (long long)ctx->s->cfg.session_max_s);
     http_respond(ctx->c, 200, "application/json", cookie, text, strlen(text));
     explicit_bzero(token, sizeof token);
     free(text);
@@ -191,8 +198,11 @@ void api_logout(api_ctx *ctx)
     db_exec(ctx->s->db, NULL, "DELETE FROM sessions WHERE token_hash = ?", "s", ctx->session_hash);
     api_audit(ctx, "auth.logout", ctx->user_id, "");
     http_respond(ctx->c, 204, NULL,
-                 "Set-Cookie: " SESSION_COOKIE
-                 "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n",
+                 cookie_secure(ctx->s)
+                     ? "Set-Cookie: " SESSION_COOKIE
+                       "=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0\r\n"
+                     : "Set-Cookie: " SESSION_COOKIE
+                       "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n",
                  NULL, 0);
 }
 

@@ -339,10 +339,16 @@ void api_static(api_ctx *ctx)
             return;
         }
     }
-    const char *headers = asset ? "Cache-Control: public, max-age=31536000, immutable\r\n"
-                                  "X-Content-Type-Options: nosniff\r\n"
-                                : "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
-                                  "X-Frame-Options: DENY\r\nReferrer-Policy: same-origin\r\n";
+    /* The dashboard loads only its own scripts (no inline script, no eval); inline styles stay
+     * allowed for the UI library's injected <style> (scroll lock). */
+    const char *headers = asset
+                              ? "Cache-Control: public, max-age=31536000, immutable\r\n"
+                                "X-Content-Type-Options: nosniff\r\n"
+                              : "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+                                "X-Frame-Options: DENY\r\nReferrer-Policy: same-origin\r\n"
+                                "Content-Security-Policy: " API_CSP_DASHBOARD "\r\n"
+                                "Cross-Origin-Opener-Policy: same-origin\r\n"
+                                "Permissions-Policy: camera=(), microphone=(), geolocation=()\r\n";
     http_respond(ctx->c, 200, mime_type(rel), headers, body, len);
     free(body);
 }

@@ -2,6 +2,7 @@
  * audit log. Every change is written to the audit log. */
 #include "api/api.h"
 
+#include "auth/keyfile.h"
 #include "auth/token.h"
 #include "core/log.h"
 #include "store/audit.h"
@@ -323,19 +324,36 @@ void api_audit_list(api_ctx *ctx)
 
 void api_audit_verify(api_ctx *ctx)
 {
+    server *s = ctx->s;
     int64_t rows = 0, bad_seq = 0;
-    char why[128];
-    int rc = audit_verify_db(ctx->s->db, &rows, &bad_seq, why, sizeof why);
+    char why[160], err[512];
+    audit_checkpoint *cps = NULL;
+    size_t ncps = 0;
+    uint8_t pub[32];
+    int rc;
+    if (keys_sign_public(s->keys, pub) != 0 ||
+        audit_checkpoints_load(s->checkpoint_path, pub, true, &cps, &ncps, err, sizeof err) != 0) {
+        rc = 1; /* a forged or damaged checkpoint file is itself a finding */
+        snprintf(why, sizeof why, "checkpoints: %.140s", err);
+    } else {
+        audit_keying k = {s->keys->audit_mac, s->audit_keyed_from};
+        rc = audit_verify_db_ex(s->db, &k, cps, ncps, &rows, &bad_seq, why, sizeof why);
+    }
     if (rc < 0) {
+        free(cps);
         api_error(ctx, 500, "internal", "could not read the audit log");
         return;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "intact", rc == 0);
     cJSON_AddNumberToObject(o, "rows", (double)rows);
+    cJSON_AddNumberToObject(o, "keyed_from", (double)s->audit_keyed_from);
+    cJSON_AddNumberToObject(o, "checkpoints", (double)ncps);
+    if (ncps) cJSON_AddNumberToObject(o, "last_checkpoint_seq", (double)cps[ncps - 1].seq);
     if (rc != 0) {
         cJSON_AddNumberToObject(o, "first_bad_seq", (double)bad_seq);
         cJSON_AddStringToObject(o, "reason", why);
     }
+    free(cps);
     api_json(ctx, 200, o);
 }

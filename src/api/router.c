@@ -150,7 +150,9 @@ static bool match(const char *pattern, const char *path, api_ctx *ctx)
 static void send_json_text(api_ctx *ctx, int status, const char *text, size_t len)
 {
     http_respond(ctx->c, status, "application/json",
-                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n", text, len);
+                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                 "Content-Security-Policy: " API_CSP_API "\r\n",
+                 text, len);
 }
 
 void api_json(api_ctx *ctx, int status, cJSON *body)

@@ -47,11 +47,20 @@ static const option options[] = {
      "password of the first Admin (generated and printed once if empty)", true, 0, 0, NULL},
     {"metrics_token", OPT_STR, offsetof(config, metrics_token), CONFIG_STR_MAX, "",
      "bearer token /metrics requires (empty: /metrics is public)", true, 0, 0, NULL},
+    S(key_file, "",
+      "key file (audit MAC and signing keys, secret encryption keys); default "
+      "<data_dir>/iotad.keys",
+      NULL),
+    S(audit_checkpoint_file, "",
+      "signed audit checkpoints are appended here; default <data_dir>/audit.checkpoints", NULL),
     S(web_dir, "web/dist", "directory of the built dashboard served at /", NULL),
     S(trusted_origins, "",
       "origins the dashboard is served from when a proxy changes Host (\"https://iot.example\")",
       NULL),
     S(signup, "open", "self-registration: open|invite|off", "open|invite|off"),
+    S(cookie_secure, "auto",
+      "session cookie Secure: auto (when iotad serves HTTPS) | on (TLS ends at a proxy) | off",
+      "auto|on|off"),
     S(store_sync, "full", "SQLite synchronous mode: full (power-safe) | normal", "full|normal"),
     I(shards, "0", 0, 256, "detector shard threads (0 = one per core)"),
     I(commit_interval_ms, "2", 0, 1000, "group-commit wait for more points (ms)"),
@@ -70,6 +79,7 @@ static const option options[] = {
     I(session_max_s, "604800", 60, 31536000, "absolute session lifetime (s)"),
     I(login_max_failures, "5", 1, 1000, "failed logins before lockout"),
     I(login_lockout_s, "900", 1, 86400, "lockout duration (s)"),
+    I(audit_checkpoint_s, "10", 1, 86400, "how often the audit head is signed and exported (s)"),
     I(signup_per_hour, "10", 0, 1000000, "sign-ups per source address per hour (0 = no limit)"),
     I(offline_timeout_s, "120", 5, 86400, "HTTP/WebSocket device offline after this silence (s)"),
     I(checkpoint_interval_s, "10", 1, 3600, "time-series checkpoint interval (s)"),
@@ -322,4 +332,20 @@ void config_print_help(FILE *out)
     fprintf(out, "  %-26s %s\n", "--config FILE", "read `key = value` lines from FILE first");
     fprintf(out, "\nEvery option can also be set as IOTAD_<KEY> in the environment (e.g. "
                  "IOTAD_HTTP_LISTEN).\nPrecedence: flag > environment > config file > default.\n");
+}
+
+void config_key_file(const config *c, char *out, size_t cap)
+{
+    if (c->key_file[0])
+        snprintf(out, cap, "%s", c->key_file);
+    else
+        snprintf(out, cap, "%s/iotad.keys", c->data_dir);
+}
+
+void config_checkpoint_file(const config *c, char *out, size_t cap)
+{
+    if (c->audit_checkpoint_file[0])
+        snprintf(out, cap, "%s", c->audit_checkpoint_file);
+    else
+        snprintf(out, cap, "%s/audit.checkpoints", c->data_dir);
 }

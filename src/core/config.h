@@ -16,12 +16,15 @@ typedef struct {
     char mqtt_listen[CONFIG_STR_MAX];
     char log_level[16];
     char admin_email[CONFIG_STR_MAX];
-    char admin_password[CONFIG_STR_MAX]; /* secret: never printed */
-    char metrics_token[CONFIG_STR_MAX];  /* secret: /metrics needs it when set */
+    char admin_password[CONFIG_STR_MAX];        /* secret: never printed */
+    char metrics_token[CONFIG_STR_MAX];         /* secret: /metrics needs it when set */
+    char key_file[CONFIG_STR_MAX];              /* "" = <data_dir>/iotad.keys */
+    char audit_checkpoint_file[CONFIG_STR_MAX]; /* "" = <data_dir>/audit.checkpoints */
     char web_dir[CONFIG_STR_MAX];
     char trusted_origins[CONFIG_STR_MAX]; /* origins allowed besides the request's own host */
     char signup[16];                      /* open | invite | off */
     char store_sync[16];                  /* full | normal */
+    char cookie_secure[8];                /* auto | on | off */
     int64_t shards;                       /* 0 = one per core */
     int64_t commit_interval_ms;
     int64_t queue_max_points;
@@ -39,6 +42,7 @@ typedef struct {
     int64_t login_max_failures;
     int64_t login_lockout_s;
     int64_t signup_per_hour;
+    int64_t audit_checkpoint_s;
     int64_t offline_timeout_s;
     int64_t checkpoint_interval_s;
     int64_t peer_interval_s;
@@ -71,5 +75,8 @@ int config_parse_args(config *c, int argc, char **argv, char *err, size_t errcap
 void config_print(const config *c, FILE *out);
 /* Prints flag help lines. */
 void config_print_help(FILE *out);
+/* Paths derived from data_dir when not set: the key file and the audit checkpoint file. */
+void config_key_file(const config *c, char *out, size_t cap);
+void config_checkpoint_file(const config *c, char *out, size_t cap);
 
 #endif

@@ -22,6 +22,7 @@ struct stream_hub;
 struct ws_ingest;
 struct devstate;
 struct sim;
+struct iotad_keys_s;
 
 typedef struct server {
     config cfg;
@@ -43,11 +44,19 @@ typedef struct server {
     struct reports_state *reports; /* src/report/reports.c */
     struct alerts *alerts;         /* src/alert/alerts.c */
     struct population *population; /* src/api/population.c */
-    void *mqtt_paused; /* MQTT connections paused by back-pressure (ingest/mqtt_ingest.c) */
+    void *mqtt_paused;         /* MQTT connections paused by back-pressure (ingest/mqtt_ingest.c) */
+    struct iotad_keys_s *keys; /* from the key file; read-only after start (any thread) */
+    int keys_lock_fd;          /* flock held on the key file while running */
+    char key_path[CONFIG_STR_MAX + 32];
+    char checkpoint_path[CONFIG_STR_MAX + 32];
+    int64_t audit_checkpointed; /* seq of the last checkpoint written */
+    bool audit_anchored;        /* keys bound: checkpoints are written */
+    int64_t audit_keyed_from;
     metrics m;
     uv_signal_t sig_term, sig_int;
     uv_timer_t tick; /* 1 s housekeeping */
     bool ready, stopping;
+    bool https; /* the HTTP listener speaks TLS */
     int64_t started_ms;
     int exit_code;
 } server;

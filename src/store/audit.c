@@ -1,6 +1,8 @@
 /* Audit rows are chained: each row stores the previous row's hash and its own hash over
- * (prev_hash, canonical row), computed by auth/audit_chain. A changed, inserted or deleted
- * row breaks the chain at that point, which `iotad audit verify` and the API report.
+ * (prev_hash, canonical row), computed by auth/audit_chain, keyed with the audit key from
+ * seq keyed_from on. A changed, inserted or deleted row breaks the chain at that point, which
+ * `iotad audit verify` and the API report; without the key it cannot be rehashed, and signed
+ * checkpoints outside the database catch a rehash with a stolen key and a cut tail.
  * Triggers refuse UPDATE and DELETE, so tampering needs raw file access. */
 #include "store/audit.h"
 
@@ -9,8 +11,32 @@
 #include "core/util.h"
 #include "store/db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Written once by audit_set_keying at start-up, before any other thread runs; read-only
+ * afterwards, so the threads that append need no lock. */
+static struct {
+    bool keyed;
+    uint8_t key[32];
+    int64_t keyed_from;
+} keying_state;
+
+void audit_set_keying(const uint8_t key[32], int64_t keyed_from)
+{
+    keying_state.keyed = key != NULL;
+    if (key) memcpy(keying_state.key, key, 32);
+    keying_state.keyed_from = keyed_from;
+}
+
+static const uint8_t *key_for(int64_t seq)
+{
+    return keying_state.keyed && seq >= keying_state.keyed_from ? keying_state.key : NULL;
+}
 
 int audit_append(sqlite3 *db, const char *actor, const char *action, const char *target,
                  const char *detail, const char *peer)
@@ -28,7 +54,10 @@ int audit_append(sqlite3 *db, const char *actor, const char *action, const char 
                      .detail = detail ? detail : "",
                      .peer = peer};
     char hash[65];
-    audit_chain_hash(prev, &row, hash);
+    if (audit_chain_mac(key_for(seq), prev, &row, hash) != 0) {
+        if (own_tx) db_rollback(db);
+        return -1;
+    }
     int rc = db_exec(db, NULL,
                      "INSERT INTO audit_log(seq, ts, actor, action, target, detail, peer, "
                      "prev_hash, hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -65,7 +94,8 @@ static int next_row(void *arg, audit_row *row, char stored_hash[65])
     return 1;
 }
 
-int audit_verify_db(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char *why, size_t whycap)
+int audit_verify_db_ex(sqlite3 *db, const audit_keying *keying, const audit_checkpoint *cps,
+                       size_t ncps, int64_t *rows, int64_t *bad_seq, char *why, size_t whycap)
 {
     verify_iter it;
     if (sqlite3_prepare_v2(db,
@@ -75,11 +105,175 @@ int audit_verify_db(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char *why, siz
         return -1;
     audit_verify_result res;
     memset(&res, 0, sizeof res);
-    int rc = audit_chain_verify(next_row, &it, &res);
+    int rc = audit_chain_verify_ex(next_row, &it, keying, cps, ncps, &res);
     sqlite3_finalize(it.st);
     *rows = res.rows;
     *bad_seq = res.first_bad_seq;
     snprintf(why, whycap, "%s", res.reason ? res.reason : "");
-    /* audit_chain_verify: 0 intact, -1 tampered, -2 read error, -3 out of memory */
+    /* audit_chain_verify_ex: 0 intact, -1 tampered, -2 read error, -3 out of memory */
     return rc == 0 ? 0 : rc == -1 ? 1 : -1;
+}
+
+int audit_verify_db(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char *why, size_t whycap)
+{
+    audit_keying k = {keying_state.keyed ? keying_state.key : NULL, keying_state.keyed_from};
+    return audit_verify_db_ex(db, &k, NULL, 0, rows, bad_seq, why, whycap);
+}
+
+/* --- key binding ------------------------------------------------------------------------ */
+
+static int binding_mac(const uint8_t key[32], int64_t keyed_from, char out[65])
+{
+    /* the chain's own MAC over a row nobody can append: seq 0, action "binding" */
+    static const char domain[65] = "iotad-audit-binding v1";
+    audit_row r = {.seq = 0, .ts_ms = keyed_from, .actor = "iotad", .action = "binding"};
+    return audit_chain_mac(key, domain, &r, out);
+}
+
+int audit_binding_read(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from)
+{
+    char v[128];
+    int rc = db_text(db, v, sizeof v, "SELECT value FROM settings WHERE key = 'audit.binding'", "");
+    if (rc != 0) return rc == 1 ? 1 : -2;
+    char *colon = strchr(v, ':'), *end = NULL;
+    if (!colon) return -1;
+    long long from = strtoll(v, &end, 10);
+    char want[65];
+    if (end != colon || from < 1 || binding_mac(key, from, want) != 0 ||
+        !util_ct_equal(want, colon + 1, 65))
+        return -1;
+    *keyed_from = from;
+    return 0;
+}
+
+int audit_bind(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from, bool *created)
+{
+    *created = false;
+    int rc = audit_binding_read(db, key, keyed_from);
+    if (rc != 1) return rc;
+    if (db_begin(db) != 0) return -2;
+    int64_t from = db_int(db, 0, "SELECT COALESCE(MAX(seq), 0) FROM audit_log", "") + 1;
+    char mac[65], v[128];
+    if (binding_mac(key, from, mac) != 0) {
+        db_rollback(db);
+        return -2;
+    }
+    snprintf(v, sizeof v, "%lld:%s", (long long)from, mac);
+    char detail[64];
+    snprintf(detail, sizeof detail, "keyed_from=%lld", (long long)from);
+    audit_set_keying(key, from);
+    if (db_exec(db, NULL,
+                "INSERT INTO settings(key, value, updated_at) VALUES('audit.binding', ?, ?)", "si",
+                v, util_now_ms()) != 0 ||
+        audit_append(db, "system", "audit.keyed", "", detail, NULL) != 0 || db_commit(db) != 0) {
+        db_rollback(db);
+        return -2;
+    }
+    *keyed_from = from;
+    *created = true;
+    return 0;
+}
+
+/* --- checkpoints -------------------------------------------------------------------------- */
+
+int audit_head(sqlite3 *db, int64_t *seq, char hash[65])
+{
+    *seq = 0;
+    memcpy(hash, AUDIT_CHAIN_GENESIS, 65);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        snprintf(hash, 65, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int audit_checkpoint_write(sqlite3 *db, const uint8_t seed[32], const char *path, int64_t *last_seq)
+{
+    int64_t seq;
+    char head[65], line[AUDIT_CHECKPOINT_LINE_MAX + 1];
+    if (audit_head(db, &seq, head) != 0) return -1;
+    if (seq == *last_seq) return 0;
+    int n = 0;
+    if (audit_checkpoint_format(seed, util_now_ms(), seq, head, line, sizeof line - 1) != 0) {
+        log_error("audit_checkpoint_failed", "seq=%lld reason=sign", (long long)seq);
+        return -1;
+    }
+    /* the log is the second copy, outside the host when logs are shipped */
+    log_info("audit_checkpoint", "%s", line);
+    n = (int)strlen(line);
+    line[n++] = '\n';
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    if (!ok) {
+        log_error("audit_checkpoint_failed", "path=%s err=\"%s\"", path, strerror(e));
+        return -1;
+    }
+    *last_seq = seq;
+    return 1;
+}
+
+static int cp_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const audit_checkpoint *)a)->seq, y = ((const audit_checkpoint *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+int audit_checkpoints_load(const char *path, const uint8_t pub[32], bool missing_ok,
+                           audit_checkpoint **out, size_t *n, char *err, size_t errcap)
+{
+    *out = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT && missing_ok) return 0;
+        snprintf(err, errcap, "cannot read checkpoints %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[AUDIT_CHECKPOINT_LINE_MAX * 2];
+    size_t cap = 0;
+    int lineno = 0, rc = 0;
+    audit_checkpoint *v = NULL;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == 0 || line[0] == '\n' || line[0] == '#') continue;
+        audit_checkpoint cp;
+        if (audit_checkpoint_parse(line, len, &cp) != 0) {
+            snprintf(err, errcap, "%s:%d: not a checkpoint line", path, lineno);
+            rc = -1;
+        } else if (audit_checkpoint_verify(pub, &cp) != 0) {
+            snprintf(err, errcap, "%s:%d: bad signature (forged, damaged, or another key)", path,
+                     lineno);
+            rc = -1;
+        } else {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 64;
+                audit_checkpoint *nv = realloc(v, cap * sizeof *v);
+                if (!nv) {
+                    snprintf(err, errcap, "out of memory");
+                    rc = -1;
+                    break;
+                }
+                v = nv;
+            }
+            v[(*n)++] = cp;
+        }
+    }
+    fclose(f);
+    if (rc != 0) {
+        free(v);
+        *n = 0;
+        return -1;
+    }
+    if (*n) qsort(v, *n, sizeof *v, cp_cmp);
+    *out = v;
+    return 0;
 }

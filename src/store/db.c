@@ -5,12 +5,39 @@
 #include "core/log.h"
 #include "store/schema.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The database holds password hashes, session and key hashes, sealed secrets and the audit
+ * log: only iotad's user may read it. A new file is created 0600 (SQLite gives its -wal and
+ * -shm files the same mode); an existing one readable by others is tightened. */
+static void restrict_mode(const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
+        struct stat st;
+        if (i == 0 && stat(p, &st) != 0) {
+            int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd >= 0) close(fd);
+            continue;
+        }
+        if (stat(p, &st) == 0 && (st.st_mode & 077) && st.st_uid == geteuid()) {
+            if (chmod(p, st.st_mode & 0700) == 0)
+                log_warn("db_mode_tightened", "path=%s from=%03o to=%03o", p,
+                         (unsigned)(st.st_mode & 0777), (unsigned)(st.st_mode & 0700));
+        }
+    }
+}
 
 int db_open(const char *path, db_sync sync, sqlite3 **out)
 {
     sqlite3 *db = NULL;
+    if (strcmp(path, ":memory:") != 0) restrict_mode(path);
     int rc = sqlite3_open_v2(
         path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

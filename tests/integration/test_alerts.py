@@ -10,7 +10,9 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -22,7 +24,7 @@ import requests
 import websocket
 from aiosmtpd.controller import Controller
 
-from conftest import Iotad, free_port, wait_for
+from conftest import BIN, Iotad, free_port, wait_for
 
 
 # --- real receivers -------------------------------------------------------------------------
@@ -584,3 +586,89 @@ def test_alerts_due_at_a_crash_are_all_delivered_after_restart(adm, srv):
     finally:
         hook.stop()
         smtp.stop()
+
+
+# --- secrets at rest (issue 14, item 6) -----------------------------------------------------
+def db_bytes(data_dir):
+    """Every byte iotad keeps in its database files (main file, WAL, shared memory)."""
+    out = b""
+    for suffix in ("", "-wal", "-shm"):
+        p = os.path.join(data_dir, "iotad.db" + suffix)
+        if os.path.exists(p):
+            with open(p, "rb") as f:
+                out += f.read()
+    return out
+
+
+def stored_secret(data_dir, channel_id):
+    db = sqlite3.connect(os.path.join(data_dir, "iotad.db"))
+    v = db.execute("SELECT secret FROM alert_channels WHERE id = ?", (channel_id,)).fetchone()[0]
+    db.close()
+    return v
+
+
+def deliver_and_check_signature(srv, adm, hook, ch_id, secret, name):
+    policy(adm, name=f"p-{name}", channel_id=ch_id, severities=["critical"], group_window_ms=0)
+    _, key = adm.device_with_key(name, type=name)
+    rule(adm, name)
+    before = len(hook.got())
+    breach(srv, key)
+    wait_for(lambda: len(hook.got()) > before, timeout=10)
+    assert verify_signature(hook.got()[-1], secret)
+
+
+def test_channel_secrets_are_encrypted_at_rest_and_rotated(tmp_path, hook):
+    data_dir = str(tmp_path)
+    srv = Iotad(data_dir=data_dir, env={"IOTAD_ALERT_ALLOW_PRIVATE": "1"})
+    try:
+        adm = srv.admin()
+        ch = channel(adm, name="h", kind="webhook", url=hook.url,
+                     secret="webhook-hmac-secret-4711")
+        sealed = stored_secret(data_dir, ch["id"])
+        assert sealed.startswith("enc:v1:1:")
+        deliver_and_check_signature(srv, adm, hook, ch["id"], "webhook-hmac-secret-4711", "a")
+        # rotation refuses to run under a live server (the key file is locked)
+        r = subprocess.run([BIN, "secrets", "rotate", "--data-dir", data_dir],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and "stop iotad first" in r.stderr
+        assert srv.stop() == 0
+        # nowhere in the database files, and the files are private
+        assert b"webhook-hmac-secret-4711" not in db_bytes(data_dir)
+        assert os.stat(os.path.join(data_dir, "iotad.db")).st_mode & 0o777 == 0o600
+        assert os.stat(data_dir).st_mode & 0o077 == 0
+        r = subprocess.run([BIN, "secrets", "rotate", "--data-dir", data_dir],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "1 re-encrypted with key 2" in r.stdout
+        assert stored_secret(data_dir, ch["id"]).startswith("enc:v1:2:")
+        with open(os.path.join(data_dir, "iotad.keys")) as f:
+            keys = f.read()
+        assert "secret.2 " in keys and "secret.1 " not in keys  # the old key is gone
+        srv.start()
+        adm = srv.admin()
+        deliver_and_check_signature(srv, adm, hook, ch["id"], "webhook-hmac-secret-4711", "b")
+        audit = adm.get("/api/v1/audit", params={"action": "secrets."}).json()["items"]
+        assert audit and audit[0]["action"] == "secrets.rotate"
+    finally:
+        srv.close()
+
+
+def test_plaintext_secrets_from_before_are_sealed_at_start(tmp_path, hook):
+    data_dir = str(tmp_path)
+    srv = Iotad(data_dir=data_dir, env={"IOTAD_ALERT_ALLOW_PRIVATE": "1"})
+    try:
+        adm = srv.admin()
+        ch = channel(adm, name="h", kind="webhook", url=hook.url, secret="x")
+        assert srv.stop() == 0
+        db = sqlite3.connect(os.path.join(data_dir, "iotad.db"))  # as an older iotad stored it
+        db.execute("UPDATE alert_channels SET secret = 'legacy-plain-secret' WHERE id = ?",
+                   (ch["id"],))
+        db.commit()
+        db.close()
+        srv.start()
+        adm = srv.admin()
+        assert stored_secret(data_dir, ch["id"]).startswith("enc:v1:")
+        assert "channel_secrets_sealed count=1" in srv.read_log()
+        deliver_and_check_signature(srv, adm, hook, ch["id"], "legacy-plain-secret", "c")
+    finally:
+        srv.close()

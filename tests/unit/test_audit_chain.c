@@ -7,12 +7,22 @@
 #include <cmocka.h>
 
 #include "auth/audit_chain.h"
+#include "auth/keyfile.h"
 #include "core/util.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define N 100
+
+/* The Ed25519 public key of a seed, through the key file module. */
+static void iotad_keys_pub(const uint8_t seed[32], uint8_t pub[32])
+{
+    iotad_keys k;
+    memset(&k, 0, sizeof k);
+    memcpy(k.audit_sign, seed, 32);
+    assert_int_equal(keys_sign_public(&k, pub), 0);
+}
 
 /* An in-memory audit table the way the store would hold it. */
 typedef struct {
@@ -299,6 +309,143 @@ static void test_read_error_is_reported(void **state)
     assert_string_equal(res.reason, "read error");
 }
 
+/* --- keyed chain and signed checkpoints (issue 14, item 1) ---------------------------- */
+
+static const uint8_t mac_key[32] = {7, 7, 7, 7, 7, 7, 7, 7, 1, 2, 3};
+
+/* Re-chains t from row index `from` on: keyed rows (seq >= keyed_from) with key (NULL: as an
+ * intruder without the key, plain SHA-256). */
+static void rechain(table *t, int from, int64_t keyed_from, const uint8_t *key)
+{
+    for (int i = from; i < t->count; i++) {
+        stored_row *s = &t->rows[i];
+        memcpy(s->prev_hash, i ? t->rows[i - 1].hash : AUDIT_CHAIN_GENESIS, 65);
+        audit_row r = view(s);
+        assert_int_equal(
+            audit_chain_mac(s->seq >= keyed_from ? key : NULL, s->prev_hash, &r, s->hash), 0);
+    }
+}
+
+static int verify_keyed(table *t, int64_t keyed_from, const audit_checkpoint *cps, size_t n,
+                        audit_verify_result *res)
+{
+    t->pos = 0;
+    audit_keying k = {mac_key, keyed_from};
+    return audit_chain_verify_ex(next_row, t, &k, cps, n, res);
+}
+
+static void test_keyed_mac_is_pinned_hmac_sha256(void **state)
+{
+    (void)state;
+    audit_row r = {1, 1700000000000, "u1", "login", "", "ok", NULL, NULL};
+    char h[65], plain[65];
+    assert_int_equal(audit_chain_mac(mac_key, AUDIT_CHAIN_GENESIS, &r, h), 0);
+    assert_int_equal(audit_chain_hash(AUDIT_CHAIN_GENESIS, &r, plain), 0);
+    assert_string_not_equal(h, plain);
+    /* HMAC-SHA-256(key, text) computed independently with Python's hmac module:
+     * hmac.new(bytes([7]*8+[1,2,3]+[0]*21), b"0"*64+b"\n1:1;13:1700000000000;2:u1;5:login;0:;"
+     *          b"2:ok;-;", hashlib.sha256).hexdigest() */
+    assert_string_equal(h, "ec29fb63968bbd7a061556cbb914026ad61a140aac9bc275d9651184a9887067");
+}
+
+static void test_keyed_chain_verifies_and_unkeyed_rehash_fails(void **state)
+{
+    (void)state;
+    table t;
+    build(&t);
+    rechain(&t, 40, 41, mac_key); /* rows 1..40 from before the key, 41.. keyed */
+    audit_verify_result res;
+    assert_int_equal(verify_keyed(&t, 41, NULL, 0, &res), 0);
+    assert_int_equal(res.rows, N);
+    /* an intruder edits row 60 and re-chains without the key */
+    snprintf(t.rows[59].detail, sizeof t.rows[59].detail, "{\"role\":\"admin\"}");
+    rechain(&t, 59, 41, NULL);
+    assert_int_equal(verify_keyed(&t, 41, NULL, 0, &res), -1);
+    assert_int_equal(res.first_bad_seq, 60);
+    assert_string_equal(res.reason, "hash mismatch");
+    /* nor can the unkeyed part be extended over the keyed rows by moving keyed_from */
+    rechain(&t, 0, N + 1, NULL);
+    assert_int_equal(verify_keyed(&t, 41, NULL, 0, &res), -1);
+    assert_int_equal(res.first_bad_seq, 41);
+}
+
+static void test_checkpoints_catch_rehash_with_the_key_and_a_cut_tail(void **state)
+{
+    (void)state;
+    table t;
+    build(&t);
+    rechain(&t, 0, 1, mac_key);
+    static const uint8_t seed[32] = {9, 8, 7};
+    uint8_t pub[32];
+    iotad_keys_pub(seed, pub);
+    audit_checkpoint cps[2];
+    char line[AUDIT_CHECKPOINT_LINE_MAX];
+    int64_t at[2] = {50, 90};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(audit_checkpoint_format(seed, 1700000000000 + i, at[i],
+                                                 t.rows[at[i] - 1].hash, line, sizeof line),
+                         0);
+        assert_int_equal(audit_checkpoint_parse(line, strlen(line), &cps[i]), 0);
+        assert_int_equal(audit_checkpoint_verify(pub, &cps[i]), 0);
+    }
+    audit_verify_result res;
+    assert_int_equal(verify_keyed(&t, 1, cps, 2, &res), 0);
+    /* rewritten with the stolen key: the chain holds, the checkpoint at 90 does not */
+    snprintf(t.rows[69].actor, sizeof t.rows[69].actor, "someone-else");
+    rechain(&t, 69, 1, mac_key);
+    assert_int_equal(verify_keyed(&t, 1, NULL, 0, &res), 0);
+    assert_int_equal(verify_keyed(&t, 1, cps, 2, &res), -1);
+    assert_int_equal(res.first_bad_seq, 90);
+    assert_non_null(strstr(res.reason, "signed checkpoint"));
+    /* a cut tail: the log ends at 80, before the checkpoint at 90 */
+    build(&t);
+    rechain(&t, 0, 1, mac_key);
+    t.count = 80;
+    assert_int_equal(verify_keyed(&t, 1, cps, 2, &res), -1);
+    assert_int_equal(res.first_bad_seq, 81);
+    assert_non_null(strstr(res.reason, "tail cut"));
+    /* one checkpoint is enough up to its seq */
+    assert_int_equal(verify_keyed(&t, 1, cps, 1, &res), 0);
+}
+
+static void test_checkpoint_lines_parse_strictly_and_signatures_bind(void **state)
+{
+    (void)state;
+    static const uint8_t seed[32] = {1};
+    uint8_t pub[32], other[32];
+    iotad_keys_pub(seed, pub);
+    static const uint8_t seed2[32] = {2};
+    iotad_keys_pub(seed2, other);
+    char head[65], line[AUDIT_CHECKPOINT_LINE_MAX];
+    memset(head, 'e', 64);
+    head[64] = '\0';
+    assert_int_equal(audit_checkpoint_format(seed, 5, 7, head, line, sizeof line), 0);
+    audit_checkpoint cp;
+    char crlf[AUDIT_CHECKPOINT_LINE_MAX + 2];
+    snprintf(crlf, sizeof crlf, "%s\r\n", line);
+    assert_int_equal(audit_checkpoint_parse(crlf, strlen(crlf), &cp), 0);
+    assert_int_equal(cp.ts_ms, 5);
+    assert_int_equal(cp.seq, 7);
+    assert_string_equal(cp.head, head);
+    assert_int_equal(audit_checkpoint_verify(pub, &cp), 0);
+    assert_int_equal(audit_checkpoint_verify(other, &cp), -1);
+    cp.seq = 8; /* any field changed breaks the signature */
+    assert_int_equal(audit_checkpoint_verify(pub, &cp), -1);
+    const char *bad[] = {"", "iotad-audit-checkpoint v1 ", "iotad-audit-checkpoint v2 ts=1 seq=1",
+                         "iotad-audit-checkpoint v1 ts=1 seq=1 head=ab sig=cd",
+                         "iotad-audit-checkpoint v1 ts=-1 seq=1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(audit_checkpoint_parse(bad[i], strlen(bad[i]), &cp), -1);
+    char longer[AUDIT_CHECKPOINT_LINE_MAX + 8];
+    snprintf(longer, sizeof longer, "%s0", line); /* trailing garbage */
+    assert_int_equal(audit_checkpoint_parse(longer, strlen(longer), &cp), -1);
+    char upper[AUDIT_CHECKPOINT_LINE_MAX];
+    snprintf(upper, sizeof upper, "%s", line);
+    char *h = strstr(upper, "head=") + 5;
+    h[0] = 'E'; /* hex is lowercase only: one spelling per checkpoint */
+    assert_int_equal(audit_checkpoint_parse(upper, strlen(upper), &cp), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +462,10 @@ int main(void)
         cmocka_unit_test(test_altered_stored_hash_is_a_mismatch),
         cmocka_unit_test(test_truncated_tail_still_verifies_and_reports_head),
         cmocka_unit_test(test_read_error_is_reported),
+        cmocka_unit_test(test_keyed_mac_is_pinned_hmac_sha256),
+        cmocka_unit_test(test_keyed_chain_verifies_and_unkeyed_rehash_fails),
+        cmocka_unit_test(test_checkpoints_catch_rehash_with_the_key_and_a_cut_tail),
+        cmocka_unit_test(test_checkpoint_lines_parse_strictly_and_signatures_bind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
