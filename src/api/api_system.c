@@ -308,6 +308,15 @@ api_static_kind api_static_target(const char *path, char *rel, size_t cap)
     return strchr(last ? last : rel, '.') ? API_STATIC_FILE : API_STATIC_ROUTE;
 }
 
+/* The dashboard loads only its own scripts (no inline script, no eval); inline styles stay
+ * allowed for the UI library's injected <style> (scroll lock). */
+static const char page_headers[] =
+    "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+    "X-Frame-Options: DENY\r\nReferrer-Policy: same-origin\r\n"
+    "Content-Security-Policy: " API_CSP_DASHBOARD "\r\n"
+    "Cross-Origin-Opener-Policy: same-origin\r\n"
+    "Permissions-Policy: camera=(), microphone=(), geolocation=()\r\n";
+
 void api_static(api_ctx *ctx)
 {
     const char *path = ctx->req->path;
@@ -335,20 +344,13 @@ void api_static(api_ctx *ctx)
             const char *msg = "<!doctype html><title>iotad</title><h1>iotad</h1><p>The dashboard "
                               "is not built. Run <code>make web</code>, or use the API under "
                               "<code>/api/v1</code>.</p>";
-            http_respond(ctx->c, 200, "text/html; charset=utf-8", NULL, msg, strlen(msg));
+            http_respond(ctx->c, 200, "text/html; charset=utf-8", page_headers, msg, strlen(msg));
             return;
         }
     }
-    /* The dashboard loads only its own scripts (no inline script, no eval); inline styles stay
-     * allowed for the UI library's injected <style> (scroll lock). */
-    const char *headers = asset
-                              ? "Cache-Control: public, max-age=31536000, immutable\r\n"
-                                "X-Content-Type-Options: nosniff\r\n"
-                              : "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
-                                "X-Frame-Options: DENY\r\nReferrer-Policy: same-origin\r\n"
-                                "Content-Security-Policy: " API_CSP_DASHBOARD "\r\n"
-                                "Cross-Origin-Opener-Policy: same-origin\r\n"
-                                "Permissions-Policy: camera=(), microphone=(), geolocation=()\r\n";
+    const char *headers = asset ? "Cache-Control: public, max-age=31536000, immutable\r\n"
+                                  "X-Content-Type-Options: nosniff\r\n"
+                                : page_headers;
     http_respond(ctx->c, 200, mime_type(rel), headers, body, len);
     free(body);
 }

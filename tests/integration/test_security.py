@@ -339,8 +339,22 @@ def test_data_dir_database_and_keys_are_private(tmp_path):
         p.wait(timeout=30)
 
 
-def test_dashboard_and_api_send_security_headers(iotad):
-    r = requests.get(iotad.url + "/", timeout=10)
+def test_dashboard_and_api_send_security_headers(tmp_path):
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>t</title>")
+    (tmp_path / "data").mkdir()
+    srv = Iotad(data_dir=str(tmp_path / "data"), args=["--web-dir", str(web)])
+    try:
+        check_security_headers(srv)
+    finally:
+        srv.close()
+
+
+def check_security_headers(iotad):
+    for path in ("/", "/devices"):  # the page, and a client-side route served as the page
+        r = requests.get(iotad.url + path, timeout=10)
+        assert r.status_code == 200 and r.text.startswith("<!doctype html>"), path
     csp = r.headers["Content-Security-Policy"]
     for part in ("default-src 'self'", "script-src 'self'", "object-src 'none'",
                  "frame-ancestors 'none'", "base-uri 'self'"):
