@@ -294,9 +294,15 @@ static int cmd_secrets(int argc, char **argv)
         fprintf(stderr, "iotad: %s\n", err);
         goto done;
     }
-    if (alert_secrets_reseal(db, &keys, &count) != 0) {
-        fprintf(stderr, "iotad: re-encryption failed; nothing changed in the database (the key "
-                        "file now also holds the new key; run rotate again)\n");
+    server_secrets ops;
+    server_secrets_wire(&keys, &ops);
+    char bad[64];
+    if (alert_secrets_reseal(db, &ops, &count, bad, sizeof bad) != 0) {
+        fprintf(stderr,
+                "iotad: re-encryption failed (%s%s); nothing changed in the database (the key "
+                "file now also holds the new key; run rotate again)\n",
+                bad[0] ? "no key of the file opens the secret of channel " : "database error",
+                bad);
         goto done;
     }
     keys.secret[0] = keys.secret[keys.n_secret - 1];

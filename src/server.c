@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/stream.h"
 #include "auth/keyfile.h"
+#include "auth/secretbox.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
 #include "alert/alerts.h"
@@ -133,6 +134,7 @@ static int start_keys(server *s)
         fprintf(stderr, "iotad: %s\n", err);
         return -1;
     }
+    server_secrets_wire(s->keys, &s->secrets);
     s->keys_lock_fd = keys_lock(s->key_path);
     if (s->keys_lock_fd < 0) {
         log_error("key_file_locked", "path=%s err=\"%s\"", s->key_path, strerror(errno));
@@ -155,10 +157,9 @@ static int start_keys(server *s)
     if (rc != 0) return -1;
     audit_set_keying(s->keys->audit_mac, s->audit_keyed_from);
     if (created) log_info("audit_keyed", "keyed_from=%lld", (long long)s->audit_keyed_from);
-    uint8_t pub[32];
     char pubhex[65];
-    if (keys_sign_public(s->keys, pub) == 0) {
-        util_hex(pub, 32, pubhex);
+    if (keys_sign_public(s->keys, s->audit_pub) == 0) {
+        util_hex(s->audit_pub, 32, pubhex);
         log_info("audit_checkpoints", "path=%s interval_s=%lld public_key=%s", s->checkpoint_path,
                  (long long)s->cfg.audit_checkpoint_s, pubhex);
     }
@@ -168,6 +169,35 @@ static int start_keys(server *s)
         return -1;
     s->audit_anchored = true;
     return 0;
+}
+
+static int seal_secret(void *keys, const char *plain, const char *context, char *out, size_t cap)
+{
+    return secretbox_seal(keys, plain, context, out, cap);
+}
+
+static int open_secret(void *keys, const char *sealed, const char *context, char *out, size_t cap)
+{
+    return secretbox_open(keys, sealed, context, out, cap);
+}
+
+static bool current_secret(void *keys, const char *sealed)
+{
+    return secretbox_is_current(keys, sealed);
+}
+
+_Static_assert(SERVER_SEALED_MAX >= SECRETBOX_SEALED_MAX, "SERVER_SEALED_MAX too small");
+
+void server_secrets_wire(struct iotad_keys_s *keys, server_secrets *out)
+{
+    *out = (server_secrets){keys, seal_secret, open_secret, current_secret};
+}
+
+/* PATCH /settings changed a run-time setting: the writer applies retention itself. */
+static void on_setting_changed(server *s, const char *key)
+{
+    if (!strcmp(key, "retention_days") && s->writer)
+        writer_set_retention(s->writer, s->cfg.retention_days * 86400000LL);
 }
 
 static void on_drain(void *arg)
@@ -206,6 +236,8 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
 {
     memset(s, 0, sizeof *s);
     s->keys_lock_fd = -1;
+    s->setting_set = config_set;
+    s->setting_changed = on_setting_changed;
     s->cfg = *cfg;
     s->loop = loop;
     s->started_ms = util_now_ms();
@@ -224,7 +256,9 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
         return -1;
     }
     if (device_data_register(s->db, s->ts) != 0) log_warn("device_data_unavailable", "%s", "");
-    api_settings_load(s); /* settings changed over the API win over the configuration */
+    char serr[300];
+    if (api_settings_load(s, serr, sizeof serr) != 0) /* API changes win over the config */
+        log_warn("setting_ignored", "reason=\"%s\"", serr);
     if (start_keys(s) != 0) return -1;
     if (bootstrap_admin(s) != 0) {
         log_error("admin_bootstrap_failed", "email=%s", cfg->admin_email);

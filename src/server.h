@@ -11,5 +11,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop);
 void server_stop(server *s);
 /* Frees what server_start allocated; call after the loop has returned. */
 void server_destroy(server *s);
+/* Secrets at rest with these keys (auth/secretbox), for s->secrets and `iotad secrets rotate`. */
+void server_secrets_wire(struct iotad_keys_s *keys, server_secrets *out);
 
 #endif

@@ -6,8 +6,6 @@
 #include "alert/alert_util.h"
 #include "alert/channel.h"
 #include "alert/template.h"
-#include "auth/secretbox.h"
-#include "core/log.h"
 #include "store/db.h"
 
 #include <ctype.h>
@@ -279,9 +277,10 @@ static void channel_save(api_ctx *ctx, const char *id, bool create)
         id = new_id;
     }
     /* stored sealed (AES-256-GCM, key outside the database), bound to the channel's id */
-    char sealed[SECRETBOX_SEALED_MAX] = "";
+    char sealed[SERVER_SEALED_MAX] = "";
+    const server_secrets *box = &ctx->s->secrets;
     if (cJSON_IsString(secret) && secret->valuestring[0] &&
-        secretbox_seal(ctx->s->keys, secret->valuestring, id, sealed, sizeof sealed) != 0) {
+        box->seal(box->keys, secret->valuestring, id, sealed, sizeof sealed) != 0) {
         free(config_text);
         api_error(ctx, 500, "internal", "the secret could not be sealed");
         goto done;
@@ -792,11 +791,11 @@ void alert_api_settings_update(api_ctx *ctx)
     alert_api_settings_get(ctx);
 }
 
-int alert_secrets_reseal(sqlite3 *db, const iotad_keys *keys, int *count)
+int alert_secrets_reseal(sqlite3 *db, const server_secrets *ops, int *count, char *bad,
+                         size_t badcap)
 {
     *count = 0;
-    if (keys->n_secret == 0) return -1;
-    const char *current = keys->secret[keys->n_secret - 1].id;
+    bad[0] = '\0';
     if (db_begin(db) != 0) return -1;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT id, secret FROM alert_channels WHERE secret != ''", -1, &st,
@@ -808,25 +807,22 @@ int alert_secrets_reseal(sqlite3 *db, const iotad_keys *keys, int *count)
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         const char *stored = (const char *)sqlite3_column_text(st, 1);
-        char plain[SECRETBOX_PLAIN_MAX + 1], sealed[SECRETBOX_SEALED_MAX], prefix[48];
-        snprintf(prefix, sizeof prefix, SECRETBOX_PREFIX "%s:", current);
-        if (strncmp(stored, prefix, strlen(prefix)) == 0) continue; /* current key already */
-        if (secretbox_is_sealed(stored)) {
-            if (secretbox_open(keys, stored, id, plain, sizeof plain) != 0) {
-                log_error("secret_unreadable",
-                          "channel=%s reason=\"no key of the key file opens "
-                          "it\"",
-                          id);
+        if (ops->current(ops->keys, stored)) continue;
+        char plain[4097], sealed[SERVER_SEALED_MAX];
+        if (strncmp(stored, "enc:", 4) == 0) { /* sealed with an older key */
+            if (ops->open(ops->keys, stored, id, plain, sizeof plain) != 0) {
+                snprintf(bad, badcap, "%s", id);
                 rc = -1;
                 break;
             }
-        } else if (strlen(stored) > SECRETBOX_PLAIN_MAX) {
+        } else if (strlen(stored) >= sizeof plain) {
+            snprintf(bad, badcap, "%s", id);
             rc = -1;
             break;
         } else {
             snprintf(plain, sizeof plain, "%s", stored); /* plaintext from before sealing */
         }
-        rc = secretbox_seal(keys, plain, id, sealed, sizeof sealed) != 0 ||
+        rc = ops->seal(ops->keys, plain, id, sealed, sizeof sealed) != 0 ||
                      db_exec(db, NULL, "UPDATE alert_channels SET secret = ? WHERE id = ?", "ss",
                              sealed, id) != 0
                  ? -1

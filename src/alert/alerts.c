@@ -318,8 +318,10 @@ int alerts_start(struct server *s)
     default_url(a);
     alerts_settings_load(a, s->db);
     int resealed = 0;
-    if (alert_secrets_reseal(s->db, s->keys, &resealed) != 0) {
-        log_error("alerts_start_failed", "reason=%s", "channel secrets could not be sealed");
+    char bad[64];
+    if (alert_secrets_reseal(s->db, &s->secrets, &resealed, bad, sizeof bad) != 0) {
+        log_error("alerts_start_failed",
+                  "reason=\"channel secrets could not be sealed\" channel=%s", bad[0] ? bad : "-");
         pthread_mutex_destroy(&a->mu);
         free(a);
         return -1;

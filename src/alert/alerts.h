@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 struct server;
-struct iotad_keys_s;
+struct server_secrets;
 struct api_route;
 
 /* DDL of the module's tables, applied once as a migration (may be "" while empty). */
@@ -21,11 +21,12 @@ int alerts_start(struct server *s);
 void alerts_stop(struct server *s);
 /* A new anomaly episode was stored (loop thread): apply alert and incident policies. */
 void alerts_on_anomaly(struct server *s, const char *anomaly_id);
-/* Seals every channel secret with the current key of keys (plaintext ones from before
+/* Seals every channel secret with the key that seals now (plaintext ones from before
  * encryption, and ones sealed with an older key), in one transaction. *count gets the number
- * re-sealed. 0 ok, -1 error (a secret that does not open with any key of the file: logged,
- * nothing changed). */
-int alert_secrets_reseal(sqlite3 *db, const struct iotad_keys_s *keys, int *count);
+ * re-sealed. 0 ok; -1 error, nothing changed (bad gets the channel whose secret no key of the
+ * file opens, or "" for a database error). */
+int alert_secrets_reseal(sqlite3 *db, const struct server_secrets *ops, int *count, char *bad,
+                         size_t badcap);
 /* Prometheus text of the module's counters and outbox/incident gauges (loop thread), for
  * /metrics. *out is malloc'ed, caller frees; 0 ok, -1 when the module is not running. */
 int alerts_metrics_text(struct server *s, char **out);

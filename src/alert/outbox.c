@@ -11,7 +11,6 @@
 #include "alert/alert_int.h"
 #include "alert/alert_util.h"
 #include "alert/channel.h"
-#include "auth/secretbox.h"
 #include "core/log.h"
 #include "store/db.h"
 
@@ -484,8 +483,9 @@ static void claim_due(worker *w)
         /* sealed at rest; opened only in memory, for the delivery */
         const char *stored = col(st, 6);
         r->secret[0] = '\0';
-        r->secret_bad = stored[0] && secretbox_open(w->a->s->keys, stored, r->channel_id, r->secret,
-                                                    sizeof r->secret) != 0;
+        const server_secrets *box = &w->a->s->secrets;
+        r->secret_bad = stored[0] && box->open(box->keys, stored, r->channel_id, r->secret,
+                                               sizeof r->secret) != 0;
         if (r->secret_bad)
             log_error("secret_unreadable", "channel=%s alert=%s", r->channel_id, r->id);
         r->rate_per_min = sqlite3_column_int64(st, 7);

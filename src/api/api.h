@@ -152,7 +152,8 @@ void api_rules_delete(api_ctx *ctx);
 void api_create_account(api_ctx *ctx, const cJSON *body, const char *role, int kind);
 
 /* Applies the settings an Admin changed over the API (settings table) to s->cfg; at start,
- * before the modules that read them. */
-void api_settings_load(server *s);
+ * before the modules that read them. 0 ok, -1 when a stored value was refused (err says
+ * which; the configured value stays). */
+int api_settings_load(server *s, char *err, size_t errcap);
 
 #endif

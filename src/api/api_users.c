@@ -2,12 +2,9 @@
  * audit log. Every change is written to the audit log. */
 #include "api/api.h"
 
-#include "auth/keyfile.h"
 #include "auth/token.h"
-#include "core/log.h"
 #include "store/audit.h"
 #include "store/db.h"
-#include "store/writer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -196,23 +193,21 @@ static int64_t cfg_int(const config *c, const char *key)
                                             : c->offline_timeout_s;
 }
 
-/* Pushes a changed value to the module that uses it outside the request path. */
-static void apply_setting(server *s, const char *key)
+int api_settings_load(server *s, char *err, size_t errcap)
 {
-    if (!strcmp(key, "retention_days") && s->writer)
-        writer_set_retention(s->writer, s->cfg.retention_days * 86400000LL);
-}
-
-void api_settings_load(server *s)
-{
+    int rc = 0;
     for (size_t i = 0; i < N_RUNTIME; i++) {
-        char v[CONFIG_STR_MAX], err[256];
+        char v[CONFIG_STR_MAX], msg[256];
         if (db_text(s->db, v, sizeof v, "SELECT value FROM settings WHERE key = ?", "s",
                     runtime_settings[i]) != 0)
             continue;
-        if (config_set(&s->cfg, runtime_settings[i], v, CONFIG_SRC_SETTINGS, err, sizeof err) != 0)
-            log_warn("setting_ignored", "key=%s reason=\"%s\"", runtime_settings[i], err);
+        if (s->setting_set(&s->cfg, runtime_settings[i], v, CONFIG_SRC_SETTINGS, msg, sizeof msg) !=
+            0) {
+            snprintf(err, errcap, "%s", msg); /* the configured value stays */
+            rc = -1;
+        }
     }
+    return rc;
 }
 
 void api_settings_get(api_ctx *ctx)
@@ -260,7 +255,8 @@ void api_settings_update(api_ctx *ctx)
         else
             snprintf(values[i], sizeof values[i], "%lld", (long long)f->valuedouble);
         char err[256];
-        if (config_set(&next, f->string, values[i], CONFIG_SRC_SETTINGS, err, sizeof err) != 0) {
+        if (ctx->s->setting_set(&next, f->string, values[i], CONFIG_SRC_SETTINGS, err,
+                                sizeof err) != 0) {
             api_error(ctx, 400, "bad_request", "%s", err);
             cJSON_Delete(body);
             return;
@@ -295,7 +291,8 @@ void api_settings_update(api_ctx *ctx)
     }
     ctx->s->cfg = next;
     for (size_t i = 0; i < N_RUNTIME; i++)
-        if (given[i]) apply_setting(ctx->s, runtime_settings[i]);
+        if (given[i] && ctx->s->setting_changed)
+            ctx->s->setting_changed(ctx->s, runtime_settings[i]);
     api_settings_get(ctx);
 }
 
@@ -325,22 +322,12 @@ void api_audit_list(api_ctx *ctx)
 void api_audit_verify(api_ctx *ctx)
 {
     server *s = ctx->s;
-    int64_t rows = 0, bad_seq = 0;
-    char why[160], err[512];
-    audit_checkpoint *cps = NULL;
+    int64_t rows = 0, bad_seq = 0, last_cp = 0;
     size_t ncps = 0;
-    uint8_t pub[32];
-    int rc;
-    if (keys_sign_public(s->keys, pub) != 0 ||
-        audit_checkpoints_load(s->checkpoint_path, pub, true, &cps, &ncps, err, sizeof err) != 0) {
-        rc = 1; /* a forged or damaged checkpoint file is itself a finding */
-        snprintf(why, sizeof why, "checkpoints: %.140s", err);
-    } else {
-        audit_keying k = {s->keys->audit_mac, s->audit_keyed_from};
-        rc = audit_verify_db_ex(s->db, &k, cps, ncps, &rows, &bad_seq, why, sizeof why);
-    }
+    char why[600];
+    int rc = audit_verify_anchored(s->db, s->checkpoint_path, s->audit_pub, &rows, &bad_seq, &ncps,
+                                   &last_cp, why, sizeof why);
     if (rc < 0) {
-        free(cps);
         api_error(ctx, 500, "internal", "could not read the audit log");
         return;
     }
@@ -349,11 +336,10 @@ void api_audit_verify(api_ctx *ctx)
     cJSON_AddNumberToObject(o, "rows", (double)rows);
     cJSON_AddNumberToObject(o, "keyed_from", (double)s->audit_keyed_from);
     cJSON_AddNumberToObject(o, "checkpoints", (double)ncps);
-    if (ncps) cJSON_AddNumberToObject(o, "last_checkpoint_seq", (double)cps[ncps - 1].seq);
+    if (ncps) cJSON_AddNumberToObject(o, "last_checkpoint_seq", (double)last_cp);
     if (rc != 0) {
         cJSON_AddNumberToObject(o, "first_bad_seq", (double)bad_seq);
         cJSON_AddStringToObject(o, "reason", why);
     }
-    free(cps);
     api_json(ctx, 200, o);
 }

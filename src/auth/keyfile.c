@@ -3,12 +3,11 @@
  * keys may already have leaked. */
 #include "auth/keyfile.h"
 
-#include "core/util.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +15,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* OpenSSL's CSPRNG (this module depends on nothing else of iotad). */
+static int random_bytes(uint8_t *out, size_t n)
+{
+    return RAND_priv_bytes(out, (int)n) == 1 ? 0 : -1;
+}
+
 int keys_generate(iotad_keys *k)
 {
     memset(k, 0, sizeof *k);
-    if (util_random(k->audit_mac, 32) != 0 || util_random(k->audit_sign, 32) != 0) return -1;
+    if (random_bytes(k->audit_mac, 32) != 0 || random_bytes(k->audit_sign, 32) != 0) return -1;
     k->n_secret = 0;
     return keys_add_secret(k);
 }
@@ -34,7 +39,7 @@ int keys_add_secret(iotad_keys *k)
     }
     keys_secret *s = &k->secret[k->n_secret];
     snprintf(s->id, sizeof s->id, "%u", next);
-    if (util_random(s->key, 32) != 0) return -1;
+    if (random_bytes(s->key, 32) != 0) return -1;
     k->n_secret++;
     return 0;
 }
@@ -184,8 +189,13 @@ int keys_parse(const char *buf, size_t n, const char *name, iotad_keys *k, char 
 
 static void put_key(FILE *f, const char *name, const uint8_t key[32])
 {
+    static const char digits[] = "0123456789abcdef";
     char hex[65];
-    util_hex(key, 32, hex);
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[key[i] >> 4];
+        hex[2 * i + 1] = digits[key[i] & 15];
+    }
+    hex[64] = '\0';
     fprintf(f, "%s = %s\n", name, hex);
     explicit_bzero(hex, sizeof hex);
 }

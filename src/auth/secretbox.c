@@ -2,9 +2,8 @@
  * wiped before it is freed or goes out of scope. */
 #include "auth/secretbox.h"
 
-#include "core/util.h"
-
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +28,14 @@ static int aad(EVP_CIPHER_CTX *c, const char *context)
     return 0;
 }
 
+bool secretbox_is_current(const iotad_keys *k, const char *sealed)
+{
+    if (!secretbox_is_sealed(sealed) || k->n_secret == 0) return false;
+    const char *id = sealed + sizeof SECRETBOX_PREFIX - 1, *cur = k->secret[k->n_secret - 1].id;
+    size_t n = strlen(cur);
+    return strncmp(id, cur, n) == 0 && id[n] == ':';
+}
+
 int secretbox_seal(const iotad_keys *k, const char *plain, const char *context, char *out,
                    size_t cap)
 {
@@ -38,7 +45,7 @@ int secretbox_seal(const iotad_keys *k, const char *plain, const char *context, 
     unsigned char raw[NONCE_LEN + SECRETBOX_PLAIN_MAX + TAG_LEN];
     int rc = -1, n = 0, fin = 0;
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (!c || util_random(raw, NONCE_LEN) != 0 ||
+    if (!c || RAND_bytes(raw, NONCE_LEN) != 1 ||
         EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key->key, raw) != 1 || aad(c, context) ||
         EVP_EncryptUpdate(c, raw + NONCE_LEN, &n, (const unsigned char *)plain, (int)pl) != 1 ||
         EVP_EncryptFinal_ex(c, raw + NONCE_LEN + n, &fin) != 1 ||

@@ -27,6 +27,8 @@ bool secretbox_is_sealed(const char *s);
  * out (cap bytes). 0 ok, -1 too long / no key / crypto failure. */
 int secretbox_seal(const iotad_keys *k, const char *plain, const char *context, char *out,
                    size_t cap);
+/* True when sealed was sealed with the key that seals now (nothing to re-seal). */
+bool secretbox_is_current(const iotad_keys *k, const char *sealed);
 /* Opens a sealed value into out (cap bytes, NUL-terminated). 0 ok; -1 malformed, unknown key
  * id or authentication failure (wrong key, wrong context, tampered); -2 out too small. */
 int secretbox_open(const iotad_keys *k, const char *sealed, const char *context, char *out,

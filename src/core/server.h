@@ -24,6 +24,17 @@ struct devstate;
 struct sim;
 struct iotad_keys_s;
 
+/* Secrets at rest, wired by server.c to auth/secretbox with the key file's keys, so the
+ * modules that store secrets (alert channels) seal and open them without depending on auth/.
+ * Results as secretbox_seal / secretbox_open. */
+#define SERVER_SEALED_MAX 6000 /* a sealed secret of up to 4096 bytes fits */
+typedef struct server_secrets {
+    void *keys;
+    int (*seal)(void *keys, const char *plain, const char *context, char *out, size_t cap);
+    int (*open)(void *keys, const char *sealed, const char *context, char *out, size_t cap);
+    bool (*current)(void *keys, const char *sealed); /* sealed with the key that seals now */
+} server_secrets;
+
 typedef struct server {
     config cfg;
     uv_loop_t *loop;
@@ -46,12 +57,19 @@ typedef struct server {
     struct population *population; /* src/api/population.c */
     void *mqtt_paused;         /* MQTT connections paused by back-pressure (ingest/mqtt_ingest.c) */
     struct iotad_keys_s *keys; /* from the key file; read-only after start (any thread) */
-    int keys_lock_fd;          /* flock held on the key file while running */
+    server_secrets secrets;    /* seal/open with keys (any thread) */
+    /* run-time settings (PATCH /settings), wired by server.c: validation by the configuration
+     * table (config_set), and telling the module that uses a changed value */
+    int (*setting_set)(config *c, const char *key, const char *value, config_source src, char *err,
+                       size_t errcap);
+    void (*setting_changed)(struct server *s, const char *key);
+    int keys_lock_fd; /* flock held on the key file while running */
     char key_path[CONFIG_STR_MAX + 32];
     char checkpoint_path[CONFIG_STR_MAX + 32];
     int64_t audit_checkpointed; /* seq of the last checkpoint written */
     bool audit_anchored;        /* keys bound: checkpoints are written */
     int64_t audit_keyed_from;
+    uint8_t audit_pub[32]; /* Ed25519 public key of the checkpoints */
     metrics m;
     uv_signal_t sig_term, sig_int;
     uv_timer_t tick; /* 1 s housekeeping */

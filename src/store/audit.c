@@ -120,6 +120,25 @@ int audit_verify_db(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char *why, siz
     return audit_verify_db_ex(db, &k, NULL, 0, rows, bad_seq, why, whycap);
 }
 
+int audit_verify_anchored(sqlite3 *db, const char *cp_path, const uint8_t pub[32], int64_t *rows,
+                          int64_t *bad_seq, size_t *ncps, int64_t *last_cp_seq, char *why,
+                          size_t whycap)
+{
+    audit_checkpoint *cps = NULL;
+    char err[512];
+    *rows = *bad_seq = *last_cp_seq = 0;
+    *ncps = 0;
+    if (audit_checkpoints_load(cp_path, pub, true, &cps, ncps, err, sizeof err) != 0) {
+        snprintf(why, whycap, "checkpoints: %s", err);
+        return 1;
+    }
+    if (*ncps) *last_cp_seq = cps[*ncps - 1].seq;
+    audit_keying k = {keying_state.keyed ? keying_state.key : NULL, keying_state.keyed_from};
+    int rc = audit_verify_db_ex(db, &k, cps, *ncps, rows, bad_seq, why, whycap);
+    free(cps);
+    return rc;
+}
+
 /* --- key binding ------------------------------------------------------------------------ */
 
 static int binding_mac(const uint8_t key[32], int64_t keyed_from, char out[65])

@@ -50,6 +50,12 @@ int audit_checkpoints_load(const char *path, const uint8_t pub[32], bool missing
  * Returns 0 intact, 1 broken (bad_seq/why set), -1 error. */
 int audit_verify_db_ex(sqlite3 *db, const audit_keying *keying, const audit_checkpoint *cps,
                        size_t ncps, int64_t *rows, int64_t *bad_seq, char *why, size_t whycap);
+/* The chain with the process-wide keying, against the signed checkpoints of cp_path (checked
+ * with pub; a missing file is none). *ncps / *last_cp_seq describe them. Returns 0 intact,
+ * 1 broken (bad_seq/why set, also for a forged or damaged checkpoint file), -1 error. */
+int audit_verify_anchored(sqlite3 *db, const char *cp_path, const uint8_t pub[32], int64_t *rows,
+                          int64_t *bad_seq, size_t *ncps, int64_t *last_cp_seq, char *why,
+                          size_t whycap);
 /* audit_verify_db_ex with the process-wide keying and no checkpoints. */
 int audit_verify_db(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char *why, size_t whycap);
 
