@@ -213,6 +213,7 @@ static void on_tick(uv_timer_t *t)
     population_tick(s, s->population, now);
     static const int64_t snapshot_every_ms = 300000;
     if (s->shards && now % snapshot_every_ms < 1000) shards_request_snapshots(s->shards);
+    anomalies_persist_watermark(s);
     static const int64_t sweep_every_ms = 60000;
     if (s->audit_anchored && (now / 1000) % s->cfg.audit_checkpoint_s == 0)
         audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
@@ -251,6 +252,9 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
         return -1;
     tsdb_options topt;
     tsdb_options_init(&topt);
+    /* the log keeps what the detectors have not seen yet (anomalies_replay below) */
+    int64_t detected = anomalies_saved_watermark(s);
+    topt.log_keep_after = detected;
     if (tsdb_open(s->wdb, s->db, &topt, &s->ts) != 0) {
         log_error("tsdb_open_failed", "path=%s", path);
         return -1;
@@ -288,6 +292,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     if (shards_start(loop, &sopt, anomalies_on_events, s, &s->shards) != 0) return -1;
     anomalies_preload_snapshots(s);
     anomalies_load_rules(s);
+    if (anomalies_replay(s, detected) != 0) return -1;
     writer_options wopt = {.checkpoint_interval_ms = cfg->checkpoint_interval_s * 1000,
                            .retention_ms = s->cfg.retention_days * 86400000LL,
                            .queue_max_points = (size_t)cfg->queue_max_points};
@@ -359,6 +364,7 @@ void server_stop(server *s)
     s->writer = NULL;
     if (s->shards) shards_stop(s->shards); /* final detector snapshots are saved */
     s->shards = NULL;
+    anomalies_persist_watermark(s);
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, NULL);
     uv_close((uv_handle_t *)&s->sig_term, NULL);

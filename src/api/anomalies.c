@@ -9,6 +9,8 @@
 #include "pipeline/shards.h"
 #include "ingest/devstate.h"
 #include "store/db.h"
+#include "store/tsdb.h"
+#include "store/writer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -75,12 +77,55 @@ static void save_snapshot(server *s, const shard_event *e, int64_t now)
     sqlite3_finalize(st);
 }
 
+/* The detection watermark in the database: every log row up to it has been processed by the
+ * detectors and their anomalies stored (docs/design.md, "Anomalies survive a crash"). */
+static const char watermark_sql[] =
+    "INSERT INTO settings(key, value, updated_at) VALUES('detect.watermark', ?1, ?2) "
+    "ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), ?1), updated_at = ?2";
+
+/* The watermark is reached in memory: the log rows up to it may go. Once storing anomalies has
+ * failed it stays where it was until the next start, which replays from there (the rows are
+ * kept; the anomalies found again are stored then, once). */
+static void watermark_applied(server *s, int64_t w)
+{
+    if (w <= s->detect_applied || s->detect_stuck) return;
+    s->detect_applied = w;
+    if (s->ts) tsdb_log_release(s->ts, w);
+}
+
+void anomalies_persist_watermark(server *s)
+{
+    if (s->detect_applied <= s->detect_persisted) return;
+    if (db_exec(s->db, NULL, watermark_sql, "ii", s->detect_applied, util_now_ms()) == 0)
+        s->detect_persisted = s->detect_applied;
+}
+
+static bool stored_event(const shard_event *e)
+{
+    return e->kind == SHARD_EV_OPEN || e->kind == SHARD_EV_UPDATE || e->kind == SHARD_EV_CLOSE ||
+           e->kind == SHARD_EV_SNAPSHOT;
+}
+
 void anomalies_on_events(void *arg, shard_event *events)
 {
     server *s = arg;
+    /* what the shards have processed, including the jobs that caused these events */
+    int64_t w = s->shards ? shards_watermark(s->shards) : s->detect_applied;
+    size_t n = 0, nstored = 0;
+    for (shard_event *e = events; e; e = e->next, n++)
+        nstored += stored_event(e);
+    if (nstored == 0) { /* progress or summaries only: nothing to write */
+        for (shard_event *e = events; e; e = e->next)
+            if (e->kind == SHARD_EV_SUMMARY && s->population) population_add(s->population, e);
+        watermark_applied(s, w);
+        return;
+    }
+    bool *fresh = calloc(n, sizeof *fresh); /* OPEN events that inserted a new anomaly */
     bool tx = db_begin(s->db) == 0;
     int64_t now = util_now_ms();
-    for (shard_event *e = events; e; e = e->next) {
+    size_t i = 0;
+    for (shard_event *e = events; e; e = e->next, i++) {
+        if (e->kind == SHARD_EV_PROGRESS) continue;
         if (e->kind == SHARD_EV_SNAPSHOT) {
             save_snapshot(s, e, now);
             continue;
@@ -91,18 +136,23 @@ void anomalies_on_events(void *arg, shard_event *events)
         }
         char *details = details_json(e);
         if (e->kind == SHARD_EV_OPEN) {
-            int rc = db_exec(s->db, NULL,
+            /* an episode seen again (points replayed after a crash) has the same id: kept once */
+            int changes = 0;
+            int rc = db_exec(s->db, &changes,
                              "INSERT INTO anomalies(id, device_id, metric, detected_at, updated_at,"
                              " severity, description, details, rule_id) "
                              "SELECT ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0) "
-                             "WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?)",
+                             "WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?) "
+                             "ON CONFLICT(id) DO NOTHING",
                              "sssiisssis", e->anomaly_id, e->device_id, e->metric, e->ts_ms,
                              e->ts_ms, severity_name(e->level), e->description,
                              details ? details : "{}", (int64_t)e->rule_id, e->device_id);
-            if (rc == 0)
+            if (rc == 0 && changes > 0) {
+                if (fresh) fresh[i] = true;
                 log_info("anomaly", "id=%s device=%s metric=%s severity=%s description=\"%s\"",
                          e->anomaly_id, e->device_id, e->metric, severity_name(e->level),
                          e->description);
+            }
         } else if (e->kind == SHARD_EV_CLOSE) {
             /* the explanation stays as it was at its worst; only the end is recorded */
             db_exec(
@@ -122,12 +172,99 @@ void anomalies_on_events(void *arg, shard_event *events)
         }
         free(details);
     }
-    if (tx && db_commit(s->db) != 0) db_rollback(s->db);
-    for (shard_event *e = events; e; e = e->next) {
-        if (e->kind == SHARD_EV_SNAPSHOT || e->kind == SHARD_EV_SUMMARY) continue;
+    /* the watermark moves with the anomalies it covers, in the same transaction */
+    bool persist = tx && w > s->detect_persisted;
+    if (persist) db_exec(s->db, NULL, watermark_sql, "ii", w, now);
+    if (tx && db_commit(s->db) == 0) {
+        if (persist) s->detect_persisted = w;
+        watermark_applied(s, w);
+    } else {
+        if (tx) db_rollback(s->db);
+        if (!s->detect_stuck)
+            log_error("detection_watermark_stuck",
+                      "watermark=%lld reason=\"storing anomalies failed\" action=\"points since "
+                      "are kept and detected again at the next start\"",
+                      (long long)s->detect_applied);
+        s->detect_stuck = true;
+    }
+    i = 0;
+    for (shard_event *e = events; e; e = e->next, i++) {
+        if (e->kind != SHARD_EV_OPEN && e->kind != SHARD_EV_UPDATE && e->kind != SHARD_EV_CLOSE)
+            continue;
+        if (e->kind == SHARD_EV_OPEN && !(fresh && fresh[i])) continue; /* already known */
         broadcast(s, e->anomaly_id, e->device_id);
         if (e->kind == SHARD_EV_OPEN) alerts_on_anomaly(s, e->anomaly_id);
     }
+    free(fresh);
+}
+
+int64_t anomalies_saved_watermark(server *s)
+{
+    int64_t w = db_int(s->db, -1,
+                       "SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'detect.watermark'",
+                       "");
+    if (w >= 0) return w;
+    /* The first start with a watermark: 0 for a new database. One from before the watermark
+     * existed: everything in its log counts as processed (replaying it would find its anomalies
+     * again under new ids). Written at once, so that a crash before the first update replays. */
+    w = db_int(s->db, 0, "SELECT COALESCE(MAX(id), 0) FROM points_log", "");
+    if (db_exec(s->db, NULL, watermark_sql, "ii", w, util_now_ms()) != 0)
+        log_warn("detection_watermark_unsaved", "watermark=%lld", (long long)w);
+    return w;
+}
+
+typedef struct {
+    server *s;
+    ingest_batch b;
+    char device[40];
+    int64_t row;
+    size_t jobs, points;
+} replay_ctx;
+
+/* One job per device and log row, as the shards would have got it (device type from the live
+ * device state, seq = the row). */
+static void replay_flush(replay_ctx *c)
+{
+    if (c->b.n == 0) return;
+    dev_live *d = devstate_get(c->s->devices, c->device);
+    writer_job *j = d ? writer_job_from_batch(c->device, &c->b, NULL, NULL) : NULL;
+    ingest_batch_reset(&c->b);
+    if (!j) return; /* a device deleted since: nothing to detect */
+    j->seq = c->row;
+    snprintf(j->device_type, sizeof j->device_type, "%s", d->type);
+    c->points += j->n;
+    c->jobs++;
+    shards_submit(c->s->shards, j);
+}
+
+static void replay_point(void *arg, int64_t row, const char *device_id, const char *metric,
+                         int64_t ts, double v)
+{
+    replay_ctx *c = arg;
+    if (row != c->row || strcmp(device_id, c->device) != 0) {
+        replay_flush(c);
+        c->row = row;
+        snprintf(c->device, sizeof c->device, "%s", device_id);
+    }
+    ingest_batch_push(&c->b, metric, strlen(metric), ts, v);
+}
+
+int anomalies_replay(server *s, int64_t after)
+{
+    s->detect_applied = s->detect_persisted = after;
+    shards_resume_from(s->shards, after);
+    replay_ctx c = {.s = s};
+    ingest_batch_init(&c.b, 0);
+    int rc = tsdb_log_scan(s->ts, after, replay_point, &c);
+    replay_flush(&c);
+    ingest_batch_free(&c.b);
+    if (rc < 0) {
+        log_error("detection_replay_failed", "after=%lld rc=%d", (long long)after, rc);
+        return rc;
+    }
+    log_info("detection_replay", "after=%lld jobs=%zu points=%zu", (long long)after, c.jobs,
+             c.points);
+    return 0;
 }
 
 /* Security rules every installation starts with (once; Admins may change or delete them):

@@ -4,6 +4,7 @@
 
 #include "alert/alerts.h"
 #include "api/stream.h"
+#include "core/shards.h"
 #include "ingest/devstate.h"
 #include "mqtt/mqtt_server.h"
 #include "store/tsdb.h"
@@ -139,6 +140,12 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_store_refused_points_total %llu\n", (unsigned long long)ws.refused_points);
     GAUGE("iotad_store_failing", "1 while commits fail (ingest is refused), else 0.");
     tb_printf(&t, "iotad_store_failing %d\n", ws.failing ? 1 : 0);
+    COUNTER("iotad_detector_points_total", "Points processed by the detector shards.");
+    tb_printf(&t, "iotad_detector_points_total %llu\n",
+              (unsigned long long)(s->shards ? shards_points_processed(s->shards) : 0));
+    GAUGE("iotad_detection_watermark", "Log row up to which every committed point has been "
+                                       "processed by the detectors, its anomalies stored.");
+    tb_printf(&t, "iotad_detection_watermark %lld\n", (long long)s->detect_applied);
     tb_printf(&t, "# HELP iotad_commit_latency_seconds Ingest submit to durable commit.\n"
                   "# TYPE iotad_commit_latency_seconds histogram\n");
     uint64_t cum = 0;

@@ -75,6 +75,10 @@ typedef struct server {
     uv_timer_t tick; /* 1 s housekeeping */
     bool ready, stopping;
     bool https; /* the HTTP listener speaks TLS */
+    /* detection watermark (api/anomalies.c): applied = reached with its anomalies stored,
+     * persisted = written to the database; stuck after a failed anomaly transaction */
+    int64_t detect_applied, detect_persisted;
+    bool detect_stuck;
     int64_t started_ms;
     int exit_code;
 } server;

@@ -36,11 +36,9 @@ void util_hex(const uint8_t *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-void util_uuid7(char out[UUID_STR_LEN + 1])
+/* Fills in the v7 layout: 48-bit ms timestamp, version, variant; the rest of b is kept. */
+static void uuid7_format(uint8_t b[16], uint64_t ms, char out[UUID_STR_LEN + 1])
 {
-    uint8_t b[16];
-    uint64_t ms = (uint64_t)util_now_ms();
-    if (util_random(b, sizeof b) != 0) memset(b, 0, sizeof b);
     for (int i = 0; i < 6; i++)
         b[i] = (uint8_t)(ms >> (40 - 8 * i));
     b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));
@@ -49,6 +47,20 @@ void util_uuid7(char out[UUID_STR_LEN + 1])
     util_hex(b, 16, hex);
     snprintf(out, UUID_STR_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
              hex + 20);
+}
+
+void util_uuid7(char out[UUID_STR_LEN + 1])
+{
+    uint8_t b[16];
+    if (util_random(b, sizeof b) != 0) memset(b, 0, sizeof b);
+    uuid7_format(b, (uint64_t)util_now_ms(), out);
+}
+
+void util_uuid7_named(char out[UUID_STR_LEN + 1], int64_t ts_ms, const void *name, size_t len)
+{
+    uint8_t h[32];
+    util_sha256(name, len, h);
+    uuid7_format(h, ts_ms > 0 ? (uint64_t)ts_ms : 0, out); /* uses the first 16 bytes */
 }
 
 bool util_uuid_valid(const char *s)

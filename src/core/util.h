@@ -13,6 +13,10 @@ int64_t util_mono_ns(void);             /* monotonic clock, ns */
 int util_random(void *buf, size_t len); /* CSPRNG; 0 ok, -1 on failure */
 /* Writes a time-ordered UUIDv7 string (36 chars + NUL) to out[37]. */
 void util_uuid7(char out[UUID_STR_LEN + 1]);
+/* A UUIDv7-shaped id that is a function of its inputs: ts_ms in the time field, the random
+ * bits from SHA-256(name). The same thing (e.g. an anomaly episode seen again when points are
+ * replayed after a crash) always gets the same id. */
+void util_uuid7_named(char out[UUID_STR_LEN + 1], int64_t ts_ms, const void *name, size_t len);
 bool util_uuid_valid(const char *s);
 void util_hex(const uint8_t *in, size_t len, char *out); /* out has 2*len+1 bytes */
 void util_sha256(const void *data, size_t len, uint8_t out[32]);

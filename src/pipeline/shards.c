@@ -87,7 +87,16 @@ typedef struct shard {
     shard_rule *rules; /* shard thread only */
     size_t nrules;
     uint64_t rules_version;
-    shard_event *out, *out_tail; /* events built by the thread, flushed per message */
+    shard_event *out, *out_tail;  /* events built by the thread, flushed per message */
+    uint64_t processed, reported; /* shard thread: jobs processed, and the count last reported */
+    /* loop thread: the jobs handed over and not yet reported processed, as runs of equal seq
+     * (end = the submitted count after the run's last job) */
+    struct seq_run {
+        int64_t seq;
+        uint64_t end;
+    } * runs;
+    size_t runs_head, runs_len, runs_cap;
+    uint64_t submitted;
 } shard;
 
 struct shards {
@@ -103,6 +112,7 @@ struct shards {
     shard *shard;
     det_params params;
     _Atomic uint64_t processed;
+    int64_t max_seq; /* loop thread: the largest seq handed over (or resumed from) */
 };
 
 /* Formats a description; long metric or rule names are cut, by design. */
@@ -158,8 +168,26 @@ static shard_event *new_event(shard *s, shard_ev_kind kind, const sseries *ss)
     return e;
 }
 
+/* Appends the shard's progress after the events its jobs caused (same list, same order). */
+static void report_progress(shard *s)
+{
+    if (s->processed == s->reported) return;
+    shard_event *e = calloc(1, sizeof *e);
+    if (!e) return; /* reported with the next batch */
+    e->kind = SHARD_EV_PROGRESS;
+    e->shard = s->index;
+    e->count = s->processed;
+    s->reported = s->processed;
+    if (s->out_tail)
+        s->out_tail->next = e;
+    else
+        s->out = e;
+    s->out_tail = e;
+}
+
 static void flush_events(shard *s)
 {
+    report_progress(s);
     if (!s->out) return;
     shards *sh = s->owner;
     pthread_mutex_lock(&sh->mu);
@@ -261,6 +289,21 @@ static sseries *get_series(shard *s, const char *device_id, const char *metric,
     return ss;
 }
 
+/* An episode's id is a function of what it is and where it starts (the source, the series,
+ * the first point's time), so the same episode found again when acknowledged points are
+ * replayed after a crash gets the same id, and is stored and alerted once. */
+static void episode_id(char out[40], const char *source, uint64_t rule_id, const char *device_id,
+                       const char *metric, int64_t ts)
+{
+    char name[320];
+    int n = snprintf(name, sizeof name, "%s\x1f%llu\x1f%s\x1f%s\x1f%lld", source,
+                     (unsigned long long)rule_id, device_id, metric, (long long)ts);
+    util_uuid7_named(out, ts, name,
+                     n < 0                     ? 0
+                     : (size_t)n < sizeof name ? (size_t)n
+                                               : sizeof name - 1);
+}
+
 static void describe_detectors(const sseries *ss, const det_result *r, char *out, size_t cap)
 {
     size_t n = 0;
@@ -279,7 +322,7 @@ static void detector_point(shard *s, sseries *ss, int64_t ts, double x)
     ss->win_sum += x;
     ss->win_n++;
     if (r.alert && r.level > DET_LEVEL_NONE && !ss->anomaly_id[0]) {
-        util_uuid7(ss->anomaly_id);
+        episode_id(ss->anomaly_id, "detectors", 0, ss->device_id, ss->metric, ts);
         ss->level = r.level;
         ss->peak = r.score;
         ss->last_emit_ms = ts;
@@ -339,7 +382,7 @@ static void rule_event(shard *s, sseries *ss, rule_slot *slot, det_rule_event ev
     const shard_rule *r = find_rule(s, slot->rule_id);
     if (!r || ev == DET_RULE_QUIET) return;
     if (ev == DET_RULE_FIRED) {
-        util_uuid7(slot->anomaly_id);
+        episode_id(slot->anomaly_id, "rule", r->rule.id, ss->device_id, ss->metric, ts);
         shard_event *e = new_event(s, SHARD_EV_OPEN, ss);
         if (!e) return;
         snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", slot->anomaly_id);
@@ -513,7 +556,7 @@ static void device_row(shard *s, const writer_job *job)
     snprintf(pseudo.device_id, sizeof pseudo.device_id, "%s", dv->device_id);
     snprintf(pseudo.metric, sizeof pseudo.metric, "%s", "(multivariate)");
     if (r.alarm && !dv->anomaly_id[0]) {
-        util_uuid7(dv->anomaly_id);
+        episode_id(dv->anomaly_id, "multivariate", 0, dv->device_id, "", ts);
         shard_event *e = new_event(s, SHARD_EV_OPEN, &pseudo);
         if (!e) return;
         snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", dv->anomaly_id);
@@ -624,6 +667,7 @@ static void handle(shard *s, msg *m)
     case MSG_POINTS:
         process_points(s, m->job);
         writer_job_free(m->job);
+        s->processed++;
         break;
     case MSG_RULES:
         free(s->rules);
@@ -690,6 +734,18 @@ static void *shard_main(void *arg)
     return NULL;
 }
 
+/* Loop thread: a shard reports `done` jobs processed; its runs up to there are finished. */
+static void progress(shards *sh, unsigned index, uint64_t done)
+{
+    if (index >= sh->n) return;
+    shard *s = &sh->shard[index];
+    while (s->runs_len && s->runs[s->runs_head].end <= done) {
+        s->runs_head++;
+        s->runs_len--;
+    }
+    if (!s->runs_len) s->runs_head = 0;
+}
+
 static void deliver(shards *sh)
 {
     pthread_mutex_lock(&sh->mu);
@@ -697,8 +753,53 @@ static void deliver(shards *sh)
     sh->ready = sh->ready_tail = NULL;
     pthread_mutex_unlock(&sh->mu);
     if (!ev) return;
+    for (shard_event *e = ev; e; e = e->next)
+        if (e->kind == SHARD_EV_PROGRESS) progress(sh, e->shard, e->count);
     sh->on_events(sh->arg, ev);
     shard_events_free(ev);
+}
+
+int64_t shards_watermark(const shards *sh)
+{
+    int64_t w = sh->max_seq;
+    for (unsigned i = 0; i < sh->n; i++) {
+        const shard *s = &sh->shard[i];
+        if (s->runs_len && s->runs[s->runs_head].seq - 1 < w) w = s->runs[s->runs_head].seq - 1;
+    }
+    return w;
+}
+
+void shards_resume_from(shards *sh, int64_t seq)
+{
+    if (seq > sh->max_seq) sh->max_seq = seq;
+}
+
+/* Loop thread: one more job with this seq handed to s. Out of memory, the job goes untracked
+ * (the watermark may pass it before it is processed: only a crash in that window loses it). */
+static void note_submitted(shards *sh, shard *s, int64_t seq)
+{
+    s->submitted++;
+    if (seq > sh->max_seq) sh->max_seq = seq;
+    if (s->runs_len && s->runs[s->runs_head + s->runs_len - 1].seq == seq) {
+        s->runs[s->runs_head + s->runs_len - 1].end = s->submitted;
+        return;
+    }
+    if (s->runs_head + s->runs_len == s->runs_cap) {
+        if (s->runs_head > 0) { /* slide the live runs to the front */
+            memmove(s->runs, s->runs + s->runs_head, s->runs_len * sizeof *s->runs);
+            s->runs_head = 0;
+        } else {
+            size_t cap = s->runs_cap ? s->runs_cap * 2 : 64;
+            struct seq_run *r = realloc(s->runs, cap * sizeof *r);
+            if (!r) {
+                log_warn("detection_watermark_untracked", "seq=%lld", (long long)seq);
+                return;
+            }
+            s->runs = r;
+            s->runs_cap = cap;
+        }
+    }
+    s->runs[s->runs_head + s->runs_len++] = (struct seq_run){seq, s->submitted};
 }
 
 static void on_async(uv_async_t *h)
@@ -768,9 +869,11 @@ void shards_submit(shards *sh, writer_job *job)
         writer_job_free(job);
         return;
     }
+    shard *s = shard_for(sh, job->device_id);
+    note_submitted(sh, s, job->seq);
     m->kind = MSG_POINTS;
     m->job = job;
-    push_msg(shard_for(sh, job->device_id), m);
+    push_msg(s, m);
 }
 
 void shards_set_rules(shards *sh, const shard_rule *rules, size_t n)
@@ -846,6 +949,7 @@ void shards_stop(shards *sh)
         hmap_free(s->devices, device_free);
         hmap_free(s->preload, free);
         free(s->rules);
+        free(s->runs);
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cond);
     }

@@ -22,7 +22,8 @@ typedef enum {
     SHARD_EV_UPDATE,
     SHARD_EV_CLOSE,
     SHARD_EV_SNAPSHOT,
-    SHARD_EV_SUMMARY /* mean of a series since the last request (value), for peer comparison */
+    SHARD_EV_SUMMARY, /* mean of a series since the last request (value), for peer comparison */
+    SHARD_EV_PROGRESS /* internal: a shard's processed job count; consumers skip it */
 } shard_ev_kind;
 
 /* A rule as configured: which series it applies to, and the pure rule itself. */
@@ -49,6 +50,8 @@ typedef struct shard_event {
     char detectors[256]; /* JSON array of {"name","score"} */
     uint8_t *blob;       /* SHARD_EV_SNAPSHOT: det_series snapshot, owned */
     size_t blob_len;
+    unsigned shard; /* SHARD_EV_PROGRESS: which shard */
+    uint64_t count; /* SHARD_EV_PROGRESS: jobs it has processed */
 } shard_event;
 
 typedef void (*shards_event_fn)(void *arg, shard_event *events); /* loop thread; frees nothing */
@@ -63,8 +66,16 @@ int shards_start(uv_loop_t *loop, const shards_options *opt, shards_event_fn on_
 /* Before points flow: a saved detector state to resume a series from (copied). */
 void shards_preload(shards *sh, const char *device_id, const char *metric, const uint8_t *blob,
                     size_t len);
-/* Takes ownership of a durable job's points (loop thread). device_type may be "". */
+/* Takes ownership of a durable job's points (loop thread). device_type may be "". job->seq is
+ * the log row id of the commit that stored it (tsdb_log_last_id); jobs arrive in seq order. */
 void shards_submit(shards *sh, struct writer_job *job);
+/* The detection watermark (loop thread). Every job with seq <= it has been processed and the
+ * events it caused handed to on_events (the progress of each shard travels with its events,
+ * and is applied before on_events is called, so inside on_events the watermark covers exactly
+ * the events delivered so far). Starts at the value given to shards_resume_from. */
+int64_t shards_watermark(const shards *sh);
+/* Before any submit: the watermark of the previous run (jobs up to it need no detection). */
+void shards_resume_from(shards *sh, int64_t seq);
 /* Replaces every shard's rule set (copied). */
 void shards_set_rules(shards *sh, const shard_rule *rules, size_t n);
 /* Analyst verdict on the latest episode of a series. */

@@ -47,12 +47,14 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NO_KEY INT64_MAX
 #define NO_LOG INT64_MAX
+#define NO_HOLD INT64_MAX
 #define LOG_BLOB_POINTS 65536 /* a transaction's log is split into blobs of this many points */
 #define LOG_VERSION 2
 #define LOG_MAX_EXP 6
@@ -123,8 +125,11 @@ struct tsdb {
     uint8_t *encbuf;
     size_t enccap;
     int64_t retention_floor;
-    bool broken;      /* a reload from the database failed: memory misses points of the log */
-    tsdb_stats stats; /* under mu */
+    bool broken;          /* a reload from the database failed: memory misses points of the log */
+    int64_t log_id_floor; /* no new log row gets a smaller id (ids are never reused) */
+    _Atomic int64_t log_released;   /* rows above it are kept by checkpoints (NO_HOLD: none) */
+    uint64_t log_points_after_ckpt; /* what the last checkpoint left in the log */
+    tsdb_stats stats;               /* under mu */
 };
 
 static const char schema_sql[] =
@@ -158,6 +163,7 @@ void tsdb_options_init(tsdb_options *opt)
     opt->chunk_points = 120;
     opt->checkpoint_log_points = 4000000;
     opt->keep_idle_heads = false;
+    opt->log_keep_after = -1;
 }
 
 /* ---- hash tables ------------------------------------------------------------------------ */
@@ -641,6 +647,7 @@ static int log_flush(tsdb *t)
     if (rc != 0) return rc;
     t->log_rows[t->log_rows_len++] = (struct log_row){t->next_log_id, t->log_pending};
     t->next_log_id++;
+    t->log_id_floor = t->next_log_id;
     t->log_points += t->log_pending;
     lock(t);
     t->stats.log_rows = t->log_points;
@@ -832,7 +839,15 @@ int tsdb_pre_commit(tsdb *t)
  * the oldest row an unwritten head still needs, unless that keeps more than half of
  * checkpoint_log_points in the log: then the newest rows within that budget, and the heads
  * needing older rows ("laggards", usually slow or idle series) are written out. */
+static int64_t log_cut_unheld(tsdb *t, bool full);
+
 static int64_t log_cut(tsdb *t, bool full)
+{
+    int64_t cut = log_cut_unheld(t, full), held = atomic_load(&t->log_released);
+    return held != NO_HOLD && cut > held + 1 ? held + 1 : cut;
+}
+
+static int64_t log_cut_unheld(tsdb *t, bool full)
 {
     if (full || t->opt.checkpoint_log_points == 0) return t->next_log_id;
     int64_t need = t->next_log_id;
@@ -911,6 +926,7 @@ static void checkpoint_done(tsdb *t, int64_t cut)
         t->log_rows_start++;
     }
     if (t->log_rows_start == t->log_rows_len) t->log_rows_start = t->log_rows_len = 0;
+    t->log_points_after_ckpt = t->log_points;
     if (t->log_rows_start > 1024 && t->log_rows_start * 2 > t->log_rows_len) {
         t->log_rows_len -= t->log_rows_start;
         memmove(t->log_rows, t->log_rows + t->log_rows_start,
@@ -941,11 +957,15 @@ static void reset_memory(tsdb *t)
     t->loglen = 0;
     t->log_points = 0;
     t->log_rows_start = t->log_rows_len = 0;
-    t->next_log_id = 1;
+    t->log_points_after_ckpt = 0;
+    t->next_log_id = t->log_id_floor;
 }
 
-/* Applies one log blob. Malformed blobs are logged and skipped from the damage on. */
-static int replay_blob(tsdb *t, int64_t row, const uint8_t *p, size_t len)
+/* Decodes one log blob, calling visit for each point (a non-zero return stops and is returned).
+ * Malformed blobs are logged and skipped from the damage on. */
+static int decode_blob(int64_t row, const uint8_t *p, size_t len,
+                       int (*visit)(void *ctx, int64_t row, int64_t id, int64_t ts, double v),
+                       void *ctx)
 {
     size_t pos = 1;
     int64_t prev = 0;
@@ -970,19 +990,29 @@ static int replay_blob(tsdb *t, int64_t row, const uint8_t *p, size_t len)
         }
         int64_t ts = (int64_t)((uint64_t)prev + ((d >> 1) ^ (UINT64_C(0) - (d & 1))));
         prev = ts;
-        int rc;
-        series *s = series_get(t, (int64_t)id, &rc);
-        if (!s) {
-            if (rc != 0) return rc;
-            continue; /* series deleted since */
-        }
-        rc = apply_point(t, s, ts, v, row);
-        if (rc < 0) return rc;
+        int rc = visit(ctx, row, (int64_t)id, ts, v);
+        if (rc != 0) return rc;
     }
     return 0;
 corrupt:
     log_error("tsdb_log_corrupt", "row=%lld offset=%zu", (long long)row, pos);
     return 0;
+}
+
+static int replay_point(void *ctx, int64_t row, int64_t id, int64_t ts, double v)
+{
+    tsdb *t = ctx;
+    int rc;
+    series *s = series_get(t, id, &rc);
+    if (!s) return rc; /* 0: series deleted since */
+    rc = apply_point(t, s, ts, v, row);
+    return rc < 0 ? rc : 0;
+}
+
+/* Applies one log blob to the heads. */
+static int replay_blob(tsdb *t, int64_t row, const uint8_t *p, size_t len)
+{
+    return decode_blob(row, p, len, replay_point, t);
 }
 
 static int recover(tsdb *t)
@@ -1134,7 +1164,10 @@ int tsdb_after_commit(tsdb *t)
         if (rc != 0) return rc;
     }
     release_sealed(t);
-    if (t->opt.checkpoint_log_points && t->log_points >= t->opt.checkpoint_log_points)
+    /* the second condition: rows held for a consumer (tsdb_log_release) stay after a checkpoint;
+     * without it every commit would checkpoint while they are held */
+    uint64_t every = t->opt.checkpoint_log_points;
+    if (every && t->log_points >= every && t->log_points >= t->log_points_after_ckpt + every / 2)
         rc = tsdb_checkpoint(t);
     return rc;
 }
@@ -1313,6 +1346,8 @@ int tsdb_open(sqlite3 *wdb, sqlite3 *rdb, const tsdb_options *opt, tsdb **out)
     t->rdb = rdb;
     t->opt = o;
     t->retention_floor = INT64_MIN;
+    t->log_id_floor = o.log_keep_after >= 1 ? o.log_keep_after + 1 : 1;
+    atomic_init(&t->log_released, o.log_keep_after >= 0 ? o.log_keep_after : NO_HOLD);
     pthread_mutex_init(&t->mu, NULL);
     pthread_mutex_init(&t->rmu, NULL);
     int rc = prepare_all(t);
@@ -1330,6 +1365,79 @@ void tsdb_close(tsdb *t)
     if (!t) return;
     if (checkpoint(t, true) != 0) log_warn("tsdb_close_checkpoint_failed", "%s", "");
     tsdb_free(t);
+}
+
+/* ---- the log as a record of commits ----------------------------------------------------- */
+
+int64_t tsdb_log_last_id(tsdb *t)
+{
+    return t->next_log_id - 1;
+}
+
+void tsdb_log_release(tsdb *t, int64_t upto)
+{
+    int64_t cur = atomic_load(&t->log_released);
+    while (cur != NO_HOLD && upto > cur &&
+           !atomic_compare_exchange_weak(&t->log_released, &cur, upto))
+        ;
+}
+
+typedef struct {
+    tsdb *t;
+    sqlite3_stmt *names;
+    int64_t id; /* the series whose names are below, or 0 */
+    bool gone;
+    char device[TSDB_NAME_MAX + 1], metric[TSDB_NAME_MAX + 1];
+    void (*cb)(void *arg, int64_t row, const char *device_id, const char *metric, int64_t ts,
+               double v);
+    void *arg;
+    int64_t points;
+} scan_ctx;
+
+static int scan_point(void *ctx, int64_t row, int64_t id, int64_t ts, double v)
+{
+    scan_ctx *c = ctx;
+    if (id != c->id) {
+        c->id = id;
+        sqlite3_bind_int64(c->names, 1, id);
+        c->gone = sqlite3_step(c->names) != SQLITE_ROW;
+        if (!c->gone) {
+            snprintf(c->device, sizeof c->device, "%s", sqlite3_column_text(c->names, 0));
+            snprintf(c->metric, sizeof c->metric, "%s", sqlite3_column_text(c->names, 1));
+        }
+        sqlite3_reset(c->names);
+    }
+    if (c->gone) return 0; /* the series was deleted since */
+    c->cb(c->arg, row, c->device, c->metric, ts, v);
+    c->points++;
+    return 0;
+}
+
+int tsdb_log_scan(tsdb *t, int64_t after,
+                  void (*cb)(void *arg, int64_t row, const char *device_id, const char *metric,
+                             int64_t ts, double v),
+                  void *arg)
+{
+    scan_ctx c = {.t = t, .cb = cb, .arg = arg};
+    sqlite3_stmt *rows = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&t->rmu);
+    if (prepare(t->rdb, "SELECT id, data FROM points_log WHERE id > ? ORDER BY id", &rows) != 0 ||
+        prepare(t->rdb, "SELECT device_id, metric FROM series WHERE id = ?", &c.names) != 0) {
+        rc = TSDB_E_DB;
+        goto out;
+    }
+    sqlite3_bind_int64(rows, 1, after);
+    int src;
+    while ((src = sqlite3_step(rows)) == SQLITE_ROW)
+        decode_blob(sqlite3_column_int64(rows, 0), sqlite3_column_blob(rows, 1),
+                    (size_t)sqlite3_column_bytes(rows, 1), scan_point, &c);
+    if (src != SQLITE_DONE) rc = db_fail(t, t->rdb, "scan_log");
+out:
+    sqlite3_finalize(rows);
+    sqlite3_finalize(c.names);
+    pthread_mutex_unlock(&t->rmu);
+    return rc != 0 ? rc : (int)(c.points > INT32_MAX ? INT32_MAX : c.points);
 }
 
 /* ---- readers ------------------------------------------------------------------------- */

@@ -37,6 +37,8 @@ typedef struct {
                                      * points; 0 = only explicit checkpoints (default 4M) */
     bool keep_idle_heads;           /* false (default): a checkpoint unloads the heads of series
                                      * not appended to since the previous checkpoint */
+    int64_t log_keep_after;         /* log rows with ids above this are kept (see tsdb_log_release)
+                                     * and new rows get larger ids; 0 = none kept (default) */
 } tsdb_options;
 
 void tsdb_options_init(tsdb_options *opt);
@@ -79,6 +81,23 @@ int tsdb_checkpoint(tsdb *t);
 int tsdb_delete_before(tsdb *t, int64_t cutoff_ms);
 /* Drops every series of the device with its points. */
 int tsdb_delete_device(tsdb *t, const char *device_id);
+
+/* ---- the log as a record of commits ---------------------------------------------------
+ * Each commit's points are one or more log rows with increasing ids, never reused, so a row id
+ * names a commit for consumers that must see every committed point once (the detectors: see
+ * docs/design.md). Rows with ids above the release mark are kept by checkpoints, full ones
+ * too, until the consumer releases them. */
+/* Writer thread, after a commit: the id of the newest log row (0 if none was ever written). */
+int64_t tsdb_log_last_id(tsdb *t);
+/* Any thread: rows with ids <= upto are no longer needed by the consumer (never moves back). */
+void tsdb_log_release(tsdb *t, int64_t upto);
+/* Reader: calls cb for every point of the log rows with ids > after, in id order (points
+ * of deleted series are left out). Returns the number of points or a negative error. Call
+ * before the writer thread starts appending (at start-up). */
+int tsdb_log_scan(tsdb *t, int64_t after,
+                  void (*cb)(void *arg, int64_t row, const char *device_id, const char *metric,
+                             int64_t ts, double v),
+                  void *arg);
 
 /* ---- reader thread(s) ----------------------------------------------------------------- */
 /* 0 and *series_id set, TSDB_E_NOT_FOUND, or another negative error. */

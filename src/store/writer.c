@@ -168,6 +168,9 @@ static int write_group(writer *w, writer_job *head, size_t *points, char *msg, s
     }
     if (tsdb_pre_commit(w->ts) != 0 || sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
+    int64_t seq = tsdb_log_last_id(w->ts); /* names this commit for the detectors' watermark */
+    for (writer_job *j = head; j; j = j->next)
+        j->seq = seq;
     tsdb_after_commit(w->ts);
     return WRITER_OK;
 fail:;

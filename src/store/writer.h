@@ -34,6 +34,7 @@ struct writer_job {
     size_t n;
     int op;            /* WRITER_OP_* */
     int status;        /* WRITER_OK or a WRITER_E_* (not stored) */
+    int64_t seq;       /* once durable: the log row id of its commit (tsdb_log_last_id) */
     int64_t submit_ns; /* for the commit-latency histogram */
     writer_done_fn done;
     void *arg;

@@ -1,7 +1,8 @@
 /* Unit tests for the tsdb engine on real SQLite files in temporary directories: queries and
  * paging, rollups against a brute-force reference, checkpoints, crash recovery (a forked
  * child writes and dies without closing), out-of-order points, retention, device deletion,
- * rollback, and a reader thread querying while the writer appends. */
+ * rollback, a reader thread querying while the writer appends, and the log as a record of
+ * commits (rows held for a consumer, ids never reused, scans after a mark). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -835,6 +836,84 @@ static void test_concurrent_reader_never_sees_torn_or_missing_points(void **stat
     assert_int_equal(c.bad, 0);
 }
 
+typedef struct {
+    int points;
+    int64_t rows[8];
+    int nrows;
+    char device[64], metric[64];
+} scanned;
+
+static void on_scanned(void *arg, int64_t row, const char *device_id, const char *metric,
+                       int64_t ts, double v)
+{
+    (void)ts;
+    (void)v;
+    scanned *sc = arg;
+    sc->points++;
+    if (sc->nrows == 0 || sc->rows[sc->nrows - 1] != row) {
+        assert_true(sc->nrows < 8);
+        sc->rows[sc->nrows++] = row;
+    }
+    snprintf(sc->device, sizeof sc->device, "%s", device_id);
+    snprintf(sc->metric, sizeof sc->metric, "%s", metric);
+}
+
+/* One commit of n points at ts0.. of sid; returns the commit's log row id. */
+static int64_t commit_points(fixture *f, int64_t sid, int64_t ts0, int n)
+{
+    begin(f);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(tsdb_append(f->t, sid, ts0 + i, i), 0);
+    commit(f);
+    return tsdb_log_last_id(f->t);
+}
+
+static void test_log_rows_not_released_survive_checkpoints_and_restarts(void **state)
+{
+    fixture *f = *state;
+    fx_close(f);
+    f->opt.log_keep_after = 0; /* a consumer that has seen nothing yet */
+    fx_open(f);
+    int64_t sid = series(f, DEV_A, "temp");
+    int64_t r1 = commit_points(f, sid, T0, 10);
+    int64_t r2 = commit_points(f, sid, T0 + 100, 5);
+    assert_true(r2 > r1 && r1 > 0);
+    tsdb_log_release(f->t, r1); /* the consumer is done with the first commit */
+    /* the full checkpoint of a close writes every head and cuts the log, but only up to r1 */
+    fx_close(f);
+    f->opt.log_keep_after = r1;
+    fx_open(f);
+    scanned sc = {0};
+    assert_int_equal(tsdb_log_scan(f->t, 0, on_scanned, &sc), 5);
+    assert_int_equal(sc.nrows, 1);
+    assert_int_equal(sc.rows[0], r2);
+    assert_string_equal(sc.device, DEV_A);
+    assert_string_equal(sc.metric, "temp");
+    memset(&sc, 0, sizeof sc);
+    assert_int_equal(tsdb_log_scan(f->t, r2, on_scanned, &sc), 0);
+    /* checkpoints while it is held keep it too */
+    assert_int_equal(commit_points(f, sid, T0 + 150, 1) > r2, 1);
+    assert_int_equal(tsdb_checkpoint(f->t), 0);
+    memset(&sc, 0, sizeof sc);
+    assert_int_equal(tsdb_log_scan(f->t, r1, on_scanned, &sc), 6);
+    /* released, the log empties; new ids still follow the old ones (never reused) */
+    int64_t r3 = tsdb_log_last_id(f->t);
+    tsdb_log_release(f->t, r3);
+    fx_close(f);
+    f->opt.log_keep_after = r3;
+    fx_open(f);
+    memset(&sc, 0, sizeof sc);
+    assert_int_equal(tsdb_log_scan(f->t, 0, on_scanned, &sc), 0);
+    assert_true(commit_points(f, sid, T0 + 200, 3) > r3);
+    static const int64_t want_ts[] = {0,   1,   2,   3,   4,   5,   6,   7,   8,  9,
+                                      100, 101, 102, 103, 104, 150, 200, 201, 202};
+    static const double want_v[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 0, 0, 1, 2};
+    int64_t ts[19];
+    for (int i = 0; i < 19; i++)
+        ts[i] = T0 + want_ts[i];
+    expect_range(f, sid, ts, want_v, 19, 0, INT64_MAX); /* nothing lost or doubled */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -870,6 +949,8 @@ int main(void)
             test_idle_heads_are_unloaded_by_checkpoints_and_reload_on_append, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_stored_chunks_of_regular_telemetry_take_under_3_bytes_per_point, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_rows_not_released_survive_checkpoints_and_restarts,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_reader_never_sees_torn_or_missing_points,
                                         setup, teardown),
     };
