@@ -205,6 +205,14 @@ static void on_drain(void *arg)
     mqtt_ingest_resume_all(arg);
 }
 
+/* Log rows the detectors are through (their anomalies stored) are no longer needed for a
+ * replay at the next start. */
+static void on_detected(void *arg, int64_t watermark)
+{
+    server *s = arg;
+    if (s->ts) tsdb_log_release(s->ts, watermark);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     server *s = t->data;
@@ -288,7 +296,9 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     devstate_on_events(s->devices, anomalies_on_events, s);
     shards_options sopt = {.threads = cfg->shards > 0 ? (unsigned)cfg->shards
                                                       : (unsigned)uv_available_parallelism(),
-                           .sys_interval_ms = cfg->sys_interval_s * 1000};
+                           .sys_interval_ms = cfg->sys_interval_s * 1000,
+                           .on_detected = on_detected,
+                           .on_detected_arg = s};
     if (shards_start(loop, &sopt, anomalies_on_events, s, &s->shards) != 0) return -1;
     anomalies_preload_snapshots(s);
     anomalies_load_rules(s);

@@ -9,8 +9,6 @@
 #include "pipeline/shards.h"
 #include "ingest/devstate.h"
 #include "store/db.h"
-#include "store/tsdb.h"
-#include "store/writer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -90,7 +88,7 @@ static void watermark_applied(server *s, int64_t w)
 {
     if (w <= s->detect_applied || s->detect_stuck) return;
     s->detect_applied = w;
-    if (s->ts) tsdb_log_release(s->ts, w);
+    if (s->shards) shards_detected(s->shards, w);
 }
 
 void anomalies_persist_watermark(server *s)
@@ -200,9 +198,9 @@ void anomalies_on_events(void *arg, shard_event *events)
 
 int64_t anomalies_saved_watermark(server *s)
 {
-    int64_t w = db_int(s->db, -1,
-                       "SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'detect.watermark'",
-                       "");
+    int64_t w =
+        db_int(s->db, -1,
+               "SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'detect.watermark'", "");
     if (w >= 0) return w;
     /* The first start with a watermark: 0 for a new database. One from before the watermark
      * existed: everything in its log counts as processed (replaying it would find its anomalies
@@ -213,58 +211,27 @@ int64_t anomalies_saved_watermark(server *s)
     return w;
 }
 
-typedef struct {
-    server *s;
-    ingest_batch b;
-    char device[40];
-    int64_t row;
-    size_t jobs, points;
-} replay_ctx;
-
-/* One job per device and log row, as the shards would have got it (device type from the live
- * device state, seq = the row). */
-static void replay_flush(replay_ctx *c)
+static const char *device_type(void *arg, const char *device_id)
 {
-    if (c->b.n == 0) return;
-    dev_live *d = devstate_get(c->s->devices, c->device);
-    writer_job *j = d ? writer_job_from_batch(c->device, &c->b, NULL, NULL) : NULL;
-    ingest_batch_reset(&c->b);
-    if (!j) return; /* a device deleted since: nothing to detect */
-    j->seq = c->row;
-    snprintf(j->device_type, sizeof j->device_type, "%s", d->type);
-    c->points += j->n;
-    c->jobs++;
-    shards_submit(c->s->shards, j);
-}
-
-static void replay_point(void *arg, int64_t row, const char *device_id, const char *metric,
-                         int64_t ts, double v)
-{
-    replay_ctx *c = arg;
-    if (row != c->row || strcmp(device_id, c->device) != 0) {
-        replay_flush(c);
-        c->row = row;
-        snprintf(c->device, sizeof c->device, "%s", device_id);
-    }
-    ingest_batch_push(&c->b, metric, strlen(metric), ts, v);
+    dev_live *d = devstate_get(((server *)arg)->devices, device_id);
+    return d ? d->type : NULL;
 }
 
 int anomalies_replay(server *s, int64_t after)
 {
     s->detect_applied = s->detect_persisted = after;
-    shards_resume_from(s->shards, after);
-    replay_ctx c = {.s = s};
-    ingest_batch_init(&c.b, 0);
-    int rc = tsdb_log_scan(s->ts, after, replay_point, &c);
-    replay_flush(&c);
-    ingest_batch_free(&c.b);
+    int rc = shards_resume(s->shards, s->ts, after, device_type, s);
     if (rc < 0) {
         log_error("detection_replay_failed", "after=%lld rc=%d", (long long)after, rc);
         return rc;
     }
-    log_info("detection_replay", "after=%lld jobs=%zu points=%zu", (long long)after, c.jobs,
-             c.points);
+    log_info("detection_replay", "after=%lld points=%d", (long long)after, rc);
     return 0;
+}
+
+uint64_t anomalies_detector_points(server *s)
+{
+    return s->shards ? shards_points_processed(s->shards) : 0;
 }
 
 /* Security rules every installation starts with (once; Admins may change or delete them):

@@ -18,6 +18,8 @@ int64_t anomalies_saved_watermark(struct server *s);
 /* At start, before ingest: hands the points committed after the saved watermark (acknowledged
  * but not yet processed when the previous run ended) to the shards, in commit order. */
 int anomalies_replay(struct server *s, int64_t after);
+/* Points processed by the detector shards so far (for /metrics). */
+uint64_t anomalies_detector_points(struct server *s);
 /* Reads enabled rules from the database and hands them to the shards. */
 int anomalies_load_rules(struct server *s);
 /* Feeds saved detector states to the shards (before ingest starts). */

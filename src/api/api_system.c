@@ -3,8 +3,8 @@
 #include "api/api.h"
 
 #include "alert/alerts.h"
+#include "api/anomalies.h"
 #include "api/stream.h"
-#include "core/shards.h"
 #include "ingest/devstate.h"
 #include "mqtt/mqtt_server.h"
 #include "store/tsdb.h"
@@ -142,7 +142,7 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_store_failing %d\n", ws.failing ? 1 : 0);
     COUNTER("iotad_detector_points_total", "Points processed by the detector shards.");
     tb_printf(&t, "iotad_detector_points_total %llu\n",
-              (unsigned long long)(s->shards ? shards_points_processed(s->shards) : 0));
+              (unsigned long long)anomalies_detector_points(s));
     GAUGE("iotad_detection_watermark", "Log row up to which every committed point has been "
                                        "processed by the detectors, its anomalies stored.");
     tb_printf(&t, "iotad_detection_watermark %lld\n", (long long)s->detect_applied);

@@ -769,9 +769,35 @@ int64_t shards_watermark(const shards *sh)
     return w;
 }
 
-void shards_resume_from(shards *sh, int64_t seq)
+typedef struct {
+    shards *sh;
+    const char *(*device_type)(void *arg, const char *device_id);
+    void *arg;
+} resume_ctx;
+
+static void resume_job(void *arg, writer_job *job)
 {
-    if (seq > sh->max_seq) sh->max_seq = seq;
+    resume_ctx *c = arg;
+    const char *type = c->device_type(c->arg, job->device_id);
+    if (!type) { /* a device deleted since: nothing to detect */
+        writer_job_free(job);
+        return;
+    }
+    snprintf(job->device_type, sizeof job->device_type, "%s", type);
+    shards_submit(c->sh, job);
+}
+
+int shards_resume(shards *sh, struct tsdb *ts, int64_t watermark,
+                  const char *(*device_type)(void *arg, const char *device_id), void *arg)
+{
+    if (watermark > sh->max_seq) sh->max_seq = watermark;
+    resume_ctx c = {sh, device_type, arg};
+    return writer_log_replay(ts, watermark, resume_job, &c);
+}
+
+void shards_detected(shards *sh, int64_t watermark)
+{
+    if (sh->opt.on_detected) sh->opt.on_detected(sh->opt.on_detected_arg, watermark);
 }
 
 /* Loop thread: one more job with this seq handed to s. Out of memory, the job goes untracked

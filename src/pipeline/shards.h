@@ -15,6 +15,7 @@
 #include <uv.h>
 
 struct writer_job;
+struct tsdb;
 typedef struct shards shards;
 
 typedef enum {
@@ -59,6 +60,9 @@ typedef void (*shards_event_fn)(void *arg, shard_event *events); /* loop thread;
 typedef struct {
     unsigned threads;        /* 0: one */
     int64_t sys_interval_ms; /* interval of the sys.* counters (the security detector's unit) */
+    /* shards_detected passes the watermark on to this (e.g. to let the store's log go) */
+    void (*on_detected)(void *arg, int64_t watermark);
+    void *on_detected_arg;
 } shards_options;
 
 int shards_start(uv_loop_t *loop, const shards_options *opt, shards_event_fn on_events, void *arg,
@@ -74,8 +78,14 @@ void shards_submit(shards *sh, struct writer_job *job);
  * and is applied before on_events is called, so inside on_events the watermark covers exactly
  * the events delivered so far). Starts at the value given to shards_resume_from. */
 int64_t shards_watermark(const shards *sh);
-/* Before any submit: the watermark of the previous run (jobs up to it need no detection). */
-void shards_resume_from(shards *sh, int64_t seq);
+/* Before any submit: the watermark of the previous run (jobs up to it need no detection), and
+ * the replay of what the store committed after it (writer_log_replay), in commit order.
+ * device_type gives a device's type ("" or NULL for a device deleted since: skipped). Returns
+ * the number of points replayed or a negative error. */
+int shards_resume(shards *sh, struct tsdb *ts, int64_t watermark,
+                  const char *(*device_type)(void *arg, const char *device_id), void *arg);
+/* The events up to this watermark are stored: passed to opt.on_detected (loop thread). */
+void shards_detected(shards *sh, int64_t watermark);
 /* Replaces every shard's rule set (copied). */
 void shards_set_rules(shards *sh, const shard_rule *rules, size_t n);
 /* Analyst verdict on the latest episode of a series. */

@@ -492,6 +492,46 @@ void writer_get_stats(writer *w, writer_stats *out)
     pthread_mutex_unlock(&w->mu);
 }
 
+typedef struct {
+    ingest_batch b;
+    char device[40];
+    int64_t row;
+    void (*cb)(void *arg, writer_job *job);
+    void *arg;
+} replay_ctx;
+
+static void replay_flush(replay_ctx *c)
+{
+    if (c->b.n == 0) return;
+    writer_job *j = writer_job_from_batch(c->device, &c->b, NULL, NULL);
+    ingest_batch_reset(&c->b);
+    if (!j) return;
+    j->seq = c->row;
+    c->cb(c->arg, j);
+}
+
+static void replay_point(void *arg, int64_t row, const char *device_id, const char *metric,
+                         int64_t ts, double v)
+{
+    replay_ctx *c = arg;
+    if (row != c->row || strcmp(device_id, c->device) != 0) {
+        replay_flush(c);
+        c->row = row;
+        snprintf(c->device, sizeof c->device, "%s", device_id);
+    }
+    ingest_batch_push(&c->b, metric, strlen(metric), ts, v);
+}
+
+int writer_log_replay(tsdb *ts, int64_t after, void (*cb)(void *arg, writer_job *job), void *arg)
+{
+    replay_ctx c = {.cb = cb, .arg = arg};
+    ingest_batch_init(&c.b, 0);
+    int rc = tsdb_log_scan(ts, after, replay_point, &c);
+    replay_flush(&c);
+    ingest_batch_free(&c.b);
+    return rc;
+}
+
 static void free_writer(uv_handle_t *h)
 {
     writer *w = h->data;

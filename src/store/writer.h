@@ -86,6 +86,11 @@ void writer_get_stats(writer *w, writer_stats *out);
 /* Any thread: points older than retention_ms are deleted from the next housekeeping pass on
  * (0 = keep forever). */
 void writer_set_retention(writer *w, int64_t retention_ms);
+/* Before the writer starts: the points of the commits after log row `after` (acknowledged,
+ * maybe never seen by their consumer) as jobs, one per device and log row, seq = the row, in
+ * commit order; each is handed to cb, which takes it. Returns the number of points or a
+ * negative error. */
+int writer_log_replay(tsdb *ts, int64_t after, void (*cb)(void *arg, writer_job *job), void *arg);
 /* Commits everything queued, runs the remaining completions, stops the thread (loop thread). */
 void writer_stop(writer *w);
 
