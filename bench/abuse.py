@@ -5,6 +5,9 @@ loopback ports with a temporary data directory and prints one JSON object per sc
   bench/abuse.py nested [KB]        /healthz latency while 200 KB of '[' arrive over HTTP,
                                     MQTT and WebSocket, against an idle reference in the
                                     same run
+  bench/abuse.py overload [C] [P] [S]  C clients (64) loop HTTP batches of P points (100000)
+                                    for S seconds (30): peak RSS, status counts, /metrics
+                                    latency against an idle reference
 """
 import json
 import os
@@ -163,7 +166,87 @@ def nested(kb=200):
     print(json.dumps(res))
 
 
+def batch_body(points, ts0):
+    objs, per = [], 10
+    for i in range(points // per):
+        ms = ",".join(f'"m{k}":{20 + (i * 7 + k) % 50}.{k}5' for k in range(per))
+        objs.append(f'{{"ts":{ts0 + i},"metrics":{{{ms}}}}}')
+    return ("[" + ",".join(objs) + "]").encode()
+
+
+def overload(clients=64, points=100000, seconds=30):
+    import http.client
+    srv = Server()
+    creds = [srv.device(f"ov-{i}") for i in range(clients)]
+    body = batch_body(points, int(time.time() * 1000) - 3600 * 1000)
+    res = {"bench": "abuse_overload", "clients": clients, "points_per_batch": points,
+           "body_bytes": len(body), "seconds": seconds}
+    res["rss_idle_kb"] = srv.rss_kb()
+    ref = [get_latency(srv.http, "/metrics") for _ in range(10)]
+    res["metrics_idle_ms"] = round(statistics.median(ref) * 1000, 2)
+    stop, lock, status = threading.Event(), threading.Lock(), {}
+
+    def client(key):
+        conn = None
+        while not stop.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", srv.http, timeout=120)
+                conn.request("POST", "/api/v1/ingest", body=body,
+                             headers={"X-API-Key": key, "Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                code = str(r.status)
+                if r.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+                if r.status == 503:
+                    time.sleep(float(r.getheader("Retry-After", "1")) * 0.1)
+            except (OSError, http.client.HTTPException) as e:
+                code = type(e).__name__
+                if conn:
+                    conn.close()
+                conn = None
+            with lock:
+                status[code] = status.get(code, 0) + 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for _, k in creds]
+    for t in threads:
+        t.start()
+    rss, t_end = [], time.time() + seconds
+    # /metrics is sampled from another process: this one's threads share one GIL
+    prober = subprocess.Popen([sys.executable, os.path.abspath(__file__), "probe",
+                               str(srv.http), "/metrics", str(seconds)], stdout=subprocess.PIPE)
+    while time.time() < t_end:
+        rss.append(srv.rss_kb())
+        time.sleep(0.2)
+    lat = json.loads(prober.communicate()[0])
+    stop.set()
+    for t in threads:
+        t.join()
+    ok = [x for x in lat if x is not None]
+    res.update({"rss_peak_kb": max(rss), "status_counts": status,
+                "metrics_samples": len(lat), "metrics_failed": len(lat) - len(ok),
+                "metrics_p50_ms": round(statistics.median(ok) * 1000, 1) if ok else None,
+                "metrics_max_ms": round(max(ok) * 1000, 1) if ok else None})
+    rc, took = srv.stop()
+    res["exit_code"], res["stop_s"] = rc, round(took, 2)
+    print(json.dumps(res))
+
+
+def probe(port, path, seconds):
+    """Child process: GET path every 0.2 s for seconds; prints the latencies (null = failed)."""
+    out, t_end = [], time.time() + seconds
+    while time.time() < t_end:
+        out.append(get_latency(port, path, timeout=seconds + 60))
+        time.sleep(0.2)
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "probe":
+        probe(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
+        sys.exit(0)
     cmd = sys.argv[1] if len(sys.argv) > 1 else "nested"
     args = [int(a) for a in sys.argv[2:]]
-    {"nested": nested}[cmd](*args)
+    {"nested": nested, "overload": overload}[cmd](*args)

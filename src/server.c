@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "pipeline/shards.h"
 #include "core/util.h"
+#include "core/workers.h"
 #include "http/http_server.h"
 #include "ingest/devstate.h"
 #include "ingest/mqtt_ingest.h"
@@ -258,6 +259,8 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     if (db_open(path, sync, &s->db) != 0 || db_migrate(s->db) != 0 ||
         db_open(path, sync, &s->wdb) != 0)
         return -1;
+    if (!(s->db_gate = calloc(1, sizeof *s->db_gate))) return -1;
+    db_gate_install(s->db, s->db_gate, 10000);
     tsdb_options topt;
     tsdb_options_init(&topt);
     /* the log keeps what the detectors have not seen yet (anomalies_replay below) */
@@ -305,12 +308,18 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     if (anomalies_replay(s, detected) != 0) return -1;
     writer_options wopt = {.checkpoint_interval_ms = cfg->checkpoint_interval_s * 1000,
                            .retention_ms = s->cfg.retention_days * 86400000LL,
-                           .queue_max_points = (size_t)cfg->queue_max_points};
+                           .queue_max_points = (size_t)cfg->queue_max_points,
+                           .gate = s->db_gate};
     if (writer_start(loop, s->wdb, s->ts, &wopt, &s->writer) != 0) return -1;
     writer_on_drain(s->writer, on_drain, s);
 
+    unsigned ndecode = cfg->decode_threads > 0 ? (unsigned)cfg->decode_threads
+                                               : (unsigned)uv_available_parallelism();
+    if (workers_start(loop, ndecode, 10, &s->decoders) != 0) return -1;
+    s->offload = workers_submit;
     http_server_options hopt = {.max_header_bytes = 16384,
                                 .max_body_bytes = (size_t)cfg->max_body_bytes,
+                                .max_body_bytes_total = (size_t)cfg->http_bodies_max_bytes,
                                 .idle_timeout_ms = 120000,
                                 .max_connections = (unsigned)cfg->max_connections,
                                 .ws_max_message = 1 << 20};
@@ -370,6 +379,9 @@ void server_stop(server *s)
     if (s->devices) devstate_save(s->devices); /* learned source addresses */
     if (s->http) http_server_stop(s->http, on_http_closed, s);
     if (s->mqtt) mqtt_server_stop(s->mqtt, on_mqtt_closed, s);
+    s->offload = NULL;
+    workers_stop(s->decoders); /* bodies being decoded finish; their connections are closed */
+    s->decoders = NULL;
     if (s->writer) writer_stop(s->writer); /* commits every queued point, runs completions */
     s->writer = NULL;
     if (s->shards) shards_stop(s->shards); /* final detector snapshots are saved */
@@ -391,6 +403,8 @@ void server_destroy(server *s)
     db_close(s->wdb);
     db_close(s->db);
     s->db = s->wdb = NULL;
+    free(s->db_gate); /* after db: its busy handler points here */
+    s->db_gate = NULL;
     devstate_free(s->devices);
     stream_hub_free(s->hub);
     ws_ingest_free(s->ws_ingest);

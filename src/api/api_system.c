@@ -183,6 +183,16 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)s->m.api_body_too_large);
     tb_printf(&t, "iotad_api_bodies_refused_total{reason=\"too_deep\"} %llu\n",
               (unsigned long long)s->m.api_body_too_deep);
+    GAUGE("iotad_decode_pending", "Large HTTP ingest bodies waiting for or in decoding.");
+    tb_printf(&t, "iotad_decode_pending %llu\n",
+              (unsigned long long)(s->m.decode_submitted - s->m.decode_done));
+    COUNTER("iotad_decode_tasks_total", "HTTP ingest bodies decoded off the event loop.");
+    tb_printf(&t, "iotad_decode_tasks_total %llu\n", (unsigned long long)s->m.decode_done);
+    GAUGE("iotad_http_body_bytes", "HTTP request bodies held in memory (http_bodies_max_bytes).");
+    tb_printf(&t, "iotad_http_body_bytes %llu\n", (unsigned long long)hs.body_bytes_held);
+    COUNTER("iotad_http_bodies_refused_total",
+            "HTTP requests answered 503 because http_bodies_max_bytes was reached.");
+    tb_printf(&t, "iotad_http_bodies_refused_total %llu\n", (unsigned long long)hs.bodies_refused);
     COUNTER("iotad_http_requests_total", "HTTP requests.");
     tb_printf(&t, "iotad_http_requests_total %llu\n", (unsigned long long)hs.requests);
     COUNTER("iotad_logins_total", "Login attempts by outcome.");

@@ -31,6 +31,8 @@ typedef struct {
     int64_t max_batch_points;
     int64_t max_body_bytes;
     int64_t api_max_body_bytes;
+    int64_t http_bodies_max_bytes;
+    int64_t decode_threads; /* 0 = one per core */
     int64_t mqtt_max_packet;
     int64_t mqtt_receive_maximum;
     int64_t max_connections;

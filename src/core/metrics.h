@@ -32,6 +32,7 @@ typedef struct {
     uint64_t api_body_too_large, api_body_too_deep; /* API JSON bodies refused unparsed */
     uint64_t csrf_refused; /* cookie requests without a same-origin proof */
     uint64_t signups_ok, signups_limited;
+    uint64_t decode_submitted, decode_done; /* HTTP bodies decoded off the loop */
     uint64_t backpressure_pauses;
     uint64_t sys_intervals, sys_points; /* security counter flushes, sys.* points written */
 } metrics;

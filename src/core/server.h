@@ -35,6 +35,14 @@ typedef struct server_secrets {
     bool (*current)(void *keys, const char *sealed); /* sealed with the key that seals now */
 } server_secrets;
 
+struct workers;
+struct db_gate;
+
+/* Runs work(arg) on a background thread of pool, then done(arg) on the loop thread.
+ * 0, or -1 (then neither runs). */
+typedef int (*server_offload_fn)(struct workers *pool, void (*work)(void *arg),
+                                 void (*done)(void *arg), void *arg);
+
 typedef struct server {
     config cfg;
     uv_loop_t *loop;
@@ -46,12 +54,14 @@ typedef struct server {
     struct mqtt_server *mqtt;
     struct auth_throttle *throttle;
     struct auth_throttle *signups; /* sign-up attempts per source address */
-    ev_sink events;              /* what happened, for the listeners server.c subscribes */
-    struct stream_hub *hub;      /* live stream to users (a listener of events) */
-    struct ws_ingest *ws_ingest; /* devices streaming over WebSocket */
-    struct devstate *devices;    /* live device state and security counters */
+    ev_sink events;                /* what happened, for the listeners server.c subscribes */
+    struct stream_hub *hub;        /* live stream to users (a listener of events) */
+    struct ws_ingest *ws_ingest;   /* devices streaming over WebSocket */
+    struct devstate *devices;      /* live device state and security counters */
     struct sim *sim;
     struct shards *shards;
+    struct workers *decoders;      /* large HTTP ingest bodies are decoded here (api_ingest.c) */
+    server_offload_fn offload;     /* submits to decoders (wired by server.c); NULL: inline */
     struct reports_state *reports; /* src/report/reports.c */
     struct alerts *alerts;         /* src/alert/alerts.c */
     struct population *population; /* src/api/population.c */
@@ -69,7 +79,8 @@ typedef struct server {
     int64_t audit_checkpointed; /* seq of the last checkpoint written */
     bool audit_anchored;        /* keys bound: checkpoints are written */
     int64_t audit_keyed_from;
-    uint8_t audit_pub[32]; /* Ed25519 public key of the checkpoints */
+    uint8_t audit_pub[32];   /* Ed25519 public key of the checkpoints */
+    struct db_gate *db_gate; /* the writer lets db's writes go first (store/db.h) */
     metrics m;
     uv_signal_t sig_term, sig_int;
     uv_timer_t tick; /* 1 s housekeeping */

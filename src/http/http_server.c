@@ -318,6 +318,26 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
+size_t http_req_parser_body_size(const http_req_parser *p)
+{
+    if (!p->headers_done || p->failed) return 0;
+    const http_parser *hp = &p->hp;
+    bool has_length = (hp->flags & F_CONTENTLENGTH) && hp->content_length != ULLONG_MAX;
+    size_t declared =
+        has_length && hp->content_length <= p->max_body_bytes ? (size_t)hp->content_length : 0;
+    return declared > p->body_len ? declared : p->body_len;
+}
+
+void http_req_parser_drop_body(http_req_parser *p)
+{
+    if (!p->complete) return;
+    free(p->body);
+    p->body = NULL;
+    p->body_len = p->body_cap = 0;
+    p->req.body = "";
+    p->req.body_len = 0;
+}
+
 void http_req_parser_reset(http_req_parser *p)
 {
     http_parser_init(&p->hp, HTTP_REQUEST);
@@ -482,6 +502,7 @@ struct http_conn {
     http_req_parser *parser;
     enum req_state req_state;
     bool req_head, req_keep_alive, req_http10, stream_chunked, sent_continue;
+    size_t body_counted; /* of the current request, in srv->st.body_bytes_held */
     /* output: out is being filled, wbuf is owned by the uv_write in flight */
     char *out;
     size_t out_off, out_len, out_cap;
@@ -822,9 +843,49 @@ static void write_head(http_conn *c, int status, const char *ctype, const char *
     out_put(c, "\r\n", 2);
 }
 
+/* ---- body budget (max_body_bytes_total) ---- */
+
+static void send_error_headers(http_conn *c, int status, const char *extra);
+
+static void body_release(http_conn *c)
+{
+    c->srv->st.body_bytes_held -= c->body_counted;
+    c->body_counted = 0;
+}
+
+/* Counts the current request's body against the budget; false (and 503 sent) when it does
+ * not fit. Called after each feed once the headers are in, so a declared length is reserved
+ * before the body is read and a chunked body is counted as it grows. */
+static bool body_admit(http_conn *c)
+{
+    http_server *s = c->srv;
+    size_t want = http_req_parser_body_size(c->parser);
+    if (want <= c->body_counted) return true;
+    size_t add = want - c->body_counted;
+    if (want > HTTP_BODY_ALWAYS_ADMITTED &&
+        s->st.body_bytes_held + add > s->opt.max_body_bytes_total) {
+        s->st.bodies_refused++;
+        log_info("http_body_budget_full", "peer=%s body=%zu held=%llu max=%zu", c->peer, want,
+                 (unsigned long long)s->st.body_bytes_held, s->opt.max_body_bytes_total);
+        send_error_headers(c, 503, "Retry-After: 1\r\n");
+        return false;
+    }
+    s->st.body_bytes_held += add;
+    c->body_counted = want;
+    return true;
+}
+
+void http_conn_release_body(http_conn *c)
+{
+    if (!c || c->mode != MODE_HTTP || c->req_state == REQ_NONE) return;
+    if (!c->closed) body_release(c); /* once closed, the server may be gone (and has counted) */
+    http_req_parser_drop_body(c->parser);
+}
+
 /* The answer to the current request is queued: go on with the next one. */
 static void req_finish(http_conn *c)
 {
+    body_release(c);
     c->req_state = REQ_NONE;
     c->sent_continue = false;
     c->last_active = now_ms(c);
@@ -837,7 +898,7 @@ static void req_finish(http_conn *c)
     schedule_flush(c);
 }
 
-static void send_error(http_conn *c, int status)
+static void send_error_headers(http_conn *c, int status, const char *extra)
 {
     char body[64];
     const char *text = http_status_text(status);
@@ -847,9 +908,14 @@ static void send_error(http_conn *c, int status)
     body[tl] = '\n';
     c->req_keep_alive = false;
     c->req_head = false;
-    write_head(c, status, "text/plain; charset=utf-8", NULL, FRAME_LENGTH, tl + 1);
+    write_head(c, status, "text/plain; charset=utf-8", extra, FRAME_LENGTH, tl + 1);
     out_put(c, body, tl + 1);
     close_after_write(c);
+}
+
+static void send_error(http_conn *c, int status)
+{
+    send_error_headers(c, status, NULL);
 }
 
 void http_respond(http_conn *c, int status, const char *content_type, const char *extra_headers,
@@ -1106,6 +1172,7 @@ static void conn_process(http_conn *c)
             size_t used = 0;
             http_parse_result r = http_req_parser_feed(c->parser, c->in + c->in_off, avail, &used);
             c->in_off += used;
+            if (r != HTTP_PARSE_ERROR && !body_admit(c)) break;
             if (r == HTTP_PARSE_NEED_MORE) {
                 if (http_req_parser_wants_continue(c->parser) && !c->sent_continue) {
                     c->sent_continue = true;
@@ -1285,6 +1352,7 @@ static void on_conn_closed(uv_handle_t *h)
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     s->st.connections_current--;
+    body_release(c);
     c->closed = true;
     if (c->ws) {
         s->st.ws_current--;
@@ -1532,6 +1600,7 @@ int http_server_start(uv_loop_t *loop, const char *addr_port, const http_server_
     if (!s->opt.max_connections) s->opt.max_connections = 10000;
     if (!s->opt.ws_max_message) s->opt.ws_max_message = 1024 * 1024;
     if (!s->opt.max_queued_bytes) s->opt.max_queued_bytes = 8 * 1024 * 1024;
+    if (!s->opt.max_body_bytes_total) s->opt.max_body_bytes_total = 64 * 1024 * 1024;
     s->loop = loop;
     s->cb = *cb;
     s->ud = ud;

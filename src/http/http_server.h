@@ -63,7 +63,16 @@ typedef struct {
     unsigned max_connections; /* 0: 10000; further connections are closed on accept */
     size_t ws_max_message;    /* 0: 1 MiB; larger reassembled messages close with 1009 */
     size_t max_queued_bytes;  /* 0: 8 MiB; a WebSocket client with more unsent output is dropped */
+    /* Request bodies held in memory at once, all connections together: from the first byte
+     * (or the declared Content-Length, reserved when the headers end) until the request is
+     * answered or the app calls http_conn_release_body. A request that would go over gets
+     * 503 + Retry-After before its body is read (and the connection closes). Bodies of at
+     * most HTTP_BODY_ALWAYS_ADMITTED bytes always pass, so small API calls keep working
+     * while large uploads wait. 0: 64 MiB. */
+    size_t max_body_bytes_total;
 } http_server_options;
+
+#define HTTP_BODY_ALWAYS_ADMITTED (64 * 1024)
 
 enum {
     HTTP_ERR_ADDR = -1,   /* addr_port unparseable */
@@ -98,6 +107,11 @@ void http_stream_end(http_conn *c);
  * check http_conn_closed). Replaces a previously set callback. */
 void http_conn_on_drain(http_conn *c, void (*cb)(void *arg, http_conn *c), void *arg);
 size_t http_conn_queued(const http_conn *c);
+
+/* The app is done with the current request's body (e.g. it has decoded it): its memory is
+ * freed and no longer counts against max_body_bytes_total. The request stays valid with an
+ * empty body until it is answered. */
+void http_conn_release_body(http_conn *c);
 
 void http_conn_ref(http_conn *c);
 void http_conn_unref(http_conn *c);
@@ -134,6 +148,8 @@ typedef struct {
     uint64_t connections_current, connections_total, connections_refused;
     uint64_t requests, responses_4xx, responses_5xx, bytes_in, bytes_out;
     uint64_t ws_current, ws_messages_in, ws_messages_out, ws_dropped_slow;
+    uint64_t body_bytes_held; /* gauge: see max_body_bytes_total */
+    uint64_t bodies_refused;  /* 503s for max_body_bytes_total */
 } http_server_stats;
 
 void http_server_get_stats(const http_server *s, http_server_stats *out);
@@ -164,5 +180,10 @@ bool http_req_parser_wants_continue(const http_req_parser *p);
 bool http_req_parser_in_progress(const http_req_parser *p);
 /* Forgets the current request (its data becomes invalid) and gets ready for the next one. */
 void http_req_parser_reset(http_req_parser *p);
+/* Body bytes the current request will hold: its Content-Length once the headers are in,
+ * else (chunked) what has arrived so far; 0 before the headers end. */
+size_t http_req_parser_body_size(const http_req_parser *p);
+/* Frees the body of a complete request; the request keeps an empty body. */
+void http_req_parser_drop_body(http_req_parser *p);
 
 #endif

@@ -6,9 +6,11 @@
 #include "store/schema.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The database holds password hashes, session and key hashes, sealed secrets and the audit
@@ -60,6 +62,44 @@ int db_open(const char *path, db_sync sync, sqlite3 **out)
     }
     *out = db;
     return 0;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int gate_busy(void *arg, int count)
+{
+    db_gate *g = arg;
+    int64_t now = mono_ns();
+    static const int64_t poll_ns = 500000;
+    if ((int64_t)count * poll_ns >= (int64_t)g->timeout_ms * 1000000) return 0;
+    atomic_store(&g->waiting_ns, now);
+    struct timespec ts = {0, poll_ns};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+void db_gate_install(sqlite3 *db, db_gate *g, int timeout_ms)
+{
+    atomic_store(&g->waiting_ns, 0);
+    g->timeout_ms = timeout_ms;
+    sqlite3_busy_handler(db, gate_busy, g);
+}
+
+void db_gate_yield(db_gate *g, int max_ms)
+{
+    if (!g) return;
+    int64_t start = mono_ns();
+    /* A waiter polls every 0.5 ms: an attempt in the last 2 ms means it is still waiting. */
+    while (mono_ns() - atomic_load(&g->waiting_ns) < 2000000 &&
+           mono_ns() - start < (int64_t)max_ms * 1000000) {
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void db_close(sqlite3 *db)

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -35,6 +36,24 @@ cJSON *db_row_json(sqlite3 *db, bool *found, const char *sql, const char *types,
 int64_t db_int(sqlite3 *db, int64_t def, const char *sql, const char *types, ...);
 /* Copies the first column of the first row as text into out; 0 found, 1 no row, -1 error. */
 int db_text(sqlite3 *db, char *out, size_t cap, const char *sql, const char *types, ...);
+
+/* Fair hand-off of SQLite's single write lock from the writer thread to the loop connection.
+ * SQLite keeps no queue for its write lock: a connection that finds it taken sleeps in its
+ * busy handler (up to 100 ms at a time) and tries again, while a writer that commits and
+ * begins again at once takes it back each time. Under sustained ingest a loop-thread write
+ * (a device status change, an API call) waited up to the whole busy timeout, and the event
+ * loop with it. With a gate the loop connection polls every 0.5 ms and says that it waits;
+ * the writer lets it go first before each new transaction. */
+typedef struct db_gate {
+    _Atomic int64_t waiting_ns; /* monotonic time of the waiter's last attempt */
+    int timeout_ms;
+} db_gate;
+
+/* Installs the gate's busy handler on db (replacing the busy timeout). */
+void db_gate_install(sqlite3 *db, db_gate *g, int timeout_ms);
+/* Writer side, before BEGIN: while a gated connection is waiting (and at most max_ms),
+ * sleeps so that it gets the lock first. */
+void db_gate_yield(db_gate *g, int max_ms);
 
 int db_begin(sqlite3 *db); /* BEGIN IMMEDIATE */
 int db_commit(sqlite3 *db);

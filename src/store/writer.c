@@ -90,41 +90,6 @@ static void record_latency(writer_stats *st, int64_t submit_ns, int64_t now_ns)
     st->latency_sum_ms += ms;
 }
 
-/* Orders a job's points by metric, then time, stably (of two points with the same timestamp
- * the later one still wins in tsdb_append): batches may arrive in any order, and the
- * time-series store appends fastest, and keeps everything, when each series grows in time. */
-static int point_before(const ingest_point *x, const ingest_point *y)
-{
-    int c = strcmp(x->metric, y->metric);
-    return c < 0 || (c == 0 && x->ts_ms < y->ts_ms);
-}
-
-static void merge_sort(ingest_point *p, ingest_point *tmp, size_t n)
-{
-    if (n < 2) return;
-    size_t h = n / 2;
-    merge_sort(p, tmp, h);
-    merge_sort(p + h, tmp, n - h);
-    if (!point_before(&p[h], &p[h - 1])) return; /* already in order */
-    size_t i = 0, j = h, k = 0;
-    while (i < h && j < n)
-        tmp[k++] = point_before(&p[j], &p[i]) ? p[j++] : p[i++];
-    while (i < h)
-        tmp[k++] = p[i++];
-    memcpy(p, tmp, k * sizeof *p); /* the tail p[j..n) is already in place */
-}
-
-static void sort_points(ingest_point *p, size_t n)
-{
-    size_t i = 1;
-    while (i < n && !point_before(&p[i], &p[i - 1]))
-        i++;
-    if (i >= n) return; /* the usual case: already ordered */
-    ingest_point *tmp = malloc(n * sizeof *tmp);
-    if (tmp) merge_sort(p, tmp, n);
-    free(tmp);
-}
-
 /* Deletions run in their own transactions, before the group. */
 static void delete_devices(writer *w, writer_job *head)
 {
@@ -147,11 +112,19 @@ static int write_group(writer *w, writer_job *head, size_t *points, char *msg, s
 {
     *points = 0;
     delete_devices(w, head);
+    /* Batches may arrive in any order; the store appends fastest (and keeps everything) when
+     * each series grows in time. Sorted before the transaction: it holds SQLite's write lock,
+     * which the loop's own writes wait for. (Large HTTP batches arrive sorted already.) */
+    for (writer_job *j = head; j; j = j->next)
+        if (j->op == WRITER_OP_POINTS && ingest_points_sort(j->points, j->n) != 0) {
+            snprintf(msg, cap, "out of memory");
+            return WRITER_E_STORE;
+        }
+    db_gate_yield(w->opt.gate, 50);
     if (sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return store_error(w, msg, cap);
     for (writer_job *j = head; j; j = j->next) {
         if (j->op != WRITER_OP_POINTS) continue;
-        sort_points(j->points, j->n);
         const char *last_metric = NULL;
         int64_t sid = 0;
         for (size_t i = 0; i < j->n; i++) {
@@ -263,6 +236,8 @@ static void housekeeping(writer *w, int64_t *last_checkpoint_ms, int64_t *last_r
     }
 }
 
+#define GROUP_MAX_POINTS 65536
+
 static void *writer_main(void *arg)
 {
     writer *w = arg;
@@ -281,9 +256,18 @@ static void *writer_main(void *arg)
             }
         }
         if (!w->queue_head && w->stopping) break;
-        writer_job *head = w->queue_head, *tail = w->queue_tail;
-        size_t njobs = w->queued_jobs;
-        w->queue_head = w->queue_tail = NULL;
+        /* One group is the queue, up to GROUP_MAX_POINTS (at least one job): a transaction
+         * holds SQLite's write lock, and the loop's own writes wait for it. */
+        writer_job *head = w->queue_head, *tail = head;
+        size_t njobs = 1, group_points = head->n;
+        while (tail->next && group_points + tail->next->n <= GROUP_MAX_POINTS) {
+            tail = tail->next;
+            group_points += tail->n;
+            njobs++;
+        }
+        w->queue_head = tail->next;
+        if (!w->queue_head) w->queue_tail = NULL;
+        tail->next = NULL;
         pthread_mutex_unlock(&w->mu);
 
         size_t points = 0, submitted = 0;

@@ -6,6 +6,7 @@
 #define IOTAD_STORE_WRITER_H
 
 #include "ingest/point.h"
+#include "store/db.h"
 #include "store/tsdb.h"
 
 #include <sqlite3.h>
@@ -44,6 +45,7 @@ typedef struct {
     int64_t checkpoint_interval_ms;
     int64_t retention_ms; /* 0 = keep forever */
     size_t queue_max_points;
+    db_gate *gate; /* optional: a loop connection waiting for the write lock goes first */
 } writer_options;
 
 #define WRITER_LATENCY_BUCKETS 14

@@ -63,7 +63,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (used > arrived - off) abort();
         off += used;
         if (r == HTTP_PARSE_REQUEST) {
-            check_request(http_req_parser_request(p));
+            const http_request *req = http_req_parser_request(p);
+            check_request(req);
+            if (http_req_parser_body_size(p) < req->body_len) abort();
+            http_req_parser_drop_body(p);
+            if (req->body_len != 0 || req->body[0] != '\0') abort();
             http_req_parser_reset(p);
             requests++;
             continue;

@@ -235,7 +235,8 @@ typedef struct {
     http_server_options opt;
     const char *addr;
     int start_rc;
-    int close_rc; /* uv_loop_close(): 0 when the server closed every handle */
+    int close_rc;    /* uv_loop_close(): 0 when the server closed every handle */
+    http_conn *held; /* /hold: a request left unanswered until /release */
 } test_server;
 
 typedef struct {
@@ -361,6 +362,25 @@ static void on_request(void *ud, http_conn *c, const http_request *req)
     } else if (strcmp(req->path, "/ws") == 0) {
         static const ws_callbacks wcb = {ws_echo, ws_closed};
         http_ws_accept(c, req, "X-WS: 1\r\n", &wcb, NULL);
+    } else if (strcmp(req->path, "/hold") == 0) {
+        http_conn_ref(c);
+        ts->held = c;
+    } else if (strcmp(req->path, "/consume") == 0) { /* like /hold, body released at once */
+        http_conn_ref(c);
+        ts->held = c;
+        http_conn_release_body(c);
+    } else if (strcmp(req->path, "/release") == 0 || strcmp(req->path, "/held") == 0) {
+        if (ts->held && req->path[1] == 'r') {
+            http_respond(ts->held, 200, "text/plain", NULL, "released", 8);
+            http_conn_unref(ts->held);
+            ts->held = NULL;
+        }
+        http_server_stats st;
+        http_server_get_stats(ts->srv, &st);
+        int n = snprintf(buf, sizeof buf, "held=%llu refused=%llu app=%d",
+                         (unsigned long long)st.body_bytes_held,
+                         (unsigned long long)st.bodies_refused, ts->held != NULL);
+        http_respond(c, 200, "text/plain", NULL, buf, (size_t)n);
     } else if (strcmp(req->path, "/nocontent") == 0) {
         http_respond(c, 204, NULL, NULL, NULL, 0);
     } else {
@@ -1216,6 +1236,84 @@ static void test_connections_over_the_limit_are_closed_and_counted(void **state)
     server_down(ts);
 }
 
+/* Polls GET /held until the server's body accounting reads `want`. */
+static void wait_held(int port, const char *want)
+{
+    client *p = cl_open_port(port);
+    for (int i = 0; i < 500; i++) {
+        response r;
+        char *b = roundtrip(p, "GET /held HTTP/1.1\r\nHost: x\r\n\r\n", 200, &r);
+        bool ok = strcmp(b, want) == 0;
+        free(b);
+        if (ok) break;
+        assert_true(i < 499);
+        usleep(10000);
+    }
+    cl_close(p);
+}
+
+/* Issue 11 #2: the bytes of request bodies held at once are bounded; a large request over the
+ * bound gets 503 + Retry-After before its body is read, small ones always pass, and a body the
+ * app has released (decoded) no longer counts. */
+static void test_request_bodies_over_the_budget_get_503_before_the_body(void **state)
+{
+    (void)state;
+    http_server_options opt = {.max_body_bytes = 1 << 20, .max_body_bytes_total = 300 * 1024};
+    test_server *ts = server_up("127.0.0.1:0", &opt);
+    static char big[200 * 1024];
+    memset(big, 'b', sizeof big);
+    char head[160];
+    int hn = snprintf(head, sizeof head,
+                      "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", sizeof big);
+    client *a = cl_open_port(ts->port);
+    cl_send(a, head, (size_t)hn);
+    cl_send(a, big, sizeof big); /* held by the app: 200 KiB of the 300 KiB budget */
+    wait_held(ts->port, "held=204800 refused=0 app=1");
+    client *b = cl_open_port(ts->port); /* headers only: refused before any body byte */
+    cl_send(b, head, (size_t)hn);
+    response r;
+    assert_int_equal(cl_response(b, &r, false), 0);
+    assert_int_equal(r.status, 503);
+    assert_true(has_header(&r, "retry-after: 1\n"));
+    free(r.body);
+    cl_close(b);
+    client *c = cl_open_port(ts->port); /* a small body passes whatever the budget */
+    char *body =
+        roundtrip(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nsmall", 200, &r);
+    assert_string_equal(body, "small");
+    free(body);
+    body = roundtrip(c, "GET /release HTTP/1.1\r\nHost: x\r\n\r\n", 200, &r);
+    assert_string_equal(body, "held=0 refused=1 app=0");
+    free(body);
+    assert_int_equal(cl_response(a, &r, false), 0);
+    assert_string_equal(r.body, "released");
+    free(r.body);
+    /* released by the app as soon as it has used it: two big bodies fit one after the other */
+    hn = snprintf(head, sizeof head,
+                  "POST /consume HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", sizeof big);
+    cl_send(a, head, (size_t)hn);
+    cl_send(a, big, sizeof big);
+    wait_held(ts->port, "held=0 refused=1 app=1"); /* the app has it, and has released the body */
+    b = cl_open_port(ts->port);
+    hn = snprintf(head, sizeof head,
+                  "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", sizeof big);
+    cl_send(b, head, (size_t)hn);
+    cl_send(b, big, sizeof big);
+    assert_int_equal(cl_response(b, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, sizeof big);
+    free(r.body);
+    cl_close(b);
+    body = roundtrip(c, "GET /release HTTP/1.1\r\nHost: x\r\n\r\n", 200, &r);
+    assert_string_equal(body, "held=0 refused=1 app=0");
+    free(body);
+    cl_close(c);
+    assert_int_equal(cl_response(a, &r, false), 0);
+    free(r.body);
+    cl_close(a);
+    server_down(ts);
+}
+
 static void test_server_stop_sends_going_away_to_websocket_clients(void **state)
 {
     (void)state;
@@ -1330,6 +1428,7 @@ int main(void)
         T(test_bad_websocket_upgrade_gets_400),
         T(test_slow_websocket_consumer_is_dropped_and_counted),
         cmocka_unit_test(test_connections_over_the_limit_are_closed_and_counted),
+        cmocka_unit_test(test_request_bodies_over_the_budget_get_503_before_the_body),
         cmocka_unit_test(test_server_stop_sends_going_away_to_websocket_clients),
         cmocka_unit_test(test_ipv6_loopback_listen_serves_requests),
         cmocka_unit_test(test_bad_listen_addresses_are_refused),
