@@ -300,6 +300,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     shards_options sopt = {.threads = cfg->shards > 0 ? (unsigned)cfg->shards
                                                       : (unsigned)uv_available_parallelism(),
                            .sys_interval_ms = cfg->sys_interval_s * 1000,
+                           .peer_bucket_ms = cfg->peer_interval_s * 1000,
                            .on_detected = on_detected,
                            .on_detected_arg = s};
     if (shards_start(loop, &sopt, anomalies_on_events, s, &s->shards) != 0) return -1;

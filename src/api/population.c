@@ -1,7 +1,10 @@
-/* See population.h. Summaries of one round are collected per (device type, metric); the round
- * is judged two seconds after it was requested, when every shard has answered. Episodes are
- * turned into the same open/close events the shards produce, so they are stored, streamed and
- * alerted like any other anomaly. */
+/* See population.h. The shards send each series' mean over every data-time bucket
+ * (peer_interval_s long) as a SHARD_EV_SUMMARY; here they are gathered per (device type,
+ * metric) and bucket. A bucket is judged once every device of the group that is still sending
+ * has moved past it (so a backfill of days of data, sent device by device in chunks or all in
+ * step, compares the same stretch of time), or after peer_grace_s of waiting. Judging runs the
+ * three charts of detect/population.h and turns their episodes into the same open/close events
+ * the shards produce, so they are stored, streamed and alerted like any other anomaly. */
 #include "api/population.h"
 
 #include "api/anomalies.h"
@@ -13,39 +16,55 @@
 #include "detect/population.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN_PEERS 5  /* fewer devices of a type: no judgement */
-#define Z_OPEN 4.0   /* smoothed |z| that opens an episode */
-#define Z_CLOSE 2.0  /* ... and closes it */
-#define MIN_ROUNDS 3 /* rounds a device is learned before it can alert */
-#define ALPHA 0.3    /* EW rate of the per-device z */
-#define JUDGE_AFTER_MS 2000
+#define ACTIVE_BUCKETS 16 /* a device that sent none of the last 16 buckets is not waited for */
+#define MAX_PENDING 256   /* buckets waiting per group; the oldest is judged beyond this */
+
+static const char *const chart_names[DET_PEER_CHARTS] = {
+    [DET_PEER_DEPARTURE] = "population",
+    [DET_PEER_DRIFT] = "population_drift",
+    [DET_PEER_LEVEL] = "population_level",
+};
 
 typedef struct {
     char device_id[40];
-    double value;
+    int64_t last_bucket; /* latest bucket the device reported */
+    det_peer_state st;
+    char anomaly_id[DET_PEER_CHARTS][40];
 } member;
+
+typedef struct {
+    uint32_t member;
+    double value;
+} entry;
+
+typedef struct {
+    int64_t ts;
+    int64_t first_wall_ms;
+    entry *e;
+    uint32_t n, cap;
+} pbucket;
 
 typedef struct {
     char device_type[64];
     char metric[130];
     member *m;
-    size_t n, cap;
+    uint32_t nm, capm;
+    hmap *index;   /* device id -> member index + 1 */
+    pbucket *pend; /* by ts, oldest first */
+    uint32_t npend, cappend;
+    int64_t judged_until; /* buckets at or before this are judged: later summaries are late */
 } group;
 
-typedef struct {
-    det_peer peer;
-    char anomaly_id[40];
-} peer_state;
-
 struct population {
-    hmap *groups; /* "type\x1fmetric" -> group, this round */
-    hmap *peers;  /* "device\x1fmetric" -> peer_state, kept across rounds */
-    int64_t requested_ms, last_round_ms;
-    bool pending;
+    hmap *groups; /* "type\x1fmetric" -> group */
+    det_peer_params pp;
+    uint64_t late;
 };
 
 population *population_new(void)
@@ -53,18 +72,22 @@ population *population_new(void)
     population *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->groups = hmap_new();
-    p->peers = hmap_new();
-    if (!p->groups || !p->peers) {
-        population_free(p);
+    if (!p->groups) {
+        free(p);
         return NULL;
     }
+    det_peer_params_default(&p->pp);
     return p;
 }
 
 static void free_group(void *v)
 {
     group *g = v;
+    for (uint32_t i = 0; i < g->npend; i++)
+        free(g->pend[i].e);
+    free(g->pend);
     free(g->m);
+    hmap_free(g->index, NULL);
     free(g);
 }
 
@@ -72,135 +95,250 @@ void population_free(population *p)
 {
     if (!p) return;
     hmap_free(p->groups, free_group);
-    hmap_free(p->peers, free);
     free(p);
+}
+
+static group *get_group(population *p, const shard_event *e)
+{
+    char key[200];
+    snprintf(key, sizeof key, "%s\x1f%s", e->device_type, e->metric);
+    group *g = hmap_get(p->groups, key);
+    if (g) return g;
+    g = calloc(1, sizeof *g);
+    if (!g || !(g->index = hmap_new())) {
+        free(g);
+        return NULL;
+    }
+    snprintf(g->device_type, sizeof g->device_type, "%s", e->device_type);
+    snprintf(g->metric, sizeof g->metric, "%s", e->metric);
+    g->judged_until = INT64_MIN;
+    int ok;
+    hmap_put(p->groups, key, g, &ok);
+    if (!ok) {
+        free_group(g);
+        return NULL;
+    }
+    return g;
+}
+
+static int get_member(group *g, const char *device_id, uint32_t *out)
+{
+    uintptr_t idx = (uintptr_t)hmap_get(g->index, device_id);
+    if (idx) {
+        *out = (uint32_t)(idx - 1);
+        return 0;
+    }
+    if (g->nm == g->capm) {
+        uint32_t cap = g->capm ? 2 * g->capm : 8;
+        member *m = realloc(g->m, cap * sizeof *m);
+        if (!m) return -1;
+        g->m = m;
+        g->capm = cap;
+    }
+    member *m = &g->m[g->nm];
+    memset(m, 0, sizeof *m);
+    snprintf(m->device_id, sizeof m->device_id, "%s", device_id);
+    m->last_bucket = INT64_MIN;
+    det_peer_init(&m->st.peer);
+    det_peer_track_init(&m->st.track);
+    int ok;
+    hmap_put(g->index, device_id, (void *)(uintptr_t)(g->nm + 1), &ok);
+    if (!ok) return -1;
+    *out = g->nm++;
+    return 0;
+}
+
+static pbucket *get_bucket(group *g, int64_t ts, int64_t now)
+{
+    uint32_t i = g->npend;
+    while (i > 0 && g->pend[i - 1].ts > ts) /* usually the newest: searched from the end */
+        i--;
+    if (i > 0 && g->pend[i - 1].ts == ts) return &g->pend[i - 1];
+    if (g->npend == g->cappend) {
+        uint32_t cap = g->cappend ? 2 * g->cappend : 8;
+        pbucket *b = realloc(g->pend, cap * sizeof *b);
+        if (!b) return NULL;
+        g->pend = b;
+        g->cappend = cap;
+    }
+    memmove(&g->pend[i + 1], &g->pend[i], (g->npend - i) * sizeof *g->pend);
+    g->npend++;
+    pbucket *b = &g->pend[i];
+    memset(b, 0, sizeof *b);
+    b->ts = ts;
+    b->first_wall_ms = now;
+    return b;
 }
 
 void population_add(population *p, const shard_event *e)
 {
     if (!e->device_type[0] || !isfinite(e->value)) return;
-    char key[200];
-    snprintf(key, sizeof key, "%s\x1f%s", e->device_type, e->metric);
-    group *g = hmap_get(p->groups, key);
-    if (!g) {
-        g = calloc(1, sizeof *g);
-        if (!g) return;
-        snprintf(g->device_type, sizeof g->device_type, "%s", e->device_type);
-        snprintf(g->metric, sizeof g->metric, "%s", e->metric);
-        int ok;
-        hmap_put(p->groups, key, g, &ok);
-        if (!ok) {
-            free(g);
+    group *g = get_group(p, e);
+    uint32_t mi;
+    if (!g || get_member(g, e->device_id, &mi) != 0) return;
+    if (e->ts_ms > g->m[mi].last_bucket) g->m[mi].last_bucket = e->ts_ms;
+    if (e->ts_ms <= g->judged_until) { /* its bucket was judged without it */
+        p->late++;
+        return;
+    }
+    pbucket *b = get_bucket(g, e->ts_ms, util_now_ms());
+    if (!b) return;
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->e[i].member == mi) { /* reported again (e.g. after a restart): the latest */
+            b->e[i].value = e->value;
             return;
         }
+    if (b->n == b->cap) {
+        uint32_t cap = b->cap ? 2 * b->cap : 8;
+        entry *n = realloc(b->e, cap * sizeof *n);
+        if (!n) return;
+        b->e = n;
+        b->cap = cap;
     }
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? 2 * g->cap : 16;
-        member *m = realloc(g->m, cap * sizeof *m);
-        if (!m) return;
-        g->m = m;
-        g->cap = cap;
-    }
-    snprintf(g->m[g->n].device_id, sizeof g->m[0].device_id, "%s", e->device_id);
-    g->m[g->n++].value = e->value;
+    b->e[b->n++] = (entry){mi, e->value};
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Formats an explanation; long metric or type names are cut, by design. */
+static void describe(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void describe(char *out, size_t cap, const char *fmt, ...)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
 }
 
-static shard_event *event_for(shard_event **list, shard_ev_kind kind, const group *g,
-                              const member *m, const char *anomaly_id, int64_t now)
+typedef struct {
+    shard_event *head, *tail; /* in the order they happened: an open before its close */
+} event_list;
+
+static shard_event *event_for(event_list *list, shard_ev_kind kind, const group *g, const member *m,
+                              int chart, int64_t ts, double value)
 {
     shard_event *e = calloc(1, sizeof *e);
     if (!e) return NULL;
     e->kind = kind;
-    snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", anomaly_id);
+    snprintf(e->anomaly_id, sizeof e->anomaly_id, "%s", m->anomaly_id[chart]);
     snprintf(e->device_id, sizeof e->device_id, "%s", m->device_id);
     snprintf(e->metric, sizeof e->metric, "%s", g->metric);
     snprintf(e->device_type, sizeof e->device_type, "%s", g->device_type);
-    e->ts_ms = now;
-    e->value = m->value;
+    e->ts_ms = ts;
+    e->value = value;
     e->lo = e->hi = NAN;
-    e->next = *list;
-    *list = e;
+    if (list->tail)
+        list->tail->next = e;
+    else
+        list->head = e;
+    list->tail = e;
     return e;
 }
 
-static void judge_group(population *p, const group *g, int64_t now, shard_event **events)
+/* One chart's episode for one device. Returns the new OPEN event (for the caller's
+ * explanation) or NULL. */
+static shard_event *episode(const population *p, event_list *events, group *g, member *m,
+                            det_peer_chart chart, double z, int64_t ts, double value)
 {
-    if (g->n < MIN_PEERS) return;
-    double *x = malloc(3 * g->n * sizeof *x);
+    double a = fabs(z);
+    if (!m->anomaly_id[chart][0] && a >= p->pp.open[chart]) {
+        util_uuid7(m->anomaly_id[chart]);
+        shard_event *e = event_for(events, SHARD_EV_OPEN, g, m, chart, ts, value);
+        if (!e) return NULL;
+        e->level = a >= p->pp.warn[chart] ? DET_LEVEL_WARNING : DET_LEVEL_INFO;
+        e->score = a;
+        snprintf(e->detectors, sizeof e->detectors, "[{\"name\":\"%s\",\"score\":%.3f}]",
+                 chart_names[chart], a);
+        return e;
+    }
+    if (m->anomaly_id[chart][0] && a < p->pp.close[chart]) {
+        event_for(events, SHARD_EV_CLOSE, g, m, chart, ts, value);
+        m->anomaly_id[chart][0] = '\0';
+    }
+    return NULL;
+}
+
+static void judge_bucket(population *p, group *g, const pbucket *b, event_list *events)
+{
+    size_t n = b->n;
+    double *x = malloc(n * (7 * sizeof(double) + sizeof(det_peer_out) + sizeof(void *)));
     if (!x) return;
-    double *z = x + g->n, *scratch = z + g->n;
-    for (size_t i = 0; i < g->n; i++)
-        x[i] = g->m[i].value;
-    if (det_peer_zscores(x, g->n, z, scratch) != 0) {
+    double *scratch = x + n;
+    det_peer_out *out = (det_peer_out *)(scratch + 6 * n);
+    det_peer_state **st = (det_peer_state **)(out + n);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = b->e[i].value;
+        st[i] = &g->m[b->e[i].member].st;
+    }
+    det_peer_bucket info;
+    if (det_peer_judge(st, x, n, b->ts, &p->pp, scratch, out, &info) != 0) {
         free(x);
         return;
     }
-    memcpy(scratch, x, g->n * sizeof *x);
-    qsort(scratch, g->n, sizeof *scratch, cmp_double);
-    double median = scratch[g->n / 2];
-    for (size_t i = 0; i < g->n; i++) {
-        char key[200];
-        snprintf(key, sizeof key, "%s\x1f%s", g->m[i].device_id, g->metric);
-        peer_state *ps = hmap_get(p->peers, key);
-        if (!ps) {
-            ps = calloc(1, sizeof *ps);
-            if (!ps) continue;
-            det_peer_init(&ps->peer);
-            int ok;
-            hmap_put(p->peers, key, ps, &ok);
-            if (!ok) {
-                free(ps);
-                continue;
-            }
-        }
-        double dev = det_peer_update(&ps->peer, z[i], ALPHA);
-        if (!ps->anomaly_id[0] && dev >= Z_OPEN && ps->peer.n >= MIN_ROUNDS) {
-            util_uuid7(ps->anomaly_id);
-            shard_event *e = event_for(events, SHARD_EV_OPEN, g, &g->m[i], ps->anomaly_id, now);
-            if (!e) continue;
-            e->level = dev >= 2 * Z_OPEN ? DET_LEVEL_CRITICAL : DET_LEVEL_WARNING;
-            e->score = dev;
-            snprintf(e->description, sizeof e->description,
-                     "%.60s departs from its %zu peers of type %.40s: mean %.6g vs peer median "
-                     "%.6g (robust z %.1f)",
-                     g->metric, g->n - 1, g->device_type, g->m[i].value, median, z[i]);
-            snprintf(e->detectors, sizeof e->detectors,
-                     "[{\"name\":\"population\",\"score\":%.3f}]", dev);
-        } else if (ps->anomaly_id[0] && dev < Z_CLOSE) {
-            event_for(events, SHARD_EV_CLOSE, g, &g->m[i], ps->anomaly_id, now);
-            ps->anomaly_id[0] = '\0';
-        }
+    for (size_t i = 0; i < n; i++) {
+        member *m = &g->m[b->e[i].member];
+        const det_peer_track *t = &m->st.track;
+        const det_peer_out *o = &out[i];
+        shard_event *e;
+        if (!isnan(o->drift) &&
+            (e = episode(p, events, g, m, DET_PEER_DRIFT, o->drift, b->ts, x[i])) != NULL)
+            describe(e->description, sizeof e->description,
+                     "%.40s drifts away from its %zu peers of type %.24s: %+.4g from the peer "
+                     "median over the last hour, %+.4g over the last day (%.3g x its usual "
+                     "variation %.3g)",
+                     g->metric, n - 1, g->device_type, (double)t->fast, (double)t->slow, o->drift,
+                     o->drift_scale);
+        if (!isnan(o->level) &&
+            (e = episode(p, events, g, m, DET_PEER_LEVEL, o->level, b->ts, x[i])) != NULL)
+            describe(e->description, sizeof e->description,
+                     "%.40s has been far from all of its %u peers of type %.24s: %+.4g "
+                     "(%+.3g%%) from the peer median over the last week (peers' level %.6g); "
+                     "%.3g x their spread from the nearest",
+                     g->metric, info.n_level - 1, g->device_type, (double)t->lasting,
+                     info.ref > 0 ? 100.0 * t->lasting / info.ref : 0.0, info.ref, fabs(o->level));
+        if (!isnan(o->departure) &&
+            (e = episode(p, events, g, m, DET_PEER_DEPARTURE, o->departure, b->ts, x[i])) != NULL)
+            describe(e->description, sizeof e->description,
+                     "%.40s departs from its %zu peers of type %.24s: mean %.6g vs peer median "
+                     "%.6g (robust z %.3g)",
+                     g->metric, n - 1, g->device_type, x[i], info.median, o->departure_z);
     }
     free(x);
 }
 
+/* Whether every device of the group still sending has reported bucket ts or a later one (a
+ * series' bucket is reported once its points have moved past it). */
+static int all_passed(const group *g, int64_t ts, int64_t bucket_ms)
+{
+    for (uint32_t i = 0; i < g->nm; i++) {
+        int64_t last = g->m[i].last_bucket;
+        if (last >= ts - ACTIVE_BUCKETS * bucket_ms && last < ts) return 0;
+    }
+    return 1;
+}
+
 void population_tick(server *s, population *p, int64_t now_ms)
 {
-    if (!s->shards || !p) return;
-    int64_t every = s->cfg.peer_interval_s * 1000;
-    if (!p->pending && now_ms - p->last_round_ms >= every) {
-        p->last_round_ms = p->requested_ms = now_ms;
-        p->pending = true;
-        shards_request_summaries(s->shards);
-        return;
-    }
-    if (!p->pending || now_ms - p->requested_ms < JUDGE_AFTER_MS) return;
-    p->pending = false;
-    shard_event *events = NULL;
+    if (!p) return;
+    int64_t bucket_ms = s->cfg.peer_interval_s * 1000, grace = s->cfg.peer_grace_s * 1000;
+    event_list events = {NULL, NULL};
     size_t it = 0;
     void *v;
-    while (hmap_next(p->groups, &it, NULL, &v))
-        judge_group(p, v, now_ms, &events);
-    hmap_free(p->groups, free_group);
-    p->groups = hmap_new();
-    if (events) {
-        anomalies_on_events(s, events);
-        shard_events_free(events);
+    while (hmap_next(p->groups, &it, NULL, &v)) {
+        group *g = v;
+        while (g->npend > 0) {
+            pbucket *b = &g->pend[0];
+            if (g->npend <= MAX_PENDING && now_ms - b->first_wall_ms < grace &&
+                !all_passed(g, b->ts, bucket_ms))
+                break;
+            judge_bucket(p, g, b, &events);
+            g->judged_until = b->ts;
+            free(b->e);
+            g->npend--;
+            memmove(&g->pend[0], &g->pend[1], g->npend * sizeof *g->pend);
+        }
+    }
+    if (events.head) {
+        anomalies_on_events(s, events.head);
+        shard_events_free(events.head);
     }
 }

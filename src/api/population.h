@@ -1,7 +1,7 @@
-/* Population view: every peer_interval_s the shards report each series' mean since the last
- * round; devices of the same type are compared on the same metric (robust z against the peers'
- * median and MAD, smoothed per device), and a device that persistently departs from its peers
- * gets an anomaly, while a change of the whole fleet (weather, a firmware roll-out) does not. */
+/* Population view: devices of the same type compared on the same metric over data-time
+ * buckets (peer_interval_s): a device departing from its peers, drifting away from them, or far
+ * from all of them for its whole life gets an anomaly, while a change of the whole fleet
+ * (weather, a firmware roll-out) does not. The charts are in detect/population.h. */
 #ifndef IOTAD_API_POPULATION_H
 #define IOTAD_API_POPULATION_H
 
@@ -15,7 +15,8 @@ population *population_new(void);
 void population_free(population *p);
 /* Loop thread: one SHARD_EV_SUMMARY event. */
 void population_add(population *p, const struct shard_event *e);
-/* Loop thread, once a second: asks for summaries every interval, judges them shortly after. */
+/* Loop thread, once a second: judges the buckets every device has moved past (or that waited
+ * peer_grace_s). */
 void population_tick(struct server *s, population *p, int64_t now_ms);
 
 #endif

@@ -48,6 +48,7 @@ typedef struct {
     int64_t offline_timeout_s;
     int64_t checkpoint_interval_s;
     int64_t peer_interval_s;
+    int64_t peer_grace_s;
     int64_t sys_interval_s;
     bool simulate;
     int64_t sim_devices;

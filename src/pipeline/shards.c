@@ -22,7 +22,7 @@
 #define MAX_SERIES_RULES 8
 #define UPDATE_EVERY_MS 5000 /* an open episode's record is refreshed at most this often */
 
-typedef enum { MSG_POINTS, MSG_RULES, MSG_FEEDBACK, MSG_SNAPSHOT, MSG_SUMMARY } msg_kind;
+typedef enum { MSG_POINTS, MSG_RULES, MSG_FEEDBACK, MSG_SNAPSHOT } msg_kind;
 
 typedef struct msg {
     struct msg *next;
@@ -51,8 +51,9 @@ typedef struct {
     double peak;
     int64_t last_emit_ms;
     bool dirty;     /* learned since the last snapshot */
-    double win_sum; /* since the last summary request */
-    uint32_t win_n;
+    int64_t bucket; /* start of the data-time bucket being summed for the peer comparison */
+    double bucket_sum;
+    uint32_t bucket_n;
     rule_slot *rules; /* the rules that apply, nrules of them (bind_rules) */
     int nrules;
     uint64_t rules_version;
@@ -319,8 +320,6 @@ static void detector_point(shard *s, sseries *ss, int64_t ts, double x)
     det_result r;
     det_series_update(ss->det, &s->owner->params, ts, x, &r);
     ss->dirty = true;
-    ss->win_sum += x;
-    ss->win_n++;
     if (r.alert && r.level > DET_LEVEL_NONE && !ss->anomaly_id[0]) {
         episode_id(ss->anomaly_id, "detectors", 0, ss->device_id, ss->metric, ts);
         ss->level = r.level;
@@ -414,6 +413,33 @@ static void rule_event(shard *s, sseries *ss, rule_slot *slot, det_rule_event ev
             e->rule_id = r->rule.id;
         }
         slot->anomaly_id[0] = '\0';
+    }
+}
+
+/* The peer comparison's input: the series' mean over each data-time bucket, sent as a
+ * SHARD_EV_SUMMARY when the series' points move past the bucket. A point older than the
+ * bucket being summed is left out (its bucket was already reported). */
+static void peer_point(shard *s, sseries *ss, int64_t ts, double x)
+{
+    int64_t len = s->owner->opt.peer_bucket_ms;
+    if (!isfinite(x)) return;
+    int64_t b = ts - ((ts % len) + len) % len;
+    if (b > ss->bucket) {
+        if (ss->bucket_n) {
+            shard_event *e = new_event(s, SHARD_EV_SUMMARY, ss);
+            if (e) {
+                e->ts_ms = ss->bucket;
+                e->value = ss->bucket_sum / ss->bucket_n;
+                e->score = ss->bucket_n;
+            }
+        }
+        ss->bucket = b;
+        ss->bucket_sum = 0;
+        ss->bucket_n = 0;
+    }
+    if (b == ss->bucket) {
+        ss->bucket_sum += x;
+        ss->bucket_n++;
     }
 }
 
@@ -590,10 +616,12 @@ static void process_points(shard *s, writer_job *job)
         if (!ss || strcmp(ss->metric, p->metric) != 0)
             ss = get_series(s, job->device_id, p->metric, job->device_type);
         if (!ss) continue;
-        if (ss->sys)
+        if (ss->sys) {
             security_point(s, ss, p->ts_ms, p->value);
-        else
+        } else {
             detector_point(s, ss, p->ts_ms, p->value);
+            peer_point(s, ss, p->ts_ms, p->value);
+        }
         bind_rules(s, ss);
         for (int k = 0; k < ss->nrules; k++) {
             const shard_rule *r = find_rule(s, ss->rules[k].rule_id);
@@ -647,20 +675,6 @@ static void snapshot_all(shard *s, bool only_dirty)
     }
 }
 
-static void summarise(shard *s)
-{
-    size_t it = 0;
-    void *v;
-    while (hmap_next(s->series, &it, NULL, &v)) {
-        sseries *ss = v;
-        if (!ss->win_n || ss->sys) continue;
-        shard_event *e = new_event(s, SHARD_EV_SUMMARY, ss);
-        if (e) e->value = ss->win_sum / ss->win_n;
-        ss->win_sum = 0;
-        ss->win_n = 0;
-    }
-}
-
 static void handle(shard *s, msg *m)
 {
     switch (m->kind) {
@@ -689,9 +703,6 @@ static void handle(shard *s, msg *m)
     }
     case MSG_SNAPSHOT:
         snapshot_all(s, true);
-        break;
-    case MSG_SUMMARY:
-        summarise(s);
         break;
     }
     free(m->rules);
@@ -842,6 +853,7 @@ int shards_start(uv_loop_t *loop, const shards_options *opt, shards_event_fn on_
     sh->n = opt->threads ? opt->threads : 1;
     sh->opt = *opt;
     if (sh->opt.sys_interval_ms <= 0) sh->opt.sys_interval_ms = DET_SEC_INTERVAL_MS;
+    if (sh->opt.peer_bucket_ms <= 0) sh->opt.peer_bucket_ms = 60000;
     sh->on_events = on_events;
     sh->arg = arg;
     det_params_default(&sh->params);
@@ -943,11 +955,6 @@ static void broadcast_msg(shards *sh, msg_kind kind)
 void shards_request_snapshots(shards *sh)
 {
     broadcast_msg(sh, MSG_SNAPSHOT);
-}
-
-void shards_request_summaries(shards *sh)
-{
-    broadcast_msg(sh, MSG_SUMMARY);
 }
 
 static void free_shards(uv_handle_t *h)

@@ -23,7 +23,8 @@ typedef enum {
     SHARD_EV_UPDATE,
     SHARD_EV_CLOSE,
     SHARD_EV_SNAPSHOT,
-    SHARD_EV_SUMMARY, /* mean of a series since the last request (value), for peer comparison */
+    SHARD_EV_SUMMARY, /* peer comparison: a series' mean (value) and point count (score) over
+                         the data-time bucket starting at ts_ms */
     SHARD_EV_PROGRESS /* internal: a shard's processed job count; consumers skip it */
 } shard_ev_kind;
 
@@ -60,6 +61,7 @@ typedef void (*shards_event_fn)(void *arg, shard_event *events); /* loop thread;
 typedef struct {
     unsigned threads;        /* 0: one */
     int64_t sys_interval_ms; /* interval of the sys.* counters (the security detector's unit) */
+    int64_t peer_bucket_ms;  /* data-time buckets of the SHARD_EV_SUMMARY events */
     /* shards_detected passes the watermark on to this (e.g. to let the store's log go) */
     void (*on_detected)(void *arg, int64_t watermark);
     void *on_detected_arg;
@@ -93,9 +95,6 @@ void shards_feedback(shards *sh, const char *device_id, const char *metric, det_
 /* Asks every shard to emit SHARD_EV_SNAPSHOT events for the series changed since the last
  * request (periodic persistence). */
 void shards_request_snapshots(shards *sh);
-/* Asks every shard for SHARD_EV_SUMMARY events: the mean of each series since the last
- * request (series without points are left out). */
-void shards_request_summaries(shards *sh);
 /* Stops the threads after their queues are processed; the final snapshots of every series
  * are delivered through on_events before this returns. */
 void shards_stop(shards *sh);

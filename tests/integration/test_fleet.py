@@ -180,3 +180,106 @@ def test_a_new_device_is_not_flagged_for_its_first_addresses():
         assert anomalies(admin, device_id=dev) == []
     finally:
         srv.close()
+
+
+# ---- peers: drift and level, over data-time buckets ------------------------------------
+
+DAY_MS = 86_400_000
+
+
+def backfill(srv, devices, series, chunk=36):
+    """Publishes each device's points (a list of (ts, {metric: value})) over MQTT in chunks,
+    device after device within each chunk, as a fleet catching up after an outage would."""
+    clients = {dev: mqtt_device(srv, dev, key, client_id=f"bf-{dev[:12]}")
+               for dev, key in devices}
+    n = len(next(iter(series.values())))
+    for start in range(0, n, chunk):
+        for dev, _ in devices:
+            pts = series[dev][start:start + chunk]
+            publish(clients[dev], dev, [{"ts": ts, "metrics": m} for ts, m in pts])
+    for c in clients.values():
+        close(c)
+
+
+def test_a_slow_drift_away_from_its_peers_is_flagged():
+    import math
+    import random
+    import time
+    srv = Iotad(args=["--peer-interval-s", "600"])
+    try:
+        admin = srv.admin()
+        devices = [admin.device_with_key(f"thermo-{i}", type="thermostat") for i in range(6)]
+        drifting = devices[3][0]
+        rnd = random.Random(11)
+        step = 600_000
+        n = 3 * 144
+        t0 = (int(time.time() * 1000) // step) * step - n * step
+        series = {}
+        for i, (dev, _) in enumerate(devices):
+            pts = []
+            for k in range(n):
+                ts = t0 + k * step
+                v = 21 + 3 * math.sin(2 * math.pi * (ts % DAY_MS) / DAY_MS) + 0.3 * (i - 2.5) + \
+                    rnd.gauss(0, 0.15)
+                into = k - (n - 42)  # the last 7 hours: +5 degrees, slowly
+                if dev == drifting and into > 0:
+                    v += 5.0 * into / 42
+                pts.append((ts, {"temp": round(v, 2)}))
+            series[dev] = pts
+        backfill(srv, devices, series)
+        found = wait_for(lambda: by_detector(anomalies(admin, device_id=drifting),
+                                             "population_drift"), timeout=60)
+        a = found[0]
+        assert a["metric"] == "temp" and a["severity"] in ("info", "warning")
+        assert "drifts away from its 5 peers of type thermostat" in a["description"]
+        assert "over the last hour" in a["description"] and "over the last day" in a["description"]
+        assert t0 + (n - 42) * step < a["details"]["last_ts"] <= t0 + n * step
+        for dev, _ in devices:
+            if dev != drifting:
+                mine = anomalies(admin, device_id=dev)
+                assert not by_detector(mine, "population_drift"), mine
+                assert not by_detector(mine, "population_level"), mine
+    finally:
+        srv.close()
+
+
+def test_a_device_always_far_above_its_peers_is_flagged():
+    import math
+    import random
+    import time
+    srv = Iotad(args=["--peer-interval-s", "600"])
+    try:
+        admin = srv.admin()
+        devices = [admin.device_with_key(f"meter-{i}", type="power_meter") for i in range(6)]
+        high = devices[5][0]
+        rnd = random.Random(12)
+        step = 600_000
+        n = 2 * 144  # two days: the level chart judges a device after a full day
+        t0 = (int(time.time() * 1000) // step) * step - n * step
+        series = {}
+        for i, (dev, _) in enumerate(devices):
+            phase = 2 * math.pi * i / 6  # each meter's load peaks at its own hour
+            pts = []
+            for k in range(n):
+                ts = t0 + k * step
+                v = 1000 * (1 + 0.5 * math.sin(2 * math.pi * (ts % DAY_MS) / DAY_MS + phase)) * \
+                    (1 + rnd.gauss(0, 0.03))
+                if dev == high:
+                    v *= 1.45  # its whole life
+                pts.append((ts, {"power": round(v, 1)}))
+            series[dev] = pts
+        backfill(srv, devices, series)
+        found = wait_for(lambda: by_detector(anomalies(admin, device_id=high),
+                                             "population_level"), timeout=60)
+        a = min(found, key=lambda x: x["detected_at"])
+        assert a["metric"] == "power" and a["severity"] == "warning", a
+        assert "has been far from all of its 5 peers of type power_meter" in a["description"]
+        # judged after a day of data: the offset so far, against the peers' typical level
+        m = re.search(r"\(\+([0-9.]+)%\) from the peer median over the last week "
+                      r"\(peers' level ([0-9.]+)\)", a["description"])
+        assert m and 35 < float(m.group(1)) < 55 and 900 < float(m.group(2)) < 1100, \
+            a["description"]
+        for dev, _ in devices[:5]:
+            assert not by_detector(anomalies(admin, device_id=dev), "population_level")
+    finally:
+        srv.close()
