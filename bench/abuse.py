@@ -8,6 +8,9 @@ loopback ports with a temporary data directory and prints one JSON object per sc
   bench/abuse.py overload [C] [P] [S]  C clients (64) loop HTTP batches of P points (100000)
                                     for S seconds (30): peak RSS, status counts, /metrics
                                     latency against an idle reference
+  bench/abuse.py slowloris [N] [R]  QoS 1 ack latency of 20 normal devices (bench_loadgen,
+                                    R msgs/s, default 1000) without, then during, N (10000)
+                                    slow-header HTTP connections kept open from 127.0.2.x
 """
 import json
 import os
@@ -234,6 +237,95 @@ def overload(clients=64, points=100000, seconds=30):
     print(json.dumps(res))
 
 
+def slow_attacker(port, n, seconds, ready_file):
+    """Child process: keeps n slow-header HTTP connections open from 127.0.2.x (one header
+    line per connection every 2 s), reopening those the server closes. Prints counts."""
+    import resource
+    import select
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    conns, opened, closed_by_server, t_end = {}, 0, 0, time.time() + seconds
+    per_addr, ep = 900, select.epoll()
+
+    def open_one(i):
+        nonlocal opened
+        s = socket.socket()
+        s.setblocking(False)
+        s.bind((f"127.0.2.{i // per_addr + 1}", 0))
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        conns[s.fileno()] = (s, i, False)
+        ep.register(s.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
+        opened += 1
+
+    for i in range(n):
+        open_one(i)
+    open(ready_file, "w").close()
+    last_tick = 0.0
+    while time.time() < t_end:
+        now = time.time()
+        if now - last_tick >= 2:
+            last_tick = now
+            for fd, (s, i, started) in list(conns.items()):
+                try:
+                    s.send(b"X-a: b\r\n" if started else b"GET / HTTP/1.1\r\n")
+                    conns[fd] = (s, i, True)
+                except OSError:
+                    pass
+        for fd, ev in ep.poll(0.5):
+            s, i, _ = conns.pop(fd)
+            closed_by_server += 1
+            ep.unregister(fd)
+            s.close()
+            open_one(i)
+    print(json.dumps({"opened": opened, "closed_by_server": closed_by_server,
+                      "open_at_end": len(conns)}))
+
+
+def loadgen(srv, creds_file, rate, seconds, lag, label):
+    out = subprocess.run([os.path.join(ROOT, "build", "bench_loadgen"), "mqtt", "--port",
+                          str(srv.mqtt), "--creds", creds_file, "--connections", "20", "--qos",
+                          "1", "--rate", str(rate), "--duration", str(seconds), "--ts-lag",
+                          str(lag), "--label", label], capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def slowloris(n=10000, rate=1000):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    srv = Server()
+    creds = os.path.join(srv.tmp, "creds.txt")
+    with open(creds, "w") as f:
+        for i in range(20):
+            f.write("%s %s\n" % srv.device(f"normal-{i}"))
+    res = {"bench": "abuse_slowloris", "slow_connections": n, "rate": rate}
+    ref = loadgen(srv, creds, rate, 10, 3600, "reference")
+    ready = os.path.join(srv.tmp, "attacker-ready")
+    att = subprocess.Popen([sys.executable, os.path.abspath(__file__), "attacker", str(srv.http),
+                            str(n), "40", ready], stdout=subprocess.PIPE)
+    while not os.path.exists(ready):
+        time.sleep(0.1)
+    time.sleep(5)  # let the server accept them all
+    res["metrics_during_ms"] = round((get_latency(srv.http, "/metrics") or -1) * 1000, 1)
+    m = urllib.request.urlopen(srv.url + "/metrics", timeout=30).read().decode()
+    res["http_connections_during"] = int(float(re.search(
+        r'iotad_connections\{listener="http"\} (\S+)', m).group(1)))
+    during = loadgen(srv, creds, rate, 10, 1800, "during")
+    res["attacker"] = json.loads(att.communicate()[0])
+    for k, r in (("reference", ref), ("during", during)):
+        res[k] = {x: r.get(x) for x in ("p50_ms", "p99_ms", "p999_ms", "max_ms", "acked",
+                                         "unacked", "conn_lost", "msgs_per_s")}
+    m = urllib.request.urlopen(srv.url + "/metrics", timeout=30).read().decode()
+    res["header_timeouts"] = int(float(re.search(
+        r"^iotad_http_header_timeouts_total (\S+)$", m, re.M).group(1)))
+    rc, took = srv.stop()
+    res["exit_code"], res["stop_s"] = rc, round(took, 2)
+    print(json.dumps(res))
+
+
 def probe(port, path, seconds):
     """Child process: GET path every 0.2 s for seconds; prints the latencies (null = failed)."""
     out, t_end = [], time.time() + seconds
@@ -244,9 +336,12 @@ def probe(port, path, seconds):
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "attacker":
+        slow_attacker(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
+        sys.exit(0)
     if sys.argv[1] == "probe":
         probe(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
         sys.exit(0)
     cmd = sys.argv[1] if len(sys.argv) > 1 else "nested"
     args = [int(a) for a in sys.argv[2:]]
-    {"nested": nested, "overload": overload}[cmd](*args)
+    {"nested": nested, "overload": overload, "slowloris": slowloris}[cmd](*args)

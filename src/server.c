@@ -15,6 +15,7 @@
 #include "api/anomalies.h"
 #include "api/population.h"
 #include "report/reports.h"
+#include "core/connlimit.h"
 #include "core/log.h"
 #include "pipeline/shards.h"
 #include "core/util.h"
@@ -318,12 +319,20 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                                                : (unsigned)uv_available_parallelism();
     if (workers_start(loop, ndecode, 10, &s->decoders) != 0) return -1;
     s->offload = workers_submit;
+    connlimit_options lopt = {.per_address = (unsigned)cfg->max_connections_per_address,
+                              .budget = connlimit_fd_budget((unsigned)cfg->fd_reserve),
+                              .reserve = (unsigned)cfg->http_reserved_connections};
+    if (!(s->limits = connlimit_new(&lopt))) return -1;
+    log_info("connection_budget", "connections=%u http_reserved=%u per_address=%u", lopt.budget,
+             lopt.reserve, lopt.per_address);
     http_server_options hopt = {.max_header_bytes = 16384,
                                 .max_body_bytes = (size_t)cfg->max_body_bytes,
                                 .max_body_bytes_total = (size_t)cfg->http_bodies_max_bytes,
                                 .idle_timeout_ms = 120000,
                                 .max_connections = (unsigned)cfg->max_connections,
-                                .ws_max_message = 1 << 20};
+                                .ws_max_message = 1 << 20,
+                                .header_timeout_ms = (unsigned)cfg->http_header_timeout_s * 1000,
+                                .limits = s->limits};
     static const http_callbacks hcb = {api_on_request};
     if (http_server_start(loop, cfg->http_listen, &hopt, &hcb, s, &s->http) != 0) {
         log_error("listen_failed", "listener=http addr=%s", cfg->http_listen);
@@ -333,7 +342,8 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                                 .receive_maximum = (uint16_t)cfg->mqtt_receive_maximum,
                                 .max_keepalive = 0,
                                 .max_connections = (unsigned)cfg->max_connections,
-                                .connect_timeout_ms = 10000};
+                                .connect_timeout_ms = 10000,
+                                .limits = s->limits};
     if (mqtt_server_start(loop, cfg->mqtt_listen, &mopt, mqtt_ingest_callbacks(), s, &s->mqtt) !=
         0) {
         log_error("listen_failed", "listener=mqtt addr=%s", cfg->mqtt_listen);
@@ -404,6 +414,8 @@ void server_destroy(server *s)
     db_close(s->wdb);
     db_close(s->db);
     s->db = s->wdb = NULL;
+    connlimit_free(s->limits); /* the listeners are gone */
+    s->limits = NULL;
     free(s->db_gate); /* after db: its busy handler points here */
     s->db_gate = NULL;
     devstate_free(s->devices);

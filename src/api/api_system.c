@@ -171,6 +171,22 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)hs.connections_current);
     tb_printf(&t, "iotad_connections{listener=\"websocket\"} %llu\n",
               (unsigned long long)hs.ws_current);
+    COUNTER("iotad_connections_refused_total",
+            "TCP connections closed at accept by the limits, by listener and reason.");
+    tb_printf(&t,
+              "iotad_connections_refused_total{listener=\"http\",reason=\"per_address\"} %llu\n",
+              (unsigned long long)hs.refused_per_address);
+    tb_printf(&t, "iotad_connections_refused_total{listener=\"http\",reason=\"fd_budget\"} %llu\n",
+              (unsigned long long)hs.refused_budget);
+    tb_printf(&t,
+              "iotad_connections_refused_total{listener=\"mqtt\",reason=\"per_address\"} %llu\n",
+              (unsigned long long)ms.refused_per_address);
+    tb_printf(&t, "iotad_connections_refused_total{listener=\"mqtt\",reason=\"fd_budget\"} %llu\n",
+              (unsigned long long)ms.refused_budget);
+    COUNTER("iotad_http_header_timeouts_total",
+            "HTTP requests whose header did not arrive within http_header_timeout_s (408).");
+    tb_printf(&t, "iotad_http_header_timeouts_total %llu\n",
+              (unsigned long long)hs.header_timeouts);
     COUNTER("iotad_mqtt_connects_refused_total", "MQTT CONNECTs refused.");
     tb_printf(&t, "iotad_mqtt_connects_refused_total %llu\n",
               (unsigned long long)ms.connect_refused);

@@ -36,6 +36,10 @@ typedef struct {
     int64_t mqtt_max_packet;
     int64_t mqtt_receive_maximum;
     int64_t max_connections;
+    int64_t max_connections_per_address;
+    int64_t fd_reserve;
+    int64_t http_reserved_connections;
+    int64_t http_header_timeout_s;
     int64_t ts_max_past_s;
     int64_t ts_max_future_s;
     int64_t retention_days;

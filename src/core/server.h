@@ -79,8 +79,9 @@ typedef struct server {
     int64_t audit_checkpointed; /* seq of the last checkpoint written */
     bool audit_anchored;        /* keys bound: checkpoints are written */
     int64_t audit_keyed_from;
-    uint8_t audit_pub[32];   /* Ed25519 public key of the checkpoints */
-    struct db_gate *db_gate; /* the writer lets db's writes go first (store/db.h) */
+    uint8_t audit_pub[32];    /* Ed25519 public key of the checkpoints */
+    struct connlimit *limits; /* connection admission shared by the listeners */
+    struct db_gate *db_gate;  /* the writer lets db's writes go first (store/db.h) */
     metrics m;
     uv_signal_t sig_term, sig_int;
     uv_timer_t tick; /* 1 s housekeeping */

@@ -438,6 +438,11 @@ bool http_req_parser_wants_continue(const http_req_parser *p)
     return p->expect_continue && !p->complete && !p->failed;
 }
 
+bool http_req_parser_headers_done(const http_req_parser *p)
+{
+    return p->headers_done && !p->failed;
+}
+
 bool http_req_parser_in_progress(const http_req_parser *p)
 {
     return p->started && !p->complete;
@@ -514,7 +519,10 @@ struct http_conn {
     void (*drain_cb)(void *, http_conn *);
     void *drain_arg;
     uint64_t last_active, last_progress, linger_until;
+    uint64_t header_deadline; /* 0: no request header under way */
+    bool admitted;            /* counted in srv->opt.limits under addr */
     char peer[64];
+    char addr[48]; /* peer without the port */
     ws_conn *ws;
 };
 
@@ -536,6 +544,10 @@ struct http_server {
     int handles_open;
     void (*done)(void *);
     void *done_arg;
+    uint64_t refusal_logged_ms;
+    uint64_t sweep_every; /* ms */
+    unsigned accepts_this_turn;
+    bool accept_deferred;
     time_t date_sec;
     char date[64];
     size_t date_len;
@@ -1172,6 +1184,10 @@ static void conn_process(http_conn *c)
             size_t used = 0;
             http_parse_result r = http_req_parser_feed(c->parser, c->in + c->in_off, avail, &used);
             c->in_off += used;
+            if (http_req_parser_headers_done(c->parser))
+                c->header_deadline = 0;
+            else if (!c->header_deadline && http_req_parser_in_progress(c->parser))
+                c->header_deadline = now_ms(c) + c->srv->opt.header_timeout_ms;
             if (r != HTTP_PARSE_ERROR && !body_admit(c)) break;
             if (r == HTTP_PARSE_NEED_MORE) {
                 if (http_req_parser_wants_continue(c->parser) && !c->sent_continue) {
@@ -1353,6 +1369,8 @@ static void on_conn_closed(uv_handle_t *h)
     c->prev = c->next = NULL;
     s->st.connections_current--;
     body_release(c);
+    if (c->admitted) connlimit_release(s->opt.limits, CONNLIM_HTTP, c->addr);
+    c->admitted = false;
     c->closed = true;
     if (c->ws) {
         s->st.ws_current--;
@@ -1379,13 +1397,14 @@ static void free_refused(uv_handle_t *h)
     free(h);
 }
 
-static void format_peer(uv_tcp_t *tcp, char *out, size_t cap)
+static void format_peer(uv_tcp_t *tcp, char *out, size_t cap, char *addr, size_t acap)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss;
     char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     snprintf(out, cap, "?");
+    snprintf(addr, acap, "?");
     if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) return;
     if (ss.ss_family == AF_INET) {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
@@ -1398,7 +1417,23 @@ static void format_peer(uv_tcp_t *tcp, char *out, size_t cap)
         port = ntohs(a->sin6_port);
         snprintf(out, cap, "[%s]:%d", ip, port);
     }
+    snprintf(addr, acap, "%s", ip);
 }
+
+/* One line per second at most: a flood must not become a flood of log lines. */
+static void log_ratelimited_refusal(http_server *s, const char *peer, connlim_result r)
+{
+    uint64_t now = uv_now(s->loop);
+    if (now - s->refusal_logged_ms < 1000) return;
+    s->refusal_logged_ms = now;
+    log_warn("http_connection_refused", "peer=%s reason=%s refused_total=%llu", peer,
+             connlimit_reason_name(r), (unsigned long long)s->st.connections_refused);
+}
+
+/* At most this many accepts per loop iteration: a connection flood (or a slowloris
+ * reconnecting thousands at once) is spread over iterations, with everyone else's I/O in
+ * between. Not calling uv_accept makes libuv stop watching the listener until it is called. */
+#define ACCEPT_BURST 64
 
 static void on_connection(uv_stream_t *listener, int status)
 {
@@ -1407,6 +1442,11 @@ static void on_connection(uv_stream_t *listener, int status)
         log_warn("http_accept_failed", "err=%s", uv_strerror(status));
         return;
     }
+    if (s->accepts_this_turn >= ACCEPT_BURST && !s->stopping) {
+        s->accept_deferred = true; /* taken in the next prepare_cb */
+        return;
+    }
+    s->accepts_this_turn++;
     if (s->stopping || s->st.connections_current >= s->opt.max_connections) {
         uv_tcp_t *t = malloc(sizeof *t);
         if (!t) return;
@@ -1444,8 +1484,21 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    format_peer(&c->tcp, c->peer, sizeof c->peer);
+    format_peer(&c->tcp, c->peer, sizeof c->peer, c->addr, sizeof c->addr);
+    connlim_result lr = connlimit_acquire(s->opt.limits, CONNLIM_HTTP, c->addr);
+    if (lr != CONNLIM_OK) {
+        s->st.connections_refused++;
+        if (lr == CONNLIM_PER_ADDRESS)
+            s->st.refused_per_address++;
+        else
+            s->st.refused_budget++;
+        log_ratelimited_refusal(s, c->peer, lr);
+        conn_close(c);
+        return;
+    }
+    c->admitted = true;
     c->last_active = c->last_progress = now_ms(c);
+    c->header_deadline = c->last_active + s->opt.header_timeout_ms;
     update_reading(c);
     if (!c->reading) conn_close(c);
 }
@@ -1472,7 +1525,13 @@ static void tick(http_server *s)
 
 static void prepare_cb(uv_prepare_t *h)
 {
-    tick(h->data);
+    http_server *s = h->data;
+    s->accepts_this_turn = 0;
+    if (s->accept_deferred && !s->stopping) {
+        s->accept_deferred = false;
+        on_connection((uv_stream_t *)&s->listener, 0); /* uv_accept re-arms the listener */
+    }
+    tick(s);
 }
 
 static void check_cb(uv_check_t *h)
@@ -1480,14 +1539,23 @@ static void check_cb(uv_check_t *h)
     tick(h->data);
 }
 
+/* At most this many connections are expired per sweep; the rest wait for a sweep 1 ms later,
+ * so that 10,000 slow headers timing out together do not hold the loop in one go. */
+#define SWEEP_BURST 256
+
 static void sweep_cb(uv_timer_t *t)
 {
     http_server *s = t->data;
     uint64_t now = uv_now(s->loop);
     uint64_t idle = s->opt.idle_timeout_ms;
+    unsigned expired = 0;
     for (http_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->closing) continue;
+        if (expired >= SWEEP_BURST) {
+            uv_timer_start(&s->sweep, sweep_cb, 1, s->sweep_every);
+            return;
+        }
         if (c->lingering) {
             if (now >= c->linger_until) conn_close(c);
             continue;
@@ -1512,6 +1580,17 @@ static void sweep_cb(uv_timer_t *t)
             continue;
         }
         if (c->req_state != REQ_NONE || c->close_after_write) continue;
+        if (c->header_deadline && now >= c->header_deadline) {
+            /* 408 if the socket takes it now, then closed at once: no lingering for a client
+             * that is too slow by definition (a slowloris keeps thousands of these) */
+            s->st.header_timeouts++;
+            expired++;
+            log_debug("http_header_timeout", "peer=%s", c->peer);
+            send_error(c, 408);
+            conn_write_some(c);
+            conn_close(c);
+            continue;
+        }
         if (now - c->last_active > idle) {
             if (http_req_parser_in_progress(c->parser))
                 send_error(c, 408);
@@ -1601,6 +1680,7 @@ int http_server_start(uv_loop_t *loop, const char *addr_port, const http_server_
     if (!s->opt.ws_max_message) s->opt.ws_max_message = 1024 * 1024;
     if (!s->opt.max_queued_bytes) s->opt.max_queued_bytes = 8 * 1024 * 1024;
     if (!s->opt.max_body_bytes_total) s->opt.max_body_bytes_total = 64 * 1024 * 1024;
+    if (!s->opt.header_timeout_ms) s->opt.header_timeout_ms = 10000;
     s->loop = loop;
     s->cb = *cb;
     s->ud = ud;
@@ -1634,9 +1714,13 @@ int http_server_start(uv_loop_t *loop, const char *addr_port, const http_server_
     uv_check_init(loop, &s->check);
     s->sweep.data = s->prepare.data = s->check.data = s;
     s->handles_open += 3;
-    uint64_t every = s->opt.idle_timeout_ms / 4;
+    uint64_t every =
+        (s->opt.idle_timeout_ms < s->opt.header_timeout_ms ? s->opt.idle_timeout_ms
+                                                           : s->opt.header_timeout_ms) /
+        4;
     if (every > 1000) every = 1000;
     if (every < 5) every = 5;
+    s->sweep_every = every;
     uv_timer_start(&s->sweep, sweep_cb, every, every);
     uv_prepare_start(&s->prepare, prepare_cb);
     uv_check_start(&s->check, check_cb);

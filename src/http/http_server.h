@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/connlimit.h"
 #include "http/http_util.h"
 #include "http/ws.h"
 
@@ -70,6 +71,12 @@ typedef struct {
      * most HTTP_BODY_ALWAYS_ADMITTED bytes always pass, so small API calls keep working
      * while large uploads wait. 0: 64 MiB. */
     size_t max_body_bytes_total;
+    /* The request line and every header must have arrived within this time from the accept
+     * (first request) or from the request's first byte (later ones): a deadline for the whole
+     * header, not an idle timer that each byte resets (slowloris). Over it: 408 and close.
+     * 0: 10 s. */
+    unsigned header_timeout_ms;
+    connlimit *limits; /* shared admission (per address, descriptor budget); NULL: none */
 } http_server_options;
 
 #define HTTP_BODY_ALWAYS_ADMITTED (64 * 1024)
@@ -148,8 +155,11 @@ typedef struct {
     uint64_t connections_current, connections_total, connections_refused;
     uint64_t requests, responses_4xx, responses_5xx, bytes_in, bytes_out;
     uint64_t ws_current, ws_messages_in, ws_messages_out, ws_dropped_slow;
-    uint64_t body_bytes_held; /* gauge: see max_body_bytes_total */
-    uint64_t bodies_refused;  /* 503s for max_body_bytes_total */
+    uint64_t header_timeouts;     /* 408 for header_timeout_ms */
+    uint64_t refused_per_address; /* part of connections_refused: connlimit per address */
+    uint64_t refused_budget;      /* part of connections_refused: descriptor budget */
+    uint64_t body_bytes_held;     /* gauge: see max_body_bytes_total */
+    uint64_t bodies_refused;      /* 503s for max_body_bytes_total */
 } http_server_stats;
 
 void http_server_get_stats(const http_server *s, http_server_stats *out);
@@ -176,6 +186,8 @@ const http_request *http_req_parser_request(const http_req_parser *p);
 int http_req_parser_error_status(const http_req_parser *p);
 /* Headers are complete, a body is expected, and the client sent Expect: 100-continue. */
 bool http_req_parser_wants_continue(const http_req_parser *p);
+/* True once the request line and headers are complete (until reset). */
+bool http_req_parser_headers_done(const http_req_parser *p);
 /* True when bytes of a request have been seen but it is not complete. */
 bool http_req_parser_in_progress(const http_req_parser *p);
 /* Forgets the current request (its data becomes invalid) and gets ready for the next one. */

@@ -211,6 +211,8 @@ static void on_conn_closed(uv_handle_t *h)
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     s->st.connections_current--;
+    if (c->admitted) connlimit_release(s->opt.limits, CONNLIM_MQTT, c->addr);
+    c->admitted = false;
     free(c->in);
     c->in = NULL;
     c->in_len = c->in_cap = c->in_total = 0;
@@ -284,9 +286,16 @@ void mqtt_srv_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reason)
 
 static void conn_drain(mqtt_conn *c);
 
+static void on_connection(uv_stream_t *ls, int status);
+
 static void on_idle(uv_idle_t *h)
 {
     mqtt_server *s = h->data;
+    s->accepts_this_turn = 0;
+    if (s->accept_deferred) {
+        s->accept_deferred = false;
+        if (!s->stopping) on_connection((uv_stream_t *)&s->listener, 0); /* re-arms it */
+    }
     mqtt_conn *list = s->dirty;
     s->dirty = NULL;
     while (list) {
@@ -301,7 +310,7 @@ static void on_idle(uv_idle_t *h)
         conn_flush(c);
         mqtt_conn_unref(c);
     }
-    if (!s->dirty && s->idle_active) {
+    if (!s->dirty && !s->accept_deferred && s->idle_active) {
         uv_idle_stop(&s->idle);
         s->idle_active = false;
     }
@@ -607,7 +616,8 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap, char *addr,
+                        size_t acap)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
@@ -624,6 +634,17 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
     } else {
         snprintf(out, cap, "unknown");
     }
+    snprintf(addr, acap, "%s", ip);
+}
+
+/* One line per second at most: a flood must not become a flood of log lines. */
+static void log_refusal(mqtt_server *s, const char *peer, const char *reason)
+{
+    uint64_t now = uv_now(s->loop);
+    if (now - s->refusal_logged_ms < 1000) return;
+    s->refusal_logged_ms = now;
+    log_warn("mqtt_connection_refused", "peer=%s reason=%s refused_total=%llu", peer, reason,
+             (unsigned long long)s->st.connect_refused);
 }
 
 static void on_refused_closed(uv_handle_t *h)
@@ -631,11 +652,23 @@ static void on_refused_closed(uv_handle_t *h)
     free(h);
 }
 
+/* At most this many accepts per loop iteration (see http_server.c): not calling uv_accept
+ * makes libuv stop watching the listener until on_idle takes the connection. */
+#define ACCEPT_BURST 64
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     mqtt_server *s = ls->data;
     if (status < 0) {
         log_warn("mqtt_accept_error", "err=%s", uv_err_name(status));
+        return;
+    }
+    if (++s->accepts_this_turn > ACCEPT_BURST && !s->stopping) {
+        s->accept_deferred = true;
+        if (!s->idle_active) {
+            uv_idle_start(&s->idle, on_idle);
+            s->idle_active = true;
+        }
         return;
     }
     mqtt_conn *c = calloc(1, sizeof *c);
@@ -662,13 +695,26 @@ static void on_connection(uv_stream_t *ls, int status)
     int sl = sizeof ss;
     memset(&ss, 0, sizeof ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
-        format_peer(&ss, c->peer, sizeof c->peer);
+        format_peer(&ss, c->peer, sizeof c->peer, c->addr, sizeof c->addr);
     else
         snprintf(c->peer, sizeof c->peer, "unknown");
+    connlim_result lr =
+        s->stopping ? CONNLIM_OK : connlimit_acquire(s->opt.limits, CONNLIM_MQTT, c->addr);
+    if (lr != CONNLIM_OK) {
+        s->st.connect_refused++;
+        if (lr == CONNLIM_PER_ADDRESS)
+            s->st.refused_per_address++;
+        else
+            s->st.refused_budget++;
+        log_refusal(s, c->peer, connlimit_reason_name(lr));
+        conn_really_close(c);
+        return;
+    }
+    c->admitted = !s->stopping;
     if (s->stopping ||
         (s->opt.max_connections && s->st.connections_current > s->opt.max_connections)) {
         s->st.connect_refused++;
-        log_info("mqtt_connection_refused", "peer=%s reason=max_connections", c->peer);
+        log_refusal(s, c->peer, s->stopping ? "stopping" : "max_connections");
         conn_really_close(c);
         return;
     }

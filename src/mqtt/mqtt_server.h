@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/connlimit.h"
+
 typedef struct mqtt_server mqtt_server;
 typedef struct mqtt_conn mqtt_conn;
 
@@ -84,12 +86,14 @@ typedef struct {
                                     are told Server Keep Alive; v3 ones are refused (0x02) */
     unsigned max_connections;    /* 0 = no limit */
     unsigned connect_timeout_ms; /* first packet must be a complete CONNECT; 0 = 10 s */
+    connlimit *limits;           /* shared admission (per address, descriptor budget); NULL: none */
 } mqtt_server_options;
 
 typedef struct {
     uint64_t connections_current, connections_total; /* TCP connections */
     uint64_t sessions_current;                       /* accepted MQTT connections */
     uint64_t connect_refused; /* CONNECT refused, over max_connections, or bad CONNECT */
+    uint64_t refused_per_address, refused_budget; /* TCP connections refused by limits */
     uint64_t packets_in, packets_out, bytes_in, bytes_out;
     uint64_t publish_in;
     uint64_t protocol_errors, keepalive_timeouts, connect_timeouts, too_large;

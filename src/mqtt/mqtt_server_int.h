@@ -43,6 +43,8 @@ struct mqtt_conn {
     write_req *wreq; /* at most one write in flight */
     void *data;
     char peer[64]; /* "[ipv6]:port" fits */
+    char addr[48]; /* the peer's address without the port */
+    bool admitted; /* counted in srv->opt.limits */
 };
 
 struct mqtt_server {
@@ -61,6 +63,9 @@ struct mqtt_server {
     void (*done)(void *);
     void *done_arg;
     mqtt_server_stats st;
+    uint64_t refusal_logged_ms;
+    unsigned accepts_this_turn;
+    bool accept_deferred;
     uint8_t rbuf[READ_BUF_SIZE];
 };
 

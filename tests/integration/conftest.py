@@ -27,8 +27,9 @@ class Iotad:
     """One iotad server process. Ports are chosen by the kernel (port 0) and read back from
     the server's 'listening' log line, so parallel tests never collide."""
 
-    def __init__(self, data_dir=None, env=None, args=(), log_path=None):
+    def __init__(self, data_dir=None, env=None, args=(), log_path=None, nofile=None):
         self.tmp = None
+        self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the server process
         if data_dir is None:
             self.tmp = tempfile.TemporaryDirectory(prefix="iotad-test-")
             data_dir = self.tmp.name
@@ -54,7 +55,15 @@ class Iotad:
         cmd += self.args
         self.log = open(self.log_path, "ab")
         offset = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        limit = None
+        if self.nofile:
+            import resource
+            n = self.nofile
+
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=limit)
         deadline = time.time() + 30
         while time.time() < deadline:
             text = self.read_log()[offset:]

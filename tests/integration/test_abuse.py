@@ -187,3 +187,143 @@ def test_http_overload_is_refused_with_503_while_metrics_answers():
         assert dev_points >= seen["202"] * 20000
     finally:
         srv.close()
+
+
+class QosDevice:
+    """A normal device on 127.0.0.1 publishing QoS 1 in a thread; counts PUBACKs."""
+
+    def __init__(self, srv, dev, key):
+        import threading
+        from mqttraw import RawMqtt
+        self.c = RawMqtt(srv.mqtt_port, 5, timeout=30)
+        assert self.c.connect(client_id="normal-" + dev[:8], username=dev, password=key) == 0
+        self.topic = f"devices/{dev}/telemetry"
+        self.sent = self.acked = 0
+        self.bad = []
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self.run)
+        self.th.start()
+
+    def run(self):
+        import time
+        while not self.stop.is_set():
+            pid = self.sent % 60000 + 1
+            self.c.publish(self.topic, json.dumps({"metrics": {"v": self.sent}}), qos=1,
+                           packet_id=pid)
+            self.sent += 1
+            ack = self.c.puback()
+            if ack == (pid, 0):
+                self.acked += 1
+            else:
+                self.bad.append(ack)
+                return
+            time.sleep(0.02)
+
+    def finish(self):
+        self.stop.set()
+        self.th.join()
+        self.c.close()
+
+
+def open_from(src, port, n):
+    """n TCP connections from source address src; those the server closes at once are
+    counted as refused."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        socks.append(s)
+    return socks
+
+
+def closed_now(s, wait=0.5):
+    s.settimeout(wait)
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def test_slowloris_and_connection_floods_leave_normal_devices_acking():
+    # Issue 11 #6: headers trickling in were never timed out and 21,000 slow connections from
+    # three addresses filled the process's descriptors (HTTP reset, MQTT EOF for everyone).
+    import time
+    from conftest import Iotad
+    srv = Iotad(args=["--max-connections-per-address", "40", "--http-header-timeout-s", "2"])
+    try:
+        admin = srv.admin()
+        dev, key = admin.device_with_key("normal")
+        device = QosDevice(srv, dev, key)
+        # slow headers from 127.0.0.2, stalled MQTT CONNECTs from 127.0.0.3
+        slow = open_from("127.0.0.2", srv.http_port, 60)
+        stalled = open_from("127.0.0.3", srv.mqtt_port, 60)
+        for s in slow:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        refused_http = sum(closed_now(s, 0.05) for s in slow)
+        refused_mqtt = sum(closed_now(s, 0.05) for s in stalled)
+        assert refused_http >= 20 and refused_mqtt >= 20, (refused_http, refused_mqtt)
+        # a flood of short connections from 127.0.0.4 on both listeners
+        for _ in range(3):
+            for s in open_from("127.0.0.4", srv.http_port, 30) + \
+                    open_from("127.0.0.4", srv.mqtt_port, 30):
+                s.close()
+        # the admitted slow headers keep trickling: they end with 408 at the deadline
+        answered, deadline = {}, time.time() + 30
+        while time.time() < deadline and len(answered) < len(slow):
+            for i, s in enumerate(slow):
+                if i in answered:
+                    continue
+                try:
+                    s.settimeout(0.01)
+                    data = s.recv(4096)
+                    answered[i] = data
+                except socket.timeout:
+                    try:
+                        s.sendall(b"X")
+                    except OSError:
+                        answered[i] = b""
+                except OSError:
+                    answered[i] = b""
+            assert requests.get(srv.url + "/healthz", timeout=10).status_code == 200
+            time.sleep(0.2)
+        assert len(answered) == len(slow)
+        timeouts = [d for d in answered.values() if d.startswith(b"HTTP/1.1 408 ")]
+        assert len(timeouts) >= 20, answered
+        device.finish()
+        assert not device.bad and device.acked >= 20, (device.bad, device.acked)
+        m = requests.get(srv.url + "/metrics", timeout=10).text
+        for listener in ("http", "mqtt"):
+            assert metric_value(m, "iotad_connections_refused_total", listener=listener,
+                                reason="per_address") >= 20
+        assert metric_value(m, "iotad_http_header_timeouts_total") >= len(timeouts)
+        for s in slow + stalled:
+            s.close()
+    finally:
+        srv.close()
+
+
+def test_device_flood_cannot_take_the_room_kept_for_the_api():
+    # one descriptor budget for both listeners; its last http_reserved_connections are
+    # for HTTP, so an MQTT flood leaves the API reachable
+    from conftest import Iotad
+    srv = Iotad(nofile=400, args=["--fd-reserve", "100", "--http-reserved-connections", "60"])
+    try:
+        assert "connection_budget connections=300 http_reserved=60" in srv.read_log()
+        socks = []
+        for i in range(10):
+            socks += open_from(f"127.0.1.{i + 1}", srv.mqtt_port, 30)
+        admitted = sum(not closed_now(s, 0.05) for s in socks)
+        assert 200 <= admitted <= 240, admitted  # 300 - 60, less what HTTP holds now
+        clients = [requests.Session() for _ in range(20)]
+        for c in clients:  # distinct keep-alive connections, all admitted
+            assert c.get(srv.url + "/healthz", timeout=10).status_code == 200
+        m = requests.get(srv.url + "/metrics", timeout=10).text
+        assert metric_value(m, "iotad_connections_refused_total", listener="mqtt",
+                            reason="fd_budget") >= 50
+        for s in socks:
+            s.close()
+    finally:
+        srv.close()

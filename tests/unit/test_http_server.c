@@ -1229,7 +1229,9 @@ static void test_connections_over_the_limit_are_closed_and_counted(void **state)
     usleep(50000); /* let the server see b go */
     c = cl_open_port(ts->port);
     char *body = roundtrip(c, "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n", 200, &r);
-    assert_non_null(strstr(body, "refused=1"));
+    const char *rf = strstr(body, "refused=");
+    assert_non_null(rf);
+    assert_true(atoi(rf + 8) >= 1); /* c, and any probe that came before b was seen gone */
     free(body);
     cl_close(c);
     cl_close(a);
@@ -1312,6 +1314,83 @@ static void test_request_bodies_over_the_budget_get_503_before_the_body(void **s
     free(r.body);
     cl_close(a);
     server_down(ts);
+}
+
+/* Issue 11 #6: a header trickling in one byte at a time never trips the idle timer; the
+ * header deadline ends it with 408. */
+static void test_slow_header_gets_408_at_the_header_deadline(void **state)
+{
+    (void)state;
+    http_server_options opt = {.idle_timeout_ms = 60000, .header_timeout_ms = 300};
+    test_server *ts = server_up("127.0.0.1:0", &opt);
+    client *cl = cl_open_port(ts->port);
+    struct timeval tv = {.tv_usec = 50000};
+    setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const char *req = "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: "
+                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    bool answered = false;
+    for (size_t i = 0; req[i] && !answered; i++) {
+        if (send(cl->fd, req + i, 1, MSG_NOSIGNAL) != 1) break; /* closed after the 408 */
+        answered = cl_fill(cl) > 0;
+    }
+    tv.tv_sec = 5;
+    tv.tv_usec = 0;
+    setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    response r;
+    assert_int_equal(cl_response(cl, &r, false), 0);
+    assert_int_equal(r.status, 408);
+    free(r.body);
+    cl_close(cl);
+    /* a connection that sends nothing at all is closed at the same deadline */
+    cl = cl_open_port(ts->port);
+    assert_int_equal(cl_response(cl, &r, false), 0);
+    assert_int_equal(r.status, 408);
+    free(r.body);
+    cl_close(cl);
+    http_server_stats st;
+    http_server_get_stats(ts->srv, &st);
+    assert_int_equal(st.header_timeouts, 2);
+    server_down(ts);
+}
+
+/* Per-address caps: the listener closes a connection over the cap at once. */
+static void test_connections_over_the_per_address_cap_are_closed(void **state)
+{
+    (void)state;
+    connlimit *l = connlimit_new(&(connlimit_options){.per_address = 2, .budget = 100});
+    http_server_options opt = {.limits = l};
+    test_server *ts = server_up("127.0.0.1:0", &opt);
+    client *a = cl_open_port(ts->port), *b = cl_open_port(ts->port);
+    response r;
+    free(roundtrip(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 200, &r));
+    free(roundtrip(b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 200, &r));
+    client *c = cl_open_port(ts->port);
+    assert_true(cl_sees_close(c));
+    cl_close(c);
+    cl_close(b);
+    char *body = NULL;
+    for (int i = 0; i < 200; i++) { /* until the server has seen b go */
+        c = cl_open_port(ts->port);
+        cl_sends(c, "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+        if (cl_response(c, &r, false) == 0) {
+            body = r.body;
+            cl_close(c);
+            break;
+        }
+        free(r.body);
+        cl_close(c);
+        usleep(10000);
+    }
+    assert_non_null(body);
+    const char *rf = strstr(body, "refused=");
+    assert_non_null(rf);
+    assert_true(atoi(rf + 8) >= 1); /* c, and any probe that came before b was seen gone */
+    free(body);
+    cl_close(a);
+    server_down(ts);
+    connlimit_free(l);
 }
 
 static void test_server_stop_sends_going_away_to_websocket_clients(void **state)
@@ -1429,6 +1508,8 @@ int main(void)
         T(test_slow_websocket_consumer_is_dropped_and_counted),
         cmocka_unit_test(test_connections_over_the_limit_are_closed_and_counted),
         cmocka_unit_test(test_request_bodies_over_the_budget_get_503_before_the_body),
+        cmocka_unit_test(test_slow_header_gets_408_at_the_header_deadline),
+        cmocka_unit_test(test_connections_over_the_per_address_cap_are_closed),
         cmocka_unit_test(test_server_stop_sends_going_away_to_websocket_clients),
         cmocka_unit_test(test_ipv6_loopback_listen_serves_requests),
         cmocka_unit_test(test_bad_listen_addresses_are_refused),

@@ -1300,6 +1300,26 @@ static void test_connections_over_the_limit_are_closed(void **state)
     fx_free(fx);
 }
 
+/* Issue 11 #6: the shared per-address cap closes a connection over it at accept. */
+static void test_connections_over_the_per_address_cap_are_closed(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new();
+    connlimit *l = connlimit_new(&(connlimit_options){.per_address = 1, .budget = 100});
+    fx->opt.limits = l;
+    fx_run(fx, sc_two_conns);
+    assert_int_equal(fx->first_recv, 0);
+    assert_int_equal(fx->connects, 1);
+    assert_int_equal(fx->stats.refused_per_address, 1);
+    assert_int_equal(fx->stats.connect_refused, 1);
+    connlimit_stats st;
+    connlimit_get_stats(l, &st);
+    assert_int_equal(st.current[CONNLIM_MQTT], 0); /* released at close */
+    assert_int_equal(st.refused[CONNLIM_MQTT][CONNLIM_PER_ADDRESS], 1);
+    fx_free(fx);
+    connlimit_free(l);
+}
+
 static void sc_v6(fixture *fx)
 {
     int fd = cli_open(fx);
@@ -1416,6 +1436,7 @@ int main(void)
         cmocka_unit_test(test_application_can_disconnect_with_a_reason),
         cmocka_unit_test(test_application_pause_holds_buffered_packets_until_resume),
         cmocka_unit_test(test_connections_over_the_limit_are_closed),
+        cmocka_unit_test(test_connections_over_the_per_address_cap_are_closed),
         cmocka_unit_test(test_ipv6_listen_address_and_peer_format),
         cmocka_unit_test(test_bad_connects_are_refused_in_the_clients_format),
         cmocka_unit_test(test_bad_listen_address_is_refused),
