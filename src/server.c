@@ -311,7 +311,8 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     writer_options wopt = {.checkpoint_interval_ms = cfg->checkpoint_interval_s * 1000,
                            .retention_ms = s->cfg.retention_days * 86400000LL,
                            .queue_max_points = (size_t)cfg->queue_max_points,
-                           .gate = s->db_gate};
+                           .gate = s->db_gate,
+                           .max_series_per_device = (uint64_t)cfg->max_series_per_device};
     if (writer_start(loop, s->wdb, s->ts, &wopt, &s->writer) != 0) return -1;
     writer_on_drain(s->writer, on_drain, s);
 

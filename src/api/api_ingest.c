@@ -60,6 +60,10 @@ static int http_status(ingest_status st)
     case INGEST_ERR_NOMEM:
     case INGEST_ERR_UNAVAILABLE:
         return 503;
+    case INGEST_ERR_SERIES_LIMIT:
+        return 422;
+    case INGEST_ERR_RATE_LIMITED:
+        return 429;
     default:
         return 400;
     }
@@ -90,17 +94,12 @@ static void refuse(http_conn *c, const ingest_error *err, bool influx)
     free(text);
 }
 
-static void on_ack(void *arg, ingest_status status, size_t points)
+static void on_ack(void *arg, const ingest_error *err, size_t points)
 {
     http_ack *a = arg;
     if (!http_conn_closed(a->c)) {
-        if (status != INGEST_OK) {
-            ingest_error err;
-            ingest_fail(&err, status, 0,
-                        "the store could not commit the points%s: nothing was "
-                        "stored; retry later",
-                        status == INGEST_ERR_STORAGE_FULL ? " (disk full)" : "");
-            refuse(a->c, &err, a->influx);
+        if (err) {
+            refuse(a->c, err, a->influx);
         } else if (a->influx) {
             http_respond(a->c, 204, NULL, NULL, NULL, 0);
         } else {

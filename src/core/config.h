@@ -29,6 +29,9 @@ typedef struct {
     int64_t commit_interval_ms;
     int64_t queue_max_points;
     int64_t max_batch_points;
+    int64_t max_series_per_device;
+    int64_t ingest_rate_points, ingest_burst_points;
+    int64_t ingest_rate_messages, ingest_burst_messages;
     int64_t max_body_bytes;
     int64_t api_max_body_bytes;
     int64_t http_bodies_max_bytes;

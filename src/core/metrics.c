@@ -9,8 +9,8 @@ const char *transport_name(transport t)
 
 const char *reject_reason_name(reject_reason r)
 {
-    static const char *const names[] = {"auth",      "acl",         "syntax",  "type",
-                                        "nonfinite", "timestamp",   "metric",  "too_large",
-                                        "empty",     "unavailable", "too_deep"};
+    static const char *const names[] = {
+        "auth",      "acl",   "syntax",      "type",     "nonfinite",    "timestamp",   "metric",
+        "too_large", "empty", "unavailable", "too_deep", "series_limit", "rate_limited"};
     return r < REJECT_COUNT ? names[r] : "unknown";
 }

@@ -8,17 +8,19 @@
 typedef enum { TRANSPORT_MQTT, TRANSPORT_HTTP, TRANSPORT_WS, TRANSPORT_COUNT } transport;
 
 typedef enum {
-    REJECT_AUTH = 0,    /* unknown device, bad or revoked key */
-    REJECT_ACL,         /* topic outside the device's tree */
-    REJECT_SYNTAX,      /* malformed payload */
-    REJECT_TYPE,        /* wrong value types */
-    REJECT_NONFINITE,   /* NaN / Inf */
-    REJECT_TIMESTAMP,   /* unparseable or beyond the allowed skew */
-    REJECT_METRIC,      /* bad or reserved metric name */
-    REJECT_TOO_LARGE,   /* oversized payload or batch */
-    REJECT_EMPTY,       /* no points */
-    REJECT_UNAVAILABLE, /* store failure or shutting down */
-    REJECT_TOO_DEEP,    /* JSON nested deeper than the decoder's limit */
+    REJECT_AUTH = 0,     /* unknown device, bad or revoked key */
+    REJECT_ACL,          /* topic outside the device's tree */
+    REJECT_SYNTAX,       /* malformed payload */
+    REJECT_TYPE,         /* wrong value types */
+    REJECT_NONFINITE,    /* NaN / Inf */
+    REJECT_TIMESTAMP,    /* unparseable or beyond the allowed skew */
+    REJECT_METRIC,       /* bad or reserved metric name */
+    REJECT_TOO_LARGE,    /* oversized payload or batch */
+    REJECT_EMPTY,        /* no points */
+    REJECT_UNAVAILABLE,  /* store failure or shutting down */
+    REJECT_TOO_DEEP,     /* JSON nested deeper than the decoder's limit */
+    REJECT_SERIES_LIMIT, /* new metric names beyond max_series_per_device */
+    REJECT_RATE_LIMITED, /* faster than ingest_rate_points / ingest_rate_messages */
     REJECT_COUNT
 } reject_reason;
 

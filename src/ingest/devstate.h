@@ -31,6 +31,9 @@ typedef struct dev_live {
     bool addrs_dirty;    /* address set changed since it was saved */
     bool active;         /* anything happened this interval */
     bool deleted;        /* removed while connections may still point here */
+    /* ingest rate limits (ingest.c): token buckets and when they were last filled */
+    double rate_points, rate_messages;
+    int64_t rate_at_ms;
 } dev_live;
 
 typedef enum {

@@ -35,6 +35,10 @@ reject_reason ingest_reject_reason(ingest_status st)
         return REJECT_EMPTY;
     case INGEST_ERR_TOO_DEEP:
         return REJECT_TOO_DEEP;
+    case INGEST_ERR_SERIES_LIMIT:
+        return REJECT_SERIES_LIMIT;
+    case INGEST_ERR_RATE_LIMITED:
+        return REJECT_RATE_LIMITED;
     default:
         return REJECT_UNAVAILABLE;
     }
@@ -42,14 +46,17 @@ reject_reason ingest_reject_reason(ingest_status st)
 
 int ingest_retry_after_s(ingest_status st)
 {
-    return st == INGEST_ERR_UNAVAILABLE || st == INGEST_ERR_STORAGE_FULL ? 5 : 0;
+    return st == INGEST_ERR_UNAVAILABLE || st == INGEST_ERR_STORAGE_FULL ? 5
+           : st == INGEST_ERR_RATE_LIMITED                               ? 1
+                                                                         : 0;
 }
 
 static ingest_status store_status(int writer_status)
 {
-    return writer_status == WRITER_OK       ? INGEST_OK
-           : writer_status == WRITER_E_FULL ? INGEST_ERR_STORAGE_FULL
-                                            : INGEST_ERR_UNAVAILABLE;
+    return writer_status == WRITER_OK               ? INGEST_OK
+           : writer_status == WRITER_E_FULL         ? INGEST_ERR_STORAGE_FULL
+           : writer_status == WRITER_E_SERIES_LIMIT ? INGEST_ERR_SERIES_LIMIT
+                                                    : INGEST_ERR_UNAVAILABLE;
 }
 
 void ingest_reject(server *s, dev_live *d, transport t, const char *peer, const ingest_error *err)
@@ -79,10 +86,63 @@ static void on_durable(writer_job *job, int status, void *arg)
             ev_emit(&s->events, &e);
         }
     }
-    if (status != 0) s->m.rejected[p->t][REJECT_UNAVAILABLE]++;
-    if (p->ack) p->ack(p->arg, store_status(status), job->n);
+    ingest_error err;
+    ingest_status st = store_status(status);
+    if (st == INGEST_ERR_SERIES_LIMIT)
+        ingest_fail(&err, st, 0,
+                    "new metric names would give this device more than %lld series "
+                    "(max_series_per_device): nothing was stored",
+                    (long long)s->cfg.max_series_per_device);
+    else if (st != INGEST_OK)
+        ingest_fail(&err, st, 0,
+                    "the store could not commit the points%s: nothing was stored; "
+                    "retry later",
+                    st == INGEST_ERR_STORAGE_FULL ? " (disk full)" : "");
+    if (st != INGEST_OK) s->m.rejected[p->t][ingest_reject_reason(st)]++;
+    if (p->ack) p->ack(p->arg, st == INGEST_OK ? NULL : &err, job->n);
     free(p);
     ingest_to_detectors(s, job, status);
+}
+
+/* Refills a token bucket at rate per second up to burst, then takes n if it has them. */
+static bool bucket_take(double *tokens, int64_t elapsed_ms, int64_t rate, int64_t burst, size_t n)
+{
+    if (rate <= 0) return true;
+    double have = *tokens + (double)rate * (double)elapsed_ms / 1000.0;
+    if (have > (double)burst) have = (double)burst;
+    bool ok = have >= (double)n;
+    *tokens = ok ? have - (double)n : have;
+    return ok;
+}
+
+/* Per-device rate limits (points and messages per second, with bursts): a batch is taken whole
+ * or refused whole. The defaults are far above any device and above the benchmarks. */
+static bool rate_allows(server *s, dev_live *d, size_t points, int64_t now)
+{
+    const config *c = &s->cfg;
+    if (c->ingest_rate_points <= 0 && c->ingest_rate_messages <= 0) return true;
+    /* a burst smaller than the largest batch would refuse that batch for ever */
+    int64_t burst =
+        c->ingest_burst_points > c->max_batch_points ? c->ingest_burst_points : c->max_batch_points;
+    if (d->rate_at_ms == 0) { /* first batch: full buckets */
+        d->rate_points = (double)burst;
+        d->rate_messages = (double)c->ingest_burst_messages;
+        d->rate_at_ms = now;
+    }
+    int64_t elapsed = now > d->rate_at_ms ? now - d->rate_at_ms : 0;
+    d->rate_at_ms = now;
+    double pts = d->rate_points, msgs = d->rate_messages;
+    bool ok = bucket_take(&pts, elapsed, c->ingest_rate_points, burst, points) &&
+              bucket_take(&msgs, elapsed, c->ingest_rate_messages, c->ingest_burst_messages, 1);
+    if (ok) {
+        d->rate_points = pts;
+        d->rate_messages = msgs;
+    } else { /* refill only: a refused batch takes nothing */
+        bucket_take(&d->rate_points, elapsed, c->ingest_rate_points, burst, 0);
+        bucket_take(&d->rate_messages, elapsed, c->ingest_rate_messages, c->ingest_burst_messages,
+                    0);
+    }
+    return ok;
 }
 
 ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t, const char *peer,
@@ -99,6 +159,14 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
     if (st != INGEST_OK) {
         ingest_reject(s, d, t, peer, err);
         return st;
+    }
+    if (!rate_allows(s, d, b->n, now)) {
+        s->m.rejected[t][REJECT_RATE_LIMITED]++;
+        return ingest_fail(err, INGEST_ERR_RATE_LIMITED, 0,
+                           "this device sends faster than its rate limit (%lld points/s, %lld "
+                           "messages/s); nothing was stored; slow down and retry",
+                           (long long)s->cfg.ingest_rate_points,
+                           (long long)s->cfg.ingest_rate_messages);
     }
     char why[128];
     int failing = writer_failing(s->writer, why, sizeof why);

@@ -13,9 +13,11 @@ struct server;
 struct dev_live;
 struct writer_job;
 
-/* INGEST_OK: durable. INGEST_ERR_UNAVAILABLE / INGEST_ERR_STORAGE_FULL: the commit failed and
- * nothing of the batch is stored; the transport must not acknowledge it as stored. */
-typedef void (*ingest_ack_fn)(void *arg, ingest_status status, size_t points);
+/* err NULL: the points are durable. Otherwise nothing of the batch is stored and err says why
+ * (INGEST_ERR_UNAVAILABLE / INGEST_ERR_STORAGE_FULL: the commit failed; INGEST_ERR_SERIES_LIMIT:
+ * new metric names beyond the device's limit), with a message for the client: the transport
+ * must not acknowledge it as stored. */
+typedef void (*ingest_ack_fn)(void *arg, const ingest_error *err, size_t points);
 
 /* Checks skew, then queues the batch (taking its points). On a validation error returns the
  * status with err filled, counts and records the rejection, and stores nothing. While the store

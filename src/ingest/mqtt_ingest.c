@@ -1,6 +1,8 @@
 /* See mqtt_ingest.h. Error signalling: MQTT 5 clients get PUBACK reason codes (0x87 Not
  * authorized for a topic outside their tree, 0x99 Payload format invalid, 0x97 Quota
- * exceeded, 0x80 Unspecified error when the store cannot commit) and keep their connection.
+ * exceeded, also for new metric names beyond the device's series limit, 0x80 Unspecified
+ * error when the store cannot commit) and keep their connection; a device over its rate limit
+ * is disconnected with 0x96 Message rate too high (a DISCONNECT code: PUBACK has none for it).
  * MQTT 3.1.1 has no PUBACK reason codes, so the only signal the spec allows is closing the
  * connection; a 3.1.1 device sending a bad payload or an ACL violation, or whose points could
  * not be committed, is disconnected (mqtt_conn_puback does this for any failure reason).
@@ -74,7 +76,10 @@ static uint8_t refusal_reason(ingest_status st)
 {
     switch (st) {
     case INGEST_ERR_NOMEM:
+    case INGEST_ERR_SERIES_LIMIT:
         return MQTT_RC_QUOTA_EXCEEDED;
+    case INGEST_ERR_RATE_LIMITED:
+        return MQTT_RC_MESSAGE_RATE_TOO_HIGH;
     case INGEST_ERR_UNAVAILABLE:
     case INGEST_ERR_STORAGE_FULL:
         return MQTT_RC_UNSPECIFIED_ERROR; /* "not stored, retry": v5 has nothing closer */
@@ -83,16 +88,13 @@ static uint8_t refusal_reason(ingest_status st)
     }
 }
 
-static void on_ack(void *arg, ingest_status status, size_t points)
+static void on_ack(void *arg, const ingest_error *err, size_t points)
 {
     (void)points;
     pending_puback *a = arg;
-    /* a failed commit is never acknowledged as stored: v5 gets the reason, v3 is closed */
-    mqtt_conn_puback(a->c, a->packet_id,
-                     status == INGEST_OK ? MQTT_RC_SUCCESS : refusal_reason(status),
-                     status == INGEST_OK                 ? NULL
-                     : status == INGEST_ERR_STORAGE_FULL ? "not stored: the server's disk is full"
-                                                         : "not stored: the store is unavailable");
+    /* what is not stored is never acknowledged as stored: v5 gets the reason, v3 is closed */
+    mqtt_conn_puback(a->c, a->packet_id, err ? refusal_reason(err->status) : MQTT_RC_SUCCESS,
+                     err ? err->msg : NULL);
     mqtt_conn_unref(a->c);
     free(a);
 }
@@ -100,7 +102,9 @@ static void on_ack(void *arg, ingest_status status, size_t points)
 /* Refuses one PUBLISH: v5 QoS 1 gets a PUBACK reason, v3 (and v5 QoS 0 ACL) a disconnect. */
 static void refuse(mqtt_conn *c, const mqtt_publish_info *pub, uint8_t reason, const char *msg)
 {
-    if (mqtt_conn_version(c) == 5 && pub->qos == 1)
+    if (reason == MQTT_RC_MESSAGE_RATE_TOO_HIGH) /* a DISCONNECT code (not a PUBACK one) */
+        mqtt_conn_disconnect(c, reason);
+    else if (mqtt_conn_version(c) == 5 && pub->qos == 1)
         mqtt_conn_puback(c, pub->packet_id, reason, msg);
     else if (mqtt_conn_version(c) != 5)
         mqtt_conn_disconnect(c, reason);

@@ -135,6 +135,10 @@ const char *ingest_status_name(ingest_status s)
         return "unavailable";
     case INGEST_ERR_STORAGE_FULL:
         return "storage_full";
+    case INGEST_ERR_SERIES_LIMIT:
+        return "series_limit";
+    case INGEST_ERR_RATE_LIMITED:
+        return "rate_limited";
     }
     return "unknown";
 }

@@ -27,6 +27,8 @@ typedef enum {
     INGEST_ERR_TOO_DEEP,     /* JSON nested deeper than INGEST_JSON_MAX_DEPTH */
     INGEST_ERR_UNAVAILABLE,  /* not stored: the store is failing or the server is stopping */
     INGEST_ERR_STORAGE_FULL, /* not stored: the store's disk is full */
+    INGEST_ERR_SERIES_LIMIT, /* would take the device over max_series_per_device */
+    INGEST_ERR_RATE_LIMITED, /* the device sends faster than its configured rate */
 } ingest_status;
 
 typedef struct {

@@ -73,14 +73,12 @@ static void send_frame_error(ws_device *dev, uint64_t seq, ingest_status st, con
     send_json(dev, o);
 }
 
-static void on_device_ack(void *arg, ingest_status status, size_t points)
+static void on_device_ack(void *arg, const ingest_error *err, size_t points)
 {
     ws_ack *a = arg;
     ws_device *dev = a->dev;
-    if (!dev->closed && status != INGEST_OK) {
-        send_frame_error(dev, a->seq, status,
-                         "the store could not commit the points: nothing "
-                         "was stored; retry later");
+    if (!dev->closed && err) {
+        send_frame_error(dev, a->seq, err->status, err->msg);
     } else if (!dev->closed) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "type", "ack");

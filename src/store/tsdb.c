@@ -41,6 +41,7 @@
  * while the log may still hold its points. */
 #include "store/tsdb.h"
 
+#include "core/hmap.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "store/tsz.h"
@@ -105,7 +106,7 @@ struct tsdb {
     /* writer statements */
     sqlite3_stmt *w_find_series, *w_insert_series, *w_series_by_id, *w_load_head, *w_put_chunk,
         *w_del_chunk, *w_put_log, *w_read_log, *w_clear_log, *w_drop_old, *w_device_series,
-        *w_del_series_chunks, *w_del_device;
+        *w_del_series_chunks, *w_del_device, *w_count_series;
     /* reader statements */
     sqlite3_stmt *r_lookup, *r_list, *r_chunks;
     /* log of the current transaction */
@@ -126,6 +127,7 @@ struct tsdb {
     size_t enccap;
     int64_t retention_floor;
     bool broken;          /* a reload from the database failed: memory misses points of the log */
+    hmap *device_series;  /* writer: device id -> series count + 1 (those asked for) */
     int64_t log_id_floor; /* no new log row gets a smaller id (ids are never reused) */
     _Atomic int64_t log_released;   /* rows above it are kept by checkpoints (NO_HOLD: none) */
     uint64_t log_points_after_ckpt; /* what the last checkpoint left in the log */
@@ -774,8 +776,54 @@ int tsdb_append(tsdb *t, int64_t series_id, int64_t ts_ms, double value)
     return apply_point(t, s, ts_ms, value, -1);
 }
 
+/* The cached series count of a device (writer thread), or NULL when not cached. */
+static void *device_count_slot(tsdb *t, const char *device_id)
+{
+    return t->device_series ? hmap_get(t->device_series, device_id) : NULL;
+}
+
+/* Values are count + 1 so that a count of 0 is not NULL. */
+static void device_count_set(tsdb *t, const char *device_id, uint64_t n)
+{
+    if (!t->device_series && !(t->device_series = hmap_new())) return;
+    hmap_put(t->device_series, device_id, (void *)(uintptr_t)(n + 1), NULL);
+}
+
+int tsdb_device_series(tsdb *t, const char *device_id, uint64_t *count)
+{
+    void *v = device_count_slot(t, device_id);
+    if (v) {
+        *count = (uint64_t)(uintptr_t)v - 1;
+        return 0;
+    }
+    sqlite3_stmt *st = t->w_count_series;
+    sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+    int src = sqlite3_step(st), rc = 0;
+    if (src == SQLITE_ROW)
+        *count = (uint64_t)sqlite3_column_int64(st, 0);
+    else
+        rc = db_fail(t, t->wdb, "count_series");
+    sqlite3_reset(st);
+    if (rc == 0) device_count_set(t, device_id, *count);
+    return rc;
+}
+
+static int series_lookup(tsdb *t, const char *device_id, const char *metric, bool create,
+                         int64_t *series_id);
+
+int tsdb_series_find(tsdb *t, const char *device_id, const char *metric, int64_t *series_id)
+{
+    return series_lookup(t, device_id, metric, false, series_id);
+}
+
 int tsdb_series_get_or_create(tsdb *t, const char *device_id, const char *metric,
                               int64_t *series_id)
+{
+    return series_lookup(t, device_id, metric, true, series_id);
+}
+
+static int series_lookup(tsdb *t, const char *device_id, const char *metric, bool create,
+                         int64_t *series_id)
 {
     if (!name_ok(device_id) || !name_ok(metric)) return TSDB_E_INVALID;
     if (usable(t) != 0) return TSDB_E_DB;
@@ -802,6 +850,7 @@ int tsdb_series_get_or_create(tsdb *t, const char *device_id, const char *metric
         rc = db_fail(t, t->wdb, "find_series");
     sqlite3_reset(st);
     if (rc != 0) return rc;
+    if (src == SQLITE_DONE && !create) return TSDB_E_NOT_FOUND;
     if (src == SQLITE_DONE) {
         st = t->w_insert_series;
         sqlite3_bind_text(st, 1, device_id, (int)a, SQLITE_STATIC);
@@ -810,6 +859,8 @@ int tsdb_series_get_or_create(tsdb *t, const char *device_id, const char *metric
         if ((rc = step_done(t, st, "insert_series")) != 0) return rc;
         id = sqlite3_last_insert_rowid(t->wdb);
         created = true;
+        void *n = device_count_slot(t, device_id);
+        if (n) device_count_set(t, device_id, (uint64_t)(uintptr_t)n); /* count + 1 */
     }
     s = series_new(id, device_id, metric);
     if (!s) return TSDB_E_NOMEM;
@@ -959,6 +1010,8 @@ static void reset_memory(tsdb *t)
     t->log_rows_start = t->log_rows_len = 0;
     t->log_points_after_ckpt = 0;
     t->next_log_id = t->log_id_floor;
+    hmap_free(t->device_series, NULL); /* counts may include rolled-back series */
+    t->device_series = NULL;
 }
 
 /* Decodes one log blob, calling visit for each point (a non-zero return stops and is returned).
@@ -1254,6 +1307,7 @@ int tsdb_delete_device(tsdb *t, const char *device_id)
             series *s = by_id_find(&t->by_id, d.ids[i]);
             if (s) series_unregister(t, s);
         }
+        if (t->device_series) hmap_remove(t->device_series, device_id);
     }
     free(d.ids);
     return rc;
@@ -1298,6 +1352,7 @@ static int prepare_all(tsdb *t)
         {t->wdb, &t->w_clear_log, "DELETE FROM points_log WHERE id < ?"},
         {t->wdb, &t->w_drop_old, "DELETE FROM chunks WHERE end_ts < ?"},
         {t->wdb, &t->w_device_series, "SELECT id FROM series WHERE device_id = ?"},
+        {t->wdb, &t->w_count_series, "SELECT COUNT(*) FROM series WHERE device_id = ?"},
         {t->wdb, &t->w_del_series_chunks, "DELETE FROM chunks WHERE series_id = ?"},
         {t->wdb, &t->w_del_device, "DELETE FROM series WHERE device_id = ?"},
         {t->rdb, &t->r_lookup, "SELECT id FROM series WHERE device_id = ? AND metric = ?"},
@@ -1311,11 +1366,12 @@ static int prepare_all(tsdb *t)
 
 static void finalize_all(tsdb *t)
 {
-    sqlite3_stmt *all[] = {
-        t->w_find_series, t->w_insert_series, t->w_series_by_id,  t->w_load_head,
-        t->w_put_chunk,   t->w_del_chunk,     t->w_put_log,       t->w_read_log,
-        t->w_clear_log,   t->w_drop_old,      t->w_device_series, t->w_del_series_chunks,
-        t->w_del_device,  t->r_lookup,        t->r_list,          t->r_chunks};
+    sqlite3_stmt *all[] = {t->w_find_series, t->w_insert_series, t->w_series_by_id,
+                           t->w_load_head,   t->w_put_chunk,     t->w_del_chunk,
+                           t->w_put_log,     t->w_read_log,      t->w_clear_log,
+                           t->w_drop_old,    t->w_device_series, t->w_del_series_chunks,
+                           t->w_del_device,  t->r_lookup,        t->r_list,
+                           t->r_chunks,      t->w_count_series};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
 }

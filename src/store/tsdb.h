@@ -57,6 +57,12 @@ void tsdb_close(tsdb *t);
  * tsdb_after_commit. On a failed transaction: ROLLBACK; tsdb_after_rollback. */
 int tsdb_series_get_or_create(tsdb *t, const char *device_id, const char *metric,
                               int64_t *series_id);
+/* Like tsdb_series_get_or_create but never creates: TSDB_E_NOT_FOUND when the series does
+ * not exist. */
+int tsdb_series_find(tsdb *t, const char *device_id, const char *metric, int64_t *series_id);
+/* The number of series of the device (cached after the first call; series created since are
+ * counted). */
+int tsdb_device_series(tsdb *t, const char *device_id, uint64_t *count);
 /* Appends one point. Out of order points newer than the series' last closed chunk are
  * inserted in place; a point with the timestamp of a stored head point replaces its value
  * (last write wins). Older points return TSDB_DROPPED_TOO_OLD. The point is visible to

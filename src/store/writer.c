@@ -106,6 +106,27 @@ static int store_error(writer *w, char *msg, size_t cap)
     return code == SQLITE_FULL ? WRITER_E_FULL : WRITER_E_STORE;
 }
 
+/* Whether the job would create series beyond its device's limit (1), not (0), or an error
+ * (< 0). Its points are sorted by metric, so each new name is counted once. */
+static int over_series_limit(writer *w, const writer_job *j)
+{
+    uint64_t fresh = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        if (i > 0 && strcmp(j->points[i].metric, j->points[i - 1].metric) == 0) continue;
+        int64_t sid;
+        int rc = tsdb_series_find(w->ts, j->device_id, j->points[i].metric, &sid);
+        if (rc == TSDB_E_NOT_FOUND)
+            fresh++;
+        else if (rc != 0)
+            return rc;
+    }
+    if (fresh == 0) return 0;
+    uint64_t have;
+    int rc = tsdb_device_series(w->ts, j->device_id, &have);
+    if (rc != 0) return rc;
+    return have + fresh > w->opt.max_series_per_device;
+}
+
 /* Writes one group in a transaction. Returns WRITER_OK when durable, else a WRITER_E_* with
  * the error text in msg (the transaction is rolled back; logging is the caller's). */
 static int write_group(writer *w, writer_job *head, size_t *points, char *msg, size_t cap)
@@ -125,6 +146,14 @@ static int write_group(writer *w, writer_job *head, size_t *points, char *msg, s
         return store_error(w, msg, cap);
     for (writer_job *j = head; j; j = j->next) {
         if (j->op != WRITER_OP_POINTS) continue;
+        if (w->opt.max_series_per_device && !j->internal) {
+            int over = over_series_limit(w, j);
+            if (over < 0) goto fail;
+            if (over) { /* refused whole; the rest of the group goes on */
+                j->status = WRITER_E_SERIES_LIMIT;
+                continue;
+            }
+        }
         const char *last_metric = NULL;
         int64_t sid = 0;
         for (size_t i = 0; i < j->n; i++) {
@@ -288,7 +317,7 @@ static void *writer_main(void *arg)
         }
         int64_t now_ns = util_mono_ns();
         for (writer_job *j = head; j; j = j->next)
-            j->status = rc;
+            if (j->status == WRITER_OK) j->status = rc;
 
         pthread_mutex_lock(&w->mu);
         for (writer_job *j = head; j; j = j->next) {

@@ -20,9 +20,11 @@ enum { WRITER_OP_POINTS = 0, WRITER_OP_DELETE_DEVICE = 1 };
 
 /* A job's status once the writer is done with it. */
 enum {
-    WRITER_OK = 0,       /* durable */
-    WRITER_E_STORE = -1, /* not stored: the commit failed (I/O error, ...) */
-    WRITER_E_FULL = -2,  /* not stored: the disk (or the database's size limit) is full */
+    WRITER_OK = 0,              /* durable */
+    WRITER_E_STORE = -1,        /* not stored: the commit failed (I/O error, ...) */
+    WRITER_E_FULL = -2,         /* not stored: the disk (or the database's size limit) is full */
+    WRITER_E_SERIES_LIMIT = -3, /* this job not stored: it would take its device over
+                                   max_series_per_device (the rest of the group is) */
 };
 
 typedef void (*writer_done_fn)(writer_job *job, int status, void *arg);
@@ -36,6 +38,7 @@ struct writer_job {
     int op;            /* WRITER_OP_* */
     int status;        /* WRITER_OK or a WRITER_E_* (not stored) */
     int64_t seq;       /* once durable: the log row id of its commit (tsdb_log_last_id) */
+    bool internal;     /* iotad's own series (sys.*): exempt from max_series_per_device */
     int64_t submit_ns; /* for the commit-latency histogram */
     writer_done_fn done;
     void *arg;
@@ -46,6 +49,7 @@ typedef struct {
     int64_t retention_ms; /* 0 = keep forever */
     size_t queue_max_points;
     db_gate *gate; /* optional: a loop connection waiting for the write lock goes first */
+    uint64_t max_series_per_device; /* 0 = no limit */
 } writer_options;
 
 #define WRITER_LATENCY_BUCKETS 14

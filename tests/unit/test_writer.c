@@ -138,6 +138,7 @@ typedef struct {
     writer *w;
     int done, failed, drained;
     int last_status;
+    int limited; /* completions with WRITER_E_SERIES_LIMIT */
 } fixture;
 
 static int setup_with(void **state, size_t queue_max)
@@ -160,6 +161,18 @@ static int setup_with(void **state, size_t queue_max)
 static int setup(void **state)
 {
     return setup_with(state, 1000000);
+}
+
+static int setup_series_limit(void **state)
+{
+    int rc = setup_with(state, 1000000);
+    fixture *f = *state;
+    writer_stop(f->w); /* restart it with a limit of 3 series per device */
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    writer_options o = {
+        .checkpoint_interval_ms = 60000, .queue_max_points = 1000000, .max_series_per_device = 3};
+    assert_int_equal(writer_start(&f->loop, f->wdb, f->ts, &o, &f->w), 0);
+    return rc;
 }
 
 static int setup_small_queue(void **state)
@@ -191,6 +204,7 @@ static void on_done(writer_job *job, int status, void *arg)
     else
         f->failed++;
     f->last_status = status;
+    f->limited += status == WRITER_E_SERIES_LIMIT;
     writer_job_free(job);
 }
 
@@ -342,6 +356,54 @@ static void test_full_disk_refuses_until_a_write_succeeds(void **state)
     assert_false(st.failing);
 }
 
+/* A job of one point per named metric. */
+static writer_job *metrics_job(fixture *f, const char *dev, const char *const *names, int n)
+{
+    ingest_batch b;
+    ingest_batch_init(&b, 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(ingest_batch_push(&b, names[i], strlen(names[i]), 1000 + i, i), 0);
+    writer_job *j = writer_job_from_batch(dev, &b, on_done, f);
+    ingest_batch_free(&b);
+    return j;
+}
+
+static int metric_count(fixture *f, const char *dev)
+{
+    uint64_t n = 0;
+    int64_t sid;
+    const char *all[] = {"a", "b", "c", "d", "e", "sys.x"};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        n += tsdb_series_lookup(f->ts, dev, all[i], &sid) == 0;
+    return (int)n;
+}
+
+static void test_jobs_over_the_series_limit_are_refused_whole(void **state)
+{
+    fixture *f = *state;
+    const char *ab[] = {"a", "b"}, *bcd[] = {"b", "c", "d"}, *c[] = {"c"}, *abc[] = {"a", "b", "c"};
+    writer_submit(f->w, metrics_job(f, "dev-h", ab, 2));
+    run_until(f, 1);
+    assert_int_equal(f->done, 1);
+    /* one group: dev-h would reach 4 series (refused, b's point with it), dev-i is alone */
+    writer_submit(f->w, metrics_job(f, "dev-h", bcd, 3));
+    writer_submit(f->w, metrics_job(f, "dev-i", abc, 3));
+    run_until(f, 3);
+    assert_int_equal(f->failed, 1);
+    assert_int_equal(f->limited, 1);
+    assert_int_equal(metric_count(f, "dev-h"), 2);
+    assert_int_equal(metric_count(f, "dev-i"), 3);
+    assert_int_equal(writer_failing(f->w, NULL, 0), 0); /* a refusal, not a store failure */
+    /* up to the limit is fine; iotad's own series never count against it */
+    writer_submit(f->w, metrics_job(f, "dev-h", c, 1));
+    writer_job *sys = metrics_job(f, "dev-h", (const char *const[]){"sys.x"}, 1);
+    sys->internal = true;
+    writer_submit(f->w, sys);
+    run_until(f, 5);
+    assert_int_equal(f->done, 4);
+    assert_int_equal(metric_count(f, "dev-h"), 4);
+}
+
 int main(void)
 {
     install_full_vfs();
@@ -355,6 +417,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_commits_everything_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_refuses_until_a_write_succeeds, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_over_the_series_limit_are_refused_whole,
+                                        setup_series_limit, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
