@@ -28,7 +28,7 @@ static const param_def param_table[] = {
     PD(alert_info, 0, 0.55),   PD(alert_warning, 0, 0.7), PD(alert_critical, 0, 0.85),
     PD(alert_holdoff, 1, 100), PD(mv_learn, 0, 0.002),    PD(mv_smooth, 0, 0.2),
     PD(mv_k_on, 0, 3.5),       PD(mv_k_off, 0, 2.0),      PD(mv_ridge, 0, 0.01),
-    PD(mv_mewma, 0, 0.2),      PD(mv_track, 0, 0.5),      PD(mv_learn_alarm, 0, 0.0003),
+    PD(mv_mewma, 0, 0.1),      PD(mv_track, 0, 0.5),      PD(mv_learn_alarm, 0, 0.0003),
 };
 #undef PD
 

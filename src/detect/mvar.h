@@ -1,16 +1,17 @@
-/* Multivariate detector over all metrics of one device: the Mahalanobis distance (Hotelling T^2
- * with a ridge) from the device's learned normal mean and covariance, taken on an EW mean of the
- * rows (a MEWMA chart, Lowry et al. 1992: a small shift that persists adds up, row noise does
- * not). Learning is online: Welford while warming up (e.g. a calibration period), then EW updates
- * from rows judged normal, and at a much lower rate from abnormal ones, so a long fault is not
- * learned as the new normal quickly but a lasting new state is eventually accepted. Metrics that
- * drift during the first half of the warm-up (a warming temperature) enter as their deviation
- * from a fast track (their short-term change) instead of their level; that decision is made
- * before the calibration rows, so calibration sees the same view as every later row. The per-row
- * log(T^2/d) is smoothed (EW) and compared with its calibrated normal level: a smoothed value
- * above mean + k_on sd of the calibration distribution raises the alarm, which holds until it
- * drops below mean + k_off sd (hysteresis). Fixed memory; O(d^2) per row plus a Cholesky every
- * refresh rows. */
+/* Multivariate detector over all metrics of one device, two control charts on one learned
+ * normal model (mean and covariance): the Mahalanobis distance of each row (Hotelling T^2 with a
+ * ridge: a broken relation between metrics, a jump), and per-metric EWMA charts on an EW mean of
+ * the rows (a small shift that persists adds up, row noise does not; the largest over the
+ * metrics, so a shift in one metric is not diluted by the others). Learning is online: Welford
+ * while warming up (e.g. a calibration period), then EW updates from rows judged normal, and at a
+ * much lower rate from abnormal ones, so a long fault is not learned as the new normal quickly but
+ * a lasting new state is eventually accepted. Metrics that drift during the first half of the
+ * warm-up (a warming temperature) enter as their deviation from a fast track (their short-term
+ * change) instead of their level; that decision is made before the calibration rows, so calibration
+ * sees the same view as every later row. The per-row log(T^2/d) is smoothed (EW) and compared with
+ * its calibrated normal level: a smoothed value above mean + k_on sd of the calibration
+ * distribution raises the alarm, which holds until it drops below mean + k_off sd (hysteresis).
+ * Fixed memory; O(d^2) per row plus a Cholesky every refresh rows. */
 #ifndef IOTAD_DETECT_MVAR_H
 #define IOTAD_DETECT_MVAR_H
 
@@ -30,7 +31,7 @@ typedef struct {
     uint32_t calib;      /* last `calib` warm-up rows also calibrate the score distribution */
     double track;        /* EW rate of the track drifting metrics are measured against */
     double learn_alarm;  /* EW rate of learning from rows judged abnormal (0: never) */
-    double mewma;        /* > 0: distance of an EW mean of the rows (rate mewma, MEWMA chart) */
+    double mewma;        /* > 0: EW rate of the per-metric EWMA charts (chart [1]) */
 } det_mv_params;
 
 /* One control chart: its smoothed log statistic and the calibration of that. */
@@ -44,7 +45,8 @@ typedef struct {
     uint32_t d, n, since_chol;
     uint8_t alarm, pad[3];
     /* [0]: T^2 of the row itself (a broken relation between metrics, a jump);
-     * [1]: MEWMA, T^2 of the EW mean of the rows (a small shift that persists) */
+     * [1]: EWMA of the rows, the largest standardised square over the metrics (a small shift
+     *      that persists) */
     det_mv_chart chart[2];
     double mean[DET_MV_MAX_DIM];
     double cov[DET_MV_MAX_DIM * DET_MV_MAX_DIM];
@@ -57,7 +59,7 @@ typedef struct {
     double track[DET_MV_MAX_DIM];                       /* EW mean, always learning */
     double rmean[DET_MV_MAX_DIM], rvar[DET_MV_MAX_DIM]; /* of x - track, during warm-up */
     uint32_t drift_mask, pad3;
-    double ew[DET_MV_MAX_DIM]; /* MEWMA: EW mean of the (viewed) rows */
+    double ew[DET_MV_MAX_DIM]; /* EW mean of the (viewed) rows, chart [1] */
 } det_mv;
 
 typedef struct {

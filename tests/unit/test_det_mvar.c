@@ -1,6 +1,7 @@
 /* Multivariate detector: a broken correlation between sensors raises the alarm, normal rows do
  * not, and the alarm clears when the device returns to normal; a small shift that persists is
- * caught (MEWMA); a drifting metric is not a fault; a lasting new state is eventually learned. */
+ * caught (per-metric EWMA charts), also in one metric of eight; a drifting metric is not a fault; a
+ * lasting new state is eventually learned. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,6 +92,38 @@ static void test_small_persistent_shift_is_caught(void **st)
     free(s);
 }
 
+/* Eight independent metrics; after row 800 one of them moves by 1.2 sd. Judged together (a
+ * Mahalanobis distance of the EW mean) the shift is diluted eightfold; per metric it is not. */
+static void test_a_small_shift_in_one_metric_of_eight_is_caught(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_mv_params mp;
+    det_mv_params_from(&mp, &p, 400);
+    det_mv *s = malloc(sizeof *s);
+    det_mv_out o;
+    for (int shifted = 0; shifted < 2; shifted++) {
+        assert_int_equal(det_mv_init(s, 8), 0);
+        int alarms = 0;
+        for (int i = 0; i < 1000; i++) {
+            double x[8];
+            for (int k = 0; k < 8; k++)
+                x[k] = 10 * k + u(8 * (uint64_t)i + (uint64_t)k);
+            if (shifted && i >= 800) x[5] += 1.2 * 0.29;
+            det_mv_update(s, &mp, x, &o);
+            if (i >= (shifted ? 800 : 400)) alarms += o.alarm;
+        }
+        if (shifted) {
+            assert_true(alarms > 120);
+            assert_int_equal(o.contrib >= 0, 1);
+        } else {
+            assert_true(alarms < 30);
+        }
+    }
+    free(s);
+}
+
 static void test_drifting_metric_is_not_a_fault(void **st)
 {
     (void)st;
@@ -141,6 +174,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_broken_correlation_alarms_and_normal_rows_do_not),
         cmocka_unit_test(test_small_persistent_shift_is_caught),
+        cmocka_unit_test(test_a_small_shift_in_one_metric_of_eight_is_caught),
         cmocka_unit_test(test_drifting_metric_is_not_a_fault),
         cmocka_unit_test(test_lasting_new_state_is_eventually_accepted),
         cmocka_unit_test(test_dimension_limits_are_enforced),
