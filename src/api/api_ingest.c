@@ -94,7 +94,7 @@ static void refuse(http_conn *c, const ingest_error *err, bool influx)
     free(text);
 }
 
-static void on_ack(void *arg, const ingest_error *err, size_t points)
+static void on_ack(void *arg, const ingest_error *err, const ingest_stored *done)
 {
     http_ack *a = arg;
     if (!http_conn_closed(a->c)) {
@@ -103,9 +103,13 @@ static void on_ack(void *arg, const ingest_error *err, size_t points)
         } else if (a->influx) {
             http_respond(a->c, 204, NULL, NULL, NULL, 0);
         } else {
-            char body[64];
-            int n = snprintf(body, sizeof body, "{\"accepted\":%zu}", points);
-            http_respond(a->c, 202, "application/json", NULL, body, (size_t)n);
+            cJSON *o = cJSON_CreateObject();
+            ingest_stored_json(done, o);
+            char *body = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            http_respond(a->c, 202, "application/json", NULL, body ? body : "{}",
+                         body ? strlen(body) : 2);
+            free(body);
         }
     }
     http_conn_unref(a->c);

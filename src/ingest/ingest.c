@@ -44,6 +44,13 @@ reject_reason ingest_reject_reason(ingest_status st)
     }
 }
 
+void ingest_stored_json(const ingest_stored *done, cJSON *o)
+{
+    cJSON_AddNumberToObject(o, "accepted", (double)done->stored);
+    if (done->replaced) cJSON_AddNumberToObject(o, "replaced", (double)done->replaced);
+    if (done->too_old) cJSON_AddNumberToObject(o, "too_old", (double)done->too_old);
+}
+
 int ingest_retry_after_s(ingest_status st)
 {
     return st == INGEST_ERR_UNAVAILABLE || st == INGEST_ERR_STORAGE_FULL ? 5
@@ -99,7 +106,9 @@ static void on_durable(writer_job *job, int status, void *arg)
                     "retry later",
                     st == INGEST_ERR_STORAGE_FULL ? " (disk full)" : "");
     if (st != INGEST_OK) s->m.rejected[p->t][ingest_reject_reason(st)]++;
-    if (p->ack) p->ack(p->arg, st == INGEST_OK ? NULL : &err, job->n);
+    ingest_stored done = {
+        .stored = job->n - job->too_old, .replaced = job->replaced, .too_old = job->too_old};
+    if (p->ack) p->ack(p->arg, st == INGEST_OK ? NULL : &err, &done);
     free(p);
     ingest_to_detectors(s, job, status);
 }

@@ -7,6 +7,7 @@
 #include "core/metrics.h"
 #include "ingest/point.h"
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 struct server;
@@ -17,7 +18,16 @@ struct writer_job;
  * (INGEST_ERR_UNAVAILABLE / INGEST_ERR_STORAGE_FULL: the commit failed; INGEST_ERR_SERIES_LIMIT:
  * new metric names beyond the device's limit), with a message for the client: the transport
  * must not acknowledge it as stored. */
-typedef void (*ingest_ack_fn)(void *arg, const ingest_error *err, size_t points);
+typedef struct {
+    size_t stored;   /* points of the batch now stored */
+    size_t replaced; /* of them, points that replaced an earlier one of the same series and ms */
+    size_t too_old;  /* points not stored: older than their series' stored chunks */
+} ingest_stored;
+/* done: what became of the points (valid when err is NULL). */
+typedef void (*ingest_ack_fn)(void *arg, const ingest_error *err, const ingest_stored *done);
+/* The acknowledgement's JSON fields: "accepted":stored, and "replaced" / "too_old" when not
+ * zero (HTTP 202 and WebSocket acks). */
+void ingest_stored_json(const ingest_stored *done, cJSON *o);
 
 /* Checks skew, then queues the batch (taking its points). On a validation error returns the
  * status with err filled, counts and records the rejection, and stores nothing. While the store

@@ -88,9 +88,9 @@ static uint8_t refusal_reason(ingest_status st)
     }
 }
 
-static void on_ack(void *arg, const ingest_error *err, size_t points)
+static void on_ack(void *arg, const ingest_error *err, const ingest_stored *done)
 {
-    (void)points;
+    (void)done;
     pending_puback *a = arg;
     /* what is not stored is never acknowledged as stored: v5 gets the reason, v3 is closed */
     mqtt_conn_puback(a->c, a->packet_id, err ? refusal_reason(err->status) : MQTT_RC_SUCCESS,

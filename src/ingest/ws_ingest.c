@@ -73,7 +73,7 @@ static void send_frame_error(ws_device *dev, uint64_t seq, ingest_status st, con
     send_json(dev, o);
 }
 
-static void on_device_ack(void *arg, const ingest_error *err, size_t points)
+static void on_device_ack(void *arg, const ingest_error *err, const ingest_stored *done)
 {
     ws_ack *a = arg;
     ws_device *dev = a->dev;
@@ -83,7 +83,7 @@ static void on_device_ack(void *arg, const ingest_error *err, size_t points)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "type", "ack");
         cJSON_AddNumberToObject(o, "seq", (double)a->seq);
-        cJSON_AddNumberToObject(o, "accepted", (double)points);
+        ingest_stored_json(done, o);
         send_json(dev, o);
     }
     free(a);

@@ -732,6 +732,7 @@ static int apply_point(tsdb *t, series *s, int64_t ts, double v, int64_t log_row
     }
     if (s->n == s->cap && (rc = head_reserve(t, s, s->n + 1)) != 0) return rc;
     uint32_t n = s->n;
+    bool replaced = false;
     lock(t);
     if (n == 0 || ts > s->ts[n - 1]) {
         s->ts[n] = ts;
@@ -748,6 +749,7 @@ static int apply_point(tsdb *t, series *s, int64_t ts, double v, int64_t log_row
         }
         if (s->ts[lo] == ts) {
             s->v[lo] = v;
+            replaced = true;
         } else {
             memmove(s->ts + lo + 1, s->ts + lo, (size_t)(n - lo) * sizeof *s->ts);
             memmove(s->v + lo + 1, s->v + lo, (size_t)(n - lo) * sizeof *s->v);
@@ -762,8 +764,8 @@ static int apply_point(tsdb *t, series *s, int64_t ts, double v, int64_t log_row
     s->touched = true;
     if (s->head_log_id == NO_LOG) s->head_log_id = log ? t->next_log_id : log_row;
     if (log && (rc = log_add(t, s->id, ts, v)) != 0) return rc;
-    if (s->n >= t->opt.chunk_points) return head_close(t, s);
-    return 0;
+    if (s->n >= t->opt.chunk_points && (rc = head_close(t, s)) != 0) return rc;
+    return replaced ? TSDB_REPLACED : 0;
 }
 
 int tsdb_append(tsdb *t, int64_t series_id, int64_t ts_ms, double value)

@@ -22,6 +22,9 @@ enum {
      * before the retention cutoff). It was not stored; this is not a failure of the
      * transaction, so callers check `< 0` for errors. */
     TSDB_DROPPED_TOO_OLD = 1,
+    /* tsdb_append: the series had a point with this timestamp; its value was replaced (one
+     * point per series and millisecond, the last written wins). Not a failure either. */
+    TSDB_REPLACED = 2,
     TSDB_E_NOT_FOUND = -1,
     TSDB_E_DB = -2, /* SQLite error (logged); after a failed write, roll back */
     TSDB_E_NOMEM = -3,

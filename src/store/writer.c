@@ -164,7 +164,12 @@ static int write_group(writer *w, writer_job *head, size_t *points, char *msg, s
             }
             int arc = tsdb_append(w->ts, sid, p->ts_ms, p->value);
             if (arc < 0) goto fail;
-            if (arc == TSDB_DROPPED_TOO_OLD) w->dropped++;
+            if (arc == TSDB_DROPPED_TOO_OLD) {
+                w->dropped++;
+                j->too_old++;
+            } else if (arc == TSDB_REPLACED) {
+                j->replaced++;
+            }
         }
         *points += j->n;
     }

@@ -35,10 +35,13 @@ struct writer_job {
     char device_type[64]; /* for rule matching in the detector shards */
     ingest_point *points; /* owned by the job */
     size_t n;
-    int op;            /* WRITER_OP_* */
-    int status;        /* WRITER_OK or a WRITER_E_* (not stored) */
-    int64_t seq;       /* once durable: the log row id of its commit (tsdb_log_last_id) */
-    bool internal;     /* iotad's own series (sys.*): exempt from max_series_per_device */
+    int op;        /* WRITER_OP_* */
+    int status;    /* WRITER_OK or a WRITER_E_* (not stored) */
+    int64_t seq;   /* once durable: the log row id of its commit (tsdb_log_last_id) */
+    bool internal; /* iotad's own series (sys.*): exempt from max_series_per_device */
+    /* once durable: points that replaced an earlier one (same series and ms), and points
+     * not stored because they are older than their series' stored chunks */
+    uint32_t replaced, too_old;
     int64_t submit_ns; /* for the commit-latency histogram */
     writer_done_fn done;
     void *arg;

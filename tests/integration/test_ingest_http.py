@@ -128,3 +128,25 @@ def test_rollups_and_paging(iotad, admin):
                      params={"metric": "v", "from": base, "limit": 100}).json()
     assert len(page["points"]) == 100 and page["next_from"] == base + 100 * 10_000
     assert admin.get(f"/api/v1/devices/{dev}/data", params={"from": "yesterday"}).status_code == 400
+
+
+def test_one_point_per_series_and_ms_the_response_says_what_replaced_or_was_too_old(iotad,
+                                                                                    admin):
+    dev, key = admin.device_with_key()
+    now = int(time.time() * 1000)
+    # two values for the same series and millisecond in one batch: the last one is kept
+    r = post(iotad, key, json=[{"ts": now, "metrics": {"t": 1}}, {"ts": now, "metrics": {"t": 2}}])
+    assert r.status_code == 202 and r.json() == {"accepted": 2, "replaced": 1}, r.text
+    assert [(p["ts"], p["value"]) for p in admin.points(dev, "t")] == [(now, 2)]
+    # and across requests
+    r = post(iotad, key, json={"ts": now, "metrics": {"t": 3}})
+    assert r.json() == {"accepted": 1, "replaced": 1}
+    assert [p["value"] for p in admin.points(dev, "t")] == [3]
+    # 130 points close a 120-point chunk; a point older than it is not stored, and said so
+    base = now - 600_000
+    r = post(iotad, key, json=[{"ts": base + i, "metrics": {"c": i}} for i in range(130)])
+    assert r.json() == {"accepted": 130}
+    r = post(iotad, key, json=[{"ts": base + 5, "metrics": {"c": -1}},
+                               {"ts": now, "metrics": {"c": 7}}])
+    assert r.json() == {"accepted": 1, "too_old": 1}, r.text
+    assert -1 not in [p["value"] for p in admin.points(dev, "c", limit=1000)]

@@ -533,8 +533,8 @@ static void test_out_of_order_points_are_merged_and_older_than_a_closed_chunk_dr
     begin(f);
     /* in the head but out of order: inserted in place */
     assert_int_equal(tsdb_append(f->t, sid, T0 + 35500, 35.5), 0);
-    /* same timestamp as a head point: replaces it */
-    assert_int_equal(tsdb_append(f->t, sid, T0 + 36000, -36), 0);
+    /* same timestamp as a head point: replaces it, and says so */
+    assert_int_equal(tsdb_append(f->t, sid, T0 + 36000, -36), TSDB_REPLACED);
     /* at or before the end of the closed chunk: dropped */
     assert_int_equal(tsdb_append(f->t, sid, T0 + 31000, 0), TSDB_DROPPED_TOO_OLD);
     assert_int_equal(tsdb_append(f->t, sid, T0 - 1, 0), TSDB_DROPPED_TOO_OLD);
