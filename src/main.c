@@ -56,6 +56,8 @@ static int load_config(config *cfg, int argc, char **argv)
     if (config_parse_args(cfg, argc - 1, argv + 1, err, sizeof err) != 0) goto fail;
     log_level level;
     if (log_level_parse(cfg->log_level, &level) == 0) log_set_level(level);
+    log_format format;
+    if (log_format_parse(cfg->log_format, &format) == 0) log_set_format(format);
     return 0;
 fail:
     fprintf(stderr, "iotad: %s\n", err);

@@ -88,7 +88,14 @@ static int bootstrap_admin(server *s)
                 "sssiii", id, s->cfg.admin_email, hash, now, now, now) != 0)
         return -1;
     audit_append(s->db, "system", "user.bootstrap_admin", id, s->cfg.admin_email, NULL);
-    if (generated) {
+    if (generated && log_get_format() == LOG_FORMAT_JSON) {
+        /* stdout is a log stream here: one JSON line, so a collector can parse it */
+        fflush(stdout);
+        log_write_fd(STDOUT_FILENO, LOG_WARN, "admin_password_generated",
+                     "email=%s password=%s note=\"shown only now; set IOTAD_ADMIN_PASSWORD to "
+                     "choose it\"",
+                     s->cfg.admin_email, password);
+    } else if (generated) {
         /* printed once, to stdout, never logged or stored */
         printf("\n  iotad: first Admin created\n    e-mail:   %s\n    password: %s\n"
                "  (shown only now; set IOTAD_ADMIN_PASSWORD to choose it)\n\n",

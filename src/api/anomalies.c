@@ -147,6 +147,9 @@ void anomalies_on_events(void *arg, shard_event *events)
                              details ? details : "{}", (int64_t)e->rule_id, e->device_id);
             if (rc == 0 && changes > 0) {
                 if (fresh) fresh[i] = true;
+                s->m.anomalies_opened[e->level >= DET_LEVEL_CRITICAL  ? 2
+                                      : e->level == DET_LEVEL_WARNING ? 1
+                                                                      : 0]++;
                 log_info("anomaly", "id=%s device=%s metric=%s severity=%s description=\"%s\"",
                          e->anomaly_id, e->device_id, e->metric, severity_name(e->level),
                          e->description);

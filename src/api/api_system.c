@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 void api_health(api_ctx *ctx)
@@ -91,6 +92,34 @@ static bool metrics_allowed(api_ctx *ctx)
     return api_resolve_session(ctx) && auth_scope_all_devices(ctx->role);
 }
 
+/* Space on the data directory's file system and the database's own size, for the
+ * "disk filling" alert (the store refuses writes when the file system is full). */
+static void data_dir_metrics(const server *s, textbuf *tp)
+{
+    textbuf t = *tp;
+    struct statvfs vfs;
+    if (statvfs(s->cfg.data_dir, &vfs) == 0) {
+        GAUGE("iotad_data_dir_available_bytes",
+              "Space left for iotad on the data directory's file system.");
+        tb_printf(&t, "iotad_data_dir_available_bytes %llu\n",
+                  (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+        GAUGE("iotad_data_dir_size_bytes", "Size of the data directory's file system.");
+        tb_printf(&t, "iotad_data_dir_size_bytes %llu\n",
+                  (unsigned long long)vfs.f_blocks * vfs.f_frsize);
+    }
+    unsigned long long bytes = 0;
+    static const char *const files[] = {"iotad.db", "iotad.db-wal"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[CONFIG_STR_MAX + 32];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", s->cfg.data_dir, files[i]);
+        if (stat(path, &st) == 0) bytes += (unsigned long long)st.st_size;
+    }
+    GAUGE("iotad_database_bytes", "Size of the database files (iotad.db and its WAL).");
+    tb_printf(&t, "iotad_database_bytes %llu\n", bytes);
+    *tp = t;
+}
+
 void api_metrics(api_ctx *ctx)
 {
     server *s = ctx->s;
@@ -125,6 +154,10 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_queue_points %llu\n", (unsigned long long)ws.queued_points);
     GAUGE("iotad_queue_jobs", "Batches waiting for the writer.");
     tb_printf(&t, "iotad_queue_jobs %llu\n", (unsigned long long)ws.queued_jobs);
+    COUNTER("iotad_ingest_backpressure_pauses_total",
+            "MQTT connections paused because the ingest queue was full.");
+    tb_printf(&t, "iotad_ingest_backpressure_pauses_total %llu\n",
+              (unsigned long long)s->m.backpressure_pauses);
     COUNTER("iotad_store_commits_total", "Group commits.");
     tb_printf(&t, "iotad_store_commits_total %llu\n", (unsigned long long)ws.commits);
     COUNTER("iotad_store_points_total", "Points made durable.");
@@ -242,6 +275,14 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_series %llu\n", (unsigned long long)ts.series);
     GAUGE("iotad_stream_subscribers", "Live stream subscribers.");
     tb_printf(&t, "iotad_stream_subscribers %zu\n", stream_subscriber_count(s->hub));
+    COUNTER("iotad_anomalies_total", "Anomalies opened, by severity.");
+    static const char *const severities[] = {"info", "warning", "critical"};
+    for (int i = 0; i < 3; i++)
+        tb_printf(&t, "iotad_anomalies_total{severity=\"%s\"} %llu\n", severities[i],
+                  (unsigned long long)s->m.anomalies_opened[i]);
+    data_dir_metrics(s, &t);
+    GAUGE("iotad_start_time_seconds", "Start time of the process since the Unix epoch.");
+    tb_printf(&t, "iotad_start_time_seconds %.3f\n", (double)s->started_ms / 1000.0);
     char *alert_text = NULL;
     if (alerts_metrics_text(s, &alert_text) == 0 && alert_text) tb_printf(&t, "%s", alert_text);
     free(alert_text);

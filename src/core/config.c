@@ -42,6 +42,8 @@ static const option options[] = {
     S(http_listen, "0.0.0.0:8080", "HTTP/WebSocket listen address (ADDR:PORT)", NULL),
     S(mqtt_listen, "0.0.0.0:1883", "MQTT listen address (ADDR:PORT)", NULL),
     S(log_level, "info", "debug|info|warn|error", "debug|info|warn|error|off"),
+    S(log_format, "logfmt", "log lines as logfmt (key=value) or json (Elastic Common Schema)",
+      "logfmt|json"),
     S(admin_email, "admin@localhost", "e-mail of the first Admin, created on first start", NULL),
     {"admin_password", OPT_STR, offsetof(config, admin_password), CONFIG_STR_MAX, "",
      "password of the first Admin (generated and printed once if empty)", true, 0, 0, NULL},

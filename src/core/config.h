@@ -15,6 +15,7 @@ typedef struct {
     char http_listen[CONFIG_STR_MAX];
     char mqtt_listen[CONFIG_STR_MAX];
     char log_level[16];
+    char log_format[16];
     char admin_email[CONFIG_STR_MAX];
     char admin_password[CONFIG_STR_MAX];        /* secret: never printed */
     char metrics_token[CONFIG_STR_MAX];         /* secret: /metrics needs it when set */

@@ -37,6 +37,7 @@ typedef struct {
     uint64_t decode_submitted, decode_done; /* HTTP bodies decoded off the loop */
     uint64_t backpressure_pauses;
     uint64_t sys_intervals, sys_points; /* security counter flushes, sys.* points written */
+    uint64_t anomalies_opened[3];       /* by severity: info, warning, critical */
 } metrics;
 
 const char *transport_name(transport t);

@@ -67,7 +67,9 @@ class Iotad:
         deadline = time.time() + 30
         while time.time() < deadline:
             text = self.read_log()[offset:]
-            m = re.findall(r"msg=listening http_port=(\d+) mqtt_port=(\d+)", text)
+            m = re.findall(r"msg=listening http_port=(\d+) mqtt_port=(\d+)", text) or re.findall(
+                r'"event.action":"listening".*"iotad.http_port":"(\d+)","iotad.mqtt_port":"(\d+)"',
+                text)
             if m:
                 self.http_port, self.mqtt_port = int(m[-1][0]), int(m[-1][1])
                 self.url = f"http://127.0.0.1:{self.http_port}"
