@@ -3,11 +3,15 @@
 #   make check      every test: ASan/UBSan unit tests (ctest), integration tests (pytest),
 #                   short fuzz runs, dashboard tests
 #   make unit | integration | fuzz | web | bench
+#   make image      the container image (podman; IMAGE=...), base images built locally
+#                   when no registry is reachable (scripts/container-bases.sh)
+#   make deb        the Debian package in build/ (scripts/build-deb.sh)
+#   make deploy-test  image + deb, then the tests that run them (tests/deploy)
 JOBS ?= 2
 FUZZ_SECONDS ?= 20
 PYTHON ?= /usr/bin/python3
 
-.PHONY: all build test-build unit integration fuzz web check clean run bench
+.PHONY: all build test-build unit integration fuzz web check clean run bench image deb deploy-test
 
 all: build
 
@@ -34,6 +38,25 @@ web:
 	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund && npm run build; fi
 
 check: unit integration fuzz
+
+# Container image. Without a registry (CI here) the base images come from Debian's archive
+# and this machine's Node.js; the host's npm cache is lent to the dashboard stage.
+IMAGE ?= localhost/iotad:dev-$(shell printf %s '$(CURDIR)' | md5sum | cut -c1-8)
+BASE_IMAGE ?= localhost/debian:bookworm-slim
+NODE_IMAGE ?= localhost/node:20-bookworm-slim
+export CONTAINERS_CONF ?= $(CURDIR)/tests/deploy/containers.conf
+image:
+	scripts/container-bases.sh
+	mkdir -p $(HOME)/.npm
+	podman build --format docker --network=host -v $(HOME)/.npm:/root/.npm \
+	  --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg NODE_IMAGE=$(NODE_IMAGE) -t $(IMAGE) .
+	@podman image ls --format 'image {{.Repository}}:{{.Tag}} {{.Size}}' $(IMAGE)
+
+deb: build web
+	scripts/build-deb.sh build
+
+deploy-test: image
+	IOTAD_IMAGE=$(IMAGE) IOTAD_BASE_IMAGE=$(BASE_IMAGE) $(PYTHON) -m pytest -q tests/deploy
 
 bench: build
 	@echo "see bench/README.md"

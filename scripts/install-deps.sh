@@ -7,7 +7,8 @@ run_pkgs=(build-essential cmake pkg-config libuv1-dev libsqlite3-dev libargon2-d
   libjsmn-dev libcjson-dev libhttp-parser-dev libcurl4-openssl-dev libcairo2-dev)
 test_pkgs=(clang libclang-rt-14-dev libcmocka-dev mosquitto mosquitto-clients libmosquitto-dev
   python3-pytest python3-paho-mqtt python3-requests python3-websocket python3-aiosmtpd
-  clang-format valgrind curl jq poppler-utils chromium python3-yaml prometheus)
+  clang-format valgrind curl jq poppler-utils chromium python3-yaml prometheus
+  podman runc mmdebstrap uidmap fuse-overlayfs podman-compose)
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 missing=()

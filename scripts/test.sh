@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test and exits non-zero on any failure: unit tests under ASan/UBSan (ctest),
 # integration tests against a real iotad with real clients (pytest), short fuzz runs of every
-# parser, and the dashboard's tests when the dashboard exists.
+# parser, the dashboard's tests when the dashboard exists, and the deployment tests (the
+# container image built with podman and run, compose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
@@ -15,5 +16,6 @@ if [ -f web/package.json ]; then
   run make web
   run bash -c "cd web && npm test"
 fi
+run make deploy-test   # container image built once with podman and run; compose
 if [ $status -eq 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; fi
 exit $status

@@ -1,0 +1,126 @@
+"""deploy/compose: the embedded compose file run as shipped with podman-compose (bridge
+network, published ports, a named volume, the simulated fleet) from `up` to a stopped
+project; the monitoring overlay's mounts, ports and images checked against the files they
+name (its Grafana and Prometheus images cannot be pulled here: no registry)."""
+import os
+import re
+import subprocess
+import time
+
+import requests
+import yaml
+
+from conftest import ADMIN_PASSWORD, ROOT, free_port, login, podman, unique, wait_for, wait_ready
+
+COMPOSE_DIR = os.path.join(ROOT, "deploy", "compose")
+
+
+def compose(project, *args, env=None, timeout=180, check=True):
+    e = dict(os.environ)
+    e.update(env or {})
+    r = subprocess.run(["podman-compose", "-p", project, "-f", "compose.yaml", *args],
+                       cwd=COMPOSE_DIR, env=e, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"podman-compose {' '.join(args)}: {r.returncode}\n"
+                             f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def online_devices(url):
+    text = requests.get(url + "/metrics", timeout=5).text
+    m = re.search(r'^iotad_devices\{status="online"\} (\d+)$', text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def test_embedded_compose_runs_the_simulated_fleet(image):
+    project = unique("iotadci")
+    http_port, mqtt_port = free_port(), free_port()
+    env = {"IOTAD_IMAGE": image, "IOTAD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+           "IOTAD_HTTP_PORT": str(http_port), "IOTAD_MQTT_PORT": str(mqtt_port),
+           "IOTAD_SIM_DEVICES": "20", "IOTAD_LOG_FORMAT": "json"}
+    url = f"http://127.0.0.1:{http_port}"
+    try:
+        t0 = time.monotonic()
+        compose(project, "up", "-d", env=env)
+        ready_s = time.monotonic() - t0 + wait_ready(url)
+        wait_for(lambda: online_devices(url) == 20, timeout=60, interval=0.5)
+        fleet_s = time.monotonic() - t0
+        print(f"\ncompose up -> /readyz {ready_s:.1f} s, 20 simulated devices online {fleet_s:.1f} s")
+        admin = login(url)
+        devices = admin.get("/api/v1/devices", params={"limit": 100}).json()
+        assert len(devices.get("devices", devices.get("items", []))) == 20, devices
+        # the simulated fleet's points arrive over the published MQTT port too
+        wait_for(lambda: requests.get(url + "/metrics", timeout=5).text.count(
+            'iotad_ingest_points_total{transport="mqtt"} 0') == 0, timeout=60)
+        container = f"{project}_iotad_1"
+        assert podman("healthcheck", "run", container, check=False).returncode == 0
+        compose(project, "down", "-t", "60", env=env)
+        assert podman("container", "exists", container, check=False).returncode != 0
+        # the data stays in the named volume until `down -v`
+        assert podman("volume", "exists", f"{project}_iotad-data", check=False).returncode == 0
+    finally:
+        compose(project, "down", "-v", "-t", "5", env=env, check=False)
+        podman("volume", "rm", "-f", f"{project}_iotad-data", check=False)
+        podman("network", "rm", "-f", f"{project}_default", check=False)
+
+
+def test_compose_refuses_to_start_without_an_admin_password(image):
+    env = {"IOTAD_IMAGE": image}
+    env.pop("IOTAD_ADMIN_PASSWORD", None)
+    e = {k: v for k, v in os.environ.items() if k != "IOTAD_ADMIN_PASSWORD"}
+    e["IOTAD_IMAGE"] = image
+    r = subprocess.run(["podman-compose", "-p", unique("iotadci"), "-f", "compose.yaml",
+                        "up", "-d", "--no-start"], cwd=COMPOSE_DIR, env=e, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "IOTAD_ADMIN_PASSWORD" in r.stdout + r.stderr
+
+
+def load(name):
+    with open(os.path.join(COMPOSE_DIR, name)) as f:
+        return yaml.safe_load(f)
+
+
+def test_compose_files_match_the_image_and_the_files_they_mount():
+    base = load("compose.yaml")
+    svc = base["services"]["iotad"]
+    assert svc["build"]["dockerfile"] == "Containerfile"
+    assert os.path.exists(os.path.join(COMPOSE_DIR, svc["build"]["context"], "Containerfile"))
+    assert "/var/lib/iotad" in svc["volumes"][0]
+    assert svc["stop_grace_period"] == "60s"
+    published = {p.rsplit(":", 1)[1] for p in svc["ports"]}
+    assert published == {"8080", "1883"}
+    # every variable is one iotad accepts (`iotad serve --help` lists the keys)
+    keys = iotad_keys()
+    for name in svc["environment"]:
+        assert name.startswith("IOTAD_") and name[6:].lower() in keys, name
+    mon = load("compose.monitoring.yaml")
+    prom, graf = mon["services"]["prometheus"], mon["services"]["grafana"]
+    for svc_ in (prom, graf):
+        for v in svc_["volumes"]:
+            src = v.split(":")[0]
+            if src.startswith("."):
+                assert os.path.exists(os.path.join(COMPOSE_DIR, src)), v
+    # Prometheus scrapes the compose service by name on iotad's container port
+    with open(os.path.join(ROOT, "deploy", "prometheus", "prometheus.yml")) as f:
+        pcfg = yaml.safe_load(f)
+    targets = pcfg["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == ["iotad:8080"]
+    assert any("iotad-alerts.yml" in v for v in prom["volumes"])
+    # Grafana: the provisioned dashboard path is where the dashboard is mounted
+    with open(os.path.join(ROOT, "deploy", "grafana", "provisioning", "dashboards",
+                           "iotad.yml")) as f:
+        provider = yaml.safe_load(f)["providers"][0]
+    mount = next(v for v in graf["volumes"] if "iotad-dashboard.json" in v).split(":")[1]
+    assert os.path.dirname(mount) == provider["options"]["path"]
+    with open(os.path.join(ROOT, "deploy", "grafana", "provisioning", "datasources",
+                           "prometheus.yml")) as f:
+        ds = yaml.safe_load(f)["datasources"][0]
+    assert ds["type"] == "prometheus" and ds["url"] == "http://prometheus:9090"
+
+
+def iotad_keys():
+    from conftest import ROOT as root
+    binary = os.path.join(root, "build", "iotad")
+    out = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    return {m.replace("-", "_") for m in re.findall(r"--([a-z][a-z0-9-]*)", out)}

@@ -1,0 +1,93 @@
+"""The container image, built from the Containerfile with podman and run for real: non-root,
+data in a volume, configuration from IOTAD_* variables, the health check on /readyz, a device
+publishing over MQTT from outside the container, and a graceful stop on SIGTERM."""
+import json
+import re
+import subprocess
+import time
+
+import requests
+
+from conftest import Container, login, podman, wait_for
+
+# The runtime image's size (docker.io/library/debian:bookworm-slim is 75 MB of it);
+# a regression guard, not a target.
+MAX_IMAGE_BYTES = 260 * 1000 * 1000
+
+
+def test_image_metadata_non_root_volume_healthcheck_and_size(image):
+    info = json.loads(podman("image", "inspect", image).stdout)[0]
+    cfg = info["Config"]
+    assert cfg["User"] == "10001:10001"
+    assert "/var/lib/iotad" in cfg["Volumes"]
+    assert set(cfg["ExposedPorts"]) == {"8080/tcp", "1883/tcp"}
+    assert cfg["StopSignal"] == "SIGTERM"
+    assert cfg["Entrypoint"] == ["/usr/bin/iotad"] and cfg["Cmd"] == ["serve"]
+    env = dict(e.split("=", 1) for e in cfg["Env"])
+    assert env["IOTAD_DATA_DIR"] == "/var/lib/iotad"
+    hc = info.get("Healthcheck") or cfg.get("Healthcheck")
+    assert hc and "/readyz" in " ".join(hc["Test"]), info
+    size = info["Size"]
+    print(f"\nimage {image}: {size / 1e6:.1f} MB")
+    assert size < MAX_IMAGE_BYTES, size
+    # nothing from the build stages: no compiler, no Node.js, no Perl
+    r = podman("run", "--rm", "--network=host", "--entrypoint", "sh", image, "-c",
+               "command -v cc gcc node npm perl cmake || true")
+    assert r.stdout.strip() == "", r.stdout
+
+
+def test_container_serves_ingests_and_stops_cleanly(image, volume):
+    c = Container(image, volume, env={"IOTAD_LOG_FORMAT": "json", "IOTAD_RETENTION_DAYS": "7"})
+    try:
+        print(f"\ncontainer ready in {c.startup_s:.1f} s")
+        # the process runs as the image's user, not root
+        assert podman("exec", c.name, "id", "-u").stdout.strip() == "10001"
+        # IOTAD_* variables configure it
+        cfg = podman("exec", c.name, "iotad", "config").stdout
+        assert re.search(r"^retention_days\s*=\s*7\s*#\s*env$", cfg, re.M), cfg
+        # the image's HEALTHCHECK passes (podman runs it on demand here: no systemd timers)
+        assert podman("healthcheck", "run", c.name, check=False).returncode == 0
+        # the dashboard is served
+        r = requests.get(c.url + "/", timeout=10)
+        assert r.status_code == 200 and "<html" in r.text.lower()
+        admin = login(c.url)
+        dev, key = admin.device_with_key("boiler-1", type="thermostat")
+        # a device outside the container publishes over MQTT, QoS 1
+        pub = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(c.mqtt_port),
+                              "-q", "1", "-u", dev, "-P", key, "-t", f"devices/{dev}/telemetry",
+                              "-m", '{"metrics":{"temp":21.5}}'],
+                             capture_output=True, text=True, timeout=20)
+        assert pub.returncode == 0, pub.stderr
+        points = wait_for(lambda: admin.points(dev, "temp"))
+        assert [p["value"] for p in points] == [21.5]
+        rc = c.stop()
+        assert rc == 0, c.logs()[-3000:]
+        logs = c.logs()
+        events = [json.loads(line) for line in logs.splitlines() if line.strip()]
+        actions = [e["event.action"] for e in events]
+        assert "signal" in actions and actions[-1] == "stopped", actions[-10:]
+        sig = next(e for e in events if e["event.action"] == "signal")
+        assert sig["iotad.signum"] == "15"
+        assert not [e for e in events if e["log.level"] == "error"], logs[-3000:]
+    finally:
+        c.remove()
+    # the data lives in the volume: a new container finds the point
+    c2 = Container(image, volume)
+    try:
+        admin = login(c2.url)
+        assert [p["value"] for p in admin.points(dev, "temp")] == [21.5]
+        assert c2.stop() == 0
+        assert "msg=stopped" in c2.logs()  # logfmt is the default
+    finally:
+        c2.remove()
+
+
+def test_health_check_fails_without_a_ready_server(image):
+    # the same image with iotad not running: the HEALTHCHECK must report unhealthy
+    name = f"iotad-test-idle-{time.time_ns()}"
+    podman("run", "-d", "--name", name, "--network=host", "--entrypoint", "sleep", image, "300")
+    try:
+        r = podman("healthcheck", "run", name, check=False, timeout=60)
+        assert r.returncode != 0 and "unhealthy" in (r.stdout + r.stderr), r
+    finally:
+        podman("rm", "-f", "-v", "-t", "0", name, check=False)
