@@ -55,7 +55,7 @@ image:
 deb: build web
 	scripts/build-deb.sh build
 
-deploy-test: image
+deploy-test: build image
 	IOTAD_IMAGE=$(IMAGE) IOTAD_BASE_IMAGE=$(BASE_IMAGE) $(PYTHON) -m pytest -q tests/deploy
 
 bench: build

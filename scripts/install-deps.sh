@@ -8,7 +8,7 @@ run_pkgs=(build-essential cmake pkg-config libuv1-dev libsqlite3-dev libargon2-d
 test_pkgs=(clang libclang-rt-14-dev libcmocka-dev mosquitto mosquitto-clients libmosquitto-dev
   python3-pytest python3-paho-mqtt python3-requests python3-websocket python3-aiosmtpd
   clang-format valgrind curl jq poppler-utils chromium python3-yaml prometheus
-  podman runc mmdebstrap uidmap fuse-overlayfs podman-compose)
+  podman runc mmdebstrap uidmap fuse-overlayfs podman-compose catatonit)
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 missing=()

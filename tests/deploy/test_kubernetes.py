@@ -1,0 +1,212 @@
+"""deploy/kubernetes: every overlay renders offline (`kubectl kustomize`), and what it renders
+matches the binary and the image: variables iotad accepts (checked by `iotad config` with the
+rendered environment), ports, probe paths that a running iotad answers, Service and PDB
+selectors, the non-root user. The demo overlay's pod then runs for real under
+`podman kube play` (ConfigMap, Secret, securityContext with a read-only root file system).
+Not validated here: anything that needs an API server (admission, the StorageClass behind the
+volume claim, the LoadBalancer); `kubectl apply --dry-run=client` also needs one."""
+import base64
+import copy
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import requests
+import yaml
+
+from conftest import (ROOT, free_port, login, podman, unique, wait_for, wait_ready)
+
+KUBE = os.path.join(ROOT, "deploy", "kubernetes")
+BIN = os.path.join(ROOT, "build", "iotad")
+OVERLAYS = ("demo", "production")
+DEMO_PASSWORD = "a-demo-password-for-tests"
+
+
+def render(tmp_path, overlay):
+    tree = tmp_path / f"kube-{overlay}"
+    if not tree.exists():
+        shutil.copytree(KUBE, tree)
+        (tree / "overlays" / "demo" / "secrets.env").write_text(
+            f"IOTAD_ADMIN_PASSWORD={DEMO_PASSWORD}\n")
+    r = subprocess.run(["kubectl", "kustomize", str(tree / "overlays" / overlay)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+def one(docs, kind, name=None):
+    found = [d for d in docs if d["kind"] == kind and
+             (name is None or d["metadata"]["name"] == name)]
+    assert len(found) == 1, (kind, name, [d["metadata"]["name"] for d in docs])
+    return found[0]
+
+
+def pod_env(docs, container):
+    """The container's environment as Kubernetes would give it (envFrom, then env)."""
+    env = {}
+    for src in container.get("envFrom", []):
+        if "configMapRef" in src:
+            env.update(one(docs, "ConfigMap", src["configMapRef"]["name"])["data"])
+        elif "secretRef" in src:
+            secrets = [d for d in docs if d["kind"] == "Secret" and
+                       d["metadata"]["name"] == src["secretRef"]["name"]]
+            for s in secrets:
+                env.update({k: base64.b64decode(v).decode() for k, v in s["data"].items()})
+    for e in container.get("env", []):
+        env[e["name"]] = e["value"]
+    return env
+
+
+def test_base_and_overlays_render_offline(tmp_path):
+    r = subprocess.run(["kubectl", "kustomize", os.path.join(KUBE, "base")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    kinds = {o: sorted(d["kind"] for d in render(tmp_path, o)) for o in OVERLAYS}
+    assert kinds["demo"] == ["ConfigMap", "Namespace", "Secret", "Service", "Service",
+                             "ServiceAccount", "StatefulSet"]
+    assert kinds["production"] == ["ConfigMap", "PodDisruptionBudget", "Service", "Service",
+                                   "Service", "ServiceAccount", "StatefulSet"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_rendered_manifests_match_the_binary_and_image(tmp_path, image, overlay):
+    docs = render(tmp_path, overlay)
+    sts = one(docs, "StatefulSet", "iotad")
+    assert sts["spec"]["replicas"] == 1  # embedded mode: one writer per database
+    tpl = sts["spec"]["template"]
+    spec = tpl["spec"]
+    (c,) = spec["containers"]
+    # the environment is one iotad accepts: `iotad config` loads it like `serve` would
+    env = pod_env(docs, c)
+    assert all(k.startswith("IOTAD_") for k in env), env
+    if overlay == "demo":
+        assert env["IOTAD_ADMIN_PASSWORD"] == DEMO_PASSWORD and env["IOTAD_SIMULATE"] == "true"
+    else:  # created out of band, documented in the overlay
+        refs = [s["secretRef"]["name"] for s in c["envFrom"] if "secretRef" in s]
+        assert refs == ["iotad-secrets"]
+        assert not [d for d in docs if d["kind"] == "Secret"]  # no secret in git
+    assert c["args"][0] == "serve"
+    r = subprocess.run([BIN, "config", *c["args"][1:]], capture_output=True, text=True,
+                       env={"PATH": os.environ["PATH"], **env})
+    assert r.returncode == 0, r.stderr
+    for k, v in env.items():
+        if k != "IOTAD_ADMIN_PASSWORD":
+            assert f"{k[6:].lower()}" in r.stdout, k
+    # ports: the listen addresses are the container ports
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert env["IOTAD_HTTP_LISTEN"].rsplit(":", 1)[1] == str(ports["http"])
+    assert env["IOTAD_MQTT_LISTEN"].rsplit(":", 1)[1] == str(ports["mqtt"])
+    assert env["IOTAD_DATA_DIR"] == c["volumeMounts"][0]["mountPath"]
+    # probes on named ports that exist, paths a running iotad answers (checked below)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        get = c[probe]["httpGet"]
+        assert get["port"] in ports, (probe, get)
+        assert get["path"] in ("/healthz", "/readyz")
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # the image's user, non-root, read-only root file system, requests and a memory limit
+    img = json.loads(podman("image", "inspect", image).stdout)[0]["Config"]
+    uid = int(img["User"].split(":")[0])
+    assert spec["securityContext"]["runAsUser"] == uid and spec["securityContext"]["runAsNonRoot"]
+    assert spec["securityContext"]["fsGroup"] == int(img["User"].split(":")[1])
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["volumeMounts"][0]["mountPath"] in img["Volumes"]
+    assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
+    assert c["resources"]["limits"]["memory"]
+    assert spec["terminationGracePeriodSeconds"] >= 30
+    want_image = {"demo": "localhost/iotad:latest",
+                  "production": "registry.example.com/iotad:0.1.0"}[overlay]
+    assert c["image"] == want_image
+    # every Service and the PDB select this pod, by ports it has
+    labels = tpl["metadata"]["labels"]
+    for svc in (d for d in docs if d["kind"] == "Service"):
+        sel = svc["spec"]["selector"]
+        assert sel and all(labels.get(k) == v for k, v in sel.items()), svc["metadata"]
+        for p in svc["spec"]["ports"]:
+            assert p["targetPort"] in ports, (svc["metadata"]["name"], p)
+    if overlay == "production":
+        pdb = one(docs, "PodDisruptionBudget")
+        assert all(labels.get(k) == v
+                   for k, v in pdb["spec"]["selector"]["matchLabels"].items())
+        mqtt = one(docs, "Service", "iotad-mqtt")
+        assert mqtt["spec"]["type"] == "LoadBalancer"
+
+
+def test_probe_paths_are_answered_by_iotad(tmp_path):
+    http = free_port()
+    proc = subprocess.Popen([BIN, "serve", "--data-dir", str(tmp_path / "d"),
+                             "--http-listen", f"127.0.0.1:{http}", "--mqtt-listen",
+                             f"127.0.0.1:{free_port()}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env={**os.environ, "IOTAD_ADMIN_PASSWORD": DEMO_PASSWORD})
+    try:
+        url = f"http://127.0.0.1:{http}"
+        wait_ready(url, proc_alive=lambda: proc.poll() is None)
+        docs = render(tmp_path, "demo")
+        (c,) = one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            r = requests.get(url + c[probe]["httpGet"]["path"], timeout=5)
+            assert r.status_code == 200, (probe, r.status_code)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_demo_overlay_pod_runs_under_podman_kube_play(tmp_path, image):
+    """The rendered pod, as Kubernetes would run it, under podman: only the image (the one
+    built in this run), host ports for the test, and a host directory for the volume claim
+    are substituted. podman reads a Secret referenced by envFrom from its own secret store
+    (a JSON map of base64 values), so the rendered Secret is loaded there first."""
+    docs = render(tmp_path, "demo")
+    sts, cm, secret = one(docs, "StatefulSet"), one(docs, "ConfigMap"), one(docs, "Secret")
+    name = unique("iotad-kube")
+    secret_name = unique("iotad-secrets")
+    spec = copy.deepcopy(sts["spec"]["template"]["spec"])
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    os.chown(data_dir, spec["securityContext"]["runAsUser"], spec["securityContext"]["fsGroup"])
+    spec["volumes"] = [{"name": "data", "hostPath": {"path": str(data_dir), "type": "Directory"}}]
+    (c,) = spec["containers"]
+    c["image"] = image
+    http, mqtt = free_port(), free_port()
+    for p in c["ports"]:
+        p["hostPort"] = http if p["name"] == "http" else mqtt
+    for src in c["envFrom"]:
+        if "secretRef" in src:
+            src["secretRef"]["name"] = secret_name
+    cm = copy.deepcopy(cm)
+    cm["metadata"].pop("namespace", None)
+    cm["metadata"]["name"] = cm_name = unique("iotad-config")
+    for src in c["envFrom"]:
+        if "configMapRef" in src:
+            src["configMapRef"]["name"] = cm_name
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "labels": sts["spec"]["template"]["metadata"]["labels"]},
+           "spec": spec}
+    play = tmp_path / "play.yaml"
+    play.write_text(yaml.safe_dump_all([cm, pod]))
+    podman("secret", "create", secret_name, "-", input=json.dumps(secret["data"]))
+    try:
+        podman("kube", "play", str(play))
+        url = f"http://127.0.0.1:{http}"
+        print(f"\nkube pod ready in {wait_ready(url):.1f} s")
+        ctr = f"{name}-iotad"
+        admin = login(url, password=DEMO_PASSWORD)  # the Secret reached iotad
+        # the ConfigMap reached iotad: the simulated fleet runs, logs are JSON
+        wait_for(lambda: len(admin.get("/api/v1/devices").json()["items"]) > 0,
+                 timeout=30)
+        assert podman("exec", ctr, "id", "-u").stdout.strip() == "10001"
+        assert podman("exec", ctr, "touch", "/probe", check=False).returncode != 0
+        podman("exec", ctr, "touch", "/var/lib/iotad/probe")
+        podman("pod", "stop", "-t", "60", name, timeout=120)
+        logs = podman("logs", ctr)
+        lines = [json.loads(x) for x in (logs.stdout + logs.stderr).splitlines()
+                 if x.startswith("{")]
+        assert lines and lines[-1]["event.action"] == "stopped", lines[-3:]
+        assert os.path.exists(data_dir / "iotad.db")
+    finally:
+        podman("kube", "down", str(play), check=False)
+        podman("pod", "rm", "-f", name, check=False)
+        podman("secret", "rm", secret_name, check=False)
