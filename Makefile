@@ -5,7 +5,7 @@
 #   make unit | integration | fuzz | web | bench
 #   make image      the container image (podman; IMAGE=...), base images built locally
 #                   when no registry is reachable (scripts/container-bases.sh)
-#   make deb        the Debian package in build/ (scripts/build-deb.sh)
+#   make deb        the Debian package in build/deb/ (scripts/build-deb.sh)
 #   make deploy-test  image + deb, then the tests that run them (tests/deploy)
 JOBS ?= 2
 FUZZ_SECONDS ?= 20
@@ -53,10 +53,11 @@ image:
 	@podman image ls --format 'image {{.Repository}}:{{.Tag}} {{.Size}}' $(IMAGE)
 
 deb: build web
-	scripts/build-deb.sh build
+	rm -rf build/deb && scripts/build-deb.sh build/deb
 
-deploy-test: build image
-	IOTAD_IMAGE=$(IMAGE) IOTAD_BASE_IMAGE=$(BASE_IMAGE) $(PYTHON) -m pytest -q tests/deploy
+deploy-test: build image deb
+	IOTAD_IMAGE=$(IMAGE) IOTAD_BASE_IMAGE=$(BASE_IMAGE) \
+	  IOTAD_DEB=$$(ls build/deb/iotad_*.deb | head -1) $(PYTHON) -m pytest -q tests/deploy
 
 bench: build
 	@echo "see bench/README.md"

@@ -115,3 +115,40 @@ def test_unknown_log_format_is_refused():
     from conftest import BIN
     r = subprocess.run([BIN, "serve", "--log-format", "xml"], capture_output=True, text=True)
     assert r.returncode == 2 and "log_format" in r.stderr and "logfmt|json" in r.stderr
+
+
+def test_filebeat_config_reads_what_iotad_writes(iotad, admin, tmp_path):
+    """deploy/filebeat/filebeat.yml (Filebeat itself is not packaged for Debian: not run here):
+    its inputs parse iotad's JSON log lines and forensic export lines as iotad writes them."""
+    import yaml
+    from conftest import ROOT
+    with open(f"{ROOT}/deploy/filebeat/filebeat.yml") as f:
+        cfg = yaml.safe_load(f)
+    inputs = {i["id"]: i for i in cfg["filebeat.inputs"]}
+    assert set(inputs) == {"iotad-journald", "iotad-containers", "iotad-forensic-exports"}
+    assert inputs["iotad-journald"]["include_matches.match"] == ["_SYSTEMD_UNIT=iotad.service"]
+    # a Kubernetes container log file of the StatefulSet's pod iotad-0
+    import fnmatch
+    assert fnmatch.fnmatch("/var/log/containers/iotad-0_iotad_iotad-0123abcd.log",
+                           inputs["iotad-containers"]["paths"][0])
+    # exports: every line is one JSON document with a type, and a time Filebeat can read
+    dev, key = admin.device_with_key("exp")
+    now = int(time.time() * 1000)
+    assert requests.post(iotad.url + "/api/v1/ingest", headers={"X-API-Key": key}, timeout=10,
+                         json=[{"ts": now - i * 1000, "metrics": {"t": i}}
+                               for i in range(5)]).status_code == 202
+    wait_for(lambda: len(admin.points(dev, "t")) == 5)
+    r = admin.get("/api/v1/export", params={"from": now - 60000, "to": now + 1000,
+                                            "format": "ndjson", "what": "points,audit"})
+    assert r.status_code == 200
+    ts_fields = {p["timestamp"]["field"].split(".")[-1]
+                 for p in inputs["iotad-forensic-exports"]["processors"] if "timestamp" in p}
+    assert inputs["iotad-forensic-exports"]["parsers"][0]["ndjson"]["target"] == "iotad.export"
+    lines = r.text.splitlines()
+    types = []
+    for line in lines:
+        doc = json.loads(line)
+        types.append(doc["type"])
+        stamps = [doc[f] for f in ts_fields if f in doc]
+        assert stamps and all(isinstance(s, int) and s > 1e12 for s in stamps), doc
+    assert types[0] == "header" and types[-1] == "manifest" and types.count("point") == 5
