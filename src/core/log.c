@@ -32,8 +32,8 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", "off
 static const char *const format_names[] = {"logfmt", "json"};
 
 #define ECS_VERSION "8.11.0"
-#define KV_MAX 2048   /* the formatted key=value text */
-#define LINE_MAX 6144 /* one output line: JSON escaping can grow the text */
+#define KV_MAX 2048       /* the formatted key=value text */
+#define LOG_LINE_MAX 6144 /* one output line: JSON escaping can grow the text */
 
 void log_set_level(log_level level)
 {
@@ -45,15 +45,20 @@ log_level log_get_level(void)
     return (log_level)atomic_load(&current_level);
 }
 
+/* Index of name in names[n], or -1. */
+static int name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    return -1;
+}
+
 int log_level_parse(const char *name, log_level *out)
 {
-    for (int i = 0; i <= LOG_OFF; i++) {
-        if (strcmp(name, level_names[i]) == 0) {
-            *out = (log_level)i;
-            return 0;
-        }
-    }
-    return -1;
+    int i = name_index(level_names, LOG_OFF + 1, name);
+    if (i < 0) return -1;
+    *out = (log_level)i;
+    return 0;
 }
 
 void log_set_format(log_format format)
@@ -68,13 +73,10 @@ log_format log_get_format(void)
 
 int log_format_parse(const char *name, log_format *out)
 {
-    for (int i = 0; i <= LOG_FORMAT_JSON; i++) {
-        if (strcmp(name, format_names[i]) == 0) {
-            *out = (log_format)i;
-            return 0;
-        }
-    }
-    return -1;
+    int i = name_index(format_names, LOG_FORMAT_JSON + 1, name);
+    if (i < 0) return -1;
+    *out = (log_format)i;
+    return 0;
 }
 
 #define LIMIT_LINES 10
@@ -439,7 +441,7 @@ static void vwrite_event(int fd, log_level level, int64_t now_ms, uint64_t suppr
     if (suppressed)
         snprintf(kv + n, sizeof kv - (size_t)n, "%ssuppressed=%llu", n ? " " : "",
                  (unsigned long long)suppressed);
-    char line[LINE_MAX];
+    char line[LOG_LINE_MAX];
     size_t len = log_format_event(line, sizeof line, (log_format)atomic_load(&current_format),
                                   level, now_ms, msg, kv);
     ssize_t w = write(fd, line, len);
