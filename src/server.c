@@ -25,6 +25,7 @@
 #include "ingest/mqtt_ingest.h"
 #include "ingest/ws_ingest.h"
 #include "mqtt/mqtt_server.h"
+#include "net/tls.h"
 #include "sim/sim.h"
 #include "store/audit.h"
 #include "store/db.h"
@@ -209,6 +210,62 @@ static void on_setting_changed(server *s, const char *key)
         writer_set_retention(s->writer, s->cfg.retention_days * 86400000LL);
 }
 
+/* The certificate of the TLS listeners: the configured files, or a self-signed certificate
+ * made in the data directory on the first start (and reused afterwards). */
+static int start_tls(server *s)
+{
+    const config *c = &s->cfg;
+    if (!c->https_listen[0] && !c->mqtts_listen[0]) return 0;
+    char cert[CONFIG_STR_MAX + 32], key[CONFIG_STR_MAX + 32], err[512];
+    if (c->tls_cert_file[0] || c->tls_key_file[0]) {
+        snprintf(cert, sizeof cert, "%s", c->tls_cert_file);
+        snprintf(key, sizeof key, "%s", c->tls_key_file);
+    } else {
+        snprintf(cert, sizeof cert, "%s/tls-cert.pem", c->data_dir);
+        snprintf(key, sizeof key, "%s/tls-key.pem", c->data_dir);
+        if (access(cert, F_OK) != 0 || access(key, F_OK) != 0) {
+            char host[256] = "localhost";
+            gethostname(host, sizeof host - 1);
+            if (tls_self_signed(cert, key, host, err, sizeof err) != 0) {
+                log_error("tls_self_signed_failed", "err=\"%s\"", err);
+                return -1;
+            }
+            log_warn("tls_self_signed",
+                     "cert=%s key=%s host=%s advice=\"clients must trust this "
+                     "certificate (--cafile); set tls_cert_file/tls_key_file for a real one\"",
+                     cert, key, host);
+        }
+    }
+    tls_options o = {cert, key, c->tls_client_ca_file};
+    if (tls_ctx_new(&o, &s->tls, err, sizeof err) != 0) {
+        log_error("tls_failed", "err=\"%s\"", err);
+        fprintf(stderr, "iotad: %s\n", err);
+        return -1;
+    }
+    char desc[512];
+    tls_ctx_describe(s->tls, desc, sizeof desc);
+    log_info("tls_ready", "cert=%s %s client_ca=%s", cert, desc,
+             c->tls_client_ca_file[0] ? c->tls_client_ca_file : "none");
+    return 0;
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    server *s = h->data;
+    (void)signum;
+    if (!s->tls) {
+        log_info("signal", "signum=%d action=none (no TLS listener)", signum);
+        return;
+    }
+    char err[512], desc[512];
+    if (tls_ctx_reload(s->tls, err, sizeof err) != 0) {
+        log_error("tls_reload_failed", "err=\"%s\" action=\"the previous certificate stays\"", err);
+        return;
+    }
+    tls_ctx_describe(s->tls, desc, sizeof desc);
+    log_info("tls_reloaded", "%s", desc);
+}
+
 static void on_drain(void *arg)
 {
     mqtt_ingest_resume_all(arg);
@@ -357,19 +414,36 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
         log_error("listen_failed", "listener=mqtt addr=%s", cfg->mqtt_listen);
         return -1;
     }
+    if (start_tls(s) != 0) return -1;
+    hopt.tls = mopt.tls = s->tls;
+    if (cfg->https_listen[0] &&
+        http_server_start(loop, cfg->https_listen, &hopt, &hcb, s, &s->https) != 0) {
+        log_error("listen_failed", "listener=https addr=%s", cfg->https_listen);
+        return -1;
+    }
+    if (cfg->mqtts_listen[0] && mqtt_server_start(loop, cfg->mqtts_listen, &mopt,
+                                                  mqtt_ingest_callbacks(), s, &s->mqtts) != 0) {
+        log_error("listen_failed", "listener=mqtts addr=%s", cfg->mqtts_listen);
+        return -1;
+    }
     uv_signal_init(loop, &s->sig_term);
     uv_signal_init(loop, &s->sig_int);
     s->sig_term.data = s->sig_int.data = s;
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_signal_init(loop, &s->sig_hup);
+    s->sig_hup.data = s;
+    uv_signal_start(&s->sig_hup, on_hup, SIGHUP);
     uv_timer_init(loop, &s->tick);
     s->tick.data = s;
     uv_timer_start(&s->tick, on_tick, 1000, 1000);
     if (alerts_start(s) != 0 || reports_start(s) != 0) return -1;
     if (cfg->simulate && sim_start(s, &s->sim) != 0) log_warn("sim_start_failed", "%s", "");
     s->ready = true;
-    log_info("listening", "http_port=%d mqtt_port=%d data_dir=%s pid=%d", http_server_port(s->http),
-             mqtt_server_port(s->mqtt), cfg->data_dir, (int)getpid());
+    log_info("listening",
+             "http_port=%d mqtt_port=%d data_dir=%s pid=%d https_port=%d mqtts_port=%d",
+             http_server_port(s->http), mqtt_server_port(s->mqtt), cfg->data_dir, (int)getpid(),
+             s->https ? http_server_port(s->https) : 0, s->mqtts ? mqtt_server_port(s->mqtts) : 0);
     return 0;
 }
 
@@ -381,6 +455,16 @@ static void on_http_closed(void *arg)
 static void on_mqtt_closed(void *arg)
 {
     ((server *)arg)->mqtt = NULL;
+}
+
+static void on_https_closed(void *arg)
+{
+    ((server *)arg)->https = NULL;
+}
+
+static void on_mqtts_closed(void *arg)
+{
+    ((server *)arg)->mqtts = NULL;
 }
 
 void server_stop(server *s)
@@ -398,6 +482,8 @@ void server_stop(server *s)
     if (s->devices) devstate_save(s->devices); /* learned source addresses */
     if (s->http) http_server_stop(s->http, on_http_closed, s);
     if (s->mqtt) mqtt_server_stop(s->mqtt, on_mqtt_closed, s);
+    if (s->https) http_server_stop(s->https, on_https_closed, s);
+    if (s->mqtts) mqtt_server_stop(s->mqtts, on_mqtts_closed, s);
     s->offload = NULL;
     workers_stop(s->decoders); /* bodies being decoded finish; their connections are closed */
     s->decoders = NULL;
@@ -410,6 +496,7 @@ void server_stop(server *s)
     uv_close((uv_handle_t *)&s->tick, NULL);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
 }
 
 void server_destroy(server *s)
@@ -432,6 +519,8 @@ void server_destroy(server *s)
     population_free(s->population);
     auth_throttle_free(s->throttle);
     auth_throttle_free(s->signups);
+    tls_ctx_free(s->tls); /* connections were closed with their listeners */
+    s->tls = NULL;
     if (s->keys) keys_wipe(s->keys);
     free(s->keys);
     s->keys = NULL;

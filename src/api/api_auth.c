@@ -34,11 +34,12 @@ static void job_free(auth_job *j)
     free(j);
 }
 
-/* Secure: the browser sends the cookie over HTTPS only. */
-static bool cookie_secure(const server *s)
+/* Secure: the browser sends the cookie over HTTPS only. auto: when the login came over
+ * HTTPS (the cookie then never travels in clear, even to the plain listener). */
+static bool cookie_secure(const api_ctx *ctx)
 {
-    return !strcmp(s->cfg.cookie_secure, "on") ||
-           (!strcmp(s->cfg.cookie_secure, "auto") && s->https);
+    const char *mode = ctx->s->cfg.cookie_secure;
+    return !strcmp(mode, "on") || (!strcmp(mode, "auto") && ctx->req->tls);
 }
 
 static bool copy_field(const cJSON *body, const char *key, char *out, size_t cap)
@@ -90,7 +91,7 @@ static void start_session(api_ctx *ctx, const char *user_id)
              "Set-Cookie: " SESSION_COOKIE
              "=%s; Path=/; HttpOnly; SameSite=Strict%s; Max-Age=%lld\r\n"
              "Cache-Control: no-store\r\n",
-             token, cookie_secure(ctx->s) ? "; Secure" : "", (long long)ctx->s->cfg.session_max_s);
+             token, cookie_secure(ctx) ? "; Secure" : "", (long long)ctx->s->cfg.session_max_s);
     http_respond(ctx->c, 200, "application/json", cookie, text, strlen(text));
     explicit_bzero(token, sizeof token);
     free(text);
@@ -198,11 +199,10 @@ void api_logout(api_ctx *ctx)
     db_exec(ctx->s->db, NULL, "DELETE FROM sessions WHERE token_hash = ?", "s", ctx->session_hash);
     api_audit(ctx, "auth.logout", ctx->user_id, "");
     http_respond(ctx->c, 204, NULL,
-                 cookie_secure(ctx->s)
-                     ? "Set-Cookie: " SESSION_COOKIE
-                       "=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0\r\n"
-                     : "Set-Cookie: " SESSION_COOKIE
-                       "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n",
+                 cookie_secure(ctx) ? "Set-Cookie: " SESSION_COOKIE
+                                      "=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0\r\n"
+                                    : "Set-Cookie: " SESSION_COOKIE
+                                      "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n",
                  NULL, 0);
 }
 

@@ -202,6 +202,16 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)ms.connections_current);
     tb_printf(&t, "iotad_connections{listener=\"http\"} %llu\n",
               (unsigned long long)hs.connections_current);
+    if (s->mqtts || s->https) { /* the TLS listeners, when configured */
+        mqtt_server_stats mts = {0};
+        http_server_stats hts = {0};
+        if (s->mqtts) mqtt_server_get_stats(s->mqtts, &mts);
+        if (s->https) http_server_get_stats(s->https, &hts);
+        tb_printf(&t, "iotad_connections{listener=\"mqtts\"} %llu\n",
+                  (unsigned long long)mts.connections_current);
+        tb_printf(&t, "iotad_connections{listener=\"https\"} %llu\n",
+                  (unsigned long long)hts.connections_current);
+    }
     tb_printf(&t, "iotad_connections{listener=\"websocket\"} %llu\n",
               (unsigned long long)hs.ws_current);
     COUNTER("iotad_connections_refused_total",

@@ -402,7 +402,7 @@ static bool csrf_refused(api_ctx *ctx, bool cookie_auth)
         same = strcmp(site, "same-origin") == 0;
     } else if (origin) {
         known = true;
-        same = http_origin_matches(origin, http_req_header(req, "host"), false) ||
+        same = http_origin_matches(origin, http_req_header(req, "host"), req->tls) ||
                http_origin_listed(origin, ctx->s->cfg.trusted_origins);
     }
     if (known ? !same : cookie_auth) {

@@ -14,6 +14,11 @@ typedef struct {
     char data_dir[CONFIG_STR_MAX];
     char http_listen[CONFIG_STR_MAX];
     char mqtt_listen[CONFIG_STR_MAX];
+    char https_listen[CONFIG_STR_MAX]; /* "" = no HTTPS listener */
+    char mqtts_listen[CONFIG_STR_MAX]; /* "" = no MQTT over TLS listener */
+    char tls_cert_file[CONFIG_STR_MAX];
+    char tls_key_file[CONFIG_STR_MAX];
+    char tls_client_ca_file[CONFIG_STR_MAX];
     char log_level[16];
     char log_format[16];
     char admin_email[CONFIG_STR_MAX];

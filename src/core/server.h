@@ -15,6 +15,7 @@
 
 struct http_server;
 struct mqtt_server;
+struct tls_ctx;
 struct writer;
 struct tsdb;
 struct auth_throttle;
@@ -52,6 +53,9 @@ typedef struct server {
     struct writer *writer;
     struct http_server *http;
     struct mqtt_server *mqtt;
+    struct http_server *https; /* TLS listeners, when configured */
+    struct mqtt_server *mqtts;
+    struct tls_ctx *tls; /* their certificate; SIGHUP reloads it */
     struct auth_throttle *throttle;
     struct auth_throttle *signups; /* sign-up attempts per source address */
     ev_sink events;                /* what happened, for the listeners server.c subscribes */
@@ -83,10 +87,9 @@ typedef struct server {
     struct connlimit *limits; /* connection admission shared by the listeners */
     struct db_gate *db_gate;  /* the writer lets db's writes go first (store/db.h) */
     metrics m;
-    uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t tick; /* 1 s housekeeping */
     bool ready, stopping;
-    bool https; /* the HTTP listener speaks TLS */
     /* detection watermark (api/anomalies.c): applied = reached with its anomalies stored,
      * persisted = written to the database; stuck after a failed anomaly transaction */
     int64_t detect_applied, detect_persisted;

@@ -18,6 +18,8 @@
  * libuv handle has closed. A single timer sweeps idle, stalled and lingering connections. */
 #include "http/http_server.h"
 
+#include "net/tls.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -524,6 +526,7 @@ struct http_conn {
     char peer[64];
     char addr[48]; /* peer without the port */
     ws_conn *ws;
+    struct tls_conn *tls; /* HTTPS: out holds plaintext until conn_write_some seals it */
 };
 
 struct http_server {
@@ -540,6 +543,7 @@ struct http_server {
     http_conn *flush_head, *resume_head;
     char *shared;
     bool shared_busy;
+    char *tls_in; /* HTTPS: ciphertext of one read (its plaintext goes to the conn's buffer) */
     bool stopping;
     int handles_open;
     void (*done)(void *);
@@ -566,6 +570,7 @@ void http_conn_ref(http_conn *c)
 static void conn_free(http_conn *c)
 {
     http_req_parser_free(c->parser);
+    tls_conn_free(c->tls);
     if (c->ws) {
         ws_parser_free(&c->ws->p);
         free(c->ws);
@@ -624,9 +629,34 @@ size_t http_conn_queued(const http_conn *c)
 /* Writes what the socket takes now, then hands any remainder to one uv_write. */
 static void write_cb(uv_write_t *req, int status);
 
+/* HTTPS: the plaintext queued in out becomes records (after any handshake records waiting),
+ * and a connection that closes after this output gets close_notify; from here on the write
+ * path sends ciphertext as it would plaintext. */
+static int tls_seal_out(http_conn *c)
+{
+    size_t plain = c->out_len - c->out_off;
+    if (plain && tls_conn_write(c->tls, c->out + c->out_off, plain) != 0) return -1;
+    c->out_off = c->out_len = 0;
+    if (c->close_after_write) tls_conn_close_notify(c->tls); /* once; later calls add nothing */
+    size_t n = tls_conn_pending(c->tls);
+    if (n > c->out_cap) {
+        char *o = realloc(c->out, n);
+        if (!o) return -1;
+        c->out = o;
+        c->out_cap = n;
+    }
+    c->out_len = tls_conn_take(c->tls, c->out, n);
+    return 0;
+}
+
 static void conn_write_some(http_conn *c)
 {
-    if (c->closing || c->writing || c->out_len == c->out_off) return;
+    if (c->closing || c->writing) return;
+    if (c->tls && tls_seal_out(c) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->out_len == c->out_off) return;
     /* On Unix uv_buf_t.len is a size_t: fill it directly rather than through uv_buf_init. */
     uv_buf_t b;
     b.base = c->out + c->out_off;
@@ -851,6 +881,7 @@ static void write_head(http_conn *c, int status, const char *ctype, const char *
         out_put(c, "Connection: close\r\n", 19);
     else if (c->req_http10)
         out_put(c, "Connection: keep-alive\r\n", 24);
+    if (c->tls) out_puts(c, "Strict-Transport-Security: max-age=31536000\r\n");
     if (extra) out_puts(c, extra);
     out_put(c, "\r\n", 2);
 }
@@ -1204,6 +1235,7 @@ static void conn_process(http_conn *c)
             }
             http_request *req = &c->parser->req;
             req->peer = c->peer;
+            req->tls = c->tls != NULL;
             c->req_state = REQ_PENDING;
             c->req_head = req->method == HTTP_HEAD;
             c->req_keep_alive = req->keep_alive;
@@ -1234,16 +1266,31 @@ static void conn_process(http_conn *c)
     http_conn_unref(c);
 }
 
+static size_t own_room(http_conn *c, char **room);
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     http_conn *c = h->data;
     http_server *s = c->srv;
+    if (c->tls) {
+        *buf = uv_buf_init(s->tls_in, SHARED_BUF_SIZE); /* read_cb takes it all at once */
+        return;
+    }
     if (c->in_off == c->in_len && !s->shared_busy) {
         s->shared_busy = true;
         *buf = uv_buf_init(s->shared, SHARED_BUF_SIZE);
         return;
     }
+    char *room;
+    size_t cap = own_room(c, &room);
+    *buf = uv_buf_init(room, (unsigned)cap);
+}
+
+/* Free space at the end of the connection's own input buffer (at least READ_MIN_ROOM, or 0
+ * when out of memory); input is then read or decrypted there. */
+static size_t own_room(http_conn *c, char **room)
+{
     if (c->in_off == c->in_len) c->in_off = c->in_len = 0;
     if (c->own_cap - c->in_len < READ_MIN_ROOM) {
         if (c->in_off > 0) {
@@ -1257,15 +1304,16 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
                 cap *= 2;
             char *b = realloc(c->own_in, cap);
             if (!b) {
-                *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
-                return;
+                *room = NULL; /* libuv reports UV_ENOBUFS */
+                return 0;
             }
             c->own_in = b;
             c->own_cap = cap;
         }
     }
     c->in = c->own_in;
-    *buf = uv_buf_init(c->own_in + c->in_len, (unsigned)(c->own_cap - c->in_len));
+    *room = c->own_in + c->in_len;
+    return c->own_cap - c->in_len;
 }
 
 /* Moves bytes left in the shared buffer into the connection's own buffer. */
@@ -1291,10 +1339,38 @@ static bool keep_leftover(http_conn *c)
     return true;
 }
 
+/* HTTPS: ciphertext in, plaintext through the connection's own buffer into conn_process,
+ * as long as the engine has any. Returns 0, UV_EOF (close_notify) or UV_EPROTO. */
+static ssize_t tls_read(http_conn *c, const char *data, ssize_t nread)
+{
+    http_server *s = c->srv;
+    s->st.bytes_in += (uint64_t)nread;
+    c->last_active = now_ms(c);
+    if (c->lingering || c->closing) return 0;
+    ssize_t n = tls_conn_feed(c->tls, data, (size_t)nread);
+    while (n == 0 && !c->closing) {
+        char *room;
+        size_t cap = own_room(c, &room);
+        if (!cap) {
+            n = -3; /* out of memory */
+            break;
+        }
+        if ((n = tls_conn_read(c->tls, room, cap)) <= 0) break;
+        if (c->ws) c->ws->ping_sent = false;
+        c->in_len += (size_t)n;
+        conn_process(c);
+        n = 0;
+    }
+    if (n == -1) log_info("http_tls_failed", "peer=%s err=\"%s\"", c->peer, tls_conn_error(c->tls));
+    if (!c->closing && tls_conn_pending(c->tls)) schedule_flush(c); /* handshake records */
+    return n == -2 ? UV_EOF : n < 0 ? UV_EPROTO : 0;
+}
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     http_conn *c = stream->data;
     http_server *s = c->srv;
+    if (c->tls && nread > 0) nread = tls_read(c, buf->base, nread); /* plaintext handled there */
     bool shared = buf->base == s->shared && s->shared_busy;
     if (nread > 0) {
         s->st.bytes_in += (uint64_t)nread;
@@ -1470,6 +1546,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->parser = p;
     c->srv = s;
     c->refs = 1;
+    if (s->opt.tls) c->tls = tls_conn_new(s->opt.tls); /* NULL (out of memory): closed below */
     uv_tcp_init(s->loop, &c->tcp);
     c->tcp.data = c;
     /* From here the handle exists: every failure goes through conn_close. */
@@ -1499,6 +1576,10 @@ static void on_connection(uv_stream_t *listener, int status)
     c->admitted = true;
     c->last_active = c->last_progress = now_ms(c);
     c->header_deadline = c->last_active + s->opt.header_timeout_ms;
+    if (s->opt.tls && !c->tls) {
+        conn_close(c);
+        return;
+    }
     update_reading(c);
     if (!c->reading) conn_close(c);
 }
@@ -1638,6 +1719,7 @@ static int parse_addr(const char *addr_port, struct sockaddr_storage *ss)
 static void server_free(http_server *s)
 {
     free(s->shared);
+    free(s->tls_in);
     free(s);
 }
 
@@ -1668,7 +1750,8 @@ int http_server_start(uv_loop_t *loop, const char *addr_port, const http_server_
         return rc;
     }
     s = calloc(1, sizeof *s);
-    if (!s || !(s->shared = malloc(SHARED_BUF_SIZE))) {
+    if (!s || !(s->shared = malloc(SHARED_BUF_SIZE)) ||
+        (opt && opt->tls && !(s->tls_in = malloc(SHARED_BUF_SIZE)))) {
         rc = HTTP_ERR_NOMEM;
         goto fail;
     }

@@ -41,6 +41,7 @@ typedef struct {
     int http_major, http_minor;
     bool keep_alive;        /* the connection stays open after the response */
     bool websocket_upgrade; /* a valid RFC 6455 upgrade request */
+    bool tls;               /* came over TLS (an HTTPS listener) */
 } http_request;
 
 /* Case-insensitive header lookup; the first occurrence, or NULL. */
@@ -77,6 +78,7 @@ typedef struct {
      * 0: 10 s. */
     unsigned header_timeout_ms;
     connlimit *limits; /* shared admission (per address, descriptor budget); NULL: none */
+    struct tls_ctx *tls;      /* HTTPS (net/tls.h) with this context, or NULL */
 } http_server_options;
 
 #define HTTP_BODY_ALWAYS_ADMITTED (64 * 1024)

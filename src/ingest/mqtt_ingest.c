@@ -47,6 +47,24 @@ static uint8_t on_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info)
         device_id[UUID_STR_LEN] = '\0';
     }
     if (s->stopping) return MQTT_RC_SERVER_UNAVAILABLE;
+    /* MQTT over TLS with a client certificate that verified against tls_client_ca_file: its
+     * subject CN is the device id (as AWS IoT binds a certificate to a thing), no key needed */
+    char cn[UUID_STR_LEN + 2];
+    if (mqtt_conn_tls_peer_cn(c, cn, sizeof cn) == 0) {
+        dev_live *dc = util_uuid_valid(cn) ? devstate_get(s->devices, cn) : NULL;
+        bool names_other = device_id[0] && strcmp(device_id, cn) != 0;
+        if (!dc || names_other) {
+            s->m.rejected[TRANSPORT_MQTT][REJECT_AUTH]++;
+            devstate_security(s->devices, dc, NULL, dc ? SEC_AUTH_FAILURE : SEC_UNKNOWN_DEVICE,
+                              TRANSPORT_MQTT, peer,
+                              !dc ? "client certificate CN is not a registered device id"
+                                  : "client certificate is for another device than the user name");
+            return MQTT_RC_NOT_AUTHORIZED;
+        }
+        mqtt_conn_set_data(c, dc);
+        devstate_mqtt_connected(s->devices, dc, peer);
+        return MQTT_RC_SUCCESS;
+    }
     dev_live *d = util_uuid_valid(device_id) ? devstate_get(s->devices, device_id) : NULL;
     if (!d || !info->password) {
         s->m.rejected[TRANSPORT_MQTT][REJECT_AUTH]++;

@@ -112,10 +112,27 @@ static void closing_drained(mqtt_conn *c)
     }
 }
 
+/* TLS: turns the plaintext queued in c->out into records (plus any handshake or alert
+ * records waiting), so the rest of the write path sends ciphertext unchanged. */
+static int tls_seal_out(mqtt_conn *c)
+{
+    if (c->out_len && tls_conn_write(c->tls, c->out, c->out_len) != 0) return -1;
+    c->out_len = 0;
+    if (c->state == CS_CLOSING) tls_conn_close_notify(c->tls); /* once: later calls are no-ops */
+    size_t n = tls_conn_pending(c->tls);
+    if (n && mqtt_srv_out_reserve(c, n) != 0) return -1;
+    c->out_len = tls_conn_take(c->tls, c->out, n);
+    return 0;
+}
+
 static void conn_flush(mqtt_conn *c)
 {
     if (c->state == CS_CLOSED || c->wreq) return;
     mqtt_server *s = c->srv;
+    if (c->tls && tls_seal_out(c) != 0) {
+        write_failed(c);
+        return;
+    }
     if (c->out_len == 0) {
         if (c->state == CS_CLOSING) closing_drained(c);
         return;
@@ -219,6 +236,8 @@ static void on_conn_closed(uv_handle_t *h)
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_cap = 0;
+    tls_conn_free(c->tls);
+    c->tls = NULL;
     c->srv = NULL;
     server_maybe_finish(s);
     mqtt_conn_unref(c); /* the server's reference */
@@ -390,7 +409,7 @@ static void in_stash(mqtt_conn *c, const uint8_t *data, size_t len)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     mqtt_conn *c = h->data;
-    if (c->in_total > c->in_len && c->in_cap >= c->in_total) {
+    if (!c->tls && c->in_total > c->in_len && c->in_cap >= c->in_total) {
         buf->base = (char *)c->in + c->in_len;
         buf->len = c->in_total - c->in_len;
     } else {
@@ -491,7 +510,21 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     s->st.bytes_in += (uint64_t)nread;
     mqtt_conn_ref(c);
     c->in_read = true;
-    if ((uint8_t *)buf->base != s->rbuf) {
+    if (c->tls) {
+        /* the ciphertext is copied into the TLS engine, so the shared buffer takes the
+         * plaintext; everything decryptable is handed on (a pause stashes it) */
+        ssize_t n = tls_conn_feed(c->tls, buf->base, (size_t)nread);
+        while (n == 0 && conn_active(c) &&
+               (n = tls_conn_read(c->tls, s->rbuf, READ_BUF_SIZE)) > 0) {
+            conn_feed(c, s->rbuf, (size_t)n);
+            n = 0;
+        }
+        if (n < 0 && conn_active(c)) {
+            if (n == -1)
+                log_info("mqtt_tls_failed", "peer=%s err=\"%s\"", c->peer, tls_conn_error(c->tls));
+            mqtt_srv_close(c, n == -2 ? MQTT_CLOSE_PEER_GONE : MQTT_CLOSE_PROTOCOL_ERROR, -1);
+        }
+    } else if ((uint8_t *)buf->base != s->rbuf) {
         /* Read straight into the pending packet (alloc handed out its free tail). */
         c->in_len += (size_t)nread;
         if (c->in_len == c->in_total) in_drain_one(c);
@@ -684,6 +717,11 @@ static void on_connection(uv_stream_t *ls, int status)
     c->tcp.data = c;
     c->srv = s;
     c->refs = 1;
+    if (s->opt.tls && !(c->tls = tls_conn_new(s->opt.tls))) {
+        log_warn("mqtt_out_of_memory", "%s", "where=tls");
+        uv_close((uv_handle_t *)&c->tcp, on_refused_closed);
+        return;
+    }
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -878,4 +916,9 @@ void mqtt_server_stop(mqtt_server *s, void (*done)(void *), void *arg)
             c->close_deadline_ms = deadline;
     }
     log_info("mqtt_stopping", "connections=%llu", (unsigned long long)s->st.connections_current);
+}
+
+int mqtt_conn_tls_peer_cn(const mqtt_conn *c, char *out, size_t cap)
+{
+    return c->tls ? tls_conn_peer_cn(c->tls, out, cap) : -1;
 }

@@ -87,6 +87,7 @@ typedef struct {
     unsigned max_connections;    /* 0 = no limit */
     unsigned connect_timeout_ms; /* first packet must be a complete CONNECT; 0 = 10 s */
     connlimit *limits;           /* shared admission (per address, descriptor budget); NULL: none */
+    struct tls_ctx *tls;         /* MQTT over TLS (net/tls.h) with this context, or NULL */
 } mqtt_server_options;
 
 typedef struct {
@@ -110,6 +111,9 @@ int mqtt_server_port(const mqtt_server *s); /* actual bound port (for port 0) */
 /* Stops accepting and closes every connection (v5: DISCONNECT 0x8B Server shutting down);
  * calls done(arg) once every handle is closed, then frees the server. */
 void mqtt_server_stop(mqtt_server *s, void (*done)(void *), void *arg);
+/* TLS listeners: the subject CN of the client certificate the connection presented and
+ * that verified against the client CAs, into out; 0, or -1 when there is none. */
+int mqtt_conn_tls_peer_cn(const mqtt_conn *c, char *out, size_t cap);
 /* Counters; memory_bytes walks the connections (O(n), meant for a metrics scrape). */
 void mqtt_server_get_stats(const mqtt_server *s, mqtt_server_stats *out);
 

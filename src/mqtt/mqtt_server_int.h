@@ -4,6 +4,7 @@
 #define IOTAD_MQTT_SERVER_INT_H
 
 #include "mqtt/mqtt_codec.h"
+#include "net/tls.h"
 #include "mqtt/mqtt_server.h"
 
 #define READ_BUF_SIZE 65536
@@ -40,7 +41,8 @@ struct mqtt_conn {
     size_t in_len, in_cap, in_total;
     uint8_t *out;
     size_t out_len, out_cap;
-    write_req *wreq; /* at most one write in flight */
+    write_req *wreq;      /* at most one write in flight */
+    struct tls_conn *tls; /* TLS listener: out holds plaintext until flushed, sealed there */
     void *data;
     char peer[64]; /* "[ipv6]:port" fits */
     char addr[48]; /* the peer's address without the port */

@@ -244,7 +244,7 @@ def test_retention_days_applies_without_restart(tmp_path):
             r = requests.post(srv.url + "/api/v1/ingest", headers={"X-API-Key": key},
                               json=[{"ts": ts, "metrics": {"t": 1.0}}], timeout=10)
             assert r.status_code == 202, r.text
-        assert len(admin.points(old_dev, "t")) == 1
+        wait_for(lambda: len(admin.points(old_dev, "t")) == 1)
         assert admin.patch("/api/v1/settings", {"retention_days": 2}).status_code == 200
         wait_for(lambda: admin.points(old_dev, "t") == [], timeout=20)
         assert len(admin.points(new_dev, "t")) == 1
