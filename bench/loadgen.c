@@ -29,6 +29,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -330,6 +332,7 @@ typedef struct {
     double duration_s, warmup_s, rate, drain_s, ts_lag_s;
     uint64_t messages;
     const char *creds_path, *label;
+    const char *tls_ca; /* MQTT over TLS, verifying the server with this CA file */
     bool quiet, duration_set, ppm_set, warmup_set;
 } lg_opts;
 
@@ -344,6 +347,7 @@ typedef struct {
     struct addrinfo *addr;
     pthread_barrier_t ready, go;
     atomic_int abort_run;
+    SSL_CTX *tls;                            /* --tls-ca: every connection speaks TLS */
     int64_t t0_ns, win_start_ns, win_end_ns; /* written before the go barrier, then read-only */
 } lg_run;
 
@@ -355,6 +359,7 @@ typedef struct lg_thread lg_thread;
 
 typedef struct {
     int fd, index;
+    SSL *ssl; /* with --tls-ca */
     lg_cstate state;
     lg_thread *th;
     char client_id[LG_MAX_STR], topic[LG_MAX_STR + 32];
@@ -453,6 +458,8 @@ static void conn_close(lg_conn *c, bool lost, const char *why)
     }
     if (c->state == CS_HANDSHAKE) th->handshakes_pending--;
     epoll_ctl(th->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
     c->state = CS_CLOSED;
@@ -461,11 +468,34 @@ static void conn_close(lg_conn *c, bool lost, const char *why)
     c->pings_out = 0;
 }
 
+/* send()/recv() of the connection, through TLS with --tls-ca: the same results (errno EAGAIN
+ * when the TLS layer must wait for the socket). */
+static ssize_t conn_send(lg_conn *c, const void *p, size_t n)
+{
+    if (!c->ssl) return send(c->fd, p, n, MSG_NOSIGNAL);
+    int r = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPROTO;
+    return -1;
+}
+
+static ssize_t conn_recv(lg_conn *c, void *p, size_t n)
+{
+    if (!c->ssl) return recv(c->fd, p, n, 0);
+    int r = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPROTO;
+    return -1;
+}
+
 /* Sends what is queued; QoS 0 publishes count as done once fully handed to the kernel. */
 static void conn_flush(lg_conn *c, int64_t now)
 {
     while (buf_pending(&c->w) > 0) {
-        ssize_t n = send(c->fd, c->w.p + c->w.off, buf_pending(&c->w), MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->w.p + c->w.off, buf_pending(&c->w));
         if (n > 0) {
             c->w.off += (size_t)n;
             continue;
@@ -1001,6 +1031,35 @@ static int tcp_connect(const struct addrinfo *ai, char *err, size_t errcap)
     return fd;
 }
 
+/* The TLS handshake on the fresh non-blocking socket, waiting with poll (set-up time, not
+ * counted in the measurement window). */
+static int tls_handshake(lg_thread *th, lg_conn *c, char *err, size_t errcap)
+{
+    c->ssl = SSL_new(th->run->tls);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 ||
+        SSL_set_tlsext_host_name(c->ssl, th->run->o.host) != 1) {
+        snprintf(err, errcap, "SSL_new failed");
+        return -1;
+    }
+    SSL_set1_host(c->ssl, th->run->o.host);
+    for (;;) {
+        int r = SSL_connect(c->ssl);
+        if (r == 1) return 0;
+        int e = SSL_get_error(c->ssl, r);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            unsigned long code = ERR_get_error();
+            snprintf(err, errcap, "%s", code ? ERR_reason_error_string(code) : "handshake failed");
+            ERR_clear_error();
+            return -1;
+        }
+        struct pollfd pfd = {.fd = c->fd, .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+        if (poll(&pfd, 1, LG_CONNECT_TIMEOUT_MS) <= 0) {
+            snprintf(err, errcap, "handshake timed out");
+            return -1;
+        }
+    }
+}
+
 static int conn_open(lg_thread *th, lg_conn *c)
 {
     const lg_opts *o = &th->run->o;
@@ -1009,6 +1068,16 @@ static int conn_open(lg_thread *th, lg_conn *c)
     if (c->fd < 0) {
         th->connect_failures++;
         th_error(th, "connection %d to %s:%s: %s", c->index, o->host, o->port, err);
+        c->state = CS_CLOSED;
+        return -1;
+    }
+    if (th->run->tls && tls_handshake(th, c, err, sizeof err) != 0) {
+        th->connect_failures++;
+        th_error(th, "connection %d to %s:%s: TLS: %s", c->index, o->host, o->port, err);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        close(c->fd);
+        c->fd = -1;
         c->state = CS_CLOSED;
         return -1;
     }
@@ -1037,14 +1106,15 @@ static void conn_read(lg_conn *c, int64_t now)
 {
     for (int turns = 0; turns < 8 && c->state != CS_CLOSED; turns++) {
         buf_reserve(&c->r, 16384);
-        ssize_t n = recv(c->fd, c->r.p + c->r.len, c->r.cap - c->r.len, 0);
+        ssize_t n = conn_recv(c, c->r.p + c->r.len, c->r.cap - c->r.len);
         if (n > 0) {
             c->r.len += (size_t)n;
             if (c->th->run->o.mode == MODE_MQTT)
                 mqtt_parse(c, now);
             else
                 http_parse(c, now);
-            if ((size_t)n < 16384) return;
+            /* TLS may hold decrypted bytes the socket no longer signals */
+            if ((size_t)n < 16384 && !(c->ssl && SSL_has_pending(c->ssl))) return;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -1280,7 +1350,8 @@ static void usage(FILE *f)
            "                          [--connections C] [--batch B] [--points-per-msg M]\n"
            "                          (--duration S | --messages N) [--rate R]\n"
            "common: [--threads N] [--warmup S] [--drain-timeout S] [--ts-lag S] [--label TEXT]\n"
-           "        [--quiet]\n"
+           "        [--quiet] [--tls-ca FILE]\n"
+           "  --tls-ca FILE  MQTT over TLS; the server's certificate must verify against FILE\n"
            "  --creds FILE   lines \"device_id api_key\"; MQTT: user=id, password=key,\n"
            "                 topic devices/<id>/telemetry; HTTP: X-API-Key header\n"
            "  --rate R       total messages (mqtt) or requests (http) per second, paced;\n"
@@ -1359,6 +1430,7 @@ static int parse_args(lg_opts *o, int argc, char **argv)
         O_QUIET,
         O_DRAIN,
         O_TS_LAG,
+        O_TLS_CA,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -1381,6 +1453,7 @@ static int parse_args(lg_opts *o, int argc, char **argv)
         {"quiet", no_argument, 0, O_QUIET},
         {"drain-timeout", required_argument, 0, O_DRAIN},
         {"ts-lag", required_argument, 0, O_TS_LAG},
+        {"tls-ca", required_argument, 0, O_TLS_CA},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -1456,6 +1529,9 @@ static int parse_args(lg_opts *o, int argc, char **argv)
             break;
         case O_CREDS:
             o->creds_path = a;
+            break;
+        case O_TLS_CA:
+            o->tls_ca = a;
             break;
         case O_PROTOCOL:
             bad = parse_int(a, 4, 5, &v);
@@ -1816,6 +1892,16 @@ int main(int argc, char **argv)
     }
     if (o->mode == MODE_HTTP && !run.ncreds)
         fprintf(stderr, "loadgen: warning: no --creds, requests carry no X-API-Key\n");
+    if (o->tls_ca) {
+        run.tls = SSL_CTX_new(TLS_client_method());
+        if (!run.tls || SSL_CTX_load_verify_locations(run.tls, o->tls_ca, NULL) != 1) {
+            fprintf(stderr, "loadgen: cannot load the CA file %s\n", o->tls_ca);
+            return 2;
+        }
+        SSL_CTX_set_verify(run.tls, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_mode(run.tls,
+                         SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     int gai = getaddrinfo(o->host, o->port, &hints, &run.addr);
     if (gai != 0) {
@@ -1966,6 +2052,7 @@ int main(int argc, char **argv)
     free(conns);
     free(run.creds);
     freeaddrinfo(run.addr);
+    SSL_CTX_free(run.tls);
     pthread_barrier_destroy(&run.ready);
     pthread_barrier_destroy(&run.go);
     return rc;
