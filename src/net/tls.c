@@ -37,9 +37,7 @@ static void take_error(char *out, size_t cap, const char *fallback)
 {
     unsigned long e = ERR_get_error();
     if (e) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        snprintf(out, cap, "%s", buf);
+        ERR_error_string_n(e, out, cap);
     } else {
         snprintf(out, cap, "%s", fallback);
     }
