@@ -333,27 +333,28 @@ typedef struct {
     int64_t rate_per_min;
 } due_row;
 
+/* Dead-letters a pending row that no retry can deliver. */
+static void dead_at_once(worker *w, const char *id, const char *why, int64_t now)
+{
+    db_exec(w->db, NULL,
+            "UPDATE alerts SET status = 'dead', last_error = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'pending'",
+            "sis", why, now, id);
+    count(w->a, &w->a->dead);
+    alert_outbox_note(w->a, id);
+}
+
 /* Claims one due row (transaction) and starts its transfer. */
 static void start_job(worker *w, const due_row *r, int64_t now)
 {
     const char *id = r->id;
     const char *channel_id = r->channel_id;
-    if (!r->has_channel) { /* channel deleted */
-        db_exec(w->db, NULL,
-                "UPDATE alerts SET status = 'dead', last_error = 'channel deleted', updated_at = ? "
-                "WHERE id = ? AND status = 'pending'",
-                "is", now, id);
-        count(w->a, &w->a->dead);
-        alert_outbox_note(w->a, id);
+    if (!r->has_channel) {
+        dead_at_once(w, id, "channel deleted", now);
         return;
     }
-    if (r->secret_bad) { /* a retry cannot help: the key file lacks the key */
-        db_exec(w->db, NULL,
-                "UPDATE alerts SET status = 'dead', last_error = 'channel secret cannot be "
-                "decrypted with the key file', updated_at = ? WHERE id = ? AND status = 'pending'",
-                "is", now, id);
-        count(w->a, &w->a->dead);
-        alert_outbox_note(w->a, id);
+    if (r->secret_bad) { /* the key file lacks the key */
+        dead_at_once(w, id, "channel secret cannot be decrypted with the key file", now);
         return;
     }
     if (!r->enabled) { /* channel disabled: hold, do not lose */

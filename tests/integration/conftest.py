@@ -177,6 +177,29 @@ class Client:
         return r.json()["points"]
 
 
+def paho_connect(host, port, dev, key, protocol, tls_ca=None, client_id=None):
+    """A started paho client (TLS with tls_ca) and the CONNACK return code."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    c = mqtt.Client(client_id=client_id or f"t-{dev[:8]}-{protocol}", protocol=protocol)
+    if tls_ca:
+        c.tls_set(ca_certs=tls_ca)
+    c.username_pw_set(dev, key)
+    result = {}
+    connected = threading.Event()
+
+    def on_connect(client, userdata, flags, rc, properties=None):
+        result["rc"] = rc if isinstance(rc, int) else rc.value
+        connected.set()
+
+    c.on_connect = on_connect
+    c.connect(host, port, keepalive=30)
+    c.loop_start()
+    assert connected.wait(10), "no CONNACK"
+    return c, result["rc"]
+
+
 def wait_for(fn, timeout=10.0, interval=0.05):
     """Polls fn until it returns a truthy value; returns it or raises on timeout."""
     deadline = time.time() + timeout

@@ -97,15 +97,21 @@ def test_keyed_chain_with_checkpoints_verifies(stopped):
     assert f"seq={head[0]} head={head[1]} sig=" in last
 
 
-def test_edit_and_unkeyed_rehash_is_detected(stopped):
-    """The review's forgery: edit a role change and recompute the hashes after it."""
-    _, data_dir, db_path = stopped
+def edit_role_change(db_path, detail):
+    """Rewrites the detail of the role change row (as raw file access allows); its seq."""
     seq = role_change_seq(db_path)
     db = sqlite3.connect(db_path)
     db.execute("DROP TRIGGER audit_log_no_update")
-    db.execute("UPDATE audit_log SET detail = '{\"role\":\"device_owner\"}' WHERE seq = ?", (seq,))
+    db.execute("UPDATE audit_log SET detail = ? WHERE seq = ?", (detail, seq))
     db.commit()
     db.close()
+    return seq
+
+
+def test_edit_and_unkeyed_rehash_is_detected(stopped):
+    """The review's forgery: edit a role change and recompute the hashes after it."""
+    _, data_dir, db_path = stopped
+    seq = edit_role_change(db_path, '{"role":"device_owner"}')
     rehash(db_path, seq)
     r = verify(data_dir)
     assert r.returncode == 1, r.stdout
@@ -114,12 +120,7 @@ def test_edit_and_unkeyed_rehash_is_detected(stopped):
 
 def test_rehash_with_a_stolen_key_is_caught_by_the_checkpoints(stopped):
     _, data_dir, db_path = stopped
-    seq = role_change_seq(db_path)
-    db = sqlite3.connect(db_path)
-    db.execute("DROP TRIGGER audit_log_no_update")
-    db.execute("UPDATE audit_log SET detail = '{}' WHERE seq = ?", (seq,))
-    db.commit()
-    db.close()
+    seq = edit_role_change(db_path, "{}")
     rehash(db_path, seq, key=read_key(data_dir, "audit_mac"))
     r = verify(data_dir)
     assert r.returncode == 1, r.stdout

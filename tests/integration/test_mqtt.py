@@ -3,32 +3,18 @@ exact reason codes. Covers authentication, the per-device topic ACL, bad payload
 and online/offline status from the MQTT session."""
 import json
 import subprocess
-import threading
 import time
 
 import paho.mqtt.client as mqtt
 import pytest
 import requests
 
-from conftest import wait_for
+from conftest import paho_connect, wait_for
 from mqttraw import RawMqtt
 
 
 def paho_client(iotad, dev, key, protocol):
-    c = mqtt.Client(client_id=f"t-{dev[:8]}-{protocol}", protocol=protocol)
-    c.username_pw_set(dev, key)
-    result = {}
-    connected = threading.Event()
-
-    def on_connect(client, userdata, flags, rc, properties=None):
-        result["rc"] = rc if isinstance(rc, int) else rc.value
-        connected.set()
-
-    c.on_connect = on_connect
-    c.connect("127.0.0.1", iotad.mqtt_port, keepalive=30)
-    c.loop_start()
-    assert connected.wait(10), "no CONNACK"
-    return c, result["rc"]
+    return paho_connect("127.0.0.1", iotad.mqtt_port, dev, key, protocol)
 
 
 @pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5])

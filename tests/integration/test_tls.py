@@ -9,7 +9,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -17,7 +16,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import Iotad, wait_for
+from conftest import Iotad, paho_connect, wait_for
 
 
 class TlsIotad(Iotad):
@@ -134,21 +133,9 @@ def test_mosquitto_pub_with_cafile(tsrv):
 @pytest.mark.parametrize("protocol", [mqtt.MQTTv311, mqtt.MQTTv5])
 def test_paho_qos1_over_tls(tsrv, protocol):
     dev, key, h = device_with_key(tsrv)
-    c = mqtt.Client(client_id=f"tls-{protocol}", protocol=protocol)
-    c.tls_set(ca_certs=tsrv.ca)
-    c.username_pw_set(dev, key)
-    connected = threading.Event()
-    result = {}
-
-    def on_connect(client, userdata, flags, rc, properties=None):
-        result["rc"] = rc if isinstance(rc, int) else rc.value
-        connected.set()
-
-    c.on_connect = on_connect
-    c.connect("localhost", tsrv.mqtts_port, keepalive=30)
-    c.loop_start()
+    c, rc = paho_connect("localhost", tsrv.mqtts_port, dev, key, protocol, tls_ca=tsrv.ca)
     try:
-        assert connected.wait(10) and result["rc"] == 0
+        assert rc == 0
         now = int(time.time() * 1000)
         infos = [c.publish(f"devices/{dev}/telemetry",
                            json.dumps({"ts": now + i, "metrics": {"temp": 20 + i}}), qos=1)
