@@ -75,7 +75,7 @@ typedef struct {
     uint8_t sig[64];
 } audit_checkpoint;
 
-#define AUDIT_CHECKPOINT_LINE_MAX 256
+#define AUDIT_CHECKPOINT_LINE_MAX 320 /* the longest line (18-digit ts and seq) is 273 */
 /* Signs (seq, head) at ts_ms with the Ed25519 private key seed and writes the checkpoint line
  * (no newline) into out. 0 ok, -1 error. */
 int audit_checkpoint_format(const uint8_t seed[32], int64_t ts_ms, int64_t seq, const char head[65],
