@@ -22,6 +22,8 @@ tls_main() {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$key" \
         -out "$cert" -subj /CN=localhost -addext subjectAltName=DNS:localhost -days 2 \
         2>/dev/null || bench_die "openssl req failed"
+    # Mosquitto started as root drops to its own user: let it read this throw-away key
+    chmod a+rx "$BENCH_TMP" && chmod a+r "$cert" "$key"
     local common=(--connections "$conns" --duration "$duration" --points-per-msg "$ppm"
         --protocol "$protocol" --threads "$threads" --host localhost --qos 1
         --inflight "$inflight")
