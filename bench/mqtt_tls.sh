@@ -2,7 +2,8 @@
 # MQTT over TLS, iotad against Mosquitto in one run with the same load and the same
 # certificate (EC P-256, made here with openssl): QoS 1 throughput over TLS and over plain TCP
 # for both servers (bench_loadgen, --tls-ca for TLS), and the cost of full TLS handshakes
-# (openssl s_time: new handshakes per second against each server's TLS port). Prints one JSON
+# (openssl s_time: new handshakes per second against each server's TLS port, and the server's
+# CPU time per handshake from /proc). Prints one JSON
 # object per run and a summary line with the ratios iotad/mosquitto (TLS), TLS/plain (each
 # server) and the handshake rates. Progress goes to stderr.
 #
@@ -11,6 +12,22 @@
 #   THREADS, BUILD_DIR, LOADGEN, IOTAD, MOSQUITTO, KEEP_TMP); HANDSHAKE_S (5)
 
 source "$(dirname "${BASH_SOURCE[0]}")/mqtt_vs_mosquitto.sh"
+
+# Full TLS handshakes against PORT for S seconds (openssl s_time -new) while PID serves them:
+# prints "<handshakes per second> <server CPU ms per handshake>" (CPU from /proc: user+system).
+handshakes() { # PORT PID S CAFILE
+    local port=$1 pid=$2 s=$3 ca=$4 t0 t1 out n secs hz
+    hz=$(getconf CLK_TCK)
+    t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    out=$(openssl s_time -connect "localhost:$port" -new -time "$s" -CAfile "$ca" 2>/dev/null |
+        grep "real seconds" | head -1)
+    t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    n=$(echo "$out" | awk '{print $1}')
+    secs=$(echo "$out" | awk '{print $4}')
+    [[ -n $n && $n -gt 0 ]] || { echo "0 0"; return; }
+    awk -v n="$n" -v s="$secs" -v d=$((t1 - t0)) -v hz="$hz" \
+        'BEGIN { printf "%.1f %.3f\n", n / s, d * 1000 / hz / n }'
+}
 
 tls_main() {
     bench_init
@@ -53,8 +70,7 @@ EOF
     bench_run mosquitto-tls-qos1 mqtt --port "$mosq_tls" --tls-ca "$cert" "${common[@]}" \
         --ts-lag 5400
     local mosq_hs
-    mosq_hs=$(openssl s_time -connect "localhost:$mosq_tls" -new -time "$hs" -CAfile "$cert" \
-        2>/dev/null | awk '/connections in .* real seconds/ {print $1 / $4; exit}')
+    mosq_hs=$(handshakes "$mosq_tls" "$MOSQ_PID" "$hs" "$cert")
     bench_stop "$MOSQ_PID"
 
     # iotad: the same certificate on an MQTT-over-TLS listener next to the plain one
@@ -77,12 +93,11 @@ EOF
     bench_run iotad-tls-qos1 mqtt --port "$iotad_tls" --tls-ca "$cert" "${auth[@]}" \
         "${common[@]}" --ts-lag 5400
     local iotad_hs
-    iotad_hs=$(openssl s_time -connect "localhost:$iotad_tls" -new -time "$hs" -CAfile "$cert" \
-        2>/dev/null | awk '/connections in .* real seconds/ {print $1 / $4; exit}')
+    iotad_hs=$(handshakes "$iotad_tls" "$IOTAD_PID" "$hs" "$cert")
     kill -0 "$IOTAD_PID" 2>/dev/null || bench_die "iotad died during the runs"
     bench_stop "$IOTAD_PID"
 
-    $PY - "$BENCH_TMP/results.jsonl" "${mosq_hs:-0}" "${iotad_hs:-0}" <<'EOF'
+    $PY - "$BENCH_TMP/results.jsonl" "${mosq_hs:-0 0}" "${iotad_hs:-0 0}" <<'EOF'
 import json, sys
 runs = {}
 for line in open(sys.argv[1]):
@@ -96,7 +111,7 @@ def ratio(a, b):
     return round(a / b, 3) if a and b else None
 m, mt, i, it = (rate(x) for x in ("mosquitto-qos1", "mosquitto-tls-qos1", "iotad-qos1",
                                    "iotad-tls-qos1"))
-mhs, ihs = float(sys.argv[2]), float(sys.argv[3])
+(mhs, mcpu), (ihs, icpu) = (map(float, a.split()) for a in sys.argv[2:4])
 print(json.dumps({
     "summary": "mqtt_tls",
     "qos1_tls_msgs_per_s": {"mosquitto": mt, "iotad": it, "ratio": ratio(it, mt)},
@@ -104,6 +119,8 @@ print(json.dumps({
     "tls_over_plain": {"mosquitto": ratio(mt, m), "iotad": ratio(it, i)},
     "tls_handshakes_per_s": {"mosquitto": round(mhs, 1), "iotad": round(ihs, 1),
                              "ratio": ratio(ihs, mhs)},
+    "tls_handshake_server_cpu_ms": {"mosquitto": mcpu, "iotad": icpu,
+                                    "ratio": ratio(icpu, mcpu)},
     "qos1_tls_p99_ms": {"mosquitto": runs.get("mosquitto-tls-qos1", {}).get("p99_ms"),
                         "iotad": runs.get("iotad-tls-qos1", {}).get("p99_ms")},
     "all_ok": all(r.get("ok") for r in runs.values()),
