@@ -11,6 +11,9 @@ loopback ports with a temporary data directory and prints one JSON object per sc
   bench/abuse.py slowloris [N] [R]  QoS 1 ack latency of 20 normal devices (bench_loadgen,
                                     R msgs/s, default 1000) without, then during, N (10000)
                                     slow-header HTTP connections kept open from 127.0.2.x
+  bench/abuse.py offline [N] [K]    N (20) silent MQTT devices with keepalive K s (4): time
+                                    from their last packet to the server closing them (and
+                                    marking them offline), as a multiple of K
 """
 import json
 import os
@@ -326,6 +329,25 @@ def slowloris(n=10000, rate=1000):
     print(json.dumps(res))
 
 
+def offline(n=20, keepalive=4):
+    srv = Server()
+    creds = [srv.device(f"silent-{i}") for i in range(n)]
+    socks, ratios = [], []
+    for dev, key in creds:
+        socks.append((mqtt_connect(srv.mqtt, dev, key, keepalive=keepalive), time.time()))
+        time.sleep(0.05)  # spread over the server's clock
+    for s, t0 in socks:
+        s.settimeout(keepalive * 3)
+        assert s.recv(1) == b""
+        ratios.append((time.time() - t0) / keepalive)
+        s.close()
+    ratios.sort()
+    print(json.dumps({"bench": "abuse_offline", "devices": n, "keepalive_s": keepalive,
+                      "ratio_min": round(ratios[0], 3), "ratio_median":
+                      round(ratios[len(ratios) // 2], 3), "ratio_max": round(ratios[-1], 3)}))
+    srv.stop()
+
+
 def probe(port, path, seconds):
     """Child process: GET path every 0.2 s for seconds; prints the latencies (null = failed)."""
     out, t_end = [], time.time() + seconds
@@ -344,4 +366,5 @@ if __name__ == "__main__":
         sys.exit(0)
     cmd = sys.argv[1] if len(sys.argv) > 1 else "nested"
     args = [int(a) for a in sys.argv[2:]]
-    {"nested": nested, "overload": overload, "slowloris": slowloris}[cmd](*args)
+    {"nested": nested, "overload": overload, "slowloris": slowloris,
+     "offline": offline}[cmd](*args)

@@ -277,6 +277,12 @@ static void record_event(devstate *ds, const char *device_id, const char *catego
             detail ? detail : "");
 }
 
+void devstate_event(devstate *ds, dev_live *d, const char *category, const char *kind, transport t,
+                    const char *peer, const char *detail)
+{
+    record_event(ds, d->id, category, kind, t, peer, detail);
+}
+
 static void set_status(devstate *ds, dev_live *d, bool online, transport t, const char *peer,
                        const char *reason)
 {

@@ -82,5 +82,8 @@ void devstate_on_events(devstate *ds, devstate_events_fn fn, void *arg);
 /* Writes the learned source addresses that changed (at a stop; the tick does it otherwise). */
 void devstate_save(devstate *ds);
 const char *sec_event_name(sec_event ev);
+/* Records a device event (GET /devices/{id}/events), rate-limited with the security events. */
+void devstate_event(devstate *ds, dev_live *d, const char *category, const char *kind, transport t,
+                    const char *peer, const char *detail);
 
 #endif

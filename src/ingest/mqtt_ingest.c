@@ -221,8 +221,28 @@ void mqtt_ingest_resume_all(server *s)
     }
 }
 
+/* The device's last will (its connection ended without a normal DISCONNECT): a device event
+ * "will" with the topic and payload, next to the "offline" that on_close records. */
+static void on_will(void *ud, mqtt_conn *c, const mqtt_will_info *w, mqtt_close_reason why)
+{
+    server *s = ud;
+    dev_live *d = mqtt_conn_get_data(c);
+    if (!d || d->deleted) return;
+    char topic[130], payload[64], detail[256];
+    size_t n = 0; /* the topic in full (up to 128 bytes), made safe to echo */
+    for (size_t i = 0; i < w->topic_len && n + 1 < sizeof topic; i++) {
+        unsigned char ch = (unsigned char)w->topic[i];
+        topic[n++] = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : '?';
+    }
+    topic[n] = '\0';
+    ingest_msg_quote(payload, sizeof payload, (const char *)w->payload, w->payload_len);
+    snprintf(detail, sizeof detail, "topic=\"%s\" payload=\"%s\" bytes=%zu reason=%s", topic,
+             payload, w->payload_len, mqtt_close_reason_name(why));
+    devstate_event(s->devices, d, "device", "will", TRANSPORT_MQTT, mqtt_conn_peer(c), detail);
+}
+
 const mqtt_callbacks *mqtt_ingest_callbacks(void)
 {
-    static const mqtt_callbacks cb = {on_connect, on_publish, on_close};
+    static const mqtt_callbacks cb = {on_connect, on_publish, on_close, on_will};
     return &cb;
 }

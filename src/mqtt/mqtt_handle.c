@@ -172,6 +172,21 @@ static void handle_connect(mqtt_conn *c, const uint8_t *body, size_t len)
     }
     c->state = CS_CONNECTED;
     s->st.sessions_current++;
+    mqtt_srv_arm_keepalive(c);
+    if (ci.will && (c->will = calloc(1, sizeof *c->will)) != NULL) {
+        c->will->topic = malloc(ci.will_topic_len ? ci.will_topic_len : 1);
+        c->will->payload = malloc(ci.will_payload_len ? ci.will_payload_len : 1);
+        if (!c->will->topic || !c->will->payload) {
+            mqtt_srv_will_free(c);
+        } else {
+            memcpy(c->will->topic, ci.will_topic, ci.will_topic_len);
+            memcpy(c->will->payload, ci.will_payload, ci.will_payload_len);
+            c->will->topic_len = ci.will_topic_len;
+            c->will->payload_len = ci.will_payload_len;
+            c->will->qos = ci.will_qos;
+            c->will->retain = ci.will_retain;
+        }
+    }
     mqtt_connack a = {.reason = 0};
     if (v5) {
         a.has_receive_maximum = true;
@@ -312,6 +327,8 @@ static void handle_disconnect(mqtt_conn *c, const uint8_t *body, size_t len)
         return;
     }
     if (d.reason) log_debug("mqtt_client_disconnect", "peer=%s reason=0x%02x", c->peer, d.reason);
+    if (!(c->version == 5 && d.reason == MQTT_RC_DISCONNECT_WITH_WILL_MESSAGE))
+        mqtt_srv_will_free(c);
     mqtt_srv_close(c, MQTT_CLOSE_CLIENT_DISCONNECT, -1);
 }
 

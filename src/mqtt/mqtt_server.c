@@ -3,8 +3,9 @@
  * unprocessed while paused) is copied into a per-connection buffer, sized to the packet and
  * freed once drained, so an idle connection costs only its struct. Replies are appended to a
  * per-connection output buffer and flushed once per read callback, or once per loop iteration
- * (idle handle) for replies produced elsewhere, e.g. asynchronous PUBACKs. One timer sweeps all
- * connections for connect timeouts, keepalive (1.5 x) and lingering closes. A connection being
+ * (idle handle) for replies produced elsewhere, e.g. asynchronous PUBACKs. Each connection has a
+ * timer due at its CONNECT deadline, then at 1.5 x keepalive after its last packet; one timer
+ * sweeps lingering closes. A connection being
  * closed first sends what is queued (CONNACK refusal, DISCONNECT), then shuts down its write
  * side and discards input until EOF or a deadline, so the final packet is not lost to a RST. */
 #include "core/log.h"
@@ -16,6 +17,7 @@
 
 static void conn_flush(mqtt_conn *c);
 static void conn_really_close(mqtt_conn *c);
+static void on_timer_closed(uv_handle_t *h);
 static size_t conn_process(mqtt_conn *c, const uint8_t *data, size_t len);
 static void server_maybe_finish(mqtt_server *s);
 
@@ -247,6 +249,11 @@ static void conn_really_close(mqtt_conn *c)
 {
     if (c->state == CS_CLOSED) return;
     c->state = CS_CLOSED;
+    if (c->timer_on) {
+        c->timer_on = false;
+        uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    }
+    mqtt_srv_will_free(c);
     c->reading = false;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -292,6 +299,19 @@ void mqtt_srv_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reason)
     if (was_connected) {
         s->st.sessions_current--;
         log_debug("mqtt_close", "peer=%s reason=%s", c->peer, mqtt_close_reason_name(why));
+        /* The will stands unless a normal DISCONNECT removed it; not at a server stop, which is
+         * not the device's doing. */
+        if (c->will && why != MQTT_CLOSE_SERVER_STOP && s->cb.on_will) {
+            mqtt_will_info w = {.topic = c->will->topic,
+                                .topic_len = c->will->topic_len,
+                                .payload = c->will->payload,
+                                .payload_len = c->will->payload_len,
+                                .qos = c->will->qos,
+                                .retain = c->will->retain};
+            s->st.wills_published++;
+            s->cb.on_will(s->ud, c, &w, why);
+        }
+        mqtt_srv_will_free(c);
         if (s->cb.on_close) s->cb.on_close(s->ud, c, why);
     }
     if (c->state != CS_CLOSING) return; /* closed from on_close */
@@ -616,6 +636,65 @@ void mqtt_conn_resume(mqtt_conn *c)
     mqtt_srv_schedule(c);
 }
 
+/* --- Per-connection deadlines --------------------------------------------------------------- */
+
+/* One timer per connection, due exactly at its deadline: the CONNECT deadline, then 1.5 x
+ * keepalive after the last complete packet (MQTT 3.1.1 3.1.2.10, 5.0 3.1.2.10). Packets do not
+ * touch the timer; when it fires early (a packet came meanwhile) it re-arms for the rest. A
+ * sweep every second made devices go offline at 1.68-1.75 x keepalive. */
+static void on_conn_timer(uv_timer_t *t)
+{
+    mqtt_conn *c = t->data;
+    mqtt_server *s = c->srv;
+    if (!s || !conn_active(c)) return;
+    uint64_t now = uv_now(s->loop);
+    if (c->state == CS_AWAIT_CONNECT) {
+        s->st.connect_timeouts++;
+        log_info("mqtt_connect_timeout", "peer=%s", c->peer);
+        mqtt_srv_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, -1);
+        return;
+    }
+    uint64_t period = (uint64_t)c->keepalive * 1500;
+    if (!period) return;
+    if (c->paused_app || c->paused_flow || c->paused_write) { /* not the client's silence */
+        uv_timer_start(&c->timer, on_conn_timer, period, 0);
+        return;
+    }
+    uint64_t deadline = c->last_rx_ms + period;
+    if (now < deadline) {
+        uv_timer_start(&c->timer, on_conn_timer, deadline - now, 0);
+        return;
+    }
+    s->st.keepalive_timeouts++;
+    if (now - deadline > s->st.keepalive_late_ms_max) s->st.keepalive_late_ms_max = now - deadline;
+    log_info("mqtt_keepalive_timeout", "peer=%s keepalive=%u silent_ms=%llu", c->peer, c->keepalive,
+             (unsigned long long)(now - c->last_rx_ms));
+    mqtt_srv_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, MQTT_RC_KEEP_ALIVE_TIMEOUT);
+}
+
+void mqtt_srv_arm_keepalive(mqtt_conn *c)
+{
+    if (!c->timer_on) return;
+    if (c->keepalive)
+        uv_timer_start(&c->timer, on_conn_timer, (uint64_t)c->keepalive * 1500, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    mqtt_conn_unref(h->data);
+}
+
+void mqtt_srv_will_free(mqtt_conn *c)
+{
+    if (!c->will) return;
+    free(c->will->topic);
+    free(c->will->payload);
+    free(c->will);
+    c->will = NULL;
+}
+
 /* --- Server --------------------------------------------------------------------------------- */
 
 static void on_tick(uv_timer_t *t)
@@ -624,28 +703,8 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = uv_now(s->loop);
     for (mqtt_conn *c = s->conns, *next; c; c = next) {
         next = c->next; /* closing never unlinks synchronously, but stay safe */
-        switch (c->state) {
-        case CS_AWAIT_CONNECT:
-            if (now - c->accepted_ms >= s->opt.connect_timeout_ms) {
-                s->st.connect_timeouts++;
-                log_info("mqtt_connect_timeout", "peer=%s", c->peer);
-                mqtt_srv_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, -1);
-            }
-            break;
-        case CS_CONNECTED:
-            if (c->keepalive && !c->paused_app && !c->paused_flow && !c->paused_write &&
-                now - c->last_rx_ms >= (uint64_t)c->keepalive * 1500) {
-                s->st.keepalive_timeouts++;
-                log_info("mqtt_keepalive_timeout", "peer=%s keepalive=%u", c->peer, c->keepalive);
-                mqtt_srv_close(c, MQTT_CLOSE_KEEPALIVE_TIMEOUT, MQTT_RC_KEEP_ALIVE_TIMEOUT);
-            }
-            break;
-        case CS_CLOSING:
-            if (now >= c->close_deadline_ms) conn_really_close(c);
-            break;
-        default:
-            break;
-        }
+        /* connect and keepalive deadlines have a timer each (on_conn_timer) */
+        if (c->state == CS_CLOSING && now >= c->close_deadline_ms) conn_really_close(c);
     }
 }
 
@@ -756,6 +815,11 @@ static void on_connection(uv_stream_t *ls, int status)
         conn_really_close(c);
         return;
     }
+    uv_timer_init(s->loop, &c->timer);
+    c->timer.data = c;
+    c->timer_on = true;
+    mqtt_conn_ref(c); /* the timer's, dropped when it has closed */
+    uv_timer_start(&c->timer, on_conn_timer, s->opt.connect_timeout_ms, 0);
     mqtt_srv_update_reading(c);
 }
 

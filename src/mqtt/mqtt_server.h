@@ -41,7 +41,7 @@ typedef struct {
     bool clean_start;
     uint16_t keepalive;      /* effective: may be lowered by max_keepalive (v5) */
     bool client_id_assigned; /* v5 empty client id: the server made one up */
-    bool will;               /* a will message was given (it is never published) */
+    bool will;               /* a will message was given (see on_will) */
     uint32_t session_expiry; /* v5, as requested (iotad keeps no sessions) */
     const char *peer;        /* "ip:port" */
 } mqtt_connect_info;
@@ -63,6 +63,15 @@ typedef struct {
 } mqtt_publish_info;
 
 typedef struct {
+    const char *topic; /* not NUL-terminated */
+    size_t topic_len;
+    const uint8_t *payload;
+    size_t payload_len;
+    uint8_t qos;
+    bool retain;
+} mqtt_will_info;
+
+typedef struct {
     /* CONNECT validated. Return an MQTT5 reason code: 0 accepts; e.g. 0x86 Bad user name or
      * password, 0x87 Not authorized, 0x85 Client Identifier not valid. The server maps it to a
      * 3.1.1 return code for v4 clients, sends CONNACK, and closes on failure. May call
@@ -77,6 +86,11 @@ typedef struct {
      * no-op; memory lives until the last unref. May run inside mqtt_conn_disconnect and
      * mqtt_server_stop. */
     void (*on_close)(void *ud, mqtt_conn *c, mqtt_close_reason why);
+    /* Optional. An accepted connection that gave a will ends other than by a normal
+     * DISCONNECT (MQTT 5: reason 0x04 keeps the will) or a server stop: its will, valid during
+     * the call, just before on_close. iotad delivers wills to nobody (it is not a broker); the
+     * application records them. */
+    void (*on_will)(void *ud, mqtt_conn *c, const mqtt_will_info *will, mqtt_close_reason why);
 } mqtt_callbacks;
 
 typedef struct {
@@ -98,6 +112,8 @@ typedef struct {
     uint64_t packets_in, packets_out, bytes_in, bytes_out;
     uint64_t publish_in;
     uint64_t protocol_errors, keepalive_timeouts, connect_timeouts, too_large;
+    uint64_t wills_published;       /* handed to on_will */
+    uint64_t keepalive_late_ms_max; /* most a keepalive close came after its 1.5 x deadline */
     uint64_t memory_bytes; /* held by open connections: structs + buffers (computed on call) */
 } mqtt_server_stats;
 

@@ -22,9 +22,20 @@ typedef struct write_req {
     size_t len;
 } write_req;
 
+typedef struct mqtt_will_copy {
+    char *topic;
+    uint8_t *payload;
+    uint16_t topic_len, payload_len;
+    uint8_t qos;
+    bool retain;
+} mqtt_will_copy;
+
 struct mqtt_conn {
     uv_tcp_t tcp;
-    mqtt_server *srv; /* valid while the handle is open */
+    uv_timer_t timer;     /* CONNECT deadline, then keepalive (1.5 x) */
+    bool timer_on;        /* initialised (holds a reference until closed) */
+    mqtt_will_copy *will; /* kept from CONNECT until a normal DISCONNECT or the close */
+    mqtt_server *srv;     /* valid while the handle is open */
     mqtt_conn *prev, *next;
     mqtt_conn *dirty_next;
     uint32_t refs;
@@ -98,6 +109,9 @@ void mqtt_srv_out_commit(mqtt_conn *c, size_t n);
 void mqtt_srv_update_reading(mqtt_conn *c);
 /* Flushes (and, if need_drain, processes buffered input) at the next loop iteration. */
 void mqtt_srv_schedule(mqtt_conn *c);
+/* Accepted CONNECT: the connection's timer now watches 1.5 x keepalive (or nothing). */
+void mqtt_srv_arm_keepalive(mqtt_conn *c);
+void mqtt_srv_will_free(mqtt_conn *c);
 
 /* mqtt_handle.c */
 

@@ -64,6 +64,9 @@ struct fixture {
     bool client_id_assigned;
     uint16_t keepalive;
     mqtt_close_reason close_why;
+    int wills;
+    mqtt_close_reason will_why;
+    char will_topic[64], will_payload[64];
     uint16_t pub_ids[MAX_PENDING];
     uint8_t pub_qos[MAX_PENDING];
     char topic[128];
@@ -178,6 +181,16 @@ static void app_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
         uv_timer_start(&fx->ack_timer, on_ack_timer, (uint64_t)fx->puback_delay_ms, 0);
 }
 
+static void app_will(void *ud, mqtt_conn *c, const mqtt_will_info *w, mqtt_close_reason why)
+{
+    fixture *fx = ud;
+    fx->wills++;
+    fx->will_why = why;
+    snprintf(fx->will_topic, sizeof fx->will_topic, "%.*s", (int)w->topic_len, w->topic);
+    snprintf(fx->will_payload, sizeof fx->will_payload, "%.*s", (int)w->payload_len,
+             (const char *)w->payload);
+}
+
 static void app_close(void *ud, mqtt_conn *c, mqtt_close_reason why)
 {
     fixture *fx = ud;
@@ -261,7 +274,7 @@ static fixture *fx_new(void)
 static void fx_run_at(fixture *fx, const char *addr, fx_fn client)
 {
     assert_int_equal(uv_loop_init(&fx->loop), 0);
-    mqtt_callbacks cb = {app_connect, app_publish, app_close};
+    mqtt_callbacks cb = {app_connect, app_publish, app_close, app_will};
     assert_int_equal(mqtt_server_start(&fx->loop, addr, &fx->opt, &cb, fx, &fx->srv), 0);
     fx->port = mqtt_server_port(fx->srv);
     assert_true(fx->port > 0);
@@ -809,6 +822,63 @@ static void test_keepalive_timeout_closes_the_connection(void **state)
     assert_int_equal(disconnect_reason(fx, 1), MQTT_RC_KEEP_ALIVE_TIMEOUT);
     assert_int_equal(fx->close_why, MQTT_CLOSE_KEEPALIVE_TIMEOUT);
     assert_int_equal(fx->stats.keepalive_timeouts, 1);
+    /* Issue 11 #10: closed at 1.5 x keepalive by the connection's own timer, not by the next
+     * run of a once-a-second sweep (which came 0-1000 ms late: offline at 1.68-1.75 x) */
+    assert_true(fx->stats.keepalive_late_ms_max < 250);
+    fx_free(fx);
+}
+
+static void cli_connect_will(fixture *fx, int fd, int version)
+{
+    mqtt_connect c = {.protocol_version = (uint8_t)version,
+                      .clean_start = true,
+                      .keepalive = 30,
+                      .client_id = "dev-w",
+                      .client_id_len = 5,
+                      .will = true,
+                      .will_qos = 1,
+                      .will_topic = "devices/w/status",
+                      .will_topic_len = 16,
+                      .will_payload = (const uint8_t *)"gone",
+                      .will_payload_len = 4};
+    uint8_t buf[128];
+    int n = mqtt_encode_connect(buf, sizeof buf, &c);
+    cli_send(fd, buf, (size_t)n);
+    cli_read(fx, fd);
+}
+
+/* Issue 11 #10: a device that vanishes without DISCONNECT leaves its will to the application;
+ * a normal DISCONNECT removes it, MQTT 5 reason 0x04 keeps it. */
+static void sc_wills(fixture *fx)
+{
+    int fd = cli_open(fx); /* 3.1.1, connection dropped */
+    cli_connect_will(fx, fd, 4);
+    close(fd);
+    fd = cli_open(fx); /* 3.1.1, normal DISCONNECT */
+    cli_connect_will(fx, fd, 4);
+    cli_send_hex(fd, "e000");
+    cli_read_until_eof(fx, fd);
+    close(fd);
+    fd = cli_open(fx); /* 5, DISCONNECT with Will Message */
+    cli_connect_will(fx, fd, 5);
+    cli_send_hex(fd, "e00104");
+    cli_read_until_eof(fx, fd);
+    close(fd);
+    for (int i = 0; i < 200 && fx->closes < 3; i++)
+        usleep(10000);
+}
+
+static void test_will_is_handed_over_unless_a_normal_disconnect_removed_it(void **state)
+{
+    (void)state;
+    fixture *fx = fx_new();
+    fx_run(fx, sc_wills);
+    assert_int_equal(fx->closes, 3);
+    assert_int_equal(fx->wills, 2);
+    assert_int_equal(fx->will_why, MQTT_CLOSE_CLIENT_DISCONNECT);
+    assert_string_equal(fx->will_topic, "devices/w/status");
+    assert_string_equal(fx->will_payload, "gone");
+    assert_int_equal(fx->stats.wills_published, 2);
     fx_free(fx);
 }
 
@@ -1422,6 +1492,7 @@ int main(void)
         cmocka_unit_test(test_v5_publish_with_retain_is_refused),
         cmocka_unit_test(test_oversized_packet_is_refused),
         cmocka_unit_test(test_keepalive_timeout_closes_the_connection),
+        cmocka_unit_test(test_will_is_handed_over_unless_a_normal_disconnect_removed_it),
         cmocka_unit_test(test_garbage_first_packet_closes_without_reply),
         cmocka_unit_test(test_connect_must_arrive_within_the_timeout),
         cmocka_unit_test(test_second_connect_is_a_protocol_error),
