@@ -16,7 +16,6 @@
 #include "detect/population.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,17 +197,6 @@ void population_add(population *p, const shard_event *e)
     b->e[b->n++] = (entry){mi, e->value};
 }
 
-/* Formats an explanation; long metric or type names are cut, by design. */
-static void describe(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void describe(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, cap, fmt, ap);
-    va_end(ap);
-}
-
 typedef struct {
     shard_event *head, *tail; /* in the order they happened: an open before its close */
 } event_list;
@@ -241,7 +229,14 @@ static shard_event *episode(const population *p, event_list *events, group *g, m
 {
     double a = fabs(z);
     if (!m->anomaly_id[chart][0] && a >= p->pp.open[chart]) {
-        util_uuid7(m->anomaly_id[chart]);
+        /* the same episode judged again (summaries replayed after a crash) keeps its id */
+        char name[256];
+        int len = snprintf(name, sizeof name, "%s\x1f%s\x1f%s\x1f%lld", chart_names[chart],
+                           m->device_id, g->metric, (long long)ts);
+        util_uuid7_named(m->anomaly_id[chart], ts, name,
+                         len < 0                     ? 0
+                         : (size_t)len < sizeof name ? (size_t)len
+                                                     : sizeof name - 1);
         shard_event *e = event_for(events, SHARD_EV_OPEN, g, m, chart, ts, value);
         if (!e) return NULL;
         e->level = a >= p->pp.warn[chart] ? DET_LEVEL_WARNING : DET_LEVEL_INFO;
@@ -281,26 +276,27 @@ static void judge_bucket(population *p, group *g, const pbucket *b, event_list *
         shard_event *e;
         if (!isnan(o->drift) &&
             (e = episode(p, events, g, m, DET_PEER_DRIFT, o->drift, b->ts, x[i])) != NULL)
-            describe(e->description, sizeof e->description,
-                     "%.40s drifts away from its %zu peers of type %.24s: %+.4g from the peer "
-                     "median over the last hour, %+.4g over the last day (%.3g x its usual "
-                     "variation %.3g)",
-                     g->metric, n - 1, g->device_type, (double)t->fast, (double)t->slow, o->drift,
-                     o->drift_scale);
+            util_format(e->description, sizeof e->description,
+                        "%.40s drifts away from its %zu peers of type %.24s: %+.4g from the peer "
+                        "median over the last hour, %+.4g over the last day (%.3g x its usual "
+                        "variation %.3g)",
+                        g->metric, n - 1, g->device_type, (double)t->fast, (double)t->slow,
+                        o->drift, o->drift_scale);
         if (!isnan(o->level) &&
             (e = episode(p, events, g, m, DET_PEER_LEVEL, o->level, b->ts, x[i])) != NULL)
-            describe(e->description, sizeof e->description,
-                     "%.40s has been far from all of its %u peers of type %.24s: %+.4g "
-                     "(%+.3g%%) from the peer median over the last week (peers' level %.6g); "
-                     "%.3g x their spread from the nearest",
-                     g->metric, info.n_level - 1, g->device_type, (double)t->lasting,
-                     info.ref > 0 ? 100.0 * t->lasting / info.ref : 0.0, info.ref, fabs(o->level));
+            util_format(e->description, sizeof e->description,
+                        "%.40s has been far from all of its %u peers of type %.24s: %+.4g "
+                        "(%+.3g%%) from the peer median over the last week (peers' level %.6g); "
+                        "%.3g x their spread from the nearest",
+                        g->metric, info.n_level - 1, g->device_type, (double)t->lasting,
+                        info.ref > 0 ? 100.0 * t->lasting / info.ref : 0.0, info.ref,
+                        fabs(o->level));
         if (!isnan(o->departure) &&
             (e = episode(p, events, g, m, DET_PEER_DEPARTURE, o->departure, b->ts, x[i])) != NULL)
-            describe(e->description, sizeof e->description,
-                     "%.40s departs from its %zu peers of type %.24s: mean %.6g vs peer median "
-                     "%.6g (robust z %.3g)",
-                     g->metric, n - 1, g->device_type, x[i], info.median, o->departure_z);
+            util_format(e->description, sizeof e->description,
+                        "%.40s departs from its %zu peers of type %.24s: mean %.6g vs peer median "
+                        "%.6g (robust z %.3g)",
+                        g->metric, n - 1, g->device_type, x[i], info.median, o->departure_z);
     }
     free(x);
 }

@@ -3,6 +3,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -173,4 +174,12 @@ int util_parse_rfc3339(const char *s, size_t len, int64_t *out_ms)
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
     *out_ms = secs * 1000 + frac_ms;
     return 0;
+}
+
+void util_format(char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
 }

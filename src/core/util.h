@@ -27,5 +27,8 @@ bool util_ct_equal(const void *a, const void *b, size_t len);
 void util_rfc3339(int64_t ms, char out[32]);
 /* Parses RFC 3339 (Z or +hh:mm offsets, optional fraction) to ms; 0 ok, -1 invalid. */
 int util_parse_rfc3339(const char *s, size_t len, int64_t *out_ms);
+/* snprintf into a fixed buffer where cutting a long text is the intent (explanations with
+ * user-chosen names), without the compiler's truncation warning at each call. */
+void util_format(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

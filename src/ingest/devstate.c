@@ -349,19 +349,18 @@ static void new_address_anomaly(devstate *ds, dev_live *d, transport t, const ch
                                 det_addr_verdict v)
 {
     int known = det_addrset_count(&d->addrs) - 1;
-    char detail[200];
-    snprintf(detail, sizeof detail,
-             "%s: %s (known: %d address%s, learned over %u connections "
-             "and messages)",
+    char text[256];
+    snprintf(text, sizeof text,
+             "connected from %s: %s (%d known address%s, learned over %u connections and "
+             "messages)",
              host,
-             v == DET_ADDR_NEW_NETWORK ? "a network the device never used"
-                                       : "a new address in a network the device used",
+             v == DET_ADDR_NEW_NETWORK ? "a network it never used before"
+                                       : "a new address in a network it used before",
              known, known == 1 ? "" : "es", (unsigned)d->addrs.seen - 1);
-    record_event(ds, d->id, "security", "new_source_address", t, host, detail);
+    record_event(ds, d->id, "security", "new_source_address", t, host, text);
     log_warn("security_event",
-             "kind=new_source_address device=%s transport=%s peer=%s "
-             "detail=\"%s\"",
-             d->id, transport_name(t), host, detail);
+             "kind=new_source_address device=%s transport=%s peer=%s detail=\"%s\"", d->id,
+             transport_name(t), host, text);
     if (!ds->on_events) return;
     shard_event *open = calloc(1, sizeof *open), *close = calloc(1, sizeof *close);
     if (!open || !close) {
@@ -380,13 +379,7 @@ static void new_address_anomaly(devstate *ds, dev_live *d, transport t, const ch
         v == DET_ADDR_NEW_NETWORK && !d->addrs.roaming ? DET_LEVEL_WARNING : DET_LEVEL_INFO;
     open->value = open->lo = open->hi = NAN;
     open->score = 1;
-    snprintf(open->description, sizeof open->description,
-             "connected from %s: %s (%d known address%s, learned over %u connections and "
-             "messages)",
-             host,
-             v == DET_ADDR_NEW_NETWORK ? "a network it never used before"
-                                       : "a new address in a network it used before",
-             known, known == 1 ? "" : "es", (unsigned)d->addrs.seen - 1);
+    snprintf(open->description, sizeof open->description, "%s", text);
     snprintf(open->detectors, sizeof open->detectors, "[{\"name\":\"security\",\"score\":1}]");
     /* one event, not a state: the episode ends where it starts */
     *close = *open;

@@ -13,7 +13,6 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,17 +114,6 @@ struct shards {
     _Atomic uint64_t processed;
     int64_t max_seq; /* loop thread: the largest seq handed over (or resumed from) */
 };
-
-/* Formats a description; long metric or rule names are cut, by design. */
-static void describe(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void describe(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, cap, fmt, ap);
-    va_end(ap);
-}
 
 static uint32_t hash_device(const char *id)
 {
@@ -336,12 +324,12 @@ static void detector_point(shard *s, sseries *ss, int64_t ts, double x)
         e->hi = r.hi;
         describe_detectors(ss, &r, e->detectors, sizeof e->detectors);
         if (isfinite(r.lo) && isfinite(r.hi))
-            describe(e->description, sizeof e->description,
-                     "%s = %.6g outside the expected range %.6g .. %.6g (score %.2f)", ss->metric,
-                     x, r.lo, r.hi, r.score);
+            util_format(e->description, sizeof e->description,
+                        "%s = %.6g outside the expected range %.6g .. %.6g (score %.2f)",
+                        ss->metric, x, r.lo, r.hi, r.score);
         else
-            describe(e->description, sizeof e->description, "%s = %.6g is unusual (score %.2f)",
-                     ss->metric, x, r.score);
+            util_format(e->description, sizeof e->description, "%s = %.6g is unusual (score %.2f)",
+                        ss->metric, x, r.score);
         return;
     }
     if (!ss->anomaly_id[0]) return;
@@ -394,14 +382,14 @@ static void rule_event(shard *s, sseries *ss, rule_slot *slot, det_rule_event ev
         static const char *const verbs[] = {"above", "below", "changing faster than",
                                             "silent for more than"};
         if (r->rule.kind == DET_RULE_STALE)
-            describe(e->description, sizeof e->description,
-                     "rule '%s': %s silent for more than %lld s", r->name, ss->metric,
-                     (long long)(r->rule.for_ms / 1000));
+            util_format(e->description, sizeof e->description,
+                        "rule '%s': %s silent for more than %lld s", r->name, ss->metric,
+                        (long long)(r->rule.for_ms / 1000));
         else
-            describe(e->description, sizeof e->description,
-                     "rule '%s': %s = %.6g %s %.6g%s for %lld s", r->name, ss->metric, x,
-                     verbs[r->rule.kind], r->rule.threshold,
-                     r->rule.kind == DET_RULE_RATE ? "/s" : "", (long long)(r->rule.for_ms / 1000));
+            util_format(
+                e->description, sizeof e->description, "rule '%s': %s = %.6g %s %.6g%s for %lld s",
+                r->name, ss->metric, x, verbs[r->rule.kind], r->rule.threshold,
+                r->rule.kind == DET_RULE_RATE ? "/s" : "", (long long)(r->rule.for_ms / 1000));
         snprintf(e->detectors, sizeof e->detectors, "[{\"name\":\"rule\",\"score\":1}]");
     } else if (slot->anomaly_id[0]) {
         shard_event *e = new_event(s, SHARD_EV_CLOSE, ss);
@@ -465,7 +453,7 @@ static void security_point(shard *s, sseries *ss, int64_t ts, double x)
     bind_rules(s, ss);
     if (rule_names_metric(s, ss)) r.level = DET_LEVEL_NONE;
     if (r.level >= DET_LEVEL_WARNING && !ss->anomaly_id[0]) {
-        util_uuid7(ss->anomaly_id);
+        episode_id(ss->anomaly_id, "security", 0, ss->device_id, ss->metric, ts);
         ss->level = r.level;
         ss->peak = x;
         shard_event *e = new_event(s, SHARD_EV_OPEN, ss);
@@ -477,12 +465,12 @@ static void security_point(shard *s, sseries *ss, int64_t ts, double x)
         e->score = r.q > 1e-12 ? -log10(r.q) / 12 : 1;
         e->lo = e->hi = NAN;
         int sec = (int)(s->owner->opt.sys_interval_ms / 1000);
-        describe(e->description, sizeof e->description,
-                 "%s = %.6g in %d s against a learned %.2g per %d s (%.0fx; Poisson tail %.1e)",
-                 ss->metric, x, sec, r.expected, sec, x / (r.expected > 0.1 ? r.expected : 0.1),
-                 r.q);
-        describe(e->detectors, sizeof e->detectors, "[{\"name\":\"security\",\"score\":%.3f}]",
-                 e->score);
+        util_format(e->description, sizeof e->description,
+                    "%s = %.6g in %d s against a learned %.2g per %d s (%.0fx; Poisson tail %.1e)",
+                    ss->metric, x, sec, r.expected, sec, x / (r.expected > 0.1 ? r.expected : 0.1),
+                    r.q);
+        util_format(e->detectors, sizeof e->detectors, "[{\"name\":\"security\",\"score\":%.3f}]",
+                    e->score);
     } else if (ss->anomaly_id[0] && r.level == DET_LEVEL_NONE) {
         shard_event *e = new_event(s, SHARD_EV_CLOSE, ss);
         if (e) {
@@ -503,8 +491,8 @@ static void security_point(shard *s, sseries *ss, int64_t ts, double x)
         e->value = x;
         e->score = r.q > 1e-12 ? -log10(r.q) / 12 : 1;
         e->lo = e->hi = NAN;
-        describe(e->detectors, sizeof e->detectors, "[{\"name\":\"security\",\"score\":%.3f}]",
-                 e->score);
+        util_format(e->detectors, sizeof e->detectors, "[{\"name\":\"security\",\"score\":%.3f}]",
+                    e->score);
     }
 }
 
@@ -591,12 +579,12 @@ static void device_row(shard *s, const writer_job *job)
         e->value = dv->last[r.contrib];
         e->score = r.z;
         e->lo = e->hi = NAN;
-        describe(e->description, sizeof e->description,
-                 "the device's metrics together depart from their learned joint behaviour "
-                 "(T2/d %.1f); largest deviation in %s = %.6g",
-                 r.t2, dv->metric[r.contrib], dv->last[r.contrib]);
-        describe(e->detectors, sizeof e->detectors, "[{\"name\":\"multivariate\",\"score\":%.3f}]",
-                 r.z);
+        util_format(e->description, sizeof e->description,
+                    "the device's metrics together depart from their learned joint behaviour "
+                    "(T2/d %.1f); largest deviation in %s = %.6g",
+                    r.t2, dv->metric[r.contrib], dv->last[r.contrib]);
+        util_format(e->detectors, sizeof e->detectors,
+                    "[{\"name\":\"multivariate\",\"score\":%.3f}]", r.z);
     } else if (!r.alarm && dv->anomaly_id[0]) {
         shard_event *e = new_event(s, SHARD_EV_CLOSE, &pseudo);
         if (e) {
