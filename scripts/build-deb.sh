@@ -37,7 +37,7 @@ EOT
 printf 'iotad (%s-%s) unstable; urgency=medium\n\n  * Package built by scripts/build-deb.sh.\n\n -- iotad maintainers <iotad@localhost>  %s\n' \
   "$version" "$revision" "$(date -R -u -d @"${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}")" |
   gzip -9n >"$pkg/usr/share/doc/iotad/changelog.Debian.gz"
-# Depends from the binary's libraries
+# Depends from the binary's libraries; procps for the unit's ExecReload (/bin/kill)
 mkdir -p "$work/src/debian"
 printf 'Source: iotad\n\nPackage: iotad\nArchitecture: any\n' >"$work/src/debian/control"
 shlibs=$(cd "$work/src" && dpkg-shlibdeps -O "$pkg/usr/bin/iotad" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
@@ -49,14 +49,15 @@ Version: $version-$revision
 Architecture: $arch
 Maintainer: iotad maintainers <iotad@localhost>
 Installed-Size: $(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
-Depends: adduser, init-system-helpers (>= 1.54), $shlibs
+Depends: adduser, init-system-helpers (>= 1.54), procps, $shlibs
 Section: net
 Priority: optional
 Description: real-time anomaly detection for IoT networks
  iotad takes telemetry from devices over MQTT, HTTP and WebSocket, stores it
  compactly, learns what normal looks like and alerts when something is wrong.
- This package runs it as a systemd service with its dashboard on port 8080 and
- MQTT on port 1883; configuration in /etc/iotad, data in /var/lib/iotad.
+ This package runs it as a systemd service with its dashboard on port 8080 (8443
+ with TLS) and MQTT on port 1883 (8883 with TLS); configuration in /etc/iotad,
+ data in /var/lib/iotad.
 EOT
 echo /etc/iotad/iotad.conf >"$pkg/DEBIAN/conffiles"
 for s in postinst prerm postrm; do install -m 0755 "$root/deploy/debian/$s" "$pkg/DEBIAN/$s"; done

@@ -67,16 +67,19 @@ class Container:
     """One iotad container on the host network (the only network in this sandbox), on free
     loopback ports, with its data in a named volume."""
 
-    def __init__(self, image, volume, env=None, args=(), name=None):
+    def __init__(self, image, volume, env=None, args=(), name=None, mounts=()):
         self.name = name or unique("iotad-test")
         self.http_port, self.mqtt_port = free_port(), free_port()
+        self.https_port, self.mqtts_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
         e = {"IOTAD_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
              "IOTAD_MQTT_LISTEN": f"127.0.0.1:{self.mqtt_port}",
+             "IOTAD_HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
+             "IOTAD_MQTTS_LISTEN": f"127.0.0.1:{self.mqtts_port}",
              "IOTAD_ADMIN_PASSWORD": ADMIN_PASSWORD}
         e.update(env or {})
         cmd = ["run", "-d", "--name", self.name, "--network=host",
-               "-v", f"{volume}:/var/lib/iotad"]
+               "-v", f"{volume}:/var/lib/iotad", *mounts]
         for k, v in e.items():
             cmd += ["-e", f"{k}={v}"]
         podman(*cmd, image, *args)
@@ -106,3 +109,20 @@ def volume():
     podman("volume", "create", name)
     yield name
     podman("volume", "rm", "-f", name, check=False)
+
+
+def make_cert(directory, name, cn):
+    """A self-signed server certificate `<name>.pem` and its key `<name>.key` (EC P-256) for
+    localhost and 127.0.0.1, made with the openssl CLI; returns the certificate's path."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key", "-out",
+                    f"{name}.pem", "-subj", f"/CN={cn}", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2"],
+                   cwd=directory, check=True, capture_output=True, timeout=60)
+    return os.path.join(directory, f"{name}.pem")
+
+
+def curl_tls(url, cafile):
+    """GET over TLS trusting only `cafile`; the completed process (stdout: headers and body)."""
+    return subprocess.run(["curl", "-sS", "--max-time", "20", "--cacert", cafile, "-D", "-",
+                           url], capture_output=True, text=True, timeout=30)

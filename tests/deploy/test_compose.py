@@ -10,7 +10,8 @@ import time
 import requests
 import yaml
 
-from conftest import ADMIN_PASSWORD, ROOT, free_port, login, podman, unique, wait_for, wait_ready
+from conftest import (ADMIN_PASSWORD, ROOT, curl_tls, free_port, login, podman, unique, wait_for,
+                      wait_ready)
 
 COMPOSE_DIR = os.path.join(ROOT, "deploy", "compose")
 
@@ -32,11 +33,12 @@ def online_devices(url):
     return int(m.group(1)) if m else 0
 
 
-def test_embedded_compose_runs_the_simulated_fleet(image):
+def test_embedded_compose_runs_the_simulated_fleet(image, tmp_path):
     project = unique("iotadci")
-    http_port, mqtt_port = free_port(), free_port()
+    http_port, mqtt_port, https_port = free_port(), free_port(), free_port()
     env = {"IOTAD_IMAGE": image, "IOTAD_ADMIN_PASSWORD": ADMIN_PASSWORD,
            "IOTAD_HTTP_PORT": str(http_port), "IOTAD_MQTT_PORT": str(mqtt_port),
+           "IOTAD_HTTPS_PORT": str(https_port), "IOTAD_MQTTS_PORT": str(free_port()),
            "IOTAD_SIM_DEVICES": "20", "IOTAD_LOG_FORMAT": "json"}
     url = f"http://127.0.0.1:{http_port}"
     try:
@@ -54,6 +56,11 @@ def test_embedded_compose_runs_the_simulated_fleet(image):
             'iotad_ingest_points_total{transport="mqtt"} 0') == 0, timeout=60)
         container = f"{project}_iotad_1"
         assert podman("healthcheck", "run", container, check=False).returncode == 0
+        # HTTPS on its published port, with the self-signed certificate from the volume
+        ca = tmp_path / "ca.pem"
+        ca.write_text(podman("exec", container, "cat", "/var/lib/iotad/tls-cert.pem").stdout)
+        r = curl_tls(f"https://127.0.0.1:{https_port}/readyz", str(ca))
+        assert r.returncode == 0 and "HTTP/1.1 200" in r.stdout, r.stderr
         compose(project, "down", "-t", "60", env=env)
         assert podman("container", "exists", container, check=False).returncode != 0
         # the data stays in the named volume until `down -v`
@@ -86,7 +93,7 @@ def test_compose_files_match_the_image_and_the_files_they_mount():
     assert "/var/lib/iotad" in svc["volumes"][0]
     assert svc["stop_grace_period"] == "60s"
     published = {p.rsplit(":", 1)[1] for p in svc["ports"]}
-    assert published == {"8080", "1883"}
+    assert published == {"8080", "1883", "8443", "8883"}
     # every variable is one iotad accepts (`iotad serve --help` lists the keys)
     keys = iotad_keys()
     for name in svc["environment"]:

@@ -1,8 +1,10 @@
 """The Debian package on a clean Debian 12 (a container from the base image, no systemd as
 PID 1, as in CI): dpkg -i with its dependencies from the archive, the user, files and unit it
 installs, the unit's ExecStart run the way systemd would run it (its User, Group, UMask,
-Environment and EnvironmentFile), then an upgrade that keeps the operator's configuration
-and the data, remove, and a purge that leaves nothing behind outside the data directory.
+Environment and EnvironmentFile), TLS with the self-signed certificate, then an upgrade that
+keeps the operator's configuration and the data, the operator's certificate renewed through
+the unit's ExecReload, remove, and a purge that leaves nothing behind outside the data
+directory.
 Not covered here: systemd itself starting the unit (no systemd runs in CI); the unit's
 sandboxing directives (ProtectSystem, ...) are systemd's to apply."""
 import configparser
@@ -13,7 +15,8 @@ import time
 
 import requests
 
-from conftest import ADMIN_PASSWORD, free_port, login, podman, unique, wait_for, wait_ready
+from conftest import (ADMIN_PASSWORD, curl_tls, free_port, login, make_cert, podman, unique,
+                      wait_for, wait_ready)
 
 UNIT = "/lib/systemd/system/iotad.service"
 # what a package install and purge may leave changed outside the data directory: dpkg's own
@@ -132,14 +135,17 @@ def test_deb_install_start_upgrade_remove_purge(tmp_path):
         assert deb.sh("stat -c '%U %a' /etc/iotad/env").stdout.strip() == "root 600"
         assert deb.sh("dpkg-query -W -f '${Conffiles}' iotad").stdout.strip().startswith(
             "/etc/iotad/iotad.conf")
+        assert deb.sh("stat -c '%U:%G %a' /etc/iotad/tls").stdout.strip() == "root:iotad 750"
         deb.sh(f"test -x /usr/bin/iotad && test -f {UNIT} && "
                "test -f /usr/share/iotad/web/index.html && "
                "test -L /etc/systemd/system/multi-user.target.wants/iotad.service")
         # the operator's secrets and (for this shared test machine) free ports
-        http, mqtt = free_port(), free_port()
+        http, mqtt, https, mqtts = free_port(), free_port(), free_port(), free_port()
         deb.sh(f"printf 'IOTAD_ADMIN_PASSWORD={ADMIN_PASSWORD}\\n"
-               f"IOTAD_HTTP_LISTEN=127.0.0.1:{http}\\nIOTAD_MQTT_LISTEN=127.0.0.1:{mqtt}\\n'"
+               f"IOTAD_HTTP_LISTEN=127.0.0.1:{http}\\nIOTAD_MQTT_LISTEN=127.0.0.1:{mqtt}\\n"
+               f"IOTAD_HTTPS_LISTEN=127.0.0.1:{https}\\nIOTAD_MQTTS_LISTEN=127.0.0.1:{mqtts}\\n'"
                " >> /etc/iotad/env")
+        https_url = f"https://127.0.0.1:{https}/readyz"
 
         # start the way systemd would
         proc, url = run_unit(deb, http)
@@ -153,11 +159,27 @@ def test_deb_install_start_upgrade_remove_purge(tmp_path):
         assert r.status_code == 202
         wait_for(lambda: admin.points(dev, "t"))
         assert requests.get(url + "/", timeout=10).status_code == 200  # dashboard files
+        # TLS as shipped: a self-signed certificate made in the data directory
+        (tmp_path / "self-signed.pem").write_text(deb.read("/var/lib/iotad/tls-cert.pem"))
+        r = curl_tls(https_url, str(tmp_path / "self-signed.pem"))
+        assert r.returncode == 0 and "HTTP/1.1 200" in r.stdout, r.stderr
         stop_unit(deb, proc)
-        assert deb.sh("stat -c '%U %a' /var/lib/iotad/iotad.db").stdout.strip() == "iotad 600"
+        for f in ("iotad.db", "iotad.keys", "tls-key.pem"):
+            assert deb.sh(f"stat -c '%U %a' /var/lib/iotad/{f}").stdout.strip() == "iotad 600"
 
         # upgrade: the operator's configuration change and the data survive
-        deb.sh("sed -i 's/^retention_days = .*/retention_days = 45/' /etc/iotad/iotad.conf")
+        deb.sh("sed -i 's/^retention_days = .*/retention_days = 45/; s/^#tls_/tls_/' "
+               "/etc/iotad/iotad.conf")
+        # ... and the operator's certificate in /etc/iotad/tls, readable by the iotad group
+        one = make_cert(str(tmp_path), "one", "one.iotad.test")
+        two = make_cert(str(tmp_path), "two", "two.iotad.test")
+
+        def install_cert(name):
+            for src, dst in ((f"{name}.pem", "fullchain.pem"), (f"{name}.key", "privkey.pem")):
+                podman("cp", str(tmp_path / src), f"{deb.name}:/etc/iotad/tls/{dst}")
+            deb.sh("cd /etc/iotad/tls && chown root:iotad fullchain.pem privkey.pem && "
+                   "chmod 0640 fullchain.pem privkey.pem")
+        install_cert("one")
         deb.sh(f"dpkg -i /pkgs/{os.path.basename(upgrade)}")
         assert deb.sh("dpkg-query -W -f '${Version}' iotad").stdout == v2
         assert "retention_days = 45" in deb.read("/etc/iotad/iotad.conf")
@@ -165,6 +187,13 @@ def test_deb_install_start_upgrade_remove_purge(tmp_path):
         proc, url = run_unit(deb, http)
         admin = login(url)
         assert [p["value"] for p in admin.points(dev, "t")] == [7.5]
+        assert curl_tls(https_url, one).returncode == 0
+        # a renewed certificate, then `systemctl reload iotad` (the unit's ExecReload as root)
+        install_cert("two")
+        svc, _ = unit_service(deb.read(UNIT))
+        assert "$MAINPID" in svc["ExecReload"]
+        deb.sh("MAINPID=$(pidof iotad); " + svc["ExecReload"])  # the shell expands $MAINPID
+        wait_for(lambda: curl_tls(https_url, two).returncode == 0, timeout=20)
         cfg = deb.sh("set -a; . /etc/iotad/env; set +a; IOTAD_CONFIG=/etc/iotad/iotad.conf "
                      "iotad config").stdout
         assert any(line.split()[:3] == ["retention_days", "=", "45"] for line in

@@ -16,7 +16,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import (ROOT, free_port, login, podman, unique, wait_for, wait_ready)
+from conftest import (ROOT, curl_tls, free_port, login, podman, unique, wait_for, wait_ready)
 
 KUBE = os.path.join(ROOT, "deploy", "kubernetes")
 BIN = os.path.join(ROOT, "build", "iotad")
@@ -96,8 +96,8 @@ def test_rendered_manifests_match_the_binary_and_image(tmp_path, image, overlay)
             assert f"{k[6:].lower()}" in r.stdout, k
     # ports: the listen addresses are the container ports
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert env["IOTAD_HTTP_LISTEN"].rsplit(":", 1)[1] == str(ports["http"])
-    assert env["IOTAD_MQTT_LISTEN"].rsplit(":", 1)[1] == str(ports["mqtt"])
+    for name in ("http", "mqtt", "https", "mqtts"):
+        assert env[f"IOTAD_{name.upper()}_LISTEN"].rsplit(":", 1)[1] == str(ports[name])
     assert env["IOTAD_DATA_DIR"] == c["volumeMounts"][0]["mountPath"]
     # probes on named ports that exist, paths a running iotad answers (checked below)
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -131,6 +131,20 @@ def test_rendered_manifests_match_the_binary_and_image(tmp_path, image, overlay)
                    for k, v in pdb["spec"]["selector"]["matchLabels"].items())
         mqtt = one(docs, "Service", "iotad-mqtt")
         assert mqtt["spec"]["type"] == "LoadBalancer"
+        # outside the cluster only MQTT over TLS
+        assert [p["targetPort"] for p in mqtt["spec"]["ports"]] == ["mqtts"]
+        # the certificate and key iotad is told to load are the kubernetes.io/tls keys of the
+        # Secret iotad-tls, mounted read-only and readable by the pod's group (iotad's gid)
+        mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for var, key in (("IOTAD_TLS_CERT_FILE", "tls.crt"), ("IOTAD_TLS_KEY_FILE", "tls.key")):
+            d, f = os.path.split(env[var])
+            assert f == key and mounts[d]["readOnly"] is True, (var, env[var])
+            secret = volumes[mounts[d]["name"]]["secret"]
+            assert secret["secretName"] == "iotad-tls"
+            assert secret["defaultMode"] & 0o047 == 0o040, oct(secret["defaultMode"])
+    else:  # the self-signed certificate in the data volume
+        assert "IOTAD_TLS_CERT_FILE" not in env and "IOTAD_TLS_KEY_FILE" not in env
 
 
 def test_probe_paths_are_answered_by_iotad(tmp_path):
@@ -169,9 +183,10 @@ def test_demo_overlay_pod_runs_under_podman_kube_play(tmp_path, image):
     spec["volumes"] = [{"name": "data", "hostPath": {"path": str(data_dir), "type": "Directory"}}]
     (c,) = spec["containers"]
     c["image"] = image
-    http, mqtt = free_port(), free_port()
+    host_ports = {p["name"]: free_port() for p in c["ports"]}
     for p in c["ports"]:
-        p["hostPort"] = http if p["name"] == "http" else mqtt
+        p["hostPort"] = host_ports[p["name"]]
+    http = host_ports["http"]
     for src in c["envFrom"]:
         if "secretRef" in src:
             src["secretRef"]["name"] = secret_name
@@ -197,6 +212,10 @@ def test_demo_overlay_pod_runs_under_podman_kube_play(tmp_path, image):
         wait_for(lambda: len(admin.get("/api/v1/devices").json()["items"]) > 0,
                  timeout=30)
         assert podman("exec", ctr, "id", "-u").stdout.strip() == "10001"
+        # HTTPS through its container port, with the certificate iotad made on the volume
+        r = curl_tls(f"https://127.0.0.1:{host_ports['https']}/readyz",
+                     str(data_dir / "tls-cert.pem"))
+        assert r.returncode == 0 and "HTTP/1.1 200" in r.stdout, r.stderr
         assert podman("exec", ctr, "touch", "/probe", check=False).returncode != 0
         podman("exec", ctr, "touch", "/var/lib/iotad/probe")
         podman("pod", "stop", "-t", "60", name, timeout=120)
