@@ -6,6 +6,7 @@
 #include "server.h"
 
 #include "api/api.h"
+#include "api/api_export.h"
 #include "api/stream.h"
 #include "auth/keyfile.h"
 #include "auth/secretbox.h"
@@ -285,6 +286,7 @@ static void on_tick(uv_timer_t *t)
     int64_t now = util_now_ms();
     devstate_tick(s->devices, now);
     population_tick(s, s->population, now);
+    if (s->reports) api_export_sweep(s);
     static const int64_t snapshot_every_ms = 300000;
     if (s->shards && now % snapshot_every_ms < 1000) shards_request_snapshots(s->shards);
     anomalies_persist_watermark(s);
@@ -403,6 +405,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
         log_error("listen_failed", "listener=http addr=%s", cfg->http_listen);
         return -1;
     }
+    s->http_port = http_server_port(s->http);
     mqtt_server_options mopt = {.max_packet_size = (size_t)cfg->mqtt_max_packet,
                                 .receive_maximum = (uint16_t)cfg->mqtt_receive_maximum,
                                 .max_keepalive = 0,
@@ -475,6 +478,7 @@ void server_stop(server *s)
     log_info("stopping", "%s", "");
     if (s->sim) sim_stop(s->sim);
     alerts_stop(s);
+    api_export_stop_all(s); /* streamed exports end before their reports module */
     reports_stop(s);
     mqtt_ingest_resume_all(s); /* drop back-pressure references before connections close */
     if (s->hub) stream_close_all(s->hub);

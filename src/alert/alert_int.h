@@ -4,7 +4,8 @@
 #define IOTAD_ALERT_ALERT_INT_H
 
 #include "alert/ssrf.h"
-#include "api/api.h"
+#include "core/json.h"
+#include "core/util.h"
 #include "core/server.h"
 
 #include <pthread.h>
@@ -89,31 +90,31 @@ void incident_auto(server *s, const char *anomaly_id);
 void incident_event(sqlite3 *db, const char *incident_id, const char *actor, const char *kind,
                     const char *detail_json);
 void incident_broadcast(server *s, const char *incident_id);
+/* The incident row as the API shows it, or NULL. */
+cJSON *incident_row(sqlite3 *db, const char *id);
+/* Links an anomaly (raising the incident's severity); false if it was linked already. */
+bool incident_link_anomaly(sqlite3 *db, const char *incident_id, const char *anomaly_id,
+                           const char *actor);
+/* {"k1":v1,"k2":v2} (NULL value: null; NULL key: left out); caller frees. */
+char *incident_detail_json(const char *k1, const char *v1, const char *k2, const char *v2);
 
-/* Route handlers. */
-void alert_api_list(api_ctx *ctx);
-void alert_api_get(api_ctx *ctx);
-void alert_api_retry(api_ctx *ctx);
-void alert_api_ack(api_ctx *ctx);
-void alert_api_channels_list(api_ctx *ctx);
-void alert_api_channels_create(api_ctx *ctx);
-void alert_api_channels_update(api_ctx *ctx);
-void alert_api_channels_delete(api_ctx *ctx);
-void alert_api_channels_test(api_ctx *ctx);
-void alert_api_policies_list(api_ctx *ctx);
-void alert_api_policies_create(api_ctx *ctx);
-void alert_api_policies_update(api_ctx *ctx);
-void alert_api_policies_delete(api_ctx *ctx);
-void alert_api_contacts_list(api_ctx *ctx);
-void alert_api_contacts_put(api_ctx *ctx);
-void alert_api_settings_get(api_ctx *ctx);
-void alert_api_settings_update(api_ctx *ctx);
-void incident_api_list(api_ctx *ctx);
-void incident_api_create(api_ctx *ctx);
-void incident_api_get(api_ctx *ctx);
-void incident_api_update(api_ctx *ctx);
-void incident_api_comment(api_ctx *ctx);
-void incident_api_link(api_ctx *ctx);
+#define INCIDENT_COLUMNS                                                                           \
+    "i.id, i.title, i.status, i.severity, i.device_id, d.name AS device_name, i.anomaly_id, "      \
+    "i.assigned_to, u.name AS assignee_name, i.origin, i.created_by, i.created_at, i.updated_at, " \
+    "i.acknowledged_at, i.resolved_at, i.verdict, "                                                \
+    "(i.acknowledged_at - i.created_at) AS time_to_acknowledge_ms, "                               \
+    "(i.resolved_at - i.created_at) AS time_to_resolve_ms, "                                       \
+    "(SELECT COUNT(*) FROM incident_anomalies ia WHERE ia.incident_id = i.id) AS anomaly_count"
+#define INCIDENT_FROM                                                                              \
+    " FROM incidents i LEFT JOIN devices d ON d.id = i.device_id LEFT JOIN users u ON "            \
+    "u.id = i.assigned_to "
+/* a DeviceOwner sees incidents that involve one of their devices (?: owner id or '') */
+#define INCIDENT_VISIBLE                                                                           \
+    "(? = '' OR EXISTS (SELECT 1 FROM incident_anomalies ia JOIN anomalies an ON an.id = "         \
+    "ia.anomaly_id JOIN devices dv ON dv.id = an.device_id WHERE ia.incident_id = i.id AND "       \
+    "dv.owner_id = ?))"
+#define SEV_RANK(col)                                                                              \
+    "(CASE " col " WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'info' THEN 1 ELSE 0 END)"
 
 /* The columns of an alert as the API and the live stream show it (table alias "a"). */
 #define ALERT_COLUMNS                                                                              \

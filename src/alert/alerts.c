@@ -7,7 +7,6 @@
 
 #include "alert/alert_int.h"
 #include "core/log.h"
-#include "http/http_server.h"
 #include "ingest/devstate.h"
 #include "store/db.h"
 
@@ -20,152 +19,6 @@ struct alert_note {
     alert_note *next;
     char alert_id[UUID_STR_LEN + 1];
 };
-
-/* The alerts table is the brief's; the columns after created_at make it the outbox:
- * due_at (next attempt), group_key/count (grouping), payload (frozen at the first attempt so
- * every retry sends the same bytes under the same Idempotency-Key = id). */
-static const char schema_sql[] =
-    "ALTER TABLE alerts ADD COLUMN channel_id TEXT;"
-    "ALTER TABLE alerts ADD COLUMN policy_id TEXT;"
-    "ALTER TABLE alerts ADD COLUMN recipient TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE alerts ADD COLUMN device_id TEXT;"
-    "ALTER TABLE alerts ADD COLUMN severity TEXT NOT NULL DEFAULT 'info';"
-    "ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'anomaly';"
-    "ALTER TABLE alerts ADD COLUMN group_key TEXT;"
-    "ALTER TABLE alerts ADD COLUMN count INTEGER NOT NULL DEFAULT 1;"
-    "ALTER TABLE alerts ADD COLUMN due_at INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE alerts ADD COLUMN updated_at INTEGER;"
-    "ALTER TABLE alerts ADD COLUMN last_error TEXT;"
-    "ALTER TABLE alerts ADD COLUMN payload TEXT;"
-    "ALTER TABLE alerts ADD COLUMN acked_at INTEGER;"
-    "ALTER TABLE alerts ADD COLUMN acked_by TEXT;"
-    "CREATE INDEX alerts_due ON alerts(status, due_at);"
-    "CREATE INDEX alerts_group ON alerts(group_key, due_at);"
-    "CREATE INDEX alerts_anomaly ON alerts(anomaly_id);"
-    "CREATE INDEX alerts_created ON alerts(created_at);"
-    /* every anomaly a (grouped) alert speaks for */
-    "CREATE TABLE alert_anomalies("
-    " alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
-    " anomaly_id TEXT NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
-    " PRIMARY KEY(alert_id, anomaly_id));"
-    "CREATE INDEX alert_anomalies_anomaly ON alert_anomalies(anomaly_id);"
-    "CREATE TABLE alert_attempts("
-    " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
-    " attempt INTEGER NOT NULL, started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
-    " ok INTEGER NOT NULL, code INTEGER, error TEXT);"
-    "CREATE INDEX alert_attempts_alert ON alert_attempts(alert_id);"
-    /* secret: SMTP password, SMS gateway token, webhook HMAC key; never returned by the API */
-    "CREATE TABLE alert_channels("
-    " id TEXT PRIMARY KEY, name TEXT NOT NULL,"
-    " kind TEXT NOT NULL CHECK(kind IN ('email','sms','webhook')), url TEXT NOT NULL,"
-    " config TEXT NOT NULL DEFAULT '{}', secret TEXT NOT NULL DEFAULT '',"
-    " enabled INTEGER NOT NULL DEFAULT 1, rate_per_min INTEGER NOT NULL DEFAULT 60,"
-    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-    "CREATE TABLE alert_policies("
-    " id TEXT PRIMARY KEY, name TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1,"
-    " channel_id TEXT NOT NULL REFERENCES alert_channels(id) ON DELETE CASCADE,"
-    " severities TEXT NOT NULL DEFAULT '[\"critical\",\"warning\"]',"
-    " device_id TEXT REFERENCES devices(id) ON DELETE CASCADE, device_type TEXT,"
-    " users TEXT NOT NULL DEFAULT '[]', roles TEXT NOT NULL DEFAULT '[]',"
-    " device_owner INTEGER NOT NULL DEFAULT 0, addresses TEXT NOT NULL DEFAULT '[]',"
-    " group_wait_ms INTEGER NOT NULL DEFAULT 0, group_window_ms INTEGER NOT NULL DEFAULT 60000,"
-    " escalate_after_ms INTEGER NOT NULL DEFAULT 0, escalate_users TEXT NOT NULL DEFAULT '[]',"
-    " escalate_roles TEXT NOT NULL DEFAULT '[]', escalate_addresses TEXT NOT NULL DEFAULT '[]',"
-    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-    /* per-user contacts and preferences: which address, from which severity */
-    "CREATE TABLE alert_contacts("
-    " id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-    " kind TEXT NOT NULL CHECK(kind IN ('email','sms','webhook')), address TEXT NOT NULL,"
-    " min_severity TEXT NOT NULL DEFAULT 'info', enabled INTEGER NOT NULL DEFAULT 1,"
-    " created_at INTEGER NOT NULL);"
-    "CREATE INDEX alert_contacts_user ON alert_contacts(user_id);"
-    "CREATE TABLE alert_escalations("
-    " anomaly_id TEXT NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
-    " policy_id TEXT NOT NULL REFERENCES alert_policies(id) ON DELETE CASCADE,"
-    " due_at INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0,"
-    " PRIMARY KEY(anomaly_id, policy_id));"
-    "ALTER TABLE anomalies ADD COLUMN flapping INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE incidents ADD COLUMN title TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE incidents ADD COLUMN severity TEXT NOT NULL DEFAULT 'info';"
-    "ALTER TABLE incidents ADD COLUMN device_id TEXT;"
-    "ALTER TABLE incidents ADD COLUMN origin TEXT NOT NULL DEFAULT 'manual';"
-    "ALTER TABLE incidents ADD COLUMN created_by TEXT;"
-    "ALTER TABLE incidents ADD COLUMN updated_at INTEGER;"
-    "ALTER TABLE incidents ADD COLUMN acknowledged_at INTEGER;"
-    "ALTER TABLE incidents ADD COLUMN resolved_at INTEGER;"
-    "ALTER TABLE incidents ADD COLUMN verdict TEXT;"
-    "CREATE INDEX incidents_status ON incidents(status, created_at);"
-    "CREATE INDEX incidents_created ON incidents(created_at);"
-    "CREATE TABLE incident_anomalies("
-    " incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
-    " anomaly_id TEXT NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
-    " added_at INTEGER NOT NULL, PRIMARY KEY(incident_id, anomaly_id));"
-    "CREATE INDEX incident_anomalies_anomaly ON incident_anomalies(anomaly_id);"
-    "CREATE TABLE incident_events("
-    " id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE "
-    "CASCADE, ts INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
-    " detail TEXT NOT NULL DEFAULT '{}');"
-    "CREATE INDEX incident_events_incident ON incident_events(incident_id, id);";
-
-const char *alert_schema_sql(void)
-{
-    return schema_sql;
-}
-
-static const api_route routes[] = {
-    {"GET", "/api/v1/alerts", API_AUTH_SESSION, PERM_ALERT_READ, alert_api_list,
-     "List alerts (status incl. dead, method, anomaly, device, time; paging)"},
-    {"GET", "/api/v1/alerts/{id}", API_AUTH_SESSION, PERM_ALERT_READ, alert_api_get,
-     "Get an alert with its delivery attempts"},
-    {"POST", "/api/v1/alerts/{id}/retry", API_AUTH_SESSION, PERM_CHANNELS_ADMIN, alert_api_retry,
-     "Requeue a dead-lettered alert"},
-    {"POST", "/api/v1/alerts/{id}/ack", API_AUTH_SESSION, PERM_INCIDENT_WORK, alert_api_ack,
-     "Acknowledge an alert (stops its escalation)"},
-    {"GET", "/api/v1/alert-channels", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_channels_list, "Notification channels (secrets never returned)"},
-    {"POST", "/api/v1/alert-channels", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_channels_create, "Create a channel (email SMTP, SMS gateway, webhook)"},
-    {"PATCH", "/api/v1/alert-channels/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_channels_update, "Change a channel"},
-    {"DELETE", "/api/v1/alert-channels/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_channels_delete, "Delete a channel (and its policies)"},
-    {"POST", "/api/v1/alert-channels/{id}/test", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_channels_test, "Queue a test message on a channel"},
-    {"GET", "/api/v1/alert-policies", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_policies_list, "Alert policies"},
-    {"POST", "/api/v1/alert-policies", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_policies_create, "Create a policy (severities, devices, recipients, grouping)"},
-    {"PATCH", "/api/v1/alert-policies/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_policies_update, "Change a policy"},
-    {"DELETE", "/api/v1/alert-policies/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_policies_delete, "Delete a policy"},
-    {"GET", "/api/v1/alert-settings", API_AUTH_SESSION, PERM_CHANNELS_ADMIN, alert_api_settings_get,
-     "Alert delivery settings"},
-    {"PATCH", "/api/v1/alert-settings", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
-     alert_api_settings_update, "Change alert delivery settings"},
-    {"GET", "/api/v1/me/contacts", API_AUTH_SESSION, PERM_AUTHENTICATED, alert_api_contacts_list,
-     "Own alert contacts and preferences"},
-    {"PUT", "/api/v1/me/contacts", API_AUTH_SESSION, PERM_AUTHENTICATED, alert_api_contacts_put,
-     "Replace own alert contacts and preferences"},
-    {"GET", "/api/v1/incidents", API_AUTH_SESSION, PERM_INCIDENT_READ, incident_api_list,
-     "List incidents (status, assignee, severity, device, time; paging)"},
-    {"POST", "/api/v1/incidents", API_AUTH_SESSION, PERM_INCIDENT_WORK, incident_api_create,
-     "Open an incident from one or more anomalies"},
-    {"GET", "/api/v1/incidents/{id}", API_AUTH_SESSION, PERM_INCIDENT_READ, incident_api_get,
-     "Get an incident with its anomalies and timeline"},
-    {"PATCH", "/api/v1/incidents/{id}", API_AUTH_SESSION, PERM_INCIDENT_WORK, incident_api_update,
-     "Assign, change status (verdict on resolve), retitle"},
-    {"POST", "/api/v1/incidents/{id}/comments", API_AUTH_SESSION, PERM_INCIDENT_WORK,
-     incident_api_comment, "Comment on an incident"},
-    {"POST", "/api/v1/incidents/{id}/anomalies", API_AUTH_SESSION, PERM_INCIDENT_WORK,
-     incident_api_link, "Link an anomaly to an incident"},
-};
-
-const struct api_route *alert_routes(size_t *count)
-{
-    *count = sizeof routes / sizeof routes[0];
-    return routes;
-}
 
 /* The module's state hangs off the server context (loop thread). */
 alerts *alerts_of(server *s)
@@ -242,7 +95,7 @@ static void default_url(alerts *a)
     host[n] = '\0';
     if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]"))
         snprintf(host, sizeof host, "localhost");
-    int port = a->s->http ? http_server_port(a->s->http) : 0;
+    int port = a->s->http_port;
     snprintf(a->default_url, sizeof a->default_url, "http://%s:%d", host, port);
 }
 
@@ -261,7 +114,7 @@ void alerts_broadcast_alert(server *s, sqlite3 *db, const char *alert_id)
     cJSON *row = db_row_json(db, &found, "SELECT " ALERT_COLUMNS " FROM alerts a WHERE a.id = ?",
                              "s", alert_id);
     if (!found) return;
-    const char *dev = api_json_str(row, "device_id");
+    const char *dev = json_str(row, "device_id");
     char device_id[UUID_STR_LEN + 1] = "";
     if (dev) snprintf(device_id, sizeof device_id, "%s", dev);
     dev_live *d = device_id[0] ? devstate_get(s->devices, device_id) : NULL;
@@ -431,7 +284,7 @@ static void recover_anomalies(alerts *a)
     int n = 0;
     cJSON_ArrayForEach(x, rows)
     {
-        batch_add(a, api_json_str(x, "id"));
+        batch_add(a, json_str(x, "id"));
         n++;
     }
     cJSON_Delete(rows);
@@ -501,5 +354,53 @@ int alerts_metrics_text(struct server *s, char **out)
                (long long)db_int(s->db, 0, "SELECT COUNT(*) FROM incidents WHERE status = ?", "s",
                                  ist[i]));
     *out = buf;
+    return 0;
+}
+
+int alert_secrets_reseal(sqlite3 *db, const server_secrets *ops, int *count, char *bad,
+                         size_t badcap)
+{
+    *count = 0;
+    bad[0] = '\0';
+    if (db_begin(db) != 0) return -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id, secret FROM alert_channels WHERE secret != ''", -1, &st,
+                           NULL) != SQLITE_OK) {
+        db_rollback(db);
+        return -1;
+    }
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *stored = (const char *)sqlite3_column_text(st, 1);
+        if (ops->current(ops->keys, stored)) continue;
+        char plain[4097], sealed[SERVER_SEALED_MAX];
+        if (strncmp(stored, "enc:", 4) == 0) { /* sealed with an older key */
+            if (ops->open(ops->keys, stored, id, plain, sizeof plain) != 0) {
+                snprintf(bad, badcap, "%s", id);
+                rc = -1;
+                break;
+            }
+        } else if (strlen(stored) >= sizeof plain) {
+            snprintf(bad, badcap, "%s", id);
+            rc = -1;
+            break;
+        } else {
+            snprintf(plain, sizeof plain, "%s", stored); /* plaintext from before sealing */
+        }
+        rc = ops->seal(ops->keys, plain, id, sealed, sizeof sealed) != 0 ||
+                     db_exec(db, NULL, "UPDATE alert_channels SET secret = ? WHERE id = ?", "ss",
+                             sealed, id) != 0
+                 ? -1
+                 : 0;
+        explicit_bzero(plain, sizeof plain);
+        if (rc == 0) (*count)++;
+    }
+    sqlite3_finalize(st);
+    if (rc != 0 || db_commit(db) != 0) {
+        db_rollback(db);
+        *count = 0;
+        return -1;
+    }
     return 0;
 }

@@ -1,6 +1,6 @@
 /* Alerts and incidents: notification channels (email, SMS, webhook), alert policies and the
- * durable outbox, and the incident workflow. The server calls these hooks; the module owns its
- * tables (migration alert_schema_sql) and its API routes (alert_routes). */
+ * durable outbox, and the incident workflow. The server calls these hooks; the tables are
+ * created by store/schema.c, the HTTP handlers are api/api_alerts.c and api/api_incidents.c. */
 #ifndef IOTAD_ALERT_ALERTS_H
 #define IOTAD_ALERT_ALERTS_H
 
@@ -9,12 +9,7 @@
 
 struct server;
 struct server_secrets;
-struct api_route;
 
-/* DDL of the module's tables, applied once as a migration (may be "" while empty). */
-const char *alert_schema_sql(void);
-/* API routes of alerts, channels, policies and incidents. */
-const struct api_route *alert_routes(size_t *count);
 /* Starts delivery (outbox worker) after the store is open; 0 ok. */
 int alerts_start(struct server *s);
 /* Stops delivery; pending alerts stay in the outbox for the next start. */

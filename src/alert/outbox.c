@@ -109,12 +109,12 @@ char *alert_payload_build(sqlite3 *db, const char *alert_id, const char *public_
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "id", alert_id);
     cJSON_AddStringToObject(p, "type", "iotad.alert");
-    add_str(p, "kind", api_json_str(al, "kind"));
-    add_str(p, "severity", api_json_str(al, "severity"));
+    add_str(p, "kind", json_str(al, "kind"));
+    add_str(p, "severity", json_str(al, "severity"));
     cJSON_AddNumberToObject(p, "count",
                             cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(al, "count")));
     add_time(p, "created_at", cJSON_GetObjectItemCaseSensitive(al, "created_at"));
-    const char *anomaly_id = api_json_str(al, "anomaly_id");
+    const char *anomaly_id = json_str(al, "anomaly_id");
     char url[600];
     snprintf(url, sizeof url, "%s/", public_url);
     if (anomaly_id) {
@@ -127,15 +127,15 @@ char *alert_payload_build(sqlite3 *db, const char *alert_id, const char *public_
                                 "s", anomaly_id);
         if (found) {
             cJSON *dev = cJSON_AddObjectToObject(p, "device");
-            add_str(dev, "id", api_json_str(an, "device_id"));
-            add_str(dev, "name", api_json_str(an, "device_name"));
-            add_str(dev, "type", api_json_str(an, "device_type"));
-            add_str(dev, "location", api_json_str(an, "device_location"));
+            add_str(dev, "id", json_str(an, "device_id"));
+            add_str(dev, "name", json_str(an, "device_name"));
+            add_str(dev, "type", json_str(an, "device_type"));
+            add_str(dev, "location", json_str(an, "device_location"));
             cJSON *o = cJSON_AddObjectToObject(p, "anomaly");
             add_str(o, "id", anomaly_id);
-            add_str(o, "metric", api_json_str(an, "metric"));
-            add_str(o, "severity", api_json_str(an, "severity"));
-            add_str(o, "description", api_json_str(an, "description"));
+            add_str(o, "metric", json_str(an, "metric"));
+            add_str(o, "severity", json_str(an, "severity"));
+            add_str(o, "description", json_str(an, "description"));
             add_time(o, "detected_at", cJSON_GetObjectItemCaseSensitive(an, "detected_at"));
             cJSON_AddBoolToObject(o, "flapping",
                                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(an, "flapping")));
@@ -144,9 +144,9 @@ char *alert_payload_build(sqlite3 *db, const char *alert_id, const char *public_
             snprintf(url, sizeof url, "%s/anomalies?id=%s", public_url, anomaly_id);
             add_str(o, "url", url);
             char summary[512];
-            snprintf(summary, sizeof summary, "%s %s: %s", api_json_str(an, "device_name"),
-                     api_json_str(an, "metric") ? api_json_str(an, "metric") : "",
-                     api_json_str(an, "description"));
+            snprintf(summary, sizeof summary, "%s %s: %s", json_str(an, "device_name"),
+                     json_str(an, "metric") ? json_str(an, "metric") : "",
+                     json_str(an, "description"));
             cJSON_AddStringToObject(p, "summary", summary);
         }
         cJSON_Delete(an);

@@ -178,11 +178,11 @@ static bool apply_one(alerts *a, const char *anomaly_id, const alert_settings *s
         return false;
     }
     char device_id[64], metric[160], severity[16], type[80], owner[64];
-    snprintf(device_id, sizeof device_id, "%s", api_json_str(an, "device_id"));
-    snprintf(metric, sizeof metric, "%s", api_json_str(an, "metric"));
-    snprintf(severity, sizeof severity, "%s", api_json_str(an, "severity"));
-    snprintf(type, sizeof type, "%s", api_json_str(an, "type"));
-    snprintf(owner, sizeof owner, "%s", api_json_str(an, "owner_id"));
+    snprintf(device_id, sizeof device_id, "%s", json_str(an, "device_id"));
+    snprintf(metric, sizeof metric, "%s", json_str(an, "metric"));
+    snprintf(severity, sizeof severity, "%s", json_str(an, "severity"));
+    snprintf(type, sizeof type, "%s", json_str(an, "type"));
+    snprintf(owner, sizeof owner, "%s", json_str(an, "owner_id"));
     int64_t detected =
         (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(an, "detected_at"));
     cJSON_Delete(an);
@@ -314,14 +314,14 @@ void alert_escalations_tick(alerts *a)
     const cJSON *e;
     cJSON_ArrayForEach(e, due)
     {
-        const char *anomaly_id = api_json_str(e, "anomaly_id");
-        const char *policy_id = api_json_str(e, "policy_id");
+        const char *anomaly_id = json_str(e, "anomaly_id");
+        const char *policy_id = json_str(e, "policy_id");
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "is_acked"))) {
-            enqueue_recipients(
-                a, anomaly_id, policy_id, api_json_str(e, "channel_id"), api_json_str(e, "kind"),
-                api_json_str(e, "url"), api_json_str(e, "escalate_users"),
-                api_json_str(e, "escalate_roles"), "", api_json_str(e, "escalate_addresses"),
-                api_json_str(e, "severity"), api_json_str(e, "device_id"), "escalation", 0, 0, &q);
+            enqueue_recipients(a, anomaly_id, policy_id, json_str(e, "channel_id"),
+                               json_str(e, "kind"), json_str(e, "url"),
+                               json_str(e, "escalate_users"), json_str(e, "escalate_roles"), "",
+                               json_str(e, "escalate_addresses"), json_str(e, "severity"),
+                               json_str(e, "device_id"), "escalation", 0, 0, &q);
             pthread_mutex_lock(&a->mu);
             a->escalated++;
             pthread_mutex_unlock(&a->mu);

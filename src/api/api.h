@@ -4,31 +4,10 @@
 #ifndef IOTAD_API_API_H
 #define IOTAD_API_API_H
 
-#include "auth/rbac.h"
-#include "core/server.h"
-#include "core/util.h"
-#include "http/http_server.h"
+#include "api/api_ctx.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
-
-struct dev_live;
-
-typedef struct api_ctx {
-    server *s;
-    http_conn *c;
-    const http_request *req;
-    /* the principal: a user session, or a device API key on ingest routes */
-    bool authed;
-    auth_role role;
-    char user_id[UUID_STR_LEN + 1];
-    char email[256];
-    char session_hash[65];
-    bool via_cookie; /* the session came from the cookie (a browser): CSRF rules apply */
-    struct dev_live *device;
-    char params[3][128]; /* {placeholders} of the route pattern, in order */
-    int nparams;
-} api_ctx;
 
 typedef void (*api_handler)(api_ctx *ctx);
 
@@ -54,43 +33,9 @@ const api_route *api_route_get(size_t i);
 /* The http_callbacks.on_request of the server. */
 void api_on_request(void *ud, http_conn *c, const http_request *req);
 
-/* Content-Security-Policy of the dashboard's pages, and of every API response (which no
- * browser should render or frame). */
-#define API_CSP_DASHBOARD                                                                          \
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "                    \
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "                      \
-    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "            \
-    "frame-ancestors 'none'"
-#define API_CSP_API "default-src 'none'; frame-ancestors 'none'"
-
-/* Responses. Each sends exactly one response. api_json takes ownership of body. */
-void api_json(api_ctx *ctx, int status, cJSON *body);
-void api_error(api_ctx *ctx, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void api_no_content(api_ctx *ctx);
-
-/* Request helpers. */
-/* Parsed body or NULL (the error already sent): 413 over api_max_body_bytes, 400 when nested
- * deeper than API_JSON_MAX_DEPTH or not a JSON object. */
-#define API_JSON_MAX_DEPTH 32
-cJSON *api_body_json(api_ctx *ctx);
-const char *api_json_str(const cJSON *obj, const char *key); /* string member or NULL */
-bool api_query(api_ctx *ctx, const char *name, char *out, size_t cap);
-int64_t api_query_int(api_ctx *ctx, const char *name, int64_t def, int64_t min, int64_t max,
-                      bool *bad);
-/* Parses a time query parameter: ms since the epoch, RFC 3339, or relative "-1h", "-15m". */
-bool api_query_time(api_ctx *ctx, const char *name, int64_t def, int64_t *out, bool *bad);
-const char *api_actor(const api_ctx *ctx); /* user id or "anonymous" */
 /* For PUBLIC routes that accept a session too: resolves one from the Bearer token or the
  * cookie into ctx (user, role); false when there is none or it expired. */
 bool api_resolve_session(api_ctx *ctx);
-void api_audit(api_ctx *ctx, const char *action, const char *target, const char *detail);
-
-/* Devices visible to the principal: all for Analyst/Admin, own for DeviceOwner.
- * Returns false (and sends 404) when the device does not exist or may not be seen. */
-bool api_device_visible(api_ctx *ctx, const char *device_id, char *owner_out);
-/* The owner filter for list queries: "" (every device) for Analyst/Admin, else the caller's id. */
-const char *api_owner_scope(const api_ctx *ctx);
 
 /* Handlers, grouped by file. */
 void api_health(api_ctx *ctx);
@@ -148,6 +93,34 @@ void api_rules_list(api_ctx *ctx);
 void api_rules_create(api_ctx *ctx);
 void api_rules_update(api_ctx *ctx);
 void api_rules_delete(api_ctx *ctx);
+/* Alerts, channels, policies, contacts (api_alerts.c) and incidents (api_incidents.c). */
+void alert_api_list(api_ctx *ctx);
+void alert_api_get(api_ctx *ctx);
+void alert_api_retry(api_ctx *ctx);
+void alert_api_ack(api_ctx *ctx);
+void alert_api_channels_list(api_ctx *ctx);
+void alert_api_channels_create(api_ctx *ctx);
+void alert_api_channels_update(api_ctx *ctx);
+void alert_api_channels_delete(api_ctx *ctx);
+void alert_api_channels_test(api_ctx *ctx);
+void alert_api_policies_list(api_ctx *ctx);
+void alert_api_policies_create(api_ctx *ctx);
+void alert_api_policies_update(api_ctx *ctx);
+void alert_api_policies_delete(api_ctx *ctx);
+void alert_api_contacts_list(api_ctx *ctx);
+void alert_api_contacts_put(api_ctx *ctx);
+void alert_api_settings_get(api_ctx *ctx);
+void alert_api_settings_update(api_ctx *ctx);
+void incident_api_list(api_ctx *ctx);
+void incident_api_create(api_ctx *ctx);
+void incident_api_get(api_ctx *ctx);
+void incident_api_update(api_ctx *ctx);
+void incident_api_comment(api_ctx *ctx);
+void incident_api_link(api_ctx *ctx);
+
+/* Route tables of alerts and incidents (api_alerts.c) and reports (api_reports.c). */
+const api_route *api_alert_routes(size_t *count);
+const api_route *api_report_routes(size_t *count);
 /* Shared by sign-up and Admin user creation (api_auth.c). */
 void api_create_account(api_ctx *ctx, const cJSON *body, const char *role, int kind);
 

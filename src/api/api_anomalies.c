@@ -89,7 +89,7 @@ void api_anomalies_resolve(api_ctx *ctx)
             cJSON_Delete(a);
             return;
         }
-        verdict = api_json_str(body, "verdict");
+        verdict = json_str(body, "verdict");
         if (verdict && strcmp(verdict, "confirmed") && strcmp(verdict, "false_positive")) {
             cJSON_Delete(a);
             cJSON_Delete(body);
@@ -101,9 +101,9 @@ void api_anomalies_resolve(api_ctx *ctx)
             "UPDATE anomalies SET resolved = 1, resolved_at = COALESCE(resolved_at, ?), "
             "verdict = COALESCE(?, verdict) WHERE id = ?",
             "ibs", util_now_ms(), verdict, ctx->params[0]);
-    const char *metric = api_json_str(a, "metric");
+    const char *metric = json_str(a, "metric");
     if (verdict && metric && ctx->s->shards)
-        shards_feedback(ctx->s->shards, api_json_str(a, "device_id"), metric,
+        shards_feedback(ctx->s->shards, json_str(a, "device_id"), metric,
                         strcmp(verdict, "false_positive") == 0 ? DET_VERDICT_FALSE_POSITIVE
                                                                : DET_VERDICT_CONFIRMED);
     api_audit(ctx, "anomaly.resolve", ctx->params[0], verdict ? verdict : "");
@@ -133,11 +133,11 @@ void api_rules_list(api_ctx *ctx)
 /* Validates a rule body (create: all required fields; update: only those present). */
 static const char *check_rule(api_ctx *ctx, const cJSON *b, bool create)
 {
-    const char *kind = api_json_str(b, "kind"), *sev = api_json_str(b, "severity");
+    const char *kind = json_str(b, "kind"), *sev = json_str(b, "severity");
     const cJSON *thr = cJSON_GetObjectItemCaseSensitive(b, "threshold");
     const cJSON *for_ms = cJSON_GetObjectItemCaseSensitive(b, "for_ms");
     det_rule_kind k;
-    if (create && (!api_json_str(b, "name") || !kind || !sev))
+    if (create && (!json_str(b, "name") || !kind || !sev))
         return "name, kind, severity are required";
     if (kind && det_rule_kind_parse(kind, &k) != 0)
         return "kind must be above, below, rate or stale";
@@ -150,7 +150,7 @@ static const char *check_rule(api_ctx *ctx, const cJSON *b, bool create)
         return "for_ms must be a number >= 0";
     if (create && kind && !strcmp(kind, "stale") && (!for_ms || for_ms->valuedouble <= 0))
         return "a stale rule needs for_ms > 0";
-    const char *dev = api_json_str(b, "device_id");
+    const char *dev = json_str(b, "device_id");
     if (dev && !api_device_visible(ctx, dev, NULL)) return "";
     return NULL;
 }
@@ -190,11 +190,11 @@ void api_rules_create(api_ctx *ctx)
             "INSERT INTO rules(name, device_id, device_type, metric, kind, threshold, for_ms, "
             "severity, enabled, created_by, created_at, updated_at) "
             "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            "sbbbsdisisii", api_json_str(b, "name"), api_json_str(b, "device_id"),
-            api_json_str(b, "device_type"), api_json_str(b, "metric"), api_json_str(b, "kind"),
+            "sbbbsdisisii", json_str(b, "name"), json_str(b, "device_id"),
+            json_str(b, "device_type"), json_str(b, "metric"), json_str(b, "kind"),
             thr ? thr->valuedouble : 0.0, (int64_t)(for_ms ? for_ms->valuedouble : 0),
-            api_json_str(b, "severity"), (int64_t)(enabled ? cJSON_IsTrue(enabled) : 1),
-            ctx->user_id, now, now);
+            json_str(b, "severity"), (int64_t)(enabled ? cJSON_IsTrue(enabled) : 1), ctx->user_id,
+            now, now);
     rule_written(ctx, "rule.create", sqlite3_last_insert_rowid(ctx->s->db), b, 201);
 }
 
@@ -235,9 +235,9 @@ void api_rules_update(api_ctx *ctx)
             "for_ms = COALESCE(CAST(NULLIF(?, '') AS INTEGER), for_ms), "
             "enabled = COALESCE(CAST(NULLIF(?, '') AS INTEGER), enabled), updated_at = ? "
             "WHERE id = ?",
-            "bbbbbsssii", api_json_str(b, "name"), api_json_str(b, "kind"),
-            api_json_str(b, "severity"), api_json_str(b, "metric"), api_json_str(b, "device_type"),
-            thr_s, for_s, en_s, util_now_ms(), id);
+            "bbbbbsssii", json_str(b, "name"), json_str(b, "kind"), json_str(b, "severity"),
+            json_str(b, "metric"), json_str(b, "device_type"), thr_s, for_s, en_s, util_now_ms(),
+            id);
     rule_written(ctx, "rule.update", id, b, 200);
 }
 

@@ -44,7 +44,7 @@ static bool cookie_secure(const api_ctx *ctx)
 
 static bool copy_field(const cJSON *body, const char *key, char *out, size_t cap)
 {
-    const char *v = api_json_str(body, key);
+    const char *v = json_str(body, key);
     if (!v || strlen(v) >= cap) return false;
     memcpy(out, v, strlen(v) + 1);
     return true;
@@ -359,7 +359,7 @@ void api_signup(api_ctx *ctx)
     if (!body) return;
     char role[32] = "device_owner";
     if (strcmp(mode, "invite") == 0) {
-        const char *invite = api_json_str(body, "invite");
+        const char *invite = json_str(body, "invite");
         char hash[65];
         if (!invite) {
             cJSON_Delete(body);
@@ -390,8 +390,8 @@ void api_change_password(api_ctx *ctx)
 {
     cJSON *body = api_body_json(ctx);
     if (!body) return;
-    const char *cur = api_json_str(body, "current_password");
-    const char *next = api_json_str(body, "new_password");
+    const char *cur = json_str(body, "current_password");
+    const char *next = json_str(body, "new_password");
     char encoded[256];
     if (!cur || !next) {
         cJSON_Delete(body);

@@ -19,7 +19,7 @@
 
 static void add_live(api_ctx *ctx, cJSON *dev)
 {
-    const char *id = api_json_str(dev, "id");
+    const char *id = json_str(dev, "id");
     dev_live *d = id ? devstate_get(ctx->s->devices, id) : NULL;
     if (!d) return;
     cJSON_ReplaceItemInObject(dev, "status", cJSON_CreateString(d->online ? "online" : "offline"));
@@ -45,7 +45,7 @@ static const char *validate_meta(const cJSON *body, bool create)
         if (!cJSON_IsString(v)) return "name, type, location and firmware must be strings";
         if (strlen(v->valuestring) > 256) return "text fields are limited to 256 characters";
     }
-    const char *name = api_json_str(body, "name");
+    const char *name = json_str(body, "name");
     if (create && (!name || !name[0])) return "name is required";
     if (!create && cJSON_GetObjectItemCaseSensitive(body, "name") && (!name || !name[0]))
         return "name must not be empty";
@@ -131,7 +131,7 @@ void api_devices_create(api_ctx *ctx)
         return;
     }
     const char *owner = ctx->user_id;
-    const char *req_owner = api_json_str(body, "owner_id");
+    const char *req_owner = json_str(body, "owner_id");
     if (req_owner && strcmp(req_owner, ctx->user_id) != 0) {
         if (ctx->role != ROLE_ADMIN) {
             cJSON_Delete(body);
@@ -153,16 +153,16 @@ void api_devices_create(api_ctx *ctx)
     util_uuid7(id);
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(body, "attributes");
     char *attrs_text = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
-    const char *type = api_json_str(body, "type");
+    const char *type = json_str(body, "type");
     int64_t now = util_now_ms();
-    int rc = db_exec(ctx->s->db, NULL,
-                     "INSERT INTO devices(id, owner_id, name, type, location, firmware, attributes,"
-                     " created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     "sssssssii", id, owner, api_json_str(body, "name"),
-                     type && type[0] ? type : "generic",
-                     api_json_str(body, "location") ? api_json_str(body, "location") : "",
-                     api_json_str(body, "firmware") ? api_json_str(body, "firmware") : "",
-                     attrs_text ? attrs_text : "{}", now, now);
+    int rc =
+        db_exec(ctx->s->db, NULL,
+                "INSERT INTO devices(id, owner_id, name, type, location, firmware, attributes,"
+                " created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "sssssssii", id, owner, json_str(body, "name"), type && type[0] ? type : "generic",
+                json_str(body, "location") ? json_str(body, "location") : "",
+                json_str(body, "firmware") ? json_str(body, "firmware") : "",
+                attrs_text ? attrs_text : "{}", now, now);
     free(attrs_text);
     if (rc != 0) {
         cJSON_Delete(body);
@@ -190,7 +190,7 @@ void api_devices_update(api_ctx *ctx)
     cJSON *body = api_body_json(ctx);
     if (!body) return;
     const char *why = validate_meta(body, false);
-    const char *new_owner = api_json_str(body, "owner_id");
+    const char *new_owner = json_str(body, "owner_id");
     if (!why && new_owner && ctx->role != ROLE_ADMIN) why = "only an Admin may change the owner";
     if (!why && new_owner &&
         db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM users WHERE id = ?", "s", new_owner) == 0)
@@ -208,12 +208,10 @@ void api_devices_update(api_ctx *ctx)
             "location = COALESCE(?, location), firmware = COALESCE(?, firmware), "
             "attributes = COALESCE(?, attributes), owner_id = COALESCE(?, owner_id), "
             "updated_at = ? WHERE id = ?",
-            "bbbbbbis", api_json_str(body, "name"), api_json_str(body, "type"),
-            api_json_str(body, "location"), api_json_str(body, "firmware"), attrs_text, new_owner,
-            util_now_ms(), id);
+            "bbbbbbis", json_str(body, "name"), json_str(body, "type"), json_str(body, "location"),
+            json_str(body, "firmware"), attrs_text, new_owner, util_now_ms(), id);
     if (new_owner) devstate_set_owner(ctx->s->devices, id, new_owner);
-    if (api_json_str(body, "type"))
-        devstate_set_type(ctx->s->devices, id, api_json_str(body, "type"));
+    if (json_str(body, "type")) devstate_set_type(ctx->s->devices, id, json_str(body, "type"));
     char *detail = cJSON_PrintUnformatted(body);
     api_audit(ctx, "device.update", id, detail ? detail : "");
     free(detail);
@@ -284,7 +282,7 @@ void api_keys_create(api_ctx *ctx)
     if (ctx->req->body_len) {
         body = api_body_json(ctx);
         if (!body) return;
-        name = api_json_str(body, "name");
+        name = json_str(body, "name");
     }
     char key[128], id[UUID_STR_LEN + 1], prefix[16];
     int rc = create_key(ctx, dev, name, key, sizeof key, id, prefix);

@@ -44,7 +44,7 @@ void api_users_create(api_ctx *ctx)
 {
     cJSON *body = api_body_json(ctx);
     if (!body) return;
-    const char *role_s = api_json_str(body, "role");
+    const char *role_s = json_str(body, "role");
     auth_role role;
     if (!role_s || auth_role_parse(role_s, &role) != 0 || role == ROLE_NONE) {
         cJSON_Delete(body);
@@ -93,12 +93,12 @@ void api_users_update(api_ctx *ctx)
     const char *id = ctx->params[0];
     cJSON *u = get_user(ctx, id);
     if (!u) return;
-    bool was_admin = strcmp(api_json_str(u, "role"), "admin") == 0;
+    bool was_admin = strcmp(json_str(u, "role"), "admin") == 0;
     cJSON_Delete(u);
     cJSON *body = api_body_json(ctx);
     if (!body) return;
-    const char *name = api_json_str(body, "name");
-    const char *role_s = api_json_str(body, "role");
+    const char *name = json_str(body, "name");
+    const char *role_s = json_str(body, "role");
     const cJSON *disabled = cJSON_GetObjectItemCaseSensitive(body, "disabled");
     auth_role role = ROLE_NONE;
     if (role_s && (auth_role_parse(role_s, &role) != 0 || role == ROLE_NONE)) {
@@ -138,7 +138,7 @@ void api_users_delete(api_ctx *ctx)
     const char *id = ctx->params[0];
     cJSON *u = get_user(ctx, id);
     if (!u) return;
-    bool is_admin = strcmp(api_json_str(u, "role"), "admin") == 0;
+    bool is_admin = strcmp(json_str(u, "role"), "admin") == 0;
     cJSON_Delete(u);
     if (is_admin && admins_left(ctx, id) == 0) {
         api_error(ctx, 409, "last_admin", "the last active Admin cannot be deleted");
@@ -153,8 +153,8 @@ void api_invites_create(api_ctx *ctx)
 {
     cJSON *body = api_body_json(ctx);
     if (!body) return;
-    const char *role_s = api_json_str(body, "role");
-    const char *email = api_json_str(body, "email");
+    const char *role_s = json_str(body, "role");
+    const char *email = json_str(body, "email");
     auth_role role = ROLE_DEVICE_OWNER;
     if (role_s && (auth_role_parse(role_s, &role) != 0 || role == ROLE_NONE)) {
         cJSON_Delete(body);

@@ -7,13 +7,9 @@
  * Object-level rules (a DeviceOwner sees only own devices) are in api_device_visible. */
 #include "api/api.h"
 
-#include "alert/alerts.h"
 #include "auth/token.h"
-#include "report/reports.h"
-#include "core/json_depth.h"
 #include "core/log.h"
 #include "ingest/devstate.h"
-#include "store/audit.h"
 #include "store/db.h"
 
 #include <stdarg.h>
@@ -110,7 +106,7 @@ static const api_route *core_routes(size_t *count)
 
 /* Route tables of the feature modules, consulted in this order. */
 typedef const api_route *(*route_table_fn)(size_t *count);
-static const route_table_fn route_tables[] = {core_routes, alert_routes, report_routes};
+static const route_table_fn route_tables[] = {core_routes, api_alert_routes, api_report_routes};
 
 const api_route *api_route_get(size_t i)
 {
@@ -145,161 +141,6 @@ static bool match(const char *pattern, const char *path, api_ctx *ctx)
         q++;
     }
     return *p == '\0' && (*q == '\0' || (*q == '/' && q[1] == '\0'));
-}
-
-static void send_json_text(api_ctx *ctx, int status, const char *text, size_t len)
-{
-    http_respond(ctx->c, status, "application/json",
-                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                 "Content-Security-Policy: " API_CSP_API "\r\n",
-                 text, len);
-}
-
-void api_json(api_ctx *ctx, int status, cJSON *body)
-{
-    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
-    if (text) {
-        send_json_text(ctx, status, text, strlen(text));
-        free(text);
-    } else {
-        send_json_text(ctx, 500, "{\"error\":\"internal\",\"message\":\"encoding failed\"}", 49);
-    }
-    cJSON_Delete(body);
-}
-
-void api_error(api_ctx *ctx, int status, const char *code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", code);
-    cJSON_AddStringToObject(o, "message", msg);
-    if (status == 401 || status == 403) ctx->s->m.api_denied++;
-    api_json(ctx, status, o);
-}
-
-void api_no_content(api_ctx *ctx)
-{
-    http_respond(ctx->c, 204, NULL, NULL, NULL, 0);
-}
-
-cJSON *api_body_json(api_ctx *ctx)
-{
-    /* Bounded before cJSON sees it: parsing runs on the event loop, and cJSON allocates a
-     * node per value (a 32 MiB body of "[1,1,..." would cost ~1 GB) and recurses per level. */
-    const http_request *req = ctx->req;
-    size_t deep_at;
-    if (req->body_len > (size_t)ctx->s->cfg.api_max_body_bytes) {
-        ctx->s->m.api_body_too_large++;
-        api_error(ctx, 413, "too_large", "the request body is larger than %lld bytes",
-                  (long long)ctx->s->cfg.api_max_body_bytes);
-        return NULL;
-    }
-    if (json_depth_check(req->body, req->body_len, API_JSON_MAX_DEPTH, &deep_at) != 0) {
-        ctx->s->m.api_body_too_deep++;
-        api_error(ctx, 400, "bad_request",
-                  "the request body is nested deeper than %d levels (offset %zu)",
-                  API_JSON_MAX_DEPTH, deep_at);
-        return NULL;
-    }
-    cJSON *j = req->body_len ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        api_error(ctx, 400, "bad_request", "the request body must be a JSON object");
-        return NULL;
-    }
-    return j;
-}
-
-const char *api_json_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-bool api_query(api_ctx *ctx, const char *name, char *out, size_t cap)
-{
-    return http_query_param(ctx->req->query, name, out, cap) == 0;
-}
-
-int64_t api_query_int(api_ctx *ctx, const char *name, int64_t def, int64_t min, int64_t max,
-                      bool *bad)
-{
-    char buf[32];
-    if (!api_query(ctx, name, buf, sizeof buf) || !buf[0]) return def;
-    char *end;
-    long long v = strtoll(buf, &end, 10);
-    if (*end || v < min || v > max) {
-        *bad = true;
-        return def;
-    }
-    return v;
-}
-
-bool api_query_time(api_ctx *ctx, const char *name, int64_t def, int64_t *out, bool *bad)
-{
-    char buf[64];
-    *out = def;
-    if (!api_query(ctx, name, buf, sizeof buf) || !buf[0]) return false;
-    size_t n = strlen(buf);
-    if (buf[0] == '-' && n >= 3) { /* relative: -15m, -1h, -7d, -30s */
-        char *end;
-        long long v = strtoll(buf + 1, &end, 10);
-        int64_t unit = *end == 's'   ? 1000
-                       : *end == 'm' ? 60000
-                       : *end == 'h' ? 3600000
-                       : *end == 'd' ? 86400000
-                                     : 0;
-        if (unit && end[1] == '\0' && v >= 0) {
-            *out = util_now_ms() - v * unit;
-            return true;
-        }
-    }
-    char *end;
-    long long v = strtoll(buf, &end, 10);
-    if (*end == '\0' && end != buf) {
-        *out = v;
-        return true;
-    }
-    if (util_parse_rfc3339(buf, n, out) == 0) return true;
-    *bad = true;
-    return false;
-}
-
-const char *api_actor(const api_ctx *ctx)
-{
-    if (ctx->user_id[0]) return ctx->user_id;
-    return "anonymous";
-}
-
-void api_audit(api_ctx *ctx, const char *action, const char *target, const char *detail)
-{
-    if (audit_append(ctx->s->db, api_actor(ctx), action, target, detail, ctx->req->peer) != 0)
-        log_error("audit_append_failed", "action=%s target=%s", action, target ? target : "");
-}
-
-bool api_device_visible(api_ctx *ctx, const char *device_id, char *owner_out)
-{
-    char owner[UUID_STR_LEN + 1] = "";
-    int rc =
-        util_uuid_valid(device_id)
-            ? db_text(ctx->s->db, owner, sizeof owner,
-                      "SELECT COALESCE(owner_id, '') FROM devices WHERE id = ?", "s", device_id)
-            : 1;
-    if (rc == 0 && (auth_scope_all_devices(ctx->role) || strcmp(owner, ctx->user_id) == 0)) {
-        if (owner_out) memcpy(owner_out, owner, sizeof owner);
-        return true;
-    }
-    api_error(ctx, 404, "not_found", "no device %s", device_id);
-    return false;
-}
-
-const char *api_owner_scope(const api_ctx *ctx)
-{
-    return auth_scope_all_devices(ctx->role) ? "" : ctx->user_id;
 }
 
 /* Resolves a session from "Authorization: Bearer" or the session cookie. */

@@ -157,7 +157,7 @@ static void on_message(void *ud, ws_conn *w, bool is_text, const uint8_t *data, 
     (void)is_text;
     subscriber *sub = ud;
     cJSON *msg = cJSON_ParseWithLength((const char *)data, len);
-    const char *type = msg ? api_json_str(msg, "type") : NULL;
+    const char *type = msg ? json_str(msg, "type") : NULL;
     if (!type || strcmp(type, "subscribe") != 0) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "type", "error");

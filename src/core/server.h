@@ -52,6 +52,7 @@ typedef struct server {
     struct tsdb *ts;
     struct writer *writer;
     struct http_server *http;
+    int http_port; /* the port the HTTP listener is bound to (0 before it is) */
     struct mqtt_server *mqtt;
     struct http_server *https; /* TLS listeners, when configured */
     struct mqtt_server *mqtts;

@@ -505,7 +505,7 @@ static void flush_sys(devstate *ds, dev_live *d, int64_t now)
     ingest_batch_init(&b, 0);
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         if (emit & (1u << i)) ingest_batch_push(&b, names[i], strlen(names[i]), now, v[i]);
-    writer_job *j = writer_job_from_batch(d->id, &b, sys_durable, ds->s);
+    writer_job *j = ingest_job_from_batch(d->id, &b, sys_durable, ds->s);
     if (j) j->internal = true; /* iotad's own series: never refused for the device's limit */
     if (j) {
         snprintf(j->device_type, sizeof j->device_type, "%s", d->type);

@@ -80,6 +80,17 @@ void ingest_to_detectors(server *s, writer_job *job, int status)
         writer_job_free(job);
 }
 
+writer_job *ingest_job_from_batch(const char *device_id, ingest_batch *b, writer_done_fn done,
+                                  void *arg)
+{
+    writer_job *j = writer_job_new(device_id, b->v, b->n, done, arg);
+    if (j) {
+        b->v = NULL;
+        b->n = b->cap = 0;
+    }
+    return j;
+}
+
 static void on_durable(writer_job *job, int status, void *arg)
 {
     ingest_pending *p = arg;
@@ -186,7 +197,7 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
                            "the store cannot commit (%s): nothing was stored; retry later", why);
     }
     ingest_pending *p = malloc(sizeof *p);
-    writer_job *job = p ? writer_job_from_batch(d->id, b, on_durable, p) : NULL;
+    writer_job *job = p ? ingest_job_from_batch(d->id, b, on_durable, p) : NULL;
     if (!job) {
         free(p);
         return ingest_fail(err, INGEST_ERR_NOMEM, 0, "out of memory");

@@ -6,6 +6,7 @@
 
 #include "core/metrics.h"
 #include "ingest/point.h"
+#include "store/writer.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -45,5 +46,10 @@ int ingest_retry_after_s(ingest_status st);
 /* Hands a job whose write finished to the detector shards (when durable and the server is
  * running), which take it; otherwise frees it. */
 void ingest_to_detectors(struct server *s, struct writer_job *job, int status);
+
+/* A writer job that takes the batch's points (the batch is left empty); NULL when out of
+ * memory (the batch keeps them). */
+writer_job *ingest_job_from_batch(const char *device_id, ingest_batch *b, writer_done_fn done,
+                                  void *arg);
 
 #endif

@@ -43,11 +43,6 @@ void ingest_batch_free(ingest_batch *b);
 /* Appends one point; copies the metric name. Validates the name and finiteness. */
 ingest_status ingest_batch_push(ingest_batch *b, const char *metric, size_t metric_len,
                                 int64_t ts_ms, double value);
-/* Orders points by metric, then timestamp, stably (of two points of one series with the same
- * timestamp the later one stays later, so it still wins in the store): the order the store
- * appends fastest in. O(n) when already ordered; else sorts 24-byte keys, not the 152-byte
- * points, and moves each point once. Returns 0, or -1 out of memory (p unchanged). */
-int ingest_points_sort(ingest_point *p, size_t n);
 /* Metric names: 1..128 bytes of [A-Za-z0-9_.:/-] plus {}=, for tag suffixes. */
 int ingest_metric_valid(const char *metric, size_t len);
 /* The "sys." prefix is reserved for iotad's own security telemetry. */

@@ -1,4 +1,5 @@
-/* Internals of the reports module shared by its files (not for other modules).
+/* Internals of the reports module shared by its files and its HTTP handlers
+ * (api/api_reports.c, api/api_export.c); not for other modules.
  *
  * A report is built as a JSON document (the machine format) and rendered from it to CSV and
  * PDF, so the three formats always carry the same numbers:
@@ -150,17 +151,10 @@ int reports_queue(server *s, const report_params *p, const char *created_by, int
                   char id_out[UUID_STR_LEN + 1]);
 /* Progress of a build that is queued or running in memory; false when it is not. */
 bool reports_job_progress(server *s, const char *id, double *progress);
-/* The list of streamed exports in flight (export_http.c keeps it). */
+/* The list of streamed exports in flight (kept here for api/api_export.c). */
 struct export_stream **reports_streams(server *s);
-void export_http_sweep(server *s);    /* ends streams whose client went away */
-void export_http_stop_all(server *s); /* server stopping: ends every stream */
-struct api_ctx;
-/* Starts a streamed export for a validated request (answers it, errors included). */
-void export_http_start(struct api_ctx *ctx, const export_params *p, const char *params_json);
 /* Next run of a schedule after now (UTC midnight / Monday 00:00) and the period it covers. */
 int64_t reports_next_run(const char *period, int64_t now_ms);
 void reports_period(const char *period, int64_t run_ms, int64_t *from_ms, int64_t *to_ms);
-/* Routes and handlers (report_api.c). */
-const struct api_route *report_api_routes(size_t *count);
 
 #endif

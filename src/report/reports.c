@@ -5,7 +5,7 @@
  * or running in the table is started again. */
 #include "report/reports.h"
 
-#include "api/api.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "report/export.h"
 #include "report/report_int.h"
@@ -16,38 +16,6 @@
 #include <string.h>
 
 #define SLICE_MS 20 /* work per loop turn for a queued build */
-
-static const char schema_v5[] =
-    "CREATE TABLE reports("
-    " id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
-    " status TEXT NOT NULL CHECK(status IN ('queued','running','done','failed')),"
-    " params TEXT NOT NULL, from_ts INTEGER NOT NULL, to_ts INTEGER NOT NULL,"
-    " schedule_id INTEGER, created_by TEXT, created_at INTEGER NOT NULL, finished_at INTEGER,"
-    " error TEXT, document TEXT, sha256 TEXT);"
-    "CREATE INDEX reports_created ON reports(created_at);"
-    "CREATE TABLE report_schedules("
-    " id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,"
-    " period TEXT NOT NULL CHECK(period IN ('daily','weekly')), params TEXT NOT NULL DEFAULT '{}',"
-    " enabled INTEGER NOT NULL DEFAULT 1, next_run INTEGER NOT NULL, last_run INTEGER,"
-    " created_by TEXT, created_at INTEGER NOT NULL);"
-    /* every forensic export with its manifest (the hash proves the bytes later) */
-    "CREATE TABLE exports("
-    " id TEXT PRIMARY KEY, created_by TEXT, peer TEXT, format TEXT NOT NULL, params TEXT NOT NULL,"
-    " started_at INTEGER NOT NULL, finished_at INTEGER,"
-    " status TEXT NOT NULL CHECK(status IN ('running','done','aborted','failed')),"
-    " bytes INTEGER NOT NULL DEFAULT 0, records INTEGER NOT NULL DEFAULT 0, sha256 TEXT,"
-    " manifest TEXT);"
-    "CREATE INDEX exports_started ON exports(started_at);";
-
-const char *report_schema_sql(void)
-{
-    return schema_v5;
-}
-
-const struct api_route *report_routes(size_t *count)
-{
-    return report_api_routes(count);
-}
 
 typedef struct report_job {
     struct report_job *next;
@@ -272,7 +240,7 @@ static void run_schedules(reports_state *st, int64_t now)
                                  "COALESCE(created_by, 'system') AS created_by FROM "
                                  "report_schedules WHERE id = ?",
                                  "i", ids[i]);
-        const char *period = row ? api_json_str(row, "period") : NULL;
+        const char *period = row ? json_str(row, "period") : NULL;
         if (!row || !period) {
             cJSON_Delete(row);
             continue;
@@ -288,11 +256,11 @@ static void run_schedules(reports_state *st, int64_t now)
         if (pj) {
             cJSON_AddNumberToObject(pj, "from", (double)from);
             cJSON_AddNumberToObject(pj, "to", (double)to);
-            cJSON_AddItemToObject(pj, "kind", cJSON_CreateString(api_json_str(row, "kind")));
+            cJSON_AddItemToObject(pj, "kind", cJSON_CreateString(json_str(row, "kind")));
         }
         char id[UUID_STR_LEN + 1];
         if (pj && report_params_from_json(pj, &p) == 0 &&
-            reports_queue(s, &p, api_json_str(row, "created_by"), ids[i], id) == 0) {
+            reports_queue(s, &p, json_str(row, "created_by"), ids[i], id) == 0) {
             char detail[96];
             snprintf(detail, sizeof detail, "{\"schedule_id\":%lld,\"kind\":\"%s\"}",
                      (long long)ids[i], report_kind_name(p.kind));
@@ -312,7 +280,6 @@ static void tick_cb(uv_timer_t *t)
     reports_state *st = t->data;
     if (!st->running) return;
     run_schedules(st, util_now_ms());
-    export_http_sweep(st->s);
 }
 
 int reports_start(server *s)
@@ -341,7 +308,6 @@ void reports_stop(server *s)
 {
     reports_state *st = state_of(s);
     if (!st) return;
-    export_http_stop_all(s);
     report_pdf_shutdown();
     st->running = false;
     /* queued builds stay 'queued'/'running' in the table and resume at the next start */

@@ -6,10 +6,7 @@
 #include <stddef.h>
 
 struct server;
-struct api_route;
 
-const char *report_schema_sql(void);
-const struct api_route *report_routes(size_t *count);
 int reports_start(struct server *s); /* scheduler */
 void reports_stop(struct server *s);
 

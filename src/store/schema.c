@@ -4,8 +4,6 @@
  * stored compactly by the tsdb module and device_data is exposed by the API. */
 #include "store/schema.h"
 
-#include "alert/alerts.h"
-#include "report/reports.h"
 #include "store/tsdb.h"
 
 static const char core_v1[] =
@@ -93,14 +91,123 @@ static const char detection_v3[] =
     "ALTER TABLE anomalies ADD COLUMN rule_id INTEGER;"
     "CREATE INDEX anomalies_open ON anomalies(resolved, detected_at);";
 
+/* The alerts table is the brief's; the columns after created_at make it the outbox:
+ * due_at (next attempt), group_key/count (grouping), payload (frozen at the first attempt so
+ * every retry sends the same bytes under the same Idempotency-Key = id). */
+static const char alerts_v4[] =
+    "ALTER TABLE alerts ADD COLUMN channel_id TEXT;"
+    "ALTER TABLE alerts ADD COLUMN policy_id TEXT;"
+    "ALTER TABLE alerts ADD COLUMN recipient TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE alerts ADD COLUMN device_id TEXT;"
+    "ALTER TABLE alerts ADD COLUMN severity TEXT NOT NULL DEFAULT 'info';"
+    "ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'anomaly';"
+    "ALTER TABLE alerts ADD COLUMN group_key TEXT;"
+    "ALTER TABLE alerts ADD COLUMN count INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE alerts ADD COLUMN due_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE alerts ADD COLUMN updated_at INTEGER;"
+    "ALTER TABLE alerts ADD COLUMN last_error TEXT;"
+    "ALTER TABLE alerts ADD COLUMN payload TEXT;"
+    "ALTER TABLE alerts ADD COLUMN acked_at INTEGER;"
+    "ALTER TABLE alerts ADD COLUMN acked_by TEXT;"
+    "CREATE INDEX alerts_due ON alerts(status, due_at);"
+    "CREATE INDEX alerts_group ON alerts(group_key, due_at);"
+    "CREATE INDEX alerts_anomaly ON alerts(anomaly_id);"
+    "CREATE INDEX alerts_created ON alerts(created_at);"
+    /* every anomaly a (grouped) alert speaks for */
+    "CREATE TABLE alert_anomalies("
+    " alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
+    " anomaly_id TEXT NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
+    " PRIMARY KEY(alert_id, anomaly_id));"
+    "CREATE INDEX alert_anomalies_anomaly ON alert_anomalies(anomaly_id);"
+    "CREATE TABLE alert_attempts("
+    " id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
+    " attempt INTEGER NOT NULL, started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
+    " ok INTEGER NOT NULL, code INTEGER, error TEXT);"
+    "CREATE INDEX alert_attempts_alert ON alert_attempts(alert_id);"
+    /* secret: SMTP password, SMS gateway token, webhook HMAC key; never returned by the API */
+    "CREATE TABLE alert_channels("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+    " kind TEXT NOT NULL CHECK(kind IN ('email','sms','webhook')), url TEXT NOT NULL,"
+    " config TEXT NOT NULL DEFAULT '{}', secret TEXT NOT NULL DEFAULT '',"
+    " enabled INTEGER NOT NULL DEFAULT 1, rate_per_min INTEGER NOT NULL DEFAULT 60,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    "CREATE TABLE alert_policies("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1,"
+    " channel_id TEXT NOT NULL REFERENCES alert_channels(id) ON DELETE CASCADE,"
+    " severities TEXT NOT NULL DEFAULT '[\"critical\",\"warning\"]',"
+    " device_id TEXT REFERENCES devices(id) ON DELETE CASCADE, device_type TEXT,"
+    " users TEXT NOT NULL DEFAULT '[]', roles TEXT NOT NULL DEFAULT '[]',"
+    " device_owner INTEGER NOT NULL DEFAULT 0, addresses TEXT NOT NULL DEFAULT '[]',"
+    " group_wait_ms INTEGER NOT NULL DEFAULT 0, group_window_ms INTEGER NOT NULL DEFAULT 60000,"
+    " escalate_after_ms INTEGER NOT NULL DEFAULT 0, escalate_users TEXT NOT NULL DEFAULT '[]',"
+    " escalate_roles TEXT NOT NULL DEFAULT '[]', escalate_addresses TEXT NOT NULL DEFAULT '[]',"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+    /* per-user contacts and preferences: which address, from which severity */
+    "CREATE TABLE alert_contacts("
+    " id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL CHECK(kind IN ('email','sms','webhook')), address TEXT NOT NULL,"
+    " min_severity TEXT NOT NULL DEFAULT 'info', enabled INTEGER NOT NULL DEFAULT 1,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE INDEX alert_contacts_user ON alert_contacts(user_id);"
+    "CREATE TABLE alert_escalations("
+    " anomaly_id TEXT NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
+    " policy_id TEXT NOT NULL REFERENCES alert_policies(id) ON DELETE CASCADE,"
+    " due_at INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(anomaly_id, policy_id));"
+    "ALTER TABLE anomalies ADD COLUMN flapping INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN severity TEXT NOT NULL DEFAULT 'info';"
+    "ALTER TABLE incidents ADD COLUMN device_id TEXT;"
+    "ALTER TABLE incidents ADD COLUMN origin TEXT NOT NULL DEFAULT 'manual';"
+    "ALTER TABLE incidents ADD COLUMN created_by TEXT;"
+    "ALTER TABLE incidents ADD COLUMN updated_at INTEGER;"
+    "ALTER TABLE incidents ADD COLUMN acknowledged_at INTEGER;"
+    "ALTER TABLE incidents ADD COLUMN resolved_at INTEGER;"
+    "ALTER TABLE incidents ADD COLUMN verdict TEXT;"
+    "CREATE INDEX incidents_status ON incidents(status, created_at);"
+    "CREATE INDEX incidents_created ON incidents(created_at);"
+    "CREATE TABLE incident_anomalies("
+    " incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
+    " anomaly_id TEXT NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
+    " added_at INTEGER NOT NULL, PRIMARY KEY(incident_id, anomaly_id));"
+    "CREATE INDEX incident_anomalies_anomaly ON incident_anomalies(anomaly_id);"
+    "CREATE TABLE incident_events("
+    " id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE "
+    "CASCADE, ts INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '{}');"
+    "CREATE INDEX incident_events_incident ON incident_events(incident_id, id);";
+
+/* reports, their schedules and every forensic export */
+static const char reports_v5[] =
+    "CREATE TABLE reports("
+    " id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK(status IN ('queued','running','done','failed')),"
+    " params TEXT NOT NULL, from_ts INTEGER NOT NULL, to_ts INTEGER NOT NULL,"
+    " schedule_id INTEGER, created_by TEXT, created_at INTEGER NOT NULL, finished_at INTEGER,"
+    " error TEXT, document TEXT, sha256 TEXT);"
+    "CREATE INDEX reports_created ON reports(created_at);"
+    "CREATE TABLE report_schedules("
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,"
+    " period TEXT NOT NULL CHECK(period IN ('daily','weekly')), params TEXT NOT NULL DEFAULT '{}',"
+    " enabled INTEGER NOT NULL DEFAULT 1, next_run INTEGER NOT NULL, last_run INTEGER,"
+    " created_by TEXT, created_at INTEGER NOT NULL);"
+    /* every forensic export with its manifest (the hash proves the bytes later) */
+    "CREATE TABLE exports("
+    " id TEXT PRIMARY KEY, created_by TEXT, peer TEXT, format TEXT NOT NULL, params TEXT NOT NULL,"
+    " started_at INTEGER NOT NULL, finished_at INTEGER,"
+    " status TEXT NOT NULL CHECK(status IN ('running','done','aborted','failed')),"
+    " bytes INTEGER NOT NULL DEFAULT 0, records INTEGER NOT NULL DEFAULT 0, sha256 TEXT,"
+    " manifest TEXT);"
+    "CREATE INDEX exports_started ON exports(started_at);";
+
 const schema_migration *schema_migrations(size_t *count)
 {
     static schema_migration list[5];
     list[0] = (schema_migration){"core_tables", core_v1};
     list[1] = (schema_migration){"time_series", tsdb_schema_sql()};
     list[2] = (schema_migration){"detection", detection_v3};
-    list[3] = (schema_migration){"alerts_incidents", alert_schema_sql()};
-    list[4] = (schema_migration){"reports", report_schema_sql()};
+    list[3] = (schema_migration){"alerts_incidents", alerts_v4};
+    list[4] = (schema_migration){"reports", reports_v5};
     *count = sizeof list / sizeof list[0];
     return list;
 }

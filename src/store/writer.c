@@ -58,18 +58,16 @@ struct writer {
 #define PROBE_EVERY_MS 1000
 #define FAILING_REPORT_EVERY_MS 30000
 
-writer_job *writer_job_from_batch(const char *device_id, ingest_batch *batch, writer_done_fn done,
-                                  void *arg)
+writer_job *writer_job_new(const char *device_id, ingest_point *points, size_t n,
+                           writer_done_fn done, void *arg)
 {
     writer_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     snprintf(j->device_id, sizeof j->device_id, "%s", device_id);
-    j->points = batch->v;
-    j->n = batch->n;
+    j->points = points;
+    j->n = n;
     j->done = done;
     j->arg = arg;
-    batch->v = NULL;
-    batch->n = batch->cap = 0;
     return j;
 }
 
@@ -511,7 +509,8 @@ void writer_get_stats(writer *w, writer_stats *out)
 }
 
 typedef struct {
-    ingest_batch b;
+    ingest_point *v; /* the points of one log row and device, handed to a job */
+    size_t n, cap;
     char device[40];
     int64_t row;
     void (*cb)(void *arg, writer_job *job);
@@ -520,10 +519,12 @@ typedef struct {
 
 static void replay_flush(replay_ctx *c)
 {
-    if (c->b.n == 0) return;
-    writer_job *j = writer_job_from_batch(c->device, &c->b, NULL, NULL);
-    ingest_batch_reset(&c->b);
-    if (!j) return;
+    if (c->n == 0) return;
+    writer_job *j = writer_job_new(c->device, c->v, c->n, NULL, NULL);
+    c->n = 0;
+    if (!j) return; /* out of memory: the points are dropped from the replay, v is reused */
+    c->v = NULL;
+    c->cap = 0;
     j->seq = c->row;
     c->cb(c->arg, j);
 }
@@ -537,16 +538,29 @@ static void replay_point(void *arg, int64_t row, const char *device_id, const ch
         c->row = row;
         snprintf(c->device, sizeof c->device, "%s", device_id);
     }
-    ingest_batch_push(&c->b, metric, strlen(metric), ts, v);
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        ingest_point *nv = realloc(c->v, cap * sizeof *nv);
+        if (!nv) return;
+        c->v = nv;
+        c->cap = cap;
+    }
+    ingest_point *p = &c->v[c->n++];
+    size_t len = strlen(metric);
+    if (len > INGEST_METRIC_MAX) len = INGEST_METRIC_MAX;
+    memcpy(p->metric, metric, len);
+    p->metric[len] = '\0';
+    p->metric_len = (uint16_t)len;
+    p->ts_ms = ts;
+    p->value = v;
 }
 
 int writer_log_replay(tsdb *ts, int64_t after, void (*cb)(void *arg, writer_job *job), void *arg)
 {
     replay_ctx c = {.cb = cb, .arg = arg};
-    ingest_batch_init(&c.b, 0);
     int rc = tsdb_log_scan(ts, after, replay_point, &c);
     replay_flush(&c);
-    ingest_batch_free(&c.b);
+    free(c.v);
     return rc;
 }
 

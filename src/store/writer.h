@@ -5,7 +5,7 @@
 #ifndef IOTAD_STORE_WRITER_H
 #define IOTAD_STORE_WRITER_H
 
-#include "ingest/point.h"
+#include "core/point.h"
 #include "store/db.h"
 #include "store/tsdb.h"
 
@@ -75,9 +75,10 @@ extern const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS];
 
 /* Starts the thread. wdb is used only by the writer thread from now on. */
 int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt, writer **out);
-/* Creates a job that takes ownership of batch's points (the batch is left empty). */
-writer_job *writer_job_from_batch(const char *device_id, ingest_batch *batch, writer_done_fn done,
-                                  void *arg);
+/* Creates a job for n points (malloc'ed); the job owns them once created (NULL: not created,
+ * the caller keeps them). ingest_job_from_batch (ingest/ingest.h) makes one from a batch. */
+writer_job *writer_job_new(const char *device_id, ingest_point *points, size_t n,
+                           writer_done_fn done, void *arg);
 void writer_job_free(writer_job *job);
 /* Loop thread. Never blocks; the job is always accepted. Returns the points now queued so the
  * caller can apply back-pressure (pause readers) above queue_max_points. */

@@ -10,6 +10,7 @@
 #include "store/db.h"
 #include "store/tsdb.h"
 #include "store/writer.h"
+#include "ingest/ingest.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -214,7 +215,7 @@ static writer_job *make_job(fixture *f, const char *dev, int64_t ts0, int n, int
     ingest_batch_init(&b, 0);
     for (int i = 0; i < n; i++)
         assert_int_equal(ingest_batch_push(&b, "temp", 4, ts0 + (int64_t)i * step, 20.0 + i), 0);
-    writer_job *j = writer_job_from_batch(dev, &b, on_done, f);
+    writer_job *j = ingest_job_from_batch(dev, &b, on_done, f);
     ingest_batch_free(&b);
     return j;
 }
@@ -363,7 +364,7 @@ static writer_job *metrics_job(fixture *f, const char *dev, const char *const *n
     ingest_batch_init(&b, 0);
     for (int i = 0; i < n; i++)
         assert_int_equal(ingest_batch_push(&b, names[i], strlen(names[i]), 1000 + i, i), 0);
-    writer_job *j = writer_job_from_batch(dev, &b, on_done, f);
+    writer_job *j = ingest_job_from_batch(dev, &b, on_done, f);
     ingest_batch_free(&b);
     return j;
 }

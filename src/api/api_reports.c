@@ -10,6 +10,7 @@
  * Reports: Analyst and Admin; compliance reports (they show the audit log) Admin only.
  * Exports: DeviceOwners too, limited to their own devices; audit entries only for Admins. */
 #include "api/api.h"
+#include "api/api_export.h"
 #include "core/log.h"
 #include "report/export.h"
 #include "report/report_int.h"
@@ -86,7 +87,7 @@ static bool query_params(api_ctx *ctx, report_kind kind, report_params *p)
 static bool body_params(api_ctx *ctx, const cJSON *b, report_params *p)
 {
     report_kind kind;
-    if (report_kind_parse(api_json_str(b, "kind"), &kind) != 0) {
+    if (report_kind_parse(json_str(b, "kind"), &kind) != 0) {
         api_error(ctx, 400, "bad_request", "kind must be security, performance or compliance");
         return false;
     }
@@ -209,7 +210,7 @@ static void api_report_compliance(api_ctx *ctx)
 
 static void add_progress(api_ctx *ctx, cJSON *r)
 {
-    const char *id = api_json_str(r, "id"), *status = api_json_str(r, "status");
+    const char *id = json_str(r, "id"), *status = json_str(r, "status");
     double prog = status && strcmp(status, "done") == 0 ? 1.0 : 0.0;
     if (id) reports_job_progress(ctx->s, id, &prog);
     cJSON_AddNumberToObject(r, "progress", round(prog * 1000.0) / 1000.0);
@@ -307,7 +308,7 @@ static void api_reports_download(api_ctx *ctx)
     api_query(ctx, "section", section, sizeof section);
     cJSON *r = visible_report(ctx);
     if (!r) return;
-    const char *status = api_json_str(r, "status");
+    const char *status = json_str(r, "status");
     if (!status || strcmp(status, "done") != 0) {
         api_error(ctx, 409, "not_ready", "the report is %s", status ? status : "unknown");
         cJSON_Delete(r);
@@ -353,7 +354,7 @@ static void api_schedules_create(api_ctx *ctx)
 {
     cJSON *b = api_body_json(ctx);
     if (!b) return;
-    const char *name = api_json_str(b, "name"), *period = api_json_str(b, "period");
+    const char *name = json_str(b, "name"), *period = json_str(b, "period");
     const cJSON *run_now = cJSON_GetObjectItemCaseSensitive(b, "run_now");
     report_params p;
     cJSON *pb = cJSON_Duplicate(b, true);
@@ -480,7 +481,7 @@ static void api_export(api_ctx *ctx)
     cJSON_AddStringToObject(pj, "format", fmt);
     char *params = cJSON_PrintUnformatted(pj);
     cJSON_Delete(pj);
-    export_http_start(ctx, &p, params ? params : "{}");
+    api_export_start(ctx, &p, params ? params : "{}");
     free(params);
 }
 
@@ -551,7 +552,7 @@ static const api_route routes[] = {
      "One export's manifest"},
 };
 
-const api_route *report_api_routes(size_t *count)
+const api_route *api_report_routes(size_t *count)
 {
     *count = sizeof routes / sizeof routes[0];
     return routes;

@@ -2,6 +2,8 @@
  * notification channels and alert policies (Admin), own contacts and preferences (every
  * user), and delivery settings. Channel secrets are write-only: stored for the worker, never
  * returned (responses say has_secret). */
+#include "api/api.h"
+
 #include "alert/alert_int.h"
 #include "alert/alert_util.h"
 #include "alert/channel.h"
@@ -89,7 +91,7 @@ void alert_api_get(api_ctx *ctx)
     cJSON *ids = cJSON_AddArrayToObject(r, "anomaly_ids");
     const cJSON *x;
     cJSON_ArrayForEach(x, an)
-        cJSON_AddItemToArray(ids, cJSON_CreateString(api_json_str(x, "anomaly_id")));
+        cJSON_AddItemToArray(ids, cJSON_CreateString(json_str(x, "anomaly_id")));
     cJSON_Delete(an);
     api_json(ctx, 200, r);
 }
@@ -149,8 +151,8 @@ static const char *tpl_probe(void *arg, const char *name, size_t len)
 /* Validates a complete channel (after merging an update); NULL ok or the reason. */
 static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t cap)
 {
-    const char *name = api_json_str(c, "name"), *kind = api_json_str(c, "kind");
-    const char *url = api_json_str(c, "url");
+    const char *name = json_str(c, "name"), *kind = json_str(c, "kind");
+    const char *url = json_str(c, "url");
     const cJSON *cfgj = cJSON_GetObjectItemCaseSensitive(c, "config");
     const cJSON *rate = cJSON_GetObjectItemCaseSensitive(c, "rate_per_min");
     const cJSON *secret = cJSON_GetObjectItemCaseSensitive(c, "secret");
@@ -203,7 +205,7 @@ static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t
     curl_free(host);
     curl_url_cleanup(u);
     if (res) return res;
-    const char *tmpl = cfgj ? api_json_str(cfgj, "body_template") : NULL;
+    const char *tmpl = cfgj ? json_str(cfgj, "body_template") : NULL;
     if (tmpl) {
         char out[2048];
         int n = alert_template_render(tmpl, strlen(tmpl), tpl_probe, NULL, ALERT_ESC_NONE, out,
@@ -289,8 +291,8 @@ static void channel_save(api_ctx *ctx, const char *id, bool create)
         db_exec(ctx->s->db, NULL,
                 "INSERT INTO alert_channels(id, name, kind, url, config, secret, enabled, "
                 "rate_per_min, created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                "ssssssiiii", id, api_json_str(cur, "name"), api_json_str(cur, "kind"),
-                api_json_str(cur, "url"), config_text ? config_text : "{}", sealed,
+                "ssssssiiii", id, json_str(cur, "name"), json_str(cur, "kind"),
+                json_str(cur, "url"), config_text ? config_text : "{}", sealed,
                 (int64_t)(en ? cJSON_IsTrue(en) : 1), (int64_t)(rate ? rate->valuedouble : 60), now,
                 now);
     } else {
@@ -298,7 +300,7 @@ static void channel_save(api_ctx *ctx, const char *id, bool create)
                 "UPDATE alert_channels SET name = ?, url = ?, config = ?, enabled = ?, "
                 "rate_per_min = ?, updated_at = ?, secret = CASE WHEN ? THEN ? ELSE secret END "
                 "WHERE id = ?",
-                "sssiiiiss", api_json_str(cur, "name"), api_json_str(cur, "url"),
+                "sssiiiiss", json_str(cur, "name"), json_str(cur, "url"),
                 config_text ? config_text : "{}", (int64_t)(en ? cJSON_IsTrue(en) : 1),
                 (int64_t)(rate ? rate->valuedouble : 60), now, (int64_t)(secret != NULL), sealed,
                 id);
@@ -359,8 +361,8 @@ void alert_api_channels_test(api_ctx *ctx)
         cJSON_Delete(ch);
         return;
     }
-    const char *kind = api_json_str(ch, "kind");
-    const char *to = strcmp(kind, "webhook") == 0 ? api_json_str(ch, "url") : api_json_str(b, "to");
+    const char *kind = json_str(ch, "kind");
+    const char *to = strcmp(kind, "webhook") == 0 ? json_str(ch, "url") : json_str(b, "to");
     alerts *a = alerts_of(ctx->s);
     char id[UUID_STR_LEN + 1] = "";
     if (!to || !to[0] || strlen(to) > 300) {
@@ -423,7 +425,7 @@ static const char *check_policy(api_ctx *ctx, const cJSON *p)
 {
     static const char *const sevs[] = {"critical", "warning", "info", NULL};
     static const char *const roles[] = {"admin", "analyst", "device_owner", NULL};
-    const char *name = api_json_str(p, "name"), *ch = api_json_str(p, "channel_id");
+    const char *name = json_str(p, "name"), *ch = json_str(p, "channel_id");
     if (!name || !name[0] || strlen(name) > 100) return "name: 1..100 characters";
     if (!ch || !db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM alert_channels WHERE id = ?", "s", ch))
         return "channel_id: an existing channel";
@@ -444,7 +446,7 @@ static const char *check_policy(api_ctx *ctx, const cJSON *p)
         if (n && (!cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > 7 * 86400000.0))
             return "group_wait_ms, group_window_ms, escalate_after_ms: 0 .. 7 days in ms";
     }
-    const char *dev = api_json_str(p, "device_id");
+    const char *dev = json_str(p, "device_id");
     if (dev && !db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM devices WHERE id = ?", "s", dev))
         return "device_id: an existing device";
     return NULL;
@@ -532,10 +534,10 @@ static void policy_save(api_ctx *ctx, const char *id, bool create)
         "escalate_after_ms = excluded.escalate_after_ms, escalate_users = "
         "excluded.escalate_users, escalate_roles = excluded.escalate_roles, escalate_addresses = "
         "excluded.escalate_addresses, updated_at = excluded.updated_at",
-        "ssissbbssisiiisssii", id, api_json_str(cur, "name"), (int64_t)(en ? cJSON_IsTrue(en) : 1),
-        api_json_str(cur, "channel_id"), sev, api_json_str(cur, "device_id"),
-        api_json_str(cur, "device_type"), users, roles, (int64_t)(own ? cJSON_IsTrue(own) : 0),
-        addrs, num_or(cur, "group_wait_ms", 0), num_or(cur, "group_window_ms", 60000),
+        "ssissbbssisiiisssii", id, json_str(cur, "name"), (int64_t)(en ? cJSON_IsTrue(en) : 1),
+        json_str(cur, "channel_id"), sev, json_str(cur, "device_id"), json_str(cur, "device_type"),
+        users, roles, (int64_t)(own ? cJSON_IsTrue(own) : 0), addrs,
+        num_or(cur, "group_wait_ms", 0), num_or(cur, "group_window_ms", 60000),
         num_or(cur, "escalate_after_ms", 0), eu, er, ea, now, now);
     free(sev);
     free(users);
@@ -564,7 +566,7 @@ void alert_api_policies_list(api_ctx *ctx)
     const cJSON *x;
     cJSON_ArrayForEach(x, ids)
     {
-        cJSON *r = policy_row(ctx, api_json_str(x, "id"));
+        cJSON *r = policy_row(ctx, json_str(x, "id"));
         if (r) cJSON_AddItemToArray(items, r);
     }
     cJSON_Delete(ids);
@@ -651,8 +653,8 @@ void alert_api_contacts_put(api_ctx *ctx)
     }
     cJSON_ArrayForEach(c, list)
     {
-        const char *kind = api_json_str(c, "kind"), *addr = api_json_str(c, "address");
-        const char *min = api_json_str(c, "min_severity");
+        const char *kind = json_str(c, "kind"), *addr = json_str(c, "address");
+        const char *min = json_str(c, "min_severity");
         if (!kind || (strcmp(kind, "email") && strcmp(kind, "sms")) || !addr ||
             !address_ok(kind, addr) || (min && !alert_severity_rank(min))) {
             api_error(ctx, 400, "bad_request",
@@ -668,12 +670,12 @@ void alert_api_contacts_put(api_ctx *ctx)
     {
         char id[UUID_STR_LEN + 1];
         util_uuid7(id);
-        const char *min = api_json_str(c, "min_severity");
+        const char *min = json_str(c, "min_severity");
         const cJSON *en = cJSON_GetObjectItemCaseSensitive(c, "enabled");
         db_exec(ctx->s->db, NULL,
                 "INSERT INTO alert_contacts(id, user_id, kind, address, min_severity, enabled, "
                 "created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                "sssssii", id, ctx->user_id, api_json_str(c, "kind"), api_json_str(c, "address"),
+                "sssssii", id, ctx->user_id, json_str(c, "kind"), json_str(c, "address"),
                 min ? min : "info", (int64_t)(en ? cJSON_IsTrue(en) : 1), now);
     }
     char *detail = cJSON_PrintUnformatted(list);
@@ -791,50 +793,57 @@ void alert_api_settings_update(api_ctx *ctx)
     alert_api_settings_get(ctx);
 }
 
-int alert_secrets_reseal(sqlite3 *db, const server_secrets *ops, int *count, char *bad,
-                         size_t badcap)
+static const api_route routes[] = {
+    {"GET", "/api/v1/alerts", API_AUTH_SESSION, PERM_ALERT_READ, alert_api_list,
+     "List alerts (status incl. dead, method, anomaly, device, time; paging)"},
+    {"GET", "/api/v1/alerts/{id}", API_AUTH_SESSION, PERM_ALERT_READ, alert_api_get,
+     "Get an alert with its delivery attempts"},
+    {"POST", "/api/v1/alerts/{id}/retry", API_AUTH_SESSION, PERM_CHANNELS_ADMIN, alert_api_retry,
+     "Requeue a dead-lettered alert"},
+    {"POST", "/api/v1/alerts/{id}/ack", API_AUTH_SESSION, PERM_INCIDENT_WORK, alert_api_ack,
+     "Acknowledge an alert (stops its escalation)"},
+    {"GET", "/api/v1/alert-channels", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_list, "Notification channels (secrets never returned)"},
+    {"POST", "/api/v1/alert-channels", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_create, "Create a channel (email SMTP, SMS gateway, webhook)"},
+    {"PATCH", "/api/v1/alert-channels/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_update, "Change a channel"},
+    {"DELETE", "/api/v1/alert-channels/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_delete, "Delete a channel (and its policies)"},
+    {"POST", "/api/v1/alert-channels/{id}/test", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_channels_test, "Queue a test message on a channel"},
+    {"GET", "/api/v1/alert-policies", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_policies_list, "Alert policies"},
+    {"POST", "/api/v1/alert-policies", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_policies_create, "Create a policy (severities, devices, recipients, grouping)"},
+    {"PATCH", "/api/v1/alert-policies/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_policies_update, "Change a policy"},
+    {"DELETE", "/api/v1/alert-policies/{id}", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_policies_delete, "Delete a policy"},
+    {"GET", "/api/v1/alert-settings", API_AUTH_SESSION, PERM_CHANNELS_ADMIN, alert_api_settings_get,
+     "Alert delivery settings"},
+    {"PATCH", "/api/v1/alert-settings", API_AUTH_SESSION, PERM_CHANNELS_ADMIN,
+     alert_api_settings_update, "Change alert delivery settings"},
+    {"GET", "/api/v1/me/contacts", API_AUTH_SESSION, PERM_AUTHENTICATED, alert_api_contacts_list,
+     "Own alert contacts and preferences"},
+    {"PUT", "/api/v1/me/contacts", API_AUTH_SESSION, PERM_AUTHENTICATED, alert_api_contacts_put,
+     "Replace own alert contacts and preferences"},
+    {"GET", "/api/v1/incidents", API_AUTH_SESSION, PERM_INCIDENT_READ, incident_api_list,
+     "List incidents (status, assignee, severity, device, time; paging)"},
+    {"POST", "/api/v1/incidents", API_AUTH_SESSION, PERM_INCIDENT_WORK, incident_api_create,
+     "Open an incident from one or more anomalies"},
+    {"GET", "/api/v1/incidents/{id}", API_AUTH_SESSION, PERM_INCIDENT_READ, incident_api_get,
+     "Get an incident with its anomalies and timeline"},
+    {"PATCH", "/api/v1/incidents/{id}", API_AUTH_SESSION, PERM_INCIDENT_WORK, incident_api_update,
+     "Assign, change status (verdict on resolve), retitle"},
+    {"POST", "/api/v1/incidents/{id}/comments", API_AUTH_SESSION, PERM_INCIDENT_WORK,
+     incident_api_comment, "Comment on an incident"},
+    {"POST", "/api/v1/incidents/{id}/anomalies", API_AUTH_SESSION, PERM_INCIDENT_WORK,
+     incident_api_link, "Link an anomaly to an incident"},
+};
+
+const api_route *api_alert_routes(size_t *count)
 {
-    *count = 0;
-    bad[0] = '\0';
-    if (db_begin(db) != 0) return -1;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT id, secret FROM alert_channels WHERE secret != ''", -1, &st,
-                           NULL) != SQLITE_OK) {
-        db_rollback(db);
-        return -1;
-    }
-    int rc = 0, step;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        const char *stored = (const char *)sqlite3_column_text(st, 1);
-        if (ops->current(ops->keys, stored)) continue;
-        char plain[4097], sealed[SERVER_SEALED_MAX];
-        if (strncmp(stored, "enc:", 4) == 0) { /* sealed with an older key */
-            if (ops->open(ops->keys, stored, id, plain, sizeof plain) != 0) {
-                snprintf(bad, badcap, "%s", id);
-                rc = -1;
-                break;
-            }
-        } else if (strlen(stored) >= sizeof plain) {
-            snprintf(bad, badcap, "%s", id);
-            rc = -1;
-            break;
-        } else {
-            snprintf(plain, sizeof plain, "%s", stored); /* plaintext from before sealing */
-        }
-        rc = ops->seal(ops->keys, plain, id, sealed, sizeof sealed) != 0 ||
-                     db_exec(db, NULL, "UPDATE alert_channels SET secret = ? WHERE id = ?", "ss",
-                             sealed, id) != 0
-                 ? -1
-                 : 0;
-        explicit_bzero(plain, sizeof plain);
-        if (rc == 0) (*count)++;
-    }
-    sqlite3_finalize(st);
-    if (rc != 0 || db_commit(db) != 0) {
-        db_rollback(db);
-        *count = 0;
-        return -1;
-    }
-    return 0;
+    *count = sizeof routes / sizeof routes[0];
+    return routes;
 }

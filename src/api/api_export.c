@@ -4,6 +4,8 @@
  * piece plus the socket's queue whatever the size of the export. The export is recorded in
  * the exports table (with its manifest at the end) and in the audit log (export.create when
  * it starts, export.complete with the SHA-256 or export.abort when the client goes away). */
+#include "api/api_export.h"
+
 #include "api/api.h"
 #include "core/log.h"
 #include "report/export.h"
@@ -113,7 +115,7 @@ static void pump(void *arg, http_conn *c)
     }
 }
 
-void export_http_sweep(server *s)
+void api_export_sweep(server *s)
 {
     export_stream **head = reports_streams(s);
     if (!head) return;
@@ -126,7 +128,7 @@ void export_http_sweep(server *s)
     }
 }
 
-void export_http_stop_all(server *s)
+void api_export_stop_all(server *s)
 {
     export_stream **head = reports_streams(s);
     while (head && *head) {
@@ -138,7 +140,7 @@ void export_http_stop_all(server *s)
 }
 
 /* Starts the stream; ctx's request was validated by the handler. */
-void export_http_start(api_ctx *ctx, const export_params *p, const char *params_json)
+void api_export_start(api_ctx *ctx, const export_params *p, const char *params_json)
 {
     server *s = ctx->s;
     export_stream *es = calloc(1, sizeof *es);
