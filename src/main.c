@@ -209,7 +209,7 @@ static int cmd_audit(int argc, char **argv)
     size_t ncps = 0;
     int64_t keyed_from = 0;
     int brc = have_keys ? audit_binding_read(db, keys.audit_mac, &keyed_from) : 1;
-    bool bound = db_int(db, 0, "SELECT COUNT(*) FROM settings WHERE key = 'audit.binding'", "") > 0;
+    bool bound = audit_is_bound(db);
     if (!have_keys && bound) {
         fprintf(stderr, "iotad: %s; this database's audit log is keyed and needs it\n", err);
         goto done;

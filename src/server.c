@@ -31,6 +31,7 @@
 #include "store/audit.h"
 #include "store/db.h"
 #include "store/device_data.h"
+#include "store/sqlite/sqlite.h"
 #include "store/tsdb.h"
 #include "store/writer.h"
 
@@ -58,7 +59,7 @@ static int ensure_dir(const char *path)
 /* Creates the first Admin when the database has no user. */
 static int bootstrap_admin(server *s)
 {
-    if (db_int(s->db, 0, "SELECT COUNT(*) FROM users", "") > 0) return 0;
+    if (STORE_USERS(s->st)->count(s->st) > 0) return 0;
     char password[CONFIG_STR_MAX];
     bool generated = s->cfg.admin_password[0] == '\0';
     if (generated) {
@@ -84,10 +85,8 @@ static int bootstrap_admin(server *s)
     if (auth_password_hash(password, strlen(password), hash, sizeof hash) != 0) return -1;
     util_uuid7(id);
     int64_t now = util_now_ms();
-    if (db_exec(s->db, NULL,
-                "INSERT INTO users(id, name, email, password, role, created_at, updated_at, "
-                "password_changed_at) VALUES(?, 'Administrator', ?, ?, 'admin', ?, ?, ?)",
-                "sssiii", id, s->cfg.admin_email, hash, now, now, now) != 0)
+    if (STORE_USERS(s->st)->create(s->st, id, "Administrator", s->cfg.admin_email, hash, "admin",
+                                   now) != STORE_OK)
         return -1;
     audit_append(s->db, "system", "user.bootstrap_admin", id, s->cfg.admin_email, NULL);
     if (generated && log_get_format() == LOG_FORMAT_JSON) {
@@ -123,8 +122,7 @@ static int start_keys(server *s)
     if (!s->keys) return -1;
     int rc = keys_load(s->key_path, s->keys, err, sizeof err);
     if (rc == -1) {
-        bool bound =
-            db_int(s->db, 0, "SELECT COUNT(*) FROM settings WHERE key = 'audit.binding'", "") > 0;
+        bool bound = audit_is_bound(s->db);
         if (bound) {
             log_error("key_file_missing", "path=%s", s->key_path);
             fprintf(stderr,
@@ -295,8 +293,7 @@ static void on_tick(uv_timer_t *t)
         audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
                                &s->audit_checkpointed);
     if (now % sweep_every_ms < 1000) {
-        db_exec(s->db, NULL, "DELETE FROM sessions WHERE expires_at < ? OR last_seen < ?", "ii",
-                now, now - s->cfg.session_idle_s * 1000);
+        STORE_USERS(s->st)->sessions_sweep(s->st, now, now - s->cfg.session_idle_s * 1000);
         auth_throttle_sweep(s->throttle, now);
         if (s->signups) auth_throttle_sweep(s->signups, now);
     }
@@ -324,7 +321,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     snprintf(path, sizeof path, "%s/iotad.db", cfg->data_dir);
     db_sync sync = strcmp(cfg->store_sync, "normal") == 0 ? DB_SYNC_NORMAL : DB_SYNC_FULL;
     if (db_open(path, sync, &s->db) != 0 || db_migrate(s->db) != 0 ||
-        db_open(path, sync, &s->wdb) != 0)
+        !(s->st = store_sqlite_wrap(s->db)) || db_open(path, sync, &s->wdb) != 0)
         return -1;
     if (!(s->db_gate = calloc(1, sizeof *s->db_gate))) return -1;
     db_gate_install(s->db, s->db_gate, 10000);
@@ -510,6 +507,8 @@ void server_destroy(server *s)
                                &s->audit_checkpointed);
     if (s->ts) tsdb_close(s->ts); /* final checkpoint */
     s->ts = NULL;
+    store_close(s->st);
+    s->st = NULL;
     db_close(s->wdb);
     db_close(s->db);
     s->db = s->wdb = NULL;

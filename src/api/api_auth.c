@@ -8,7 +8,7 @@
 #include "auth/throttle.h"
 #include "auth/token.h"
 #include "core/log.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +52,7 @@ static bool copy_field(const cJSON *body, const char *key, char *out, size_t cap
 
 static cJSON *user_json(server *s, const char *user_id)
 {
-    bool found;
-    return db_row_json(s->db, &found,
-                       "SELECT id, name, email, role, created_at, disabled AS disabled_bool "
-                       "FROM users WHERE id = ?",
-                       "s", user_id);
+    return STORE_USERS(s->st)->profile(s->st, user_id);
 }
 
 /* Creates a session for user_id and answers 200 {token, user, expires_at} + cookie. */
@@ -70,11 +66,9 @@ static void start_session(api_ctx *ctx, const char *user_id)
     int64_t now = util_now_ms();
     int64_t expires = now + ctx->s->cfg.session_max_s * 1000;
     const char *ua = http_req_header(ctx->req, "user-agent");
-    if (db_exec(
-            ctx->s->db, NULL,
-            "INSERT INTO sessions(token_hash, user_id, created_at, last_seen, expires_at, peer, "
-            "user_agent) VALUES(?, ?, ?, ?, ?, ?, ?)",
-            "ssiiisb", hash, user_id, now, now, expires, ctx->req->peer, ua) != 0) {
+    if (STORE_USERS(ctx->s->st)
+            ->session_create(ctx->s->st, hash, user_id, now, expires, ctx->req->peer, ua) !=
+        STORE_OK) {
         api_error(ctx, 500, "internal", "could not store the session");
         return;
     }
@@ -124,11 +118,14 @@ static void login_done(uv_work_t *w, int status)
         job_free(j);
         return;
     }
-    bool disabled =
-        db_int(ctx->s->db, 0, "SELECT disabled FROM users WHERE email = ?", "s", j->email) != 0;
-    if (status == 0 && j->result == 0 && !disabled &&
-        db_text(ctx->s->db, user_id, sizeof user_id, "SELECT id FROM users WHERE email = ?", "s",
-                j->email) == 0) {
+    /* looked up again after the hash: the account may have been disabled meanwhile */
+    char stored[sizeof j->encoded];
+    bool disabled = false;
+    bool known = STORE_USERS(ctx->s->st)
+                     ->password_by_email(ctx->s->st, j->email, stored, sizeof stored, user_id,
+                                         sizeof user_id, &disabled) == STORE_OK;
+    explicit_bzero(stored, sizeof stored);
+    if (status == 0 && j->result == 0 && known && !disabled) {
         auth_throttle_success(ctx->s->throttle, k1);
         snprintf(ctx->user_id, sizeof ctx->user_id, "%s", user_id);
         ctx->s->m.logins_ok++;
@@ -185,8 +182,9 @@ void api_login(api_ctx *ctx)
         http_respond(ctx->c, 429, "application/json", hdr, text, (size_t)n);
         return;
     }
-    if (db_text(ctx->s->db, j->encoded, sizeof j->encoded,
-                "SELECT password FROM users WHERE email = ?", "s", j->email) != 0)
+    if (STORE_USERS(ctx->s->st)
+            ->password_by_email(ctx->s->st, j->email, j->encoded, sizeof j->encoded, NULL, 0,
+                                NULL) != STORE_OK)
         j->encoded[0] = '\0'; /* unknown e-mail: login_work runs a dummy verification */
     j->ctx = *ctx;
     j->work.data = j;
@@ -196,7 +194,7 @@ void api_login(api_ctx *ctx)
 
 void api_logout(api_ctx *ctx)
 {
-    db_exec(ctx->s->db, NULL, "DELETE FROM sessions WHERE token_hash = ?", "s", ctx->session_hash);
+    STORE_USERS(ctx->s->st)->session_delete(ctx->s->st, ctx->session_hash);
     api_audit(ctx, "auth.logout", ctx->user_id, "");
     http_respond(ctx->c, 204, NULL,
                  cookie_secure(ctx) ? "Set-Cookie: " SESSION_COOKIE
@@ -237,13 +235,9 @@ static void signup_done(uv_work_t *w, int status)
     }
     if (j->kind == 2) {
         int64_t now = util_now_ms();
-        db_exec(ctx->s->db, NULL,
-                "UPDATE users SET password = ?, password_changed_at = ?, updated_at = ? "
-                "WHERE id = ?",
-                "siis", j->encoded, now, now, ctx->user_id);
+        STORE_USERS(ctx->s->st)->set_password(ctx->s->st, ctx->user_id, j->encoded, now);
         /* every other session of the user ends */
-        db_exec(ctx->s->db, NULL, "DELETE FROM sessions WHERE user_id = ? AND token_hash != ?",
-                "ss", ctx->user_id, ctx->session_hash);
+        STORE_USERS(ctx->s->st)->sessions_delete_user(ctx->s->st, ctx->user_id, ctx->session_hash);
         api_audit(ctx, "auth.password_changed", ctx->user_id, "");
         api_no_content(ctx);
         job_free(j);
@@ -252,11 +246,9 @@ static void signup_done(uv_work_t *w, int status)
     char id[UUID_STR_LEN + 1];
     util_uuid7(id);
     int64_t now = util_now_ms();
-    int rc = db_exec(ctx->s->db, NULL,
-                     "INSERT INTO users(id, name, email, password, role, created_at, updated_at, "
-                     "password_changed_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-                     "sssssiii", id, j->name, j->email, j->encoded, j->role, now, now, now);
-    if (j->kind == 1 && (rc == 0 || rc == DB_ECONSTRAINT)) {
+    int rc = STORE_USERS(ctx->s->st)
+                 ->create(ctx->s->st, id, j->name, j->email, j->encoded, j->role, now);
+    if (j->kind == 1 && (rc == STORE_OK || rc == STORE_ECONSTRAINT)) {
         /* the same answer whether the address was free or taken, after the same work (one
          * hash, one insert), so sign-up does not tell who has an account; the new user logs
          * in next, which answers alike for a wrong password and an unknown address */
@@ -274,7 +266,7 @@ static void signup_done(uv_work_t *w, int status)
             "the account exists now: log in with it.\"}";
         http_respond(ctx->c, 202, "application/json", "Cache-Control: no-store\r\n", accepted,
                      sizeof accepted - 1);
-    } else if (rc == DB_ECONSTRAINT) {
+    } else if (rc == STORE_ECONSTRAINT) {
         api_error(ctx, 409, "conflict", "an account with this e-mail already exists");
     } else if (rc != 0) {
         api_error(ctx, 500, "internal", "could not create the account");
@@ -368,15 +360,8 @@ void api_signup(api_ctx *ctx)
         }
         auth_token_hash(invite, hash);
         int64_t now = util_now_ms();
-        int changes = 0;
-        if (db_text(ctx->s->db, role, sizeof role,
-                    "SELECT role FROM invites WHERE token_hash = ? AND used_at IS NULL AND "
-                    "expires_at > ?",
-                    "si", hash, now) != 0 ||
-            db_exec(ctx->s->db, &changes,
-                    "UPDATE invites SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", "is",
-                    now, hash) != 0 ||
-            changes != 1) {
+        if (STORE_USERS(ctx->s->st)->invite_use(ctx->s->st, hash, now, role, sizeof role) !=
+            STORE_OK) {
             cJSON_Delete(body);
             api_error(ctx, 403, "invite_invalid", "the invitation is unknown, used or expired");
             return;
@@ -400,8 +385,8 @@ void api_change_password(api_ctx *ctx)
     }
     /* verifying the current password inline: the caller is authenticated and throttled by
      * the session; hashing the new one goes to the thread pool */
-    if (db_text(ctx->s->db, encoded, sizeof encoded, "SELECT password FROM users WHERE id = ?", "s",
-                ctx->user_id) != 0 ||
+    if (STORE_USERS(ctx->s->st)
+                ->password_by_id(ctx->s->st, ctx->user_id, encoded, sizeof encoded) != STORE_OK ||
         auth_password_verify(encoded, cur, strlen(cur)) != 0) {
         cJSON_Delete(body);
         api_audit(ctx, "auth.password_change_failed", ctx->user_id, "wrong current password");

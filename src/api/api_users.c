@@ -4,12 +4,10 @@
 
 #include "auth/token.h"
 #include "store/audit.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define USER_COLUMNS "id, name, email, role, created_at, updated_at, disabled AS disabled_bool"
 
 void api_users_list(api_ctx *ctx)
 {
@@ -23,17 +21,9 @@ void api_users_list(api_ctx *ctx)
         api_error(ctx, 400, "bad_request", "limit must be 1..1000 and offset >= 0");
         return;
     }
-    char like[140];
-    snprintf(like, sizeof like, "%%%s%%", q);
-    cJSON *rows = db_rows_json(ctx->s->db,
-                               "SELECT " USER_COLUMNS " FROM users WHERE (? = '' OR role = ?) AND "
-                               "(? = '' OR name LIKE ? OR email LIKE ?) "
-                               "ORDER BY created_at LIMIT ? OFFSET ?",
-                               "sssssii", role, role, q, like, like, limit, offset);
-    int64_t total = db_int(ctx->s->db, 0,
-                           "SELECT COUNT(*) FROM users WHERE (? = '' OR role = ?) AND "
-                           "(? = '' OR name LIKE ? OR email LIKE ?)",
-                           "sssss", role, role, q, like, like);
+    store_user_filter f = {.role = role, .query = q, .limit = limit, .offset = offset};
+    int64_t total = 0;
+    cJSON *rows = STORE_USERS(ctx->s->st)->list(ctx->s->st, &f, &total);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     cJSON_AddNumberToObject(o, "total", (double)total);
@@ -57,10 +47,7 @@ void api_users_create(api_ctx *ctx)
 
 void api_users_assignable(api_ctx *ctx)
 {
-    cJSON *rows = db_rows_json(ctx->s->db,
-                               "SELECT id, name, email, role FROM users WHERE disabled = 0 AND "
-                               "role IN ('analyst', 'admin') ORDER BY name",
-                               "");
+    cJSON *rows = STORE_USERS(ctx->s->st)->assignable(ctx->s->st);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, 200, o);
@@ -68,10 +55,8 @@ void api_users_assignable(api_ctx *ctx)
 
 static cJSON *get_user(api_ctx *ctx, const char *id)
 {
-    bool found;
-    cJSON *u =
-        db_row_json(ctx->s->db, &found, "SELECT " USER_COLUMNS " FROM users WHERE id = ?", "s", id);
-    if (!found) api_error(ctx, 404, "not_found", "no user %s", id);
+    cJSON *u = STORE_USERS(ctx->s->st)->get(ctx->s->st, id);
+    if (!u) api_error(ctx, 404, "not_found", "no user %s", id);
     return u;
 }
 
@@ -83,9 +68,7 @@ void api_users_get(api_ctx *ctx)
 
 static int64_t admins_left(api_ctx *ctx, const char *except_id)
 {
-    return db_int(ctx->s->db, 0,
-                  "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?",
-                  "s", except_id);
+    return STORE_USERS(ctx->s->st)->admins_other_than(ctx->s->st, except_id);
 }
 
 void api_users_update(api_ctx *ctx)
@@ -118,13 +101,12 @@ void api_users_update(api_ctx *ctx)
         return;
     }
     int64_t now = util_now_ms();
-    db_exec(ctx->s->db, NULL,
-            "UPDATE users SET name = COALESCE(?, name), role = COALESCE(?, role), "
-            "disabled = COALESCE(?, disabled), updated_at = ? WHERE id = ?",
-            "bbbis", name, role_s ? auth_role_name(role) : NULL,
-            disabled ? (cJSON_IsTrue(disabled) ? "1" : "0") : NULL, now, id);
-    if (cJSON_IsTrue(disabled) || role_s) /* privileges changed: end the user's sessions */
-        db_exec(ctx->s->db, NULL, "DELETE FROM sessions WHERE user_id = ?", "s", id);
+    bool off = cJSON_IsTrue(disabled);
+    STORE_USERS(ctx->s->st)
+        ->update(ctx->s->st, id, name, role_s ? auth_role_name(role) : NULL, disabled ? &off : NULL,
+                 now);
+    if (off || role_s) /* privileges changed: end the user's sessions */
+        STORE_USERS(ctx->s->st)->sessions_delete_user(ctx->s->st, id, NULL);
     char *detail = cJSON_PrintUnformatted(body);
     api_audit(ctx, role_s ? "user.role_change" : "user.update", id, detail ? detail : "");
     free(detail);
@@ -144,7 +126,7 @@ void api_users_delete(api_ctx *ctx)
         api_error(ctx, 409, "last_admin", "the last active Admin cannot be deleted");
         return;
     }
-    db_exec(ctx->s->db, NULL, "DELETE FROM users WHERE id = ?", "s", id);
+    STORE_USERS(ctx->s->st)->remove(ctx->s->st, id);
     api_audit(ctx, "user.delete", id, "");
     api_no_content(ctx);
 }
@@ -164,10 +146,8 @@ void api_invites_create(api_ctx *ctx)
     char token[128], hash[65];
     auth_token_new(token, sizeof token, hash);
     int64_t now = util_now_ms(), expires = now + 7 * 86400000LL;
-    db_exec(ctx->s->db, NULL,
-            "INSERT INTO invites(token_hash, email, role, created_by, created_at, expires_at) "
-            "VALUES(?, ?, ?, ?, ?, ?)",
-            "sbssii", hash, email, auth_role_name(role), ctx->user_id, now, expires);
+    STORE_USERS(ctx->s->st)
+        ->invite_create(ctx->s->st, hash, email, auth_role_name(role), ctx->user_id, now, expires);
     char detail[300];
     snprintf(detail, sizeof detail, "role=%s email=%s", auth_role_name(role), email ? email : "");
     api_audit(ctx, "invite.create", "", detail);
@@ -198,8 +178,7 @@ int api_settings_load(server *s, char *err, size_t errcap)
     int rc = 0;
     for (size_t i = 0; i < N_RUNTIME; i++) {
         char v[CONFIG_STR_MAX], msg[256];
-        if (db_text(s->db, v, sizeof v, "SELECT value FROM settings WHERE key = ?", "s",
-                    runtime_settings[i]) != 0)
+        if (STORE_SETTINGS(s->st)->get(s->st, runtime_settings[i], v, sizeof v) != STORE_OK)
             continue;
         if (s->setting_set(&s->cfg, runtime_settings[i], v, CONFIG_SRC_SETTINGS, msg, sizeof msg) !=
             0) {
@@ -265,18 +244,15 @@ void api_settings_update(api_ctx *ctx)
     }
     cJSON_Delete(body);
     int64_t now = util_now_ms();
-    if (db_begin(ctx->s->db) != 0) {
+    store *st = ctx->s->st;
+    if (store_begin(st) != STORE_OK) {
         api_error(ctx, 503, "unavailable", "the settings could not be stored; retry");
         return;
     }
     int rc = 0;
     for (size_t i = 0; i < N_RUNTIME && rc == 0; i++) {
         if (!given[i]) continue;
-        rc = db_exec(ctx->s->db, NULL,
-                     "INSERT INTO settings(key, value, updated_at) VALUES(?, ?, ?) "
-                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
-                     "updated_at = excluded.updated_at",
-                     "ssi", runtime_settings[i], values[i], now);
+        rc = STORE_SETTINGS(st)->set(st, runtime_settings[i], values[i], now);
         char detail[2 * CONFIG_STR_MAX];
         snprintf(detail, sizeof detail, "%s=%.*s", runtime_settings[i], CONFIG_STR_MAX - 1,
                  values[i]);
@@ -284,8 +260,8 @@ void api_settings_update(api_ctx *ctx)
             rc = audit_append(ctx->s->db, api_actor(ctx), "settings.update", runtime_settings[i],
                               detail, ctx->req->peer);
     }
-    if (rc != 0 || db_commit(ctx->s->db) != 0) {
-        db_rollback(ctx->s->db);
+    if (rc != 0 || store_commit(st) != STORE_OK) {
+        store_rollback(st);
         api_error(ctx, 503, "unavailable", "the settings could not be stored; retry");
         return;
     }
@@ -307,13 +283,7 @@ void api_audit_list(api_ctx *ctx)
         api_error(ctx, 400, "bad_request", "limit must be 1..1000, before_seq >= 1");
         return;
     }
-    char like[80];
-    snprintf(like, sizeof like, "%s%%", action);
-    cJSON *rows = db_rows_json(ctx->s->db,
-                               "SELECT seq, ts, actor, action, target, detail, peer, hash "
-                               "FROM audit_log WHERE seq < ? AND action LIKE ? "
-                               "ORDER BY seq DESC LIMIT ?",
-                               "isi", before, like, limit);
+    cJSON *rows = STORE_AUDIT(ctx->s->st)->list(ctx->s->st, before, action, limit);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, 200, o);

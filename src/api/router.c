@@ -10,7 +10,7 @@
 #include "auth/token.h"
 #include "core/log.h"
 #include "ingest/devstate.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -159,32 +159,22 @@ static bool resolve_session(api_ctx *ctx)
     if (!token[0]) return false;
     auth_token_hash(token, ctx->session_hash);
     int64_t now = util_now_ms();
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(ctx->s->db,
-                           "SELECT u.id, u.email, u.role, s.last_seen FROM sessions s "
-                           "JOIN users u ON u.id = s.user_id "
-                           "WHERE s.token_hash = ? AND s.expires_at > ? AND s.last_seen > ? "
-                           "AND u.disabled = 0",
-                           -1, &st, NULL) != SQLITE_OK)
-        return false;
-    sqlite3_bind_text(st, 1, ctx->session_hash, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, now - ctx->s->cfg.session_idle_s * 1000);
+    store_session ses;
     bool ok = false;
     int64_t last_seen = 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(ctx->user_id, sizeof ctx->user_id, "%s", sqlite3_column_text(st, 0));
-        snprintf(ctx->email, sizeof ctx->email, "%s", sqlite3_column_text(st, 1));
-        ok = auth_role_parse((const char *)sqlite3_column_text(st, 2), &ctx->role) == 0;
-        last_seen = sqlite3_column_int64(st, 3);
+    if (STORE_USERS(ctx->s->st)
+            ->session_get(ctx->s->st, ctx->session_hash, now,
+                          now - ctx->s->cfg.session_idle_s * 1000, &ses) == STORE_OK) {
+        snprintf(ctx->user_id, sizeof ctx->user_id, "%s", ses.id);
+        snprintf(ctx->email, sizeof ctx->email, "%s", ses.email);
+        ok = auth_role_parse(ses.role, &ctx->role) == 0;
+        last_seen = ses.last_seen_ms;
     }
-    sqlite3_finalize(st);
     /* sliding expiry: last_seen is written at most every idle/60 (1 s for a 60 s limit, a
      * minute for a day), so a session in use never expires and an idle one within 2% */
     int64_t every_ms = ctx->s->cfg.session_idle_s * 1000 / 60;
     if (ok && now - last_seen >= every_ms)
-        db_exec(ctx->s->db, NULL, "UPDATE sessions SET last_seen = ? WHERE token_hash = ?", "is",
-                now, ctx->session_hash);
+        STORE_USERS(ctx->s->st)->session_touch(ctx->s->st, ctx->session_hash, now);
     ctx->authed = ok;
     if (!ok) ctx->user_id[0] = '\0';
     return ok;

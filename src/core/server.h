@@ -48,6 +48,7 @@ typedef struct server {
     config cfg;
     uv_loop_t *loop;
     sqlite3 *db;  /* loop thread: API reads/writes and time-series queries */
+    struct store *st; /* loop thread: the storage interface over db (store/store.h) */
     sqlite3 *wdb; /* writer thread only */
     struct tsdb *ts;
     struct writer *writer;

@@ -165,6 +165,11 @@ int audit_binding_read(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from)
     return 0;
 }
 
+bool audit_is_bound(sqlite3 *db)
+{
+    return db_int(db, 0, "SELECT COUNT(*) FROM settings WHERE key = 'audit.binding'", "") > 0;
+}
+
 int audit_bind(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from, bool *created)
 {
     *created = false;

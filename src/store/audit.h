@@ -26,6 +26,8 @@ void audit_set_keying(const uint8_t key[32], int64_t keyed_from);
  * audit_binding_read: 0 found and valid (*keyed_from set), 1 none, -1 made with another key
  * (or altered), -2 database error. */
 int audit_binding_read(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from);
+/* Whether the database has a binding (its log was keyed once: it needs its key). */
+bool audit_is_bound(sqlite3 *db);
 /* Reads the binding, or creates it when there is none (keyed from the next seq; an
  * "audit.keyed" row records it). Same results as audit_binding_read, plus *created. */
 int audit_bind(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from, bool *created);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "helpers.h"
+
 #include "store/db.h"
 #include "store/device_data.h"
 #include "store/tsdb.h"
@@ -34,12 +36,10 @@ static void append(fixture *f, const char *dev, const char *metric, int64_t t0, 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/iotad-dd-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    th_tempdir(f->dir, sizeof f->dir, "dd");
+    f->db = th_open_db(f->dir);
     char path[128];
     snprintf(path, sizeof path, "%s/iotad.db", f->dir);
-    assert_int_equal(db_open(path, DB_SYNC_NORMAL, &f->db), 0);
-    assert_int_equal(db_migrate(f->db), 0);
     assert_int_equal(db_open(path, DB_SYNC_NORMAL, &f->wdb), 0);
     assert_int_equal(tsdb_open(f->wdb, f->db, NULL, &f->ts), 0);
     assert_int_equal(device_data_register(f->db, f->ts), 0);
@@ -56,9 +56,7 @@ static int teardown(void **state)
     tsdb_close(f->ts);
     db_close(f->wdb);
     db_close(f->db);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    th_rmtree(f->dir);
     free(f);
     return 0;
 }

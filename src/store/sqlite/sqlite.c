@@ -1,0 +1,51 @@
+/* The SQLite back-end's table and handles; the concerns are in the files beside this one. */
+#include "store/sqlite/sqlite_int.h"
+
+#include <stdlib.h>
+
+static void sq_close(store *st)
+{
+    sqlite_store *s = (sqlite_store *)st;
+    if (s->owned) db_close(s->db);
+    free(s);
+}
+
+static int sq_begin(store *st)
+{
+    return db_begin(SQ(st)) == 0 ? STORE_OK : STORE_ERR;
+}
+
+static int sq_commit(store *st)
+{
+    return db_commit(SQ(st)) == 0 ? STORE_OK : STORE_ERR;
+}
+
+static void sq_rollback(store *st)
+{
+    db_rollback(SQ(st));
+}
+
+static const store_backend sqlite_backend = {
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .settings = &sqlite_settings_ops,
+    .users = &sqlite_users_ops,
+    .audit = &sqlite_audit_ops,
+};
+
+store *store_sqlite_wrap(sqlite3 *db)
+{
+    sqlite_store *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->base.be = &sqlite_backend;
+    s->db = db;
+    return &s->base;
+}
+
+sqlite3 *store_sqlite_db(store *st)
+{
+    return st && st->be == &sqlite_backend ? SQ(st) : NULL;
+}

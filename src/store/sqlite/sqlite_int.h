@@ -1,0 +1,30 @@
+/* Internals of the SQLite back-end: the handle and the ops tables of its files (one file per
+ * concern). Everything here uses the statement helpers of store/db.h. */
+#ifndef IOTAD_STORE_SQLITE_SQLITE_INT_H
+#define IOTAD_STORE_SQLITE_SQLITE_INT_H
+
+#include "store/db.h"
+#include "store/sqlite/sqlite.h"
+
+typedef struct {
+    store base;
+    sqlite3 *db;
+    bool owned; /* closed by store_close */
+} sqlite_store;
+
+static inline sqlite3 *SQ(store *st)
+{
+    return ((sqlite_store *)st)->db;
+}
+
+/* STORE_OK / STORE_ECONSTRAINT / STORE_ERR from a db_exec result. */
+static inline int sq_rc(int db_rc)
+{
+    return db_rc == 0 ? STORE_OK : db_rc == DB_ECONSTRAINT ? STORE_ECONSTRAINT : STORE_ERR;
+}
+
+extern const store_settings_ops sqlite_settings_ops;
+extern const store_users_ops sqlite_users_ops;
+extern const store_audit_ops sqlite_audit_ops;
+
+#endif

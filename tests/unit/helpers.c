@@ -1,0 +1,54 @@
+/* Shared unit-test helpers; see helpers.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#include "store/db.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void th_tempdir(char *dir, size_t cap, const char *tag)
+{
+    assert_true(snprintf(dir, cap, "/tmp/iotad-%s-XXXXXX", tag) < (int)cap);
+    assert_non_null(mkdtemp(dir));
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void th_rmtree(const char *dir)
+{
+    if (dir && dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+sqlite3 *th_open_db(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/iotad.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(db_open(path, DB_SYNC_NORMAL, &db), 0);
+    assert_int_equal(db_migrate(db), 0);
+    return db;
+}
+
+void th_assert_point(const ingest_point *p, const char *metric, int64_t ts_ms, double value)
+{
+    assert_non_null(p);
+    assert_string_equal(p->metric, metric);
+    assert_int_equal(p->metric_len, strlen(metric));
+    assert_int_equal(p->ts_ms, ts_ms);
+    assert_true(p->value == value);
+}

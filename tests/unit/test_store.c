@@ -1,0 +1,253 @@
+/* The storage interface (store/store.h) over its SQLite back-end: settings, users, sessions,
+ * invitations, the audit log listing and transactions behave as the callers rely on. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#include "store/audit.h"
+#include "store/db.h"
+#include "store/sqlite/sqlite.h"
+#include "core/json.h"
+#include "store/store.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char dir[64];
+    sqlite3 *db;
+    store *st;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    th_tempdir(f->dir, sizeof f->dir, "store");
+    f->db = th_open_db(f->dir);
+    f->st = store_sqlite_wrap(f->db);
+    assert_non_null(f->st);
+    assert_ptr_equal(store_sqlite_db(f->st), f->db);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->st); /* a wrapped connection stays open */
+    db_close(f->db);
+    th_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+static void test_settings_get_set_raise_list(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    char v[64];
+    assert_int_equal(STORE_SETTINGS(st)->get(st, "signup", v, sizeof v), STORE_NOTFOUND);
+    store_setting_or(st, "signup", "closed", v, sizeof v);
+    assert_string_equal(v, "closed");
+    assert_int_equal(STORE_SETTINGS(st)->set(st, "signup", "open", 1), STORE_OK);
+    assert_int_equal(STORE_SETTINGS(st)->set(st, "signup", "invite", 2), STORE_OK); /* upsert */
+    assert_int_equal(STORE_SETTINGS(st)->get(st, "signup", v, sizeof v), STORE_OK);
+    assert_string_equal(v, "invite");
+
+    /* raise_int never lowers */
+    assert_int_equal(STORE_SETTINGS(st)->raise_int(st, "x.mark", 10, 3), STORE_OK);
+    assert_int_equal(STORE_SETTINGS(st)->raise_int(st, "x.mark", 7, 4), STORE_OK);
+    assert_int_equal(store_setting_int(st, "x.mark", -1), 10);
+    assert_int_equal(STORE_SETTINGS(st)->raise_int(st, "x.mark", 12, 5), STORE_OK);
+    assert_int_equal(store_setting_int(st, "x.mark", -1), 12);
+    assert_int_equal(store_setting_int(st, "signup", -1), -1); /* not an integer: the default */
+
+    cJSON *all = STORE_SETTINGS(st)->list(st, "x.");
+    assert_int_equal(cJSON_GetArraySize(all), 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(all, 0), "key"), "x.mark");
+    assert_string_equal(json_str(cJSON_GetArrayItem(all, 0), "value"), "12");
+    cJSON_Delete(all);
+}
+
+static void test_users_create_get_list_update_remove(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_users_ops *u = STORE_USERS(st);
+    assert_int_equal(u->count(st), 0);
+    const char *a = "01900000-0000-7000-8000-00000000000a";
+    const char *b = "01900000-0000-7000-8000-00000000000b";
+    assert_int_equal(u->create(st, a, "Ada", "ada@example.com", "$argon2id$x", "admin", 100),
+                     STORE_OK);
+    assert_int_equal(u->create(st, b, "Bob", "bob@example.com", "$argon2id$y", "analyst", 200),
+                     STORE_OK);
+    /* e-mails are unique, case-insensitively */
+    assert_int_equal(u->create(st, "01900000-0000-7000-8000-00000000000c", "A2", "ADA@example.com",
+                               "p", "analyst", 300),
+                     STORE_ECONSTRAINT);
+    assert_int_equal(u->count(st), 2);
+
+    cJSON *row = u->get(st, a);
+    assert_non_null(row);
+    assert_string_equal(json_str(row, "email"), "ada@example.com");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(row, "disabled")));
+    assert_null(cJSON_GetObjectItem(row, "password")); /* never returned */
+    cJSON_Delete(row);
+    assert_null(u->get(st, "01900000-0000-7000-8000-0000000000ff"));
+
+    int64_t total = -1;
+    store_user_filter flt = {.role = "", .query = "bob", .limit = 10, .offset = 0};
+    cJSON *rows = u->list(st, &flt, &total);
+    assert_int_equal(total, 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(rows, 0), "id"), b);
+    cJSON_Delete(rows);
+    flt = (store_user_filter){.role = "", .query = "", .limit = 1, .offset = 1};
+    rows = u->list(st, &flt, &total);
+    assert_int_equal(total, 2); /* the count ignores paging */
+    assert_int_equal(cJSON_GetArraySize(rows), 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(rows, 0), "id"), b); /* by created_at */
+    cJSON_Delete(rows);
+
+    assert_int_equal(u->admins_other_than(st, a), 0);
+    assert_int_equal(u->admins_other_than(st, b), 1);
+    bool off = true;
+    assert_int_equal(u->update(st, b, NULL, "admin", &off, 400), STORE_OK);
+    row = u->get(st, b);
+    assert_string_equal(json_str(row, "name"), "Bob"); /* NULL left it */
+    assert_string_equal(json_str(row, "role"), "admin");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(row, "disabled")));
+    cJSON_Delete(row);
+    char role[32];
+    assert_int_equal(u->role_of(st, b, role, sizeof role), STORE_NOTFOUND); /* disabled */
+    assert_int_equal(u->role_of(st, a, role, sizeof role), STORE_OK);
+    assert_string_equal(role, "admin");
+    cJSON *assignable = u->assignable(st);
+    assert_int_equal(cJSON_GetArraySize(assignable), 1); /* Bob is disabled */
+    cJSON_Delete(assignable);
+
+    char pw[64], id[STORE_ID_LEN + 1];
+    bool disabled = false;
+    assert_int_equal(
+        u->password_by_email(st, "bob@example.com", pw, sizeof pw, id, sizeof id, &disabled),
+        STORE_OK);
+    assert_string_equal(pw, "$argon2id$y");
+    assert_string_equal(id, b);
+    assert_true(disabled);
+    assert_int_equal(u->password_by_email(st, "nobody@example.com", pw, sizeof pw, NULL, 0, NULL),
+                     STORE_NOTFOUND);
+    assert_int_equal(u->set_password(st, a, "$argon2id$z", 500), STORE_OK);
+    assert_int_equal(u->password_by_id(st, a, pw, sizeof pw), STORE_OK);
+    assert_string_equal(pw, "$argon2id$z");
+
+    assert_int_equal(u->remove(st, b), STORE_OK);
+    assert_int_equal(u->count(st), 1);
+}
+
+static void test_sessions_expire_idle_and_end_with_the_user(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_users_ops *u = STORE_USERS(st);
+    const char *a = "01900000-0000-7000-8000-00000000000a";
+    assert_int_equal(u->create(st, a, "Ada", "ada@example.com", "p", "admin", 0), STORE_OK);
+    assert_int_equal(u->session_create(st, "h1", a, 1000, 10000, "127.0.0.1:1", NULL), STORE_OK);
+    assert_int_equal(u->session_create(st, "h2", a, 1000, 10000, "127.0.0.1:2", "ua"), STORE_OK);
+    store_session s;
+    assert_int_equal(u->session_get(st, "h1", 2000, 500, &s), STORE_OK);
+    assert_string_equal(s.id, a);
+    assert_string_equal(s.email, "ada@example.com");
+    assert_string_equal(s.role, "admin");
+    assert_int_equal(s.last_seen_ms, 1000);
+    assert_int_equal(u->session_get(st, "h1", 2000, 1000, &s), STORE_NOTFOUND); /* idle */
+    assert_int_equal(u->session_touch(st, "h1", 1500), STORE_OK);
+    assert_int_equal(u->session_get(st, "h1", 2000, 1000, &s), STORE_OK);
+    assert_int_equal(u->session_get(st, "h1", 10000, 0, &s), STORE_NOTFOUND); /* expired */
+    assert_int_equal(u->session_get(st, "nope", 2000, 0, &s), STORE_NOTFOUND);
+
+    /* every session but the caller's ends (password change) */
+    assert_int_equal(u->sessions_delete_user(st, a, "h1"), STORE_OK);
+    assert_int_equal(u->session_get(st, "h2", 2000, 0, &s), STORE_NOTFOUND);
+    assert_int_equal(u->session_get(st, "h1", 2000, 0, &s), STORE_OK);
+    assert_int_equal(u->sessions_sweep(st, 20000, 0), STORE_OK); /* expired at 10000 */
+    assert_int_equal(u->session_get(st, "h1", 2000, 0, &s), STORE_NOTFOUND);
+    assert_int_equal(u->session_create(st, "h3", a, 1000, 10000, NULL, NULL), STORE_OK);
+    assert_int_equal(u->session_delete(st, "h3"), STORE_OK);
+    assert_int_equal(u->session_get(st, "h3", 2000, 0, &s), STORE_NOTFOUND);
+    /* a disabled user's sessions do not resolve */
+    assert_int_equal(u->session_create(st, "h4", a, 1000, 10000, NULL, NULL), STORE_OK);
+    bool off = true;
+    assert_int_equal(u->update(st, a, NULL, NULL, &off, 1100), STORE_OK);
+    assert_int_equal(u->session_get(st, "h4", 2000, 0, &s), STORE_NOTFOUND);
+}
+
+static void test_invites_are_used_once_and_expire(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_users_ops *u = STORE_USERS(st);
+    char role[32];
+    assert_int_equal(u->invite_create(st, "i1", NULL, "analyst", "system", 0, 1000), STORE_OK);
+    assert_int_equal(u->invite_create(st, "i2", "x@example.com", "admin", "system", 0, 1000),
+                     STORE_OK);
+    assert_int_equal(u->invite_use(st, "i1", 500, role, sizeof role), STORE_OK);
+    assert_string_equal(role, "analyst");
+    assert_int_equal(u->invite_use(st, "i1", 600, role, sizeof role), STORE_NOTFOUND);  /* used */
+    assert_int_equal(u->invite_use(st, "i2", 1000, role, sizeof role), STORE_NOTFOUND); /* old */
+    assert_int_equal(u->invite_use(st, "zz", 10, role, sizeof role), STORE_NOTFOUND);
+}
+
+static void test_audit_list_filters_and_pages_newest_first(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    assert_int_equal(audit_append(f->db, "system", "user.create", "a", "", NULL), 0);
+    assert_int_equal(audit_append(f->db, "system", "auth.login", "a", "", "1.2.3.4"), 0);
+    assert_int_equal(audit_append(f->db, "system", "user.delete", "a", "", NULL), 0);
+    cJSON *rows = STORE_AUDIT(st)->list(st, INT64_MAX, "user.", 10);
+    assert_int_equal(cJSON_GetArraySize(rows), 2);
+    assert_string_equal(json_str(cJSON_GetArrayItem(rows, 0), "action"), "user.delete");
+    int64_t seq = (int64_t)cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "seq")->valuedouble;
+    cJSON_Delete(rows);
+    rows = STORE_AUDIT(st)->list(st, seq, "", 1);
+    assert_int_equal(cJSON_GetArraySize(rows), 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(rows, 0), "action"), "auth.login");
+    assert_string_equal(json_str(cJSON_GetArrayItem(rows, 0), "peer"), "1.2.3.4");
+    cJSON_Delete(rows);
+}
+
+static void test_transaction_commits_or_rolls_back_as_a_unit(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    char v[16];
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(STORE_SETTINGS(st)->set(st, "a", "1", 0), STORE_OK);
+    assert_int_equal(STORE_SETTINGS(st)->set(st, "b", "2", 0), STORE_OK);
+    store_rollback(st);
+    assert_int_equal(STORE_SETTINGS(st)->get(st, "a", v, sizeof v), STORE_NOTFOUND);
+    assert_int_equal(store_begin(st), STORE_OK);
+    assert_int_equal(STORE_SETTINGS(st)->set(st, "a", "1", 0), STORE_OK);
+    assert_int_equal(store_commit_or_rollback(st), STORE_OK);
+    assert_int_equal(STORE_SETTINGS(st)->get(st, "a", v, sizeof v), STORE_OK);
+    assert_string_equal(v, "1");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_settings_get_set_raise_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users_create_get_list_update_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_expire_idle_and_end_with_the_user, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_invites_are_used_once_and_expire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_list_filters_and_pages_newest_first, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_transaction_commits_or_rolls_back_as_a_unit, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
