@@ -9,6 +9,7 @@
 #include "pipeline/shards.h"
 #include "ingest/devstate.h"
 #include "store/db.h"
+#include "store/store.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -54,25 +55,12 @@ static void broadcast(server *s, const char *anomaly_id, const char *device_id)
     cJSON_Delete(row);
 }
 
-/* Upserts one detector state (a blob: db_exec binds text only). */
+/* Upserts one detector state (unless its device is gone). */
 static void save_snapshot(server *s, const shard_event *e, int64_t now)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(
-            s->db,
-            "INSERT INTO detector_state(device_id, metric, state, updated_at) "
-            "SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?1) "
-            "ON CONFLICT(device_id, metric) DO UPDATE SET state = excluded.state, "
-            "updated_at = excluded.updated_at",
-            -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, e->device_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, e->metric, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, e->blob, (int)e->blob_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (STORE_STATE(s->st)->put(s->st, e->device_id, e->metric, e->blob, e->blob_len, now) !=
+        STORE_OK)
         log_warn("detector_state_save_failed", "device=%s metric=%s", e->device_id, e->metric);
-    sqlite3_finalize(st);
 }
 
 /* The detection watermark in the database: every log row up to it has been processed by the
@@ -309,22 +297,24 @@ int anomalies_load_rules(server *s)
     return 0;
 }
 
+typedef struct {
+    server *s;
+    int n;
+} preload_ctx;
+
+static void preload_one(void *arg, const char *device_id, const char *metric, const void *blob,
+                        size_t len)
+{
+    preload_ctx *c = arg;
+    if (!blob || len == 0) return;
+    shards_preload(c->s->shards, device_id, metric, blob, len);
+    c->n++;
+}
+
 int anomalies_preload_snapshots(server *s)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT device_id, metric, state FROM detector_state", -1, &st,
-                           NULL) != SQLITE_OK)
-        return -1;
-    int n = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const void *blob = sqlite3_column_blob(st, 2);
-        int len = sqlite3_column_bytes(st, 2);
-        if (!blob || len <= 0) continue;
-        shards_preload(s->shards, (const char *)sqlite3_column_text(st, 0),
-                       (const char *)sqlite3_column_text(st, 1), blob, (size_t)len);
-        n++;
-    }
-    sqlite3_finalize(st);
-    log_info("detector_state_loaded", "series=%d", n);
+    preload_ctx c = {s, 0};
+    if (STORE_STATE(s->st)->scan(s->st, NULL, preload_one, &c) != STORE_OK) return -1;
+    log_info("detector_state_loaded", "series=%d", c.n);
     return 0;
 }

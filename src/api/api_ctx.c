@@ -7,7 +7,7 @@
 #include "core/log.h"
 #include "http/http_util.h"
 #include "store/audit.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -145,12 +145,10 @@ void api_audit(api_ctx *ctx, const char *action, const char *target, const char 
 bool api_device_visible(api_ctx *ctx, const char *device_id, char *owner_out)
 {
     char owner[UUID_STR_LEN + 1] = "";
-    int rc =
-        util_uuid_valid(device_id)
-            ? db_text(ctx->s->db, owner, sizeof owner,
-                      "SELECT COALESCE(owner_id, '') FROM devices WHERE id = ?", "s", device_id)
-            : 1;
-    if (rc == 0 && (auth_scope_all_devices(ctx->role) || strcmp(owner, ctx->user_id) == 0)) {
+    int rc = util_uuid_valid(device_id)
+                 ? STORE_DEVICES(ctx->s->st)->owner_of(ctx->s->st, device_id, owner, sizeof owner)
+                 : STORE_NOTFOUND;
+    if (rc == STORE_OK && (auth_scope_all_devices(ctx->role) || strcmp(owner, ctx->user_id) == 0)) {
         if (owner_out) memcpy(owner_out, owner, sizeof owner);
         return true;
     }

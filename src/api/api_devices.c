@@ -5,17 +5,13 @@
 
 #include "auth/token.h"
 #include "ingest/devstate.h"
-#include "store/db.h"
+#include "store/store.h"
 #include "store/tsdb.h"
 #include "store/writer.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DEVICE_COLUMNS                                                                             \
-    "id, owner_id, name, type, location, firmware, attributes AS attributes_json, status, "        \
-    "last_seen, created_at, updated_at"
 
 static void add_live(api_ctx *ctx, cJSON *dev)
 {
@@ -56,9 +52,7 @@ static const char *validate_meta(const cJSON *body, bool create)
 
 static cJSON *load_device(api_ctx *ctx, const char *id)
 {
-    bool found;
-    cJSON *d = db_row_json(ctx->s->db, &found,
-                           "SELECT " DEVICE_COLUMNS " FROM devices WHERE id = ?", "s", id);
+    cJSON *d = STORE_DEVICES(ctx->s->st)->get(ctx->s->st, id);
     if (d) add_live(ctx, d);
     return d;
 }
@@ -90,26 +84,16 @@ void api_devices_list(api_ctx *ctx)
         return;
     }
     if (!auth_scope_all_devices(ctx->role)) snprintf(owner, sizeof owner, "%s", ctx->user_id);
-    char like[140];
-    snprintf(like, sizeof like, "%%%s%%", q);
-    /* the ORDER BY column comes from the fixed list above, never from the request text */
-    static const char *const orders[12] = {
-        "name ASC",        "type ASC, name",  "location ASC, name",
-        "created_at ASC",  "last_seen ASC",   "status ASC, name",
-        "name DESC",       "type DESC, name", "location DESC, name",
-        "created_at DESC", "last_seen DESC",  "status DESC, name"};
-    char sql[1024];
-    const char *where = "WHERE (? = '' OR owner_id = ?) AND (? = '' OR type = ?) AND "
-                        "(? = '' OR status = ?) AND (? = '' OR name LIKE ? OR location LIKE ? OR "
-                        "id = ? OR firmware LIKE ?)";
-    snprintf(sql, sizeof sql,
-             "SELECT " DEVICE_COLUMNS " FROM devices %s ORDER BY %s LIMIT ? OFFSET ?", where,
-             orders[sort_idx + (desc ? 6 : 0)]);
-    cJSON *rows = db_rows_json(ctx->s->db, sql, "sssssssssssii", owner, owner, type, type, status,
-                               status, q, like, like, q, like, limit, offset);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM devices %s", where);
-    int64_t total = db_int(ctx->s->db, 0, sql, "sssssssssss", owner, owner, type, type, status,
-                           status, q, like, like, q, like);
+    store_device_filter f = {.owner = owner,
+                             .type = type,
+                             .status = status,
+                             .query = q,
+                             .sort = sorts[sort_idx],
+                             .desc = desc,
+                             .limit = limit,
+                             .offset = offset};
+    int64_t total = 0;
+    cJSON *rows = STORE_DEVICES(ctx->s->st)->list(ctx->s->st, &f, &total);
     cJSON *item;
     cJSON_ArrayForEach(item, rows) add_live(ctx, item);
     cJSON *o = cJSON_CreateObject();
@@ -138,7 +122,7 @@ void api_devices_create(api_ctx *ctx)
             api_error(ctx, 403, "forbidden", "only an Admin may register devices for others");
             return;
         }
-        if (db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM users WHERE id = ?", "s", req_owner) == 0) {
+        if (!STORE_USERS(ctx->s->st)->exists(ctx->s->st, req_owner)) {
             cJSON_Delete(body);
             api_error(ctx, 400, "bad_request", "owner_id is not a user");
             return;
@@ -155,14 +139,13 @@ void api_devices_create(api_ctx *ctx)
     char *attrs_text = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
     const char *type = json_str(body, "type");
     int64_t now = util_now_ms();
-    int rc =
-        db_exec(ctx->s->db, NULL,
-                "INSERT INTO devices(id, owner_id, name, type, location, firmware, attributes,"
-                " created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                "sssssssii", id, owner, json_str(body, "name"), type && type[0] ? type : "generic",
-                json_str(body, "location") ? json_str(body, "location") : "",
-                json_str(body, "firmware") ? json_str(body, "firmware") : "",
-                attrs_text ? attrs_text : "{}", now, now);
+    store_device_fields fields = {.owner_id = owner,
+                                  .name = json_str(body, "name"),
+                                  .type = type,
+                                  .location = json_str(body, "location"),
+                                  .firmware = json_str(body, "firmware"),
+                                  .attributes = attrs_text};
+    int rc = STORE_DEVICES(ctx->s->st)->create(ctx->s->st, id, &fields, now);
     free(attrs_text);
     if (rc != 0) {
         cJSON_Delete(body);
@@ -192,8 +175,7 @@ void api_devices_update(api_ctx *ctx)
     const char *why = validate_meta(body, false);
     const char *new_owner = json_str(body, "owner_id");
     if (!why && new_owner && ctx->role != ROLE_ADMIN) why = "only an Admin may change the owner";
-    if (!why && new_owner &&
-        db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM users WHERE id = ?", "s", new_owner) == 0)
+    if (!why && new_owner && !STORE_USERS(ctx->s->st)->exists(ctx->s->st, new_owner))
         why = "owner_id is not a user";
     if (why) {
         cJSON_Delete(body);
@@ -203,13 +185,13 @@ void api_devices_update(api_ctx *ctx)
     }
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(body, "attributes");
     char *attrs_text = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
-    db_exec(ctx->s->db, NULL,
-            "UPDATE devices SET name = COALESCE(?, name), type = COALESCE(?, type), "
-            "location = COALESCE(?, location), firmware = COALESCE(?, firmware), "
-            "attributes = COALESCE(?, attributes), owner_id = COALESCE(?, owner_id), "
-            "updated_at = ? WHERE id = ?",
-            "bbbbbbis", json_str(body, "name"), json_str(body, "type"), json_str(body, "location"),
-            json_str(body, "firmware"), attrs_text, new_owner, util_now_ms(), id);
+    store_device_fields fields = {.owner_id = new_owner,
+                                  .name = json_str(body, "name"),
+                                  .type = json_str(body, "type"),
+                                  .location = json_str(body, "location"),
+                                  .firmware = json_str(body, "firmware"),
+                                  .attributes = attrs_text};
+    STORE_DEVICES(ctx->s->st)->update(ctx->s->st, id, &fields, util_now_ms());
     if (new_owner) devstate_set_owner(ctx->s->devices, id, new_owner);
     if (json_str(body, "type")) devstate_set_type(ctx->s->devices, id, json_str(body, "type"));
     char *detail = cJSON_PrintUnformatted(body);
@@ -225,7 +207,7 @@ void api_devices_delete(api_ctx *ctx)
     const char *id = ctx->params[0];
     char owner[UUID_STR_LEN + 1];
     if (!api_device_visible(ctx, id, owner) || !can_write(ctx, owner)) return;
-    db_exec(ctx->s->db, NULL, "DELETE FROM devices WHERE id = ?", "s", id);
+    STORE_DEVICES(ctx->s->st)->remove(ctx->s->st, id);
     devstate_remove(ctx->s->devices, id);
     api_audit(ctx, "device.delete", id, "");
     /* the device's points are dropped by the writer thread, which owns the time-series store */
@@ -236,11 +218,7 @@ void api_devices_delete(api_ctx *ctx)
 void api_keys_list(api_ctx *ctx)
 {
     if (!api_device_visible(ctx, ctx->params[0], NULL)) return;
-    cJSON *rows = db_rows_json(ctx->s->db,
-                               "SELECT id, name, prefix, created_at, revoked_at, last_used_at, "
-                               "revoked_at IS NOT NULL AS revoked_bool FROM api_keys "
-                               "WHERE device_id = ? ORDER BY created_at",
-                               "s", ctx->params[0]);
+    cJSON *rows = STORE_DEVICES(ctx->s->st)->keys_list(ctx->s->st, ctx->params[0]);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, 200, o);
@@ -253,11 +231,9 @@ static int create_key(api_ctx *ctx, const char *device_id, const char *name, cha
     char hash[65];
     if (auth_apikey_new(key, keycap, prefix, hash) != 0) return -1;
     util_uuid7(id_out);
-    return db_exec(ctx->s->db, NULL,
-                   "INSERT INTO api_keys(id, device_id, name, prefix, hash, created_at, created_by)"
-                   " VALUES(?, ?, ?, ?, ?, ?, ?)",
-                   "sssssis", id_out, device_id, name ? name : "", prefix, hash, util_now_ms(),
-                   ctx->user_id);
+    return STORE_DEVICES(ctx->s->st)
+        ->key_create(ctx->s->st, id_out, device_id, name, prefix, hash, ctx->user_id,
+                     util_now_ms());
 }
 
 static void key_response(api_ctx *ctx, int status, const char *device_id, const char *id,
@@ -298,9 +274,7 @@ void api_keys_create(api_ctx *ctx)
 
 static bool find_key(api_ctx *ctx, const char *dev, const char *key_id, char prefix[16])
 {
-    if (db_text(ctx->s->db, prefix, 16,
-                "SELECT prefix FROM api_keys WHERE (id = ? OR prefix = ?) AND device_id = ?", "sss",
-                key_id, key_id, dev) == 0)
+    if (STORE_DEVICES(ctx->s->st)->key_prefix(ctx->s->st, dev, key_id, prefix, 16) == STORE_OK)
         return true;
     api_error(ctx, 404, "not_found", "no key %s on device %s", key_id, dev);
     return false;
@@ -313,9 +287,7 @@ void api_keys_revoke(api_ctx *ctx)
     if (!api_device_visible(ctx, dev, owner) || !can_write(ctx, owner) ||
         !find_key(ctx, dev, ctx->params[1], prefix))
         return;
-    db_exec(ctx->s->db, NULL,
-            "UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL", "is",
-            util_now_ms(), prefix);
+    STORE_DEVICES(ctx->s->st)->key_revoke(ctx->s->st, prefix, util_now_ms());
     devstate_forget_key(ctx->s->devices, prefix);
     api_audit(ctx, "apikey.revoke", dev, prefix);
     api_no_content(ctx);
@@ -329,18 +301,16 @@ void api_keys_rotate(api_ctx *ctx)
         !find_key(ctx, dev, ctx->params[1], prefix))
         return;
     char key[128], id[UUID_STR_LEN + 1], new_prefix[16], name[128] = "";
-    db_text(ctx->s->db, name, sizeof name, "SELECT name FROM api_keys WHERE prefix = ?", "s",
-            prefix);
-    if (db_begin(ctx->s->db) != 0) {
+    store *st = ctx->s->st;
+    STORE_DEVICES(st)->key_name(st, prefix, name, sizeof name);
+    if (store_begin(st) != STORE_OK) {
         api_error(ctx, 503, "unavailable", "database busy");
         return;
     }
-    if (db_exec(ctx->s->db, NULL,
-                "UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL", "is",
-                util_now_ms(), prefix) != 0 ||
-        create_key(ctx, dev, name, key, sizeof key, id, new_prefix) != 0 ||
-        db_commit(ctx->s->db) != 0) {
-        db_rollback(ctx->s->db);
+    if (STORE_DEVICES(st)->key_revoke(st, prefix, util_now_ms()) != STORE_OK ||
+        create_key(ctx, dev, name, key, sizeof key, id, new_prefix) != STORE_OK ||
+        store_commit(st) != STORE_OK) {
+        store_rollback(st);
         api_error(ctx, 500, "internal", "could not rotate the key");
         return;
     }
@@ -479,15 +449,14 @@ static void events_query(api_ctx *ctx, const char *device_id)
         return;
     }
     const char *owner = api_owner_scope(ctx);
-    cJSON *rows = db_rows_json(
-        ctx->s->db,
-        "SELECT e.id, e.ts, e.device_id, e.category, e.kind, e.transport, e.peer, e.detail "
-        "FROM device_events e LEFT JOIN devices d ON d.id = e.device_id "
-        "WHERE e.ts >= ? AND e.ts < ? AND (? = '' OR e.device_id = ?) AND "
-        "(? = '' OR e.category = ?) AND (? = '' OR e.kind = ?) AND (? = '' OR d.owner_id = ?) "
-        "ORDER BY e.ts DESC, e.id DESC LIMIT ?",
-        "iissssssssi", from, to, device_id, device_id, category, category, kind, kind, owner, owner,
-        limit);
+    store_event_filter f = {.from_ms = from,
+                            .to_ms = to,
+                            .device_id = device_id,
+                            .category = category,
+                            .kind = kind,
+                            .owner = owner,
+                            .limit = limit};
+    cJSON *rows = STORE_DEVICES(ctx->s->st)->events(ctx->s->st, &f);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, 200, o);

@@ -15,7 +15,7 @@
 #include "core/server.h"
 #include "pipeline/shards.h"
 #include "ingest/ingest.h"
-#include "store/db.h"
+#include "store/store.h"
 #include "store/writer.h"
 
 #include <arpa/inet.h>
@@ -150,38 +150,34 @@ size_t devstate_count(devstate *ds, size_t *online)
     return hmap_size(ds->devices);
 }
 
+static void load_device(void *arg, const char *id, const char *owner_id, int64_t last_seen_ms,
+                        const char *type)
+{
+    devstate *ds = arg;
+    devstate_add(ds, id, owner_id);
+    dev_live *d = hmap_get(ds->devices, id);
+    if (d) {
+        d->last_seen_ms = d->last_seen_stored_ms = last_seen_ms;
+        snprintf(d->type, sizeof d->type, "%s", type);
+    }
+}
+
+static void load_addresses(void *arg, const char *device_id, const char *metric, const void *blob,
+                           size_t len)
+{
+    (void)metric;
+    dev_live *d = hmap_get(((devstate *)arg)->devices, device_id);
+    if (d && blob && det_addrset_restore(&d->addrs, blob, len) != 0)
+        log_warn("address_set_restore_failed", "device=%s action=relearn", d->id);
+}
+
 int devstate_load(devstate *ds)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(ds->s->db,
-                           "SELECT id, COALESCE(owner_id, ''), last_seen, type FROM devices", -1,
-                           &st, NULL) != SQLITE_OK)
-        return -1;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        devstate_add(ds, id, (const char *)sqlite3_column_text(st, 1));
-        dev_live *d = hmap_get(ds->devices, id);
-        if (d) {
-            d->last_seen_ms = d->last_seen_stored_ms = sqlite3_column_int64(st, 2);
-            snprintf(d->type, sizeof d->type, "%s", (const char *)sqlite3_column_text(st, 3));
-        }
-    }
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(ds->s->db,
-                           "SELECT device_id, state FROM detector_state WHERE metric = ?", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, ADDR_METRIC, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            dev_live *d = hmap_get(ds->devices, (const char *)sqlite3_column_text(st, 0));
-            const void *blob = sqlite3_column_blob(st, 1);
-            if (d && blob &&
-                det_addrset_restore(&d->addrs, blob, (size_t)sqlite3_column_bytes(st, 1)) != 0)
-                log_warn("address_set_restore_failed", "device=%s action=relearn", d->id);
-        }
-        sqlite3_finalize(st);
-    }
+    store *st = ds->s->st;
+    if (STORE_DEVICES(st)->scan(st, load_device, ds) != STORE_OK) return -1;
+    STORE_STATE(st)->scan(st, ADDR_METRIC, load_addresses, ds);
     /* Nobody is connected right after a start: every device begins offline. */
-    db_exec(ds->s->db, NULL, "UPDATE devices SET status = 'offline' WHERE status != 'offline'", "");
+    STORE_DEVICES(st)->all_offline(st);
     return 0;
 }
 
@@ -202,22 +198,9 @@ dev_live *devstate_authenticate(devstate *ds, const char *device_id, const char 
             return NULL;
         }
         int64_t revoked_at = -1;
-        sqlite3_stmt *st;
-        int found = 0;
-        if (sqlite3_prepare_v2(ds->s->db,
-                               "SELECT device_id, hash, revoked_at FROM api_keys WHERE prefix = ?",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, prefix, -1, SQLITE_TRANSIENT);
-            if (sqlite3_step(st) == SQLITE_ROW) {
-                found = 1;
-                snprintf(e->device_id, sizeof e->device_id, "%s", sqlite3_column_text(st, 0));
-                snprintf(e->hash, sizeof e->hash, "%s", sqlite3_column_text(st, 1));
-                revoked_at =
-                    sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
-            }
-            sqlite3_finalize(st);
-        }
-        if (!found) {
+        if (STORE_DEVICES(ds->s->st)->key_lookup(ds->s->st, prefix, e->device_id,
+                                                 sizeof e->device_id, e->hash, sizeof e->hash,
+                                                 &revoked_at) != STORE_OK) {
             free(e);
             *why = "unknown API key";
             return NULL;
@@ -270,11 +253,8 @@ static void record_event(devstate *ds, const char *device_id, const char *catego
         ds->events_dropped++;
         return;
     }
-    db_exec(ds->s->db, NULL,
-            "INSERT INTO device_events(ts, device_id, category, kind, transport, peer, detail) "
-            "VALUES(?, ?, ?, ?, ?, ?, ?)",
-            "ibsssbs", now, device_id, category, kind, transport_name(t), peer,
-            detail ? detail : "");
+    STORE_DEVICES(ds->s->st)->event_add(ds->s->st, now, device_id, category, kind,
+                                        transport_name(t), peer, detail);
 }
 
 void devstate_event(devstate *ds, dev_live *d, const char *category, const char *kind, transport t,
@@ -290,8 +270,8 @@ static void set_status(devstate *ds, dev_live *d, bool online, transport t, cons
     d->online = online;
     int64_t now = util_now_ms();
     const char *status = online ? "online" : "offline";
-    db_exec(ds->s->db, NULL, "UPDATE devices SET status = ?, last_seen = ? WHERE id = ?", "sis",
-            status, d->last_seen_ms ? d->last_seen_ms : now, d->id);
+    STORE_DEVICES(ds->s->st)->set_status(ds->s->st, d->id, status,
+                                         d->last_seen_ms ? d->last_seen_ms : now);
     d->last_seen_stored_ms = d->last_seen_ms;
     record_event(ds, d->id, "status", status, t, peer, reason);
     log_info("device_status", "device=%s status=%s transport=%s reason=\"%s\"", d->id, status,
@@ -519,24 +499,12 @@ static void save_addresses(devstate *ds, dev_live *d)
 {
     uint8_t blob[DET_ADDRSET_SNAP_SIZE];
     size_t n = det_addrset_snapshot(&d->addrs, blob, sizeof blob);
-    sqlite3_stmt *st;
-    if (!n || sqlite3_prepare_v2(ds->s->db,
-                                 "INSERT INTO detector_state(device_id, metric, state, updated_at) "
-                                 "SELECT ?1, ?2, ?3, ?4 WHERE EXISTS "
-                                 "(SELECT 1 FROM devices WHERE id = ?1) "
-                                 "ON CONFLICT(device_id, metric) DO UPDATE SET "
-                                 "state = excluded.state, updated_at = excluded.updated_at",
-                                 -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ADDR_METRIC, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, blob, (int)n, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, util_now_ms());
-    if (sqlite3_step(st) == SQLITE_DONE)
+    if (!n) return;
+    if (STORE_STATE(ds->s->st)->put(ds->s->st, d->id, ADDR_METRIC, blob, n, util_now_ms()) ==
+        STORE_OK)
         d->addrs_dirty = false;
     else
         log_warn("address_set_save_failed", "device=%s", d->id);
-    sqlite3_finalize(st);
 }
 
 void devstate_tick(devstate *ds, int64_t now_ms)
@@ -550,7 +518,7 @@ void devstate_tick(devstate *ds, int64_t now_ms)
     size_t it = 0;
     void *v;
     /* one transaction for the whole sweep: one fsync instead of one per device */
-    bool tx = flush && db_begin(ds->s->db) == 0;
+    bool tx = flush && store_begin(ds->s->st) == STORE_OK;
     while (hmap_next(ds->devices, &it, NULL, &v)) {
         dev_live *d = v;
         if (d->online && d->mqtt_conns == 0 && d->ws_conns == 0 &&
@@ -560,12 +528,11 @@ void devstate_tick(devstate *ds, int64_t now_ms)
         if ((d->active || d->sys_nonzero) && ds->s->writer) flush_sys(ds, d, now_ms);
         if (d->addrs_dirty) save_addresses(ds, d);
         if (d->last_seen_ms > d->last_seen_stored_ms) {
-            db_exec(ds->s->db, NULL, "UPDATE devices SET last_seen = ? WHERE id = ?", "is",
-                    d->last_seen_ms, d->id);
+            STORE_DEVICES(ds->s->st)->set_last_seen(ds->s->st, d->id, d->last_seen_ms);
             d->last_seen_stored_ms = d->last_seen_ms;
         }
     }
-    if (tx && db_commit(ds->s->db) != 0) db_rollback(ds->s->db);
+    if (tx) store_commit_or_rollback(ds->s->st);
 }
 
 void devstate_on_events(devstate *ds, devstate_events_fn fn, void *arg)
@@ -578,8 +545,8 @@ void devstate_save(devstate *ds)
 {
     size_t it = 0;
     void *v;
-    bool tx = db_begin(ds->s->db) == 0;
+    bool tx = store_begin(ds->s->st) == STORE_OK;
     while (hmap_next(ds->devices, &it, NULL, &v))
         if (((dev_live *)v)->addrs_dirty) save_addresses(ds, v);
-    if (tx && db_commit(ds->s->db) != 0) db_rollback(ds->s->db);
+    if (tx) store_commit_or_rollback(ds->s->st);
 }

@@ -14,7 +14,7 @@
 #include "mqtt/mqtt_server.h"
 #include "sim/sim_int.h"
 #include "store/audit.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIM_WHERE                                                                                  \
-    "(CASE WHEN json_valid(attributes) THEN json_extract(attributes, '$.simulated') END = 1)"
 #define SIM_REVOKED_KEEP_MS (7 * 86400000LL) /* revoked simulator keys older than this go */
 
 /* The transport of the index-th device: 7 in 10 publish over MQTT. */
@@ -82,24 +80,20 @@ static bool target_address(const char *listen_addr, int port, struct sockaddr_st
 }
 
 /* Inserts a key row for a device, retrying on the (unlikely) prefix collision. */
-static int create_key(sqlite3 *db, const char *device_id, const char *owner, char *key,
-                      size_t keycap)
+static int create_key(store *st, const char *device_id, const char *owner, char *key, size_t keycap)
 {
     for (int attempt = 0; attempt < 3; attempt++) {
         char prefix[16], hash[65], id[UUID_STR_LEN + 1];
         if (auth_apikey_new(key, keycap, prefix, hash) != 0) return -1;
         util_uuid7(id);
-        int rc =
-            db_exec(db, NULL,
-                    "INSERT INTO api_keys(id, device_id, name, prefix, hash, created_at, "
-                    "created_by) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                    "sssssis", id, device_id, SIM_KEY_NAME, prefix, hash, util_now_ms(), owner);
-        if (rc != DB_ECONSTRAINT) return rc;
+        int rc = STORE_DEVICES(st)->key_create(st, id, device_id, SIM_KEY_NAME, prefix, hash, owner,
+                                               util_now_ms());
+        if (rc != STORE_ECONSTRAINT) return rc;
     }
     return -1;
 }
 
-static int create_device(sqlite3 *db, size_t index, const char *owner, char id[UUID_STR_LEN + 1])
+static int create_device(store *st, size_t index, const char *owner, char id[UUID_STR_LEN + 1])
 {
     sim_meta meta;
     sim_device_meta(index, &meta);
@@ -116,11 +110,13 @@ static int create_device(sqlite3 *db, size_t index, const char *owner, char id[U
     if (!text) return -1;
     util_uuid7(id);
     int64_t now = util_now_ms();
-    int rc = db_exec(db, NULL,
-                     "INSERT INTO devices(id, owner_id, name, type, location, firmware, attributes,"
-                     " created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     "sssssssii", id, owner, meta.name, sim_type_name(meta.type), meta.location,
-                     meta.firmware, text, now, now);
+    store_device_fields f = {.owner_id = owner,
+                             .name = meta.name,
+                             .type = sim_type_name(meta.type),
+                             .location = meta.location,
+                             .firmware = meta.firmware,
+                             .attributes = text};
+    int rc = STORE_DEVICES(st)->create(st, id, &f, now);
     free(text);
     return rc;
 }
@@ -128,24 +124,14 @@ static int create_device(sqlite3 *db, size_t index, const char *owner, char id[U
 /* Fills sm->devs[i].id/type/key: finds or creates the devices and their fresh keys. */
 static int provision(server *s, struct sim *sm)
 {
-    sqlite3 *db = s->db;
+    store *st = s->st;
     char owner[UUID_STR_LEN + 1];
-    if (db_text(db, owner, sizeof owner,
-                "SELECT id FROM users WHERE role = 'admin' AND disabled = 0 "
-                "ORDER BY created_at, id LIMIT 1",
-                "") != 0) {
+    if (STORE_USERS(st)->first_admin(st, owner, sizeof owner) != STORE_OK) {
         log_error("sim_no_admin", "%s", "");
         return -1;
     }
-    cJSON *existing =
-        db_rows_json(db,
-                     "SELECT id, type, CAST(json_extract(attributes, '$.sim_index') "
-                     "AS INTEGER) AS idx FROM devices WHERE " SIM_WHERE " ORDER BY created_at, id",
-                     "");
-    cJSON *revoke = db_rows_json(db,
-                                 "SELECT prefix FROM api_keys WHERE revoked_at IS NULL AND name = ?"
-                                 " AND device_id IN (SELECT id FROM devices WHERE " SIM_WHERE ")",
-                                 "s", SIM_KEY_NAME);
+    cJSON *existing = STORE_DEVICES(st)->simulated(st);
+    cJSON *revoke = STORE_DEVICES(st)->sim_keys_live(st, SIM_KEY_NAME);
     bool *created = calloc(sm->ndev, sizeof *created);
     int rc = -1;
     size_t ncreated = 0;
@@ -165,27 +151,20 @@ static int provision(server *s, struct sim *sm)
         sim_type t;
         if (cJSON_IsString(type) && sim_type_parse(type->valuestring, &t) == 0) d->type = t;
     }
-    if (db_begin(db) != 0) goto out;
+    if (store_begin(st) != STORE_OK) goto out;
     int64_t now = util_now_ms();
-    if (db_exec(db, NULL,
-                "UPDATE api_keys SET revoked_at = ? WHERE revoked_at IS NULL AND name = ? AND "
-                "device_id IN (SELECT id FROM devices WHERE " SIM_WHERE ")",
-                "is", now, SIM_KEY_NAME) != 0 ||
-        db_exec(db, NULL,
-                "DELETE FROM api_keys WHERE name = ? AND revoked_at < ? AND "
-                "device_id IN (SELECT id FROM devices WHERE " SIM_WHERE ")",
-                "si", SIM_KEY_NAME, now - SIM_REVOKED_KEEP_MS) != 0)
+    if (STORE_DEVICES(st)->sim_keys_retire(st, SIM_KEY_NAME, now, SIM_REVOKED_KEEP_MS) != STORE_OK)
         goto rollback;
     for (size_t i = 0; i < sm->ndev; i++) {
         sim_dev *d = &sm->devs[i];
         if (!d->id[0]) {
-            if (create_device(db, i, owner, d->id) != 0) goto rollback;
+            if (create_device(st, i, owner, d->id) != 0) goto rollback;
             created[i] = true;
             ncreated++;
         }
-        if (create_key(db, d->id, owner, d->key, sizeof d->key) != 0) goto rollback;
+        if (create_key(st, d->id, owner, d->key, sizeof d->key) != 0) goto rollback;
     }
-    if (db_commit(db) != 0) goto rollback;
+    if (store_commit(st) != STORE_OK) goto rollback;
     cJSON_ArrayForEach(row, revoke)
     {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(row, "prefix");
@@ -196,12 +175,12 @@ static int provision(server *s, struct sim *sm)
     char detail[96];
     snprintf(detail, sizeof detail, "devices=%zu created=%zu keys_revoked=%d", sm->ndev, ncreated,
              cJSON_GetArraySize(revoke));
-    audit_append(db, "system", "sim.provision", "", detail, NULL);
+    audit_append(s->db, "system", "sim.provision", "", detail, NULL);
     log_info("sim_provisioned", "%s", detail);
     rc = 0;
     goto out;
 rollback:
-    db_rollback(db);
+    store_rollback(st);
     log_error("sim_provision_failed", "devices=%zu", sm->ndev);
 out:
     cJSON_Delete(existing);

@@ -68,6 +68,10 @@ typedef struct {
     cJSON *(*list)(store *st, const store_user_filter *f, int64_t *total);
     /* [{"id","name","email","role"}] of enabled Analysts and Admins, by name. */
     cJSON *(*assignable)(store *st);
+    /* The oldest enabled Admin (the simulator's devices belong to it). */
+    int (*first_admin)(store *st, char *id, size_t cap);
+    /* Whether a user with this id exists. */
+    bool (*exists)(store *st, const char *id);
     /* Enabled Admins other than except_id. */
     int64_t (*admins_other_than)(store *st, const char *except_id);
     /* NULL arguments leave the field as it is. */
@@ -103,6 +107,90 @@ typedef struct {
     int (*invite_use)(store *st, const char *token_hash, int64_t now_ms, char *role, size_t cap);
 } store_users_ops;
 
+/* ---- devices, their API keys and their status/security events ---- */
+typedef struct {
+    const char *owner;  /* "" any, else only this owner's devices */
+    const char *type;   /* "" any */
+    const char *status; /* "" any, "online", "offline" (as stored) */
+    const char *query;  /* "" any: substring of name, location, firmware, or the exact id */
+    const char *sort;   /* name | type | location | created_at | last_seen | status */
+    bool desc;
+    int64_t limit, offset;
+} store_device_filter;
+
+/* Device metadata; on update a NULL member is left as it is, on create it takes its default
+ * ("generic" type, "" texts, "{}" attributes). attributes is a JSON object's text. */
+typedef struct {
+    const char *owner_id, *name, *type, *location, *firmware, *attributes;
+} store_device_fields;
+
+typedef struct {
+    int64_t from_ms, to_ms;
+    const char *device_id, *category, *kind; /* "" any */
+    const char *owner;                       /* "" any, else devices of this owner */
+    int64_t limit;
+} store_event_filter;
+
+typedef void (*store_device_fn)(void *arg, const char *id, const char *owner_id,
+                                int64_t last_seen_ms, const char *type);
+
+typedef struct {
+    /* {"id","owner_id","name","type","location","firmware","attributes" (object),"status",
+     * "last_seen","created_at","updated_at"} or NULL */
+    cJSON *(*get)(store *st, const char *id);
+    /* Rows as get(), sorted by f->sort (ties by name); *total ignores paging. */
+    cJSON *(*list)(store *st, const store_device_filter *f, int64_t *total);
+    int (*create)(store *st, const char *id, const store_device_fields *f, int64_t now_ms);
+    int (*update)(store *st, const char *id, const store_device_fields *f, int64_t now_ms);
+    int (*remove)(store *st, const char *id); /* keys, events and states go with it */
+    /* The owner ("" none); STORE_NOTFOUND when there is no such device. */
+    int (*owner_of)(store *st, const char *id, char *owner, size_t cap);
+    /* Calls fn for every device (loading the live device state at start). */
+    int (*scan)(store *st, store_device_fn fn, void *arg);
+    int (*all_offline)(store *st); /* nobody is connected right after a start */
+    int (*set_status)(store *st, const char *id, const char *status, int64_t last_seen_ms);
+    int (*set_last_seen)(store *st, const char *id, int64_t last_seen_ms);
+    /* [{"id","type","idx"}] of the simulator's devices (attributes.simulated true,
+     * idx = attributes.sim_index), oldest first. */
+    cJSON *(*simulated)(store *st);
+
+    /* Events (device_id NULL: not tied to a known device). */
+    int (*event_add)(store *st, int64_t ts_ms, const char *device_id, const char *category,
+                     const char *kind, const char *transport, const char *peer, const char *detail);
+    /* [{"id","ts","device_id","category","kind","transport","peer","detail"}], newest first. */
+    cJSON *(*events)(store *st, const store_event_filter *f);
+
+    /* API keys: stored as prefix + SHA-256 of the secret. */
+    int (*key_create)(store *st, const char *id, const char *device_id, const char *name,
+                      const char *prefix, const char *hash, const char *created_by,
+                      int64_t now_ms); /* STORE_ECONSTRAINT: the prefix is taken */
+    /* The key with this prefix: its device, hash and revocation time (-1: live). */
+    int (*key_lookup)(store *st, const char *prefix, char *device_id, size_t device_cap, char *hash,
+                      size_t hash_cap, int64_t *revoked_at_ms);
+    /* [{"id","name","prefix","created_at","revoked_at","last_used_at","revoked"}] */
+    cJSON *(*keys_list)(store *st, const char *device_id);
+    /* The prefix of the device's key given by id or prefix. */
+    int (*key_prefix)(store *st, const char *device_id, const char *id_or_prefix, char *prefix,
+                      size_t cap);
+    int (*key_name)(store *st, const char *prefix, char *name, size_t cap);
+    int (*key_revoke)(store *st, const char *prefix, int64_t now_ms);
+    /* Keys named name on the simulator's devices: [{"prefix"}] of the live ones; retire revokes
+     * them and deletes those revoked before now - keep_ms. */
+    cJSON *(*sim_keys_live)(store *st, const char *name);
+    int (*sim_keys_retire)(store *st, const char *name, int64_t now_ms, int64_t keep_ms);
+} store_devices_ops;
+
+/* ---- detector state: one opaque snapshot per (device, series) ---- */
+typedef void (*store_state_fn)(void *arg, const char *device_id, const char *metric,
+                               const void *blob, size_t len);
+typedef struct {
+    /* Stores the snapshot unless the device is gone (then nothing, STORE_OK). */
+    int (*put)(store *st, const char *device_id, const char *metric, const void *blob, size_t len,
+               int64_t now_ms);
+    /* Every snapshot (metric NULL) or those of one metric. */
+    int (*scan)(store *st, const char *metric, store_state_fn fn, void *arg);
+} store_state_ops;
+
 /* ---- audit log (the hash chain itself is store/audit.h) ---- */
 typedef struct {
     /* [{"seq","ts","actor","action","target","detail","peer","hash"}], newest first, rows with
@@ -120,6 +208,8 @@ typedef struct store_backend {
     const store_settings_ops *settings;
     const store_users_ops *users;
     const store_audit_ops *audit;
+    const store_devices_ops *devices;
+    const store_state_ops *state;
 } store_backend;
 
 /* Every back-end's handle starts with this. */
@@ -154,6 +244,8 @@ static inline int store_commit_or_rollback(store *st)
 #define STORE_SETTINGS(st) ((st)->be->settings)
 #define STORE_USERS(st) ((st)->be->users)
 #define STORE_AUDIT(st) ((st)->be->audit)
+#define STORE_DEVICES(st) ((st)->be->devices)
+#define STORE_STATE(st) ((st)->be->state)
 
 /* Generic helpers over the tables (store.c). */
 /* The stored setting, or def when there is none. */

@@ -236,6 +236,181 @@ static void test_transaction_commits_or_rolls_back_as_a_unit(void **state)
     assert_string_equal(v, "1");
 }
 
+static int64_t seen_last;
+static int seen_count;
+static void count_device(void *arg, const char *id, const char *owner, int64_t last_seen,
+                         const char *type)
+{
+    (void)arg;
+    (void)id;
+    (void)owner;
+    (void)type;
+    seen_count++;
+    seen_last = last_seen;
+}
+
+static void test_devices_crud_filter_keys_and_events(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_devices_ops *d = STORE_DEVICES(st);
+    const char *owner = "01900000-0000-7000-8000-00000000000a";
+    const char *d1 = "01900000-0000-7000-8000-0000000000d1";
+    const char *d2 = "01900000-0000-7000-8000-0000000000d2";
+    assert_int_equal(
+        STORE_USERS(st)->create(st, owner, "O", "o@example.com", "p", "device_owner", 0), STORE_OK);
+    assert_true(STORE_USERS(st)->exists(st, owner));
+    store_device_fields a = {.owner_id = owner, .name = "boiler", .attributes = "{\"x\":1}"};
+    store_device_fields b = {.name = "pump", .type = "meter", .location = "Plant 2"};
+    assert_int_equal(d->create(st, d1, &a, 10), STORE_OK);
+    assert_int_equal(d->create(st, d2, &b, 20), STORE_OK);
+    cJSON *row = d->get(st, d1);
+    assert_string_equal(json_str(row, "type"), "generic"); /* the default */
+    assert_true(cJSON_IsObject(cJSON_GetObjectItem(row, "attributes")));
+    assert_string_equal(json_str(row, "status"), "offline");
+    cJSON_Delete(row);
+    char o[64];
+    assert_int_equal(d->owner_of(st, d1, o, sizeof o), STORE_OK);
+    assert_string_equal(o, owner);
+    assert_int_equal(d->owner_of(st, d2, o, sizeof o), STORE_OK);
+    assert_string_equal(o, ""); /* no owner */
+    assert_int_equal(d->owner_of(st, "01900000-0000-7000-8000-0000000000ff", o, sizeof o),
+                     STORE_NOTFOUND);
+
+    int64_t total = 0;
+    store_device_filter flt = {
+        .owner = "", .type = "", .status = "", .query = "plant", .sort = "name", .limit = 10};
+    cJSON *rows = d->list(st, &flt, &total);
+    assert_int_equal(total, 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(rows, 0), "id"), d2);
+    cJSON_Delete(rows);
+    flt = (store_device_filter){.owner = owner,
+                                .type = "",
+                                .status = "",
+                                .query = "",
+                                .sort = "created_at",
+                                .desc = true,
+                                .limit = 10};
+    rows = d->list(st, &flt, &total);
+    assert_int_equal(total, 1);
+    cJSON_Delete(rows);
+    flt = (store_device_filter){.owner = "",
+                                .type = "",
+                                .status = "",
+                                .query = "",
+                                .sort = "created_at",
+                                .desc = true,
+                                .limit = 10};
+    rows = d->list(st, &flt, &total);
+    assert_string_equal(json_str(cJSON_GetArrayItem(rows, 0), "id"), d2); /* newest first */
+    cJSON_Delete(rows);
+
+    store_device_fields rename = {.name = "boiler-1"};
+    assert_int_equal(d->update(st, d1, &rename, 30), STORE_OK);
+    row = d->get(st, d1);
+    assert_string_equal(json_str(row, "name"), "boiler-1");
+    assert_string_equal(json_str(row, "owner_id"), owner); /* NULL left it */
+    cJSON_Delete(row);
+    assert_int_equal(d->set_status(st, d1, "online", 40), STORE_OK);
+    assert_int_equal(d->set_last_seen(st, d1, 50), STORE_OK);
+    seen_count = 0;
+    assert_int_equal(d->scan(st, count_device, NULL), STORE_OK);
+    assert_int_equal(seen_count, 2);
+    assert_int_equal(d->all_offline(st), STORE_OK);
+    row = d->get(st, d1);
+    assert_string_equal(json_str(row, "status"), "offline");
+    assert_int_equal((int64_t)cJSON_GetObjectItem(row, "last_seen")->valuedouble, 50);
+    cJSON_Delete(row);
+
+    /* keys: a prefix is unique, lookups by prefix, revocation */
+    assert_int_equal(d->key_create(st, "k1", d1, "main", "pfx1", "h1", owner, 60), STORE_OK);
+    assert_int_equal(d->key_create(st, "k2", d2, NULL, "pfx1", "h2", owner, 60), STORE_ECONSTRAINT);
+    char dev[64], hash[80], prefix[16], name[32];
+    int64_t revoked = 0;
+    assert_int_equal(d->key_lookup(st, "pfx1", dev, sizeof dev, hash, sizeof hash, &revoked),
+                     STORE_OK);
+    assert_string_equal(dev, d1);
+    assert_string_equal(hash, "h1");
+    assert_int_equal(revoked, -1);
+    assert_int_equal(d->key_prefix(st, d1, "k1", prefix, sizeof prefix), STORE_OK);
+    assert_string_equal(prefix, "pfx1");
+    assert_int_equal(d->key_prefix(st, d2, "k1", prefix, sizeof prefix), STORE_NOTFOUND);
+    assert_int_equal(d->key_name(st, "pfx1", name, sizeof name), STORE_OK);
+    assert_string_equal(name, "main");
+    assert_int_equal(d->key_revoke(st, "pfx1", 70), STORE_OK);
+    assert_int_equal(d->key_lookup(st, "pfx1", dev, sizeof dev, hash, sizeof hash, &revoked),
+                     STORE_OK);
+    assert_int_equal(revoked, 70);
+    rows = d->keys_list(st, d1);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "revoked")));
+    cJSON_Delete(rows);
+
+    /* events: filters, owner scope, newest first */
+    assert_int_equal(
+        d->event_add(st, 100, d1, "security", "auth_failure", "mqtt", "1.2.3.4:5", NULL), STORE_OK);
+    assert_int_equal(d->event_add(st, 200, d2, "status", "online", "http", NULL, "x"), STORE_OK);
+    assert_int_equal(d->event_add(st, 300, NULL, "security", "unknown_device", "mqtt", NULL, NULL),
+                     STORE_OK);
+    store_event_filter ef = {.from_ms = 0,
+                             .to_ms = 1000,
+                             .device_id = "",
+                             .category = "security",
+                             .kind = "",
+                             .owner = "",
+                             .limit = 10};
+    rows = d->events(st, &ef);
+    assert_int_equal(cJSON_GetArraySize(rows), 2);
+    assert_string_equal(json_str(cJSON_GetArrayItem(rows, 0), "kind"), "unknown_device");
+    cJSON_Delete(rows);
+    ef = (store_event_filter){.from_ms = 0,
+                              .to_ms = 1000,
+                              .device_id = "",
+                              .category = "",
+                              .kind = "",
+                              .owner = owner,
+                              .limit = 10};
+    rows = d->events(st, &ef);
+    assert_int_equal(cJSON_GetArraySize(rows), 1); /* only the owner's device */
+    cJSON_Delete(rows);
+
+    assert_int_equal(d->remove(st, d1), STORE_OK);
+    assert_null(d->get(st, d1));
+    assert_int_equal(d->key_lookup(st, "pfx1", dev, sizeof dev, hash, sizeof hash, &revoked),
+                     STORE_NOTFOUND); /* keys go with their device */
+}
+
+static int states_seen;
+static void count_state(void *arg, const char *device_id, const char *metric, const void *blob,
+                        size_t len)
+{
+    (void)arg;
+    (void)device_id;
+    (void)metric;
+    assert_non_null(blob);
+    assert_int_equal(len, 3);
+    states_seen++;
+}
+
+static void test_detector_state_needs_its_device(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const char *d1 = "01900000-0000-7000-8000-0000000000d1";
+    store_device_fields a = {.name = "x"};
+    assert_int_equal(STORE_DEVICES(st)->create(st, d1, &a, 0), STORE_OK);
+    assert_int_equal(STORE_STATE(st)->put(st, d1, "temp", "abc", 3, 1), STORE_OK);
+    assert_int_equal(STORE_STATE(st)->put(st, d1, "temp", "xyz", 3, 2), STORE_OK); /* upsert */
+    assert_int_equal(STORE_STATE(st)->put(st, d1, "sys.addr", "abc", 3, 2), STORE_OK);
+    /* a device deleted meanwhile: nothing stored, not an error */
+    assert_int_equal(STORE_STATE(st)->put(st, "gone", "temp", "abc", 3, 3), STORE_OK);
+    states_seen = 0;
+    assert_int_equal(STORE_STATE(st)->scan(st, NULL, count_state, NULL), STORE_OK);
+    assert_int_equal(states_seen, 2);
+    states_seen = 0;
+    assert_int_equal(STORE_STATE(st)->scan(st, "sys.addr", count_state, NULL), STORE_OK);
+    assert_int_equal(states_seen, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +423,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_transaction_commits_or_rolls_back_as_a_unit, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_devices_crud_filter_keys_and_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detector_state_needs_its_device, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,8 @@ static const store_backend sqlite_backend = {
     .settings = &sqlite_settings_ops,
     .users = &sqlite_users_ops,
     .audit = &sqlite_audit_ops,
+    .devices = &sqlite_devices_ops,
+    .state = &sqlite_state_ops,
 };
 
 store *store_sqlite_wrap(sqlite3 *db)

@@ -23,8 +23,24 @@ static inline int sq_rc(int db_rc)
     return db_rc == 0 ? STORE_OK : db_rc == DB_ECONSTRAINT ? STORE_ECONSTRAINT : STORE_ERR;
 }
 
+/* STORE_OK / STORE_NOTFOUND / STORE_ERR from a db_text result. */
+static inline int sq_text_rc(int db_rc)
+{
+    return db_rc == 0 ? STORE_OK : db_rc == 1 ? STORE_NOTFOUND : STORE_ERR;
+}
+
+/* A row from db_row_json, or NULL when there was none. */
+static inline cJSON *sq_found(cJSON *row, bool found)
+{
+    if (found) return row;
+    cJSON_Delete(row);
+    return NULL;
+}
+
 extern const store_settings_ops sqlite_settings_ops;
 extern const store_users_ops sqlite_users_ops;
 extern const store_audit_ops sqlite_audit_ops;
+extern const store_devices_ops sqlite_devices_ops;
+extern const store_state_ops sqlite_state_ops;
 
 #endif

@@ -6,11 +6,6 @@
 
 #define USER_COLUMNS "id, name, email, role, created_at, updated_at, disabled AS disabled_bool"
 
-static int text_rc(int rc)
-{
-    return rc == 0 ? STORE_OK : rc == 1 ? STORE_NOTFOUND : STORE_ERR;
-}
-
 static int64_t count(store *st)
 {
     return db_int(SQ(st), 0, "SELECT COUNT(*) FROM users", "");
@@ -25,19 +20,12 @@ static int create(store *st, const char *id, const char *name, const char *email
                          "sssssiii", id, name, email, password, role, now_ms, now_ms, now_ms));
 }
 
-static cJSON *found_or_null(cJSON *row, bool found)
-{
-    if (found) return row;
-    cJSON_Delete(row);
-    return NULL;
-}
-
 static cJSON *get(store *st, const char *id)
 {
     bool found;
     cJSON *r =
         db_row_json(SQ(st), &found, "SELECT " USER_COLUMNS " FROM users WHERE id = ?", "s", id);
-    return found_or_null(r, found);
+    return sq_found(r, found);
 }
 
 static cJSON *profile(store *st, const char *id)
@@ -47,7 +35,7 @@ static cJSON *profile(store *st, const char *id)
                            "SELECT id, name, email, role, created_at, disabled AS disabled_bool "
                            "FROM users WHERE id = ?",
                            "s", id);
-    return found_or_null(r, found);
+    return sq_found(r, found);
 }
 
 static cJSON *list(store *st, const store_user_filter *f, int64_t *total)
@@ -71,6 +59,19 @@ static cJSON *assignable(store *st)
                         "SELECT id, name, email, role FROM users WHERE disabled = 0 AND "
                         "role IN ('analyst', 'admin') ORDER BY name",
                         "");
+}
+
+static int first_admin(store *st, char *id, size_t cap)
+{
+    return sq_text_rc(db_text(SQ(st), id, cap,
+                              "SELECT id FROM users WHERE role = 'admin' AND disabled = 0 "
+                              "ORDER BY created_at, id LIMIT 1",
+                              ""));
+}
+
+static bool exists(store *st, const char *id)
+{
+    return db_int(SQ(st), 0, "SELECT COUNT(*) FROM users WHERE id = ?", "s", id) > 0;
 }
 
 static int64_t admins_other_than(store *st, const char *except_id)
@@ -97,8 +98,8 @@ static int remove_user(store *st, const char *id)
 
 static int role_of(store *st, const char *id, char *role, size_t cap)
 {
-    return text_rc(db_text(SQ(st), role, cap,
-                           "SELECT role FROM users WHERE id = ? AND disabled = 0", "s", id));
+    return sq_text_rc(db_text(SQ(st), role, cap,
+                              "SELECT role FROM users WHERE id = ? AND disabled = 0", "s", id));
 }
 
 static int password_by_email(store *st, const char *email, char *out, size_t cap, char *id_out,
@@ -123,7 +124,8 @@ static int password_by_email(store *st, const char *email, char *out, size_t cap
 
 static int password_by_id(store *st, const char *id, char *out, size_t cap)
 {
-    return text_rc(db_text(SQ(st), out, cap, "SELECT password FROM users WHERE id = ?", "s", id));
+    return sq_text_rc(
+        db_text(SQ(st), out, cap, "SELECT password FROM users WHERE id = ?", "s", id));
 }
 
 static int set_password(store *st, const char *id, const char *password, int64_t now_ms)
@@ -209,7 +211,7 @@ static int invite_use(store *st, const char *token_hash, int64_t now_ms, char *r
                      "SELECT role FROM invites WHERE token_hash = ? AND used_at IS NULL AND "
                      "expires_at > ?",
                      "si", token_hash, now_ms);
-    if (rc != 0) return text_rc(rc);
+    if (rc != 0) return sq_text_rc(rc);
     if (db_exec(SQ(st), &changes,
                 "UPDATE invites SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", "is",
                 now_ms, token_hash) != 0)
@@ -224,6 +226,8 @@ const store_users_ops sqlite_users_ops = {
     .profile = profile,
     .list = list,
     .assignable = assignable,
+    .first_admin = first_admin,
+    .exists = exists,
     .admins_other_than = admins_other_than,
     .update = update,
     .remove = remove_user,
