@@ -8,7 +8,6 @@
 #include "core/server.h"
 #include "pipeline/shards.h"
 #include "ingest/devstate.h"
-#include "store/db.h"
 #include "store/store.h"
 
 #include <math.h>
@@ -42,13 +41,8 @@ static void broadcast(server *s, const char *anomaly_id, const char *device_id)
 {
     if (!ev_wanted(&s->events, EV_ANOMALY)) return;
     dev_live *d = devstate_get(s->devices, device_id);
-    bool found;
-    cJSON *row = db_row_json(s->db, &found,
-                             "SELECT id, device_id, metric, detected_at, updated_at, severity, "
-                             "description, details AS details_json, resolved AS resolved_bool, "
-                             "resolved_at, verdict, rule_id FROM anomalies WHERE id = ?",
-                             "s", anomaly_id);
-    if (!found) return;
+    cJSON *row = STORE_ANOMALIES(s->st)->event_row(s->st, anomaly_id);
+    if (!row) return;
     ev_event e = {.type = EV_ANOMALY, .device_id = device_id, .owner_id = d ? d->owner_id : ""};
     e.u.record = row;
     ev_emit(&s->events, &e);
@@ -65,9 +59,7 @@ static void save_snapshot(server *s, const shard_event *e, int64_t now)
 
 /* The detection watermark in the database: every log row up to it has been processed by the
  * detectors and their anomalies stored (docs/design.md, "Anomalies survive a crash"). */
-static const char watermark_sql[] =
-    "INSERT INTO settings(key, value, updated_at) VALUES('detect.watermark', ?1, ?2) "
-    "ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), ?1), updated_at = ?2";
+#define WATERMARK_KEY "detect.watermark"
 
 /* The watermark is reached in memory: the log rows up to it may go. Once storing anomalies has
  * failed it stays where it was until the next start, which replays from there (the rows are
@@ -82,7 +74,8 @@ static void watermark_applied(server *s, int64_t w)
 void anomalies_persist_watermark(server *s)
 {
     if (s->detect_applied <= s->detect_persisted) return;
-    if (db_exec(s->db, NULL, watermark_sql, "ii", s->detect_applied, util_now_ms()) == 0)
+    if (STORE_SETTINGS(s->st)->raise_int(s->st, WATERMARK_KEY, s->detect_applied, util_now_ms()) ==
+        STORE_OK)
         s->detect_persisted = s->detect_applied;
 }
 
@@ -107,7 +100,8 @@ void anomalies_on_events(void *arg, shard_event *events)
         return;
     }
     bool *fresh = calloc(n, sizeof *fresh); /* OPEN events that inserted a new anomaly */
-    bool tx = db_begin(s->db) == 0;
+    store *st = s->st;
+    bool tx = store_begin(st) == STORE_OK;
     int64_t now = util_now_ms();
     size_t i = 0;
     for (shard_event *e = events; e; e = e->next, i++) {
@@ -123,17 +117,17 @@ void anomalies_on_events(void *arg, shard_event *events)
         char *details = details_json(e);
         if (e->kind == SHARD_EV_OPEN) {
             /* an episode seen again (points replayed after a crash) has the same id: kept once */
-            int changes = 0;
-            int rc = db_exec(s->db, &changes,
-                             "INSERT INTO anomalies(id, device_id, metric, detected_at, updated_at,"
-                             " severity, description, details, rule_id) "
-                             "SELECT ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0) "
-                             "WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?) "
-                             "ON CONFLICT(id) DO NOTHING",
-                             "sssiisssis", e->anomaly_id, e->device_id, e->metric, e->ts_ms,
-                             e->ts_ms, severity_name(e->level), e->description,
-                             details ? details : "{}", (int64_t)e->rule_id, e->device_id);
-            if (rc == 0 && changes > 0) {
+            store_anomaly a = {.id = e->anomaly_id,
+                               .device_id = e->device_id,
+                               .metric = e->metric,
+                               .severity = severity_name(e->level),
+                               .description = e->description,
+                               .details = details,
+                               .ts_ms = e->ts_ms,
+                               .rule_id = (int64_t)e->rule_id};
+            bool inserted = false;
+            STORE_ANOMALIES(st)->open(st, &a, &inserted);
+            if (inserted) {
                 if (fresh) fresh[i] = true;
                 s->m.anomalies_opened[e->level >= DET_LEVEL_CRITICAL  ? 2
                                       : e->level == DET_LEVEL_WARNING ? 1
@@ -144,31 +138,22 @@ void anomalies_on_events(void *arg, shard_event *events)
             }
         } else if (e->kind == SHARD_EV_CLOSE) {
             /* the explanation stays as it was at its worst; only the end is recorded */
-            db_exec(
-                s->db, NULL,
-                "UPDATE anomalies SET updated_at = ?, details = json_set(details, '$.ended', 1, "
-                "'$.ended_at', ?) WHERE id = ?",
-                "iis", e->ts_ms, e->ts_ms, e->anomaly_id);
+            STORE_ANOMALIES(st)->close(st, e->anomaly_id, e->ts_ms);
         } else {
             /* a continuing episode: latest explanation; severity only rises */
-            db_exec(s->db, NULL,
-                    "UPDATE anomalies SET updated_at = ?, details = ?, "
-                    "severity = CASE WHEN ? = 'critical' OR severity = 'critical' THEN 'critical'"
-                    " WHEN ? = 'warning' OR severity = 'warning' THEN 'warning' ELSE 'info' END "
-                    "WHERE id = ?",
-                    "issss", e->ts_ms, details ? details : "{}", severity_name(e->level),
-                    severity_name(e->level), e->anomaly_id);
+            STORE_ANOMALIES(st)->update(st, e->anomaly_id, e->ts_ms, details,
+                                        severity_name(e->level));
         }
         free(details);
     }
     /* the watermark moves with the anomalies it covers, in the same transaction */
     bool persist = tx && w > s->detect_persisted;
-    if (persist) db_exec(s->db, NULL, watermark_sql, "ii", w, now);
-    if (tx && db_commit(s->db) == 0) {
+    if (persist) STORE_SETTINGS(st)->raise_int(st, WATERMARK_KEY, w, now);
+    if (tx && store_commit(st) == STORE_OK) {
         if (persist) s->detect_persisted = w;
         watermark_applied(s, w);
     } else {
-        if (tx) db_rollback(s->db);
+        if (tx) store_rollback(st);
         if (!s->detect_stuck)
             log_error("detection_watermark_stuck",
                       "watermark=%lld reason=\"storing anomalies failed\" action=\"points since "
@@ -189,15 +174,13 @@ void anomalies_on_events(void *arg, shard_event *events)
 
 int64_t anomalies_saved_watermark(server *s)
 {
-    int64_t w =
-        db_int(s->db, -1,
-               "SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'detect.watermark'", "");
+    int64_t w = store_setting_int(s->st, WATERMARK_KEY, -1);
     if (w >= 0) return w;
     /* The first start with a watermark: 0 for a new database. One from before the watermark
      * existed: everything in its log counts as processed (replaying it would find its anomalies
      * again under new ids). Written at once, so that a crash before the first update replays. */
-    w = db_int(s->db, 0, "SELECT COALESCE(MAX(id), 0) FROM points_log", "");
-    if (db_exec(s->db, NULL, watermark_sql, "ii", w, util_now_ms()) != 0)
+    w = STORE_SERIES(s->st)->log_head(s->st);
+    if (STORE_SETTINGS(s->st)->raise_int(s->st, WATERMARK_KEY, w, util_now_ms()) != STORE_OK)
         log_warn("detection_watermark_unsaved", "watermark=%lld", (long long)w);
     return w;
 }
@@ -229,7 +212,9 @@ uint64_t anomalies_detector_points(server *s)
  * the sys.* series are counts per 10 s interval. */
 static void seed_default_rules(server *s)
 {
-    if (db_int(s->db, 0, "SELECT COUNT(*) FROM settings WHERE key = 'default_rules_seeded'", ""))
+    store *st = s->st;
+    char seeded[8];
+    if (STORE_SETTINGS(st)->get(st, "default_rules_seeded", seeded, sizeof seeded) == STORE_OK)
         return;
     static const struct {
         const char *name, *metric, *severity;
@@ -241,59 +226,67 @@ static void seed_default_rules(server *s)
         {"Connection flood", "sys.connects", "warning", 20},
     };
     int64_t now = util_now_ms();
-    if (db_begin(s->db) != 0) return;
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-        db_exec(s->db, NULL,
-                "INSERT INTO rules(name, metric, kind, threshold, for_ms, severity, created_by, "
-                "created_at, updated_at) VALUES(?, ?, 'above', ?, 0, ?, 'system', ?, ?)",
-                "ssdsii", defaults[i].name, defaults[i].metric, defaults[i].threshold,
-                defaults[i].severity, now, now);
-    db_exec(s->db, NULL,
-            "INSERT INTO settings(key, value, updated_at) VALUES('default_rules_seeded', '1', ?)",
-            "i", now);
-    if (db_commit(s->db) != 0) db_rollback(s->db);
+    if (store_begin(st) != STORE_OK) return;
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        store_rule_fields f = {.name = defaults[i].name,
+                               .metric = defaults[i].metric,
+                               .kind = "above",
+                               .severity = defaults[i].severity,
+                               .threshold = &defaults[i].threshold};
+        STORE_RULES(st)->create(st, &f, "system", now, NULL);
+    }
+    STORE_SETTINGS(st)->set(st, "default_rules_seeded", "1", now);
+    store_commit_or_rollback(st);
+}
+
+typedef struct {
+    shard_rule *rules;
+    size_t n, cap;
+    bool oom;
+} rule_set;
+
+static void add_rule(void *arg, const store_rule *src)
+{
+    rule_set *set = arg;
+    if (set->oom) return;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? 2 * set->cap : 16;
+        shard_rule *grown = realloc(set->rules, cap * sizeof *grown);
+        if (!grown) {
+            set->oom = true;
+            return;
+        }
+        set->rules = grown;
+        set->cap = cap;
+    }
+    shard_rule *r = &set->rules[set->n];
+    memset(r, 0, sizeof *r);
+    r->rule.id = (uint64_t)src->id;
+    snprintf(r->name, sizeof r->name, "%s", src->name);
+    snprintf(r->device_id, sizeof r->device_id, "%s", src->device_id);
+    snprintf(r->device_type, sizeof r->device_type, "%s", src->device_type);
+    snprintf(r->metric, sizeof r->metric, "%s", src->metric);
+    det_rule_kind kind;
+    if (det_rule_kind_parse(src->kind, &kind) != 0) return;
+    r->rule.kind = kind;
+    r->rule.threshold = src->threshold;
+    r->rule.for_ms = src->for_ms;
+    r->rule.severity = !strcmp(src->severity, "critical")  ? DET_LEVEL_CRITICAL
+                       : !strcmp(src->severity, "warning") ? DET_LEVEL_WARNING
+                                                           : DET_LEVEL_INFO;
+    if (det_rule_validate(&r->rule) == 0) set->n++;
 }
 
 int anomalies_load_rules(server *s)
 {
     seed_default_rules(s);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT id, name, COALESCE(device_id, ''), COALESCE(device_type, ''), "
-                           "COALESCE(metric, ''), kind, threshold, for_ms, severity FROM rules "
-                           "WHERE enabled = 1 ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
+    rule_set set = {0};
+    if (STORE_RULES(s->st)->scan_enabled(s->st, add_rule, &set) != STORE_OK) {
+        free(set.rules);
         return -1;
-    size_t n = 0, cap = 16;
-    shard_rule *rules = malloc(cap * sizeof *rules);
-    while (rules && sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            shard_rule *grown = realloc(rules, 2 * cap * sizeof *rules);
-            if (!grown) break;
-            rules = grown;
-            cap *= 2;
-        }
-        shard_rule *r = &rules[n];
-        memset(r, 0, sizeof *r);
-        r->rule.id = (uint64_t)sqlite3_column_int64(st, 0);
-        snprintf(r->name, sizeof r->name, "%s", sqlite3_column_text(st, 1));
-        snprintf(r->device_id, sizeof r->device_id, "%s", sqlite3_column_text(st, 2));
-        snprintf(r->device_type, sizeof r->device_type, "%s", sqlite3_column_text(st, 3));
-        snprintf(r->metric, sizeof r->metric, "%s", sqlite3_column_text(st, 4));
-        det_rule_kind kind;
-        if (det_rule_kind_parse((const char *)sqlite3_column_text(st, 5), &kind) != 0) continue;
-        r->rule.kind = kind;
-        r->rule.threshold = sqlite3_column_double(st, 6);
-        r->rule.for_ms = sqlite3_column_int64(st, 7);
-        const char *sev = (const char *)sqlite3_column_text(st, 8);
-        r->rule.severity = !strcmp(sev, "critical")  ? DET_LEVEL_CRITICAL
-                           : !strcmp(sev, "warning") ? DET_LEVEL_WARNING
-                                                     : DET_LEVEL_INFO;
-        if (det_rule_validate(&r->rule) == 0) n++;
     }
-    sqlite3_finalize(st);
-    if (s->shards) shards_set_rules(s->shards, rules, n);
-    free(rules);
+    if (s->shards) shards_set_rules(s->shards, set.rules, set.n);
+    free(set.rules);
     return 0;
 }
 

@@ -5,16 +5,11 @@
 
 #include "pipeline/shards.h"
 #include "detect/rules.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ANOMALY_COLUMNS                                                                            \
-    "a.id, a.device_id, d.name AS device_name, a.metric, a.detected_at, a.updated_at, "            \
-    "a.severity, a.description, a.details AS details_json, a.resolved AS resolved_bool, "          \
-    "a.resolved_at, a.verdict, a.rule_id, a.flapping AS flapping_bool"
 
 void api_anomalies_list(api_ctx *ctx)
 {
@@ -39,19 +34,17 @@ void api_anomalies_list(api_ctx *ctx)
     }
     const char *owner = api_owner_scope(ctx);
     int64_t res = resolved[0] ? (strcmp(resolved, "true") == 0) : -1;
-    const char *where =
-        "FROM anomalies a JOIN devices d ON d.id = a.device_id "
-        "WHERE a.detected_at >= ? AND a.detected_at < ? AND (? = '' OR a.device_id = ?)"
-        " AND (? = '' OR a.severity = ?) AND (? < 0 OR a.resolved = ?) AND "
-        "(? = '' OR a.metric = ?) AND (? = '' OR d.owner_id = ?)";
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT " ANOMALY_COLUMNS " %s ORDER BY a.detected_at DESC LIMIT ? OFFSET ?", where);
-    cJSON *rows = db_rows_json(ctx->s->db, sql, "iissssiissssii", from, to, dev, dev, sev, sev, res,
-                               res, metric, metric, owner, owner, limit, offset);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) %s", where);
-    int64_t total = db_int(ctx->s->db, 0, sql, "iissssiissss", from, to, dev, dev, sev, sev, res,
-                           res, metric, metric, owner, owner);
+    store_anomaly_filter f = {.from_ms = from,
+                              .to_ms = to,
+                              .device_id = dev,
+                              .severity = sev,
+                              .metric = metric,
+                              .resolved = (int)res,
+                              .owner = owner,
+                              .limit = limit,
+                              .offset = offset};
+    int64_t total = 0;
+    cJSON *rows = STORE_ANOMALIES(ctx->s->st)->list(ctx->s->st, &f, &total);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     cJSON_AddNumberToObject(o, "total", (double)total);
@@ -61,13 +54,9 @@ void api_anomalies_list(api_ctx *ctx)
 /* Loads one anomaly the principal may see, or answers 404. */
 static cJSON *visible_anomaly(api_ctx *ctx, const char *id)
 {
-    bool found;
     const char *owner = api_owner_scope(ctx);
-    cJSON *a = db_row_json(ctx->s->db, &found,
-                           "SELECT " ANOMALY_COLUMNS " FROM anomalies a JOIN devices d ON d.id = "
-                           "a.device_id WHERE a.id = ? AND (? = '' OR d.owner_id = ?)",
-                           "sss", id, owner, owner);
-    if (!found) api_error(ctx, 404, "not_found", "no anomaly %s", id);
+    cJSON *a = STORE_ANOMALIES(ctx->s->st)->get(ctx->s->st, id, owner);
+    if (!a) api_error(ctx, 404, "not_found", "no anomaly %s", id);
     return a;
 }
 
@@ -97,10 +86,7 @@ void api_anomalies_resolve(api_ctx *ctx)
             return;
         }
     }
-    db_exec(ctx->s->db, NULL,
-            "UPDATE anomalies SET resolved = 1, resolved_at = COALESCE(resolved_at, ?), "
-            "verdict = COALESCE(?, verdict) WHERE id = ?",
-            "ibs", util_now_ms(), verdict, ctx->params[0]);
+    STORE_ANOMALIES(ctx->s->st)->resolve(ctx->s->st, ctx->params[0], util_now_ms(), verdict);
     const char *metric = json_str(a, "metric");
     if (verdict && metric && ctx->s->shards)
         shards_feedback(ctx->s->shards, json_str(a, "device_id"), metric,
@@ -113,18 +99,10 @@ void api_anomalies_resolve(api_ctx *ctx)
     if (out) api_json(ctx, 200, out);
 }
 
-#define RULE_COLUMNS                                                                               \
-    "id, name, device_id, device_type, metric, kind, threshold, for_ms, severity, "                \
-    "enabled AS enabled_bool, created_at, updated_at"
-
 void api_rules_list(api_ctx *ctx)
 {
     const char *owner = api_owner_scope(ctx);
-    cJSON *rows = db_rows_json(ctx->s->db,
-                               "SELECT " RULE_COLUMNS " FROM rules r WHERE ? = '' OR "
-                               "r.device_id IS NULL OR r.device_id IN "
-                               "(SELECT id FROM devices WHERE owner_id = ?) ORDER BY id",
-                               "ss", owner, owner);
+    cJSON *rows = STORE_RULES(ctx->s->st)->list(ctx->s->st, owner);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, 200, o);
@@ -166,10 +144,7 @@ static void rule_written(api_ctx *ctx, const char *action, int64_t id, cJSON *b,
     free(detail);
     cJSON_Delete(b);
     anomalies_load_rules(ctx->s);
-    bool found;
-    api_json(ctx, status,
-             db_row_json(ctx->s->db, &found, "SELECT " RULE_COLUMNS " FROM rules WHERE id = ?", "i",
-                         id));
+    api_json(ctx, status, STORE_RULES(ctx->s->st)->get(ctx->s->st, id));
 }
 
 void api_rules_create(api_ctx *ctx)
@@ -185,25 +160,28 @@ void api_rules_create(api_ctx *ctx)
     const cJSON *thr = cJSON_GetObjectItemCaseSensitive(b, "threshold");
     const cJSON *for_ms = cJSON_GetObjectItemCaseSensitive(b, "for_ms");
     const cJSON *enabled = cJSON_GetObjectItemCaseSensitive(b, "enabled");
-    int64_t now = util_now_ms();
-    db_exec(ctx->s->db, NULL,
-            "INSERT INTO rules(name, device_id, device_type, metric, kind, threshold, for_ms, "
-            "severity, enabled, created_by, created_at, updated_at) "
-            "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            "sbbbsdisisii", json_str(b, "name"), json_str(b, "device_id"),
-            json_str(b, "device_type"), json_str(b, "metric"), json_str(b, "kind"),
-            thr ? thr->valuedouble : 0.0, (int64_t)(for_ms ? for_ms->valuedouble : 0),
-            json_str(b, "severity"), (int64_t)(enabled ? cJSON_IsTrue(enabled) : 1), ctx->user_id,
-            now, now);
-    rule_written(ctx, "rule.create", sqlite3_last_insert_rowid(ctx->s->db), b, 201);
+    double thr_v = thr ? thr->valuedouble : 0.0;
+    int64_t for_v = (int64_t)(for_ms ? for_ms->valuedouble : 0);
+    bool en_v = enabled ? cJSON_IsTrue(enabled) : true;
+    store_rule_fields f = {.name = json_str(b, "name"),
+                           .device_id = json_str(b, "device_id"),
+                           .device_type = json_str(b, "device_type"),
+                           .metric = json_str(b, "metric"),
+                           .kind = json_str(b, "kind"),
+                           .severity = json_str(b, "severity"),
+                           .threshold = &thr_v,
+                           .for_ms = &for_v,
+                           .enabled = &en_v};
+    int64_t id = 0;
+    STORE_RULES(ctx->s->st)->create(ctx->s->st, &f, ctx->user_id, util_now_ms(), &id);
+    rule_written(ctx, "rule.create", id, b, 201);
 }
 
 static bool rule_exists(api_ctx *ctx, int64_t *id)
 {
     char *end;
     *id = strtoll(ctx->params[0], &end, 10);
-    if (*end == '\0' && db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM rules WHERE id = ?", "i", *id))
-        return true;
+    if (*end == '\0' && STORE_RULES(ctx->s->st)->exists(ctx->s->st, *id)) return true;
     api_error(ctx, 404, "not_found", "no rule %s", ctx->params[0]);
     return false;
 }
@@ -223,21 +201,18 @@ void api_rules_update(api_ctx *ctx)
     const cJSON *thr = cJSON_GetObjectItemCaseSensitive(b, "threshold");
     const cJSON *for_ms = cJSON_GetObjectItemCaseSensitive(b, "for_ms");
     const cJSON *enabled = cJSON_GetObjectItemCaseSensitive(b, "enabled");
-    char thr_s[64] = "", for_s[32] = "", en_s[4] = "";
-    if (thr) snprintf(thr_s, sizeof thr_s, "%.17g", thr->valuedouble);
-    if (for_ms) snprintf(for_s, sizeof for_s, "%lld", (long long)for_ms->valuedouble);
-    if (enabled) snprintf(en_s, sizeof en_s, "%d", cJSON_IsTrue(enabled));
-    db_exec(ctx->s->db, NULL,
-            "UPDATE rules SET name = COALESCE(?, name), kind = COALESCE(?, kind), "
-            "severity = COALESCE(?, severity), metric = COALESCE(?, metric), "
-            "device_type = COALESCE(?, device_type), "
-            "threshold = COALESCE(CAST(NULLIF(?, '') AS REAL), threshold), "
-            "for_ms = COALESCE(CAST(NULLIF(?, '') AS INTEGER), for_ms), "
-            "enabled = COALESCE(CAST(NULLIF(?, '') AS INTEGER), enabled), updated_at = ? "
-            "WHERE id = ?",
-            "bbbbbsssii", json_str(b, "name"), json_str(b, "kind"), json_str(b, "severity"),
-            json_str(b, "metric"), json_str(b, "device_type"), thr_s, for_s, en_s, util_now_ms(),
-            id);
+    double thr_v = thr ? thr->valuedouble : 0.0;
+    int64_t for_v = (int64_t)(for_ms ? for_ms->valuedouble : 0);
+    bool en_v = enabled && cJSON_IsTrue(enabled);
+    store_rule_fields f = {.name = json_str(b, "name"),
+                           .device_type = json_str(b, "device_type"),
+                           .metric = json_str(b, "metric"),
+                           .kind = json_str(b, "kind"),
+                           .severity = json_str(b, "severity"),
+                           .threshold = thr ? &thr_v : NULL,
+                           .for_ms = for_ms ? &for_v : NULL,
+                           .enabled = enabled ? &en_v : NULL};
+    STORE_RULES(ctx->s->st)->update(ctx->s->st, id, &f, util_now_ms());
     rule_written(ctx, "rule.update", id, b, 200);
 }
 
@@ -245,7 +220,7 @@ void api_rules_delete(api_ctx *ctx)
 {
     int64_t id;
     if (!rule_exists(ctx, &id)) return;
-    db_exec(ctx->s->db, NULL, "DELETE FROM rules WHERE id = ?", "i", id);
+    STORE_RULES(ctx->s->st)->remove(ctx->s->st, id);
     api_audit(ctx, "rule.delete", ctx->params[0], "");
     anomalies_load_rules(ctx->s);
     api_no_content(ctx);

@@ -191,6 +191,86 @@ typedef struct {
     int (*scan)(store *st, const char *metric, store_state_fn fn, void *arg);
 } store_state_ops;
 
+/* ---- anomalies ---- */
+typedef struct {
+    const char *id, *device_id, *metric, *severity, *description;
+    const char *details; /* JSON object text */
+    int64_t ts_ms;
+    int64_t rule_id; /* 0: found by the detectors */
+} store_anomaly;
+
+typedef struct {
+    int64_t from_ms, to_ms;                    /* detected_at */
+    const char *device_id, *severity, *metric; /* "" any */
+    int resolved;                              /* -1 any, 0, 1 */
+    const char *owner;                         /* "" any, else devices of this owner */
+    int64_t limit, offset;
+} store_anomaly_filter;
+
+typedef struct {
+    /* {"id","device_id","device_name","metric","detected_at","updated_at","severity",
+     * "description","details" (object),"resolved","resolved_at","verdict","rule_id",
+     * "flapping"} when visible to owner ("" any), else NULL. */
+    cJSON *(*get)(store *st, const char *id, const char *owner);
+    /* Rows as get(), newest first; *total ignores paging. */
+    cJSON *(*list)(store *st, const store_anomaly_filter *f, int64_t *total);
+    /* The row the live stream sends: as get() without device_name and flapping. */
+    cJSON *(*event_row)(store *st, const char *id);
+    /* A new episode, unless its id is known (a replay after a crash) or its device is gone;
+     * *inserted tells which. */
+    int (*open)(store *st, const store_anomaly *a, bool *inserted);
+    /* A continuing episode: latest explanation, severity only rises. */
+    int (*update)(store *st, const char *id, int64_t ts_ms, const char *details,
+                  const char *severity);
+    /* The episode ended: details gain "ended": 1 and "ended_at". */
+    int (*close)(store *st, const char *id, int64_t ts_ms);
+    /* Resolves (keeping an earlier resolution time); verdict NULL keeps the old one. */
+    int (*resolve)(store *st, const char *id, int64_t now_ms, const char *verdict);
+    /* Anomalies in storage order (a monotonic sequence; the alert policies keep a watermark
+     * in it): the sequence of one, the highest, and ids after a sequence. */
+    int64_t (*seq_of)(store *st, const char *id);
+    int64_t (*max_seq)(store *st);
+    cJSON *(*ids_after)(store *st, int64_t seq, int64_t limit); /* [{"id"}] */
+} store_anomalies_ops;
+
+/* ---- threshold rules (integer ids) ---- */
+typedef struct {
+    const char *name, *device_id, *device_type, *metric, *kind, *severity; /* NULL: unchanged */
+    const double *threshold;
+    const int64_t *for_ms;
+    const bool *enabled;
+} store_rule_fields;
+
+typedef struct {
+    int64_t id;
+    const char *name, *device_id, *device_type, *metric, *kind, *severity; /* "" when NULL */
+    double threshold;
+    int64_t for_ms;
+} store_rule;
+
+typedef struct {
+    /* [{"id","name","device_id","device_type","metric","kind","threshold","for_ms","severity",
+     * "enabled","created_at","updated_at"}]: every rule (owner "") or the global ones and those
+     * of the owner's devices. */
+    cJSON *(*list)(store *st, const char *owner);
+    cJSON *(*get)(store *st, int64_t id);
+    bool (*exists)(store *st, int64_t id);
+    /* Missing threshold/for_ms: 0; missing enabled: true. *id gets the new rule's id. */
+    int (*create)(store *st, const store_rule_fields *f, const char *created_by, int64_t now_ms,
+                  int64_t *id);
+    int (*update)(store *st, int64_t id, const store_rule_fields *f, int64_t now_ms);
+    int (*remove)(store *st, int64_t id);
+    /* Calls fn for every enabled rule, by id. */
+    int (*scan_enabled)(store *st, void (*fn)(void *arg, const store_rule *r), void *arg);
+} store_rules_ops;
+
+/* ---- time series (the SQLite chunk store itself is store/tsdb.h, driven by the writer) ---- */
+typedef struct {
+    /* The id of the newest row of the durability log stored now (0: none); log ids grow with
+     * every commit and are never reused. */
+    int64_t (*log_head)(store *st);
+} store_series_ops;
+
 /* ---- audit log (the hash chain itself is store/audit.h) ---- */
 typedef struct {
     /* [{"seq","ts","actor","action","target","detail","peer","hash"}], newest first, rows with
@@ -210,6 +290,9 @@ typedef struct store_backend {
     const store_audit_ops *audit;
     const store_devices_ops *devices;
     const store_state_ops *state;
+    const store_anomalies_ops *anomalies;
+    const store_rules_ops *rules;
+    const store_series_ops *series;
 } store_backend;
 
 /* Every back-end's handle starts with this. */
@@ -246,6 +329,9 @@ static inline int store_commit_or_rollback(store *st)
 #define STORE_AUDIT(st) ((st)->be->audit)
 #define STORE_DEVICES(st) ((st)->be->devices)
 #define STORE_STATE(st) ((st)->be->state)
+#define STORE_ANOMALIES(st) ((st)->be->anomalies)
+#define STORE_RULES(st) ((st)->be->rules)
+#define STORE_SERIES(st) ((st)->be->series)
 
 /* Generic helpers over the tables (store.c). */
 /* The stored setting, or def when there is none. */

@@ -411,6 +411,124 @@ static void test_detector_state_needs_its_device(void **state)
     assert_int_equal(states_seen, 1);
 }
 
+static int rules_seen;
+static void count_rule(void *arg, const store_rule *r)
+{
+    (void)arg;
+    assert_string_equal(r->kind, "above");
+    assert_string_equal(r->device_id, ""); /* NULL comes as "" */
+    rules_seen++;
+}
+
+static void test_anomalies_open_once_update_close_resolve_and_rules(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_anomalies_ops *an = STORE_ANOMALIES(st);
+    const char *owner = "01900000-0000-7000-8000-00000000000a";
+    const char *d1 = "01900000-0000-7000-8000-0000000000d1";
+    assert_int_equal(
+        STORE_USERS(st)->create(st, owner, "O", "o@example.com", "p", "device_owner", 0), STORE_OK);
+    store_device_fields df = {.owner_id = owner, .name = "x"};
+    assert_int_equal(STORE_DEVICES(st)->create(st, d1, &df, 0), STORE_OK);
+    store_anomaly a = {.id = "01900000-0000-7000-8000-0000000000a1",
+                       .device_id = d1,
+                       .metric = "temp",
+                       .severity = "info",
+                       .description = "hot",
+                       .details = "{\"value\":3}",
+                       .ts_ms = 1000};
+    bool inserted = false;
+    assert_int_equal(an->open(st, &a, &inserted), STORE_OK);
+    assert_true(inserted);
+    assert_int_equal(an->open(st, &a, &inserted), STORE_OK); /* replayed: kept once */
+    assert_false(inserted);
+    store_anomaly orphan = a;
+    orphan.id = "01900000-0000-7000-8000-0000000000a2";
+    orphan.device_id = "01900000-0000-7000-8000-0000000000ff"; /* deleted meanwhile */
+    assert_int_equal(an->open(st, &orphan, &inserted), STORE_OK);
+    assert_false(inserted);
+    assert_int_equal(an->update(st, a.id, 2000, "{\"value\":9}", "warning"), STORE_OK);
+    assert_int_equal(an->update(st, a.id, 2500, "{\"value\":5}", "info"), STORE_OK); /* rises */
+    assert_int_equal(an->close(st, a.id, 3000), STORE_OK);
+    cJSON *row = an->get(st, a.id, "");
+    assert_non_null(row);
+    assert_string_equal(json_str(row, "severity"), "warning");
+    const cJSON *det = cJSON_GetObjectItem(row, "details");
+    assert_int_equal(cJSON_GetObjectItem(det, "value")->valueint, 5);
+    assert_int_equal(cJSON_GetObjectItem(det, "ended")->valueint, 1);
+    assert_int_equal((int64_t)cJSON_GetObjectItem(det, "ended_at")->valuedouble, 3000);
+    assert_string_equal(json_str(row, "device_name"), "x");
+    cJSON_Delete(row);
+    assert_null(an->get(st, a.id, "01900000-0000-7000-8000-00000000000b")); /* not the owner */
+    row = an->event_row(st, a.id);
+    assert_null(cJSON_GetObjectItem(row, "device_name"));
+    cJSON_Delete(row);
+
+    store_anomaly_filter flt = {.from_ms = 0,
+                                .to_ms = INT64_MAX,
+                                .device_id = "",
+                                .severity = "",
+                                .metric = "",
+                                .resolved = 0,
+                                .owner = owner,
+                                .limit = 10};
+    int64_t total = 0;
+    cJSON *rows = an->list(st, &flt, &total);
+    assert_int_equal(total, 1);
+    cJSON_Delete(rows);
+    assert_int_equal(an->resolve(st, a.id, 4000, "false_positive"), STORE_OK);
+    assert_int_equal(an->resolve(st, a.id, 5000, NULL), STORE_OK); /* keeps time and verdict */
+    row = an->get(st, a.id, "");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(row, "resolved")));
+    assert_int_equal((int64_t)cJSON_GetObjectItem(row, "resolved_at")->valuedouble, 4000);
+    assert_string_equal(json_str(row, "verdict"), "false_positive");
+    cJSON_Delete(row);
+    rows = an->list(st, &flt, &total);
+    assert_int_equal(total, 0); /* resolved = 0 only */
+    cJSON_Delete(rows);
+
+    int64_t seq = an->seq_of(st, a.id);
+    assert_true(seq > 0);
+    assert_int_equal(an->max_seq(st), seq);
+    rows = an->ids_after(st, 0, 10);
+    assert_int_equal(cJSON_GetArraySize(rows), 1);
+    cJSON_Delete(rows);
+    rows = an->ids_after(st, seq, 10);
+    assert_int_equal(cJSON_GetArraySize(rows), 0);
+    cJSON_Delete(rows);
+
+    /* rules: integer ids, partial updates, the enabled ones scanned */
+    const store_rules_ops *ru = STORE_RULES(st);
+    double thr = 30;
+    store_rule_fields rf = {
+        .name = "hot", .metric = "temp", .kind = "above", .severity = "warning", .threshold = &thr};
+    int64_t id1 = 0, id2 = 0;
+    assert_int_equal(ru->create(st, &rf, "system", 1, &id1), STORE_OK);
+    bool off = false;
+    rf.enabled = &off;
+    assert_int_equal(ru->create(st, &rf, "system", 1, &id2), STORE_OK);
+    assert_true(id2 > id1);
+    assert_true(ru->exists(st, id1));
+    double thr2 = 35.5;
+    store_rule_fields upd = {.threshold = &thr2};
+    assert_int_equal(ru->update(st, id1, &upd, 2), STORE_OK);
+    row = ru->get(st, id1);
+    assert_true(cJSON_GetObjectItem(row, "threshold")->valuedouble == 35.5);
+    assert_string_equal(json_str(row, "name"), "hot");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(row, "enabled")));
+    cJSON_Delete(row);
+    rules_seen = 0;
+    assert_int_equal(ru->scan_enabled(st, count_rule, NULL), STORE_OK);
+    assert_int_equal(rules_seen, 1);
+    rows = ru->list(st, owner);
+    assert_int_equal(cJSON_GetArraySize(rows), 2); /* global rules are everyone's */
+    cJSON_Delete(rows);
+    assert_int_equal(ru->remove(st, id2), STORE_OK);
+    assert_false(ru->exists(st, id2));
+    assert_int_equal(STORE_SERIES(st)->log_head(st), 0); /* nothing written yet */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +543,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_devices_crud_filter_keys_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detector_state_needs_its_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_anomalies_open_once_update_close_resolve_and_rules,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,6 +36,9 @@ static const store_backend sqlite_backend = {
     .audit = &sqlite_audit_ops,
     .devices = &sqlite_devices_ops,
     .state = &sqlite_state_ops,
+    .anomalies = &sqlite_anomalies_ops,
+    .rules = &sqlite_rules_ops,
+    .series = &sqlite_series_ops,
 };
 
 store *store_sqlite_wrap(sqlite3 *db)

@@ -42,5 +42,8 @@ extern const store_users_ops sqlite_users_ops;
 extern const store_audit_ops sqlite_audit_ops;
 extern const store_devices_ops sqlite_devices_ops;
 extern const store_state_ops sqlite_state_ops;
+extern const store_anomalies_ops sqlite_anomalies_ops;
+extern const store_rules_ops sqlite_rules_ops;
+extern const store_series_ops sqlite_series_ops;
 
 #endif
