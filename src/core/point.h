@@ -15,6 +15,17 @@ typedef struct {
     char metric[INGEST_METRIC_MAX + 1]; /* NUL-terminated, validated by ingest_metric_valid */
 } ingest_point;
 
+/* A device's durable points on their way to detection: a view (the points are not owned),
+ * ordered by time within each metric. Defined here, below ingest and the pipeline, because
+ * ingest hands batches to the pipeline through a callback and the pipeline must not depend on
+ * ingest. */
+typedef struct {
+    const char *device_id;
+    const char *device_type; /* "" unknown */
+    const ingest_point *points;
+    size_t n;
+} point_batch;
+
 /* Orders points by metric, then timestamp, stably (of two points of one series with the same
  * timestamp the later one stays later, so it still wins in the store): the order the store
  * appends fastest in. O(n) when already ordered; else sorts 24-byte keys, not the 152-byte

@@ -6,8 +6,7 @@
 #ifndef IOTAD_PIPELINE_SHARDS_H
 #define IOTAD_PIPELINE_SHARDS_H
 
-#include "detect/rules.h"
-#include "detect/series.h"
+#include "pipeline/series_proc.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,44 +16,6 @@
 struct writer_job;
 struct tsdb;
 typedef struct shards shards;
-
-typedef enum {
-    SHARD_EV_OPEN,
-    SHARD_EV_UPDATE,
-    SHARD_EV_CLOSE,
-    SHARD_EV_SNAPSHOT,
-    SHARD_EV_SUMMARY, /* peer comparison: a series' mean (value) and point count (score) over
-                         the data-time bucket starting at ts_ms */
-    SHARD_EV_PROGRESS /* internal: a shard's processed job count; consumers skip it */
-} shard_ev_kind;
-
-/* A rule as configured: which series it applies to, and the pure rule itself. */
-typedef struct {
-    det_rule rule;
-    char name[96];
-    char device_id[40];   /* "" = any device */
-    char device_type[64]; /* "" = any type */
-    char metric[130];     /* "" = any metric */
-} shard_rule;
-
-typedef struct shard_event {
-    struct shard_event *next;
-    shard_ev_kind kind;
-    char anomaly_id[40];
-    char device_id[40];
-    char metric[130];
-    char device_type[64];
-    int64_t ts_ms;
-    det_level level;
-    double value, score, lo, hi;
-    uint64_t rule_id; /* 0 for the detectors */
-    char description[256];
-    char detectors[256]; /* JSON array of {"name","score"} */
-    uint8_t *blob;       /* SHARD_EV_SNAPSHOT: det_series snapshot, owned */
-    size_t blob_len;
-    unsigned shard; /* SHARD_EV_PROGRESS: which shard */
-    uint64_t count; /* SHARD_EV_PROGRESS: jobs it has processed */
-} shard_event;
 
 typedef void (*shards_event_fn)(void *arg, shard_event *events); /* loop thread; frees nothing */
 
@@ -98,7 +59,6 @@ void shards_request_snapshots(shards *sh);
 /* Stops the threads after their queues are processed; the final snapshots of every series
  * are delivered through on_events before this returns. */
 void shards_stop(shards *sh);
-void shard_events_free(shard_event *ev);
 uint64_t shards_points_processed(shards *sh);
 
 #endif
