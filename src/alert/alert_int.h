@@ -6,6 +6,7 @@
 #include "alert/ssrf.h"
 #include "core/json.h"
 #include "core/util.h"
+#include "store/store.h"
 #include "core/server.h"
 
 #include <pthread.h>
@@ -87,34 +88,14 @@ int alert_enqueue(alerts *a, sqlite3 *db, const char *anomaly_id, const char *po
  * same device. Loop thread; broadcasts. */
 void incident_auto(server *s, const char *anomaly_id);
 /* Appends a timeline entry. */
-void incident_event(sqlite3 *db, const char *incident_id, const char *actor, const char *kind,
+void incident_event(store *st, const char *incident_id, const char *actor, const char *kind,
                     const char *detail_json);
 void incident_broadcast(server *s, const char *incident_id);
-/* The incident row as the API shows it, or NULL. */
-cJSON *incident_row(sqlite3 *db, const char *id);
 /* Links an anomaly (raising the incident's severity); false if it was linked already. */
-bool incident_link_anomaly(sqlite3 *db, const char *incident_id, const char *anomaly_id,
+bool incident_link_anomaly(store *st, const char *incident_id, const char *anomaly_id,
                            const char *actor);
 /* {"k1":v1,"k2":v2} (NULL value: null; NULL key: left out); caller frees. */
 char *incident_detail_json(const char *k1, const char *v1, const char *k2, const char *v2);
-
-#define INCIDENT_COLUMNS                                                                           \
-    "i.id, i.title, i.status, i.severity, i.device_id, d.name AS device_name, i.anomaly_id, "      \
-    "i.assigned_to, u.name AS assignee_name, i.origin, i.created_by, i.created_at, i.updated_at, " \
-    "i.acknowledged_at, i.resolved_at, i.verdict, "                                                \
-    "(i.acknowledged_at - i.created_at) AS time_to_acknowledge_ms, "                               \
-    "(i.resolved_at - i.created_at) AS time_to_resolve_ms, "                                       \
-    "(SELECT COUNT(*) FROM incident_anomalies ia WHERE ia.incident_id = i.id) AS anomaly_count"
-#define INCIDENT_FROM                                                                              \
-    " FROM incidents i LEFT JOIN devices d ON d.id = i.device_id LEFT JOIN users u ON "            \
-    "u.id = i.assigned_to "
-/* a DeviceOwner sees incidents that involve one of their devices (?: owner id or '') */
-#define INCIDENT_VISIBLE                                                                           \
-    "(? = '' OR EXISTS (SELECT 1 FROM incident_anomalies ia JOIN anomalies an ON an.id = "         \
-    "ia.anomaly_id JOIN devices dv ON dv.id = an.device_id WHERE ia.incident_id = i.id AND "       \
-    "dv.owner_id = ?))"
-#define SEV_RANK(col)                                                                              \
-    "(CASE " col " WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 WHEN 'info' THEN 1 ELSE 0 END)"
 
 /* The columns of an alert as the API and the live stream show it (table alias "a"). */
 #define ALERT_COLUMNS                                                                              \

@@ -10,39 +10,22 @@
 #include "core/log.h"
 #include "ingest/devstate.h"
 #include "store/audit.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void incident_event(sqlite3 *db, const char *incident_id, const char *actor, const char *kind,
+void incident_event(store *st, const char *incident_id, const char *actor, const char *kind,
                     const char *detail_json)
 {
-    int64_t now = util_now_ms();
-    db_exec(
-        db, NULL,
-        "INSERT INTO incident_events(incident_id, ts, actor, kind, detail) VALUES(?, ?, ?, ?, ?)",
-        "sisss", incident_id, now, actor, kind, detail_json ? detail_json : "{}");
-    db_exec(db, NULL, "UPDATE incidents SET updated_at = ? WHERE id = ?", "is", now, incident_id);
-}
-
-cJSON *incident_row(sqlite3 *db, const char *id)
-{
-    bool found;
-    cJSON *r =
-        db_row_json(db, &found, "SELECT " INCIDENT_COLUMNS INCIDENT_FROM "WHERE i.id = ?", "s", id);
-    if (!found) {
-        cJSON_Delete(r);
-        return NULL;
-    }
-    return r;
+    STORE_INCIDENTS(st)->event_add(st, incident_id, actor, kind, detail_json, util_now_ms(), NULL);
 }
 
 void incident_broadcast(server *s, const char *incident_id)
 {
     if (!ev_wanted(&s->events, EV_INCIDENT)) return;
-    cJSON *row = incident_row(s->db, incident_id);
+    cJSON *row = STORE_INCIDENTS(s->st)->get(s->st, incident_id);
     if (!row) return;
     char device_id[UUID_STR_LEN + 1] = "";
     const char *dev = json_str(row, "device_id");
@@ -64,69 +47,49 @@ char *incident_detail_json(const char *k1, const char *v1, const char *k2, const
     return t;
 }
 
-bool incident_link_anomaly(sqlite3 *db, const char *incident_id, const char *anomaly_id,
+bool incident_link_anomaly(store *st, const char *incident_id, const char *anomaly_id,
                            const char *actor)
 {
-    int changed = 0;
-    db_exec(db, &changed,
-            "INSERT OR IGNORE INTO incident_anomalies(incident_id, anomaly_id, added_at) "
-            "VALUES(?, ?, ?)",
-            "ssi", incident_id, anomaly_id, util_now_ms());
-    if (changed != 1) return false;
-    db_exec(
-        db, NULL,
-        "UPDATE incidents SET severity = (SELECT a.severity FROM anomalies a WHERE a.id = ?1 "
-        "AND " SEV_RANK("a.severity") " > " SEV_RANK(
-            "incidents.severity") ") WHERE id = ?2 AND "
-                                  "EXISTS (SELECT 1 FROM anomalies a WHERE a.id = ?1 AND " SEV_RANK(
-                                      "a.severity") " > " SEV_RANK("incidents.severity") ")",
-        "ss", anomaly_id, incident_id);
+    bool linked = false;
+    STORE_INCIDENTS(st)->link(st, incident_id, anomaly_id, util_now_ms(), &linked);
+    if (!linked) return false;
     char *d = incident_detail_json("anomaly_id", anomaly_id, NULL, NULL);
-    incident_event(db, incident_id, actor, "anomaly_linked", d);
+    incident_event(st, incident_id, actor, "anomaly_linked", d);
     free(d);
     return true;
 }
 
 void incident_auto(server *s, const char *anomaly_id)
 {
-    sqlite3 *db = s->db;
-    if (db_int(db, 0, "SELECT COUNT(*) FROM incident_anomalies WHERE anomaly_id = ?", "s",
-               anomaly_id) > 0)
-        return;
-    bool found;
-    cJSON *an = db_row_json(db, &found,
-                            "SELECT a.device_id, a.severity, a.description, d.name AS device_name "
-                            "FROM anomalies a JOIN devices d ON d.id = a.device_id WHERE a.id = ?",
-                            "s", anomaly_id);
-    if (!found) {
-        cJSON_Delete(an);
-        return;
-    }
+    store *st = s->st;
+    if (STORE_INCIDENTS(st)->anomaly_linked(st, anomaly_id)) return;
+    cJSON *an = STORE_ANOMALIES(st)->brief(st, anomaly_id);
+    if (!an) return;
     const char *device_id = json_str(an, "device_id");
     char id[UUID_STR_LEN + 1];
     bool created = false;
-    bool tx = db_begin(db) == 0;
-    if (db_text(db, id, sizeof id,
-                "SELECT id FROM incidents WHERE device_id = ? AND origin = 'auto' AND status != "
-                "'resolved' ORDER BY created_at DESC LIMIT 1",
-                "s", device_id) != 0) {
+    bool tx = store_begin(st) == STORE_OK;
+    if (STORE_INCIDENTS(st)->open_auto_for(st, device_id, id, sizeof id) != STORE_OK) {
         util_uuid7(id);
         char title[400];
         snprintf(title, sizeof title, "%s: %s", json_str(an, "device_name"),
                  json_str(an, "description"));
-        int64_t now = util_now_ms();
-        db_exec(db, NULL,
-                "INSERT INTO incidents(id, anomaly_id, status, created_at, title, severity, "
-                "device_id, origin, updated_at) VALUES(?, ?, 'new', ?, ?, ?, ?, 'auto', ?)",
-                "ssisssi", id, anomaly_id, now, title, json_str(an, "severity"), device_id, now);
+        store_incident_new n = {.id = id,
+                                .anomaly_id = anomaly_id,
+                                .title = title,
+                                .severity = json_str(an, "severity"),
+                                .device_id = device_id,
+                                .origin = "auto"};
+        STORE_INCIDENTS(st)->create(st, &n, util_now_ms());
         char *d = incident_detail_json("status", "new", "origin", "auto");
-        incident_event(db, id, "system", "created", d);
+        incident_event(st, id, "system", "created", d);
         free(d);
         created = true;
     }
-    incident_link_anomaly(db, id, anomaly_id, "system");
-    audit_append(db, "system", created ? "incident.create" : "incident.link", id, anomaly_id, NULL);
-    if (tx && db_commit(db) != 0) db_rollback(db);
+    incident_link_anomaly(st, id, anomaly_id, "system");
+    audit_append(s->db, "system", created ? "incident.create" : "incident.link", id, anomaly_id,
+                 NULL);
+    if (tx) store_commit_or_rollback(st);
     cJSON_Delete(an);
     log_info(created ? "incident_opened" : "incident_linked", "id=%s anomaly=%s", id, anomaly_id);
     incident_broadcast(s, id);

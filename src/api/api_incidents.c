@@ -6,7 +6,7 @@
 #include "alert/alert_int.h"
 #include "alert/alert_util.h"
 #include "pipeline/shards.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,21 +36,17 @@ void incident_api_list(api_ctx *ctx)
     }
     if (strcmp(assignee, "me") == 0) snprintf(assignee, sizeof assignee, "%s", ctx->user_id);
     const char *owner = api_owner_scope(ctx);
-    const char *where = INCIDENT_FROM
-        "WHERE i.created_at >= ? AND i.created_at < ? AND (? = '' OR i.status = ? OR (? = 'open' "
-        "AND i.status != 'resolved')) AND (? = '' OR i.severity = ?) AND (? = '' OR (? = 'none' "
-        "AND i.assigned_to IS NULL) OR i.assigned_to = ?) AND (? = '' OR EXISTS (SELECT 1 FROM "
-        "incident_anomalies ia2 JOIN anomalies a2 ON a2.id = ia2.anomaly_id WHERE "
-        "ia2.incident_id = i.id AND a2.device_id = ?)) AND " INCIDENT_VISIBLE;
-    char sql[2048];
-    snprintf(sql, sizeof sql,
-             "SELECT " INCIDENT_COLUMNS " %s ORDER BY i.created_at DESC LIMIT ? OFFSET ?", where);
-    cJSON *rows =
-        db_rows_json(ctx->s->db, sql, "iissssssssssssii", from, to, status, status, status, sev,
-                     sev, assignee, assignee, assignee, dev, dev, owner, owner, limit, offset);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) %s", where);
-    int64_t total = db_int(ctx->s->db, 0, sql, "iissssssssssss", from, to, status, status, status,
-                           sev, sev, assignee, assignee, assignee, dev, dev, owner, owner);
+    store_incident_filter f = {.from_ms = from,
+                               .to_ms = to,
+                               .status = status,
+                               .severity = sev,
+                               .assigned_to = assignee,
+                               .device_id = dev,
+                               .owner = owner,
+                               .limit = limit,
+                               .offset = offset};
+    int64_t total = 0;
+    cJSON *rows = STORE_INCIDENTS(ctx->s->st)->list(ctx->s->st, &f, &total);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     cJSON_AddNumberToObject(o, "total", (double)total);
@@ -60,32 +56,7 @@ void incident_api_list(api_ctx *ctx)
 /* The incident with its anomalies and timeline, if the principal may see it. */
 static cJSON *incident_full(api_ctx *ctx, const char *id)
 {
-    const char *owner = api_owner_scope(ctx);
-    bool found;
-    cJSON *r =
-        db_row_json(ctx->s->db, &found,
-                    "SELECT " INCIDENT_COLUMNS INCIDENT_FROM "WHERE i.id = ? AND " INCIDENT_VISIBLE,
-                    "sss", id, owner, owner);
-    if (!found) {
-        cJSON_Delete(r);
-        return NULL;
-    }
-    cJSON *an = db_rows_json(
-        ctx->s->db,
-        "SELECT a.id, a.device_id, d.name AS device_name, a.metric, a.severity, a.description, "
-        "a.detected_at, a.resolved AS resolved_bool, a.verdict, ia.added_at FROM "
-        "incident_anomalies "
-        "ia JOIN anomalies a ON a.id = ia.anomaly_id JOIN devices d ON d.id = a.device_id WHERE "
-        "ia.incident_id = ? AND (? = '' OR d.owner_id = ?) ORDER BY ia.added_at",
-        "sss", id, owner, owner);
-    cJSON_AddItemToObject(r, "anomalies", an ? an : cJSON_CreateArray());
-    cJSON *tl = db_rows_json(ctx->s->db,
-                             "SELECT e.id, e.ts, e.actor, u.name AS actor_name, e.kind, "
-                             "e.detail AS detail_json FROM incident_events e LEFT JOIN users u ON "
-                             "u.id = e.actor WHERE e.incident_id = ? ORDER BY e.id",
-                             "s", id);
-    cJSON_AddItemToObject(r, "timeline", tl ? tl : cJSON_CreateArray());
-    return r;
+    return STORE_INCIDENTS(ctx->s->st)->full(ctx->s->st, id, api_owner_scope(ctx));
 }
 
 void incident_api_get(api_ctx *ctx)
@@ -102,8 +73,7 @@ void incident_api_get(api_ctx *ctx)
 static bool assignee_ok(api_ctx *ctx, const char *user_id)
 {
     char role[32];
-    if (db_text(ctx->s->db, role, sizeof role,
-                "SELECT role FROM users WHERE id = ? AND disabled = 0", "s", user_id) != 0) {
+    if (STORE_USERS(ctx->s->st)->role_of(ctx->s->st, user_id, role, sizeof role) != STORE_OK) {
         api_error(ctx, 422, "invalid_assignee", "no active user %s", user_id);
         return false;
     }
@@ -119,7 +89,7 @@ void incident_api_create(api_ctx *ctx)
 {
     cJSON *b = api_body_json(ctx);
     if (!b) return;
-    sqlite3 *db = ctx->s->db;
+    store *st = ctx->s->st;
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(b, "anomaly_ids");
     const cJSON *assigned = cJSON_GetObjectItemCaseSensitive(b, "assigned_to");
     const char *title = json_str(b, "title");
@@ -135,13 +105,8 @@ void incident_api_create(api_ctx *ctx)
     const cJSON *x;
     cJSON_ArrayForEach(x, ids)
     {
-        bool found;
-        cJSON *a = cJSON_IsString(x) ? db_row_json(db, &found,
-                                                   "SELECT a.id, a.device_id, a.severity, "
-                                                   "a.description FROM anomalies a WHERE a.id = ?",
-                                                   "s", x->valuestring)
-                                     : NULL;
-        if (!a || !found) {
+        cJSON *a = cJSON_IsString(x) ? STORE_ANOMALIES(st)->brief(st, x->valuestring) : NULL;
+        if (!a) {
             cJSON_Delete(a);
             api_error(ctx, 404, "not_found", "no anomaly %s",
                       cJSON_IsString(x) ? x->valuestring : "(not a string)");
@@ -156,28 +121,30 @@ void incident_api_create(api_ctx *ctx)
     char id[UUID_STR_LEN + 1];
     util_uuid7(id);
     int64_t now = util_now_ms();
-    bool tx = db_begin(db) == 0;
-    db_exec(db, NULL,
-            "INSERT INTO incidents(id, anomaly_id, assigned_to, status, created_at, title, "
-            "severity, device_id, origin, created_by, updated_at) "
-            "VALUES(?, ?, ?, 'new', ?, ?, ?, ?, 'manual', ?, ?)",
-            "ssbissssi", id, json_str(first, "id"),
-            cJSON_IsString(assigned) ? assigned->valuestring : NULL, now,
-            title ? title : json_str(first, "description"), json_str(first, "severity"),
-            json_str(first, "device_id"), ctx->user_id, now);
+    bool tx = store_begin(st) == STORE_OK;
+    store_incident_new inc = {.id = id,
+                              .anomaly_id = json_str(first, "id"),
+                              .title = title ? title : json_str(first, "description"),
+                              .severity = json_str(first, "severity"),
+                              .device_id = json_str(first, "device_id"),
+                              .origin = "manual",
+                              .assigned_to =
+                                  cJSON_IsString(assigned) ? assigned->valuestring : NULL,
+                              .created_by = ctx->user_id};
+    STORE_INCIDENTS(st)->create(st, &inc, now);
     char *d = incident_detail_json("status", "new", "origin", "manual");
-    incident_event(db, id, ctx->user_id, "created", d);
+    incident_event(st, id, ctx->user_id, "created", d);
     free(d);
     if (cJSON_IsString(assigned)) {
         d = incident_detail_json("from", NULL, "to", assigned->valuestring);
-        incident_event(db, id, ctx->user_id, "assigned", d);
+        incident_event(st, id, ctx->user_id, "assigned", d);
         free(d);
     }
-    cJSON_ArrayForEach(x, ids) incident_link_anomaly(db, id, x->valuestring, ctx->user_id);
+    cJSON_ArrayForEach(x, ids) incident_link_anomaly(st, id, x->valuestring, ctx->user_id);
     char *detail = cJSON_PrintUnformatted(b);
     api_audit(ctx, "incident.create", id, detail ? detail : "");
     free(detail);
-    if (tx && db_commit(db) != 0) db_rollback(db);
+    if (tx) store_commit_or_rollback(st);
     incident_broadcast(ctx->s, id);
     api_json(ctx, 201, incident_full(ctx, id));
 done:
@@ -188,8 +155,7 @@ done:
 /* Loads the status of an incident the principal may work on, or sends 404. */
 static bool incident_status(api_ctx *ctx, char *status, size_t cap)
 {
-    if (db_text(ctx->s->db, status, cap, "SELECT status FROM incidents WHERE id = ?", "s",
-                ctx->params[0]) == 0)
+    if (STORE_INCIDENTS(ctx->s->st)->status_of(ctx->s->st, ctx->params[0], status, cap) == STORE_OK)
         return true;
     api_error(ctx, 404, "not_found", "no incident %s", ctx->params[0]);
     return false;
@@ -198,17 +164,9 @@ static bool incident_status(api_ctx *ctx, char *status, size_t cap)
 /* Resolves the incident's anomalies and feeds the verdict to the detectors. */
 static void resolve_anomalies(api_ctx *ctx, const char *id, const char *verdict)
 {
-    sqlite3 *db = ctx->s->db;
-    cJSON *list = db_rows_json(db,
-                               "SELECT a.id, a.device_id, a.metric FROM incident_anomalies ia "
-                               "JOIN anomalies a ON a.id = ia.anomaly_id WHERE ia.incident_id = ? "
-                               "AND a.resolved = 0",
-                               "s", id);
-    db_exec(db, NULL,
-            "UPDATE anomalies SET resolved = 1, resolved_at = COALESCE(resolved_at, ?), "
-            "verdict = COALESCE(?, verdict) WHERE id IN (SELECT anomaly_id FROM "
-            "incident_anomalies WHERE incident_id = ?)",
-            "ibs", util_now_ms(), verdict, id);
+    store *st = ctx->s->st;
+    cJSON *list = STORE_INCIDENTS(st)->unresolved_anomalies(st, id);
+    STORE_INCIDENTS(st)->resolve_anomalies(st, id, util_now_ms(), verdict);
     const cJSON *a;
     cJSON_ArrayForEach(a, list)
     {
@@ -228,7 +186,7 @@ void incident_api_update(api_ctx *ctx)
     if (!incident_status(ctx, cur, sizeof cur)) return;
     cJSON *b = api_body_json(ctx);
     if (!b) return;
-    sqlite3 *db = ctx->s->db;
+    store *st = ctx->s->st;
     const char *id = ctx->params[0];
     const char *status = json_str(b, "status");
     const char *verdict = json_str(b, "verdict");
@@ -257,41 +215,33 @@ void incident_api_update(api_ctx *ctx)
     }
     if (cJSON_IsString(assigned) && !assignee_ok(ctx, assigned->valuestring)) goto done;
     int64_t now = util_now_ms();
-    bool tx = db_begin(db) == 0;
+    bool tx = store_begin(st) == STORE_OK;
     char *d;
     if (assigned) {
         char prev[UUID_STR_LEN + 1] = "";
-        db_text(db, prev, sizeof prev,
-                "SELECT COALESCE(assigned_to, '') FROM incidents WHERE id = ?", "s", id);
+        STORE_INCIDENTS(st)->assignee_of(st, id, prev, sizeof prev);
         const char *to = cJSON_IsString(assigned) ? assigned->valuestring : NULL;
         if (strcmp(prev, to ? to : "") != 0) {
-            db_exec(db, NULL, "UPDATE incidents SET assigned_to = ? WHERE id = ?", "bs", to, id);
+            STORE_INCIDENTS(st)->set_assignee(st, id, to);
             d = incident_detail_json("from", prev[0] ? prev : NULL, "to", to);
-            incident_event(db, id, ctx->user_id, to ? "assigned" : "unassigned", d);
+            incident_event(st, id, ctx->user_id, to ? "assigned" : "unassigned", d);
             api_audit(ctx, "incident.assign", id, d ? d : "");
             free(d);
         }
     }
     if (title) {
-        db_exec(db, NULL, "UPDATE incidents SET title = ? WHERE id = ?", "ss", title, id);
+        STORE_INCIDENTS(st)->set_title(st, id, title);
         d = incident_detail_json("title", title, NULL, NULL);
-        incident_event(db, id, ctx->user_id, "retitled", d);
+        incident_event(st, id, ctx->user_id, "retitled", d);
         api_audit(ctx, "incident.update", id, d ? d : "");
         free(d);
     }
     if (status) {
         bool reopen = strcmp(cur, "resolved") == 0;
         if (strcmp(status, "investigating") == 0) {
-            db_exec(db, NULL,
-                    "UPDATE incidents SET status = 'investigating', acknowledged_at = "
-                    "COALESCE(acknowledged_at, ?), resolved_at = NULL, verdict = CASE WHEN ? THEN "
-                    "NULL ELSE verdict END WHERE id = ?",
-                    "iis", now, (int64_t)reopen, id);
+            STORE_INCIDENTS(st)->set_investigating(st, id, now, reopen);
         } else {
-            db_exec(db, NULL,
-                    "UPDATE incidents SET status = 'resolved', resolved_at = ?, verdict = ?, "
-                    "acknowledged_at = COALESCE(acknowledged_at, ?) WHERE id = ?",
-                    "ibis", now, verdict, now, id);
+            STORE_INCIDENTS(st)->set_resolved(st, id, now, verdict);
             resolve_anomalies(ctx, id, verdict);
         }
         cJSON *o = cJSON_CreateObject();
@@ -300,11 +250,11 @@ void incident_api_update(api_ctx *ctx)
         if (verdict) cJSON_AddStringToObject(o, "verdict", verdict);
         d = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
-        incident_event(db, id, ctx->user_id, reopen ? "reopened" : "status_changed", d);
+        incident_event(st, id, ctx->user_id, reopen ? "reopened" : "status_changed", d);
         api_audit(ctx, reopen ? "incident.reopen" : "incident.status", id, d ? d : "");
         free(d);
     }
-    if (tx && db_commit(db) != 0) db_rollback(db);
+    if (tx) store_commit_or_rollback(st);
     incident_broadcast(ctx->s, id);
     api_json(ctx, 200, incident_full(ctx, id));
 done:
@@ -324,18 +274,14 @@ void incident_api_comment(api_ctx *ctx)
         return;
     }
     char *d = incident_detail_json("text", text, NULL, NULL);
-    incident_event(ctx->s->db, ctx->params[0], ctx->user_id, "comment", d);
-    int64_t eid = sqlite3_last_insert_rowid(ctx->s->db);
+    int64_t eid = 0;
+    STORE_INCIDENTS(ctx->s->st)
+        ->event_add(ctx->s->st, ctx->params[0], ctx->user_id, "comment", d, util_now_ms(), &eid);
     api_audit(ctx, "incident.comment", ctx->params[0], d ? d : "");
     free(d);
     cJSON_Delete(b);
     incident_broadcast(ctx->s, ctx->params[0]);
-    bool found;
-    api_json(ctx, 201,
-             db_row_json(ctx->s->db, &found,
-                         "SELECT id, ts, actor, kind, detail AS detail_json FROM incident_events "
-                         "WHERE id = ?",
-                         "i", eid));
+    api_json(ctx, 201, STORE_INCIDENTS(ctx->s->st)->event_get(ctx->s->st, eid));
 }
 
 void incident_api_link(api_ctx *ctx)
@@ -345,16 +291,18 @@ void incident_api_link(api_ctx *ctx)
     cJSON *b = api_body_json(ctx);
     if (!b) return;
     const char *anomaly_id = json_str(b, "anomaly_id");
-    if (!anomaly_id ||
-        !db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM anomalies WHERE id = ?", "s", anomaly_id)) {
+    cJSON *an = anomaly_id ? STORE_ANOMALIES(ctx->s->st)->brief(ctx->s->st, anomaly_id) : NULL;
+    if (!an) {
         api_error(ctx, 404, "not_found", "no anomaly %s", anomaly_id ? anomaly_id : "(missing)");
         cJSON_Delete(b);
         return;
     }
-    bool tx = db_begin(ctx->s->db) == 0;
-    bool linked = incident_link_anomaly(ctx->s->db, ctx->params[0], anomaly_id, ctx->user_id);
+    cJSON_Delete(an);
+    store *st = ctx->s->st;
+    bool tx = store_begin(st) == STORE_OK;
+    bool linked = incident_link_anomaly(st, ctx->params[0], anomaly_id, ctx->user_id);
     if (linked) api_audit(ctx, "incident.link", ctx->params[0], anomaly_id);
-    if (tx && db_commit(ctx->s->db) != 0) db_rollback(ctx->s->db);
+    if (tx) store_commit_or_rollback(st);
     if (!linked) api_error(ctx, 409, "conflict", "anomaly %s is already linked", anomaly_id);
     cJSON_Delete(b);
     if (!linked) return;

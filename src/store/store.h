@@ -214,6 +214,8 @@ typedef struct {
     cJSON *(*get)(store *st, const char *id, const char *owner);
     /* Rows as get(), newest first; *total ignores paging. */
     cJSON *(*list)(store *st, const store_anomaly_filter *f, int64_t *total);
+    /* {"id","device_id","device_name","severity","description"} or NULL. */
+    cJSON *(*brief)(store *st, const char *id);
     /* The row the live stream sends: as get() without device_name and flapping. */
     cJSON *(*event_row)(store *st, const char *id);
     /* A new episode, unless its id is known (a replay after a crash) or its device is gone;
@@ -271,6 +273,59 @@ typedef struct {
     int64_t (*log_head)(store *st);
 } store_series_ops;
 
+/* ---- incidents: status, assignment, linked anomalies and a timeline ---- */
+typedef struct {
+    int64_t from_ms, to_ms;  /* created_at */
+    const char *status;      /* "" any, "open" (not resolved), new|investigating|resolved */
+    const char *severity;    /* "" any */
+    const char *assigned_to; /* "" any, "none" unassigned, else a user id */
+    const char *device_id;   /* "" any: incidents with an anomaly of this device */
+    const char *owner;       /* "" any, else incidents involving one of the owner's devices */
+    int64_t limit, offset;
+} store_incident_filter;
+
+typedef struct {
+    const char *id, *anomaly_id, *title, *severity, *device_id;
+    const char *origin;      /* "auto" | "manual" */
+    const char *assigned_to; /* NULL: unassigned */
+    const char *created_by;  /* NULL for automatic ones */
+} store_incident_new;
+
+typedef struct {
+    /* {"id","title","status","severity","device_id","device_name","anomaly_id","assigned_to",
+     * "assignee_name","origin","created_by","created_at","updated_at","acknowledged_at",
+     * "resolved_at","verdict","time_to_acknowledge_ms","time_to_resolve_ms","anomaly_count"}
+     * or NULL */
+    cJSON *(*get)(store *st, const char *id);
+    /* get() plus "anomalies" (the linked ones the owner may see) and "timeline", when the
+     * incident involves the owner's devices ("" any); else NULL. */
+    cJSON *(*full)(store *st, const char *id, const char *owner);
+    cJSON *(*list)(store *st, const store_incident_filter *f, int64_t *total);
+    int (*status_of)(store *st, const char *id, char *status, size_t cap);
+    int (*create)(store *st, const store_incident_new *n, int64_t now_ms);
+    /* The newest unresolved automatic incident of a device. */
+    int (*open_auto_for)(store *st, const char *device_id, char *id, size_t cap);
+    /* Links an anomaly (raising the incident's severity to the anomaly's when higher);
+     * *linked false when it was linked already. */
+    int (*link)(store *st, const char *incident_id, const char *anomaly_id, int64_t now_ms,
+                bool *linked);
+    bool (*anomaly_linked)(store *st, const char *anomaly_id); /* to any incident */
+    /* Appends a timeline entry (and touches updated_at); *event_id (may be NULL) gets its id. */
+    int (*event_add)(store *st, const char *incident_id, const char *actor, const char *kind,
+                     const char *detail_json, int64_t now_ms, int64_t *event_id);
+    cJSON *(*event_get)(store *st, int64_t event_id); /* {"id","ts","actor","kind","detail"} */
+    int (*assignee_of)(store *st, const char *id, char *user_id, size_t cap); /* "" none */
+    int (*set_assignee)(store *st, const char *id, const char *user_id);      /* NULL: unassign */
+    int (*set_title)(store *st, const char *id, const char *title);
+    /* investigating: acknowledged at now unless already; reopen clears resolution and verdict */
+    int (*set_investigating)(store *st, const char *id, int64_t now_ms, bool reopen);
+    int (*set_resolved)(store *st, const char *id, int64_t now_ms, const char *verdict);
+    /* [{"id","device_id","metric"}] of the linked anomalies not resolved yet. */
+    cJSON *(*unresolved_anomalies)(store *st, const char *id);
+    /* Resolves every linked anomaly (keeping earlier resolution times; verdict NULL keeps). */
+    int (*resolve_anomalies)(store *st, const char *id, int64_t now_ms, const char *verdict);
+} store_incidents_ops;
+
 /* ---- audit log (the hash chain itself is store/audit.h) ---- */
 typedef struct {
     /* [{"seq","ts","actor","action","target","detail","peer","hash"}], newest first, rows with
@@ -293,6 +348,7 @@ typedef struct store_backend {
     const store_anomalies_ops *anomalies;
     const store_rules_ops *rules;
     const store_series_ops *series;
+    const store_incidents_ops *incidents;
 } store_backend;
 
 /* Every back-end's handle starts with this. */
@@ -332,6 +388,7 @@ static inline int store_commit_or_rollback(store *st)
 #define STORE_ANOMALIES(st) ((st)->be->anomalies)
 #define STORE_RULES(st) ((st)->be->rules)
 #define STORE_SERIES(st) ((st)->be->series)
+#define STORE_INCIDENTS(st) ((st)->be->incidents)
 
 /* Generic helpers over the tables (store.c). */
 /* The stored setting, or def when there is none. */

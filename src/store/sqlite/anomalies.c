@@ -39,6 +39,17 @@ static cJSON *list(store *st, const store_anomaly_filter *f, int64_t *total)
     return rows;
 }
 
+static cJSON *brief(store *st, const char *id)
+{
+    bool found;
+    cJSON *r = db_row_json(SQ(st), &found,
+                           "SELECT a.id, a.device_id, d.name AS device_name, a.severity, "
+                           "a.description FROM anomalies a JOIN devices d ON d.id = a.device_id "
+                           "WHERE a.id = ?",
+                           "s", id);
+    return sq_found(r, found);
+}
+
 static cJSON *event_row(store *st, const char *id)
 {
     bool found;
@@ -112,6 +123,7 @@ static cJSON *ids_after(store *st, int64_t seq, int64_t limit)
 const store_anomalies_ops sqlite_anomalies_ops = {
     .get = get,
     .list = list,
+    .brief = brief,
     .event_row = event_row,
     .open = open_anomaly,
     .update = update,

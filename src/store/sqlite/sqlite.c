@@ -39,6 +39,7 @@ static const store_backend sqlite_backend = {
     .anomalies = &sqlite_anomalies_ops,
     .rules = &sqlite_rules_ops,
     .series = &sqlite_series_ops,
+    .incidents = &sqlite_incidents_ops,
 };
 
 store *store_sqlite_wrap(sqlite3 *db)
