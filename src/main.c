@@ -7,6 +7,7 @@
 #include "server.h"
 #include "store/audit.h"
 #include "store/db.h"
+#include "store/sqlite/sqlite.h"
 #include "core/util.h"
 
 #include <signal.h>
@@ -299,12 +300,14 @@ static int cmd_secrets(int argc, char **argv)
     server_secrets ops;
     server_secrets_wire(&keys, &ops);
     char bad[64];
-    if (alert_secrets_reseal(db, &ops, &count, bad, sizeof bad) != 0) {
+    store *st = store_sqlite_wrap(db);
+    int rrc = st ? alert_secrets_reseal(st, &ops, &count, bad, sizeof bad) : -1;
+    store_close(st);
+    if (rrc != 0) {
         fprintf(stderr,
                 "iotad: re-encryption failed (%s%s); nothing changed in the database (the key "
                 "file now also holds the new key; run rotate again)\n",
-                bad[0] ? "no key of the file opens the secret of channel " : "database error",
-                bad);
+                bad[0] ? "no key of the file opens the secret of channel " : "database error", bad);
         goto done;
     }
     keys.secret[0] = keys.secret[keys.n_secret - 1];

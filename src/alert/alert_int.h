@@ -56,12 +56,12 @@ typedef struct alerts {
 
 alerts *alerts_of(server *s);
 /* Settings: loads (db of the caller's thread) and copies out under the lock. */
-void alerts_settings_load(alerts *a, sqlite3 *db);
+void alerts_settings_load(alerts *a, store *db);
 void alerts_settings_get(alerts *a, alert_settings *out);
 /* Wakes the delivery worker (new or changed outbox rows). */
 void alerts_wake(alerts *a);
 /* Pushes an "alert" event of an outbox row to the stream (loop thread). */
-void alerts_broadcast_alert(server *s, sqlite3 *db, const char *alert_id);
+void alerts_broadcast_alert(server *s, const char *alert_id);
 
 /* outbox.c: the delivery worker. */
 int alert_outbox_start(alerts *a);
@@ -78,7 +78,7 @@ char *alert_payload_build(sqlite3 *db, const char *alert_id, const char *public_
 void alert_policy_apply(alerts *a, char (*ids)[UUID_STR_LEN + 1], size_t n);
 void alert_escalations_tick(alerts *a);
 /* Queues one alert row; returns 0 and its id in id_out (may be NULL). */
-int alert_enqueue(alerts *a, sqlite3 *db, const char *anomaly_id, const char *policy_id,
+int alert_enqueue(alerts *a, store *st, const char *anomaly_id, const char *policy_id,
                   const char *channel_id, const char *method, const char *user_id,
                   const char *recipient, const char *severity, const char *device_id,
                   const char *kind, int64_t group_wait_ms, int64_t group_window_ms, char *id_out);

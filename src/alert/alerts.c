@@ -8,7 +8,7 @@
 #include "alert/alert_int.h"
 #include "core/log.h"
 #include "ingest/devstate.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,35 +32,20 @@ static int registry_set(server *s, alerts *a)
     return 0;
 }
 
-static int64_t setting_int(sqlite3 *db, const char *key, int64_t def)
-{
-    char buf[32];
-    if (db_text(db, buf, sizeof buf, "SELECT value FROM settings WHERE key = ?", "s", key) != 0)
-        return def;
-    char *end;
-    long long v = strtoll(buf, &end, 10);
-    return *end == '\0' && end != buf ? v : def;
-}
-
-static void setting_str(sqlite3 *db, const char *key, const char *def, char *out, size_t cap)
-{
-    if (db_text(db, out, cap, "SELECT value FROM settings WHERE key = ?", "s", key) != 0)
-        snprintf(out, cap, "%s", def);
-}
-
-void alerts_settings_load(alerts *a, sqlite3 *db)
+void alerts_settings_load(alerts *a, store *db)
 {
     alert_settings st;
     memset(&st, 0, sizeof st);
-    setting_str(db, "alerts.public_url", "", st.public_url, sizeof st.public_url);
-    setting_str(db, "alerts.allow_nets", "", st.allow_nets, sizeof st.allow_nets);
-    setting_str(db, "alerts.auto_incident", "critical", st.auto_incident, sizeof st.auto_incident);
-    st.flap_window_ms = setting_int(db, "alerts.flap_window_ms", 600000);
-    st.flap_threshold = setting_int(db, "alerts.flap_threshold", 4);
-    st.retry_base_ms = setting_int(db, "alerts.retry_base_ms", 2000);
-    st.retry_max_ms = setting_int(db, "alerts.retry_max_ms", 600000);
-    st.max_attempts = setting_int(db, "alerts.max_attempts", 10);
-    st.timeout_ms = setting_int(db, "alerts.timeout_ms", 10000);
+    store_setting_or(db, "alerts.public_url", "", st.public_url, sizeof st.public_url);
+    store_setting_or(db, "alerts.allow_nets", "", st.allow_nets, sizeof st.allow_nets);
+    store_setting_or(db, "alerts.auto_incident", "critical", st.auto_incident,
+                     sizeof st.auto_incident);
+    st.flap_window_ms = store_setting_int(db, "alerts.flap_window_ms", 600000);
+    st.flap_threshold = store_setting_int(db, "alerts.flap_threshold", 4);
+    st.retry_base_ms = store_setting_int(db, "alerts.retry_base_ms", 2000);
+    st.retry_max_ms = store_setting_int(db, "alerts.retry_max_ms", 600000);
+    st.max_attempts = store_setting_int(db, "alerts.max_attempts", 10);
+    st.timeout_ms = store_setting_int(db, "alerts.timeout_ms", 10000);
     const char *env = getenv("IOTAD_ALERT_ALLOW_PRIVATE");
     st.allow_private = env && strcmp(env, "1") == 0;
     alert_allow allow;
@@ -107,13 +92,11 @@ void alerts_wake(alerts *a)
     if (m) alert_outbox_wakeup(m);
 }
 
-void alerts_broadcast_alert(server *s, sqlite3 *db, const char *alert_id)
+void alerts_broadcast_alert(server *s, const char *alert_id)
 {
     if (!ev_wanted(&s->events, EV_ALERT)) return;
-    bool found;
-    cJSON *row = db_row_json(db, &found, "SELECT " ALERT_COLUMNS " FROM alerts a WHERE a.id = ?",
-                             "s", alert_id);
-    if (!found) return;
+    cJSON *row = STORE_ALERTS(s->st)->row(s->st, alert_id);
+    if (!row) return;
     const char *dev = json_str(row, "device_id");
     char device_id[UUID_STR_LEN + 1] = "";
     if (dev) snprintf(device_id, sizeof device_id, "%s", dev);
@@ -146,7 +129,7 @@ static void on_async(uv_async_t *h)
     pthread_mutex_unlock(&a->mu);
     while (n) {
         alert_note *next = n->next;
-        if (!a->s->stopping) alerts_broadcast_alert(a->s, a->s->db, n->alert_id);
+        if (!a->s->stopping) alerts_broadcast_alert(a->s, n->alert_id);
         free(n);
         n = next;
     }
@@ -169,10 +152,10 @@ int alerts_start(struct server *s)
     snprintf(a->db_path, sizeof a->db_path, "%s/iotad.db", s->cfg.data_dir);
     pthread_mutex_init(&a->mu, NULL);
     default_url(a);
-    alerts_settings_load(a, s->db);
+    alerts_settings_load(a, s->st);
     int resealed = 0;
     char bad[64];
-    if (alert_secrets_reseal(s->db, &s->secrets, &resealed, bad, sizeof bad) != 0) {
+    if (alert_secrets_reseal(s->st, &s->secrets, &resealed, bad, sizeof bad) != 0) {
         log_error("alerts_start_failed",
                   "reason=\"channel secrets could not be sealed\" channel=%s", bad[0] ? bad : "-");
         pthread_mutex_destroy(&a->mu);
@@ -269,17 +252,15 @@ static void batch_add(alerts *a, const char *anomaly_id)
  * commit and the policy transaction) are handled now; a first start just sets the mark. */
 static void recover_anomalies(alerts *a)
 {
-    sqlite3 *db = a->s->db;
-    int64_t mark = setting_int(db, "alerts.anomaly_watermark", -1);
+    store *db = a->s->st;
+    int64_t mark = store_setting_int(db, "alerts.anomaly_watermark", -1);
     if (mark < 0) {
-        db_exec(db, NULL,
-                "INSERT OR REPLACE INTO settings(key, value, updated_at) SELECT "
-                "'alerts.anomaly_watermark', COALESCE(MAX(rowid), 0), ? FROM anomalies",
-                "i", util_now_ms());
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (long long)STORE_ANOMALIES(db)->max_seq(db));
+        STORE_SETTINGS(db)->set(db, "alerts.anomaly_watermark", v, util_now_ms());
         return;
     }
-    cJSON *rows = db_rows_json(
-        db, "SELECT id FROM anomalies WHERE rowid > ? ORDER BY rowid LIMIT 10000", "i", mark);
+    cJSON *rows = STORE_ANOMALIES(db)->ids_after(db, mark, 10000);
     const cJSON *x;
     int n = 0;
     cJSON_ArrayForEach(x, rows)
@@ -345,35 +326,33 @@ int alerts_metrics_text(struct server *s, char **out)
     metric(&buf, &len, &cap, "# TYPE iotad_alerts_outbox gauge\n");
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
         metric(&buf, &len, &cap, "iotad_alerts_outbox{status=\"%s\"} %lld\n", states[i],
-               (long long)db_int(s->db, 0, "SELECT COUNT(*) FROM alerts WHERE status = ?", "s",
-                                 states[i]));
+               (long long)STORE_ALERTS(s->st)->count_by_status(s->st, states[i]));
     static const char *ist[] = {"new", "investigating", "resolved"};
     metric(&buf, &len, &cap, "# TYPE iotad_incidents gauge\n");
     for (size_t i = 0; i < sizeof ist / sizeof ist[0]; i++)
         metric(&buf, &len, &cap, "iotad_incidents{status=\"%s\"} %lld\n", ist[i],
-               (long long)db_int(s->db, 0, "SELECT COUNT(*) FROM incidents WHERE status = ?", "s",
-                                 ist[i]));
+               (long long)STORE_INCIDENTS(s->st)->count_by_status(s->st, ist[i]));
     *out = buf;
     return 0;
 }
 
-int alert_secrets_reseal(sqlite3 *db, const server_secrets *ops, int *count, char *bad,
-                         size_t badcap)
+int alert_secrets_reseal(store *db, const server_secrets *ops, int *count, char *bad, size_t badcap)
 {
     *count = 0;
     bad[0] = '\0';
-    if (db_begin(db) != 0) return -1;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT id, secret FROM alert_channels WHERE secret != ''", -1, &st,
-                           NULL) != SQLITE_OK) {
-        db_rollback(db);
+    if (store_begin(db) != STORE_OK) return -1;
+    cJSON *rows = STORE_ALERTS(db)->channel_secrets(db);
+    if (!rows) {
+        store_rollback(db);
         return -1;
     }
-    int rc = 0, step;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        const char *stored = (const char *)sqlite3_column_text(st, 1);
-        if (ops->current(ops->keys, stored)) continue;
+    int rc = 0;
+    cJSON *r;
+    cJSON_ArrayForEach(r, rows)
+    {
+        const char *id = json_str(r, "id");
+        const char *stored = json_str(r, "secret");
+        if (!id || !stored || ops->current(ops->keys, stored)) continue;
         char plain[4097], sealed[SERVER_SEALED_MAX];
         if (strncmp(stored, "enc:", 4) == 0) { /* sealed with an older key */
             if (ops->open(ops->keys, stored, id, plain, sizeof plain) != 0) {
@@ -389,16 +368,21 @@ int alert_secrets_reseal(sqlite3 *db, const server_secrets *ops, int *count, cha
             snprintf(plain, sizeof plain, "%s", stored); /* plaintext from before sealing */
         }
         rc = ops->seal(ops->keys, plain, id, sealed, sizeof sealed) != 0 ||
-                     db_exec(db, NULL, "UPDATE alert_channels SET secret = ? WHERE id = ?", "ss",
-                             sealed, id) != 0
+                     STORE_ALERTS(db)->channel_set_secret(db, id, sealed) != STORE_OK
                  ? -1
                  : 0;
         explicit_bzero(plain, sizeof plain);
         if (rc == 0) (*count)++;
     }
-    sqlite3_finalize(st);
-    if (rc != 0 || db_commit(db) != 0) {
-        db_rollback(db);
+    /* a plaintext secret from before sealing must not linger in freed memory */
+    cJSON_ArrayForEach(r, rows)
+    {
+        cJSON *sec = cJSON_GetObjectItemCaseSensitive(r, "secret");
+        if (cJSON_IsString(sec)) explicit_bzero(sec->valuestring, strlen(sec->valuestring));
+    }
+    cJSON_Delete(rows);
+    if (rc != 0 || store_commit(db) != STORE_OK) {
+        store_rollback(db);
         *count = 0;
         return -1;
     }

@@ -4,11 +4,11 @@
 #ifndef IOTAD_ALERT_ALERTS_H
 #define IOTAD_ALERT_ALERTS_H
 
-#include <sqlite3.h>
 #include <stddef.h>
 
 struct server;
 struct server_secrets;
+struct store;
 
 /* Starts delivery (outbox worker) after the store is open; 0 ok. */
 int alerts_start(struct server *s);
@@ -20,7 +20,7 @@ void alerts_on_anomaly(struct server *s, const char *anomaly_id);
  * encryption, and ones sealed with an older key), in one transaction. *count gets the number
  * re-sealed. 0 ok; -1 error, nothing changed (bad gets the channel whose secret no key of the
  * file opens, or "" for a database error). */
-int alert_secrets_reseal(sqlite3 *db, const struct server_secrets *ops, int *count, char *bad,
+int alert_secrets_reseal(struct store *db, const struct server_secrets *ops, int *count, char *bad,
                          size_t badcap);
 /* Prometheus text of the module's counters and outbox/incident gauges (loop thread), for
  * /metrics. *out is malloc'ed, caller frees; 0 ok, -1 when the module is not running. */

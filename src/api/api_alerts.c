@@ -8,7 +8,7 @@
 #include "alert/alert_util.h"
 #include "alert/channel.h"
 #include "alert/template.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -37,22 +37,18 @@ void alert_api_list(api_ctx *ctx)
         return;
     }
     const char *owner = api_owner_scope(ctx);
-    /* an alert of a grouped storm is visible to an owner through its first anomaly's device */
-    const char *where =
-        "FROM alerts a LEFT JOIN devices d ON d.id = a.device_id WHERE a.created_at >= ? AND "
-        "a.created_at < ? AND (? = '' OR a.status = ?) AND (? = '' OR a.method = ?) AND "
-        "(? = '' OR a.anomaly_id = ? OR EXISTS (SELECT 1 FROM alert_anomalies aa WHERE "
-        "aa.alert_id = a.id AND aa.anomaly_id = ?)) AND (? = '' OR a.device_id = ?) AND "
-        "(? = '' OR a.kind = ?) AND (? = '' OR d.owner_id = ?)";
-    char sql[1536];
-    snprintf(sql, sizeof sql,
-             "SELECT " ALERT_COLUMNS " %s ORDER BY a.created_at DESC LIMIT ? OFFSET ?", where);
-    cJSON *rows =
-        db_rows_json(ctx->s->db, sql, "iisssssssssssssii", from, to, status, status, method, method,
-                     anomaly, anomaly, anomaly, dev, dev, kind, kind, owner, owner, limit, offset);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) %s", where);
-    int64_t total = db_int(ctx->s->db, 0, sql, "iisssssssssssss", from, to, status, status, method,
-                           method, anomaly, anomaly, anomaly, dev, dev, kind, kind, owner, owner);
+    store_alert_filter f = {.from_ms = from,
+                            .to_ms = to,
+                            .status = status,
+                            .method = method,
+                            .anomaly_id = anomaly,
+                            .device_id = dev,
+                            .kind = kind,
+                            .owner = owner,
+                            .limit = limit,
+                            .offset = offset};
+    int64_t total = 0;
+    cJSON *rows = STORE_ALERTS(ctx->s->st)->list(ctx->s->st, &f, &total);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     cJSON_AddNumberToObject(o, "total", (double)total);
@@ -61,15 +57,8 @@ void alert_api_list(api_ctx *ctx)
 
 static cJSON *visible_alert(api_ctx *ctx, const char *id)
 {
-    const char *owner = api_owner_scope(ctx);
-    bool found;
-    cJSON *r = db_row_json(ctx->s->db, &found,
-                           "SELECT " ALERT_COLUMNS ", a.payload AS payload_json FROM alerts a "
-                           "LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = ? AND "
-                           "(? = '' OR d.owner_id = ?)",
-                           "sss", id, owner, owner);
-    if (!found) {
-        cJSON_Delete(r);
+    cJSON *r = STORE_ALERTS(ctx->s->st)->get(ctx->s->st, id, api_owner_scope(ctx));
+    if (!r) {
         api_error(ctx, 404, "not_found", "no alert %s", id);
         return NULL;
     }
@@ -80,14 +69,9 @@ void alert_api_get(api_ctx *ctx)
 {
     cJSON *r = visible_alert(ctx, ctx->params[0]);
     if (!r) return;
-    cJSON *att = db_rows_json(ctx->s->db,
-                              "SELECT attempt, started_at, duration_ms, ok AS ok_bool, code, error "
-                              "FROM alert_attempts WHERE alert_id = ? ORDER BY id",
-                              "s", ctx->params[0]);
+    cJSON *att = STORE_ALERTS(ctx->s->st)->attempts(ctx->s->st, ctx->params[0]);
     cJSON_AddItemToObject(r, "attempts_log", att ? att : cJSON_CreateArray());
-    cJSON *an =
-        db_rows_json(ctx->s->db, "SELECT anomaly_id FROM alert_anomalies WHERE alert_id = ?", "s",
-                     ctx->params[0]);
+    cJSON *an = STORE_ALERTS(ctx->s->st)->anomaly_ids(ctx->s->st, ctx->params[0]);
     cJSON *ids = cJSON_AddArrayToObject(r, "anomaly_ids");
     const cJSON *x;
     cJSON_ArrayForEach(x, an)
@@ -98,13 +82,10 @@ void alert_api_get(api_ctx *ctx)
 
 void alert_api_retry(api_ctx *ctx)
 {
-    int changed = 0;
-    db_exec(ctx->s->db, &changed,
-            "UPDATE alerts SET status = 'pending', attempts = 0, due_at = ?, updated_at = ? "
-            "WHERE id = ? AND status = 'dead'",
-            "iis", util_now_ms(), util_now_ms(), ctx->params[0]);
-    if (changed != 1) {
-        if (db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM alerts WHERE id = ?", "s", ctx->params[0]))
+    bool requeued = false;
+    STORE_ALERTS(ctx->s->st)->retry(ctx->s->st, ctx->params[0], util_now_ms(), &requeued);
+    if (!requeued) {
+        if (STORE_ALERTS(ctx->s->st)->exists(ctx->s->st, ctx->params[0]))
             api_error(ctx, 409, "conflict", "only dead-lettered alerts can be retried");
         else
             api_error(ctx, 404, "not_found", "no alert %s", ctx->params[0]);
@@ -113,7 +94,7 @@ void alert_api_retry(api_ctx *ctx)
     api_audit(ctx, "alert.retry", ctx->params[0], "");
     alerts *a = alerts_of(ctx->s);
     if (a) alerts_wake(a);
-    alerts_broadcast_alert(ctx->s, ctx->s->db, ctx->params[0]);
+    alerts_broadcast_alert(ctx->s, ctx->params[0]);
     cJSON *r = visible_alert(ctx, ctx->params[0]);
     if (r) api_json(ctx, 200, r);
 }
@@ -123,21 +104,14 @@ void alert_api_ack(api_ctx *ctx)
     cJSON *r = visible_alert(ctx, ctx->params[0]);
     if (!r) return;
     cJSON_Delete(r);
-    db_exec(ctx->s->db, NULL,
-            "UPDATE alerts SET acked_at = COALESCE(acked_at, ?), acked_by = COALESCE(acked_by, ?) "
-            "WHERE id = ?",
-            "iss", util_now_ms(), ctx->user_id, ctx->params[0]);
+    STORE_ALERTS(ctx->s->st)->ack(ctx->s->st, ctx->params[0], ctx->user_id, util_now_ms());
     api_audit(ctx, "alert.ack", ctx->params[0], "");
-    alerts_broadcast_alert(ctx->s, ctx->s->db, ctx->params[0]);
+    alerts_broadcast_alert(ctx->s, ctx->params[0]);
     r = visible_alert(ctx, ctx->params[0]);
     if (r) api_json(ctx, 200, r);
 }
 
 /* ---- channels ------------------------------------------------------------------------- */
-
-#define CHANNEL_COLUMNS                                                                            \
-    "id, name, kind, url, config AS config_json, enabled AS enabled_bool, rate_per_min, "          \
-    "(secret != '') AS has_secret_bool, created_at, updated_at"
 
 static const char *tpl_probe(void *arg, const char *name, size_t len)
 {
@@ -218,20 +192,12 @@ static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t
 
 static cJSON *channel_row(api_ctx *ctx, const char *id)
 {
-    bool found;
-    cJSON *r = db_row_json(ctx->s->db, &found,
-                           "SELECT " CHANNEL_COLUMNS " FROM alert_channels WHERE id = ?", "s", id);
-    if (!found) {
-        cJSON_Delete(r);
-        return NULL;
-    }
-    return r;
+    return STORE_ALERTS(ctx->s->st)->channel_get(ctx->s->st, id);
 }
 
 void alert_api_channels_list(api_ctx *ctx)
 {
-    cJSON *rows = db_rows_json(
-        ctx->s->db, "SELECT " CHANNEL_COLUMNS " FROM alert_channels ORDER BY created_at", "");
+    cJSON *rows = STORE_ALERTS(ctx->s->st)->channels_list(ctx->s->st);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, 200, o);
@@ -287,24 +253,17 @@ static void channel_save(api_ctx *ctx, const char *id, bool create)
         api_error(ctx, 500, "internal", "the secret could not be sealed");
         goto done;
     }
-    if (create) {
-        db_exec(ctx->s->db, NULL,
-                "INSERT INTO alert_channels(id, name, kind, url, config, secret, enabled, "
-                "rate_per_min, created_at, updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                "ssssssiiii", id, json_str(cur, "name"), json_str(cur, "kind"),
-                json_str(cur, "url"), config_text ? config_text : "{}", sealed,
-                (int64_t)(en ? cJSON_IsTrue(en) : 1), (int64_t)(rate ? rate->valuedouble : 60), now,
-                now);
-    } else {
-        db_exec(ctx->s->db, NULL,
-                "UPDATE alert_channels SET name = ?, url = ?, config = ?, enabled = ?, "
-                "rate_per_min = ?, updated_at = ?, secret = CASE WHEN ? THEN ? ELSE secret END "
-                "WHERE id = ?",
-                "sssiiiiss", json_str(cur, "name"), json_str(cur, "url"),
-                config_text ? config_text : "{}", (int64_t)(en ? cJSON_IsTrue(en) : 1),
-                (int64_t)(rate ? rate->valuedouble : 60), now, (int64_t)(secret != NULL), sealed,
-                id);
-    }
+    store_channel ch = {.name = json_str(cur, "name"),
+                        .kind = json_str(cur, "kind"),
+                        .url = json_str(cur, "url"),
+                        .config = config_text ? config_text : "{}",
+                        .sealed_secret = create || secret ? sealed : NULL,
+                        .enabled = en ? cJSON_IsTrue(en) : true,
+                        .rate_per_min = (int64_t)(rate ? rate->valuedouble : 60)};
+    if (create)
+        STORE_ALERTS(ctx->s->st)->channel_create(ctx->s->st, id, &ch, now);
+    else
+        STORE_ALERTS(ctx->s->st)->channel_update(ctx->s->st, id, &ch, now);
     free(config_text);
     explicit_bzero(sealed, sizeof sealed);
     /* audit without the secret */
@@ -339,9 +298,9 @@ void alert_api_channels_update(api_ctx *ctx)
 
 void alert_api_channels_delete(api_ctx *ctx)
 {
-    int changed = 0;
-    db_exec(ctx->s->db, &changed, "DELETE FROM alert_channels WHERE id = ?", "s", ctx->params[0]);
-    if (changed != 1) {
+    bool deleted = false;
+    STORE_ALERTS(ctx->s->st)->channel_delete(ctx->s->st, ctx->params[0], &deleted);
+    if (!deleted) {
         api_error(ctx, 404, "not_found", "no channel %s", ctx->params[0]);
         return;
     }
@@ -367,7 +326,7 @@ void alert_api_channels_test(api_ctx *ctx)
     char id[UUID_STR_LEN + 1] = "";
     if (!to || !to[0] || strlen(to) > 300) {
         api_error(ctx, 400, "bad_request", "to: the address or number to send the test to");
-    } else if (!a || alert_enqueue(a, ctx->s->db, NULL, NULL, ctx->params[0], kind, ctx->user_id,
+    } else if (!a || alert_enqueue(a, ctx->s->st, NULL, NULL, ctx->params[0], kind, ctx->user_id,
                                    to, "info", NULL, "test", 0, 0, id) != 0) {
         api_error(ctx, 503, "unavailable", "alert delivery is not running");
     } else {
@@ -382,24 +341,9 @@ void alert_api_channels_test(api_ctx *ctx)
 
 /* ---- policies ------------------------------------------------------------------------- */
 
-#define POLICY_COLUMNS                                                                             \
-    "id, name, enabled AS enabled_bool, channel_id, severities AS severities_json, device_id, "    \
-    "device_type, users AS users_json, roles AS roles_json, device_owner AS device_owner_bool, "   \
-    "addresses AS addresses_json, group_wait_ms, group_window_ms, escalate_after_ms, "             \
-    "escalate_users AS escalate_users_json, escalate_roles AS escalate_roles_json, "               \
-    "escalate_addresses AS escalate_addresses_json, created_at, updated_at"
-
 static cJSON *policy_row(api_ctx *ctx, const char *id)
 {
-    bool found;
-    cJSON *r = db_row_json(ctx->s->db, &found,
-                           "SELECT " POLICY_COLUMNS " FROM alert_policies WHERE id = ?", "s", id);
-    if (!found) {
-        cJSON_Delete(r);
-        return NULL;
-    }
-    /* stored names -> API names */
-    return r;
+    return STORE_ALERTS(ctx->s->st)->policy_get(ctx->s->st, id);
 }
 
 static bool string_array(const cJSON *a, size_t max_len, const char *const *allowed)
@@ -427,8 +371,10 @@ static const char *check_policy(api_ctx *ctx, const cJSON *p)
     static const char *const roles[] = {"admin", "analyst", "device_owner", NULL};
     const char *name = json_str(p, "name"), *ch = json_str(p, "channel_id");
     if (!name || !name[0] || strlen(name) > 100) return "name: 1..100 characters";
-    if (!ch || !db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM alert_channels WHERE id = ?", "s", ch))
-        return "channel_id: an existing channel";
+    cJSON *chrow = ch ? STORE_ALERTS(ctx->s->st)->channel_get(ctx->s->st, ch) : NULL;
+    bool ch_ok = chrow != NULL;
+    cJSON_Delete(chrow);
+    if (!ch_ok) return "channel_id: an existing channel";
     if (!string_array(cJSON_GetObjectItemCaseSensitive(p, "severities"), 16, sevs))
         return "severities: an array of critical|warning|info";
     if (!string_array(cJSON_GetObjectItemCaseSensitive(p, "roles"), 16, roles) ||
@@ -447,7 +393,9 @@ static const char *check_policy(api_ctx *ctx, const cJSON *p)
             return "group_wait_ms, group_window_ms, escalate_after_ms: 0 .. 7 days in ms";
     }
     const char *dev = json_str(p, "device_id");
-    if (dev && !db_int(ctx->s->db, 0, "SELECT COUNT(*) FROM devices WHERE id = ?", "s", dev))
+    char dev_owner[64];
+    if (dev && STORE_DEVICES(ctx->s->st)->owner_of(ctx->s->st, dev, dev_owner, sizeof dev_owner) !=
+                   STORE_OK)
         return "device_id: an existing device";
     return NULL;
 }
@@ -520,25 +468,24 @@ static void policy_save(api_ctx *ctx, const char *id, bool create)
         util_uuid7(new_id);
         id = new_id;
     }
-    int rc = db_exec(
-        ctx->s->db, NULL,
-        "INSERT INTO alert_policies(id, name, enabled, channel_id, severities, device_id, "
-        "device_type, users, roles, device_owner, addresses, group_wait_ms, group_window_ms, "
-        "escalate_after_ms, escalate_users, escalate_roles, escalate_addresses, created_at, "
-        "updated_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(id) DO UPDATE SET name = excluded.name, enabled = excluded.enabled, "
-        "channel_id = excluded.channel_id, severities = excluded.severities, device_id = "
-        "excluded.device_id, device_type = excluded.device_type, users = excluded.users, roles = "
-        "excluded.roles, device_owner = excluded.device_owner, addresses = excluded.addresses, "
-        "group_wait_ms = excluded.group_wait_ms, group_window_ms = excluded.group_window_ms, "
-        "escalate_after_ms = excluded.escalate_after_ms, escalate_users = "
-        "excluded.escalate_users, escalate_roles = excluded.escalate_roles, escalate_addresses = "
-        "excluded.escalate_addresses, updated_at = excluded.updated_at",
-        "ssissbbssisiiisssii", id, json_str(cur, "name"), (int64_t)(en ? cJSON_IsTrue(en) : 1),
-        json_str(cur, "channel_id"), sev, json_str(cur, "device_id"), json_str(cur, "device_type"),
-        users, roles, (int64_t)(own ? cJSON_IsTrue(own) : 0), addrs,
-        num_or(cur, "group_wait_ms", 0), num_or(cur, "group_window_ms", 60000),
-        num_or(cur, "escalate_after_ms", 0), eu, er, ea, now, now);
+    store_policy pol = {.id = id,
+                        .name = json_str(cur, "name"),
+                        .channel_id = json_str(cur, "channel_id"),
+                        .device_id = json_str(cur, "device_id"),
+                        .device_type = json_str(cur, "device_type"),
+                        .enabled = en ? cJSON_IsTrue(en) : true,
+                        .device_owner = own && cJSON_IsTrue(own),
+                        .severities = sev,
+                        .users = users,
+                        .roles = roles,
+                        .addresses = addrs,
+                        .escalate_users = eu,
+                        .escalate_roles = er,
+                        .escalate_addresses = ea,
+                        .group_wait_ms = num_or(cur, "group_wait_ms", 0),
+                        .group_window_ms = num_or(cur, "group_window_ms", 60000),
+                        .escalate_after_ms = num_or(cur, "escalate_after_ms", 0)};
+    int rc = STORE_ALERTS(ctx->s->st)->policy_put(ctx->s->st, &pol, now);
     free(sev);
     free(users);
     free(roles);
@@ -561,7 +508,7 @@ done:
 
 void alert_api_policies_list(api_ctx *ctx)
 {
-    cJSON *ids = db_rows_json(ctx->s->db, "SELECT id FROM alert_policies ORDER BY created_at", "");
+    cJSON *ids = STORE_ALERTS(ctx->s->st)->policy_ids(ctx->s->st);
     cJSON *items = cJSON_CreateArray();
     const cJSON *x;
     cJSON_ArrayForEach(x, ids)
@@ -593,9 +540,9 @@ void alert_api_policies_update(api_ctx *ctx)
 
 void alert_api_policies_delete(api_ctx *ctx)
 {
-    int changed = 0;
-    db_exec(ctx->s->db, &changed, "DELETE FROM alert_policies WHERE id = ?", "s", ctx->params[0]);
-    if (changed != 1) {
+    bool deleted = false;
+    STORE_ALERTS(ctx->s->st)->policy_delete(ctx->s->st, ctx->params[0], &deleted);
+    if (!deleted) {
         api_error(ctx, 404, "not_found", "no policy %s", ctx->params[0]);
         return;
     }
@@ -607,11 +554,7 @@ void alert_api_policies_delete(api_ctx *ctx)
 
 static void contacts_send(api_ctx *ctx, int status)
 {
-    cJSON *rows = db_rows_json(ctx->s->db,
-                               "SELECT id, kind, address, min_severity, enabled AS enabled_bool, "
-                               "created_at FROM alert_contacts WHERE user_id = ? ORDER BY "
-                               "created_at, id",
-                               "s", ctx->user_id);
+    cJSON *rows = STORE_ALERTS(ctx->s->st)->contacts_list(ctx->s->st, ctx->user_id);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, status, o);
@@ -663,8 +606,9 @@ void alert_api_contacts_put(api_ctx *ctx)
             goto done;
         }
     }
-    bool tx = db_begin(ctx->s->db) == 0;
-    db_exec(ctx->s->db, NULL, "DELETE FROM alert_contacts WHERE user_id = ?", "s", ctx->user_id);
+    store *st = ctx->s->st;
+    bool tx = store_begin(st) == STORE_OK;
+    STORE_ALERTS(st)->contacts_clear(st, ctx->user_id);
     int64_t now = util_now_ms();
     cJSON_ArrayForEach(c, list)
     {
@@ -672,16 +616,14 @@ void alert_api_contacts_put(api_ctx *ctx)
         util_uuid7(id);
         const char *min = json_str(c, "min_severity");
         const cJSON *en = cJSON_GetObjectItemCaseSensitive(c, "enabled");
-        db_exec(ctx->s->db, NULL,
-                "INSERT INTO alert_contacts(id, user_id, kind, address, min_severity, enabled, "
-                "created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                "sssssii", id, ctx->user_id, json_str(c, "kind"), json_str(c, "address"),
-                min ? min : "info", (int64_t)(en ? cJSON_IsTrue(en) : 1), now);
+        STORE_ALERTS(st)->contact_add(st, id, ctx->user_id, json_str(c, "kind"),
+                                      json_str(c, "address"), min ? min : "info",
+                                      en ? cJSON_IsTrue(en) : true, now);
     }
     char *detail = cJSON_PrintUnformatted(list);
     api_audit(ctx, "contacts.update", ctx->user_id, detail ? detail : "");
     free(detail);
-    if (tx && db_commit(ctx->s->db) != 0) db_rollback(ctx->s->db);
+    if (tx) store_commit_or_rollback(st);
     contacts_send(ctx, 200);
 done:
     cJSON_Delete(b);
@@ -779,16 +721,13 @@ void alert_api_settings_update(api_ctx *ctx)
             snprintf(val, sizeof val, "%s", x->valuestring);
         else
             snprintf(val, sizeof val, "%lld", (long long)x->valuedouble);
-        db_exec(ctx->s->db, NULL,
-                "INSERT INTO settings(key, value, updated_at) VALUES(?, ?, ?) ON CONFLICT(key) "
-                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                "ssi", key, val, now);
+        STORE_SETTINGS(ctx->s->st)->set(ctx->s->st, key, val, now);
     }
     char *detail = cJSON_PrintUnformatted(b);
     api_audit(ctx, "alert_settings.update", "", detail ? detail : "");
     free(detail);
     cJSON_Delete(b);
-    alerts_settings_load(a, ctx->s->db);
+    alerts_settings_load(a, ctx->s->st);
     alerts_wake(a);
     alert_api_settings_get(ctx);
 }

@@ -214,6 +214,13 @@ typedef struct {
     cJSON *(*get)(store *st, const char *id, const char *owner);
     /* Rows as get(), newest first; *total ignores paging. */
     cJSON *(*list)(store *st, const store_anomaly_filter *f, int64_t *total);
+    /* {"device_id","metric","severity","detected_at","type","owner_id"} (the device's type and
+     * owner, "" when none) or NULL: what the alert policies match on. */
+    cJSON *(*context)(store *st, const char *id);
+    /* Other anomalies of the series detected after since_ms (only flapping ones if asked). */
+    int64_t (*recent_count)(store *st, const char *device_id, const char *metric, int64_t since_ms,
+                            const char *except_id, bool flapping_only);
+    int (*set_flapping)(store *st, const char *id);
     /* {"id","device_id","device_name","severity","description"} or NULL. */
     cJSON *(*brief)(store *st, const char *id);
     /* The row the live stream sends: as get() without device_name and flapping. */
@@ -302,6 +309,7 @@ typedef struct {
     cJSON *(*full)(store *st, const char *id, const char *owner);
     cJSON *(*list)(store *st, const store_incident_filter *f, int64_t *total);
     int (*status_of)(store *st, const char *id, char *status, size_t cap);
+    int64_t (*count_by_status)(store *st, const char *status);
     int (*create)(store *st, const store_incident_new *n, int64_t now_ms);
     /* The newest unresolved automatic incident of a device. */
     int (*open_auto_for)(store *st, const char *device_id, char *id, size_t cap);
@@ -326,6 +334,105 @@ typedef struct {
     int (*resolve_anomalies)(store *st, const char *id, int64_t now_ms, const char *verdict);
 } store_incidents_ops;
 
+/* ---- alerts: the outbox, channels, policies, contacts, escalations ---- */
+typedef struct {
+    int64_t from_ms, to_ms;                                      /* created_at */
+    const char *status, *method, *anomaly_id, *device_id, *kind; /* "" any */
+    const char *owner; /* "" any, else alerts of the owner's devices */
+    int64_t limit, offset;
+} store_alert_filter;
+
+typedef struct {
+    const char *id, *anomaly_id, *user_id, *method, *channel_id, *policy_id, *recipient;
+    const char *device_id, *severity, *kind, *group_key; /* anomaly_id, user_id, policy_id,
+                                                           device_id may be NULL */
+    int64_t due_ms;
+} store_alert_new;
+
+typedef struct {
+    const char *name, *kind, *url, *config; /* config: JSON object text */
+    const char *sealed_secret;              /* "" none; update: NULL keeps the stored one */
+    bool enabled;
+    int64_t rate_per_min;
+} store_channel;
+
+typedef struct {
+    const char *id, *name, *channel_id, *device_id, *device_type; /* device_*: NULL any */
+    bool enabled, device_owner;
+    /* JSON array texts */
+    const char *severities, *users, *roles, *addresses, *escalate_users, *escalate_roles,
+        *escalate_addresses;
+    int64_t group_wait_ms, group_window_ms, escalate_after_ms;
+} store_policy;
+
+typedef struct {
+    /* Outbox rows. The row: {"id","anomaly_id","user_id","method","recipient","status",
+     * "attempts","created_at","sent_at","due_at","updated_at","severity","kind","count",
+     * "device_id","channel_id","policy_id","last_error","acked_at","acked_by"}. */
+    cJSON *(*row)(store *st, const char *id);
+    /* row() plus "payload" (object), when the alert's device is the owner's ("" any). */
+    cJSON *(*get)(store *st, const char *id, const char *owner);
+    cJSON *(*list)(store *st, const store_alert_filter *f, int64_t *total);
+    /* [{"attempt","started_at","duration_ms","ok","code","error"}] */
+    cJSON *(*attempts)(store *st, const char *id);
+    cJSON *(*anomaly_ids)(store *st, const char *id); /* [{"anomaly_id"}] */
+    bool (*exists)(store *st, const char *id);
+    /* A dead-lettered alert back to pending; *requeued false when it was not dead. */
+    int (*retry)(store *st, const char *id, int64_t now_ms, bool *requeued);
+    int (*ack)(store *st, const char *id, const char *user_id, int64_t now_ms);
+    int64_t (*count_by_status)(store *st, const char *status);
+    /* Grouping: the pending row of a group not yet frozen; adding to it (count + 1, severity
+     * rises) may lose a race with the worker: *grouped tells. */
+    int (*group_find)(store *st, const char *group_key, char *id, size_t cap);
+    int (*group_add)(store *st, const char *id, const char *severity, int64_t now_ms,
+                     bool *grouped);
+    int64_t (*group_last_due)(store *st, const char *group_key, int64_t after_ms);
+    int (*create)(store *st, const store_alert_new *a, int64_t now_ms);
+    int (*link_anomaly)(store *st, const char *alert_id, const char *anomaly_id); /* once */
+
+    /* Channels. The row: {"id","name","kind","url","config" (object),"enabled",
+     * "rate_per_min","has_secret","created_at","updated_at"} (never the secret). */
+    cJSON *(*channel_get)(store *st, const char *id);
+    cJSON *(*channels_list)(store *st);
+    int (*channel_create)(store *st, const char *id, const store_channel *c, int64_t now_ms);
+    int (*channel_update)(store *st, const char *id, const store_channel *c, int64_t now_ms);
+    int (*channel_delete)(store *st, const char *id, bool *deleted);
+    /* [{"id","secret"}] of the channels with a secret; re-sealing one. */
+    cJSON *(*channel_secrets)(store *st);
+    int (*channel_set_secret)(store *st, const char *id, const char *sealed);
+
+    /* Policies. The row: every store_policy field (arrays as JSON) plus created_at,
+     * updated_at. */
+    cJSON *(*policy_get)(store *st, const char *id);
+    cJSON *(*policy_ids)(store *st); /* [{"id"}], oldest first */
+    int (*policy_put)(store *st, const store_policy *p, int64_t now_ms); /* create or replace */
+    int (*policy_delete)(store *st, const char *id, bool *deleted);
+    /* The enabled policies (with an enabled channel) for an anomaly of this device, type and
+     * severity: [{"id","channel_id","kind","url","users","roles","device_owner","addresses",
+     * "group_wait_ms","group_window_ms","escalate_after_ms"}] (arrays as JSON text). */
+    cJSON *(*policies_matching)(store *st, const char *device_id, const char *device_type,
+                                const char *severity);
+    /* The addresses to notify on a channel kind: the users (JSON array of ids), the users of
+     * the roles (JSON array), the owner ("" none) through their enabled contacts of that kind
+     * admitting the severity rank (e-mail falls back to the account address), plus literal
+     * addresses (JSON array). [{"user_id" (or null),"address"}] */
+    cJSON *(*recipients)(store *st, const char *users, const char *roles, const char *owner,
+                         const char *channel_kind, int severity_rank, const char *addresses);
+
+    /* Contacts of a user: [{"id","kind","address","min_severity","enabled","created_at"}]. */
+    cJSON *(*contacts_list)(store *st, const char *user_id);
+    int (*contacts_clear)(store *st, const char *user_id);
+    int (*contact_add)(store *st, const char *id, const char *user_id, const char *kind,
+                       const char *address, const char *min_severity, bool enabled, int64_t now_ms);
+
+    /* Escalations of critical anomalies (once per anomaly and policy). */
+    int (*escalation_add)(store *st, const char *anomaly_id, const char *policy_id, int64_t due_ms);
+    /* Due ones: [{"anomaly_id","policy_id","channel_id","kind","url","escalate_users",
+     * "escalate_roles","escalate_addresses","device_id","severity","is_acked" (bool)}] */
+    cJSON *(*escalations_due)(store *st, int64_t now_ms, int64_t limit);
+    int (*escalation_done)(store *st, const char *anomaly_id, const char *policy_id);
+} store_alerts_ops;
+
 /* ---- audit log (the hash chain itself is store/audit.h) ---- */
 typedef struct {
     /* [{"seq","ts","actor","action","target","detail","peer","hash"}], newest first, rows with
@@ -349,6 +456,7 @@ typedef struct store_backend {
     const store_rules_ops *rules;
     const store_series_ops *series;
     const store_incidents_ops *incidents;
+    const store_alerts_ops *alerts;
 } store_backend;
 
 /* Every back-end's handle starts with this. */
@@ -389,6 +497,7 @@ static inline int store_commit_or_rollback(store *st)
 #define STORE_RULES(st) ((st)->be->rules)
 #define STORE_SERIES(st) ((st)->be->series)
 #define STORE_INCIDENTS(st) ((st)->be->incidents)
+#define STORE_ALERTS(st) ((st)->be->alerts)
 
 /* Generic helpers over the tables (store.c). */
 /* The stored setting, or def when there is none. */

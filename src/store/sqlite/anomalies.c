@@ -39,6 +39,34 @@ static cJSON *list(store *st, const store_anomaly_filter *f, int64_t *total)
     return rows;
 }
 
+static cJSON *context(store *st, const char *id)
+{
+    bool found;
+    cJSON *r = db_row_json(SQ(st), &found,
+                           "SELECT a.device_id, COALESCE(a.metric, '') AS metric, a.severity, "
+                           "a.detected_at, d.type, COALESCE(d.owner_id, '') AS owner_id "
+                           "FROM anomalies a JOIN devices d ON d.id = a.device_id WHERE a.id = ?",
+                           "s", id);
+    return sq_found(r, found);
+}
+
+static int64_t recent_count(store *st, const char *device_id, const char *metric, int64_t since_ms,
+                            const char *except_id, bool flapping_only)
+{
+    return db_int(SQ(st), 0,
+                  flapping_only ? "SELECT COUNT(*) FROM anomalies WHERE device_id = ? AND "
+                                  "COALESCE(metric, '') = ? AND detected_at > ? AND id != ? AND "
+                                  "flapping = 1"
+                                : "SELECT COUNT(*) FROM anomalies WHERE device_id = ? AND "
+                                  "COALESCE(metric, '') = ? AND detected_at > ? AND id != ?",
+                  "ssis", device_id, metric, since_ms, except_id);
+}
+
+static int set_flapping(store *st, const char *id)
+{
+    return sq_rc(db_exec(SQ(st), NULL, "UPDATE anomalies SET flapping = 1 WHERE id = ?", "s", id));
+}
+
 static cJSON *brief(store *st, const char *id)
 {
     bool found;
@@ -123,6 +151,9 @@ static cJSON *ids_after(store *st, int64_t seq, int64_t limit)
 const store_anomalies_ops sqlite_anomalies_ops = {
     .get = get,
     .list = list,
+    .context = context,
+    .recent_count = recent_count,
+    .set_flapping = set_flapping,
     .brief = brief,
     .event_row = event_row,
     .open = open_anomaly,

@@ -86,6 +86,11 @@ static int status_of(store *st, const char *id, char *status, size_t cap)
         db_text(SQ(st), status, cap, "SELECT status FROM incidents WHERE id = ?", "s", id));
 }
 
+static int64_t count_by_status(store *st, const char *status)
+{
+    return db_int(SQ(st), 0, "SELECT COUNT(*) FROM incidents WHERE status = ?", "s", status);
+}
+
 static int create(store *st, const store_incident_new *n, int64_t now_ms)
 {
     return sq_rc(db_exec(SQ(st), NULL,
@@ -214,6 +219,7 @@ const store_incidents_ops sqlite_incidents_ops = {
     .full = full,
     .list = list,
     .status_of = status_of,
+    .count_by_status = count_by_status,
     .create = create,
     .open_auto_for = open_auto_for,
     .link = link,

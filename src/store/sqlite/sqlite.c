@@ -40,6 +40,7 @@ static const store_backend sqlite_backend = {
     .rules = &sqlite_rules_ops,
     .series = &sqlite_series_ops,
     .incidents = &sqlite_incidents_ops,
+    .alerts = &sqlite_alerts_ops,
 };
 
 store *store_sqlite_wrap(sqlite3 *db)

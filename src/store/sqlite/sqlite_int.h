@@ -46,5 +46,6 @@ extern const store_anomalies_ops sqlite_anomalies_ops;
 extern const store_rules_ops sqlite_rules_ops;
 extern const store_series_ops sqlite_series_ops;
 extern const store_incidents_ops sqlite_incidents_ops;
+extern const store_alerts_ops sqlite_alerts_ops;
 
 #endif
