@@ -33,7 +33,6 @@ typedef struct alert_note alert_note; /* worker -> loop: stream events */
 
 typedef struct alerts {
     server *s;
-    char db_path[CONFIG_STR_MAX + 32];
     char default_url[160];  /* link base when alerts.public_url is not set */
     uv_timer_t timer;       /* loop: escalations, 1 s */
     uv_async_t async;       /* worker -> loop: stream notes */
@@ -70,7 +69,7 @@ int alert_outbox_wakeup(void *multi);
 /* Worker thread: queues an "alert changed" note for the loop (stream). */
 void alert_outbox_note(alerts *a, const char *alert_id);
 /* Builds the frozen payload (JSON) of an alert row from its anomalies; caller frees. */
-char *alert_payload_build(sqlite3 *db, const char *alert_id, const char *public_url);
+char *alert_payload_build(store *db, const char *alert_id, const char *public_url);
 
 /* policy.c: policies -> outbox rows (loop thread, inside the caller's transaction). */
 /* Applies the policies to a batch of new anomalies in one transaction, advances the

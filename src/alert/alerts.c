@@ -149,7 +149,6 @@ int alerts_start(struct server *s)
     alerts *a = calloc(1, sizeof *a);
     if (!a) return -1;
     a->s = s;
-    snprintf(a->db_path, sizeof a->db_path, "%s/iotad.db", s->cfg.data_dir);
     pthread_mutex_init(&a->mu, NULL);
     default_url(a);
     alerts_settings_load(a, s->st);

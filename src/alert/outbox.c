@@ -12,7 +12,7 @@
 #include "alert/alert_util.h"
 #include "alert/channel.h"
 #include "core/log.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <netdb.h>
 #include <pthread.h>
@@ -37,7 +37,7 @@ typedef struct {
 
 typedef struct {
     alerts *a;
-    sqlite3 *db;
+    store *st; /* the worker's own handle */
     CURLM *multi;
     alert_job *inflight;
     int ninflight;
@@ -95,17 +95,10 @@ static void add_time(cJSON *o, const char *k, const cJSON *ms)
     cJSON_AddStringToObject(o, k, t);
 }
 
-char *alert_payload_build(sqlite3 *db, const char *alert_id, const char *public_url)
+char *alert_payload_build(store *db, const char *alert_id, const char *public_url)
 {
-    bool found;
-    cJSON *al = db_row_json(db, &found,
-                            "SELECT id, anomaly_id, kind, severity, count, created_at, channel_id, "
-                            "device_id FROM alerts WHERE id = ?",
-                            "s", alert_id);
-    if (!found) {
-        cJSON_Delete(al);
-        return NULL;
-    }
+    cJSON *al = STORE_ALERTS(db)->payload_alert(db, alert_id);
+    if (!al) return NULL;
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "id", alert_id);
     cJSON_AddStringToObject(p, "type", "iotad.alert");
@@ -118,14 +111,8 @@ char *alert_payload_build(sqlite3 *db, const char *alert_id, const char *public_
     char url[600];
     snprintf(url, sizeof url, "%s/", public_url);
     if (anomaly_id) {
-        cJSON *an = db_row_json(db, &found,
-                                "SELECT a.id, a.metric, a.severity, a.description, a.detected_at, "
-                                "a.details AS details_json, a.flapping AS flapping_bool, d.id AS "
-                                "device_id, d.name AS device_name, d.type AS device_type, "
-                                "d.location AS device_location FROM anomalies a JOIN devices d ON "
-                                "d.id = a.device_id WHERE a.id = ?",
-                                "s", anomaly_id);
-        if (found) {
+        cJSON *an = STORE_ALERTS(db)->payload_anomaly(db, anomaly_id);
+        if (an) {
             cJSON *dev = cJSON_AddObjectToObject(p, "device");
             add_str(dev, "id", json_str(an, "device_id"));
             add_str(dev, "name", json_str(an, "device_name"));
@@ -150,13 +137,7 @@ char *alert_payload_build(sqlite3 *db, const char *alert_id, const char *public_
             cJSON_AddStringToObject(p, "summary", summary);
         }
         cJSON_Delete(an);
-        cJSON *list = db_rows_json(
-            db,
-            "SELECT a.id, a.device_id, d.name AS device_name, a.metric, a.severity, "
-            "a.description, a.detected_at FROM alert_anomalies aa JOIN anomalies a ON a.id = "
-            "aa.anomaly_id JOIN devices d ON d.id = a.device_id WHERE aa.alert_id = ? "
-            "ORDER BY a.detected_at LIMIT 20",
-            "s", alert_id);
+        cJSON *list = STORE_ALERTS(db)->payload_anomalies(db, alert_id, 20);
         cJSON *x;
         cJSON_ArrayForEach(x, list)
         {
@@ -250,25 +231,17 @@ done:
 static void finish(worker *w, alert_job *j, bool ok, long code, const char *error, bool permanent)
 {
     int64_t now = util_now_ms();
-    db_exec(w->db, NULL,
-            "INSERT INTO alert_attempts(alert_id, attempt, started_at, duration_ms, ok, code, "
-            "error) VALUES(?, ?, ?, ?, ?, ?, ?)",
-            "siiiiib", j->id, (int64_t)j->attempt, j->started_ms, now - j->started_ms, (int64_t)ok,
-            (int64_t)code, ok ? NULL : error);
+    STORE_ALERTS(w->st)->attempt_add(w->st, j->id, j->attempt, j->started_ms, now - j->started_ms,
+                                     ok, code, error);
     alerts *a = w->a;
     count(a, &a->attempts);
     if (ok) {
-        db_exec(w->db, NULL,
-                "UPDATE alerts SET status = 'sent', sent_at = ?, updated_at = ?, last_error = NULL "
-                "WHERE id = ?",
-                "iis", now, now, j->id);
+        STORE_ALERTS(w->st)->mark_sent(w->st, j->id, now);
         count(a, &a->sent);
         log_info("alert_sent", "id=%s method=%s recipient=%s attempt=%d ms=%lld", j->id, j->method,
                  j->recipient, j->attempt, (long long)(now - j->started_ms));
     } else if (permanent || j->attempt >= w->set.max_attempts) {
-        db_exec(w->db, NULL,
-                "UPDATE alerts SET status = 'dead', updated_at = ?, last_error = ? WHERE id = ?",
-                "iss", now, error, j->id);
+        STORE_ALERTS(w->st)->mark_dead(w->st, j->id, error, now, false);
         count(a, &a->failed_attempts);
         count(a, &a->dead);
         log_warn("alert_dead", "id=%s method=%s recipient=%s attempts=%d error=\"%s\"", j->id,
@@ -277,10 +250,7 @@ static void finish(worker *w, alert_job *j, bool ok, long code, const char *erro
         w->rnd = w->rnd * 1664525u + 1013904223u;
         int64_t delay =
             alert_backoff_ms(j->attempt, w->set.retry_base_ms, w->set.retry_max_ms, w->rnd >> 8);
-        db_exec(w->db, NULL,
-                "UPDATE alerts SET status = 'pending', due_at = ?, updated_at = ?, last_error = ? "
-                "WHERE id = ?",
-                "iiss", now + delay, now, error, j->id);
+        STORE_ALERTS(w->st)->mark_retry(w->st, j->id, now + delay, error, now);
         count(a, &a->failed_attempts);
         log_info("alert_retry", "id=%s method=%s attempt=%d retry_in_ms=%lld error=\"%s\"", j->id,
                  j->method, j->attempt, (long long)delay, error);
@@ -317,12 +287,6 @@ static bool rate_ok(worker *w, const char *channel_id, int64_t per_min, int64_t 
     return true;
 }
 
-static const char *col(sqlite3_stmt *st, int i)
-{
-    const char *t = (const char *)sqlite3_column_text(st, i);
-    return t ? t : "";
-}
-
 /* A due row as read by claim_due. */
 typedef struct {
     char id[UUID_STR_LEN + 1], method[16], recipient[512], channel_id[UUID_STR_LEN + 1];
@@ -336,12 +300,37 @@ typedef struct {
 /* Dead-letters a pending row that no retry can deliver. */
 static void dead_at_once(worker *w, const char *id, const char *why, int64_t now)
 {
-    db_exec(w->db, NULL,
-            "UPDATE alerts SET status = 'dead', last_error = ?, updated_at = ? "
-            "WHERE id = ? AND status = 'pending'",
-            "sis", why, now, id);
+    STORE_ALERTS(w->st)->mark_dead(w->st, id, why, now, true);
     count(w->a, &w->a->dead);
     alert_outbox_note(w->a, id);
+}
+
+typedef struct {
+    worker *w;
+    due_row *rows;
+    int n, room;
+} due_rows;
+
+static void read_due(void *arg, const store_due_alert *d)
+{
+    due_rows *dr = arg;
+    if (dr->n >= dr->room) return;
+    due_row *r = &dr->rows[dr->n++];
+    snprintf(r->id, sizeof r->id, "%s", d->id);
+    snprintf(r->method, sizeof r->method, "%s", d->method);
+    snprintf(r->recipient, sizeof r->recipient, "%s", d->recipient);
+    snprintf(r->channel_id, sizeof r->channel_id, "%s", d->channel_id);
+    r->has_channel = d->has_channel;
+    snprintf(r->url, sizeof r->url, "%s", d->url);
+    r->config = strdup(d->config);
+    /* sealed at rest; opened only in memory, for the delivery */
+    r->secret[0] = '\0';
+    const server_secrets *box = &dr->w->a->s->secrets;
+    r->secret_bad = d->secret[0] && box->open(box->keys, d->secret, r->channel_id, r->secret,
+                                              sizeof r->secret) != 0;
+    if (r->secret_bad) log_error("secret_unreadable", "channel=%s alert=%s", r->channel_id, r->id);
+    r->rate_per_min = d->rate_per_min;
+    r->enabled = d->enabled;
 }
 
 /* Claims one due row (transaction) and starts its transfer. */
@@ -358,12 +347,12 @@ static void start_job(worker *w, const due_row *r, int64_t now)
         return;
     }
     if (!r->enabled) { /* channel disabled: hold, do not lose */
-        db_exec(w->db, NULL, "UPDATE alerts SET due_at = ? WHERE id = ?", "is", now + 60000, id);
+        STORE_ALERTS(w->st)->postpone(w->st, id, now + 60000);
         return;
     }
     int64_t retry_at;
     if (!rate_ok(w, channel_id, r->rate_per_min, now, &retry_at)) {
-        db_exec(w->db, NULL, "UPDATE alerts SET due_at = ? WHERE id = ?", "is", retry_at, id);
+        STORE_ALERTS(w->st)->postpone(w->st, id, retry_at);
         count(w->a, &w->a->rate_limited);
         return;
     }
@@ -376,36 +365,24 @@ static void start_job(worker *w, const due_row *r, int64_t now)
     j->config = cJSON_Parse(r->config ? r->config : "{}");
     if (!j->config) j->config = cJSON_CreateObject();
     snprintf(j->secret, sizeof j->secret, "%s", r->secret);
-    bool tx = db_begin(w->db) == 0;
-    int changed = 0;
-    db_exec(w->db, &changed,
-            "UPDATE alerts SET status = 'sending', attempts = attempts + 1, updated_at = ? "
-            "WHERE id = ? AND status = 'pending'",
-            "is", now, id);
-    if (changed == 1) {
-        j->attempt = (int)db_int(w->db, 1, "SELECT attempts FROM alerts WHERE id = ?", "s", id);
-        char frozen[8];
-        if (db_text(w->db, frozen, sizeof frozen,
-                    "SELECT 1 FROM alerts WHERE id = ? AND payload IS NOT NULL", "s", id) == 0) {
-            sqlite3_stmt *ps;
-            if (sqlite3_prepare_v2(w->db, "SELECT payload FROM alerts WHERE id = ?", -1, &ps,
-                                   NULL) == SQLITE_OK) {
-                sqlite3_bind_text(ps, 1, id, -1, SQLITE_STATIC);
-                if (sqlite3_step(ps) == SQLITE_ROW) j->payload = strdup(col(ps, 0));
-                sqlite3_finalize(ps);
-            }
-        } else {
-            j->payload = alert_payload_build(w->db, id, w->set.public_url);
-            if (j->payload)
-                db_exec(w->db, NULL, "UPDATE alerts SET payload = ? WHERE id = ?", "ss", j->payload,
-                        id);
+    store *st = w->st;
+    bool tx = store_begin(st) == STORE_OK;
+    int attempt = 0;
+    STORE_ALERTS(st)->claim(st, id, now, &attempt);
+    bool changed = attempt > 0;
+    if (changed) {
+        j->attempt = attempt;
+        j->payload = STORE_ALERTS(st)->payload_get(st, id); /* frozen at the first attempt */
+        if (!j->payload) {
+            j->payload = alert_payload_build(st, id, w->set.public_url);
+            if (j->payload) STORE_ALERTS(st)->payload_set(st, id, j->payload);
         }
     }
-    if (tx && db_commit(w->db) != 0) {
-        db_rollback(w->db);
-        changed = 0;
+    if (tx && store_commit(st) != STORE_OK) {
+        store_rollback(st);
+        changed = false;
     }
-    if (changed != 1 || !j->payload) {
+    if (!changed || !j->payload) {
         alert_job_free(j);
         return;
     }
@@ -459,40 +436,11 @@ static void claim_due(worker *w)
     int room = MAX_INFLIGHT - w->ninflight;
     if (room <= 0) return;
     int64_t now = util_now_ms();
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(w->db,
-                           "SELECT a.id, a.method, a.recipient, a.channel_id, c.url, c.config, "
-                           "c.secret, c.rate_per_min, c.enabled FROM alerts a LEFT JOIN "
-                           "alert_channels c ON c.id = a.channel_id WHERE a.status = 'pending' "
-                           "AND a.due_at <= ? ORDER BY a.due_at LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int(st, 2, room);
     /* read first, then claim: claiming opens write transactions on this connection */
-    due_row *rows = calloc((size_t)room, sizeof *rows);
-    int n = 0;
-    while (rows && n < room && sqlite3_step(st) == SQLITE_ROW) {
-        due_row *r = &rows[n++];
-        snprintf(r->id, sizeof r->id, "%s", col(st, 0));
-        snprintf(r->method, sizeof r->method, "%s", col(st, 1));
-        snprintf(r->recipient, sizeof r->recipient, "%s", col(st, 2));
-        snprintf(r->channel_id, sizeof r->channel_id, "%s", col(st, 3));
-        r->has_channel = sqlite3_column_type(st, 4) != SQLITE_NULL;
-        snprintf(r->url, sizeof r->url, "%s", col(st, 4));
-        r->config = strdup(col(st, 5));
-        /* sealed at rest; opened only in memory, for the delivery */
-        const char *stored = col(st, 6);
-        r->secret[0] = '\0';
-        const server_secrets *box = &w->a->s->secrets;
-        r->secret_bad = stored[0] && box->open(box->keys, stored, r->channel_id, r->secret,
-                                               sizeof r->secret) != 0;
-        if (r->secret_bad)
-            log_error("secret_unreadable", "channel=%s alert=%s", r->channel_id, r->id);
-        r->rate_per_min = sqlite3_column_int64(st, 7);
-        r->enabled = sqlite3_column_int(st, 8) != 0;
-    }
-    sqlite3_finalize(st);
+    due_rows dr = {w, calloc((size_t)room, sizeof(due_row)), 0, room};
+    if (dr.rows) STORE_ALERTS(w->st)->due(w->st, now, room, read_due, &dr);
+    due_row *rows = dr.rows;
+    int n = dr.n;
     for (int i = 0; i < n; i++) {
         start_job(w, &rows[i], now);
         flush_notes(w);
@@ -552,13 +500,12 @@ static void *run(void *arg)
         bool tx = false; /* the results of one round share a transaction */
         while ((msg = curl_multi_info_read(w->multi, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
-            if (!tx) tx = db_begin(w->db) == 0;
+            if (!tx) tx = store_begin(w->st) == STORE_OK;
             on_done(w, msg->easy_handle, msg->data.result);
         }
-        if (tx && db_commit(w->db) != 0) db_rollback(w->db);
+        if (tx) store_commit_or_rollback(w->st);
         flush_notes(w);
-        int64_t next =
-            db_int(w->db, INT64_MAX, "SELECT MIN(due_at) FROM alerts WHERE status = 'pending'", "");
+        int64_t next = STORE_ALERTS(w->st)->next_due(w->st);
         int64_t wait = next == INT64_MAX ? 1000 : next - util_now_ms();
         if (wait > 1000) wait = 1000;
         if (w->ninflight >= MAX_INFLIGHT && wait < 50) wait = 50; /* full: wait for transfers */
@@ -570,10 +517,7 @@ static void *run(void *arg)
         alert_job *j = w->inflight;
         w->inflight = j->next;
         curl_multi_remove_handle(w->multi, j->h);
-        db_exec(w->db, NULL,
-                "UPDATE alerts SET status = 'pending', due_at = ? WHERE id = ? AND status = "
-                "'sending'",
-                "is", util_now_ms(), j->id);
+        STORE_ALERTS(w->st)->release(w->st, j->id, util_now_ms(), NULL);
         alert_job_free(j);
     }
     return NULL;
@@ -594,19 +538,17 @@ int alert_outbox_start(alerts *a)
     util_random(&w->rnd, sizeof w->rnd);
     /* synchronous=NORMAL is enough here: the rows were created durably by the loop; losing
      * the last "sent" marks in a power cut means a resend under the same idempotency key */
-    if (db_open(a->db_path, DB_SYNC_NORMAL, &w->db) != 0) {
+    if (store_open_peer(a->s->st, false, &w->st) != STORE_OK) {
         free(w);
         return -1;
     }
     /* rows claimed when the previous process died are due again now */
     int requeued = 0;
-    db_exec(w->db, &requeued,
-            "UPDATE alerts SET status = 'pending', due_at = ? WHERE status = 'sending'", "i",
-            util_now_ms());
+    STORE_ALERTS(w->st)->release(w->st, NULL, util_now_ms(), &requeued);
     if (requeued) log_info("alerts_requeued", "count=%d", requeued);
     w->multi = curl_multi_init();
     if (!w->multi) {
-        db_close(w->db);
+        store_close(w->st);
         free(w);
         return -1;
     }
@@ -615,7 +557,7 @@ int alert_outbox_start(alerts *a)
     pthread_mutex_unlock(&a->mu);
     if (pthread_create(&a->thread, NULL, run, w) != 0) {
         curl_multi_cleanup(w->multi);
-        db_close(w->db);
+        store_close(w->st);
         free(w);
         a->multi = NULL;
         return -1;
@@ -639,7 +581,7 @@ void alert_outbox_stop(alerts *a)
     a->multi = NULL;
     pthread_mutex_unlock(&a->mu);
     curl_multi_cleanup(w->multi);
-    db_close(w->db);
+    store_close(w->st);
     free(w);
     a->worker = NULL;
 }

@@ -366,6 +366,12 @@ typedef struct {
 } store_policy;
 
 typedef struct {
+    const char *id, *method, *recipient, *channel_id, *url, *config, *secret;
+    bool has_channel, enabled;
+    int64_t rate_per_min;
+} store_due_alert;
+
+typedef struct {
     /* Outbox rows. The row: {"id","anomaly_id","user_id","method","recipient","status",
      * "attempts","created_at","sent_at","due_at","updated_at","severity","kind","count",
      * "device_id","channel_id","policy_id","last_error","acked_at","acked_by"}. */
@@ -425,6 +431,39 @@ typedef struct {
     int (*contact_add)(store *st, const char *id, const char *user_id, const char *kind,
                        const char *address, const char *min_severity, bool enabled, int64_t now_ms);
 
+    /* Delivery (the outbox worker, on its own handle). */
+    /* Calls fn for the pending rows due at now, oldest first, at most limit: the row and its
+     * channel (has_channel false when the channel was deleted; the secret as stored). */
+    int (*due)(store *st, int64_t now_ms, int64_t limit,
+               void (*fn)(void *arg, const store_due_alert *d), void *arg);
+    /* pending -> sending with attempts + 1; *attempt gets the new count, 0 when the row was
+     * no longer pending. */
+    int (*claim)(store *st, const char *id, int64_t now_ms, int *attempt);
+    /* The frozen payload (malloc'ed, NULL when not frozen yet) and freezing it. */
+    char *(*payload_get)(store *st, const char *id);
+    int (*payload_set)(store *st, const char *id, const char *payload);
+    /* What a payload is built from: the alert {"id","anomaly_id","kind","severity","count",
+     * "created_at","channel_id","device_id"}, its anomaly {"id","metric","severity",
+     * "description","detected_at","details" (object),"flapping","device_id","device_name",
+     * "device_type","device_location"}, and the anomalies grouped into it [{"id","device_id",
+     * "device_name","metric","severity","description","detected_at"}] (at most limit). */
+    cJSON *(*payload_alert)(store *st, const char *id);
+    cJSON *(*payload_anomaly)(store *st, const char *anomaly_id);
+    cJSON *(*payload_anomalies)(store *st, const char *id, int64_t limit);
+    int (*attempt_add)(store *st, const char *id, int attempt, int64_t started_ms,
+                       int64_t duration_ms, bool ok, long code, const char *error);
+    int (*mark_sent)(store *st, const char *id, int64_t now_ms);
+    /* dead-lettered (only_pending: unless no longer pending) */
+    int (*mark_dead)(store *st, const char *id, const char *error, int64_t now_ms,
+                     bool only_pending);
+    int (*mark_retry)(store *st, const char *id, int64_t due_ms, const char *error,
+                      int64_t now_ms);
+    int (*postpone)(store *st, const char *id, int64_t due_ms);
+    int64_t (*next_due)(store *st); /* INT64_MAX: nothing pending */
+    /* sending -> pending (a transfer abandoned at stop: id; every one at start: id NULL);
+     * *count (may be NULL) gets how many. */
+    int (*release)(store *st, const char *id, int64_t now_ms, int *count);
+
     /* Escalations of critical anomalies (once per anomaly and policy). */
     int (*escalation_add)(store *st, const char *anomaly_id, const char *policy_id, int64_t due_ms);
     /* Due ones: [{"anomaly_id","policy_id","channel_id","kind","url","escalate_users",
@@ -443,6 +482,9 @@ typedef struct {
 /* A back-end: its name and its tables. */
 typedef struct store_backend {
     const char *name;
+    /* Another handle to the same database, for another thread (full_sync: every commit
+     * durable on power loss; else only on process crash). */
+    int (*open_peer)(store *st, bool full_sync, store **out);
     void (*close)(store *st);
     int (*begin)(store *st); /* a write transaction (taken at once) */
     int (*commit)(store *st);
@@ -467,6 +509,10 @@ struct store {
 static inline void store_close(store *st)
 {
     if (st) st->be->close(st);
+}
+static inline int store_open_peer(store *st, bool full_sync, store **out)
+{
+    return st->be->open_peer(st, full_sync, out);
 }
 static inline int store_begin(store *st)
 {

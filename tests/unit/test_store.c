@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -529,6 +530,255 @@ static void test_anomalies_open_once_update_close_resolve_and_rules(void **state
     assert_int_equal(STORE_SERIES(st)->log_head(st), 0); /* nothing written yet */
 }
 
+static void seed_anomaly(store *st, const char *dev, const char *id, const char *severity)
+{
+    store_device_fields df = {.name = "dev"};
+    STORE_DEVICES(st)->create(st, dev, &df, 0); /* once; later calls fail harmlessly */
+    store_anomaly a = {.id = id,
+                       .device_id = dev,
+                       .metric = "temp",
+                       .severity = severity,
+                       .description = "d",
+                       .details = "{}",
+                       .ts_ms = 1000};
+    bool inserted = false;
+    assert_int_equal(STORE_ANOMALIES(st)->open(st, &a, &inserted), STORE_OK);
+    assert_true(inserted);
+}
+
+static void test_incidents_link_raise_timeline_and_resolve(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_incidents_ops *in = STORE_INCIDENTS(st);
+    const char *dev = "01900000-0000-7000-8000-0000000000d1";
+    const char *a1 = "01900000-0000-7000-8000-0000000000a1";
+    const char *a2 = "01900000-0000-7000-8000-0000000000a2";
+    const char *inc = "01900000-0000-7000-8000-0000000000c1";
+    seed_anomaly(st, dev, a1, "warning");
+    seed_anomaly(st, dev, a2, "critical");
+    store_incident_new n = {.id = inc,
+                            .anomaly_id = a1,
+                            .title = "t",
+                            .severity = "warning",
+                            .device_id = dev,
+                            .origin = "auto"};
+    assert_int_equal(in->create(st, &n, 100), STORE_OK);
+    char id[40];
+    assert_int_equal(in->open_auto_for(st, dev, id, sizeof id), STORE_OK);
+    assert_string_equal(id, inc);
+    bool linked = false;
+    assert_int_equal(in->link(st, inc, a1, 110, &linked), STORE_OK);
+    assert_true(linked);
+    assert_int_equal(in->link(st, inc, a1, 120, &linked), STORE_OK);
+    assert_false(linked); /* once */
+    assert_int_equal(in->link(st, inc, a2, 130, &linked), STORE_OK);
+    assert_true(in->anomaly_linked(st, a2));
+    cJSON *row = in->get(st, inc);
+    assert_string_equal(json_str(row, "severity"), "critical"); /* raised by a2 */
+    assert_int_equal(cJSON_GetObjectItem(row, "anomaly_count")->valueint, 2);
+    cJSON_Delete(row);
+    int64_t ev = 0;
+    assert_int_equal(in->event_add(st, inc, "system", "comment", "{\"text\":\"x\"}", 140, &ev),
+                     STORE_OK);
+    row = in->event_get(st, ev);
+    assert_string_equal(json_str(row, "kind"), "comment");
+    assert_string_equal(json_str(cJSON_GetObjectItem(row, "detail"), "text"), "x");
+    cJSON_Delete(row);
+    assert_int_equal(in->set_investigating(st, inc, 150, false), STORE_OK);
+    char status[24];
+    assert_int_equal(in->status_of(st, inc, status, sizeof status), STORE_OK);
+    assert_string_equal(status, "investigating");
+    cJSON *open = in->unresolved_anomalies(st, inc);
+    assert_int_equal(cJSON_GetArraySize(open), 2);
+    cJSON_Delete(open);
+    assert_int_equal(in->set_resolved(st, inc, 160, "confirmed"), STORE_OK);
+    assert_int_equal(in->resolve_anomalies(st, inc, 160, "confirmed"), STORE_OK);
+    open = in->unresolved_anomalies(st, inc);
+    assert_int_equal(cJSON_GetArraySize(open), 0);
+    cJSON_Delete(open);
+    assert_int_equal(in->open_auto_for(st, dev, id, sizeof id), STORE_NOTFOUND); /* resolved */
+    row = in->full(st, inc, "");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(row, "anomalies")), 2);
+    assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(row, "timeline")) >= 1);
+    assert_int_equal((int64_t)cJSON_GetObjectItem(row, "time_to_resolve_ms")->valuedouble, 60);
+    cJSON_Delete(row);
+    assert_null(in->full(st, inc, "01900000-0000-7000-8000-00000000000b")); /* not theirs */
+    assert_int_equal(in->count_by_status(st, "resolved"), 1);
+}
+
+typedef struct {
+    int n;
+    char id[40];
+    bool has_channel;
+} due_seen;
+
+static void see_due(void *arg, const store_due_alert *d)
+{
+    due_seen *s = arg;
+    s->n++;
+    snprintf(s->id, sizeof s->id, "%s", d->id);
+    s->has_channel = d->has_channel;
+}
+
+static void test_alert_outbox_groups_claims_freezes_and_retries(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_alerts_ops *al = STORE_ALERTS(st);
+    const char *dev = "01900000-0000-7000-8000-0000000000d1";
+    const char *an = "01900000-0000-7000-8000-0000000000a1";
+    const char *ch = "01900000-0000-7000-8000-0000000000e1";
+    const char *id = "01900000-0000-7000-8000-0000000000b1";
+    seed_anomaly(st, dev, an, "warning");
+    store_channel c = {.name = "hook",
+                       .kind = "webhook",
+                       .url = "http://x",
+                       .config = "{}",
+                       .sealed_secret = "enc:abc",
+                       .enabled = true,
+                       .rate_per_min = 60};
+    assert_int_equal(al->channel_create(st, ch, &c, 10), STORE_OK);
+    cJSON *row = al->channel_get(st, ch);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(row, "has_secret")));
+    assert_null(cJSON_GetObjectItem(row, "secret")); /* never returned */
+    cJSON_Delete(row);
+    store_alert_new a = {.id = id,
+                         .anomaly_id = an,
+                         .method = "webhook",
+                         .channel_id = ch,
+                         .recipient = "http://x",
+                         .device_id = dev,
+                         .severity = "warning",
+                         .kind = "anomaly",
+                         .group_key = "k",
+                         .due_ms = 100};
+    assert_int_equal(al->create(st, &a, 50), STORE_OK);
+    assert_int_equal(al->link_anomaly(st, id, an), STORE_OK);
+    assert_int_equal(al->link_anomaly(st, id, an), STORE_OK); /* once */
+    char gid[40];
+    assert_int_equal(al->group_find(st, "k", gid, sizeof gid), STORE_OK);
+    bool grouped = false;
+    assert_int_equal(al->group_add(st, gid, "critical", 60, &grouped), STORE_OK);
+    assert_true(grouped);
+    row = al->row(st, id);
+    assert_int_equal(cJSON_GetObjectItem(row, "count")->valueint, 2);
+    assert_string_equal(json_str(row, "severity"), "critical");
+    cJSON_Delete(row);
+    assert_int_equal(al->group_last_due(st, "k", 0), 100);
+
+    due_seen seen = {0};
+    assert_int_equal(al->due(st, 99, 10, see_due, &seen), STORE_OK);
+    assert_int_equal(seen.n, 0); /* not due yet */
+    assert_int_equal(al->due(st, 100, 10, see_due, &seen), STORE_OK);
+    assert_int_equal(seen.n, 1);
+    assert_true(seen.has_channel);
+    int attempt = 0;
+    assert_int_equal(al->claim(st, id, 100, &attempt), STORE_OK);
+    assert_int_equal(attempt, 1);
+    assert_int_equal(al->claim(st, id, 100, &attempt), STORE_OK);
+    assert_int_equal(attempt, 0); /* already sending */
+    assert_null(al->payload_get(st, id));
+    assert_int_equal(al->payload_set(st, id, "{\"p\":1}"), STORE_OK);
+    char *p = al->payload_get(st, id);
+    assert_string_equal(p, "{\"p\":1}");
+    free(p);
+    assert_int_equal(al->group_find(st, "k", gid, sizeof gid), STORE_NOTFOUND); /* frozen */
+    assert_int_equal(al->attempt_add(st, id, 1, 100, 5, false, 500, "boom"), STORE_OK);
+    assert_int_equal(al->mark_retry(st, id, 200, "boom", 105), STORE_OK);
+    assert_int_equal(al->next_due(st), 200);
+    assert_int_equal(al->claim(st, id, 200, &attempt), STORE_OK);
+    assert_int_equal(attempt, 2);
+    int released = 0;
+    assert_int_equal(al->release(st, NULL, 210, &released), STORE_OK); /* a restart */
+    assert_int_equal(released, 1);
+    assert_int_equal(al->claim(st, id, 210, &attempt), STORE_OK);
+    assert_int_equal(al->mark_dead(st, id, "gave up", 220, false), STORE_OK);
+    assert_int_equal(al->count_by_status(st, "dead"), 1);
+    bool requeued = false;
+    assert_int_equal(al->retry(st, id, 230, &requeued), STORE_OK);
+    assert_true(requeued);
+    cJSON *att = al->attempts(st, id);
+    assert_int_equal(cJSON_GetArraySize(att), 1);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetArrayItem(att, 0), "ok")));
+    cJSON_Delete(att);
+    row = al->payload_alert(st, id);
+    assert_string_equal(json_str(row, "anomaly_id"), an);
+    cJSON_Delete(row);
+    cJSON *list = al->payload_anomalies(st, id, 20);
+    assert_int_equal(cJSON_GetArraySize(list), 1);
+    cJSON_Delete(list);
+    bool deleted = false;
+    assert_int_equal(al->channel_delete(st, ch, &deleted), STORE_OK);
+    assert_true(deleted);
+    seen = (due_seen){0};
+    assert_int_equal(al->due(st, 1000, 10, see_due, &seen), STORE_OK);
+    assert_int_equal(seen.n, 1);
+    assert_false(seen.has_channel); /* the worker dead-letters it */
+}
+
+static void test_alert_policies_match_by_severity_and_recipients_by_contact(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_alerts_ops *al = STORE_ALERTS(st);
+    const char *u = "01900000-0000-7000-8000-00000000000a";
+    const char *ch = "01900000-0000-7000-8000-0000000000e1";
+    assert_int_equal(STORE_USERS(st)->create(st, u, "A", "a@example.com", "p", "analyst", 0),
+                     STORE_OK);
+    store_channel c = {.name = "mail",
+                       .kind = "email",
+                       .url = "",
+                       .config = "{}",
+                       .sealed_secret = "",
+                       .enabled = true,
+                       .rate_per_min = 60};
+    assert_int_equal(al->channel_create(st, ch, &c, 10), STORE_OK);
+    store_policy p = {.id = "p1",
+                      .name = "crit",
+                      .channel_id = ch,
+                      .enabled = true,
+                      .severities = "[\"critical\"]",
+                      .users = "[]",
+                      .roles = "[\"analyst\"]",
+                      .addresses = "[\"ops@example.com\"]",
+                      .escalate_users = "[]",
+                      .escalate_roles = "[]",
+                      .escalate_addresses = "[]",
+                      .group_window_ms = 60000};
+    assert_int_equal(al->policy_put(st, &p, 20), STORE_OK);
+    cJSON *m = al->policies_matching(st, "d", "thermostat", "warning");
+    assert_int_equal(cJSON_GetArraySize(m), 0);
+    cJSON_Delete(m);
+    m = al->policies_matching(st, "d", "thermostat", "critical");
+    assert_int_equal(cJSON_GetArraySize(m), 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(m, 0), "roles"), "[\"analyst\"]");
+    cJSON_Delete(m);
+    /* no contact: the account's e-mail; and the literal address */
+    cJSON *r = al->recipients(st, "[]", "[\"analyst\"]", "", "email", 3, "[\"ops@example.com\"]");
+    assert_int_equal(cJSON_GetArraySize(r), 2);
+    cJSON_Delete(r);
+    /* an e-mail contact that wants only critical: warning (rank 2) reaches nobody but ops@ */
+    assert_int_equal(al->contact_add(st, "c1", u, "email", "alt@example.com", "critical", true, 30),
+                     STORE_OK);
+    r = al->recipients(st, "[]", "[\"analyst\"]", "", "email", 2, "[]");
+    assert_int_equal(cJSON_GetArraySize(r), 0);
+    cJSON_Delete(r);
+    r = al->recipients(st, "[]", "[\"analyst\"]", "", "email", 3, "[]");
+    assert_int_equal(cJSON_GetArraySize(r), 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(r, 0), "address"), "alt@example.com");
+    assert_string_equal(json_str(cJSON_GetArrayItem(r, 0), "user_id"), u);
+    cJSON_Delete(r);
+    assert_int_equal(al->contacts_clear(st, u), STORE_OK);
+    cJSON *cl = al->contacts_list(st, u);
+    assert_int_equal(cJSON_GetArraySize(cl), 0);
+    cJSON_Delete(cl);
+    bool deleted = false;
+    assert_int_equal(al->policy_delete(st, "p1", &deleted), STORE_OK);
+    assert_true(deleted);
+    assert_null(al->policy_get(st, "p1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +795,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_detector_state_needs_its_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anomalies_open_once_update_close_resolve_and_rules,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incidents_link_raise_timeline_and_resolve, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_alert_outbox_groups_claims_freezes_and_retries, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_alert_policies_match_by_severity_and_recipients_by_contact, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,8 @@
 #include "store/sqlite/sqlite_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define ALERT_COLUMNS                                                                              \
     "a.id, a.anomaly_id, a.user_id, a.method, a.recipient, a.status, a.attempts, a.created_at, "   \
@@ -313,6 +315,175 @@ static int contact_add(store *st, const char *id, const char *user_id, const cha
                          now_ms));
 }
 
+static const char *col(sqlite3_stmt *q, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(q, i);
+    return t ? t : "";
+}
+
+static int due(store *st, int64_t now_ms, int64_t limit,
+               void (*fn)(void *arg, const store_due_alert *d), void *arg)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(SQ(st),
+                           "SELECT a.id, a.method, a.recipient, a.channel_id, c.url, c.config, "
+                           "c.secret, c.rate_per_min, c.enabled FROM alerts a LEFT JOIN "
+                           "alert_channels c ON c.id = a.channel_id WHERE a.status = 'pending' "
+                           "AND a.due_at <= ? ORDER BY a.due_at LIMIT ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return STORE_ERR;
+    sqlite3_bind_int64(q, 1, now_ms);
+    sqlite3_bind_int64(q, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        store_due_alert d = {.id = col(q, 0),
+                             .method = col(q, 1),
+                             .recipient = col(q, 2),
+                             .channel_id = col(q, 3),
+                             .url = col(q, 4),
+                             .config = col(q, 5),
+                             .secret = col(q, 6),
+                             .has_channel = sqlite3_column_type(q, 4) != SQLITE_NULL,
+                             .rate_per_min = sqlite3_column_int64(q, 7),
+                             .enabled = sqlite3_column_int(q, 8) != 0};
+        fn(arg, &d);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERR;
+}
+
+static int claim(store *st, const char *id, int64_t now_ms, int *attempt)
+{
+    int changed = 0;
+    *attempt = 0;
+    int rc = db_exec(SQ(st), &changed,
+                     "UPDATE alerts SET status = 'sending', attempts = attempts + 1, "
+                     "updated_at = ? WHERE id = ? AND status = 'pending'",
+                     "is", now_ms, id);
+    if (rc != 0) return STORE_ERR;
+    if (changed == 1)
+        *attempt = (int)db_int(SQ(st), 1, "SELECT attempts FROM alerts WHERE id = ?", "s", id);
+    return STORE_OK;
+}
+
+static char *payload_get(store *st, const char *id)
+{
+    sqlite3_stmt *q;
+    char *out = NULL;
+    if (sqlite3_prepare_v2(SQ(st), "SELECT payload FROM alerts WHERE id = ? AND payload IS NOT NULL",
+                           -1, &q, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW) out = strdup(col(q, 0));
+    sqlite3_finalize(q);
+    return out;
+}
+
+static int payload_set(store *st, const char *id, const char *payload)
+{
+    return sq_rc(
+        db_exec(SQ(st), NULL, "UPDATE alerts SET payload = ? WHERE id = ?", "ss", payload, id));
+}
+
+static cJSON *payload_alert(store *st, const char *id)
+{
+    bool found;
+    cJSON *r = db_row_json(SQ(st), &found,
+                           "SELECT id, anomaly_id, kind, severity, count, created_at, channel_id, "
+                           "device_id FROM alerts WHERE id = ?",
+                           "s", id);
+    return sq_found(r, found);
+}
+
+static cJSON *payload_anomaly(store *st, const char *anomaly_id)
+{
+    bool found;
+    cJSON *r = db_row_json(SQ(st), &found,
+                           "SELECT a.id, a.metric, a.severity, a.description, a.detected_at, "
+                           "a.details AS details_json, a.flapping AS flapping_bool, d.id AS "
+                           "device_id, d.name AS device_name, d.type AS device_type, "
+                           "d.location AS device_location FROM anomalies a JOIN devices d ON "
+                           "d.id = a.device_id WHERE a.id = ?",
+                           "s", anomaly_id);
+    return sq_found(r, found);
+}
+
+static cJSON *payload_anomalies(store *st, const char *id, int64_t limit)
+{
+    return db_rows_json(
+        SQ(st),
+        "SELECT a.id, a.device_id, d.name AS device_name, a.metric, a.severity, "
+        "a.description, a.detected_at FROM alert_anomalies aa JOIN anomalies a ON a.id = "
+        "aa.anomaly_id JOIN devices d ON d.id = a.device_id WHERE aa.alert_id = ? "
+        "ORDER BY a.detected_at LIMIT ?",
+        "si", id, limit);
+}
+
+static int attempt_add(store *st, const char *id, int attempt, int64_t started_ms,
+                       int64_t duration_ms, bool ok, long code, const char *error)
+{
+    return sq_rc(db_exec(SQ(st), NULL,
+                         "INSERT INTO alert_attempts(alert_id, attempt, started_at, duration_ms, "
+                         "ok, code, error) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                         "siiiiib", id, (int64_t)attempt, started_ms, duration_ms, (int64_t)ok,
+                         (int64_t)code, ok ? NULL : error));
+}
+
+static int mark_sent(store *st, const char *id, int64_t now_ms)
+{
+    return sq_rc(db_exec(SQ(st), NULL,
+                         "UPDATE alerts SET status = 'sent', sent_at = ?, updated_at = ?, "
+                         "last_error = NULL WHERE id = ?",
+                         "iis", now_ms, now_ms, id));
+}
+
+static int mark_dead(store *st, const char *id, const char *error, int64_t now_ms,
+                     bool only_pending)
+{
+    return sq_rc(db_exec(SQ(st), NULL,
+                         only_pending ? "UPDATE alerts SET status = 'dead', last_error = ?, "
+                                        "updated_at = ? WHERE id = ? AND status = 'pending'"
+                                      : "UPDATE alerts SET status = 'dead', last_error = ?, "
+                                        "updated_at = ? WHERE id = ?",
+                         "sis", error, now_ms, id));
+}
+
+static int mark_retry(store *st, const char *id, int64_t due_ms, const char *error,
+                      int64_t now_ms)
+{
+    return sq_rc(db_exec(SQ(st), NULL,
+                         "UPDATE alerts SET status = 'pending', due_at = ?, updated_at = ?, "
+                         "last_error = ? WHERE id = ?",
+                         "iiss", due_ms, now_ms, error, id));
+}
+
+static int postpone(store *st, const char *id, int64_t due_ms)
+{
+    return sq_rc(
+        db_exec(SQ(st), NULL, "UPDATE alerts SET due_at = ? WHERE id = ?", "is", due_ms, id));
+}
+
+static int64_t next_due(store *st)
+{
+    return db_int(SQ(st), INT64_MAX, "SELECT MIN(due_at) FROM alerts WHERE status = 'pending'",
+                  "");
+}
+
+static int release(store *st, const char *id, int64_t now_ms, int *count)
+{
+    int changed = 0;
+    int rc = id ? db_exec(SQ(st), &changed,
+                          "UPDATE alerts SET status = 'pending', due_at = ? WHERE id = ? AND "
+                          "status = 'sending'",
+                          "is", now_ms, id)
+                : db_exec(SQ(st), &changed,
+                          "UPDATE alerts SET status = 'pending', due_at = ? WHERE status = "
+                          "'sending'",
+                          "i", now_ms);
+    if (count) *count = changed;
+    return sq_rc(rc);
+}
+
 static int escalation_add(store *st, const char *anomaly_id, const char *policy_id, int64_t due_ms)
 {
     return sq_rc(db_exec(SQ(st), NULL,
@@ -376,6 +547,20 @@ const store_alerts_ops sqlite_alerts_ops = {
     .contacts_list = contacts_list,
     .contacts_clear = contacts_clear,
     .contact_add = contact_add,
+    .due = due,
+    .claim = claim,
+    .payload_get = payload_get,
+    .payload_set = payload_set,
+    .payload_alert = payload_alert,
+    .payload_anomaly = payload_anomaly,
+    .payload_anomalies = payload_anomalies,
+    .attempt_add = attempt_add,
+    .mark_sent = mark_sent,
+    .mark_dead = mark_dead,
+    .mark_retry = mark_retry,
+    .postpone = postpone,
+    .next_due = next_due,
+    .release = release,
     .escalation_add = escalation_add,
     .escalations_due = escalations_due,
     .escalation_done = escalation_done,

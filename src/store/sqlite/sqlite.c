@@ -10,6 +10,12 @@ static void sq_close(store *st)
     free(s);
 }
 
+static int sq_open_peer(store *st, bool full_sync, store **out)
+{
+    const char *path = sqlite3_db_filename(SQ(st), "main");
+    return path && path[0] ? store_sqlite_open(path, full_sync, out) : STORE_ERR;
+}
+
 static int sq_begin(store *st)
 {
     return db_begin(SQ(st)) == 0 ? STORE_OK : STORE_ERR;
@@ -27,6 +33,7 @@ static void sq_rollback(store *st)
 
 static const store_backend sqlite_backend = {
     .name = "sqlite",
+    .open_peer = sq_open_peer,
     .close = sq_close,
     .begin = sq_begin,
     .commit = sq_commit,
@@ -50,6 +57,20 @@ store *store_sqlite_wrap(sqlite3 *db)
     s->base.be = &sqlite_backend;
     s->db = db;
     return &s->base;
+}
+
+int store_sqlite_open(const char *path, bool full_sync, store **out)
+{
+    sqlite3 *db;
+    if (db_open(path, full_sync ? DB_SYNC_FULL : DB_SYNC_NORMAL, &db) != 0) return -1;
+    store *st = store_sqlite_wrap(db);
+    if (!st) {
+        db_close(db);
+        return -1;
+    }
+    ((sqlite_store *)st)->owned = true;
+    *out = st;
+    return 0;
 }
 
 sqlite3 *store_sqlite_db(store *st)

@@ -10,6 +10,9 @@
 /* A handle over a connection the caller keeps owning (store_close leaves it open). NULL when
  * out of memory. */
 store *store_sqlite_wrap(sqlite3 *db);
+/* Opens an owned connection to the database at path (WAL, foreign keys, busy timeout);
+ * full_sync: synchronous=FULL, else NORMAL. 0 ok, -1 error (logged). */
+int store_sqlite_open(const char *path, bool full_sync, store **out);
 /* The connection under a SQLite handle (for the SQLite-only modules: tsdb, device_data). */
 sqlite3 *store_sqlite_db(store *st);
 
