@@ -11,7 +11,7 @@
 #include "report/export.h"
 #include "report/report_int.h"
 #include "store/audit.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,11 +51,8 @@ static void finish(export_stream *es, const char *status)
         char *mt = m ? cJSON_PrintUnformatted(m) : NULL;
         const char *sha =
             m ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "sha256")) : "";
-        db_exec(s->db, NULL,
-                "UPDATE exports SET status = 'done', finished_at = ?, bytes = ?, records = ?, "
-                "sha256 = ?, manifest = ? WHERE id = ?",
-                "iiisbs", util_now_ms(), (int64_t)bytes, (int64_t)records, sha ? sha : "", mt,
-                es->id);
+        STORE_REPORTS(s->st)->export_end(s->st, es->id, "done", (int64_t)bytes, (int64_t)records,
+                                         sha ? sha : "", mt, util_now_ms());
         snprintf(detail, sizeof detail, "{\"sha256\":\"%s\",\"bytes\":%llu,\"records\":%llu}",
                  sha ? sha : "", (unsigned long long)bytes, (unsigned long long)records);
         audit_append(s->db, es->actor, "export.complete", es->id, detail, es->peer);
@@ -64,10 +61,8 @@ static void finish(export_stream *es, const char *status)
         free(mt);
         cJSON_Delete(m);
     } else {
-        db_exec(s->db, NULL,
-                "UPDATE exports SET status = ?, finished_at = ?, bytes = ?, records = ? WHERE "
-                "id = ?",
-                "siiis", status, util_now_ms(), (int64_t)bytes, (int64_t)records, es->id);
+        STORE_REPORTS(s->st)->export_end(s->st, es->id, status, (int64_t)bytes, (int64_t)records,
+                                         NULL, NULL, util_now_ms());
         snprintf(detail, sizeof detail, "{\"status\":\"%s\",\"bytes\":%llu}", status,
                  (unsigned long long)bytes);
         audit_append(s->db, es->actor, "export.abort", es->id, detail, es->peer);
@@ -161,10 +156,8 @@ void api_export_start(api_ctx *ctx, const export_params *p, const char *params_j
         return;
     }
     const char *fmt = p->format == EXPORT_CSV ? "csv" : "ndjson";
-    db_exec(s->db, NULL,
-            "INSERT INTO exports(id, created_by, peer, format, params, started_at, status) "
-            "VALUES(?, ?, ?, ?, ?, ?, 'running')",
-            "sssssi", es->id, es->actor, es->peer, fmt, params_json, util_now_ms());
+    STORE_REPORTS(s->st)->export_start(s->st, es->id, es->actor, es->peer, fmt, params_json,
+                                       util_now_ms());
     api_audit(ctx, "export.create", es->id, params_json);
     char headers[512], day[32];
     util_rfc3339(util_now_ms(), day);

@@ -14,7 +14,7 @@
 #include "core/log.h"
 #include "report/export.h"
 #include "report/report_int.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -204,10 +204,6 @@ static void api_report_compliance(api_ctx *ctx)
 
 /* ---- queued and stored reports ---- */
 
-#define REPORT_COLUMNS                                                                             \
-    "id, kind, status, from_ts AS \"from\", to_ts AS \"to\", params AS params_json, "              \
-    "schedule_id, created_by, created_at, finished_at, error, sha256"
-
 static void add_progress(api_ctx *ctx, cJSON *r)
 {
     const char *id = json_str(r, "id"), *status = json_str(r, "status");
@@ -233,9 +229,7 @@ static void api_reports_create(api_ctx *ctx)
     snprintf(detail, sizeof detail, "{\"kind\":\"%s\",\"from\":%lld,\"to\":%lld}",
              report_kind_name(p.kind), (long long)p.from_ms, (long long)p.to_ms);
     api_audit(ctx, "report.generate", id, detail);
-    bool found;
-    cJSON *r = db_row_json(ctx->s->db, &found,
-                           "SELECT " REPORT_COLUMNS " FROM reports WHERE id = ?", "s", id);
+    cJSON *r = STORE_REPORTS(ctx->s->st)->get(ctx->s->st, id, true);
     if (!r) {
         api_error(ctx, 500, "internal", "the report could not be read back");
         return;
@@ -257,18 +251,10 @@ static void api_reports_list(api_ctx *ctx)
         api_error(ctx, 400, "bad_request", "limit 1..1000, kind security|performance|compliance");
         return;
     }
-    int64_t all = auth_role_allows(ctx->role, PERM_AUDIT_READ);
-    const char *where = "WHERE (? OR kind != 'compliance') AND (? = '' OR kind = ?) AND "
-                        "(? = 0 OR schedule_id = ?)";
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT " REPORT_COLUMNS " FROM reports %s ORDER BY created_at DESC, id DESC "
-             "LIMIT ? OFFSET ?",
-             where);
+    bool all = auth_role_allows(ctx->role, PERM_AUDIT_READ);
+    int64_t total = 0;
     cJSON *rows =
-        db_rows_json(ctx->s->db, sql, "issiiii", all, kind, kind, sched, sched, limit, offset);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM reports %s", where);
-    int64_t total = db_int(ctx->s->db, 0, sql, "issii", all, kind, kind, sched, sched);
+        STORE_REPORTS(ctx->s->st)->list(ctx->s->st, kind, sched, all, limit, offset, &total);
     cJSON *r;
     cJSON_ArrayForEach(r, rows) add_progress(ctx, r);
     cJSON *o = cJSON_CreateObject();
@@ -279,14 +265,9 @@ static void api_reports_list(api_ctx *ctx)
 
 static cJSON *visible_report(api_ctx *ctx)
 {
-    bool found = false;
-    int64_t all = auth_role_allows(ctx->role, PERM_AUDIT_READ);
-    cJSON *r = db_row_json(ctx->s->db, &found,
-                           "SELECT " REPORT_COLUMNS " FROM reports WHERE id = ? AND "
-                           "(? OR kind != 'compliance')",
-                           "si", ctx->params[0], all);
-    if (!found || !r) {
-        cJSON_Delete(r);
+    cJSON *r = STORE_REPORTS(ctx->s->st)
+                   ->get(ctx->s->st, ctx->params[0], auth_role_allows(ctx->role, PERM_AUDIT_READ));
+    if (!r) {
         api_error(ctx, 404, "not_found", "no report %s", ctx->params[0]);
         return NULL;
     }
@@ -315,16 +296,9 @@ static void api_reports_download(api_ctx *ctx)
         return;
     }
     cJSON_Delete(r);
-    sqlite3_stmt *st;
-    cJSON *doc = NULL;
-    if (sqlite3_prepare_v2(ctx->s->db, "SELECT document FROM reports WHERE id = ?", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, ctx->params[0], -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            doc = cJSON_ParseWithLength((const char *)sqlite3_column_text(st, 0),
-                                        (size_t)sqlite3_column_bytes(st, 0));
-        sqlite3_finalize(st);
-    }
+    char *text = STORE_REPORTS(ctx->s->st)->document(ctx->s->st, ctx->params[0]);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    free(text);
     if (!doc) {
         api_error(ctx, 500, "internal", "the stored report could not be read");
         return;
@@ -334,17 +308,10 @@ static void api_reports_download(api_ctx *ctx)
 
 /* ---- schedules ---- */
 
-#define SCHEDULE_COLUMNS                                                                           \
-    "id, name, kind, period, params AS params_json, enabled AS is_enabled, next_run, last_run, "   \
-    "created_by, created_at"
-
 static void api_schedules_list(api_ctx *ctx)
 {
-    int64_t all = auth_role_allows(ctx->role, PERM_AUDIT_READ);
-    cJSON *rows = db_rows_json(ctx->s->db,
-                               "SELECT " SCHEDULE_COLUMNS " FROM report_schedules WHERE "
-                               "? OR kind != 'compliance' ORDER BY id",
-                               "i", all);
+    cJSON *rows = STORE_REPORTS(ctx->s->st)
+                      ->schedules_list(ctx->s->st, auth_role_allows(ctx->role, PERM_AUDIT_READ));
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, 200, o);
@@ -382,12 +349,10 @@ static void api_schedules_create(api_ctx *ctx)
     int64_t now = util_now_ms();
     /* the first run is right away (covering the last complete period) unless run_now=false */
     int64_t next = run_now && cJSON_IsFalse(run_now) ? reports_next_run(period, now) : now;
-    int rc = db_exec(ctx->s->db, NULL,
-                     "INSERT INTO report_schedules(name, kind, period, params, next_run, "
-                     "created_by, created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                     "ssssisi", name, report_kind_name(p.kind), period, params ? params : "{}",
-                     next, ctx->user_id, now);
-    int64_t id = sqlite3_last_insert_rowid(ctx->s->db);
+    int64_t id = 0;
+    int rc = STORE_REPORTS(ctx->s->st)
+                 ->schedule_create(ctx->s->st, name, report_kind_name(p.kind), period, params,
+                                   next, ctx->user_id, now, &id);
     free(params);
     if (rc != 0) {
         cJSON_Delete(b);
@@ -400,24 +365,19 @@ static void api_schedules_create(api_ctx *ctx)
     api_audit(ctx, "report_schedule.create", target, detail ? detail : "");
     free(detail);
     cJSON_Delete(b);
-    bool found;
-    api_json(ctx, 201,
-             db_row_json(ctx->s->db, &found,
-                         "SELECT " SCHEDULE_COLUMNS " FROM report_schedules WHERE id = ?", "i",
-                         id));
+    api_json(ctx, 201, STORE_REPORTS(ctx->s->st)->schedule_get(ctx->s->st, id));
 }
 
 static void api_schedules_delete(api_ctx *ctx)
 {
     char *end;
     long long id = strtoll(ctx->params[0], &end, 10);
-    int64_t all = auth_role_allows(ctx->role, PERM_AUDIT_READ);
-    int changes = 0;
+    bool deleted = false;
     if (*end == '\0' && end != ctx->params[0])
-        db_exec(ctx->s->db, &changes,
-                "DELETE FROM report_schedules WHERE id = ? AND (? OR kind != 'compliance')", "ii",
-                (int64_t)id, all);
-    if (changes == 0) {
+        STORE_REPORTS(ctx->s->st)
+            ->schedule_delete(ctx->s->st, (int64_t)id,
+                              auth_role_allows(ctx->role, PERM_AUDIT_READ), &deleted);
+    if (!deleted) {
         api_error(ctx, 404, "not_found", "no schedule %s", ctx->params[0]);
         return;
     }
@@ -485,10 +445,6 @@ static void api_export(api_ctx *ctx)
     free(params);
 }
 
-#define EXPORT_COLUMNS                                                                             \
-    "id, created_by, peer, format, params AS params_json, started_at, finished_at, status, "       \
-    "bytes, records, sha256, manifest AS manifest_json"
-
 static void api_exports_list(api_ctx *ctx)
 {
     bool bad = false;
@@ -498,10 +454,7 @@ static void api_exports_list(api_ctx *ctx)
         return;
     }
     const char *mine = ctx->role == ROLE_ADMIN ? "" : ctx->user_id;
-    cJSON *rows = db_rows_json(ctx->s->db,
-                               "SELECT " EXPORT_COLUMNS " FROM exports WHERE ? = '' OR "
-                               "created_by = ? ORDER BY started_at DESC, id DESC LIMIT ?",
-                               "ssi", mine, mine, limit);
+    cJSON *rows = STORE_REPORTS(ctx->s->st)->exports_list(ctx->s->st, mine, limit);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     api_json(ctx, 200, o);
@@ -510,13 +463,8 @@ static void api_exports_list(api_ctx *ctx)
 static void api_exports_get(api_ctx *ctx)
 {
     const char *mine = ctx->role == ROLE_ADMIN ? "" : ctx->user_id;
-    bool found = false;
-    cJSON *r = db_row_json(ctx->s->db, &found,
-                           "SELECT " EXPORT_COLUMNS " FROM exports WHERE id = ? AND (? = '' OR "
-                           "created_by = ?)",
-                           "sss", ctx->params[0], mine, mine);
-    if (!found || !r) {
-        cJSON_Delete(r);
+    cJSON *r = STORE_REPORTS(ctx->s->st)->export_get(ctx->s->st, ctx->params[0], mine);
+    if (!r) {
         api_error(ctx, 404, "not_found", "no export %s", ctx->params[0]);
         return;
     }

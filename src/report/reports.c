@@ -10,7 +10,7 @@
 #include "report/export.h"
 #include "report/report_int.h"
 #include "store/audit.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -121,17 +121,18 @@ int reports_queue(server *s, const report_params *p, const char *created_by, int
     char *params = pj ? cJSON_PrintUnformatted(pj) : NULL;
     cJSON_Delete(pj);
     if (!params) return -1;
-    int rc = db_exec(s->db, NULL,
-                     "INSERT INTO reports(id, kind, status, params, from_ts, to_ts, schedule_id, "
-                     "created_by, created_at) VALUES(?, ?, 'queued', ?, ?, ?, NULLIF(?, 0), ?, ?)",
-                     "sssiiisi", id_out, report_kind_name(p->kind), params, p->from_ms, p->to_ms,
-                     schedule_id, created_by ? created_by : "system", util_now_ms());
+    store_report_new r = {.id = id_out,
+                          .kind = report_kind_name(p->kind),
+                          .params = params,
+                          .from_ms = p->from_ms,
+                          .to_ms = p->to_ms,
+                          .schedule_id = schedule_id,
+                          .created_by = created_by};
+    int rc = STORE_REPORTS(s->st)->create(s->st, &r, util_now_ms());
     free(params);
     if (rc != 0) return -1;
     if (enqueue(st, id_out, p, created_by) != 0) {
-        db_exec(s->db, NULL,
-                "UPDATE reports SET status = 'failed', error = 'out of memory' WHERE id = ?", "s",
-                id_out);
+        STORE_REPORTS(s->st)->set_failed(s->st, id_out, "out of memory", util_now_ms());
         return -1;
     }
     return 0;
@@ -157,10 +158,7 @@ static void finish_job(reports_state *st, report_job *j, int rc)
     if (text) {
         char sha[65];
         util_sha256_hex(text, strlen(text), sha);
-        db_exec(s->db, NULL,
-                "UPDATE reports SET status = 'done', finished_at = ?, document = ?, sha256 = ? "
-                "WHERE id = ?",
-                "isss", util_now_ms(), text, sha, j->id);
+        STORE_REPORTS(s->st)->set_done(s->st, j->id, text, sha, util_now_ms());
         char detail[160];
         snprintf(detail, sizeof detail, "{\"kind\":\"%s\",\"sha256\":\"%s\"}",
                  report_kind_name(j->b->p.kind), sha);
@@ -169,9 +167,8 @@ static void finish_job(reports_state *st, report_job *j, int rc)
                  strlen(text));
         free(text);
     } else {
-        db_exec(s->db, NULL,
-                "UPDATE reports SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
-                "iss", util_now_ms(), "the report could not be built (see the server log)", j->id);
+        STORE_REPORTS(s->st)->set_failed(
+            s->st, j->id, "the report could not be built (see the server log)", util_now_ms());
         log_error("report_failed", "id=%s kind=%s", j->id, report_kind_name(j->b->p.kind));
     }
 }
@@ -183,7 +180,7 @@ static void work_cb(uv_timer_t *t)
     if (!j || !st->running) return;
     if (!j->started) {
         j->started = true;
-        db_exec(st->s->db, NULL, "UPDATE reports SET status = 'running' WHERE id = ?", "s", j->id);
+        STORE_REPORTS(st->s->st)->set_running(st->s->st, j->id);
     }
     int rc = report_build_step(j->b, SLICE_MS);
     if (rc != 1) {
@@ -198,22 +195,19 @@ static void work_cb(uv_timer_t *t)
 /* Restarts the builds a previous run left queued or running. */
 static void resume_jobs(reports_state *st)
 {
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st->s->db,
-                           "SELECT id, params, COALESCE(created_by, 'system') FROM reports WHERE "
-                           "status IN ('queued','running') ORDER BY created_at",
-                           -1, &q, NULL) != SQLITE_OK)
-        return;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(q, 0);
-        cJSON *pj = cJSON_Parse((const char *)sqlite3_column_text(q, 1));
+    cJSON *rows = STORE_REPORTS(st->s->st)->unfinished(st->s->st);
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows)
+    {
+        const char *id = json_str(row, "id");
+        cJSON *pj = cJSON_Parse(json_str(row, "params") ? json_str(row, "params") : "");
         report_params p;
-        if (pj && report_params_from_json(pj, &p) == 0 &&
-            enqueue(st, id, &p, (const char *)sqlite3_column_text(q, 2)) == 0)
+        if (id && pj && report_params_from_json(pj, &p) == 0 &&
+            enqueue(st, id, &p, json_str(row, "created_by")) == 0)
             log_info("report_resumed", "id=%s", id);
         cJSON_Delete(pj);
     }
-    sqlite3_finalize(q);
+    cJSON_Delete(rows);
 }
 
 /* ---- schedules ---- */
@@ -223,23 +217,15 @@ static void run_schedules(reports_state *st, int64_t now)
     server *s = st->s;
     int64_t ids[16];
     int n = 0;
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT id FROM report_schedules WHERE enabled = 1 AND next_run <= ? "
-                           "ORDER BY next_run LIMIT 16",
-                           -1, &q, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_int64(q, 1, now);
-    while (n < 16 && sqlite3_step(q) == SQLITE_ROW)
-        ids[n++] = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
+    cJSON *due = STORE_REPORTS(s->st)->schedules_due(s->st, now, 16);
+    const cJSON *d;
+    cJSON_ArrayForEach(d, due)
+    {
+        if (n < 16) ids[n++] = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "id"));
+    }
+    cJSON_Delete(due);
     for (int i = 0; i < n; i++) {
-        bool found;
-        cJSON *row = db_row_json(s->db, &found,
-                                 "SELECT kind, period, params AS params_json, "
-                                 "COALESCE(created_by, 'system') AS created_by FROM "
-                                 "report_schedules WHERE id = ?",
-                                 "i", ids[i]);
+        cJSON *row = STORE_REPORTS(s->st)->schedule_get(s->st, ids[i]);
         const char *period = row ? json_str(row, "period") : NULL;
         if (!row || !period) {
             cJSON_Delete(row);
@@ -260,7 +246,8 @@ static void run_schedules(reports_state *st, int64_t now)
         }
         char id[UUID_STR_LEN + 1];
         if (pj && report_params_from_json(pj, &p) == 0 &&
-            reports_queue(s, &p, json_str(row, "created_by"), ids[i], id) == 0) {
+            reports_queue(s, &p, json_str(row, "created_by") ? json_str(row, "created_by") : "system",
+                          ids[i], id) == 0) {
             char detail[96];
             snprintf(detail, sizeof detail, "{\"schedule_id\":%lld,\"kind\":\"%s\"}",
                      (long long)ids[i], report_kind_name(p.kind));
@@ -269,8 +256,7 @@ static void run_schedules(reports_state *st, int64_t now)
         } else {
             log_error("report_schedule_failed", "schedule=%lld", (long long)ids[i]);
         }
-        db_exec(s->db, NULL, "UPDATE report_schedules SET last_run = ?, next_run = ? WHERE id = ?",
-                "iii", now, reports_next_run(period, now), ids[i]);
+        STORE_REPORTS(s->st)->schedule_ran(s->st, ids[i], now, reports_next_run(period, now));
         cJSON_Delete(row);
     }
 }

@@ -472,6 +472,54 @@ typedef struct {
     int (*escalation_done)(store *st, const char *anomaly_id, const char *policy_id);
 } store_alerts_ops;
 
+/* ---- reports (built documents), their schedules, and the record of forensic exports ---- */
+typedef struct {
+    const char *id, *kind, *params; /* params: JSON object text */
+    int64_t from_ms, to_ms;
+    int64_t schedule_id; /* 0: on demand */
+    const char *created_by;
+} store_report_new;
+
+typedef struct {
+    /* Report rows: {"id","kind","status","from","to","params" (object),"schedule_id",
+     * "created_by","created_at","finished_at","error","sha256"}; compliance reports only when
+     * with_compliance. */
+    cJSON *(*get)(store *st, const char *id, bool with_compliance);
+    cJSON *(*list)(store *st, const char *kind, int64_t schedule_id, bool with_compliance,
+                   int64_t limit, int64_t offset, int64_t *total);
+    int (*create)(store *st, const store_report_new *r, int64_t now_ms); /* queued */
+    int (*set_running)(store *st, const char *id);
+    int (*set_done)(store *st, const char *id, const char *document, const char *sha256,
+                    int64_t now_ms);
+    int (*set_failed)(store *st, const char *id, const char *error, int64_t now_ms);
+    char *(*document)(store *st, const char *id); /* malloc'ed JSON text, NULL if none */
+    /* [{"id","params","created_by"}] of the builds left queued or running, oldest first. */
+    cJSON *(*unfinished)(store *st);
+
+    /* Schedules (integer ids): {"id","name","kind","period","params" (object),"enabled",
+     * "next_run","last_run","created_by","created_at"}. */
+    cJSON *(*schedules_list)(store *st, bool with_compliance);
+    cJSON *(*schedule_get)(store *st, int64_t id);
+    int (*schedule_create)(store *st, const char *name, const char *kind, const char *period,
+                           const char *params, int64_t next_run_ms, const char *created_by,
+                           int64_t now_ms, int64_t *id);
+    int (*schedule_delete)(store *st, int64_t id, bool with_compliance, bool *deleted);
+    /* [{"id"}] of the enabled schedules due at now, at most limit, soonest first. */
+    cJSON *(*schedules_due)(store *st, int64_t now_ms, int64_t limit);
+    int (*schedule_ran)(store *st, int64_t id, int64_t now_ms, int64_t next_run_ms);
+
+    /* Exports: {"id","created_by","peer","format","params" (object),"started_at",
+     * "finished_at","status","bytes","records","sha256","manifest" (object)}; created_by ""
+     * any. */
+    cJSON *(*exports_list)(store *st, const char *created_by, int64_t limit);
+    cJSON *(*export_get)(store *st, const char *id, const char *created_by);
+    int (*export_start)(store *st, const char *id, const char *created_by, const char *peer,
+                        const char *format, const char *params, int64_t now_ms);
+    /* status done (with sha256 and manifest), aborted or failed */
+    int (*export_end)(store *st, const char *id, const char *status, int64_t bytes,
+                      int64_t records, const char *sha256, const char *manifest, int64_t now_ms);
+} store_reports_ops;
+
 /* ---- audit log (the hash chain itself is store/audit.h) ---- */
 typedef struct {
     /* [{"seq","ts","actor","action","target","detail","peer","hash"}], newest first, rows with
@@ -499,6 +547,7 @@ typedef struct store_backend {
     const store_series_ops *series;
     const store_incidents_ops *incidents;
     const store_alerts_ops *alerts;
+    const store_reports_ops *reports;
 } store_backend;
 
 /* Every back-end's handle starts with this. */
@@ -544,6 +593,7 @@ static inline int store_commit_or_rollback(store *st)
 #define STORE_SERIES(st) ((st)->be->series)
 #define STORE_INCIDENTS(st) ((st)->be->incidents)
 #define STORE_ALERTS(st) ((st)->be->alerts)
+#define STORE_REPORTS(st) ((st)->be->reports)
 
 /* Generic helpers over the tables (store.c). */
 /* The stored setting, or def when there is none. */

@@ -48,6 +48,7 @@ static const store_backend sqlite_backend = {
     .series = &sqlite_series_ops,
     .incidents = &sqlite_incidents_ops,
     .alerts = &sqlite_alerts_ops,
+    .reports = &sqlite_reports_ops,
 };
 
 store *store_sqlite_wrap(sqlite3 *db)

@@ -47,5 +47,6 @@ extern const store_rules_ops sqlite_rules_ops;
 extern const store_series_ops sqlite_series_ops;
 extern const store_incidents_ops sqlite_incidents_ops;
 extern const store_alerts_ops sqlite_alerts_ops;
+extern const store_reports_ops sqlite_reports_ops;
 
 #endif
