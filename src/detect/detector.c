@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define SNAP_MAGIC 0x31535444u /* "DTS1" little-endian */
-#define SNAP_VERSION 3
+#define SNAP_VERSION 4
 #define SNAP_ORDER 0x0102
 
 typedef struct {
@@ -25,10 +25,12 @@ static const param_def param_table[] = {
     PD(clip_z, 0, 4.0),        PD(ar_lambda, 0, 0.999),   PD(hst_window, 1, 200),
     PD(lik_short, 1, 12),      PD(lik_alpha, 0, 0.0005),  PD(shift_alpha, 0, 0.05),
     PD(lik_fmax, 0, 0.08),     PD(ens_density, 0, 1),     PD(warmup, 1, 300),
-    PD(alert_info, 0, 0.55),   PD(alert_warning, 0, 0.7), PD(alert_critical, 0, 0.85),
+    PD(alert_info, 0, 0.45),   PD(alert_warning, 0, 0.7), PD(alert_critical, 0, 0.85),
     PD(alert_holdoff, 1, 100), PD(mv_learn, 0, 0.002),    PD(mv_smooth, 0, 0.2),
     PD(mv_k_on, 0, 3.5),       PD(mv_k_off, 0, 2.0),      PD(mv_ridge, 0, 0.01),
     PD(mv_mewma, 0, 0.1),      PD(mv_track, 0, 0.5),      PD(mv_learn_alarm, 0, 0.0003),
+    PD(ens_ar, 0, 1),          PD(cal_stream, 0, 1),      PD(conf, 0, 1),
+    PD(conf_warm, 1, 150),
 };
 #undef PD
 

@@ -28,6 +28,11 @@ typedef struct det_params {
     double lik_alpha;   /* EW rate of the long-term score distribution */
     double lik_fmax;    /* tail fraction above which the bulk stops being winsorised; 0 = off */
     uint32_t warmup;    /* points before any score is reported */
+    double conf;        /* 1: conformal point tails of the robust and AR scores join the ensemble */
+    uint32_t conf_warm; /* scores a conformal tail must have seen before it has an opinion */
+    /* ablation switches (bench/nab_loco.py): 1 = on (default), 0 = off */
+    double ens_ar;     /* the AR forecaster member */
+    double cal_stream; /* the robust member's calendar-day stream */
     /* default alert decision on the [0,1] score */
     double alert_info, alert_warning, alert_critical;
     uint32_t alert_holdoff; /* points after an alert during which no new alert is raised */

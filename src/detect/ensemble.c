@@ -38,13 +38,15 @@ int det_ensemble_init(det_ensemble *e, const det_params *p, const det_kind *kind
         det_lik_init(&e->lik[i]);
         off += vt->state_size;
         for (uint8_t k = 0; k < 2 && vt->aux; k++) {
-            if (e->n_aux >= DET_ENS_AUX || (k == 1 && !vt->aux2)) break;
+            if (e->n_aux >= DET_ENS_AUX || (k == 1 && (!vt->aux2 || p->cal_stream <= 0))) break;
             e->aux_of[e->n_aux] = (uint8_t)i;
             e->aux_k[e->n_aux] = k;
             det_lik_init(&e->lik_aux[e->n_aux]);
             e->n_aux++;
         }
     }
+    det_conf_init(&e->conf[0]);
+    det_conf_init(&e->conf[1]);
     e->n = (uint8_t)n;
     return 0;
 }
@@ -53,11 +55,13 @@ int det_ensemble_init_default(det_ensemble *e, const det_params *p, uint64_t see
 {
     /* ens_density picks the pattern (density) member: 1 the grid (default: deterministic and
        cheap), 0 half-space trees (seeded), 2 none */
-    static const det_kind with_grid[] = {DET_ROBUST, DET_FORECAST, DET_GRID};
-    static const det_kind with_hst[] = {DET_ROBUST, DET_FORECAST, DET_HST};
-    if (p->ens_density == 0) return det_ensemble_init(e, p, with_hst, 3, seed);
-    if (p->ens_density == 2) return det_ensemble_init(e, p, with_grid, 2, seed);
-    return det_ensemble_init(e, p, with_grid, 3, seed);
+    det_kind k[DET_ENS_MAX];
+    size_t n = 0;
+    k[n++] = DET_ROBUST;
+    if (p->ens_ar > 0) k[n++] = DET_FORECAST;
+    if (p->ens_density == 0) k[n++] = DET_HST;
+    if (p->ens_density == 1) k[n++] = DET_GRID;
+    return det_ensemble_init(e, p, k, n, seed);
 }
 
 void *det_ensemble_member(det_ensemble *e, size_t i)
@@ -70,7 +74,7 @@ void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, do
 {
     /* all cache lines this point will touch, requested up front: with many series the state is
        cold, and overlapping the misses is most of the speed */
-    for (const char *c = (const char *)e->lik; c < (const char *)(e->lik_aux + e->n_aux); c += 64)
+    for (const char *c = (const char *)e->lik; c < (const char *)(e->conf + 2); c += 64)
         DET_PREFETCH(c);
     for (size_t i = 0; i < e->n; i++) {
         const det_vtable *vt = registry[e->kind[i]];
@@ -112,7 +116,21 @@ void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, do
     }
     out->n = e->n;
     qmin *= (double)streams;
-    out->q = qmin > 1.0 ? 1.0 : qmin;
+    if (qmin > 1.0) qmin = 1.0;
+    if (p->conf > 0) { /* conformal point tails of the z-score members, Bonferroni x 2 */
+        double pc = 1.0;
+        for (size_t i = 0; i < e->n && i < 2; i++) {
+            if (e->kind[i] != DET_ROBUST && e->kind[i] != DET_FORECAST) continue;
+            double pi = det_conf_update(&e->conf[i], out->raw[i], p->conf_warm);
+            if (2.0 * pi < out->qm[i]) out->qm[i] = 2.0 * pi;
+            if (pi < pc) pc = pi;
+        }
+        pc *= 2.0;
+        if (pc < qmin) qmin = pc;
+        qmin *= 2.0;
+        if (qmin > 1.0) qmin = 1.0;
+    }
+    out->q = qmin;
 }
 
 void det_ensemble_reset(det_ensemble *e, const det_params *p)
@@ -123,6 +141,8 @@ void det_ensemble_reset(det_ensemble *e, const det_params *p)
     }
     for (size_t j = 0; j < e->n_aux && j < DET_ENS_AUX; j++)
         det_lik_init(&e->lik_aux[j]);
+    det_conf_init(&e->conf[0]);
+    det_conf_init(&e->conf[1]);
 }
 
 int det_ensemble_validate(const det_ensemble *e)
@@ -140,6 +160,7 @@ int det_ensemble_validate(const det_ensemble *e)
         if (det_lik_validate(&e->lik[i]) != 0) return -1;
     }
     if (e->n_aux > DET_ENS_AUX) return -1;
+    if (det_conf_validate(&e->conf[0]) != 0 || det_conf_validate(&e->conf[1]) != 0) return -1;
     for (size_t j = 0; j < e->n_aux; j++) {
         if (e->aux_of[j] >= e->n || e->aux_k[j] > 1) return -1;
         const det_vtable *vt = registry[e->kind[e->aux_of[j]]];

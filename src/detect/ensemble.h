@@ -10,6 +10,7 @@
 #define IOTAD_DETECT_ENSEMBLE_H
 
 #include "detect/detector.h"
+#include "detect/conformal.h"
 #include "detect/likelihood.h"
 
 #define DET_ENS_MAX 4
@@ -33,6 +34,7 @@ typedef struct {
     uint16_t off[DET_ENS_MAX];
     det_lik lik[DET_ENS_MAX];     /* one per member */
     det_lik lik_aux[DET_ENS_AUX]; /* one per aux stream */
+    det_conf conf[2];             /* conformal point tail of members 0 and 1 (p->conf) */
     _Alignas(8) uint8_t arena[DET_ENS_ARENA];
 } det_ensemble;
 
