@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#define POT_K 5            /* the exponential tail is fitted to the POT_K largest scores */
-#define POT_SCALE_MIN 0.05 /* tail scale >= 5% of its threshold */
+#define POT_K 5           /* the exponential tail is fitted to the POT_K largest scores */
+#define POT_SCALE_MIN 0.1 /* tail scale >= 10% of its threshold */
 
 void det_conf_init(det_conf *c)
 {
@@ -80,6 +80,12 @@ double det_conf_update(det_conf *c, double raw, uint32_t warm)
     double p = tail_p(c, raw, warm);
     learn(c, (float)raw);
     return p;
+}
+
+double det_conf_peek(const det_conf *c, double raw, uint32_t warm)
+{
+    if (!(raw >= 0)) return 1.0;
+    return tail_p(c, raw > 1e30 ? 1e30 : raw, warm);
 }
 
 int det_conf_validate(const det_conf *c)

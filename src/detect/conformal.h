@@ -26,6 +26,8 @@ void det_conf_init(det_conf *c);
 /* Tail probability of raw among the scores learned so far (1 while fewer than `warm` are known,
  * or when raw is not among the largest kept); then learns raw. raw < 0: no opinion, returns 1. */
 double det_conf_update(det_conf *c, double raw, uint32_t warm);
+/* The same tail probability without learning (late or duplicate points). */
+double det_conf_peek(const det_conf *c, double raw, uint32_t warm);
 int det_conf_validate(const det_conf *c);
 
 #endif

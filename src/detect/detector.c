@@ -30,7 +30,7 @@ static const param_def param_table[] = {
     PD(mv_k_on, 0, 3.5),       PD(mv_k_off, 0, 2.0),      PD(mv_ridge, 0, 0.01),
     PD(mv_mewma, 0, 0.1),      PD(mv_track, 0, 0.5),      PD(mv_learn_alarm, 0, 0.0003),
     PD(ens_ar, 0, 1),          PD(cal_stream, 0, 1),      PD(conf, 0, 1),
-    PD(conf_warm, 1, 150),
+    PD(conf_warm, 1, 150),     PD(gap_k, 0, 12),
 };
 #undef PD
 

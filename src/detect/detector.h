@@ -28,6 +28,7 @@ typedef struct det_params {
     double lik_alpha;   /* EW rate of the long-term score distribution */
     double lik_fmax;    /* tail fraction above which the bulk stops being winsorised; 0 = off */
     uint32_t warmup;    /* points before any score is reported */
+    double gap_k;       /* a pause longer than gap_k typical sampling intervals is a gap */
     double conf;        /* 1: conformal point tails of the robust and AR scores join the ensemble */
     uint32_t conf_warm; /* scores a conformal tail must have seen before it has an opinion */
     /* ablation switches (bench/nab_loco.py): 1 = on (default), 0 = off */
@@ -68,6 +69,12 @@ typedef struct det_vtable {
      * touch, so that with many series (states cold in cache) the misses overlap. No effect on
      * results. */
     void (*prefetch)(const void *state, int64_t ts_ms, double x);
+    /* Optional: the next point comes after a gap of k typical sampling intervals (k > 1): the
+     * context of the last points is stale (lags, shingles), but nothing learned is forgotten. */
+    void (*gap)(void *state, double k);
+    /* Optional: raw score of (ts_ms, x) without learning from it (late or duplicate points);
+     * < 0: no opinion. */
+    double (*peek)(const void *state, const det_params *p, int64_t ts_ms, double x);
 } det_vtable;
 
 #if defined(__GNUC__) || defined(__clang__)

@@ -133,6 +133,32 @@ void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, do
     out->q = qmin;
 }
 
+void det_ensemble_gap(det_ensemble *e, double k)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        const det_vtable *vt = registry[e->kind[i]];
+        if (vt->gap) vt->gap(e->arena + e->off[i], k);
+    }
+}
+
+void det_ensemble_peek(const det_ensemble *e, const det_params *p, int64_t ts_ms, double x,
+                       det_ens_out *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = e->n;
+    out->q = 1.0;
+    for (size_t i = 0; i < e->n; i++) {
+        const det_vtable *vt = registry[e->kind[i]];
+        out->raw[i] = -1.0;
+        out->qm[i] = 1.0;
+        if (!vt->peek || i >= 2 || p->conf <= 0) continue;
+        out->raw[i] = vt->peek(e->arena + e->off[i], p, ts_ms, x);
+        double q = 4.0 * det_conf_peek(&e->conf[i], out->raw[i], p->conf_warm);
+        out->qm[i] = q > 1.0 ? 1.0 : q;
+        if (out->qm[i] < out->q) out->q = out->qm[i];
+    }
+}
+
 void det_ensemble_reset(det_ensemble *e, const det_params *p)
 {
     for (size_t i = 0; i < e->n; i++) {

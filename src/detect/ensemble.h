@@ -14,7 +14,7 @@
 #include "detect/likelihood.h"
 
 #define DET_ENS_MAX 4
-#define DET_ENS_ARENA 3176
+#define DET_ENS_ARENA 3216
 #define DET_ENS_AUX 2
 
 typedef enum {
@@ -55,6 +55,12 @@ int det_ensemble_init(det_ensemble *e, const det_params *p, const det_kind *kind
 int det_ensemble_init_default(det_ensemble *e, const det_params *p, uint64_t seed);
 void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, double x,
                          det_ens_out *out);
+/* The next point follows a gap of k typical sampling intervals: members drop stale context. */
+void det_ensemble_gap(det_ensemble *e, double k);
+/* Scores a late or duplicate point without learning from it: the members that can (the robust
+ * baseline) through their conformal tails; q = 1 when none has an opinion. */
+void det_ensemble_peek(const det_ensemble *e, const det_params *p, int64_t ts_ms, double x,
+                       det_ens_out *out);
 void det_ensemble_reset(det_ensemble *e, const det_params *p);
 /* Member state by index (for explanations and tests). */
 void *det_ensemble_member(det_ensemble *e, size_t i);

@@ -11,6 +11,8 @@
 #define P0 100.0
 #define TRACE_CAP 1e4
 #define W_MAX 3.0
+#define GAP_CAP 100.0
+#define SIGMA_PER_MAD 1.2533
 
 static void rls_reset(det_ar *s)
 {
@@ -75,6 +77,24 @@ double det_ar_update(det_ar *s, const det_params *p, int64_t ts_ms, double x)
     double sc = s->scale > 1e-9 * (1.0 + fabs(s->mean)) ? s->scale : 1e-9 * (1.0 + fabs(s->mean));
     double u = det_clamp((x - s->mean) / sc, -50.0, 50.0);
 
+    if (s->refill > 0 && s->n > 1) { /* after a gap: collect fresh lags, forecast nothing */
+        if (s->refill == DET_AR_LAGS && s->gap_k > 1) {
+            /* the level may have drifted during the gap by about slope * k: Kalman step of the
+               normalisation mean against the forecast noise */
+            double k = s->gap_k < GAP_CAP ? s->gap_k : GAP_CAP, d = s->dabs * (k - 1.0);
+            if (d > SIGMA_PER_MAD) d = SIGMA_PER_MAD; /* no further than the values spread */
+            s->mean += d * d / (d * d + s->err2) * (x - s->mean);
+            u = det_clamp((x - s->mean) / sc, -50.0, 50.0);
+        }
+        s->gap_k = 0;
+        s->refill--;
+        memmove(s->lag + 1, s->lag, (DET_AR_LAGS - 1) * sizeof(double));
+        s->lag[0] = u;
+        double dx = x - s->mean;
+        s->mean += a * det_clamp(dx, -p->clip_z * 1.25 * sc, p->clip_z * 1.25 * sc) * 0.5;
+        s->scale += a * (fabs(dx) - s->scale);
+        return -1.0;
+    }
     double phi[DET_AR_DIM];
     for (int i = 0; i < DET_AR_LAGS; i++)
         phi[i] = s->lag[i];
@@ -85,6 +105,7 @@ double det_ar_update(det_ar *s, const det_params *p, int64_t ts_ms, double x)
     double ec = det_clamp(e, -p->clip_z * rms, p->clip_z * rms);
     rls_learn(s, phi, s->n < WARM ? e : ec, p->ar_lambda);
     s->err2 += (s->n < WARM ? a : 0.01) * (ec * ec - s->err2);
+    s->dabs += a * (fmin(fabs(u - s->lag[0]), p->clip_z) - s->dabs);
     memmove(s->lag + 1, s->lag, (DET_AR_LAGS - 1) * sizeof(double));
     s->lag[0] = u;
     double dx = x - s->mean;
@@ -117,6 +138,13 @@ static void vt_init(void *st, const det_params *p, uint64_t seed)
     det_ar_init(st, p, seed);
 }
 
+static void vt_gap(void *st, double k)
+{
+    det_ar *s = st;
+    s->refill = DET_AR_LAGS;
+    s->gap_k = k;
+}
+
 static void vt_reset(void *st, const det_params *p)
 {
     det_ar_init(st, p, 0);
@@ -129,6 +157,7 @@ static int vt_validate(const void *st)
     size_t nd = (sizeof *s - offsetof(det_ar, mean)) / sizeof(double);
     for (size_t i = 0; i < nd; i++)
         if (!isfinite(d[i])) return -1;
+    if (s->refill > DET_AR_LAGS || s->gap_k < 0) return -1;
     return s->scale >= 0 && s->err2 >= 0 ? 0 : -1;
 }
 
@@ -141,4 +170,5 @@ const det_vtable det_ar_vt = {
     .expected = NULL,
     .validate = vt_validate,
     .prefetch = vt_prefetch,
+    .gap = vt_gap,
 };

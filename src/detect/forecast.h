@@ -11,12 +11,14 @@
 
 typedef struct {
     uint32_t n;
-    uint32_t pad;
+    uint32_t refill;    /* lags still to refill after a gap (no forecast until then) */
     double mean, scale; /* input normalisation */
     double err2;        /* EW mean squared forecast error (normalised units) */
     double lag[DET_AR_LAGS];
     double w[DET_AR_DIM];
     double P[DET_AR_DIM * DET_AR_DIM];
+    double dabs;  /* EW mean |change| of the normalised value per point (drift over a gap) */
+    double gap_k; /* the next point follows a gap of gap_k typical intervals (0: none) */
 } det_ar;
 
 extern const det_vtable det_ar_vt;

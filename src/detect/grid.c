@@ -117,6 +117,14 @@ static void vt_prefetch(const void *st, int64_t ts, double x)
     DET_PREFETCH(&s->cell[cell_index(c, 2)]);
 }
 
+static void vt_gap(void *st, double k)
+{
+    (void)k;
+    det_grid *s = st; /* the shingle refills from the points after the gap */
+    s->pos = 0;
+    s->full = 0;
+}
+
 static int vt_validate(const void *st)
 {
     const det_grid *s = st;
@@ -135,5 +143,6 @@ const det_vtable det_grid_vt = {
     .reset = vt_reset,
     .expected = NULL,
     .validate = vt_validate,
+    .gap = vt_gap,
     .prefetch = vt_prefetch,
 };

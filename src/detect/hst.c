@@ -120,6 +120,14 @@ static void vt_reset(void *st, const det_params *p)
     det_hst_init(s, p, s->seed);
 }
 
+static void vt_gap(void *st, double k)
+{
+    (void)k;
+    det_hst *s = st; /* the shingle refills from the points after the gap */
+    s->pos = 0;
+    s->full = 0;
+}
+
 static int vt_validate(const void *st)
 {
     const det_hst *s = st;
@@ -138,4 +146,5 @@ const det_vtable det_hst_vt = {
     .reset = vt_reset,
     .expected = NULL,
     .validate = vt_validate,
+    .gap = vt_gap,
 };

@@ -37,6 +37,15 @@
    not make a day. */
 #define DAY_ALPHA 0.1
 #define DAY_MIN 3u
+/* Gaps: after k typical sampling intervals without data the level may have drifted by up to
+   about d1 * (k - 1) (d1: the typical change between consecutive points; a steady trend is the
+   conservative assumption, a random walk would give only sqrt(k - 1) and a warming room is not
+   one), so the level model's scale for that point is widened by it and the
+   level takes the Kalman gain of that drift against its noise (a thermostat that warmed by 2
+   degrees during a 2-hour gap starts from its new temperature instead of alarming on it, and
+   nothing learned is forgotten). The drift is capped at GAP_CAP intervals. */
+#define GAP_CAP 100.0
+#define ENV_RATE (0.1 / MS_DAY)
 
 static int bin_of(int64_t ts_ms)
 {
@@ -223,6 +232,7 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
         s->exp_lo = s->exp_hi = (float)x;
     }
     s->n++;
+    double dt_ms = (double)ts_ms - (double)s->last_ts;
     s->last_ts = ts_ms;
     double warm = s->n < WARM ? 1.0 / s->n : 0.0;
     model m = choose(s, b, wb);
@@ -231,6 +241,16 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     double sg =
         SIGMA_PER_MAD * (m == MODEL_WEEK ? s->scale_w : (m == MODEL_DAY ? s->scale_s : s->scale_n));
     if (sg < fl) sg = fl;
+    double drift2 = 0; /* the point follows a gap: variance of the level's drift during it */
+    if (s->gap_k > 1 && s->n > WARM) {
+        double k = s->gap_k < GAP_CAP ? s->gap_k : GAP_CAP;
+        double d = SIGMA_PER_MAD * s->d1 * (k - 1.0), spread = 0.5 * (s->env_hi - s->env_lo);
+        if (d > spread) d = spread; /* a level drifts no further than the values range */
+        drift2 = d * d;
+    }
+    int after_gap = s->gap_k > 1;
+    s->gap_k = 0;
+    if (m == MODEL_LEVEL && drift2 > 0) sg = sqrt(sg * sg + drift2);
     double r = x - pred;
     double z = fabs(r) / sg;
     s->exp_lo = (float)(pred - 3.0 * sg);
@@ -255,12 +275,33 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     /* non-seasonal model */
     double sgn = SIGMA_PER_MAD * s->scale_n + fl;
     double rn = x - s->level;
+    if (drift2 > 0) { /* Kalman step of the level over the gap's drift */
+        double lim = p->clip_z * (sgn + sqrt(drift2));
+        s->level += (float)(drift2 / (drift2 + sgn * sgn) * det_clamp(rn, -lim, lim));
+        rn = x - s->level;
+    }
     double rnc = shift ? rn : det_clamp(rn, -p->clip_z * sgn, p->clip_z * sgn);
     double al = p->level_alpha > warm ? p->level_alpha : warm;
     if (shift && al < SHIFT_ALPHA) al = SHIFT_ALPHA;
     double as = p->scale_alpha > warm ? p->scale_alpha : warm;
     s->level += (float)(al * rnc);
     s->scale_n += (float)(as * (fabs(rnc) - s->scale_n));
+    if (s->n > 1 && !after_gap) { /* typical change between consecutive points */
+        double dx = fabs(x - s->last_x), dcap = p->clip_z * (SIGMA_PER_MAD * s->d1 + fl);
+        if (s->n > WARM && dx > dcap) dx = dcap;
+        s->d1 += (float)(as * (dx - s->d1));
+    }
+    s->last_x = (float)x;
+    if (s->n == 1) { /* envelope of the values (bounds the drift over a gap) */
+        s->env_lo = s->env_hi = (float)x;
+    } else {
+        double step =
+            s->n > WARM ? p->clip_z * SIGMA_PER_MAD * (s->scale_n + s->d1) + fl : INFINITY;
+        /* forgotten per unit of time: a week halves a range no value revisits */
+        double w = (dt_ms > 0 ? fmin(1.0, ENV_RATE * dt_ms) : 0) * (s->env_hi - s->env_lo);
+        s->env_hi = (float)(x > s->env_hi - w ? fmin(x, s->env_hi + step) : s->env_hi - w);
+        s->env_lo = (float)(x < s->env_lo + w ? fmax(x, s->env_lo - step) : s->env_lo + w);
+    }
 
     /* profiles: per-visit rate 1/periods seen, settling at season_alpha */
     double days = ((double)ts_ms - (double)s->first_ts) / MS_DAY;
@@ -278,6 +319,29 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
 static double vt_update(void *st, const det_params *p, int64_t ts, double x)
 {
     return det_robust_update(st, p, ts, x);
+}
+
+double det_robust_peek(const det_robust *s, int64_t ts_ms, double x)
+{
+    if (s->n <= WARM) return -1.0;
+    int b = bin_of(ts_ms), wb = week_bin_of(ts_ms);
+    model m = choose(s, b, wb);
+    double fl = floor_of(s);
+    double sg =
+        SIGMA_PER_MAD * (m == MODEL_WEEK ? s->scale_w : (m == MODEL_DAY ? s->scale_s : s->scale_n));
+    if (sg < fl) sg = fl;
+    return fabs(x - predict_with(s, m, b, wb)) / sg;
+}
+
+static double vt_peek(const void *st, const det_params *p, int64_t ts, double x)
+{
+    (void)p;
+    return det_robust_peek(st, ts, x);
+}
+
+static void vt_gap(void *st, double k)
+{
+    ((det_robust *)st)->gap_k = (float)k;
 }
 
 static void vt_init(void *st, const det_params *p, uint64_t seed)
@@ -328,6 +392,7 @@ static int vt_validate(const void *st)
     for (size_t i = 0; i < nf; i++)
         if (!isfinite(f[i])) return -1;
     if (!isfinite(s->mabs) || s->mabs < 0 || s->d_scale < 0 || s->d_npd < 0) return -1;
+    if (s->gap_k < 0 || s->d1 < 0 || s->env_lo > s->env_hi) return -1;
     return s->scale_n >= 0 && s->scale_s >= 0 && s->scale_w >= 0 ? 0 : -1;
 }
 
@@ -342,4 +407,6 @@ const det_vtable det_robust_vt = {
     .aux = vt_aux,
     .aux2 = vt_aux2,
     .prefetch = vt_prefetch,
+    .gap = vt_gap,
+    .peek = vt_peek,
 };

@@ -37,6 +37,9 @@ typedef struct {
     float bias;           /* EW of the clipped signed z of the chosen model: level shifts */
     float dev, dev_raw;   /* slower EW of the same (persistent deviation) and its aux score */
     float exp_lo, exp_hi; /* expected range of the last point (before learning from it) */
+    float last_x, d1;     /* last value; EW mean |change| between consecutive points */
+    float env_lo, env_hi; /* envelope of the values seen (slowly forgotten, spike-limited) */
+    float gap_k, pad_g;   /* the next point follows a gap of gap_k typical intervals (0: none) */
     float d_sum, d_npd;   /* today's clipped residual sum; EW points per full day */
     float d_scale, d_raw; /* EW |mean residual| of full days; aux2 score of the last point */
     float b_sum;          /* current block: sum of x (first visit) or of clipped residuals */
@@ -53,5 +56,7 @@ void det_robust_init(det_robust *s, const det_params *p, uint64_t seed);
 double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, double x);
 /* The value the baseline expects at ts_ms. */
 double det_robust_predict(const det_robust *s, int64_t ts_ms);
+/* Raw score (robust z) of (ts_ms, x) without learning from it; < 0 during the warm-up. */
+double det_robust_peek(const det_robust *s, int64_t ts_ms, double x);
 
 #endif

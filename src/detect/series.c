@@ -27,6 +27,8 @@ void det_series_reset(det_series *s, const det_params *p)
     s->since_hot = UINT32_MAX;
     s->in_episode = 0;
     s->last_ts = 0;
+    s->dt_med = 0;
+    s->late = 0;
 }
 
 static det_level band(const det_params *p, double score)
@@ -43,10 +45,26 @@ void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double
     out->lo = out->hi = NAN;
     if (!isfinite(x) || fabs(x) > DET_X_MAX) return;
     det_ens_out eo;
-    det_ensemble_update(&s->ens, p, ts_ms, x, &eo);
-    s->n++;
-    s->last_ts = ts_ms;
-    s->fp_bias *= FP_DECAY;
+    if (s->n > 0 && ts_ms <= s->last_ts) {
+        det_ensemble_peek(&s->ens, p, ts_ms, x, &eo);
+        if (s->late < UINT32_MAX) s->late++;
+    } else {
+        if (s->n > 0) {
+            double dt = (double)ts_ms - (double)s->last_ts; /* > 0, no int64 overflow */
+            if (!(s->dt_med > 0)) {
+                s->dt_med = (float)dt;
+            } else {
+                if (dt > p->gap_k * s->dt_med) det_ensemble_gap(&s->ens, dt / s->dt_med);
+                /* frugal streaming median: a gap or a burst moves it by 2% only */
+                if (dt > s->dt_med) s->dt_med *= 1.02f;
+                if (dt < s->dt_med) s->dt_med *= 0.98f;
+            }
+        }
+        det_ensemble_update(&s->ens, p, ts_ms, x, &eo);
+        s->n++;
+        s->last_ts = ts_ms;
+        s->fp_bias *= FP_DECAY;
+    }
 
     out->n_members = eo.n;
     for (size_t i = 0; i < eo.n; i++) {
@@ -122,6 +140,7 @@ static int vt_validate(const void *st)
     const det_series *s = st;
     if (!isfinite(s->fp_bias) || s->fp_bias < 0 || s->fp_bias > FP_MAX) return -1;
     if (s->in_episode > 1) return -1;
+    if (!isfinite(s->dt_med) || s->dt_med < 0) return -1;
     return det_ensemble_validate(&s->ens);
 }
 

@@ -42,6 +42,8 @@ typedef struct {
     uint32_t since_hot; /* points since the last hot point */
     int64_t last_ts;
     float fp_bias; /* threshold offset learned from analyst verdicts */
+    float dt_med;  /* typical sampling interval, ms (streaming median; 0 until known) */
+    uint32_t late; /* late or duplicate points seen (scored, not learned) */
     uint8_t in_episode;
     uint8_t pad[3];
     det_ensemble ens;
@@ -52,7 +54,11 @@ int det_series_init(det_series *s, const det_params *p, uint64_t seed);
  * squares of larger values would overflow it. */
 #define DET_X_MAX 1e18
 
-/* Learns one point and fills *out. Non-finite values are ignored (out->score = 0). */
+/* Learns one point and fills *out. Non-finite values are ignored (out->score = 0).
+ * Time-aware: a point older than or as old as the last one (late, or a duplicate timestamp) is
+ * scored against the baseline but not learned from; a point after a gap of more than p->gap_k
+ * typical intervals tells the members (stale lags and shingles are dropped, the level may have
+ * drifted) without resetting anything learned. */
 void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double x,
                        det_result *out);
 /* Analyst verdict on the series' latest episode: a false positive raises the series' threshold
