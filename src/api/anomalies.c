@@ -147,7 +147,7 @@ void anomalies_on_events(void *arg, shard_event *events)
         free(details);
     }
     /* the watermark moves with the anomalies it covers, in the same transaction */
-    bool persist = tx && w > s->detect_persisted;
+    bool persist = tx && !s->detect_stuck && w > s->detect_persisted;
     if (persist) STORE_SETTINGS(st)->raise_int(st, WATERMARK_KEY, w, now);
     if (tx && store_commit(st) == STORE_OK) {
         if (persist) s->detect_persisted = w;
@@ -165,7 +165,7 @@ void anomalies_on_events(void *arg, shard_event *events)
     for (shard_event *e = events; e; e = e->next, i++) {
         if (e->kind != SHARD_EV_OPEN && e->kind != SHARD_EV_UPDATE && e->kind != SHARD_EV_CLOSE)
             continue;
-        if (e->kind == SHARD_EV_OPEN && !(fresh && fresh[i])) continue; /* already known */
+        if (e->kind == SHARD_EV_OPEN && fresh && !fresh[i]) continue; /* already known */
         broadcast(s, e->anomaly_id, e->device_id);
         if (e->kind == SHARD_EV_OPEN) alerts_on_anomaly(s, e->anomaly_id);
     }

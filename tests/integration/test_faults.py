@@ -254,46 +254,30 @@ def device(iotad, name):
     return dev, key
 
 
-def test_full_disk_mqtt311_closes_the_connection_and_acknowledges_nothing_lost(disk):
+SENDERS = {
+    # name: (transport label in /metrics, sender factory, the refusal it must see)
+    "mqtt311": ("mqtt", lambda srv, dev, key: MqttSender(srv, dev, key, 4), "closed"),
+    "mqtt5": ("mqtt", lambda srv, dev, key: MqttSender(srv, dev, key, 5), ("refused", 0x80)),
+    "http": ("http", HttpSender, ("refused", 507, "storage_full")),
+    "websocket": ("websocket", WsSender, ("refused", "storage_full")),
+}
+
+
+@pytest.mark.parametrize("name", list(SENDERS))
+def test_full_disk_refuses_and_loses_nothing_acknowledged(disk, name):
+    """MQTT 3.1.1 is disconnected (its PUBACK cannot say "not stored"), MQTT 5 gets PUBACK 0x80
+    and keeps its connection, HTTP 507 + Retry-After, WebSocket an error frame."""
     iotad, fs = disk
-    dev, key = device(iotad, "full-v3")
+    transport, make, refusal = SENDERS[name]
+    dev, key = device(iotad, f"full-{name}")
     base = int(time.time() * 1000) - 3_600_000
-    s = MqttSender(iotad, dev, key, 4)
-    acked, outcome, nxt = fill_until_refused(iotad, fs, s, base, "mqtt")
-    assert outcome == "closed", f"a 3.1.1 client must be disconnected, got {outcome}"
+    s = make(iotad, dev, key)
+    acked, outcome, nxt = fill_until_refused(iotad, fs, s, base, transport)
+    assert outcome == refusal, f"{name}: got {outcome}"
+    if name == "mqtt5":
+        assert s.c is not None, "an MQTT 5 client keeps its connection"
     s.close()
-    resume_and_verify(iotad, fs, lambda: MqttSender(iotad, dev, key, 4), acked, base, nxt)
-
-
-def test_full_disk_mqtt5_gets_puback_0x80_and_keeps_the_connection(disk):
-    iotad, fs = disk
-    dev, key = device(iotad, "full-v5")
-    base = int(time.time() * 1000) - 3_600_000
-    s = MqttSender(iotad, dev, key, 5)
-    acked, outcome, nxt = fill_until_refused(iotad, fs, s, base, "mqtt")
-    assert outcome == ("refused", 0x80)
-    assert s.c is not None, "an MQTT 5 client keeps its connection"
-    resume_and_verify(iotad, fs, lambda: s, acked, base, nxt)
-
-
-def test_full_disk_http_gets_507_with_retry_after(disk):
-    iotad, fs = disk
-    dev, key = device(iotad, "full-http")
-    base = int(time.time() * 1000) - 3_600_000
-    s = HttpSender(iotad, dev, key)
-    acked, outcome, nxt = fill_until_refused(iotad, fs, s, base, "http")
-    assert outcome == ("refused", 507, "storage_full")
-    resume_and_verify(iotad, fs, lambda: HttpSender(iotad, dev, key), acked, base, nxt)
-
-
-def test_full_disk_websocket_gets_error_frames_not_acks(disk):
-    iotad, fs = disk
-    dev, key = device(iotad, "full-ws")
-    base = int(time.time() * 1000) - 3_600_000
-    s = WsSender(iotad, dev, key)
-    acked, outcome, nxt = fill_until_refused(iotad, fs, s, base, "websocket")
-    assert outcome == ("refused", "storage_full")
-    resume_and_verify(iotad, fs, lambda: s, acked, base, nxt)
+    resume_and_verify(iotad, fs, lambda: make(iotad, dev, key), acked, base, nxt)
 
 
 # --- SIGTERM and kill -9 while every transport publishes ----------------------------------------
@@ -316,12 +300,9 @@ def publish_until_gone(sender, base, acked, stop):
 def test_stop_under_load_of_every_transport_loses_nothing_acknowledged(iotad, admin, sig):
     base = int(time.time() * 1000) - 3_600_000
     senders = {}
-    for name in ("mqtt311", "mqtt5", "http", "websocket"):
+    for name, (_, make, _) in SENDERS.items():
         dev, key = admin.device_with_key(f"load-{name}")
-        senders[name] = (dev, {"mqtt311": lambda: MqttSender(iotad, dev, key, 4),
-                               "mqtt5": lambda: MqttSender(iotad, dev, key, 5),
-                               "http": lambda: HttpSender(iotad, dev, key),
-                               "websocket": lambda: WsSender(iotad, dev, key)}[name]())
+        senders[name] = (dev, make(iotad, dev, key))
     acked = {name: [] for name in senders}
     stop = threading.Event()
     threads = [threading.Thread(target=publish_until_gone, args=(s, base, acked[n], stop))

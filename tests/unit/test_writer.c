@@ -142,7 +142,7 @@ typedef struct {
     int limited; /* completions with WRITER_E_SERIES_LIMIT */
 } fixture;
 
-static int setup_with(void **state, size_t queue_max)
+static int setup_with(void **state, size_t queue_max, uint64_t max_series)
 {
     fixture *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/iotad-writer-XXXXXX");
@@ -153,7 +153,9 @@ static int setup_with(void **state, size_t queue_max)
     assert_int_equal(db_migrate(f->db), 0);
     assert_int_equal(db_open(f->path, DB_SYNC_NORMAL, &f->wdb), 0);
     assert_int_equal(tsdb_open(f->wdb, f->db, NULL, &f->ts), 0);
-    writer_options o = {.checkpoint_interval_ms = 60000, .queue_max_points = queue_max};
+    writer_options o = {.checkpoint_interval_ms = 60000,
+                        .queue_max_points = queue_max,
+                        .max_series_per_device = max_series};
     assert_int_equal(writer_start(&f->loop, f->wdb, f->ts, &o, &f->w), 0);
     *state = f;
     return 0;
@@ -161,24 +163,17 @@ static int setup_with(void **state, size_t queue_max)
 
 static int setup(void **state)
 {
-    return setup_with(state, 1000000);
+    return setup_with(state, 1000000, 0);
 }
 
 static int setup_series_limit(void **state)
 {
-    int rc = setup_with(state, 1000000);
-    fixture *f = *state;
-    writer_stop(f->w); /* restart it with a limit of 3 series per device */
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    writer_options o = {
-        .checkpoint_interval_ms = 60000, .queue_max_points = 1000000, .max_series_per_device = 3};
-    assert_int_equal(writer_start(&f->loop, f->wdb, f->ts, &o, &f->w), 0);
-    return rc;
+    return setup_with(state, 1000000, 3);
 }
 
 static int setup_small_queue(void **state)
 {
-    return setup_with(state, 100);
+    return setup_with(state, 100, 0);
 }
 
 static int teardown(void **state)
