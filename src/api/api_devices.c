@@ -388,7 +388,12 @@ void api_device_data(api_ctx *ctx)
     bool bad = false;
     int64_t now = util_now_ms(), from, to;
     api_query_time(ctx, "from", now - 3600000, &from, &bad);
-    api_query_time(ctx, "to", now + 1, &to, &bad);
+    /* The default window ends where ingest stops accepting timestamps, not at now: a device
+     * whose points run ahead of the server's clock (or that sends faster than one point per
+     * ms with its own timestamps) must read back what it was acknowledged (read-your-writes;
+     * docs/design.md). `to` is exclusive. */
+    int64_t future_ms = ctx->s->cfg.ts_max_future_s * 1000;
+    api_query_time(ctx, "to", future_ms > 0 ? now + future_ms + 1 : INT64_MAX, &to, &bad);
     int64_t limit = api_query_int(ctx, "limit", 10000, 1, 100000, &bad);
     int64_t step = parse_step(step_s);
     if (bad || step < 0 || to <= from) {
