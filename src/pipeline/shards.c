@@ -125,12 +125,13 @@ static void flush_events(shard *s)
 static void handle(shard *s, msg *m)
 {
     switch (m->kind) {
-    case MSG_POINTS:
+    case MSG_POINTS: {
         point_batch b = {m->job->device_id, m->job->device_type, m->job->points, m->job->n};
         atomic_fetch_add(&s->owner->processed, sproc_points(s->proc, &b));
         writer_job_free(m->job);
         s->processed++;
         break;
+    }
     case MSG_RULES:
         sproc_set_rules(s->proc, m->rules, m->nrules);
         m->rules = NULL;
