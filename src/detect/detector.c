@@ -20,6 +20,7 @@ typedef struct {
     {                                                                                              \
 #f, offsetof(det_params, f), u, d                                                          \
     }
+/* clang-format off */
 static const param_def param_table[] = {
     PD(level_alpha, 0, 0.02),  PD(season_alpha, 0, 0.05), PD(scale_alpha, 0, 0.01),
     PD(clip_z, 0, 4.0),        PD(ar_lambda, 0, 0.999),   PD(hst_window, 1, 200),
@@ -30,8 +31,10 @@ static const param_def param_table[] = {
     PD(mv_k_on, 0, 3.5),       PD(mv_k_off, 0, 2.0),      PD(mv_ridge, 0, 0.01),
     PD(mv_mewma, 0, 0.1),      PD(mv_track, 0, 0.5),      PD(mv_learn_alarm, 0, 0.0003),
     PD(ens_ar, 0, 1),          PD(cal_stream, 0, 1),      PD(conf, 0, 1),
-    PD(conf_warm, 1, 150),     PD(gap_k, 0, 12),
+    PD(conf_warm, 1, 150),     PD(gap_k, 0, 12),          PD(mv_ew_margin, 0, 1.5),
+    PD(mv_cal_learn, 0, 0.0015),
 };
+/* clang-format on */
 #undef PD
 
 void det_params_default(det_params *p)

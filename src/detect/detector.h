@@ -38,8 +38,10 @@ typedef struct det_params {
     double alert_info, alert_warning, alert_critical;
     uint32_t alert_holdoff; /* points after an alert during which no new alert is raised */
     /* multivariate device detector (mvar.h): learning rates for normal / alarmed rows, score
-     * smoothing, alarm on/off levels (calibration sd), ridge, MEWMA lambda, drift track rate */
+     * smoothing, alarm on/off levels (calibration sd), ridge, EWMA lambda, drift track rate,
+     * the per-metric charts' extra margin over k_on/k_off and their calibration's learning rate */
     double mv_learn, mv_learn_alarm, mv_smooth, mv_k_on, mv_k_off, mv_ridge, mv_mewma, mv_track;
+    double mv_ew_margin, mv_cal_learn;
 } det_params;
 
 void det_params_default(det_params *p);

@@ -6,6 +6,9 @@
 
 #define REFRESH 16u
 #define DRIFT_RATIO 3.0 /* var(level) > DRIFT_RATIO * var(diff) / 2: a trend, not noise */
+/* A metric chart's calibrated sd is at least this fraction of the i.i.d. EWMA's
+ * sqrt(lambda / (2 - lambda)): a metric that happened to sit still through calibration. */
+#define EW_SD_FLOOR 0.75
 
 void det_mv_params_from(det_mv_params *mp, const det_params *p, uint32_t warmup)
 {
@@ -17,6 +20,8 @@ void det_mv_params_from(det_mv_params *mp, const det_params *p, uint32_t warmup)
     mp->mewma = p->mv_mewma;
     mp->track = p->mv_track;
     mp->learn_alarm = p->mv_learn_alarm;
+    mp->ew_margin = p->mv_ew_margin;
+    mp->cal_learn = p->mv_cal_learn;
     mp->warmup = warmup;
     mp->calib = warmup / 2;
 }
@@ -68,12 +73,15 @@ static void observe_drift(det_mv *s, const double *x, int warm, double track_alp
             double n1 = s->n - 1, dx = x[i] - s->prev[i], dd = dx - s->dmean[i];
             s->dmean[i] += dd / n1;
             s->dvar[i] += (dd * (dx - s->dmean[i]) - s->dvar[i]) / n1;
-            double r = x[i] - s->track[i], dr = r - s->rmean[i];
-            s->rmean[i] += dr / n1;
-            s->rvar[i] += (dr * (r - s->rmean[i]) - s->rvar[i]) / n1;
         }
         s->prev[i] = x[i];
         s->track[i] += (s->n <= 1 ? 1.0 : track_alpha) * (x[i] - s->track[i]);
+        if (warm && s->n >= 2) {
+            /* the deviation as view() will see it: from the track that includes this row */
+            double n1 = s->n - 1, r = x[i] - s->track[i], dr = r - s->rmean[i];
+            s->rmean[i] += dr / n1;
+            s->rvar[i] += (dr * (r - s->rmean[i]) - s->rvar[i]) / n1;
+        }
     }
 }
 
@@ -131,6 +139,52 @@ static void learn(det_mv *s, const double *x, double a)
         }
 }
 
+/* Per-metric EWMA charts (Roberts 1959) on the EW mean of the rows: each metric's deviation
+ * (ew - mean) / sd is judged against its own calibrated normal spread. The i.i.d. formula
+ * (sd * sqrt(lambda / (2 - lambda))) is wrong for autocorrelated sensors, each by its own
+ * factor: judged by it, a vibration sensor that wanders set the bar for all (the largest over
+ * the metrics), so a flow drop of 2 sd went unseen. Calibrated per metric, the bar fits each
+ * metric, and it follows rows judged normal (cal_learn), so a slow wander that is normal over
+ * hours widens it instead of alarming. Returns the largest z over the metrics (0 while warming
+ * up) and its metric in *which. */
+static double ew_charts(det_mv *s, const det_mv_params *p, const double *y, int warm, int calib,
+                        uint32_t decide_at, int *which)
+{
+    double lam = p->mewma, floor = EW_SD_FLOOR * sqrt(lam / (2.0 - lam)), zmax = 0;
+    if (calib) s->ew_n++;
+    for (uint32_t i = 0; i < s->d; i++) {
+        if (s->n <= decide_at) s->ew[i] = s->mean[i];
+        s->ew[i] += lam * (y[i] - s->ew[i]);
+        double g = (s->ew[i] - s->mean[i]) /
+                   sqrt(s->cov[i * DET_MV_MAX_DIM + i] * (1.0 + p->ridge) + 1e-12);
+        double *m = &s->ew_cal_mean[i], *v = &s->ew_cal_var[i], dg = g - *m;
+        if (calib) { /* Welford; ew_cal_var holds the running sum of squares until the end */
+            *m += dg / s->ew_n;
+            *v += dg * (g - *m);
+            continue;
+        }
+        if (warm) continue;
+        if (s->n == p->warmup + 1) /* the first scored row: the sum of squares becomes a variance */
+            *v = s->ew_n > 1 ? *v / (s->ew_n - 1) : floor * floor;
+        double sd = sqrt(*v);
+        double z = fabs(g - *m) / (sd > floor ? sd : floor);
+        if (z > zmax) {
+            zmax = z;
+            *which = (int)i;
+        }
+        if (!s->alarm) {
+            /* the calibration follows normal rows, each deviation counted up to k_off (what the
+               alarm calls normal): a shift just under the bar widens it only slowly */
+            double a = p->cal_learn, c = p->k_off * (sd > floor ? sd : floor);
+            if (dg > c) dg = c;
+            if (dg < -c) dg = -c;
+            *m += a * dg;
+            *v += a * ((1.0 - a) * dg * dg - *v);
+        }
+    }
+    return zmax;
+}
+
 void det_mv_update(det_mv *s, const det_mv_params *p, const double *x, det_mv_out *out)
 {
     memset(out, 0, sizeof *out);
@@ -146,67 +200,46 @@ void det_mv_update(det_mv *s, const det_mv_params *p, const double *x, det_mv_ou
     /* the drift decision comes before the calibration rows, so they are scored in the same view
        (levels or deviations from the track) as every row after the warm-up */
     uint32_t decide_at = p->warmup > p->calib ? p->warmup - p->calib + 1 : 2;
+    int calib = warm && s->n > decide_at + 10;
     observe_drift(s, x, s->n < decide_at, p->track);
     if (s->n == decide_at) decide_drift(s);
     if (s->n <= 2 || s->since_chol >= REFRESH || warm) factor(s, p->ridge);
     double y[DET_MV_MAX_DIM];
     view(s, x, y);
-    double t2[2];
-    t2[0] = mahalanobis(s, y, &out->contrib);
-    t2[1] = -1;
-    if (p->mewma > 0 && p->mewma < 1) {
-        /* EWMA charts, one per metric (Roberts 1959; the MEWMA's EW mean of the rows, Lowry et
-           al. 1992, judged metric by metric): the EW mean's variance is lambda / (2 - lambda)
-           times the rows', so a small shift that persists adds up; the largest standardised
-           square over the metrics is the statistic. Judged together (Mahalanobis) a shift in one
-           metric of eight is diluted eightfold: on SKAB the MEWMA missed flow drops of 1-2 sd
-           that this chart finds, and alarmed more on normal data (anomaly-free 16% -> 6%). */
-        double lam = p->mewma, mx = 0;
-        for (uint32_t i = 0; i < s->d; i++) {
-            if (s->n <= decide_at) s->ew[i] = s->mean[i];
-            s->ew[i] += lam * (y[i] - s->ew[i]);
-            double v = s->cov[i * DET_MV_MAX_DIM + i] * (1.0 + p->ridge) + 1e-12;
-            double u = (s->ew[i] - s->mean[i]) * (s->ew[i] - s->mean[i]) / v;
-            if (u > mx) mx = u;
-        }
-        t2[1] = mx * (2.0 - lam) / lam;
-    }
-    out->t2 = t2[0];
-    out->z = -1e300;
-    for (int c = 0; c < 2; c++) {
-        if (t2[c] < 0) continue;
-        det_mv_chart *ch = &s->chart[c];
-        /* smoothed in the log domain: a huge excursion fades as fast as it came */
-        double lt = log(t2[c] + 1e-6);
-        ch->smooth = s->n <= 2 ? lt : ch->smooth + p->alpha_smooth * (lt - ch->smooth);
-        double ls = ch->smooth;
-        if (warm) {
-            if (s->n > decide_at + 10) { /* calibration rows: Welford of the smoothed value */
-                ch->cal_n++;
-                double dl = ls - ch->cal_mean;
-                ch->cal_mean += dl / ch->cal_n;
-                ch->cal_m2 += dl * (ls - ch->cal_mean);
-            }
-            continue;
-        }
-        double sd = ch->cal_n > 1 ? sqrt(ch->cal_m2 / (ch->cal_n - 1)) : 1.0;
-        if (sd < 0.05) sd = 0.05;
-        double z = (ls - ch->cal_mean) / sd;
-        if (z > out->z) out->z = z;
-    }
-    out->smooth = exp(s->chart[0].smooth);
+    out->t2 = mahalanobis(s, y, &out->contrib);
+    int which = -1;
+    double zew = p->mewma > 0 && p->mewma < 1
+                     ? ew_charts(s, p, y, warm, calib, decide_at, &which) - p->ew_margin
+                     : -1e300;
+    /* the row chart, smoothed in the log domain: a huge excursion fades as fast as it came */
+    det_mv_chart *ch = &s->chart;
+    double lt = log(out->t2 + 1e-6);
+    ch->smooth = s->n <= 2 ? lt : ch->smooth + p->alpha_smooth * (lt - ch->smooth);
+    out->smooth = exp(ch->smooth);
     if (warm) {
-        out->z = 0;
+        if (calib) { /* Welford of the smoothed value */
+            ch->cal_n++;
+            double dl = ch->smooth - ch->cal_mean;
+            ch->cal_mean += dl / ch->cal_n;
+            ch->cal_m2 += dl * (ch->smooth - ch->cal_mean);
+        }
         learn(s, s->n < decide_at ? x : y, 1.0 / s->n);
         s->since_chol++;
         return;
+    }
+    double sd = ch->cal_n > 1 ? sqrt(ch->cal_m2 / (ch->cal_n - 1)) : 1.0;
+    if (sd < 0.05) sd = 0.05;
+    out->z = (ch->smooth - ch->cal_mean) / sd;
+    if (zew > out->z) {
+        out->z = zew;
+        out->contrib = which;
     }
     if (!s->alarm && out->z > p->k_on)
         s->alarm = 1;
     else if (s->alarm && out->z < p->k_off)
         s->alarm = 0;
     out->alarm = s->alarm;
-    if (!s->alarm && out->t2 < 4.0 * exp(s->chart[0].cal_mean)) {
+    if (!s->alarm && out->t2 < 4.0 * exp(ch->cal_mean)) {
         learn(s, y, p->alpha_learn);
         s->since_chol++;
     } else if (p->learn_alarm > 0) {

@@ -1,17 +1,21 @@
-/* Multivariate detector over all metrics of one device, two control charts on one learned
- * normal model (mean and covariance): the Mahalanobis distance of each row (Hotelling T^2 with a
- * ridge: a broken relation between metrics, a jump), and per-metric EWMA charts on an EW mean of
- * the rows (a small shift that persists adds up, row noise does not; the largest over the
- * metrics, so a shift in one metric is not diluted by the others). Learning is online: Welford
+/* Multivariate detector over all metrics of one device, two kinds of control chart on one
+ * learned normal model (mean and covariance): the Mahalanobis distance of each row (Hotelling T^2
+ * with a ridge: a broken relation between metrics, a jump), and one EWMA chart per metric on an EW
+ * mean of the rows (a small shift that persists adds up, row noise does not; judged metric by
+ * metric, so a shift in one metric is not diluted by the others). Learning is online: Welford
  * while warming up (e.g. a calibration period), then EW updates from rows judged normal, and at a
  * much lower rate from abnormal ones, so a long fault is not learned as the new normal quickly but
  * a lasting new state is eventually accepted. Metrics that drift during the first half of the
  * warm-up (a warming temperature) enter as their deviation from a fast track (their short-term
  * change) instead of their level; that decision is made before the calibration rows, so calibration
- * sees the same view as every later row. The per-row log(T^2/d) is smoothed (EW) and compared with
- * its calibrated normal level: a smoothed value above mean + k_on sd of the calibration
- * distribution raises the alarm, which holds until it drops below mean + k_off sd (hysteresis).
- * Fixed memory; O(d^2) per row plus a Cholesky every refresh rows. */
+ * sees the same view as every later row. Calibration (the second half of the warm-up): the row
+ * chart's smoothed log(T^2/d) gets its normal mean and sd; each metric's standardised EWMA
+ * deviation gets its own normal mean and sd (autocorrelated metrics spread several times wider
+ * than the i.i.d. formula says, each by its own factor), followed afterwards by the rows judged
+ * normal. The alarm rises when the row chart exceeds k_on calibrated sd or a metric's chart
+ * exceeds k_on + ew_margin (the largest of d charts needs a higher bar than one), and holds until
+ * both are below k_off (+ ew_margin) (hysteresis). Fixed memory; O(d^2) per row plus a Cholesky
+ * every refresh rows. */
 #ifndef IOTAD_DETECT_MVAR_H
 #define IOTAD_DETECT_MVAR_H
 
@@ -31,10 +35,12 @@ typedef struct {
     uint32_t calib;      /* last `calib` warm-up rows also calibrate the score distribution */
     double track;        /* EW rate of the track drifting metrics are measured against */
     double learn_alarm;  /* EW rate of learning from rows judged abnormal (0: never) */
-    double mewma;        /* > 0: EW rate of the per-metric EWMA charts (chart [1]) */
+    double mewma;        /* > 0: EW rate (lambda) of the per-metric EWMA charts; 0: off */
+    double ew_margin;    /* the per-metric charts alarm at k_on + ew_margin, clear at k_off + it */
+    double cal_learn;    /* EW rate at which their calibration follows rows judged normal */
 } det_mv_params;
 
-/* One control chart: its smoothed log statistic and the calibration of that. */
+/* The row chart: its smoothed log statistic and the calibration of that. */
 typedef struct {
     double smooth;           /* EW of log(T^2 / d) */
     double cal_mean, cal_m2; /* Welford of the smoothed value over the calibration rows */
@@ -44,10 +50,7 @@ typedef struct {
 typedef struct {
     uint32_t d, n, since_chol;
     uint8_t alarm, pad[3];
-    /* [0]: T^2 of the row itself (a broken relation between metrics, a jump);
-     * [1]: EWMA of the rows, the largest standardised square over the metrics (a small shift
-     *      that persists) */
-    det_mv_chart chart[2];
+    det_mv_chart chart; /* T^2 of the row itself (a broken relation between metrics, a jump) */
     double mean[DET_MV_MAX_DIM];
     double cov[DET_MV_MAX_DIM * DET_MV_MAX_DIM];
     double chol[DET_MV_MAX_DIM * DET_MV_MAX_DIM]; /* lower Cholesky factor of cov + ridge */
@@ -58,14 +61,19 @@ typedef struct {
     double prev[DET_MV_MAX_DIM], dmean[DET_MV_MAX_DIM], dvar[DET_MV_MAX_DIM]; /* diffs */
     double track[DET_MV_MAX_DIM];                       /* EW mean, always learning */
     double rmean[DET_MV_MAX_DIM], rvar[DET_MV_MAX_DIM]; /* of x - track, during warm-up */
-    uint32_t drift_mask, pad3;
-    double ew[DET_MV_MAX_DIM]; /* EW mean of the (viewed) rows, chart [1] */
+    uint32_t drift_mask, ew_n;
+    /* per-metric EWMA charts: the EW mean of the (viewed) rows, and the normal mean and variance
+     * of its standardised deviation (ew - mean) / sd (Welford over ew_n calibration rows, then EW)
+     */
+    double ew[DET_MV_MAX_DIM];
+    double ew_cal_mean[DET_MV_MAX_DIM], ew_cal_var[DET_MV_MAX_DIM];
 } det_mv;
 
 typedef struct {
     double t2;     /* T^2 / d of this row (~1 for normal rows) */
     double smooth; /* smoothed */
-    double z;      /* max over the charts of (log smooth - cal mean) / cal sd; 0 in warm-up */
+    double z;      /* in calibrated sd: the row chart's, or the largest metric chart's less
+                      ew_margin, whichever is higher (alarm on above k_on); 0 in warm-up */
     int alarm;     /* 0/1 */
     int contrib;   /* index of the dimension with the largest standardised deviation */
 } det_mv_out;
