@@ -14,10 +14,15 @@ loopback ports with a temporary data directory and prints one JSON object per sc
   bench/abuse.py offline [N] [K]    N (20) silent MQTT devices with keepalive K s (4): time
                                     from their last packet to the server closing them (and
                                     marking them offline), as a multiple of K
+  bench/abuse.py stop [N]           SIGTERM to exit with N (5000) connected MQTT devices
+                                    (and N/10 HTTP keep-alive connections), against a stop
+                                    of the same server with none, in the same run
 """
+import atexit
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import struct
@@ -36,14 +41,21 @@ PASSWORD = "bench-password-123"
 class Server:
     def __init__(self, args=(), env=None):
         self.tmp = tempfile.mkdtemp(prefix="iotad-abuse-")
-        e = dict(os.environ, IOTAD_ADMIN_PASSWORD=PASSWORD, IOTAD_FAST_HASH="1")
-        e.update(env or {})
-        self.logf = open(os.path.join(self.tmp, "log"), "w")
+        atexit.register(shutil.rmtree, self.tmp, True)
+        self.env = dict(os.environ, IOTAD_ADMIN_PASSWORD=PASSWORD, IOTAD_FAST_HASH="1")
+        self.env.update(env or {})
+        self.args = args
+        self.start()
+
+    def start(self):
+        self.logf = open(os.path.join(self.tmp, "log"), "a")
+        offset = os.path.getsize(os.path.join(self.tmp, "log"))
         self.proc = subprocess.Popen([BIN, "serve", "--data-dir", self.tmp, "--http-listen",
-                                      "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", *args],
-                                     stdout=self.logf, stderr=self.logf, env=e)
+                                      "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
+                                      *self.args],
+                                     stdout=self.logf, stderr=self.logf, env=self.env)
         for _ in range(600):
-            m = re.search(r"http_port=(\d+) mqtt_port=(\d+)", self.log())
+            m = re.search(r"http_port=(\d+) mqtt_port=(\d+)", self.log()[offset:])
             if m:
                 break
             time.sleep(0.05)
@@ -348,6 +360,33 @@ def offline(n=20, keepalive=4):
     srv.stop()
 
 
+def stop(n=5000):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    srv = Server()
+    creds = [srv.device(f"stop-{i}") for i in range(n)]
+    res = {"bench": "abuse_stop", "mqtt_connections": n, "http_connections": n // 10}
+    rc, took = srv.stop()  # the reference: the same data, no connections
+    res["reference_exit_code"], res["reference_stop_s"] = rc, round(took, 3)
+    srv.start()
+    socks, t0 = [], time.time()
+    for i, (dev, key) in enumerate(creds):  # 900 per source address (the cap is 1000)
+        socks.append(mqtt_connect(srv.mqtt, dev, key, src=f"127.0.4.{i // 900 + 1}"))
+    for i in range(n // 10):
+        s = socket.create_connection(("127.0.0.1", srv.http), source_address=("127.0.5.1", 0))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(4096)
+        socks.append(s)
+    res["connect_s"] = round(time.time() - t0, 2)
+    rc, took = srv.stop()
+    res["exit_code"], res["stop_s"] = rc, round(took, 3)
+    res["ratio"] = round(took / max(res["reference_stop_s"], 1e-3), 2)
+    for s in socks:
+        s.close()
+    print(json.dumps(res))
+
+
 def probe(port, path, seconds):
     """Child process: GET path every 0.2 s for seconds; prints the latencies (null = failed)."""
     out, t_end = [], time.time() + seconds
@@ -367,4 +406,4 @@ if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else "nested"
     args = [int(a) for a in sys.argv[2:]]
     {"nested": nested, "overload": overload, "slowloris": slowloris,
-     "offline": offline}[cmd](*args)
+     "offline": offline, "stop": stop}[cmd](*args)

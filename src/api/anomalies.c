@@ -49,12 +49,14 @@ static void broadcast(server *s, const char *anomaly_id, const char *device_id)
     cJSON_Delete(row);
 }
 
-/* Upserts one detector state (unless its device is gone). */
-static void save_snapshot(server *s, const shard_event *e, int64_t now)
+/* Upserts one detector state (unless its device is gone); false if it failed. */
+static bool save_snapshot(server *s, const shard_event *e, int64_t now)
 {
-    if (STORE_STATE(s->st)->put(s->st, e->device_id, e->metric, e->blob, e->blob_len, now) !=
+    if (STORE_STATE(s->st)->put(s->st, e->device_id, e->metric, e->blob, e->blob_len, now) ==
         STORE_OK)
-        log_warn("detector_state_save_failed", "device=%s metric=%s", e->device_id, e->metric);
+        return true;
+    log_warn("detector_state_save_failed", "device=%s metric=%s", e->device_id, e->metric);
+    return false;
 }
 
 /* The detection watermark in the database: every log row up to it has been processed by the
@@ -104,10 +106,14 @@ void anomalies_on_events(void *arg, shard_event *events)
     bool tx = store_begin(st) == STORE_OK;
     int64_t now = util_now_ms();
     size_t i = 0;
+    uint64_t snaps = 0; /* detector states written in this transaction */
     for (shard_event *e = events; e; e = e->next, i++) {
         if (e->kind == SHARD_EV_PROGRESS) continue;
         if (e->kind == SHARD_EV_SNAPSHOT) {
-            save_snapshot(s, e, now);
+            if (save_snapshot(s, e, now))
+                snaps++;
+            else
+                s->m.snapshots_failed++;
             continue;
         }
         if (e->kind == SHARD_EV_SUMMARY) {
@@ -151,9 +157,15 @@ void anomalies_on_events(void *arg, shard_event *events)
     if (persist) STORE_SETTINGS(st)->raise_int(st, WATERMARK_KEY, w, now);
     if (tx && store_commit(st) == STORE_OK) {
         if (persist) s->detect_persisted = w;
+        s->m.snapshots_saved += snaps;
         watermark_applied(s, w);
     } else {
-        if (tx) store_rollback(st);
+        if (tx) {
+            store_rollback(st);
+            s->m.snapshots_failed += snaps; /* rolled back with the rest */
+        } else {
+            s->m.snapshots_saved += snaps; /* no transaction: each one committed by itself */
+        }
         if (!s->detect_stuck)
             log_error("detection_watermark_stuck",
                       "watermark=%lld reason=\"storing anomalies failed\" action=\"points since "

@@ -176,6 +176,12 @@ void api_metrics(api_ctx *ctx)
     COUNTER("iotad_detector_points_total", "Points processed by the detector shards.");
     tb_printf(&t, "iotad_detector_points_total %llu\n",
               (unsigned long long)anomalies_detector_points(s));
+    COUNTER("iotad_detector_state_saves_total",
+            "Detector state snapshots written to the database (periodically and at a stop).");
+    tb_printf(&t, "iotad_detector_state_saves_total{outcome=\"saved\"} %llu\n",
+              (unsigned long long)s->m.snapshots_saved);
+    tb_printf(&t, "iotad_detector_state_saves_total{outcome=\"failed\"} %llu\n",
+              (unsigned long long)s->m.snapshots_failed);
     GAUGE("iotad_detection_watermark", "Log row up to which every committed point has been "
                                        "processed by the detectors, its anomalies stored.");
     tb_printf(&t, "iotad_detection_watermark %lld\n", (long long)s->detect_applied);
@@ -202,10 +208,10 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)ms.connections_current);
     tb_printf(&t, "iotad_connections{listener=\"http\"} %llu\n",
               (unsigned long long)hs.connections_current);
-    if (s->mqtts || s->https) { /* the TLS listeners, when configured */
-        mqtt_server_stats mts = {0};
+    mqtt_server_stats mts = {0}; /* the TLS listeners, when configured */
+    if (s->mqtts) mqtt_server_get_stats(s->mqtts, &mts);
+    if (s->mqtts || s->https) {
         http_server_stats hts = {0};
-        if (s->mqtts) mqtt_server_get_stats(s->mqtts, &mts);
         if (s->https) http_server_get_stats(s->https, &hts);
         tb_printf(&t, "iotad_connections{listener=\"mqtts\"} %llu\n",
                   (unsigned long long)mts.connections_current);
@@ -236,6 +242,17 @@ void api_metrics(api_ctx *ctx)
     COUNTER("iotad_mqtt_protocol_errors_total", "MQTT connections closed for protocol errors.");
     tb_printf(&t, "iotad_mqtt_protocol_errors_total %llu\n",
               (unsigned long long)ms.protocol_errors);
+    COUNTER("iotad_mqtt_keepalive_timeouts_total",
+            "MQTT and MQTTS connections closed for silence: no CONNECT within 10 s, or no "
+            "packet within 1.5 x keepalive.");
+    tb_printf(&t, "iotad_mqtt_keepalive_timeouts_total{phase=\"connect\"} %llu\n",
+              (unsigned long long)(ms.connect_timeouts + mts.connect_timeouts));
+    tb_printf(&t, "iotad_mqtt_keepalive_timeouts_total{phase=\"session\"} %llu\n",
+              (unsigned long long)(ms.keepalive_timeouts + mts.keepalive_timeouts));
+    COUNTER("iotad_mqtt_wills_total",
+            "MQTT wills recorded as device events (a connection ended without DISCONNECT).");
+    tb_printf(&t, "iotad_mqtt_wills_total %llu\n",
+              (unsigned long long)(ms.wills_published + mts.wills_published));
     COUNTER("iotad_api_bodies_refused_total",
             "API request bodies refused before parsing (api_max_body_bytes, nesting).");
     tb_printf(&t, "iotad_api_bodies_refused_total{reason=\"too_large\"} %llu\n",

@@ -36,8 +36,9 @@ typedef struct {
     uint64_t signups_ok, signups_limited;
     uint64_t decode_submitted, decode_done; /* HTTP bodies decoded off the loop */
     uint64_t backpressure_pauses;
-    uint64_t sys_intervals, sys_points; /* security counter flushes, sys.* points written */
-    uint64_t anomalies_opened[3];       /* by severity: info, warning, critical */
+    uint64_t sys_intervals, sys_points;         /* security counter flushes, sys.* points written */
+    uint64_t anomalies_opened[3];               /* by severity: info, warning, critical */
+    uint64_t snapshots_saved, snapshots_failed; /* detector state rows written / not */
 } metrics;
 
 const char *transport_name(transport t);

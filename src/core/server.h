@@ -91,6 +91,7 @@ typedef struct server {
     metrics m;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t tick; /* 1 s housekeeping */
+    bool handles_on; /* tick and signal handles initialised (a failed start may not get there) */
     bool ready, stopping;
     /* detection watermark (api/anomalies.c): applied = reached with its anomalies stored,
      * persisted = written to the database; stuck after a failed anomaly transaction */

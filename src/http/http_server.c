@@ -1775,7 +1775,7 @@ int http_server_start(uv_loop_t *loop, const char *addr_port, const http_server_
         ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(fd, (struct sockaddr *)&ss, alen) != 0 || listen(fd, 1024) != 0) {
-        log_error("http_listen_failed", "addr=%s err=%s", addr_port, strerror(errno));
+        log_error("http_listen_failed", "addr=%s err=\"%s\"", addr_port, strerror(errno));
         rc = HTTP_ERR_LISTEN;
         goto fail;
     }
@@ -1787,7 +1787,7 @@ int http_server_start(uv_loop_t *loop, const char *addr_port, const http_server_
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
     if (rc != 0) {
         /* The handle must be closed through the loop; the server frees itself then. */
-        log_error("http_listen_failed", "addr=%s err=%s", addr_port, uv_strerror(rc));
+        log_error("http_listen_failed", "addr=%s err=\"%s\"", addr_port, uv_strerror(rc));
         s->stopping = true;
         uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
         return HTTP_ERR_LISTEN;

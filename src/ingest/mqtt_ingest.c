@@ -202,7 +202,7 @@ static void on_close(void *ud, mqtt_conn *c, mqtt_close_reason why)
     dev_live *d = mqtt_conn_get_data(c);
     if (d && !d->deleted) {
         char reason[48];
-        snprintf(reason, sizeof reason, "mqtt closed (%d)", (int)why);
+        snprintf(reason, sizeof reason, "mqtt closed (%s)", mqtt_close_reason_name(why));
         devstate_mqtt_disconnected(s->devices, d, reason);
     }
     mqtt_conn_set_data(c, NULL);

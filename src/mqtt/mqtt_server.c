@@ -886,7 +886,7 @@ int mqtt_server_start(uv_loop_t *loop, const char *addr_port, const mqtt_server_
     rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
     if (!rc) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
     if (rc) {
-        log_error("mqtt_listen_failed", "addr=%s err=%s", addr_port, uv_err_name(rc));
+        log_error("mqtt_listen_failed", "addr=%s err=\"%s\"", addr_port, uv_strerror(rc));
         uv_close((uv_handle_t *)&s->listener, on_failed_listener_closed);
         return rc;
     }

@@ -367,3 +367,6 @@ def test_silent_device_goes_offline_and_its_will_becomes_a_device_event(iotad, a
     assert 'payload="lost power"' in ev["will"]["detail"]
     assert "keepalive_timeout" in ev["will"]["detail"]
     s.close()
+    m = requests.get(iotad.url + "/metrics", timeout=10).text
+    assert 'iotad_mqtt_keepalive_timeouts_total{phase="session"} 1\n' in m
+    assert "iotad_mqtt_wills_total 1\n" in m

@@ -1,11 +1,12 @@
 """Health, readiness, metrics, configuration, command line and the audit chain."""
 import os
+import socket
 import sqlite3
 import subprocess
 
 import requests
 
-from conftest import BIN
+from conftest import ADMIN_PASSWORD, BIN, Iotad
 
 
 def test_health_ready_and_metrics(iotad):
@@ -14,7 +15,9 @@ def test_health_ready_and_metrics(iotad):
     m = requests.get(iotad.url + "/metrics", timeout=5)
     assert m.headers["Content-Type"].startswith("text/plain")
     for name in ("iotad_ingest_points_total", "iotad_ingest_rejected_total",
-                 "iotad_queue_points", "iotad_connections", "iotad_commit_latency_seconds_bucket"):
+                 "iotad_queue_points", "iotad_connections", "iotad_commit_latency_seconds_bucket",
+                 "iotad_detector_state_saves_total", "iotad_mqtt_keepalive_timeouts_total",
+                 "iotad_mqtt_wills_total"):
         assert f"# TYPE {name.replace('_bucket', '')}" in m.text, name
 
 
@@ -77,3 +80,31 @@ def test_audit_log_refuses_updates(iotad, admin):
         assert "append-only" in str(e)
     finally:
         db.close()
+
+
+def test_a_listen_address_in_use_is_a_clear_error_and_exit_code_1(tmp_path):
+    # Issue 11 #11: a port in use ended in "uv_close: Assertion '0' failed" (abort, 134)
+    env = dict(os.environ, IOTAD_ADMIN_PASSWORD=ADMIN_PASSWORD, IOTAD_FAST_HASH="1",
+               ASAN_OPTIONS="detect_leaks=1:abort_on_error=0")
+    for listener in ("http", "mqtt"):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            addr = "127.0.0.1:%d" % busy.getsockname()[1]
+            ports = {"http": "127.0.0.1:0", "mqtt": "127.0.0.1:0", listener: addr}
+            r = subprocess.run([BIN, "serve", "--data-dir", str(tmp_path), "--http-listen",
+                                ports["http"], "--mqtt-listen", ports["mqtt"]],
+                               capture_output=True, text=True, env=env, timeout=120)
+        log = r.stdout + r.stderr
+        assert r.returncode == 1, (listener, r.returncode, log[-3000:])
+        assert f"msg=listen_failed listener={listener} addr={addr} option={listener}_listen" \
+            in log, log[-3000:]
+        assert 'err="Address already in use"' in log or 'err="address already in use"' in log
+        assert "Assertion" not in log and "Sanitizer" not in log and "runtime error" not in log
+        assert "msg=stopped" in log
+    # nothing in the data directory was harmed: it starts on free ports
+    srv = Iotad(data_dir=str(tmp_path))
+    try:
+        assert requests.get(srv.url + "/readyz", timeout=10).status_code == 200
+    finally:
+        srv.close()
