@@ -48,3 +48,26 @@ int ingest_points_sort(ingest_point *p, size_t n)
     free(k);
     return 0;
 }
+
+long ingest_points_duplicate(const ingest_point *p, size_t n)
+{
+    if (n < 2) return -1;
+    if (n <= 16) { /* the usual object: a few metrics */
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (p[i].metric_len == p[j].metric_len && !strcmp(p[i].metric, p[j].metric))
+                    return (long)i;
+        return -1;
+    }
+    sort_key *k = malloc(n * sizeof *k);
+    if (!k) return -2;
+    for (size_t i = 0; i < n; i++)
+        k[i] = (sort_key){p[i].metric, 0, i};
+    qsort(k, n, sizeof *k, key_cmp); /* by name, then position: a repeat follows its first */
+    long dup = -1;
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(k[i].metric, k[i - 1].metric) && (dup < 0 || (long)k[i].idx < dup))
+            dup = (long)k[i].idx;
+    free(k);
+    return dup;
+}

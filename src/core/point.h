@@ -31,5 +31,8 @@ typedef struct {
  * appends fastest in. O(n) when already ordered; else sorts 24-byte keys, not the 152-byte
  * points, and moves each point once. Returns 0, or -1 out of memory (p unchanged). */
 int ingest_points_sort(ingest_point *p, size_t n);
+/* The first of p[0..n) whose metric name an earlier one has (a name repeated inside one
+ * object or line), or -1; -2 out of memory. O(n log n). */
+long ingest_points_duplicate(const ingest_point *p, size_t n);
 
 #endif

@@ -608,24 +608,11 @@ int ingest_jdoc_key_is(const ingest_jdoc *d, int i, const char *lit, size_t n)
            memcmp(s, lit, n) == 0;
 }
 
-int ingest_jdoc_number(const ingest_jdoc *d, int i, int bools, double *out)
+int ingest_jdoc_number(const ingest_jdoc *d, int i, double *out)
 {
     const jsmntok_t *t = &d->tok[i];
-    if (t->type != JSMN_PRIMITIVE) return -1;
-    switch (d->buf[t->start]) {
-    case 't':
-        if (!bools) return -1;
-        *out = 1.0;
-        return 0;
-    case 'f':
-        if (!bools) return -1;
-        *out = 0.0;
-        return 0;
-    case 'n':
-        return -1;
-    default:
-        break;
-    }
+    char first = d->buf[t->start];
+    if (t->type != JSMN_PRIMITIVE || first == 't' || first == 'f' || first == 'n') return -1;
     return ingest_parse_double(d->buf + t->start, (size_t)(t->end - t->start), out) == 0 ? 0 : -2;
 }
 
@@ -761,6 +748,7 @@ static ingest_status decode_metrics(jctx *c, int mi, int k, int64_t ts)
     if (mo->type != JSMN_OBJECT)
         return jfail(c, INGEST_ERR_TYPE, mi, k, "metrics", "expected an object, got %s",
                      ingest_jdoc_kind(d, mi));
+    size_t first = c->out->n;
     int p = mi + 1;
     for (int m = 0; m < mo->size; m++) {
         int key = p, val = p + 1;
@@ -771,7 +759,7 @@ static ingest_status decode_metrics(jctx *c, int mi, int k, int64_t ts)
         if (!ingest_metric_ok(name, len))
             return ingest_metric_error(c->err, ingest_jdoc_offset(d, key),
                                        path_of(path, sizeof path, k, "metrics"), name, len);
-        int r = ingest_jdoc_number(d, val, 1, &v);
+        int r = ingest_jdoc_number(d, val, &v);
         if (r != 0) {
             char member[64];
             ingest_msg_quote(q, sizeof q, name, len);
@@ -785,7 +773,17 @@ static ingest_status decode_metrics(jctx *c, int mi, int k, int64_t ts)
         if (st != INGEST_OK) return st;
         p = ingest_jdoc_skip(d, val);
     }
-    return INGEST_OK;
+    /* one key per metric: a repeated one is ambiguous (JSON leaves it to the reader), so it is
+     * refused as SenML refuses a repeated field and line protocol a repeated field key */
+    long dup = ingest_points_duplicate(c->out->v + first, c->out->n - first);
+    if (dup == -2) return ingest_fail(c->err, INGEST_ERR_NOMEM, 0, "out of memory");
+    if (dup < 0) return INGEST_OK;
+    p = mi + 1;
+    for (long m = 0; m < dup; m++)
+        p = ingest_jdoc_skip(d, p + 1);
+    ingest_msg_quote(q, sizeof q, c->out->v[first + (size_t)dup].metric,
+                     c->out->v[first + (size_t)dup].metric_len);
+    return jfail(c, INGEST_ERR_SYNTAX, p, k, "metrics", "duplicate metric \"%s\"", q);
 }
 
 static ingest_status decode_single(jctx *c, int oi, int metric_i, int value_i, int k, int64_t ts)
@@ -804,7 +802,7 @@ static ingest_status decode_single(jctx *c, int oi, int metric_i, int value_i, i
     if (!ingest_metric_ok(name, len))
         return ingest_metric_error(c->err, ingest_jdoc_offset(d, metric_i),
                                    path_of(path, sizeof path, k, "metric"), name, len);
-    int r = ingest_jdoc_number(d, value_i, 1, &v);
+    int r = ingest_jdoc_number(d, value_i, &v);
     if (r != 0) {
         ingest_msg_quote(q, sizeof q, name, len);
         if (r == -2)

@@ -116,9 +116,9 @@ int ingest_jdoc_string(const ingest_jdoc *d, int i, char *tmp, size_t cap, const
                        size_t *n);
 /* Does key token i equal the literal lit (escapes resolved)? */
 int ingest_jdoc_key_is(const ingest_jdoc *d, int i, const char *lit, size_t n);
-/* Value token i as a double: numbers, and true/false -> 1/0 when bools is set.
+/* Value token i as a double: numbers only (true, false and null are not numbers).
  * 0 ok; -1 wrong type (use ingest_jdoc_kind for the message); -2 overflows to +-inf. */
-int ingest_jdoc_number(const ingest_jdoc *d, int i, int bools, double *out);
+int ingest_jdoc_number(const ingest_jdoc *d, int i, double *out);
 #endif
 
 #endif

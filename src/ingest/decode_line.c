@@ -258,6 +258,16 @@ static ingest_status parse_line(lctx *c)
         if (at(c, ' ') || at_eol(c)) break;
         return lfail(c, INGEST_ERR_SYNTAX, line, c->pos, "expected ',' or ' ' after a field value");
     }
+    /* a field key given twice is ambiguous: refused, as a repeated key in a JSON "metrics" */
+    long dup = ingest_points_duplicate(c->out->v + first, c->out->n - first);
+    if (dup == -2) return lfail(c, INGEST_ERR_NOMEM, line, start, "out of memory");
+    if (dup >= 0) {
+        const ingest_point *p = &c->out->v[first + (size_t)dup];
+        char q[48];
+        ingest_msg_quote(q, sizeof q, p->metric, p->metric_len);
+        snprintf(msg, sizeof msg, "duplicate field (metric \"%s\")", q);
+        return lfail(c, INGEST_ERR_SYNTAX, line, start, msg);
+    }
 
     /* timestamp */
     int64_t ts = c->now_ms;

@@ -92,7 +92,7 @@ static int field_of(const char *s, size_t n)
 static ingest_status num_field(sctx *c, int tok, int k, int f, ingest_status range_status,
                                double *out)
 {
-    int r = ingest_jdoc_number(c->d, tok, 0, out);
+    int r = ingest_jdoc_number(c->d, tok, out);
     if (r == -2) return sfail(c, range_status, tok, k, k_fields[f].name, "number out of range");
     if (r != 0)
         return sfail(c, INGEST_ERR_TYPE, tok, k, k_fields[f].name, "expected a number, got %s",
@@ -265,7 +265,7 @@ static ingest_status decode_record(sctx *c, int ri, int k)
     if (at[F_V] >= 0) {
         double v;
         int t = at[F_V];
-        int rc = ingest_jdoc_number(d, t, 0, &v);
+        int rc = ingest_jdoc_number(d, t, &v);
         if (rc == -1)
             return sfail(c, INGEST_ERR_TYPE, t, k, "v", "expected a number, got %s (metric %s)",
                          ingest_jdoc_kind(d, t), quoted(q, sizeof q, name, len));
@@ -286,7 +286,7 @@ static ingest_status decode_record(sctx *c, int ri, int k)
     if (at[F_S] >= 0) {
         double s;
         int t = at[F_S];
-        int rc = ingest_jdoc_number(d, t, 0, &s);
+        int rc = ingest_jdoc_number(d, t, &s);
         if (rc == -1)
             return sfail(c, INGEST_ERR_TYPE, t, k, "s", "expected a number, got %s (metric %s)",
                          ingest_jdoc_kind(d, t), quoted(q, sizeof q, name, len));

@@ -316,6 +316,30 @@ int db_text(sqlite3 *db, char *out, size_t cap, const char *sql, const char *typ
     return result;
 }
 
+void db_like_pattern(char *out, size_t cap, const char *q, bool prefix)
+{
+    size_t n = 0, need = prefix ? 2 : 3; /* the closing '%', NUL (and the opening '%') */
+    if (cap < need) {
+        if (cap) out[0] = '\0';
+        return;
+    }
+    if (!prefix) out[n++] = '%';
+    for (const char *p = q; *p; p++) {
+        bool esc = *p == '%' || *p == '_' || *p == '\\';
+        /* whole UTF-8 characters only: a lead byte with its continuation bytes */
+        size_t len = 1;
+        while ((p[len] & 0xC0) == 0x80)
+            len++;
+        if (n + len + esc + 2 > cap) break;
+        if (esc) out[n++] = '\\';
+        memcpy(out + n, p, len);
+        n += len;
+        p += len - 1;
+    }
+    out[n++] = '%';
+    out[n] = '\0';
+}
+
 int db_begin(sqlite3 *db)
 {
     return sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;

@@ -55,6 +55,12 @@ void db_gate_install(sqlite3 *db, db_gate *g, int timeout_ms);
  * sleeps so that it gets the lock first. */
 void db_gate_yield(db_gate *g, int max_ms);
 
+/* A LIKE pattern matching text that contains q (or, with prefix, starts with it), q's own
+ * '%', '_' and backslash taken literally: write the condition as "col LIKE ?" DB_LIKE_ESCAPE. q
+ * longer than fits in cap is cut at a character boundary. */
+#define DB_LIKE_ESCAPE " ESCAPE '\\'"
+#define DB_LIKE_MAX 260 /* room for 128 bytes of search text, each escaped, and two '%' */
+void db_like_pattern(char *out, size_t cap, const char *q, bool prefix);
 int db_begin(sqlite3 *db); /* BEGIN IMMEDIATE */
 int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);

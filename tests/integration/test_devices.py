@@ -98,3 +98,27 @@ def test_device_changes_are_audited(iotad, admin):
     actions = [i["action"] for i in admin.get("/api/v1/audit").json()["items"]]
     for a in ("device.create", "apikey.create", "device.update"):
         assert a in actions
+
+
+def test_search_takes_percent_and_underscore_literally(iotad, admin):
+    # Issue 11 #11: q=% was handed to LIKE as a wildcard and matched every device
+    for name in ("sale 50% off", "a_b", "axb", "back\\slash", "plain"):
+        admin.create_device(name)
+
+    def names(q, path="/api/v1/devices"):
+        r = admin.get(path, params={"q": q})
+        assert r.status_code == 200, r.text
+        return sorted(d["name"] for d in r.json()["items"])
+    assert names("%") == ["sale 50% off"]
+    assert names("0%") == ["sale 50% off"]
+    assert names("_") == ["a_b"]
+    assert names("a_b") == ["a_b"]
+    assert names("\\") == ["back\\slash"]
+    assert names("x") == ["axb"]
+    assert admin.get("/api/v1/devices", params={"q": "%"}).json()["total"] == 1
+    # users (name, email) and the audit log's action prefix likewise
+    admin.create_user("pct%user@example.com", "analyst")
+    users = admin.get("/api/v1/users", params={"q": "%"}).json()
+    assert [u["email"] for u in users["items"]] == ["pct%user@example.com"]
+    assert admin.get("/api/v1/audit", params={"action": "%"}).json()["items"] == []
+    assert admin.get("/api/v1/audit", params={"action": "device.c"}).json()["items"]

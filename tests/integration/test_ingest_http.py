@@ -150,3 +150,48 @@ def test_one_point_per_series_and_ms_the_response_says_what_replaced_or_was_too_
                                {"ts": now, "metrics": {"c": 7}}])
     assert r.json() == {"accepted": 1, "too_old": 1}, r.text
     assert -1 not in [p["value"] for p in admin.points(dev, "c", limit=1000)]
+
+
+def test_a_boolean_is_not_a_number_and_a_metric_is_named_once_per_object(iotad, admin):
+    # Issue 11 #11: `true` was stored as 1, and {"t":1,"t":2} gave two points of which one
+    # remained. Now both are 400, the same on every format, and nothing of the batch is stored.
+    dev, key = admin.device_with_key()
+    now = int(time.time() * 1000)
+    cases = [
+        ('{"metrics": {"door": true}}', "application/json", "type", "got a boolean"),
+        ('[{"metric": "door", "value": false}]', "application/json", "type", "got a boolean"),
+        ('[{"n": "door", "v": true}]', "application/senml+json", "type", "got a boolean"),
+        ('{"metrics": {"t": 1, "u": 2, "t": 3}}', "application/json", "syntax",
+         'duplicate metric "t"'),
+        (f"m t=1,u=2,t=3 {now}", "text/plain", "syntax", 'duplicate field (metric "m.t")'),
+    ]
+    for body, ctype, error, message in cases:
+        r = post(iotad, key, body=body, ctype=ctype)
+        assert r.status_code == 400, (body, r.status_code, r.text)
+        assert r.json()["error"] == error and message in r.json()["message"], (body, r.json())
+    assert admin.points(dev) == []
+    # where the format has a boolean type it stays one: SenML "vb", line protocol t/f
+    r = post(iotad, key, body='[{"n": "door", "vb": true, "t": %.3f}]' % (now / 1000),
+             ctype="application/senml+json")
+    assert r.status_code == 202, r.text
+    r = post(iotad, key, body=f"gate open=f {now}", ctype="text/plain")
+    assert r.status_code == 202, r.text
+    assert [p["value"] for p in admin.points(dev, "door")] == [1]
+    assert [p["value"] for p in admin.points(dev, "gate.open")] == [0]
+    # one series in two objects, lines or records is two points: the later one stays
+    r = post(iotad, key, json=[{"ts": now, "metrics": {"t": 1}}, {"ts": now, "metrics": {"t": 2}}])
+    assert r.json() == {"accepted": 2, "replaced": 1}
+
+
+def test_data_queries_include_from_and_exclude_to(iotad, admin):
+    # Issue 11 #11: the bounds are [from, to), as documented in docs/guide.md
+    dev, key = admin.device_with_key()
+    base = int(time.time() * 1000) - 60_000
+    assert post(iotad, key, json=[{"ts": base + i * 1000, "metrics": {"v": i}}
+                                  for i in range(3)]).status_code == 202
+    got = admin.get(f"/api/v1/devices/{dev}/data",
+                    params={"metric": "v", "from": base, "to": base + 2000}).json()["points"]
+    assert [p["ts"] for p in got] == [base, base + 1000]
+    got = admin.get(f"/api/v1/devices/{dev}/data",
+                    params={"metric": "v", "from": base + 2000, "to": base + 3000}).json()
+    assert [p["ts"] for p in got["points"]] == [base + 2000]

@@ -168,18 +168,45 @@ static void test_unknown_keys_are_ignored_whatever_their_type(void **state)
     ingest_batch_free(&b);
 }
 
-static void test_booleans_are_one_and_zero(void **state)
+/* Issue 11 #11: true/false were taken as 1/0 where a number is expected. A boolean is not a
+ * number (SenML has "vb" for it, line protocol its t/f field type). */
+static void test_booleans_are_not_numbers(void **state)
+{
+    expect_error("{\"metrics\":{\"door\":true}}", INGEST_ERR_TYPE,
+                 "metrics.door: expected a number, got a boolean");
+    expect_error("[{\"metrics\":{\"a\":1}},{\"metric\":\"x\",\"value\":false}]", INGEST_ERR_TYPE,
+                 "[1].value: expected a number, got a boolean (metric x)");
+    expect_status("{\"metrics\":{\"a\":null}}", INGEST_ERR_TYPE);
+}
+
+/* Issue 11 #11: a metric named twice in one "metrics" object gave two points, of which the
+ * store kept the last. One object is one measurement: the repeat is refused (SenML refuses a
+ * repeated field, line protocol a repeated field key); separate objects may repeat a series. */
+static void test_a_metric_named_twice_in_one_object_is_refused(void **state)
 {
     ingest_batch b;
     ingest_error e;
     ingest_batch_init(&b, 0);
-    assert_int_equal(decode("[{\"metrics\":{\"door\":true,\"alarm\":false}},"
-                            "{\"metric\":\"x\",\"value\":true}]",
-                            &b, &e),
-                     INGEST_OK);
-    assert_point(&b, 0, "door", 1, NOW);
-    assert_point(&b, 1, "alarm", 0, NOW);
-    assert_point(&b, 2, "x", 1, NOW);
+    const char *doc = "{\"metrics\":{\"a\":1,\"b\":2,\"a\":3}}";
+    assert_int_equal(decode(doc, &b, &e), INGEST_ERR_SYNTAX);
+    assert_int_equal(b.n, 0);
+    assert_string_equal(e.msg, "metrics: duplicate metric \"a\"");
+    assert_int_equal(e.offset, strstr(doc, ",\"a\"") + 1 - doc); /* at the repeat */
+    /* an escape spells the same name */
+    expect_error("[{\"metrics\":{\"a\":1}},{\"metrics\":{\"\\u0074\":1,\"t\":2}}]",
+                 INGEST_ERR_SYNTAX, "[1].metrics: duplicate metric \"t\"");
+    /* more metrics than the pairwise check covers: found through the sorted names */
+    char big[1024];
+    size_t n = (size_t)snprintf(big, sizeof big, "{\"metrics\":{");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(big + n, sizeof big - n, "\"m%d\":%d,", i, i);
+    snprintf(big + n, sizeof big - n, "\"m17\":0,\"m3\":0}}");
+    expect_error(big, INGEST_ERR_SYNTAX, "metrics: duplicate metric \"m17\"");
+    /* the same series in two objects: two points, the later one wins in the store */
+    assert_int_equal(
+        decode("[{\"ts\":5,\"metrics\":{\"a\":1}},{\"ts\":5,\"metrics\":{\"a\":2}}]", &b, &e),
+        INGEST_OK);
+    assert_int_equal(b.n, 2);
     ingest_batch_free(&b);
 }
 
@@ -325,8 +352,8 @@ static void test_duplicate_known_keys_are_refused(void **state)
                  "duplicate key \"ts\"");
     expect_error("[{\"metric\":\"a\",\"value\":1,\"value\":2}]", INGEST_ERR_SYNTAX,
                  "[0]: duplicate key \"value\"");
-    /* Duplicate metric names inside "metrics" are two points, as sent. */
-    expect_status("{\"metrics\":{\"a\":1,\"a\":2}}", INGEST_OK);
+    /* and so is a metric named twice inside "metrics" (issue 11 #11; it gave two points) */
+    expect_status("{\"metrics\":{\"a\":1,\"a\":2}}", INGEST_ERR_SYNTAX);
 }
 
 static void test_nan_and_infinity_literals_are_refused(void **state)
@@ -523,6 +550,16 @@ static void doc_brackets_in_string(char *doc, size_t *n, size_t target)
     doc[(*n)++] = '}';
 }
 
+/* One object with many metrics: its repeated-name check must not be pairwise. */
+static void doc_wide_object(char *doc, size_t *n, size_t target)
+{
+    *n += (size_t)sprintf(doc + *n, "{\"metrics\":{");
+    for (int k = 0; *n + 32 < target; k++)
+        *n += (size_t)sprintf(doc + *n, "%s\"m%d\":%d", k ? "," : "", k, k);
+    doc[(*n)++] = '}';
+    doc[(*n)++] = '}';
+}
+
 static double cpu_ms(void)
 {
     struct timespec ts;
@@ -553,7 +590,8 @@ static void test_parse_time_is_linear_in_size_and_depth(void **state)
     } shapes[] = {{"open brackets", doc_open_brackets},
                   {"deep items", doc_deep_items},
                   {"flat batch", doc_flat_batch},
-                  {"brackets in a string", doc_brackets_in_string}};
+                  {"brackets in a string", doc_brackets_in_string},
+                  {"wide metrics object", doc_wide_object}};
     const size_t small = 4096, factor = 16, big = small * factor;
     char *s = malloc(small + 256), *l = malloc(big + 256);
     assert_non_null(s);
@@ -781,7 +819,8 @@ int main(void)
         cmocka_unit_test(test_single_point_shape),
         cmocka_unit_test(test_batch_array_mixes_both_shapes),
         cmocka_unit_test(test_unknown_keys_are_ignored_whatever_their_type),
-        cmocka_unit_test(test_booleans_are_one_and_zero),
+        cmocka_unit_test(test_booleans_are_not_numbers),
+        cmocka_unit_test(test_a_metric_named_twice_in_one_object_is_refused),
         cmocka_unit_test(test_number_formats_convert_exactly),
         cmocka_unit_test(test_parse_double_matches_strtod),
         cmocka_unit_test(test_parse_double_rejects_non_numbers),

@@ -76,6 +76,21 @@ static void test_line_with_tags_fields_and_timestamp(void **state)
     ingest_batch_free(&b);
 }
 
+/* Issue 11 #11: a field key given twice in one line is refused (as a metric named twice in
+ * one JSON "metrics" object); the same field in two lines, or under other tags, is not. */
+static void test_a_field_given_twice_in_one_line_is_refused(void **state)
+{
+    expect_error("ok v=1\ncpu,cpu=0 user=1,idle=2,user=3 1\n", INGEST_ERR_SYNTAX,
+                 "line 2: duplicate field (metric \"cpu.user{cpu=0}\")");
+    ingest_batch b;
+    ingest_error e;
+    ingest_batch_init(&b, 0);
+    assert_int_equal(decode("cpu,cpu=0 user=1 5\ncpu,cpu=1 user=1 5\ncpu,cpu=0 user=2 5\n", &b, &e),
+                     INGEST_OK);
+    assert_int_equal(b.n, 3);
+    ingest_batch_free(&b);
+}
+
 static void test_host_and_device_tags_stay_out_of_the_name(void **state)
 {
     ingest_batch b;
@@ -418,6 +433,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_with_tags_fields_and_timestamp),
         cmocka_unit_test(test_host_and_device_tags_stay_out_of_the_name),
+        cmocka_unit_test(test_a_field_given_twice_in_one_line_is_refused),
         cmocka_unit_test(test_tags_are_appended_in_the_order_given),
         cmocka_unit_test(test_telegraf_like_payload),
         cmocka_unit_test(test_escapes_in_names_keys_and_values),

@@ -5,12 +5,12 @@
 
 static cJSON *list(store *st, int64_t before_seq, const char *action_prefix, int64_t limit)
 {
-    char like[80];
-    snprintf(like, sizeof like, "%s%%", action_prefix ? action_prefix : "");
+    char like[DB_LIKE_MAX];
+    db_like_pattern(like, sizeof like, action_prefix ? action_prefix : "", true);
     return db_rows_json(SQ(st),
                         "SELECT seq, ts, actor, action, target, detail, peer, hash "
-                        "FROM audit_log WHERE seq < ? AND action LIKE ? "
-                        "ORDER BY seq DESC LIMIT ?",
+                        "FROM audit_log WHERE seq < ? AND action LIKE ?" DB_LIKE_ESCAPE
+                        " ORDER BY seq DESC LIMIT ?",
                         "isi", before_seq, like, limit);
 }
 

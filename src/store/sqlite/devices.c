@@ -32,11 +32,12 @@ static cJSON *list(store *st, const store_device_filter *f, int64_t *total)
     int sort_idx = 0;
     for (int i = 0; i < 6; i++)
         if (f->sort && strcmp(f->sort, sorts[i]) == 0) sort_idx = i;
-    char like[140], sql[1024];
-    snprintf(like, sizeof like, "%%%s%%", f->query);
-    const char *where = "WHERE (? = '' OR owner_id = ?) AND (? = '' OR type = ?) AND "
-                        "(? = '' OR status = ?) AND (? = '' OR name LIKE ? OR location LIKE ? OR "
-                        "id = ? OR firmware LIKE ?)";
+    char like[DB_LIKE_MAX], sql[1024];
+    db_like_pattern(like, sizeof like, f->query, false); /* q=% finds a '%', not every device */
+    const char *where =
+        "WHERE (? = '' OR owner_id = ?) AND (? = '' OR type = ?) AND "
+        "(? = '' OR status = ?) AND (? = '' OR name LIKE ?" DB_LIKE_ESCAPE
+        " OR location LIKE ?" DB_LIKE_ESCAPE " OR id = ? OR firmware LIKE ?" DB_LIKE_ESCAPE ")";
     snprintf(sql, sizeof sql,
              "SELECT " DEVICE_COLUMNS " FROM devices %s ORDER BY %s LIMIT ? OFFSET ?", where,
              orders[sort_idx + (f->desc ? 6 : 0)]);

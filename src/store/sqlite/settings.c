@@ -29,12 +29,13 @@ static int raise_int(store *st, const char *key, int64_t v, int64_t now_ms)
 
 static cJSON *list(store *st, const char *prefix)
 {
-    char like[80];
-    snprintf(like, sizeof like, "%s%%", prefix ? prefix : "");
-    return db_rows_json(SQ(st),
-                        "SELECT key, value, updated_at FROM settings WHERE key LIKE ? "
-                        "ORDER BY key",
-                        "s", like);
+    char like[DB_LIKE_MAX];
+    db_like_pattern(like, sizeof like, prefix ? prefix : "", true);
+    return db_rows_json(
+        SQ(st),
+        "SELECT key, value, updated_at FROM settings WHERE key LIKE ?" DB_LIKE_ESCAPE
+        " ORDER BY key",
+        "s", like);
 }
 
 const store_settings_ops sqlite_settings_ops = {get, set, raise_int, list};

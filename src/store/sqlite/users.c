@@ -40,16 +40,16 @@ static cJSON *profile(store *st, const char *id)
 
 static cJSON *list(store *st, const store_user_filter *f, int64_t *total)
 {
-    char like[140];
-    snprintf(like, sizeof like, "%%%s%%", f->query);
+    char like[DB_LIKE_MAX];
+    db_like_pattern(like, sizeof like, f->query, false);
     *total = db_int(SQ(st), 0,
                     "SELECT COUNT(*) FROM users WHERE (? = '' OR role = ?) AND "
-                    "(? = '' OR name LIKE ? OR email LIKE ?)",
+                    "(? = '' OR name LIKE ?" DB_LIKE_ESCAPE " OR email LIKE ?" DB_LIKE_ESCAPE ")",
                     "sssss", f->role, f->role, f->query, like, like);
     return db_rows_json(SQ(st),
                         "SELECT " USER_COLUMNS " FROM users WHERE (? = '' OR role = ?) AND "
-                        "(? = '' OR name LIKE ? OR email LIKE ?) "
-                        "ORDER BY created_at LIMIT ? OFFSET ?",
+                        "(? = '' OR name LIKE ?" DB_LIKE_ESCAPE " OR email LIKE ?" DB_LIKE_ESCAPE
+                        ") ORDER BY created_at LIMIT ? OFFSET ?",
                         "sssssii", f->role, f->role, f->query, like, like, f->limit, f->offset);
 }
 
