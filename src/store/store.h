@@ -5,7 +5,7 @@
  * one file per entity behind a function table).
  *
  * A `store` is one connection: a thread uses its own handle (the loop thread's is s->st, the
- * outbox worker opens one, the writer has its own); handles of one database see each other's
+ * outbox worker opens one with store_open_peer); handles of one database see each other's
  * committed writes. Conventions every back-end keeps:
  *   - ids are text (UUIDv7 strings, 36 characters, time-ordered), except the integer ids of
  *     rules, report schedules and audit rows;
