@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/server.h"
 #include "report/report_int.h"
+#include "store/store.h"
 #include "store/tsdb.h"
 
 #include <math.h>
@@ -53,13 +54,8 @@ struct export_job {
     series_ref *series;
     size_t nseries, series_cap, series_i;
     int64_t ts_cursor;
-    /* SQL keysets */
-    int64_t key_ts, key_int;
-    char key_text[64];
-    bool incidents_linked; /* incidents.anomaly_id exists */
+    store_export_cursor cursor; /* where the current stored kind's last page ended */
 };
-
-static void reset_keys(export_job *e);
 
 int export_what_parse(const char *s, unsigned *out)
 {
@@ -101,8 +97,6 @@ export_job *export_new(server *s, const export_params *p, const char *export_id)
         return NULL;
     }
     e->ts_cursor = p->from_ms;
-    reset_keys(e);
-    e->incidents_linked = rdb_has_column(s->db, "incidents", "anomaly_id");
     return e;
 }
 
@@ -154,45 +148,13 @@ static void put_int(rbuf *b, int64_t v)
     rbuf_put(b, num, (size_t)n);
 }
 
-/* The SQL filter on devices: :devs (comma list), :dtype, :owner. */
-#define EXPORT_DEVSET                                                                              \
-    "(SELECT id FROM devices WHERE (:devs = '' OR instr(',' || :devs || ',', ',' || id || ',') "   \
-    "> 0) AND (:dtype = '' OR type = :dtype) AND (:owner = '' OR owner_id = :owner))"
-
-static sqlite3_stmt *prepare(export_job *e, const char *sql)
+static store_export_scope scope(const export_job *e)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(e->s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("export_sql_failed", "id=%s err=\"%s\"", e->id, sqlite3_errmsg(e->s->db));
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    struct {
-        const char *name;
-        const char *v;
-    } texts[] = {{":devs", e->p.devices},
-                 {":dtype", e->p.device_type},
-                 {":owner", e->p.owner_id},
-                 {":ktext", e->key_text},
-                 {":cursor", e->dev_cursor}};
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-        int k = sqlite3_bind_parameter_index(st, texts[i].name);
-        if (k > 0) sqlite3_bind_text(st, k, texts[i].v, -1, SQLITE_STATIC);
-    }
-    struct {
-        const char *name;
-        int64_t v;
-    } ints[] = {{":from", e->p.from_ms},
-                {":to", e->p.to_ms},
-                {":kts", e->key_ts},
-                {":kint", e->key_int},
-                {":page", ROW_PAGE},
-                {":unfiltered", !e->p.devices[0] && !e->p.device_type[0] && !e->p.owner_id[0]}};
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        int k = sqlite3_bind_parameter_index(st, ints[i].name);
-        if (k > 0) sqlite3_bind_int64(st, k, ints[i].v);
-    }
-    return st;
+    return (store_export_scope){.from_ms = e->p.from_ms,
+                                .to_ms = e->p.to_ms,
+                                .devices = e->p.devices,
+                                .device_type = e->p.device_type,
+                                .owner_id = e->p.owner_id};
 }
 
 static void csv_text(rbuf *b, const char *s)
@@ -200,55 +162,70 @@ static void csv_text(rbuf *b, const char *s)
     rbuf_csv_field(b, s ? s : "");
 }
 
-/* One SQL row as a record. Columns 0..3 of every query are ts_, device_id_, name_, value_
- * (the CSV columns); columns whose name ends in '_' are keys, not data. NDJSON: every data
- * column as a member. CSV: the common columns, and the data columns as JSON in detail. */
-static void put_row(export_job *e, sqlite3_stmt *st, int rec)
+static void put_value(rbuf *b, const store_value *v)
 {
+    switch (v->type) {
+    case STORE_INT:
+        put_int(b, v->i);
+        break;
+    case STORE_REAL:
+        put_double(b, v->r);
+        break;
+    case STORE_NULL:
+        rbuf_puts(b, "null");
+        break;
+    default:
+        rbuf_json_str(b, v->s);
+        break;
+    }
+}
+
+/* One stored row as a record (store_row_fn). Columns 0..3 of every kind are ts_, device_id_,
+ * name_, value_ (the CSV columns); columns whose name ends in '_' are keys, not data. NDJSON:
+ * every data column as a member. CSV: the common columns, and the data columns as JSON in
+ * detail. */
+typedef struct {
+    export_job *e;
+    int rec;
+} row_ctx;
+
+static void put_row(void *arg, int n, const char *const *names, const store_value *v)
+{
+    row_ctx *c = arg;
+    export_job *e = c->e;
     rbuf *b = &e->out;
-    int n = sqlite3_column_count(st);
     rbuf row = {0};
     rbuf *j = e->p.format == EXPORT_NDJSON ? b : &row;
     rbuf_puts(j, "{\"type\":");
-    rbuf_json_str(j, record_names[rec]);
+    rbuf_json_str(j, record_names[c->rec]);
     for (int i = 0; i < n; i++) {
-        const char *name = sqlite3_column_name(st, i);
-        size_t nl = strlen(name);
-        if (nl == 0 || name[nl - 1] == '_') continue;
+        size_t nl = strlen(names[i]);
+        if (nl == 0 || names[i][nl - 1] == '_') continue;
         rbuf_put(j, ",", 1);
-        rbuf_json_str(j, name);
+        rbuf_json_str(j, names[i]);
         rbuf_put(j, ":", 1);
-        switch (sqlite3_column_type(st, i)) {
-        case SQLITE_INTEGER:
-            put_int(j, sqlite3_column_int64(st, i));
-            break;
-        case SQLITE_FLOAT:
-            put_double(j, sqlite3_column_double(st, i));
-            break;
-        case SQLITE_NULL:
-            rbuf_puts(j, "null");
-            break;
-        default:
-            rbuf_json_str(j, (const char *)sqlite3_column_text(st, i));
-            break;
-        }
+        put_value(j, &v[i]);
     }
     rbuf_puts(j, "}");
     if (e->p.format == EXPORT_NDJSON) {
         rbuf_put(b, "\n", 1);
     } else {
-        rbuf_puts(b, record_names[rec]);
-        for (int i = 0; i < 4; i++) {
+        rbuf_puts(b, record_names[c->rec]);
+        for (int i = 0; i < 4 && i < n; i++) {
             rbuf_put(b, ",", 1);
-            if (sqlite3_column_type(st, i) != SQLITE_NULL)
-                csv_text(b, (const char *)sqlite3_column_text(st, i));
+            if (v[i].type == STORE_TEXT)
+                csv_text(b, v[i].s);
+            else if (v[i].type == STORE_INT)
+                put_int(b, v[i].i);
+            else if (v[i].type == STORE_REAL)
+                put_double(b, v[i].r);
         }
         rbuf_put(b, ",", 1);
         csv_text(b, row.p);
         rbuf_put(b, "\n", 1);
         rbuf_free(&row);
     }
-    e->records[rec]++;
+    e->records[c->rec]++;
 }
 
 static void header(export_job *e)
@@ -336,15 +313,11 @@ static void point_cb(void *arg, int64_t ts, double v)
 static bool next_device(export_job *e)
 {
     clear_series(e);
+    store_export_scope sc = scope(e);
     for (;;) {
-        sqlite3_stmt *st = prepare(e, "SELECT id FROM devices WHERE id IN " EXPORT_DEVSET
-                                      " AND id > :cursor ORDER BY id LIMIT 1");
-        if (!st) return false;
-        bool found = sqlite3_step(st) == SQLITE_ROW;
-        if (found)
-            snprintf(e->device, sizeof e->device, "%s", (const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
-        if (!found) return false;
+        int rc = STORE_EXPORTS(e->s->st)->next_device(e->s->st, &sc, e->dev_cursor, e->device,
+                                                      sizeof e->device);
+        if (rc != STORE_OK) return false;
         memcpy(e->dev_cursor, e->device, sizeof e->device);
         tsdb_list_metrics(e->s->ts, e->device, metric_cb, e);
         if (e->nseries) {
@@ -374,93 +347,16 @@ static int points_step(export_job *e)
     return 1;
 }
 
-/* ---- SQL record kinds (keyset paging) ---- */
+/* ---- stored record kinds (keyset paging) ---- */
 
-/* Runs one page; the last row's keys are read back from columns (kts_col, kkey_col). The key
- * column is text (kkey_text) or integer. Returns rows produced, or -1. */
-static int sql_page(export_job *e, const char *sql, int rec, int kts_col, int kkey_col,
-                    bool key_text)
+/* One page of a kind (STORE_EXPORT_*) as records of rec; the rows produced, or -1. */
+static int rows_step(export_job *e, int kind, int rec)
 {
-    sqlite3_stmt *st = prepare(e, sql);
-    if (!st) return -1;
-    int rows = 0, rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        put_row(e, st, rec);
-        if (kts_col >= 0) e->key_ts = sqlite3_column_int64(st, kts_col);
-        if (key_text)
-            snprintf(e->key_text, sizeof e->key_text, "%s",
-                     (const char *)sqlite3_column_text(st, kkey_col));
-        else
-            e->key_int = sqlite3_column_int64(st, kkey_col);
-        rows++;
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? rows : -1;
-}
-
-static void reset_keys(export_job *e)
-{
-    e->key_ts = INT64_MIN;
-    e->key_int = INT64_MIN;
-    e->key_text[0] = '\0';
-}
-
-static int anomalies_step(export_job *e)
-{
-    return sql_page(e,
-                    "SELECT a.detected_at AS ts_, a.device_id AS device_id_, a.metric AS name_, "
-                    "a.severity AS value_, a.id, a.device_id, a.metric, a.detected_at, "
-                    "a.updated_at, a.severity, a.description, a.details, a.resolved, "
-                    "a.resolved_at, a.verdict, a.rule_id FROM anomalies a WHERE a.detected_at >= "
-                    ":from AND a.detected_at < :to AND a.device_id IN " EXPORT_DEVSET
-                    " AND (a.detected_at, a.id) > (:kts, :ktext) ORDER BY a.detected_at, a.id "
-                    "LIMIT :page",
-                    R_ANOMALY, 0, 4, true);
-}
-
-static int incidents_step(export_job *e)
-{
-    sqlite3 *db = e->s->db;
-    if (!rdb_has_column(db, "incidents", "created_at")) return 0;
-    /* incidents.* keeps whatever columns the alerts module gives the table; paged by rowid.
-     * The device filter goes through the incident's own device_id and/or its anomaly. */
-    bool dev = rdb_has_column(db, "incidents", "device_id");
-    bool anom = e->incidents_linked;
-    char sql[2048];
-    snprintf(sql, sizeof sql,
-             "SELECT i.created_at AS ts_, %s AS device_id_, '' AS name_, '' AS value_, i.rowid "
-             "AS key_%s, i.* FROM incidents i %s WHERE i.created_at >= :from AND i.created_at < "
-             ":to AND (:unfiltered%s%s) AND i.rowid > :kint ORDER BY i.rowid LIMIT :page",
-             dev    ? "i.device_id"
-             : anom ? "a.device_id"
-                    : "NULL",
-             anom ? ", a.device_id AS anomaly_device_id" : "",
-             anom ? "LEFT JOIN anomalies a ON a.id = i.anomaly_id" : "",
-             dev ? " OR i.device_id IN " EXPORT_DEVSET : "",
-             anom ? " OR a.device_id IN " EXPORT_DEVSET : "");
-    return sql_page(e, sql, R_INCIDENT, -1, 4, false);
-}
-
-static int events_step(export_job *e)
-{
-    return sql_page(e,
-                    "SELECT e.ts AS ts_, e.device_id AS device_id_, e.kind AS name_, e.category "
-                    "AS value_, e.id, e.ts, e.device_id, e.category, e.kind, e.transport, e.peer, "
-                    "e.detail FROM device_events e WHERE e.ts >= :from AND e.ts < :to AND "
-                    "(e.device_id IN " EXPORT_DEVSET " OR (e.device_id IS NULL AND :unfiltered)) "
-                    "AND e.id > :kint ORDER BY e.id LIMIT :page",
-                    R_EVENT, -1, 4, false);
-}
-
-static int audit_step(export_job *e)
-{
-    return sql_page(e,
-                    "SELECT l.ts AS ts_, NULL AS device_id_, l.action AS name_, l.actor AS "
-                    "value_, l.seq, l.ts, l.actor, l.action, l.target, l.detail, l.peer, "
-                    "l.prev_hash, l.hash FROM audit_log l WHERE l.ts >= :from AND l.ts < :to AND "
-                    "(:unfiltered OR l.target IN " EXPORT_DEVSET ") AND l.seq > :kint ORDER BY "
-                    "l.seq LIMIT :page",
-                    R_AUDIT, -1, 4, false);
+    store_export_scope sc = scope(e);
+    row_ctx c = {e, rec};
+    int rows =
+        STORE_EXPORTS(e->s->st)->page(e->s->st, kind, &sc, &e->cursor, ROW_PAGE, put_row, &c);
+    return rows >= 0 ? rows : -1;
 }
 
 cJSON *export_manifest(const export_job *e)
@@ -522,24 +418,26 @@ int export_next(export_job *e, size_t want, const char **data, size_t *len)
             got = (e->p.what & EXPORT_POINTS) ? points_step(e) : 0;
             break;
         case ST_ANOMALIES:
-            got = (e->p.what & EXPORT_ANOMALIES) ? anomalies_step(e) : 0;
+            got = (e->p.what & EXPORT_ANOMALIES) ? rows_step(e, STORE_EXPORT_ANOMALIES, R_ANOMALY)
+                                                 : 0;
             break;
         case ST_INCIDENTS:
-            got = (e->p.what & EXPORT_INCIDENTS) ? incidents_step(e) : 0;
+            got = (e->p.what & EXPORT_INCIDENTS) ? rows_step(e, STORE_EXPORT_INCIDENTS, R_INCIDENT)
+                                                 : 0;
             break;
         case ST_EVENTS:
-            got = (e->p.what & EXPORT_EVENTS) ? events_step(e) : 0;
+            got = (e->p.what & EXPORT_EVENTS) ? rows_step(e, STORE_EXPORT_EVENTS, R_EVENT) : 0;
             break;
         case ST_AUDIT:
-            got = (e->p.what & EXPORT_AUDIT) ? audit_step(e) : 0;
+            got = (e->p.what & EXPORT_AUDIT) ? rows_step(e, STORE_EXPORT_AUDIT, R_AUDIT) : 0;
             break;
         default:
             break;
         }
         if (got < 0 || e->out.oom) return -1;
-        if (got == 0) { /* this kind is exhausted: the next one starts with fresh keys */
+        if (got == 0) { /* this kind is exhausted: the next one starts from its first row */
             e->state++;
-            reset_keys(e);
+            e->cursor = (store_export_cursor){0};
         }
     }
     /* everything so far is covered by the hash; the manifest line is not */

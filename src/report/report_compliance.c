@@ -5,32 +5,28 @@
  * retention and session settings in force. */
 #include "report/report_int.h"
 
+#include "core/json.h"
 #include "store/audit.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* Audit rows of the range whose action matches the LIKE/IN condition, newest last, with the
+/* Audit rows of the range of one kind (query compliance.rows.<id>), newest last, with the
  * actor's e-mail when the actor is a user. */
-static void rows_section(report_build *b, const char *id, const char *title, const char *cond)
+static void rows_section(report_build *b, const char *id, const char *title)
 {
-    char sql[1536];
-    snprintf(sql, sizeof sql,
-             "SELECT l.seq, strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', l.ts / 1000, 'unixepoch') AS "
-             "time, l.action, COALESCE(u.email, l.actor) AS actor, COALESCE(t.email, l.target) "
-             "AS target, l.detail, COALESCE(l.peer, '') AS peer FROM audit_log l LEFT JOIN users "
-             "u ON u.id = l.actor LEFT JOIN users t ON t.id = l.target WHERE l.ts >= :from AND "
-             "l.ts < :to AND (%s) ORDER BY l.seq LIMIT 1000",
-             cond);
-    rdb_section(b->s->db, &b->p, b->doc, id, title, NULL, sql);
+    char q[96];
+    snprintf(q, sizeof q, "compliance.rows.%s", id);
+    rq_section(b->s, &b->p, b->doc, id, title, NULL, q);
 }
 
-static int64_t count_actions(report_build *b, const char *cond)
+/* Audit entries of the range of one kind (query compliance.count.<what>). */
+static int64_t count_actions(report_build *b, const char *what)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT COUNT(*) FROM audit_log l WHERE l.ts >= :from AND l.ts < :to AND (%s)", cond);
-    return rdb_int(b->s->db, &b->p, sql, 0);
+    char q[96];
+    snprintf(q, sizeof q, "compliance.count.%s", what);
+    return rq_int(b->s, &b->p, q, NULL, 0);
 }
 
 static void verification(report_build *b)
@@ -44,7 +40,7 @@ static void verification(report_build *b)
     cJSON *chain = cJSON_AddObjectToObject(doc, "audit_chain");
     cJSON_AddBoolToObject(chain, "intact", rc == 0);
     cJSON_AddNumberToObject(chain, "rows_verified", (double)rows);
-    int64_t total = rdb_int(b->s->db, &b->p, "SELECT COUNT(*) FROM audit_log", 0);
+    int64_t total = rq_int(b->s, &b->p, "audit.count", NULL, 0);
     cJSON_AddNumberToObject(chain, "rows_total", (double)total);
     rdoc_sum_bool(doc, "audit_chain_intact", rc == 0);
     rdoc_sum_int(doc, "audit_rows_verified", rows);
@@ -57,15 +53,13 @@ static void verification(report_build *b)
     if (rc == 0) {
         cJSON_AddNullToObject(chain, "first_bad_seq");
         char head[80] = "";
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(b->s->db,
-                               "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", -1, &st,
-                               NULL) == SQLITE_OK) {
-            if (sqlite3_step(st) == SQLITE_ROW)
-                snprintf(head, sizeof head, "seq %lld %s", (long long)sqlite3_column_int64(st, 0),
-                         (const char *)sqlite3_column_text(st, 1));
-            sqlite3_finalize(st);
-        }
+        cJSON *t = rq_table(b->s, &b->p, "audit.head", NULL, 0, 0);
+        const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(t, "rows"), 0);
+        if (r)
+            snprintf(head, sizeof head, "seq %lld %s",
+                     (long long)cJSON_GetNumberValue(cJSON_GetArrayItem(r, 0)),
+                     cJSON_GetStringValue(cJSON_GetArrayItem(r, 1)));
+        cJSON_Delete(t);
         cJSON_AddStringToObject(chain, "head", head);
         rdoc_row(out, "ss", "chain head (record it elsewhere to detect truncation)", head);
         return;
@@ -77,32 +71,28 @@ static void verification(report_build *b)
     rdoc_row(out, "si", "first bad entry (seq)", bad);
     rdoc_row(out, "ss", "reason", why);
     /* the row as stored now, so a reviewer sees what was altered */
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(b->s->db,
-                           "SELECT ts, actor, action, target, detail, COALESCE(peer, '') FROM "
-                           "audit_log WHERE seq = ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_int64(st, 1, bad);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        char t[32];
-        util_rfc3339(sqlite3_column_int64(st, 0), t);
+    cJSON *t = rq_table(b->s, &b->p, "audit.row", NULL, bad, 0);
+    if (!t) return;
+    const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(t, "rows"), 0);
+    if (r) {
+        char tm[32];
+        util_rfc3339((int64_t)cJSON_GetNumberValue(cJSON_GetArrayItem(r, 0)), tm);
         cJSON *row = cJSON_AddObjectToObject(chain, "bad_row");
         cJSON_AddNumberToObject(row, "seq", (double)bad);
-        cJSON_AddStringToObject(row, "time", t);
+        cJSON_AddStringToObject(row, "time", tm);
         static const char *const names[] = {"actor", "action", "target", "detail", "peer"};
         for (int i = 0; i < 5; i++) {
-            const char *v = (const char *)sqlite3_column_text(st, i + 1);
+            const char *v = cJSON_GetStringValue(cJSON_GetArrayItem(r, i + 1));
             cJSON_AddStringToObject(row, names[i], v ? v : "");
             char label[48];
             snprintf(label, sizeof label, "bad entry %s", names[i]);
             rdoc_row(out, "ss", label, v ? v : "");
         }
-        rdoc_row(out, "ss", "bad entry time", t);
+        rdoc_row(out, "ss", "bad entry time", tm);
     } else {
         rdoc_row(out, "ss", "bad entry", "missing (deleted or sequence gap)");
     }
-    sqlite3_finalize(st);
+    cJSON_Delete(t);
 }
 
 static void retention(report_build *b)
@@ -128,65 +118,33 @@ static void retention(report_build *b)
     }
     rdoc_row(rows, "sss", "signup", c->signup, "config");
     rdoc_row(rows, "sss", "audit_log", "append-only, hash-chained, never expired", "schema");
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(b->s->db, "SELECT key, value FROM settings ORDER BY key", -1, &st,
-                           NULL) == SQLITE_OK) {
-        while (sqlite3_step(st) == SQLITE_ROW)
-            rdoc_row(rows, "sss", (const char *)sqlite3_column_text(st, 0),
-                     (const char *)sqlite3_column_text(st, 1), "settings (database)");
-        sqlite3_finalize(st);
-    }
+    cJSON *settings = STORE_SETTINGS(b->s->st)->list(b->s->st, "");
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, settings)
+        rdoc_row(rows, "sss", json_str(kv, "key"), json_str(kv, "value"), "settings (database)");
+    cJSON_Delete(settings);
     rdoc_sum_int(b->doc, "retention_days", c->retention_days);
 }
 
 static int comp_begin(report_build *b)
 {
     cJSON *doc = b->doc;
-    static const char USERS[] =
-        "l.action LIKE 'user.%' OR l.action IN ('invite.create', 'auth.signup', "
-        "'auth.password_changed')";
-    static const char LOGINS[] = "l.action LIKE 'auth.login%' OR l.action = 'auth.logout' OR "
-                                 "l.action = 'auth.password_change_failed'";
-    static const char KEYS[] = "l.action LIKE 'apikey.%'";
-    static const char CONFIG[] =
-        "l.action LIKE 'settings.%' OR l.action LIKE 'rule.%' OR l.action LIKE 'device.%' OR "
-        "l.action LIKE 'report_schedule.%' OR l.action LIKE 'channel.%' OR l.action LIKE "
-        "'policy.%'";
-    static const char EXPORTS[] = "l.action LIKE 'export.%' OR l.action LIKE 'report.%'";
+    rdoc_sum_int(doc, "audit_entries", count_actions(b, "all"));
+    static const char *const counted[] = {
+        "logins",           "login_failures",        "login_lockouts",   "users_created",
+        "role_changes",     "users_deleted",         "api_keys_created", "api_keys_revoked",
+        "api_keys_rotated", "configuration_changes", "data_exports",     "reports_generated"};
+    for (size_t i = 0; i < sizeof counted / sizeof counted[0]; i++)
+        rdoc_sum_int(doc, counted[i], count_actions(b, counted[i]));
 
-    rdoc_sum_int(doc, "audit_entries", count_actions(b, "1"));
-    rdoc_sum_int(doc, "logins", count_actions(b, "l.action = 'auth.login'"));
-    rdoc_sum_int(doc, "login_failures", count_actions(b, "l.action = 'auth.login_failed'"));
-    rdoc_sum_int(doc, "login_lockouts", count_actions(b, "l.action = 'auth.login_locked'"));
-    rdoc_sum_int(doc, "users_created",
-                 count_actions(b, "l.action IN ('user.create', 'auth.signup', "
-                                  "'user.bootstrap_admin')"));
-    rdoc_sum_int(doc, "role_changes", count_actions(b, "l.action = 'user.role_change'"));
-    rdoc_sum_int(doc, "users_deleted", count_actions(b, "l.action = 'user.delete'"));
-    rdoc_sum_int(doc, "api_keys_created", count_actions(b, "l.action = 'apikey.create'"));
-    rdoc_sum_int(doc, "api_keys_revoked", count_actions(b, "l.action = 'apikey.revoke'"));
-    rdoc_sum_int(doc, "api_keys_rotated", count_actions(b, "l.action = 'apikey.rotate'"));
-    rdoc_sum_int(doc, "configuration_changes", count_actions(b, CONFIG));
-    rdoc_sum_int(doc, "data_exports", count_actions(b, "l.action = 'export.create'"));
-    rdoc_sum_int(doc, "reports_generated", count_actions(b, "l.action = 'report.generate'"));
-
-    rdb_section(b->s->db, &b->p, doc, "actions", "Audited actions", "bar",
-                "SELECT l.action, COUNT(*) AS entries FROM audit_log l WHERE l.ts >= :from AND "
-                "l.ts < :to GROUP BY l.action ORDER BY entries DESC, l.action");
-    rdb_section(b->s->db, &b->p, doc, "logins_by_account", "Logins and failures by account", "bar",
-                "SELECT COALESCE(u.email, CASE WHEN l.detail LIKE 'email=%' THEN "
-                "substr(l.detail, 7) ELSE l.actor END) AS account, "
-                "SUM(l.action = 'auth.login') AS logins, SUM(l.action = 'auth.login_failed') AS "
-                "failures, SUM(l.action = 'auth.login_locked') AS lockouts, "
-                "COUNT(DISTINCT l.peer) AS addresses FROM audit_log l LEFT JOIN users u ON u.id = "
-                "l.target AND l.action = 'auth.login' WHERE l.ts >= :from AND l.ts < :to AND "
-                "l.action IN ('auth.login', 'auth.login_failed', 'auth.login_locked') "
-                "GROUP BY 1 ORDER BY failures DESC, logins DESC LIMIT 50");
-    rows_section(b, "user_changes", "Users and role changes", USERS);
-    rows_section(b, "logins", "Logins, logouts and failures", LOGINS);
-    rows_section(b, "api_keys", "API key lifecycle", KEYS);
-    rows_section(b, "configuration_changes", "Configuration changes", CONFIG);
-    rows_section(b, "data_exports", "Data exports and reports", EXPORTS);
+    rq_section(b->s, &b->p, doc, "actions", "Audited actions", "bar", "compliance.actions");
+    rq_section(b->s, &b->p, doc, "logins_by_account", "Logins and failures by account", "bar",
+               "compliance.logins_by_account");
+    rows_section(b, "user_changes", "Users and role changes");
+    rows_section(b, "logins", "Logins, logouts and failures");
+    rows_section(b, "api_keys", "API key lifecycle");
+    rows_section(b, "configuration_changes", "Configuration changes");
+    rows_section(b, "data_exports", "Data exports and reports");
     verification(b);
     retention(b);
     return 0;

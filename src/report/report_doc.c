@@ -3,6 +3,8 @@
  * of devices per step, finish) and the CSV renderer. */
 #include "report/report_int.h"
 
+#include "store/store.h"
+
 #include "core/log.h"
 
 #include <math.h>
@@ -197,19 +199,7 @@ void rdoc_sum_bool(cJSON *doc, const char *key, bool v)
     sum_set(doc, key, cJSON_CreateBool(v));
 }
 
-/* ---- SQL ---- */
-
-static void bind_text(sqlite3_stmt *st, const char *name, const char *v)
-{
-    int i = sqlite3_bind_parameter_index(st, name);
-    if (i > 0) sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-}
-
-static void bind_int(sqlite3_stmt *st, const char *name, int64_t v)
-{
-    int i = sqlite3_bind_parameter_index(st, name);
-    if (i > 0) sqlite3_bind_int64(st, i, v);
-}
+/* ---- queries ---- */
 
 int64_t rdb_bucket_ms(const report_params *p)
 {
@@ -222,115 +212,82 @@ int64_t rdb_bucket_ms(const report_params *p)
     return weeks * week;
 }
 
-sqlite3_stmt *rdb_prepare(sqlite3 *db, const report_params *p, const char *sql)
+void rq_scope(const report_params *p, const char *text, int64_t a, int64_t b,
+              store_report_scope *out)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("report_sql_failed", "err=\"%s\" sql=\"%.100s\"", sqlite3_errmsg(db), sql);
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    bind_int(st, ":from", p->from_ms);
-    bind_int(st, ":to", p->to_ms);
-    bind_text(st, ":dtype", p->device_type);
-    bind_text(st, ":dgroup", p->group);
-    bind_text(st, ":dev", p->device_id);
-    bind_text(st, ":owner", p->owner_id);
-    bind_int(st, ":unfiltered",
-             !p->device_type[0] && !p->group[0] && !p->device_id[0] && !p->owner_id[0]);
-    bind_int(st, ":bucket", rdb_bucket_ms(p));
-    bind_int(st, ":flood", p->flood_threshold);
-    return st;
+    *out = (store_report_scope){.from_ms = p->from_ms,
+                                .to_ms = p->to_ms,
+                                .device_type = p->device_type,
+                                .group = p->group,
+                                .device_id = p->device_id,
+                                .owner_id = p->owner_id,
+                                .bucket_ms = rdb_bucket_ms(p),
+                                .flood_threshold = p->flood_threshold,
+                                .text = text ? text : "",
+                                .a = a,
+                                .b = b};
 }
 
-static cJSON *column_json(sqlite3_stmt *st, int i)
+cJSON *rq_table(server *s, const report_params *p, const char *query, const char *text, int64_t a,
+                int64_t b)
 {
-    switch (sqlite3_column_type(st, i)) {
-    case SQLITE_INTEGER:
-        return cJSON_CreateNumber((double)sqlite3_column_int64(st, i));
-    case SQLITE_FLOAT:
-        return num_or_null(sqlite3_column_double(st, i));
-    case SQLITE_NULL:
-        return cJSON_CreateNull();
-    default:
-        return cJSON_CreateString((const char *)sqlite3_column_text(st, i));
-    }
+    store_report_scope sc;
+    rq_scope(p, text, a, b, &sc);
+    return STORE_REPORT_QUERIES(s->st)->table(s->st, query, &sc);
 }
 
-int rdb_section(sqlite3 *db, const report_params *p, cJSON *doc, const char *id, const char *title,
-                const char *chart, const char *sql)
+int rq_section(server *s, const report_params *p, cJSON *doc, const char *id, const char *title,
+               const char *chart, const char *query)
 {
-    sqlite3_stmt *st = rdb_prepare(db, p, sql);
-    if (!st) {
+    cJSON *t = rq_table(s, p, query, NULL, 0, 0);
+    if (!t) {
         rdoc_section(doc, id, title, chart, NULL);
         rdoc_note(doc, id, "not available");
         return -1;
     }
-    int n = sqlite3_column_count(st);
+    const cJSON *names = cJSON_GetObjectItemCaseSensitive(t, "columns");
     const char *cols[32];
-    if (n > 31) n = 31;
-    for (int i = 0; i < n; i++)
-        cols[i] = sqlite3_column_name(st, i);
+    int n = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, names)
+    {
+        if (n < 31 && cJSON_IsString(c)) cols[n++] = c->valuestring;
+    }
     cols[n] = NULL;
     cJSON *rows = rdoc_section(doc, id, title, chart, cols);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *row = cJSON_CreateArray();
-        for (int i = 0; i < n; i++)
-            cJSON_AddItemToArray(row, column_json(st, i));
+    cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(t, "rows");
+    cJSON *row;
+    while (data && (row = cJSON_DetachItemFromArray(data, 0)) != NULL)
         cJSON_AddItemToArray(rows, row);
-    }
-    if (rc != SQLITE_DONE)
-        log_error("report_sql_failed", "section=%s err=\"%s\"", id, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    cJSON_Delete(data);
+    cJSON_Delete(t);
+    return 0;
 }
 
-int64_t rdb_int(sqlite3 *db, const report_params *p, const char *sql, int64_t def)
+int64_t rq_int(server *s, const report_params *p, const char *query, const char *text, int64_t def)
 {
-    sqlite3_stmt *st = rdb_prepare(db, p, sql);
-    if (!st) return def;
-    int64_t v = def;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    store_report_scope sc;
+    rq_scope(p, text, 0, 0, &sc);
+    double v;
+    return STORE_REPORT_QUERIES(s->st)->number(s->st, query, &sc, &v) == STORE_OK ? (int64_t)v
+                                                                                  : def;
 }
 
-double rdb_num(sqlite3 *db, const report_params *p, const char *sql, double def)
+double rq_num(server *s, const report_params *p, const char *query, double def)
 {
-    sqlite3_stmt *st = rdb_prepare(db, p, sql);
-    if (!st) return def;
-    double v = def;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_double(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    store_report_scope sc;
+    rq_scope(p, NULL, 0, 0, &sc);
+    double v;
+    return STORE_REPORT_QUERIES(s->st)->number(s->st, query, &sc, &v) == STORE_OK ? v : def;
 }
 
-bool rdb_has_table(sqlite3 *db, const char *table)
+int rq_text(server *s, const report_params *p, const char *query, const char *text, int64_t a,
+            char *out, size_t cap)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1,
-                           &st, NULL) != SQLITE_OK)
-        return false;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    bool ok = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return ok;
-}
-
-bool rdb_has_column(sqlite3 *db, const char *table, const char *column)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", -1, &st,
-                           NULL) != SQLITE_OK)
-        return false;
-    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
-    bool ok = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return ok;
+    store_report_scope sc;
+    rq_scope(p, text, a, 0, &sc);
+    out[0] = '\0';
+    return STORE_REPORT_QUERIES(s->st)->text(s->st, query, &sc, out, cap);
 }
 
 /* ---- build driver ---- */
@@ -358,24 +315,16 @@ int report_build_step(report_build *b, int64_t budget_ms)
     int64_t deadline = util_mono_ns() + budget_ms * 1000000;
     if (b->stage == 0) {
         if (b->ops->begin(b) != 0) return -1;
-        b->devices_total =
-            b->ops->device ? rdb_int(b->s->db, &b->p, "SELECT COUNT(*) FROM " RDB_DEVSET, 0) : 0;
+        b->devices_total = b->ops->device ? rq_int(b->s, &b->p, "report.devices", NULL, 0) : 0;
         b->stage = b->ops->device ? 1 : 2;
         return 1;
     }
     if (b->stage == 1) {
         do {
             char id[UUID_STR_LEN + 1] = "";
-            sqlite3_stmt *st = rdb_prepare(b->s->db, &b->p,
-                                           "SELECT id FROM devices WHERE id IN " RDB_DEVSET
-                                           " AND id > :cursor ORDER BY id LIMIT 1");
-            if (!st) return -1;
-            sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":cursor"), b->cursor, -1,
-                              SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW)
-                snprintf(id, sizeof id, "%s", (const char *)sqlite3_column_text(st, 0));
-            sqlite3_finalize(st);
-            if (!id[0]) {
+            int rc = rq_text(b->s, &b->p, "report.next_device", b->cursor, 0, id, sizeof id);
+            if (rc == STORE_ERR) return -1;
+            if (rc == STORE_NOTFOUND) {
                 b->stage = 2;
                 return 1;
             }

@@ -18,9 +18,9 @@
 #include "core/server.h"
 #include "core/util.h"
 #include "report/export.h"
+#include "store/store.h"
 
 #include <cjson/cJSON.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,22 +66,24 @@ void rdoc_sum_num(cJSON *doc, const char *key, double v); /* non-finite -> null 
 void rdoc_sum_str(cJSON *doc, const char *key, const char *v);
 void rdoc_sum_bool(cJSON *doc, const char *key, bool v);
 
-/* SQL over the report's parameters. Statements use named parameters, bound when present:
- * :from :to (range), :dtype :dgroup :dev :owner (device filter), :unfiltered (1 when no
- * device filter is set), :bucket (chart bucket in ms), :flood. */
-#define RDB_DEVSET                                                                                 \
-    "(SELECT id FROM devices WHERE (:dtype = '' OR type = :dtype) AND (:dgroup = '' OR "           \
-    "json_extract(attributes, '$.group') = :dgroup) AND (:dev = '' OR id = :dev) AND "             \
-    "(:owner = '' OR owner_id = :owner))"
-sqlite3_stmt *rdb_prepare(sqlite3 *db, const report_params *p, const char *sql);
-/* Runs a query and adds its result as a section (columns from the statement). 0 ok. */
-int rdb_section(sqlite3 *db, const report_params *p, cJSON *doc, const char *id, const char *title,
-                const char *chart, const char *sql);
-/* First column of the first row as int64 / double (def when no row or NULL). */
-int64_t rdb_int(sqlite3 *db, const report_params *p, const char *sql, int64_t def);
-double rdb_num(sqlite3 *db, const report_params *p, const char *sql, double def);
-bool rdb_has_table(sqlite3 *db, const char *table);
-bool rdb_has_column(sqlite3 *db, const char *table, const char *column);
+/* The report's aggregates come from the store's report queries (store/store.h, a catalog
+ * of named queries over the report's range and device filter; see
+ * store/sqlite/report_queries.c for the names). text/a/b: the query's own arguments (NULL/0
+ * when it takes none). */
+void rq_scope(const report_params *p, const char *text, int64_t a, int64_t b,
+              store_report_scope *out);
+/* Runs a query and adds its result as a section (columns from the query). 0 ok. */
+int rq_section(server *s, const report_params *p, cJSON *doc, const char *id, const char *title,
+               const char *chart, const char *query);
+/* The first value of a query's first row as int64 / double (def when none) / text ("" when
+ * none; STORE_OK, STORE_NOTFOUND or STORE_ERR). */
+int64_t rq_int(server *s, const report_params *p, const char *query, const char *text, int64_t def);
+double rq_num(server *s, const report_params *p, const char *query, double def);
+int rq_text(server *s, const report_params *p, const char *query, const char *text, int64_t a,
+            char *out, size_t cap);
+/* A query's rows {"columns","rows"}, or NULL. */
+cJSON *rq_table(server *s, const report_params *p, const char *query, const char *text, int64_t a,
+                int64_t b);
 int64_t rdb_bucket_ms(const report_params *p); /* chart bucket: hour or day or week */
 
 /* ---- builders ---- */

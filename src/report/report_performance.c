@@ -99,7 +99,6 @@ static void latency_section(report_build *b)
 
 static int perf_begin(report_build *b)
 {
-    sqlite3 *db = b->s->db;
     const report_params *p = &b->p;
     perf_priv *pv = calloc(1, sizeof *pv);
     if (!pv) return -1;
@@ -113,22 +112,10 @@ static int perf_begin(report_build *b)
     if (!pv->points || !pv->messages || !pv->bytes) return -1;
 
     /* rejected messages: the security events of the range by reason */
-    rdb_section(db, p, b->doc, "rejected_by_reason", "Rejected messages by reason (range)", "bar",
-                "WITH k(reason, kind) AS (VALUES('bad payload', 'bad_payload'), "
-                "('authentication', 'auth_failure'), ('revoked key', 'revoked_key'), "
-                "('unknown device', 'unknown_device'), ('ACL violation', 'acl_violation')) "
-                "SELECT k.reason, (SELECT COUNT(*) FROM device_events e WHERE e.category = "
-                "'security' AND e.kind = k.kind AND e.ts >= :from AND e.ts < :to AND "
-                "(e.device_id IN " RDB_DEVSET " OR (e.device_id IS NULL AND :unfiltered))) AS "
-                "messages FROM k");
-    rdoc_sum_int(
-        b->doc, "rejected_messages",
-        rdb_int(db, p,
-                "SELECT COUNT(*) FROM device_events e WHERE e.category = 'security' AND "
-                "e.kind IN ('bad_payload','auth_failure','revoked_key','unknown_device',"
-                "'acl_violation') AND e.ts >= :from AND e.ts < :to AND (e.device_id IN " RDB_DEVSET
-                " OR (e.device_id IS NULL AND :unfiltered))",
-                0));
+    rq_section(b->s, p, b->doc, "rejected_by_reason", "Rejected messages by reason (range)", "bar",
+               "performance.rejected_by_reason");
+    rdoc_sum_int(b->doc, "rejected_messages",
+                 rq_int(b->s, p, "performance.rejected_total", NULL, 0));
     /* and the server's counters since start, which also count what was not stored as events */
     static const char *const rcols[] = {"reason", "mqtt", "http", "websocket", "total", NULL};
     cJSON *rows =
@@ -149,30 +136,10 @@ static int perf_begin(report_build *b)
     latency_section(b);
 
     /* detector precision from analyst verdicts on the range's anomalies */
-    static const char precision_sql[] =
-        "WITH a AS (SELECT CASE WHEN metric LIKE 'sys.%' THEN 'security' WHEN rule_id IS NOT "
-        "NULL THEN 'rule' ELSE 'detectors' END AS source, verdict FROM anomalies WHERE "
-        "detected_at >= :from AND detected_at < :to AND device_id IN " RDB_DEVSET "), "
-        "g AS (SELECT source, COUNT(*) AS anomalies, COALESCE(SUM(verdict = 'confirmed'), 0) AS "
-        "confirmed, COALESCE(SUM(verdict = 'false_positive'), 0) AS false_positive FROM a "
-        "GROUP BY source UNION ALL "
-        "SELECT 'all', COUNT(*), COALESCE(SUM(verdict = 'confirmed'), 0), "
-        "COALESCE(SUM(verdict = 'false_positive'), 0) FROM a) "
-        "SELECT source, anomalies, confirmed, false_positive, anomalies - confirmed - "
-        "false_positive AS unreviewed, CASE WHEN confirmed + false_positive > 0 THEN "
-        "ROUND(1.0 * confirmed / (confirmed + false_positive), 4) END AS precision FROM g";
-    rdb_section(db, p, b->doc, "detector_precision", "Detector precision (analyst feedback)", NULL,
-                precision_sql);
-    int64_t conf =
-        rdb_int(db, p,
-                "SELECT COUNT(*) FROM anomalies WHERE detected_at >= :from AND "
-                "detected_at < :to AND device_id IN " RDB_DEVSET " AND verdict = 'confirmed'",
-                0);
-    int64_t fp =
-        rdb_int(db, p,
-                "SELECT COUNT(*) FROM anomalies WHERE detected_at >= :from AND "
-                "detected_at < :to AND device_id IN " RDB_DEVSET " AND verdict = 'false_positive'",
-                0);
+    rq_section(b->s, p, b->doc, "detector_precision", "Detector precision (analyst feedback)", NULL,
+               "performance.precision");
+    int64_t conf = rq_int(b->s, p, "performance.verdicts", "confirmed", 0);
+    int64_t fp = rq_int(b->s, p, "performance.verdicts", "false_positive", 0);
     rdoc_sum_int(b->doc, "verdicts_confirmed", conf);
     rdoc_sum_int(b->doc, "verdicts_false_positive", fp);
     rdoc_sum_num(b->doc, "detector_precision",
@@ -227,48 +194,30 @@ static void rollup_cb(void *arg, int64_t bucket_ts, double min, double max, doub
 static void availability(report_build *b, const char *device_id)
 {
     perf_priv *pv = b->priv;
-    sqlite3 *db = b->s->db;
-    sqlite3_stmt *st;
-    int64_t created = b->p.from_ms;
-    if (sqlite3_prepare_v2(db, "SELECT created_at FROM devices WHERE id = ?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) created = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    int64_t created = rq_int(b->s, &b->p, "device.created_at", device_id, b->p.from_ms);
     int64_t now = util_now_ms();
     int64_t start = created > b->p.from_ms ? created : b->p.from_ms;
     int64_t end = b->p.to_ms < now ? b->p.to_ms : now;
     if (end <= start) return;
-    bool online = false;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT kind FROM device_events WHERE device_id = ? AND category = "
-                           "'status' AND ts < ? ORDER BY ts DESC, id DESC LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, start);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        online = strcmp((const char *)sqlite3_column_text(st, 0), "online") == 0;
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT ts, kind FROM device_events WHERE device_id = ? AND category = "
-                           "'status' AND ts >= ? AND ts < ? ORDER BY ts, id",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, start);
-    sqlite3_bind_int64(st, 3, end);
+    char kind[32];
+    bool online = rq_text(b->s, &b->p, "device.status_before", device_id, start, kind,
+                          sizeof kind) == STORE_OK &&
+                  strcmp(kind, "online") == 0;
+    cJSON *changes = rq_table(b->s, &b->p, "device.status_changes", device_id, start, end);
+    if (!changes) return;
     int64_t t = start, up = 0, outages = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t ts = sqlite3_column_int64(st, 0);
-        bool on = strcmp((const char *)sqlite3_column_text(st, 1), "online") == 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(changes, "rows"))
+    {
+        int64_t ts = (int64_t)cJSON_GetNumberValue(cJSON_GetArrayItem(row, 0));
+        const char *k = cJSON_GetStringValue(cJSON_GetArrayItem(row, 1));
+        bool on = k && strcmp(k, "online") == 0;
         if (online) up += ts - t;
         if (online && !on) outages++;
         online = on;
         t = ts;
     }
-    sqlite3_finalize(st);
+    cJSON_Delete(changes);
     if (online) up += end - t;
     double avail = (double)up / (double)(end - start);
     pv->avail_devices++;
@@ -315,18 +264,6 @@ static int perf_device(report_build *b, const char *device_id)
     return 0;
 }
 
-static void device_name(sqlite3 *db, const char *id, char *out, size_t cap)
-{
-    sqlite3_stmt *st;
-    out[0] = '\0';
-    if (sqlite3_prepare_v2(db, "SELECT name FROM devices WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-}
-
 static int perf_finish(report_build *b)
 {
     perf_priv *pv = b->priv;
@@ -356,7 +293,7 @@ static int perf_finish(report_build *b)
                         tcols);
     for (size_t i = 0; i < pv->ntop_volume; i++) {
         char name[260];
-        device_name(b->s->db, pv->top_volume[i].device_id, name, sizeof name);
+        rq_text(b->s, &b->p, "device.name", pv->top_volume[i].device_id, 0, name, sizeof name);
         rdoc_row(rows, "ssii", pv->top_volume[i].device_id, name, (int64_t)pv->top_volume[i].value,
                  pv->top_volume[i].a);
     }
@@ -366,7 +303,7 @@ static int perf_finish(report_build *b)
                         "Device availability (least available first)", "bar", acols);
     for (size_t i = 0; i < pv->nleast; i++) {
         char name[260];
-        device_name(b->s->db, pv->least_avail[i].device_id, name, sizeof name);
+        rq_text(b->s, &b->p, "device.name", pv->least_avail[i].device_id, 0, name, sizeof name);
         rdoc_row(rows, "ssdii", pv->least_avail[i].device_id, name,
                  round(pv->least_avail[i].value * 10000.0) / 100.0, pv->least_avail[i].a / 1000,
                  pv->least_avail[i].b);

@@ -246,7 +246,8 @@ static void run_schedules(reports_state *st, int64_t now)
         }
         char id[UUID_STR_LEN + 1];
         if (pj && report_params_from_json(pj, &p) == 0 &&
-            reports_queue(s, &p, json_str(row, "created_by") ? json_str(row, "created_by") : "system",
+            reports_queue(s, &p,
+                          json_str(row, "created_by") ? json_str(row, "created_by") : "system",
                           ids[i], id) == 0) {
             char detail[96];
             snprintf(detail, sizeof detail, "{\"schedule_id\":%lld,\"kind\":\"%s\"}",

@@ -456,8 +456,7 @@ typedef struct {
     /* dead-lettered (only_pending: unless no longer pending) */
     int (*mark_dead)(store *st, const char *id, const char *error, int64_t now_ms,
                      bool only_pending);
-    int (*mark_retry)(store *st, const char *id, int64_t due_ms, const char *error,
-                      int64_t now_ms);
+    int (*mark_retry)(store *st, const char *id, int64_t due_ms, const char *error, int64_t now_ms);
     int (*postpone)(store *st, const char *id, int64_t due_ms);
     int64_t (*next_due)(store *st); /* INT64_MAX: nothing pending */
     /* sending -> pending (a transfer abandoned at stop: id; every one at start: id NULL);
@@ -516,9 +515,83 @@ typedef struct {
     int (*export_start)(store *st, const char *id, const char *created_by, const char *peer,
                         const char *format, const char *params, int64_t now_ms);
     /* status done (with sha256 and manifest), aborted or failed */
-    int (*export_end)(store *st, const char *id, const char *status, int64_t bytes,
-                      int64_t records, const char *sha256, const char *manifest, int64_t now_ms);
+    int (*export_end)(store *st, const char *id, const char *status, int64_t bytes, int64_t records,
+                      const char *sha256, const char *manifest, int64_t now_ms);
 } store_reports_ops;
+
+/* ---- report queries: the aggregates the report builders read ----
+ * A catalog of named queries over a scope (the report's range and device filter); each
+ * back-end has the same names (store/sqlite/report_queries.c lists them with what they
+ * return). The builders only choose queries and shape the document. */
+typedef struct store_report_scope {
+    int64_t from_ms, to_ms;
+    const char *device_type, *group, *device_id, *owner_id; /* device filter, "" any */
+    int64_t bucket_ms;                                      /* chart bucket */
+    int64_t flood_threshold;                                /* connects per interval */
+    const char *text; /* a query's own argument (a device id, a severity, a kind) */
+    int64_t a, b;     /* a query's own numbers (a seq, a time range) */
+} store_report_scope;
+
+typedef struct {
+    /* {"columns":["name",...],"rows":[[v,...],...]} or NULL (unknown query, error). */
+    cJSON *(*table)(store *st, const char *name, const store_report_scope *sc);
+    /* The first value of the first row: STORE_OK, STORE_NOTFOUND (no row, or NULL),
+     * STORE_ERR (unknown query, error). */
+    int (*number)(store *st, const char *name, const store_report_scope *sc, double *out);
+    int (*text)(store *st, const char *name, const store_report_scope *sc, char *out, size_t cap);
+} store_report_queries_ops;
+
+/* ---- export rows: the forensic export's records, a page at a time ----
+ * The export (report/export.c) pages through each kind by a keyset, so no statement stays
+ * open between pieces and the connection stays free for other requests. */
+enum { STORE_EXPORT_ANOMALIES, STORE_EXPORT_INCIDENTS, STORE_EXPORT_EVENTS, STORE_EXPORT_AUDIT };
+
+typedef enum { STORE_NULL, STORE_INT, STORE_REAL, STORE_TEXT } store_value_type;
+typedef struct {
+    store_value_type type;
+    int64_t i;     /* STORE_INT */
+    double r;      /* STORE_REAL */
+    const char *s; /* STORE_TEXT, valid during the callback */
+} store_value;
+
+typedef struct {
+    int64_t from_ms, to_ms;
+    const char *devices;     /* comma-separated ids, "" any */
+    const char *device_type; /* "" any */
+    const char *owner_id;    /* "" any */
+} store_export_scope;
+
+/* Where the previous page of a kind ended; zeroed (= {0}) to start from its first row. The
+ * back-end keeps the last row's keys here. */
+typedef struct {
+    bool started;
+    int64_t ts, id;
+    char text[64];
+} store_export_cursor;
+
+/* One row: n columns with their names. Columns 0..3 are the record's time, device id, name
+ * and value (named ts_, device_id_, name_, value_: the CSV columns); a name ending in '_' is
+ * not a data column. The others are the record's fields (NDJSON members). */
+typedef void (*store_row_fn)(void *arg, int n, const char *const *names, const store_value *v);
+
+typedef struct {
+    /* The scope's next device after `after` ("" for the first), by id: STORE_OK with its id,
+     * STORE_NOTFOUND (no more), STORE_ERR. */
+    int (*next_device)(store *st, const store_export_scope *sc, const char *after, char *out,
+                       size_t cap);
+    /* Up to `limit` rows of a kind (STORE_EXPORT_*) after the cursor, in key order, each given
+     * to row(); the cursor moves to the last. The rows given, or STORE_ERR. The fields per kind:
+     *   anomalies (by detected_at, id): id, device_id, metric, detected_at, updated_at,
+     *     severity, description, details, resolved, resolved_at, verdict, rule_id;
+     *   incidents (in storage order): anomaly_device_id and every column of the incident;
+     *     the device filter through the incident's device and its anomaly's;
+     *   events (by id): id, ts, device_id, category, kind, transport, peer, detail; events
+     *     without a device only when the scope has no device filter;
+     *   audit (by seq): seq, ts, actor, action, target, detail, peer, prev_hash, hash; with a
+     *     device filter, the entries whose target is one of the devices. */
+    int (*page)(store *st, int kind, const store_export_scope *sc, store_export_cursor *cur,
+                int limit, store_row_fn row, void *arg);
+} store_export_ops;
 
 /* ---- audit log (the hash chain itself is store/audit.h) ---- */
 typedef struct {
@@ -548,6 +621,8 @@ typedef struct store_backend {
     const store_incidents_ops *incidents;
     const store_alerts_ops *alerts;
     const store_reports_ops *reports;
+    const store_report_queries_ops *report_queries;
+    const store_export_ops *exports;
 } store_backend;
 
 /* Every back-end's handle starts with this. */
@@ -594,6 +669,8 @@ static inline int store_commit_or_rollback(store *st)
 #define STORE_INCIDENTS(st) ((st)->be->incidents)
 #define STORE_ALERTS(st) ((st)->be->alerts)
 #define STORE_REPORTS(st) ((st)->be->reports)
+#define STORE_REPORT_QUERIES(st) ((st)->be->report_queries)
+#define STORE_EXPORTS(st) ((st)->be->exports)
 
 /* Generic helpers over the tables (store.c). */
 /* The stored setting, or def when there is none. */

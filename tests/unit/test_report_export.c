@@ -11,6 +11,7 @@
 #include "core/server.h"
 #include "report/export.h"
 #include "store/db.h"
+#include "store/sqlite/sqlite.h"
 #include "store/tsdb.h"
 
 #include <stdio.h>
@@ -67,6 +68,8 @@ static int setup(void **state)
                              "is", T0 + 10, f->dev[1]),
                      0);
     f->s.db = f->rdb;
+    f->s.st = store_sqlite_wrap(f->rdb);
+    assert_non_null(f->s.st);
     f->s.ts = f->ts;
     *state = f;
     return 0;
@@ -75,6 +78,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    store_close(f->s.st);
     tsdb_close(f->ts);
     db_close(f->rdb);
     db_close(f->wdb);

@@ -1,5 +1,7 @@
 /* The storage interface (store/store.h) over its SQLite back-end: settings, users, sessions,
- * invitations, the audit log listing and transactions behave as the callers rely on. */
+ * invitations, the audit log listing, transactions, devices, detector state, anomalies and
+ * rules, incidents, alerts, the report queries and the export's rows behave as the callers
+ * rely on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -779,6 +781,178 @@ static void test_alert_policies_match_by_severity_and_recipients_by_contact(void
     assert_null(al->policy_get(st, "p1"));
 }
 
+/* A fleet for the report and export tests: devices d1 (type meter) and d2 of one owner, three
+ * anomalies (d1 critical at 1000 and info at 2000, d2 warning at 1500), a security event of
+ * d1 and one without a device. */
+#define RD1 "01900000-0000-7000-8000-0000000000d1"
+#define RD2 "01900000-0000-7000-8000-0000000000d2"
+static void report_fleet(store *st)
+{
+    const char *owner = "01900000-0000-7000-8000-00000000000a";
+    assert_int_equal(
+        STORE_USERS(st)->create(st, owner, "O", "o@example.com", "p", "device_owner", 0), STORE_OK);
+    store_device_fields a = {.owner_id = owner, .name = "boiler", .type = "meter"};
+    store_device_fields b = {.owner_id = owner, .name = "pump"};
+    assert_int_equal(STORE_DEVICES(st)->create(st, RD1, &a, 0), STORE_OK);
+    assert_int_equal(STORE_DEVICES(st)->create(st, RD2, &b, 0), STORE_OK);
+    static const struct {
+        const char *id, *dev, *sev;
+        int64_t ts;
+    } an[] = {{"01900000-0000-7000-8000-0000000000a1", RD1, "critical", 1000},
+              {"01900000-0000-7000-8000-0000000000a2", RD1, "info", 2000},
+              {"01900000-0000-7000-8000-0000000000a3", RD2, "warning", 1500}};
+    for (int i = 0; i < 3; i++) {
+        store_anomaly x = {.id = an[i].id,
+                           .device_id = an[i].dev,
+                           .metric = "temp",
+                           .severity = an[i].sev,
+                           .description = "d",
+                           .details = "{}",
+                           .ts_ms = an[i].ts};
+        bool inserted;
+        assert_int_equal(STORE_ANOMALIES(st)->open(st, &x, &inserted), STORE_OK);
+        assert_true(inserted);
+    }
+    assert_int_equal(STORE_DEVICES(st)->event_add(st, 1000, RD1, "security", "auth_failure", "mqtt",
+                                                  "10.0.0.1:5", ""),
+                     STORE_OK);
+    assert_int_equal(STORE_DEVICES(st)->event_add(st, 1100, NULL, "security", "bad_payload", "http",
+                                                  "10.0.0.2:6", ""),
+                     STORE_OK);
+}
+
+static void test_report_queries_follow_range_and_device_filter(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_report_queries_ops *q = STORE_REPORT_QUERIES(st);
+    report_fleet(st);
+    store_report_scope all = {.from_ms = 0,
+                              .to_ms = 10000,
+                              .device_type = "",
+                              .group = "",
+                              .device_id = "",
+                              .owner_id = "",
+                              .bucket_ms = 3600000,
+                              .text = ""};
+    store_report_scope meters = all;
+    meters.device_type = "meter";
+    double v = -1;
+    assert_int_equal(q->number(st, "report.devices", &all, &v), STORE_OK);
+    assert_int_equal((int)v, 2);
+    assert_int_equal(q->number(st, "security.anomalies", &all, &v), STORE_OK);
+    assert_int_equal((int)v, 3);
+    assert_int_equal(q->number(st, "security.anomalies", &meters, &v), STORE_OK);
+    assert_int_equal((int)v, 2);
+    store_report_scope early = all; /* the range is [from, to) */
+    early.to_ms = 1500;
+    assert_int_equal(q->number(st, "security.anomalies", &early, &v), STORE_OK);
+    assert_int_equal((int)v, 1);
+    meters.text = "critical";
+    assert_int_equal(q->number(st, "security.anomalies_of_severity", &meters, &v), STORE_OK);
+    assert_int_equal((int)v, 1);
+    /* an event without a device counts only when the report has no device filter */
+    all.text = meters.text = "bad_payload";
+    assert_int_equal(q->number(st, "security.events_of_kind", &all, &v), STORE_OK);
+    assert_int_equal((int)v, 1);
+    assert_int_equal(q->number(st, "security.events_of_kind", &meters, &v), STORE_OK);
+    assert_int_equal((int)v, 0);
+    /* no incident: an average over nothing is no value */
+    assert_int_equal(q->number(st, "security.time_to_resolve_mean", &all, &v), STORE_NOTFOUND);
+
+    /* a table: its columns, and its rows in the query's order */
+    cJSON *t = q->table(st, "security.anomalies_by_severity", &all);
+    assert_non_null(t);
+    const cJSON *cols = cJSON_GetObjectItem(t, "columns");
+    assert_int_equal(cJSON_GetArraySize(cols), 3);
+    assert_string_equal(cJSON_GetArrayItem(cols, 0)->valuestring, "severity");
+    const cJSON *rows = cJSON_GetObjectItem(t, "rows");
+    assert_int_equal(cJSON_GetArraySize(rows), 3);
+    const cJSON *r0 = cJSON_GetArrayItem(rows, 0);
+    assert_string_equal(cJSON_GetArrayItem(r0, 0)->valuestring, "critical");
+    assert_int_equal(cJSON_GetArrayItem(r0, 1)->valueint, 1);
+    cJSON_Delete(t);
+
+    /* the device walk and texts */
+    char id[64];
+    all.text = meters.text = "";
+    assert_int_equal(q->text(st, "report.next_device", &all, id, sizeof id), STORE_OK);
+    assert_string_equal(id, RD1);
+    all.text = RD1;
+    assert_int_equal(q->text(st, "report.next_device", &all, id, sizeof id), STORE_OK);
+    assert_string_equal(id, RD2);
+    meters.text = RD1;
+    assert_int_equal(q->text(st, "report.next_device", &meters, id, sizeof id), STORE_NOTFOUND);
+    assert_int_equal(q->text(st, "device.name", &all, id, sizeof id), STORE_OK);
+    assert_string_equal(id, "boiler");
+
+    /* a name no back-end knows is an error, not an empty answer */
+    assert_int_equal(q->number(st, "no.such.query", &all, &v), STORE_ERR);
+    assert_null(q->table(st, "no.such.query", &all));
+}
+
+typedef struct {
+    int rows;
+    char first_name[16];
+    int64_t ts[8];
+    bool has_severity;
+} export_seen;
+
+static void export_row(void *arg, int n, const char *const *names, const store_value *v)
+{
+    export_seen *s = arg;
+    assert_true(n >= 4);
+    if (s->rows == 0) snprintf(s->first_name, sizeof s->first_name, "%s", names[0]);
+    assert_int_equal(v[0].type, STORE_INT);
+    if (s->rows < 8) s->ts[s->rows] = v[0].i;
+    for (int i = 4; i < n; i++)
+        if (strcmp(names[i], "severity") == 0) s->has_severity = v[i].type == STORE_TEXT;
+    s->rows++;
+}
+
+static void test_export_rows_page_by_keyset_within_the_scope(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_export_ops *x = STORE_EXPORTS(st);
+    report_fleet(st);
+    store_export_scope all = {
+        .from_ms = 0, .to_ms = 10000, .devices = "", .device_type = "", .owner_id = ""};
+
+    /* anomalies two at a time, by time, then nothing: no row twice, none lost */
+    store_export_cursor cur = {0};
+    export_seen seen = {0};
+    assert_int_equal(x->page(st, STORE_EXPORT_ANOMALIES, &all, &cur, 2, export_row, &seen), 2);
+    assert_int_equal(x->page(st, STORE_EXPORT_ANOMALIES, &all, &cur, 2, export_row, &seen), 1);
+    assert_int_equal(x->page(st, STORE_EXPORT_ANOMALIES, &all, &cur, 2, export_row, &seen), 0);
+    assert_int_equal(seen.rows, 3);
+    assert_string_equal(seen.first_name, "ts_");
+    assert_true(seen.has_severity);
+    assert_int_equal(seen.ts[0], 1000);
+    assert_int_equal(seen.ts[1], 1500);
+    assert_int_equal(seen.ts[2], 2000);
+
+    /* the device list filters; events without a device only go out unfiltered */
+    store_export_scope one = all;
+    one.devices = "01900000-0000-7000-8000-0000000000ff," RD2;
+    cur = (store_export_cursor){0};
+    seen = (export_seen){0};
+    assert_int_equal(x->page(st, STORE_EXPORT_ANOMALIES, &one, &cur, 10, export_row, &seen), 1);
+    cur = (store_export_cursor){0};
+    assert_int_equal(x->page(st, STORE_EXPORT_EVENTS, &one, &cur, 10, export_row, &seen), 0);
+    cur = (store_export_cursor){0};
+    assert_int_equal(x->page(st, STORE_EXPORT_EVENTS, &all, &cur, 10, export_row, &seen), 2);
+    cur = (store_export_cursor){0};
+    assert_int_equal(x->page(st, STORE_EXPORT_INCIDENTS, &all, &cur, 10, export_row, &seen), 0);
+
+    char id[64];
+    assert_int_equal(x->next_device(st, &one, "", id, sizeof id), STORE_OK);
+    assert_string_equal(id, RD2);
+    assert_int_equal(x->next_device(st, &one, RD2, id, sizeof id), STORE_NOTFOUND);
+    assert_int_equal(x->next_device(st, &all, "", id, sizeof id), STORE_OK);
+    assert_string_equal(id, RD1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -801,6 +975,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_alert_policies_match_by_severity_and_recipients_by_contact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_queries_follow_range_and_device_filter, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_export_rows_page_by_keyset_within_the_scope, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

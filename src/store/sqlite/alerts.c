@@ -370,8 +370,9 @@ static char *payload_get(store *st, const char *id)
 {
     sqlite3_stmt *q;
     char *out = NULL;
-    if (sqlite3_prepare_v2(SQ(st), "SELECT payload FROM alerts WHERE id = ? AND payload IS NOT NULL",
-                           -1, &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(SQ(st),
+                           "SELECT payload FROM alerts WHERE id = ? AND payload IS NOT NULL", -1,
+                           &q, NULL) != SQLITE_OK)
         return NULL;
     sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
     if (sqlite3_step(q) == SQLITE_ROW) out = strdup(col(q, 0));
@@ -448,8 +449,7 @@ static int mark_dead(store *st, const char *id, const char *error, int64_t now_m
                          "sis", error, now_ms, id));
 }
 
-static int mark_retry(store *st, const char *id, int64_t due_ms, const char *error,
-                      int64_t now_ms)
+static int mark_retry(store *st, const char *id, int64_t due_ms, const char *error, int64_t now_ms)
 {
     return sq_rc(db_exec(SQ(st), NULL,
                          "UPDATE alerts SET status = 'pending', due_at = ?, updated_at = ?, "
@@ -465,8 +465,7 @@ static int postpone(store *st, const char *id, int64_t due_ms)
 
 static int64_t next_due(store *st)
 {
-    return db_int(SQ(st), INT64_MAX, "SELECT MIN(due_at) FROM alerts WHERE status = 'pending'",
-                  "");
+    return db_int(SQ(st), INT64_MAX, "SELECT MIN(due_at) FROM alerts WHERE status = 'pending'", "");
 }
 
 static int release(store *st, const char *id, int64_t now_ms, int *count)

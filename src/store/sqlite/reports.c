@@ -117,9 +117,8 @@ static cJSON *schedules_list(store *st, bool with_compliance)
 static cJSON *schedule_get(store *st, int64_t id)
 {
     bool found;
-    cJSON *r = db_row_json(SQ(st), &found,
-                           "SELECT " SCHEDULE_COLUMNS " FROM report_schedules WHERE id = ?", "i",
-                           id);
+    cJSON *r = db_row_json(
+        SQ(st), &found, "SELECT " SCHEDULE_COLUMNS " FROM report_schedules WHERE id = ?", "i", id);
     return sq_found(r, found);
 }
 
@@ -130,8 +129,8 @@ static int schedule_create(store *st, const char *name, const char *kind, const 
     int rc = db_exec(SQ(st), NULL,
                      "INSERT INTO report_schedules(name, kind, period, params, next_run, "
                      "created_by, created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                     "ssssisi", name, kind, period, params ? params : "{}", next_run_ms,
-                     created_by, now_ms);
+                     "ssssisi", name, kind, period, params ? params : "{}", next_run_ms, created_by,
+                     now_ms);
     if (id) *id = rc == 0 ? sqlite3_last_insert_rowid(SQ(st)) : 0;
     return sq_rc(rc);
 }
@@ -188,15 +187,14 @@ static int export_start(store *st, const char *id, const char *created_by, const
                          "sssssi", id, created_by, peer, format, params, now_ms));
 }
 
-static int export_end(store *st, const char *id, const char *status, int64_t bytes,
-                      int64_t records, const char *sha256, const char *manifest, int64_t now_ms)
+static int export_end(store *st, const char *id, const char *status, int64_t bytes, int64_t records,
+                      const char *sha256, const char *manifest, int64_t now_ms)
 {
     if (strcmp(status, "done") == 0)
         return sq_rc(db_exec(SQ(st), NULL,
                              "UPDATE exports SET status = 'done', finished_at = ?, bytes = ?, "
                              "records = ?, sha256 = ?, manifest = ? WHERE id = ?",
-                             "iiisbs", now_ms, bytes, records, sha256 ? sha256 : "", manifest,
-                             id));
+                             "iiisbs", now_ms, bytes, records, sha256 ? sha256 : "", manifest, id));
     return sq_rc(db_exec(SQ(st), NULL,
                          "UPDATE exports SET status = ?, finished_at = ?, bytes = ?, records = ? "
                          "WHERE id = ?",

@@ -49,6 +49,8 @@ static const store_backend sqlite_backend = {
     .incidents = &sqlite_incidents_ops,
     .alerts = &sqlite_alerts_ops,
     .reports = &sqlite_reports_ops,
+    .report_queries = &sqlite_report_queries_ops,
+    .exports = &sqlite_export_ops,
 };
 
 store *store_sqlite_wrap(sqlite3 *db)

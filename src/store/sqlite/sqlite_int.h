@@ -48,5 +48,7 @@ extern const store_series_ops sqlite_series_ops;
 extern const store_incidents_ops sqlite_incidents_ops;
 extern const store_alerts_ops sqlite_alerts_ops;
 extern const store_reports_ops sqlite_reports_ops;
+extern const store_report_queries_ops sqlite_report_queries_ops;
+extern const store_export_ops sqlite_export_ops;
 
 #endif
