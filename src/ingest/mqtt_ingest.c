@@ -117,7 +117,8 @@ static void on_ack(void *arg, const ingest_error *err, const ingest_stored *done
     free(a);
 }
 
-/* Refuses one PUBLISH: v5 QoS 1 gets a PUBACK reason, v3 (and v5 QoS 0 ACL) a disconnect. */
+/* Refuses one PUBLISH: v5 QoS 1 gets a PUBACK reason, v3 a disconnect, a rate limit a DISCONNECT
+ * on both; a refused v5 QoS 0 message has nothing to answer and is dropped. */
 static void refuse(mqtt_conn *c, const mqtt_publish_info *pub, uint8_t reason, const char *msg)
 {
     if (reason == MQTT_RC_MESSAGE_RATE_TOO_HIGH) /* a DISCONNECT code (not a PUBACK one) */
