@@ -4,6 +4,7 @@
 // delivery attempts. Retry (Admin) and acknowledge (Analyst, Admin) update the row in place.
 import { create } from 'zustand';
 import { api } from '@/api/client';
+import { errorText, Latest, liveLoader } from '@/lib/latest';
 import type { Alert, AlertDetail, AlertEvent, AlertStatus } from '@/api/types';
 
 export interface AlertFilter {
@@ -100,9 +101,9 @@ interface AlertsState {
   refreshDetail: () => Promise<void>;
 }
 
-let loadGen = 0;
-let liveDuringLoad: AlertEvent[] = [];
-let detailGen = 0;
+// Only the latest load applies; events received while it was in flight are merged into it.
+const loader = liveLoader<AlertEvent>((p) => useAlerts.setState(p));
+const detailGen = new Latest();
 let refreshTimer: ReturnType<typeof setTimeout> | null = null;
 
 export const useAlerts = create<AlertsState>((set, get) => ({
@@ -115,30 +116,26 @@ export const useAlerts = create<AlertsState>((set, get) => ({
     set({ filter: { ...get().filter, ...f } });
     void get().load();
   },
-  async load() {
+  load() {
     const f = get().filter;
-    const gen = ++loadGen;
-    liveDuringLoad = [];
-    set({ loading: true, error: null });
-    try {
-      const r = await api.alerts({ status: f.status || undefined, method: f.method || undefined, device_id: f.device_id || undefined, limit: HISTORY_LIMIT });
-      if (gen !== loadGen) return;
-      let items = r.items;
-      let total = r.total ?? items.length;
-      for (const ev of liveDuringLoad) {
-        const m = mergeAlert(items, ev, get().filter);
-        items = m.items;
-        if (m.added) total++;
-      }
-      liveDuringLoad = [];
-      set({ items, total, loading: false });
-    } catch (e) {
-      if (gen === loadGen) set({ loading: false, error: (e as Error).message });
-    }
+    const q = { status: f.status || undefined, method: f.method || undefined, device_id: f.device_id || undefined, limit: HISTORY_LIMIT };
+    return loader.run(
+      () => api.alerts(q),
+      (r, live) => {
+        let items = r.items;
+        let total = r.total ?? items.length;
+        for (const ev of live) {
+          const m = mergeAlert(items, ev, get().filter);
+          items = m.items;
+          if (m.added) total++;
+        }
+        set({ items, total, loading: false });
+      },
+    );
   },
   receive(ev) {
     const s = get();
-    if (s.loading) liveDuringLoad.push(ev);
+    loader.note(ev);
     const m = mergeAlert(s.items, ev, s.filter);
     set({ items: m.items, total: s.total + (m.added ? 1 : 0) });
     if (s.selectedId === ev.id) {
@@ -169,12 +166,12 @@ export const useAlerts = create<AlertsState>((set, get) => ({
   async refreshDetail() {
     const id = get().selectedId;
     if (!id) return;
-    const gen = ++detailGen;
+    const gen = detailGen.next();
     try {
       const d = await api.alert(id);
-      if (gen === detailGen && get().selectedId === id) set({ detail: d, detailError: null });
+      if (detailGen.is(gen) && get().selectedId === id) set({ detail: d, detailError: null });
     } catch (e) {
-      if (gen === detailGen) set({ detailError: (e as Error).message });
+      if (detailGen.is(gen)) set({ detailError: errorText(e) });
     }
   },
 }));

@@ -2,6 +2,7 @@
 // `available` is false when the server has no anomalies API yet (404): views show an empty state.
 import { create } from 'zustand';
 import { api, optional } from '@/api/client';
+import { liveLoader } from '@/lib/latest';
 import type { Anomaly, Severity, Verdict } from '@/api/types';
 
 export interface AnomalyFilter {
@@ -38,10 +39,8 @@ export function upsertAnomaly(items: Anomaly[], a: Anomaly): Anomaly[] {
   return rest.sort((x, y) => y.detected_at - x.detected_at);
 }
 
-// Guards against a slow list response overwriting newer state: only the latest load applies,
-// and anomalies received live while it was in flight are merged into its result.
-let loadGen = 0;
-let liveDuringLoad: Anomaly[] = [];
+// Only the latest load applies; anomalies received live while it was in flight join its result.
+const loader = liveLoader<Anomaly>((p) => useAnomalies.setState(p));
 
 export const useAnomalies = create<AnomaliesState>((set, get) => ({
   items: [],
@@ -54,29 +53,22 @@ export const useAnomalies = create<AnomaliesState>((set, get) => ({
     set({ filter: { ...get().filter, ...f } });
     void get().load();
   },
-  async load() {
+  load() {
     const f = get().filter;
-    const gen = ++loadGen;
-    liveDuringLoad = [];
-    set({ loading: true, error: null });
-    try {
-      const r = await optional(
-        api.anomalies({
-          severity: f.severity || undefined,
-          resolved: f.resolved === '' ? undefined : f.resolved === 'true',
-          device_id: f.device_id || undefined,
-          limit: 500,
-        }),
-        { items: [], total: 0 },
-      );
-      if (gen !== loadGen) return;
-      let items = r.data.items;
-      for (const a of liveDuringLoad) if (matchesFilter(a, get().filter)) items = upsertAnomaly(items, a);
-      liveDuringLoad = [];
-      set({ items, total: Math.max(r.data.total ?? 0, items.length), available: r.available, loading: false });
-    } catch (e) {
-      if (gen === loadGen) set({ loading: false, error: (e as Error).message });
-    }
+    const q = {
+      severity: f.severity || undefined,
+      resolved: f.resolved === '' ? undefined : f.resolved === 'true',
+      device_id: f.device_id || undefined,
+      limit: 500,
+    };
+    return loader.run(
+      () => optional(api.anomalies(q), { items: [], total: 0 }),
+      (r, live) => {
+        let items = r.data.items;
+        for (const a of live) if (matchesFilter(a, get().filter)) items = upsertAnomaly(items, a);
+        set({ items, total: Math.max(r.data.total ?? 0, items.length), available: r.available, loading: false });
+      },
+    );
   },
   async resolve(id, verdict) {
     const updated = await api.resolveAnomaly(id, verdict);
@@ -86,7 +78,7 @@ export const useAnomalies = create<AnomaliesState>((set, get) => ({
     set({ items: matchesFilter(a, f) ? upsertAnomaly(get().items, a) : get().items.filter((x) => x.id !== id) });
   },
   receive(a) {
-    if (get().loading) liveDuringLoad.push(a);
+    loader.note(a);
     if (!matchesFilter(a, get().filter)) return;
     const had = get().items.some((x) => x.id === a.id);
     set({ items: upsertAnomaly(get().items, a), total: get().total + (had ? 0 : 1) });

@@ -4,6 +4,7 @@
 // text) are exported for the views and the tests.
 import { create } from 'zustand';
 import { api, ApiError } from '@/api/client';
+import { Latest, liveLoader } from '@/lib/latest';
 import { useAuth } from './auth';
 import type { Anomaly, Incident, IncidentDetail, IncidentPatch, IncidentStatus, Severity, TimelineEvent, User } from '@/api/types';
 
@@ -181,9 +182,8 @@ interface IncidentsState {
 
 // As in the anomalies store: only the latest load applies, and incidents received live while
 // it was in flight are placed into its result.
-let loadGen = 0;
-let liveDuringLoad: Incident[] = [];
-let detailGen = 0;
+const loader = liveLoader<Incident>((p) => useIncidents.setState(p));
+const detailGen = new Latest();
 const currentUserId = () => useAuth.getState().user?.id;
 
 export const useIncidents = create<IncidentsState>((set, get) => ({
@@ -196,14 +196,11 @@ export const useIncidents = create<IncidentsState>((set, get) => ({
     set({ filter: { ...get().filter, ...f } });
     void get().load();
   },
-  async load() {
+  load() {
     const f = get().filter;
-    const gen = ++loadGen;
-    liveDuringLoad = [];
-    set({ loading: true, error: null });
-    try {
-      const wanted = f.status ? [f.status] : STATUSES;
-      const res = await Promise.all(
+    const wanted = f.status ? [f.status] : STATUSES;
+    const fetch = () =>
+      Promise.all(
         wanted.map((status) =>
           api.incidents({
             status,
@@ -214,22 +211,19 @@ export const useIncidents = create<IncidentsState>((set, get) => ({
           }),
         ),
       );
-      if (gen !== loadGen) return;
+    return loader.run(fetch, (res, live) => {
       let columns = emptyColumns();
       wanted.forEach((s, k) => {
         columns[s] = { items: sorted(res[k].items), total: res[k].total ?? res[k].items.length };
       });
       const cur = get();
-      for (const i of liveDuringLoad) columns = placeIncident(columns, i, matchesIncidentFilter(i, cur.filter, currentUserId()));
-      liveDuringLoad = [];
+      for (const i of live) columns = placeIncident(columns, i, matchesIncidentFilter(i, cur.filter, currentUserId()));
       set({ columns, loading: false, loadedAt: Date.now() });
-    } catch (e) {
-      if (gen === loadGen) set({ loading: false, error: (e as Error).message });
-    }
+    });
   },
   receive(i) {
     const s = get();
-    if (s.loading) liveDuringLoad.push(i);
+    loader.note(i);
     set({ columns: placeIncident(s.columns, i, matchesIncidentFilter(i, s.filter, currentUserId())) });
     // the open incident changed: its timeline and anomalies come only with the full record
     if (s.detailId === i.id) void get().refreshDetail();
@@ -245,19 +239,19 @@ export const useIncidents = create<IncidentsState>((set, get) => ({
     await get().refreshDetail();
   },
   close() {
-    detailGen++;
+    detailGen.invalidate();
     set({ detail: null, detailId: null, detailError: null, detailLoading: false });
   },
   async refreshDetail() {
     const id = get().detailId;
     if (!id) return;
-    const gen = ++detailGen;
+    const gen = detailGen.next();
     set({ detailLoading: true });
     try {
       const d = await api.incident(id);
-      if (gen === detailGen) set({ detail: d, detailLoading: false, detailError: null });
+      if (detailGen.is(gen)) set({ detail: d, detailLoading: false, detailError: null });
     } catch (e) {
-      if (gen === detailGen) set({ detailLoading: false, detailError: incidentErrorMessage(e) });
+      if (detailGen.is(gen)) set({ detailLoading: false, detailError: incidentErrorMessage(e) });
     }
   },
   async update(id, patch) {
@@ -294,5 +288,5 @@ function applyDetail(d: IncidentDetail): void {
       ? { detail: d, detailError: null, detailLoading: false }
       : {}),
   });
-  detailGen++; // a refresh started before this write must not overwrite it
+  detailGen.invalidate(); // a refresh started before this write must not overwrite it
 }

@@ -4,6 +4,7 @@
 // names the incident itself carries (assignee_name, actor_name) and to "you".
 import { create } from 'zustand';
 import { api } from '@/api/client';
+import { errorText, shared } from '@/lib/latest';
 import type { User } from '@/api/types';
 import { can, useAuth } from './auth';
 
@@ -16,23 +17,22 @@ interface UsersState {
   load: () => Promise<void>;
 }
 
-let inFlight: Promise<void> | null = null;
+const fetchUsers = shared(async () => {
+  const role = useAuth.getState().user?.role;
+  if (!can(role, 'work_incidents')) return;
+  try {
+    const r = await (can(role, 'admin') ? api.users() : api.assignableUsers());
+    useUsers.setState({ items: r.items, loadedAt: Date.now(), error: null });
+  } catch (e) {
+    useUsers.setState({ error: errorText(e) });
+  }
+});
 
-export const useUsers = create<UsersState>((set) => ({
+export const useUsers = create<UsersState>(() => ({
   items: [],
   loadedAt: 0,
   error: null,
-  load() {
-    const role = useAuth.getState().user?.role;
-    if (!can(role, 'work_incidents')) return Promise.resolve();
-    inFlight ??= (can(role, 'admin') ? api.users() : api.assignableUsers())
-      .then((r) => set({ items: r.items, loadedAt: Date.now(), error: null }))
-      .catch((e) => set({ error: (e as Error).message }))
-      .finally(() => {
-        inFlight = null;
-      });
-    return inFlight;
-  },
+  load: fetchUsers,
 }));
 
 /** A display name for a user id from what is known: the user list, extra pairs (e.g. from an
