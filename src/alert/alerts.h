@@ -22,6 +22,12 @@ void alerts_on_anomaly(struct server *s, const char *anomaly_id);
  * file opens, or "" for a database error). */
 int alert_secrets_reseal(struct store *db, const struct server_secrets *ops, int *count, char *bad,
                          size_t badcap);
+/* An anomaly was resolved (loop thread): each open incident linked to it that has no open
+ * anomaly left is resolved too, by actor (a user id or "system"), so no incident stays open
+ * (counted, escalated) with nothing open in it. Its verdict: false_positive when every linked
+ * anomaly was judged so, else confirmed when one was. Timeline, audit and broadcast as for a
+ * move made by hand. */
+void alerts_on_anomaly_resolved(struct server *s, const char *anomaly_id, const char *actor);
 /* Prometheus text of the module's counters and outbox/incident gauges (loop thread), for
  * /metrics. *out is malloc'ed, caller frees; 0 ok, -1 when the module is not running. */
 int alerts_metrics_text(struct server *s, char **out);

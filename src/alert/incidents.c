@@ -7,6 +7,7 @@
  * with a verdict resolves the linked anomalies and feeds the verdict to the detectors. */
 #include "alert/alert_int.h"
 #include "alert/alert_util.h"
+#include "alert/alerts.h"
 #include "core/log.h"
 #include "ingest/devstate.h"
 #include "store/audit.h"
@@ -31,6 +32,13 @@ void incident_broadcast(server *s, const char *incident_id)
     const char *dev = json_str(row, "device_id");
     if (dev) snprintf(device_id, sizeof device_id, "%s", dev);
     dev_live *d = device_id[0] ? devstate_get(s->devices, device_id) : NULL;
+    /* the linked anomalies, so that views listing anomalies can show their incident live */
+    cJSON *ids = cJSON_AddArrayToObject(row, "anomaly_ids");
+    cJSON *linked = STORE_INCIDENTS(s->st)->anomaly_ids(s->st, incident_id, 500);
+    const cJSON *x;
+    cJSON_ArrayForEach(x, linked)
+        cJSON_AddItemToArray(ids, cJSON_CreateString(json_str(x, "anomaly_id")));
+    cJSON_Delete(linked);
     ev_event e = {.type = EV_INCIDENT, .device_id = device_id, .owner_id = d ? d->owner_id : ""};
     e.u.record = row;
     ev_emit(&s->events, &e);
@@ -59,12 +67,52 @@ bool incident_link_anomaly(store *st, const char *incident_id, const char *anoma
     return true;
 }
 
+void alerts_on_anomaly_resolved(server *s, const char *anomaly_id, const char *actor)
+{
+    store *st = s->st;
+    cJSON *done = STORE_INCIDENTS(st)->settled_by(st, anomaly_id);
+    if (!done || !cJSON_GetArraySize(done)) {
+        cJSON_Delete(done);
+        return;
+    }
+    int64_t now = util_now_ms();
+    bool tx = store_begin(st) == STORE_OK;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, done)
+    {
+        const char *id = json_str(x, "id"), *verdict = json_str(x, "verdict");
+        STORE_INCIDENTS(st)->set_resolved(st, id, now, verdict);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "from", json_str(x, "status"));
+        cJSON_AddStringToObject(o, "to", "resolved");
+        if (verdict) cJSON_AddStringToObject(o, "verdict", verdict);
+        cJSON_AddStringToObject(o, "reason", "anomalies_resolved");
+        char *d = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        incident_event(st, id, actor, "status_changed", d);
+        audit_append(s->db, actor, "incident.status", id, d, NULL);
+        free(d);
+    }
+    if (tx) store_commit_or_rollback(st);
+    cJSON_ArrayForEach(x, done)
+    {
+        log_info("incident_settled", "id=%s anomaly=%s", json_str(x, "id"), anomaly_id);
+        incident_broadcast(s, json_str(x, "id"));
+    }
+    cJSON_Delete(done);
+}
+
 void incident_auto(server *s, const char *anomaly_id)
 {
     store *st = s->st;
     if (STORE_INCIDENTS(st)->anomaly_linked(st, anomaly_id)) return;
-    cJSON *an = STORE_ANOMALIES(st)->brief(st, anomaly_id);
+    cJSON *an = STORE_ANOMALIES(st)->get(st, anomaly_id, "");
     if (!an) return;
+    /* resolved before its turn came (an analyst was quicker than the policy pass) */
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(an, "resolved"))) {
+        cJSON_Delete(an);
+        return;
+    }
     const char *device_id = json_str(an, "device_id");
     char id[UUID_STR_LEN + 1];
     bool created = false;

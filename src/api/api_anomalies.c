@@ -1,5 +1,6 @@
 /* Anomalies (list with filters, get, resolve with an analyst verdict that is fed back to the
  * detectors) and threshold rules (CRUD; every change is pushed to the shards at once). */
+#include "alert/alerts.h"
 #include "api/anomalies.h"
 #include "api/api.h"
 
@@ -93,6 +94,7 @@ void api_anomalies_resolve(api_ctx *ctx)
                         strcmp(verdict, "false_positive") == 0 ? DET_VERDICT_FALSE_POSITIVE
                                                                : DET_VERDICT_CONFIRMED);
     api_audit(ctx, "anomaly.resolve", ctx->params[0], verdict ? verdict : "");
+    alerts_on_anomaly_resolved(ctx->s, ctx->params[0], ctx->user_id);
     cJSON_Delete(a);
     cJSON_Delete(body);
     cJSON *out = visible_anomaly(ctx, ctx->params[0]);

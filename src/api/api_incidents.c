@@ -5,6 +5,7 @@
 
 #include "alert/alert_int.h"
 #include "alert/alert_util.h"
+#include "alert/alerts.h"
 #include "pipeline/shards.h"
 #include "store/store.h"
 
@@ -85,6 +86,19 @@ static bool assignee_ok(api_ctx *ctx, const char *user_id)
     return true;
 }
 
+/* 409 naming the open incident the anomaly is already in, for the client to offer it. */
+static void refuse_second_incident(api_ctx *ctx, const char *anomaly_id, const char *incident_id)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", "anomaly_in_incident");
+    char msg[200];
+    snprintf(msg, sizeof msg, "anomaly %s is already in open incident %s", anomaly_id, incident_id);
+    cJSON_AddStringToObject(o, "message", msg);
+    cJSON_AddStringToObject(o, "anomaly_id", anomaly_id);
+    cJSON_AddStringToObject(o, "incident_id", incident_id);
+    api_json(ctx, 409, o);
+}
+
 void incident_api_create(api_ctx *ctx)
 {
     cJSON *b = api_body_json(ctx);
@@ -110,6 +124,13 @@ void incident_api_create(api_ctx *ctx)
             cJSON_Delete(a);
             api_error(ctx, 404, "not_found", "no anomaly %s",
                       cJSON_IsString(x) ? x->valuestring : "(not a string)");
+            goto done;
+        }
+        char other[UUID_STR_LEN + 1];
+        if (STORE_INCIDENTS(st)->open_incident_of(st, x->valuestring, NULL, other, sizeof other) ==
+            STORE_OK) {
+            cJSON_Delete(a);
+            refuse_second_incident(ctx, x->valuestring, other);
             goto done;
         }
         if (!first)
@@ -176,6 +197,9 @@ static void resolve_anomalies(api_ctx *ctx, const char *id, const char *verdict)
                             strcmp(verdict, "false_positive") == 0 ? DET_VERDICT_FALSE_POSITIVE
                                                                    : DET_VERDICT_CONFIRMED);
         api_audit(ctx, "anomaly.resolve", json_str(a, "id"), verdict ? verdict : "");
+        /* an older open incident sharing the anomaly (from before one-open-incident-per-
+         * anomaly) must not stay open with nothing open in it */
+        alerts_on_anomaly_resolved(ctx->s, json_str(a, "id"), ctx->user_id);
     }
     cJSON_Delete(list);
 }
@@ -299,6 +323,13 @@ void incident_api_link(api_ctx *ctx)
     }
     cJSON_Delete(an);
     store *st = ctx->s->st;
+    char other[UUID_STR_LEN + 1];
+    if (STORE_INCIDENTS(st)->open_incident_of(st, anomaly_id, ctx->params[0], other,
+                                              sizeof other) == STORE_OK) {
+        refuse_second_incident(ctx, anomaly_id, other);
+        cJSON_Delete(b);
+        return;
+    }
     bool tx = store_begin(st) == STORE_OK;
     bool linked = incident_link_anomaly(st, ctx->params[0], anomaly_id, ctx->user_id);
     if (linked) api_audit(ctx, "incident.link", ctx->params[0], anomaly_id);

@@ -435,7 +435,12 @@ void api_static(api_ctx *ctx)
     bool asset = kind == API_STATIC_ASSET;
     if (read_file(file, &body, &len) != 0) {
         if (kind != API_STATIC_ROUTE) {
-            api_error(ctx, 404, "not_found", "no such file: %s", path);
+            /* plain text, never cached: a chunk of an older build asked for after an upgrade
+             * must fail as a missing file (the dashboard then reloads), not be stored */
+            static const char msg[] = "404 not found\n";
+            http_respond(ctx->c, 404, "text/plain; charset=utf-8",
+                         "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n", msg,
+                         sizeof msg - 1);
             return;
         }
         /* client-side routes of the single-page app */

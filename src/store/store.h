@@ -210,7 +210,8 @@ typedef struct {
 typedef struct {
     /* {"id","device_id","device_name","metric","detected_at","updated_at","severity",
      * "description","details" (object),"resolved","resolved_at","verdict","rule_id",
-     * "flapping"} when visible to owner ("" any), else NULL. */
+     * "flapping","incident_id","incident_status","incident_title"} (the anomaly's open incident,
+     * else its latest resolved one, else nulls) when visible to owner ("" any), else NULL. */
     cJSON *(*get)(store *st, const char *id, const char *owner);
     /* Rows as get(), newest first; *total ignores paging. */
     cJSON *(*list)(store *st, const store_anomaly_filter *f, int64_t *total);
@@ -318,6 +319,17 @@ typedef struct {
     int (*link)(store *st, const char *incident_id, const char *anomaly_id, int64_t now_ms,
                 bool *linked);
     bool (*anomaly_linked)(store *st, const char *anomaly_id); /* to any incident */
+    /* The open (unresolved) incident other than except (NULL: none excepted) the anomaly is
+     * linked to, the oldest if several: STORE_OK with its id, STORE_NOTFOUND. One anomaly is in
+     * at most one open incident; the API refuses a second one. */
+    int (*open_incident_of)(store *st, const char *anomaly_id, const char *except, char *id,
+                            size_t cap);
+    /* [{"anomaly_id"}] linked to the incident, in link order, at most limit. */
+    cJSON *(*anomaly_ids)(store *st, const char *id, int64_t limit);
+    /* The open incidents linked to the anomaly that have no unresolved anomaly left:
+     * [{"id","status","verdict"}], verdict false_positive when every linked anomaly was judged
+     * so, else confirmed when one was, else null. */
+    cJSON *(*settled_by)(store *st, const char *anomaly_id);
     /* Appends a timeline entry (and touches updated_at); *event_id (may be NULL) gets its id. */
     int (*event_add)(store *st, const char *incident_id, const char *actor, const char *kind,
                      const char *detail_json, int64_t now_ms, int64_t *event_id);

@@ -1,8 +1,12 @@
 """Incident workflow: automatic incidents for critical anomalies (one per device while open),
 incidents by hand from several anomalies, the status machine with reopen and 409 on invalid
 transitions, assignment to Analysts/Admins only, timeline and audit of every change, verdicts
-reaching the anomalies, filters and paging, DeviceOwner restrictions, live stream events."""
+reaching the anomalies, filters and paging, DeviceOwner restrictions, live stream events, and
+one open incident per anomaly (anomalies name it; resolving the last open anomaly of an
+incident, or an incident sharing it, settles it)."""
 import json
+import os
+import sqlite3
 import time
 
 import requests
@@ -227,3 +231,94 @@ def test_incident_changes_are_streamed(iotad, admin):
             status = msg["incident"]["status"]
     ws.close()
     assert status == "investigating"
+
+
+def test_an_anomaly_names_its_incident_and_gets_no_second_open_one(iotad, admin):
+    rule(admin, "one")  # critical: opens an incident by itself
+    rule(admin, "two", severity="warning")
+    dev, key = admin.device_with_key("one1", type="one")
+    _, key2 = admin.device_with_key("two1", type="two")
+    breach(iotad, key)
+    breach(iotad, key2)
+    inc = wait_for(lambda: incidents(admin)["items"])[0]
+    a = wait_for(lambda: [x for x in anomalies(admin, device_id=dev) if x["incident_id"]])[0]
+    assert (a["incident_id"], a["incident_status"], a["incident_title"]) == (
+        inc["id"], "new", inc["title"])
+    assert admin.get(f"/api/v1/anomalies/{a['id']}").json()["incident_id"] == inc["id"]
+    warn = [x for x in anomalies(admin) if x["device_id"] != dev][0]
+    assert warn["incident_id"] is None and warn["incident_status"] is None
+    # opening another incident with it is refused, naming the open one
+    r = admin.post("/api/v1/incidents", {"anomaly_ids": [warn["id"], a["id"]], "title": "again"})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "anomaly_in_incident"
+    assert (r.json()["incident_id"], r.json()["anomaly_id"]) == (inc["id"], a["id"])
+    assert incidents(admin)["total"] == 1
+    # so is linking it into another open incident; linking the free one to it works
+    other = admin.post("/api/v1/incidents", {"anomaly_ids": [warn["id"]]}).json()
+    r = admin.post(f"/api/v1/incidents/{other['id']}/anomalies", {"anomaly_id": a["id"]})
+    assert r.status_code == 409 and r.json()["incident_id"] == inc["id"]
+    # once its incident is resolved, the anomaly may go into a new one
+    admin.patch(f"/api/v1/incidents/{inc['id']}", {"status": "investigating"})
+    admin.patch(f"/api/v1/incidents/{inc['id']}", {"status": "resolved", "verdict": "confirmed"})
+    r = admin.post(f"/api/v1/incidents/{other['id']}/anomalies", {"anomaly_id": a["id"]})
+    assert r.status_code == 200, r.text
+    assert admin.get(f"/api/v1/anomalies/{a['id']}").json()["incident_id"] == other["id"]
+
+
+def test_resolving_the_last_open_anomaly_resolves_its_incident(iotad, admin):
+    owner = admin.create_user("own@example.com", "device_owner")
+    rule(admin, "s2")
+    dev, key = admin.device_with_key("s2", type="s2", owner_id=owner["id"])
+    me = admin.get("/api/v1/auth/me").json()["id"]
+    breach(iotad, key)
+    breach(iotad, key, value=41)  # a second episode joins the open automatic incident
+    inc = wait_for(lambda: [i for i in incidents(admin)["items"] if i["anomaly_count"] == 2])[0]
+    first, second = sorted(anomalies(admin, device_id=dev), key=lambda x: x["detected_at"])
+    oc = iotad.login("own@example.com", PW)
+    assert incidents(oc, status="open")["total"] == 1
+    r = admin.post(f"/api/v1/anomalies/{first['id']}/resolve", {"verdict": "false_positive"})
+    assert r.status_code == 200 and r.json()["incident_status"] == "new"  # one still open
+    r = admin.post(f"/api/v1/anomalies/{second['id']}/resolve", {"verdict": "confirmed"})
+    assert r.status_code == 200 and r.json()["incident_status"] == "resolved"
+    full = admin.get(f"/api/v1/incidents/{inc['id']}").json()
+    assert full["status"] == "resolved" and full["verdict"] == "confirmed"
+    last = full["timeline"][-1]
+    assert (last["kind"], last["actor"]) == ("status_changed", me)
+    assert last["detail"] == {"from": "new", "to": "resolved", "verdict": "confirmed",
+                              "reason": "anomalies_resolved"}
+    # counted as open by nobody, the owner included
+    assert incidents(admin, status="open")["total"] == 0
+    assert incidents(oc, status="open")["total"] == 0
+    actions = [e["action"] for e in admin.get("/api/v1/audit", params={"limit": 50}).json()["items"]]
+    assert "incident.status" in actions
+
+
+def test_resolving_an_incident_settles_an_older_one_sharing_its_anomaly(iotad, admin):
+    """Data from before one-open-incident-per-anomaly: an automatic and a manual incident both
+    hold the anomaly. Resolving the manual one as a false positive must not leave the automatic
+    one open (and counted) with nothing open in it."""
+    rule(admin, "dup")
+    dev, key = admin.device_with_key("dup1", type="dup")
+    breach(iotad, key)
+    auto = wait_for(lambda: incidents(admin)["items"])[0]
+    a = anomalies(admin, device_id=dev)[0]
+    iotad.stop()
+    db = sqlite3.connect(os.path.join(iotad.data_dir, "iotad.db"))
+    now = int(time.time() * 1000)
+    db.execute("INSERT INTO incidents(id, anomaly_id, status, created_at, title, severity, "
+               "device_id, origin, updated_at) VALUES('01b00000-0000-7000-8000-000000000001', ?, "
+               "'new', ?, 'manual twin', 'critical', ?, 'manual', ?)", (a["id"], now, dev, now))
+    db.execute("INSERT INTO incident_anomalies(incident_id, anomaly_id, added_at) "
+               "VALUES('01b00000-0000-7000-8000-000000000001', ?, ?)", (a["id"], now))
+    db.commit()
+    db.close()
+    iotad.start()
+    admin = iotad.admin()
+    assert incidents(admin, status="open")["total"] == 2
+    twin = "/api/v1/incidents/01b00000-0000-7000-8000-000000000001"
+    admin.patch(twin, {"status": "investigating"})
+    r = admin.patch(twin, {"status": "resolved", "verdict": "false_positive"})
+    assert r.status_code == 200, r.text
+    settled = admin.get(f"/api/v1/incidents/{auto['id']}").json()
+    assert settled["status"] == "resolved" and settled["verdict"] == "false_positive"
+    assert incidents(admin, status="open")["total"] == 0

@@ -51,7 +51,7 @@ describe('policy form', () => {
     expect(formToPolicy({ ...f, scope: 'device', device_id: 'd9' }).device_id).toBe('d9');
   });
   it('summarizes scope and recipients', () => {
-    expect(policyScope(policy(), () => undefined)).toBe('critical from type boiler');
+    expect(policyScope(policy(), () => 'never asked')).toBe('critical from type boiler');
     expect(policyScope(policy({ device_id: 'd1', device_type: null }), () => 'boiler-1')).toBe('critical from boiler-1');
     expect(policyRecipients(policy(), 'email')).toBe("every Analyst; 1 user; the device's owner; 2 addresses");
     expect(policyRecipients(policy(), 'webhook')).toBe('the webhook endpoint');

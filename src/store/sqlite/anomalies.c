@@ -6,14 +6,21 @@
 #define ANOMALY_COLUMNS                                                                            \
     "a.id, a.device_id, d.name AS device_name, a.metric, a.detected_at, a.updated_at, "            \
     "a.severity, a.description, a.details AS details_json, a.resolved AS resolved_bool, "          \
-    "a.resolved_at, a.verdict, a.rule_id, a.flapping AS flapping_bool"
+    "a.resolved_at, a.verdict, a.rule_id, a.flapping AS flapping_bool, inc.id AS incident_id, "    \
+    "inc.status AS incident_status, inc.title AS incident_title"
+/* The incident an anomaly is in: its open one (at most one), else the latest resolved one. */
+#define ANOMALY_FROM                                                                               \
+    " FROM anomalies a JOIN devices d ON d.id = a.device_id LEFT JOIN incidents inc ON inc.id = "  \
+    "(SELECT ia.incident_id FROM incident_anomalies ia JOIN incidents i ON i.id = "                \
+    "ia.incident_id WHERE ia.anomaly_id = a.id ORDER BY i.status = 'resolved', i.created_at DESC " \
+    "LIMIT 1) "
 
 static cJSON *get(store *st, const char *id, const char *owner)
 {
     bool found;
     cJSON *a = db_row_json(SQ(st), &found,
-                           "SELECT " ANOMALY_COLUMNS " FROM anomalies a JOIN devices d ON d.id = "
-                           "a.device_id WHERE a.id = ? AND (? = '' OR d.owner_id = ?)",
+                           "SELECT " ANOMALY_COLUMNS ANOMALY_FROM
+                           "WHERE a.id = ? AND (? = '' OR d.owner_id = ?)",
                            "sss", id, owner, owner);
     return sq_found(a, found);
 }
@@ -21,18 +28,20 @@ static cJSON *get(store *st, const char *id, const char *owner)
 static cJSON *list(store *st, const store_anomaly_filter *f, int64_t *total)
 {
     const char *where =
-        "FROM anomalies a JOIN devices d ON d.id = a.device_id "
         "WHERE a.detected_at >= ? AND a.detected_at < ? AND (? = '' OR a.device_id = ?)"
         " AND (? = '' OR a.severity = ?) AND (? < 0 OR a.resolved = ?) AND "
         "(? = '' OR a.metric = ?) AND (? = '' OR d.owner_id = ?)";
-    char sql[1024];
+    char sql[2048];
     int64_t res = f->resolved;
     snprintf(sql, sizeof sql,
-             "SELECT " ANOMALY_COLUMNS " %s ORDER BY a.detected_at DESC LIMIT ? OFFSET ?", where);
+             "SELECT " ANOMALY_COLUMNS ANOMALY_FROM
+             "%s ORDER BY a.detected_at DESC LIMIT ? OFFSET ?",
+             where);
     cJSON *rows = db_rows_json(SQ(st), sql, "iissssiissssii", f->from_ms, f->to_ms, f->device_id,
                                f->device_id, f->severity, f->severity, res, res, f->metric,
                                f->metric, f->owner, f->owner, f->limit, f->offset);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) %s", where);
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM anomalies a JOIN devices d ON d.id = a.device_id %s", where);
     *total =
         db_int(SQ(st), 0, sql, "iissssiissss", f->from_ms, f->to_ms, f->device_id, f->device_id,
                f->severity, f->severity, res, res, f->metric, f->metric, f->owner, f->owner);

@@ -10,7 +10,8 @@ import type {
 import { normalizeAlert, normalizeAnomaly, normalizeIncident, normalizeRule } from './normalize';
 
 export class ApiError extends Error {
-  constructor(public status: number, public code: string, message: string) {
+  /** body: the error's JSON (some carry more than error/message, e.g. incident_id on a 409) */
+  constructor(public status: number, public code: string, message: string, public body?: Record<string, unknown>) {
     super(message);
     this.name = 'ApiError';
   }
@@ -24,6 +25,12 @@ type Query = Record<string, string | number | boolean | undefined | null>;
 let unauthorizedHandler: (() => void) | null = null;
 export function onUnauthorized(fn: (() => void) | null): void {
   unauthorizedHandler = fn;
+}
+
+/** Reachability: false when a request could not reach the server, true when one got an answer. */
+let networkHandler: ((reached: boolean) => void) | null = null;
+export function onNetwork(fn: ((reached: boolean) => void) | null): void {
+  networkHandler = fn;
 }
 
 export function buildQuery(q?: Query): string {
@@ -44,8 +51,10 @@ async function request<T>(method: string, path: string, body?: unknown, query?: 
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
   } catch (e) {
+    networkHandler?.(false);
     throw new ApiError(0, 'network', `Cannot reach the server (${(e as Error).message})`);
   }
+  networkHandler?.(true);
   if (res.status === 401 && path !== '/auth/login' && path !== '/auth/me') unauthorizedHandler?.();
   if (res.status === 204) return undefined as T;
   const text = await res.text();
@@ -60,7 +69,7 @@ async function request<T>(method: string, path: string, body?: unknown, query?: 
   }
   if (!res.ok) {
     const j = (json ?? {}) as { error?: string; message?: string };
-    throw new ApiError(res.status, j.error ?? 'http_error', j.message ?? `HTTP ${res.status}`);
+    throw new ApiError(res.status, j.error ?? 'http_error', j.message ?? `HTTP ${res.status}`, j);
   }
   return json as T;
 }

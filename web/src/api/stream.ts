@@ -39,6 +39,15 @@ export class LiveStream {
     this.setState('closed');
   }
 
+  /** Reconnects at once instead of waiting out the backoff (e.g. the server is back). */
+  reconnectNow(): void {
+    if (this.stopped || this.ws || !this.timer) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.attempt = 0;
+    this.connect();
+  }
+
   /** [] = every device the user may see. */
   subscribe(devices: string[]): void {
     this.devices = devices;

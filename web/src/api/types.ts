@@ -117,6 +117,10 @@ export interface Anomaly {
   resolved: boolean;
   resolved_at?: number | null;
   verdict?: Verdict | null;
+  /** the incident it is in: its open one (at most one), else the latest resolved one */
+  incident_id?: string | null;
+  incident_status?: IncidentStatus | null;
+  incident_title?: string | null;
 }
 
 export interface AuditRow {
@@ -199,6 +203,8 @@ export interface Incident {
   time_to_acknowledge_ms: number | null;
   time_to_resolve_ms: number | null;
   anomaly_count: number;
+  /** stream events only: the linked anomalies */
+  anomaly_ids?: string[];
 }
 
 export interface IncidentAnomaly {

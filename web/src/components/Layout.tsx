@@ -1,6 +1,7 @@
 // App shell: skip link, sidebar navigation (role-aware), header with live-connection state,
 // theme toggle and user menu, and the routed page in <main>.
-import { NavLink, Outlet, useNavigate } from 'react-router-dom';
+import { Suspense } from 'react';
+import { NavLink, Outlet, useLocation, useNavigate } from 'react-router-dom';
 import {
   Activity, Bell, Cpu, LayoutDashboard, LogOut, Moon, ShieldAlert, Siren, Sun, TriangleAlert, UserCog, Users,
 } from 'lucide-react';
@@ -12,6 +13,9 @@ import {
   DropdownMenu, DropdownMenuContent, DropdownMenuItem, DropdownMenuLabel, DropdownMenuSeparator, DropdownMenuTrigger,
 } from './ui/dropdown-menu';
 import { cn } from '@/lib/utils';
+import { ErrorBoundary } from './ErrorBoundary';
+import { ConnectionBanner } from './ConnectionBanner';
+import { Loading } from './ui/states';
 
 const roleLabel = { admin: 'Admin', analyst: 'Analyst', device_owner: 'Device owner' } as const;
 
@@ -21,6 +25,7 @@ export function Layout() {
   const { theme, toggle } = useTheme();
   const stream = useStreamState((s) => s.state);
   const navigate = useNavigate();
+  const { pathname } = useLocation();
   const nav = [
     { to: '/', label: 'Overview', icon: LayoutDashboard, show: true },
     { to: '/devices', label: 'Devices', icon: Cpu, show: true },
@@ -113,8 +118,14 @@ export function Layout() {
             </DropdownMenu>
           </div>
         </header>
+        <ConnectionBanner />
         <main id="main" tabIndex={-1} className="min-h-0 flex-1 overflow-auto p-4 focus:outline-none md:p-6">
-          <Outlet />
+          {/* per view: a failing view (or its chunk) leaves the shell and navigation working */}
+          <ErrorBoundary key={pathname}>
+            <Suspense fallback={<Loading className="h-full" />}>
+              <Outlet />
+            </Suspense>
+          </ErrorBoundary>
         </main>
       </div>
     </div>

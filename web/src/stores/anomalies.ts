@@ -3,7 +3,7 @@
 import { create } from 'zustand';
 import { api, optional } from '@/api/client';
 import { liveLoader } from '@/lib/latest';
-import type { Anomaly, Severity, Verdict } from '@/api/types';
+import type { Anomaly, Incident, Severity, Verdict } from '@/api/types';
 
 export interface AnomalyFilter {
   severity: '' | Severity;
@@ -22,6 +22,8 @@ interface AnomaliesState {
   load: () => Promise<void>;
   resolve: (id: string, verdict: Verdict) => Promise<void>;
   receive: (a: Anomaly) => void;
+  /** an "incident" stream event: its anomalies show it (and are resolved with it) */
+  receiveIncident: (i: Incident) => void;
 }
 
 export function matchesFilter(a: Anomaly, f: AnomalyFilter): boolean {
@@ -30,6 +32,28 @@ export function matchesFilter(a: Anomaly, f: AnomalyFilter): boolean {
     (!f.resolved || String(a.resolved) === f.resolved) &&
     (!f.device_id || a.device_id === f.device_id)
   );
+}
+
+/** Whether the anomaly is in an incident that is still open (no second one may be opened). */
+export const inOpenIncident = (a: Pick<Anomaly, 'incident_id' | 'incident_status'>): boolean =>
+  !!a.incident_id && a.incident_status !== 'resolved';
+
+/** The anomalies an incident event names take its id, status and title; when it is resolved
+ * they are resolved too (the server resolved them with its verdict) and leave an "open" list. */
+export function applyIncident(items: Anomaly[], i: Incident, f: AnomalyFilter): Anomaly[] {
+  const ids = new Set(i.anomaly_ids ?? (i.anomaly_id ? [i.anomaly_id] : []));
+  if (!items.some((a) => ids.has(a.id))) return items;
+  const out: Anomaly[] = [];
+  for (const a of items) {
+    if (!ids.has(a.id)) {
+      out.push(a);
+      continue;
+    }
+    const n: Anomaly = { ...a, incident_id: i.id, incident_status: i.status, incident_title: i.title };
+    if (i.status === 'resolved' && !a.resolved) Object.assign(n, { resolved: true, resolved_at: i.resolved_at, verdict: i.verdict ?? a.verdict });
+    if (matchesFilter(n, f)) out.push(n);
+  }
+  return out;
 }
 
 /** Insert or replace by id, newest detected first. */
@@ -83,4 +107,32 @@ export const useAnomalies = create<AnomaliesState>((set, get) => ({
     const had = get().items.some((x) => x.id === a.id);
     set({ items: upsertAnomaly(get().items, a), total: get().total + (had ? 0 : 1) });
   },
+  receiveIncident(i) {
+    const items = applyIncident(get().items, i, get().filter);
+    if (items !== get().items) set({ items, total: Math.max(0, get().total - (get().items.length - items.length)) });
+  },
 }));
+
+const SEVERITIES = ['critical', 'warning', 'info'];
+const STATES: Record<string, AnomalyFilter['resolved']> = { open: 'false', resolved: 'true', all: '' };
+
+/** The filter a URL names (?severity=critical&state=open&device=<id>; what it leaves out is the
+ * default), or null when it names none (the list keeps the filters last used). */
+export function filterFromParams(p: URLSearchParams): AnomalyFilter | null {
+  const sev = p.get('severity'), state = p.get('state'), dev = p.get('device');
+  if (sev === null && state === null && dev === null) return null;
+  return {
+    severity: (sev && SEVERITIES.includes(sev) ? sev : '') as AnomalyFilter['severity'],
+    resolved: state !== null && state in STATES ? STATES[state] : 'false',
+    device_id: dev ?? '',
+  };
+}
+
+export function paramsFromFilter(f: AnomalyFilter, id?: string | null): URLSearchParams {
+  const p = new URLSearchParams();
+  if (f.severity) p.set('severity', f.severity);
+  p.set('state', Object.keys(STATES).find((k) => STATES[k] === f.resolved) ?? 'open');
+  if (f.device_id) p.set('device', f.device_id);
+  if (id) p.set('id', id);
+  return p;
+}

@@ -1,9 +1,11 @@
 // The device fleet. Loads every visible device once (pages of 10,000), then searches, filters
 // and sorts in memory so the virtualized list stays instant at 10k+ rows. Live status changes
 // from the stream are applied in place (O(1) via an id index).
+import { useMemo } from 'react';
 import { create } from 'zustand';
 import { api } from '@/api/client';
 import type { Device, DeviceInput } from '@/api/types';
+import { sortIds, uniquePrefix } from '@/lib/ids';
 
 export type SortKey = 'name' | 'type' | 'location' | 'status' | 'last_seen' | 'created_at';
 export interface DeviceFilter {
@@ -147,4 +149,32 @@ export function selectVisible(items: Device[], filter: DeviceFilter, sort: Devic
 
 export function deviceTypes(items: Device[]): string[] {
   return [...new Set(items.map((d) => d.type).filter(Boolean))].sort();
+}
+
+/** Ids of the fleet, sorted; cached per index (which changes only when devices come or go). */
+const sortedCache = new WeakMap<Map<string, number>, string[]>();
+function sortedIdsOf(index: Map<string, number>): string[] {
+  let s = sortedCache.get(index);
+  if (!s) sortedCache.set(index, (s = sortIds(index.keys())));
+  return s;
+}
+
+export type DeviceLabel = (id: string | null | undefined, name?: string | null) => string;
+
+/** How a device is shown everywhere: the name given (e.g. by the API row), else its name in the
+ * fleet, else enough of its id to be unique among the known devices. */
+export function deviceLabeler(items: Device[], index: Map<string, number>): DeviceLabel {
+  return (id, name) => {
+    if (name) return name;
+    if (!id) return 'no device';
+    const i = index.get(id);
+    return (i !== undefined && items[i]?.name) || uniquePrefix(id, sortedIdsOf(index));
+  };
+}
+
+/** deviceLabeler over the store (re-renders when the fleet changes). */
+export function useDeviceLabel(): DeviceLabel {
+  const items = useDevices((s) => s.items);
+  const index = useDevices((s) => s.index);
+  return useMemo(() => deviceLabeler(items, index), [items, index]);
 }

@@ -4,8 +4,10 @@
 // text) are exported for the views and the tests.
 import { create } from 'zustand';
 import { api, ApiError } from '@/api/client';
+import { uniquePrefix } from '@/lib/ids';
 import { Latest, liveLoader } from '@/lib/latest';
 import { useAuth } from './auth';
+import { inOpenIncident } from './anomalies';
 import type { Anomaly, Incident, IncidentDetail, IncidentPatch, IncidentStatus, Severity, TimelineEvent, User } from '@/api/types';
 
 export const STATUSES: IncidentStatus[] = ['new', 'investigating', 'resolved'];
@@ -106,7 +108,7 @@ export const verdictText = (v: string | null | undefined): string => (v ? VERDIC
 /** One line of the timeline in words; `nameOf` resolves user ids (falls back to a short id). */
 export function describeEvent(e: TimelineEvent, nameOf: (id: string) => string | undefined): string {
   const d = e.detail ?? {};
-  const who = (id: string | null | undefined) => (id ? nameOf(id) ?? `user ${id.slice(0, 8)}…` : 'nobody');
+  const who = (id: string | null | undefined) => (id ? nameOf(id) ?? `user ${uniquePrefix(id, [])}` : 'nobody');
   switch (e.kind) {
     case 'created':
       return d.origin === 'auto' ? 'Opened automatically' : 'Opened';
@@ -118,7 +120,9 @@ export function describeEvent(e: TimelineEvent, nameOf: (id: string) => string |
     case 'unassigned':
       return d.from === e.actor ? 'Handed the incident back' : `Unassigned ${who(d.from)}`;
     case 'status_changed':
-      return `Moved from ${statusLabel(d.from)} to ${statusLabel(d.to)}${d.verdict ? ` (verdict: ${verdictText(d.verdict)})` : ''}`;
+      return `Moved from ${statusLabel(d.from)} to ${statusLabel(d.to)}${d.verdict ? ` (verdict: ${verdictText(d.verdict)})` : ''}${
+        d.reason === 'anomalies_resolved' ? ': its last open anomaly was resolved' : ''
+      }`;
     case 'reopened':
       return `Reopened (${statusLabel(d.from)} → ${statusLabel(d.to)})`;
     case 'retitled':
@@ -134,15 +138,47 @@ function statusLabel(s: string | null | undefined): string {
   return (s && STATUS_LABEL[s as IncidentStatus]) || s || '?';
 }
 
-/** Title proposed when opening an incident from anomalies. */
-export function defaultIncidentTitle(anomalies: Pick<Anomaly, 'device_name' | 'device_id' | 'metric' | 'description'>[]): string {
+/** Title proposed when opening an incident from anomalies (`label` names devices). */
+export function defaultIncidentTitle(
+  anomalies: Pick<Anomaly, 'device_name' | 'device_id' | 'metric' | 'description'>[],
+  label: (id: string, name?: string | null) => string = (id, name) => name || uniquePrefix(id, []),
+): string {
   if (anomalies.length === 0) return '';
   const a = anomalies[0];
-  const dev = a.device_name ?? a.device_id.slice(0, 8);
+  const dev = label(a.device_id, a.device_name);
   const devices = new Set(anomalies.map((x) => x.device_id));
   if (anomalies.length === 1) return `${dev}: ${a.description || a.metric}`.slice(0, 300);
   if (devices.size === 1) return `${dev}: ${anomalies.length} anomalies (${[...new Set(anomalies.map((x) => x.metric))].join(', ')})`.slice(0, 300);
   return `${anomalies.length} anomalies on ${devices.size} devices`;
+}
+
+export interface OpenIncidentRef {
+  id: string;
+  title: string;
+  status: IncidentStatus;
+  anomalyIds: string[];
+}
+
+/** Splits a selection into anomalies free for a new incident and the open incidents that
+ * already hold the others (`known` adds what a 409 told about anomalies the list did not). */
+export function incidentPlan(
+  anomalies: Anomaly[],
+  known: Record<string, { id: string; title: string; status: IncidentStatus }> = {},
+): { free: Anomaly[]; existing: OpenIncidentRef[] } {
+  const free: Anomaly[] = [];
+  const byId = new Map<string, OpenIncidentRef>();
+  for (const a of anomalies) {
+    const k = known[a.id];
+    const inc = k ?? (inOpenIncident(a) ? { id: a.incident_id!, title: a.incident_title ?? 'an open incident', status: a.incident_status! } : null);
+    if (!inc) {
+      free.push(a);
+      continue;
+    }
+    const ref = byId.get(inc.id) ?? { ...inc, anomalyIds: [] };
+    ref.anomalyIds.push(a.id);
+    byId.set(inc.id, ref);
+  }
+  return { free, existing: [...byId.values()] };
 }
 
 /** "4 min", "2 h 5 min", "3 d 4 h" for durations like time to acknowledge. */

@@ -1,12 +1,15 @@
 // Wires the shared live stream into the stores: device status and last-seen for the fleet,
 // anomalies for the anomaly feed, incidents for the board and alerts for the alert history.
-// Also exposes the connection state for the header.
+// Also exposes the connection state for the header, tells the connection store when the stream
+// drops (probe) or opens, and refetches what the stores show when the server is back (events
+// were missed meanwhile).
 import { create } from 'zustand';
 import { liveStream, type StreamState } from '@/api/stream';
 import { useDevices } from './devices';
 import { useAnomalies } from './anomalies';
 import { useIncidents } from './incidents';
 import { useAlerts } from './alerts';
+import { markReached, onServerBack, probeServer } from './connection';
 
 export const useStreamState = create<{ state: StreamState }>(() => ({ state: 'closed' }));
 
@@ -16,7 +19,24 @@ const offs: (() => void)[] = [];
 export function startLive(): void {
   if (started) return;
   started = true;
-  offs.push(liveStream.onState((state) => useStreamState.setState({ state })));
+  offs.push(
+    liveStream.onState((state) => {
+      const was = useStreamState.getState().state;
+      useStreamState.setState({ state });
+      if (state === 'open') markReached();
+      else if (state === 'closed' && was === 'open') void probeServer();
+    }),
+  );
+  offs.push(
+    onServerBack(() => {
+      liveStream.reconnectNow();
+      const d = useDevices.getState();
+      if (d.loadedAt) void d.load(true);
+      void useAnomalies.getState().load();
+      if (useIncidents.getState().loadedAt) void useIncidents.getState().load();
+      void useAlerts.getState().load();
+    }),
+  );
   offs.push(
     liveStream.on((m) => {
       if (m.type === 'device_status') useDevices.getState().applyStatus(m.device_id, m.status, m.ts);
@@ -25,7 +45,10 @@ export function startLive(): void {
         for (const p of m.points) if (p.ts > ts) ts = p.ts;
         useDevices.getState().touch(m.device_id, ts);
       } else if (m.type === 'anomaly' && m.anomaly) useAnomalies.getState().receive(m.anomaly);
-      else if (m.type === 'incident') useIncidents.getState().receive(m.incident);
+      else if (m.type === 'incident') {
+        useIncidents.getState().receive(m.incident);
+        useAnomalies.getState().receiveIncident(m.incident);
+      }
       else if (m.type === 'alert') useAlerts.getState().receive(m.alert);
     }),
   );

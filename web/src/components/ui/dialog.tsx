@@ -17,7 +17,9 @@ export const DialogContent = React.forwardRef<
     <DialogPrimitive.Content
       ref={ref}
       className={cn(
-        'fixed left-1/2 top-1/2 z-50 grid max-h-[90vh] w-[calc(100%-2rem)] max-w-lg -translate-x-1/2 -translate-y-1/2 gap-4 overflow-y-auto rounded-lg border bg-card p-6 text-card-foreground shadow-lg',
+        // [&>*]:min-w-0: a grid item's automatic minimum is its content's width, so one long
+        // unbreakable line (an id, a truncated description) would push inputs and buttons out
+        'fixed left-1/2 top-1/2 z-50 grid max-h-[90vh] w-[calc(100%-2rem)] max-w-lg -translate-x-1/2 -translate-y-1/2 gap-4 overflow-y-auto overflow-x-hidden rounded-lg border bg-card p-6 text-card-foreground shadow-lg [&>*]:min-w-0',
         className,
       )}
       {...props}

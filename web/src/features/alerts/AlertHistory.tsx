@@ -2,7 +2,7 @@
 // delivered, retrying, failed = dead letter), live as the worker delivers and retries. The panel
 // shows one alert's delivery attempts and anomalies; Admins requeue a dead letter, Analysts and
 // Admins acknowledge (which stops its escalation).
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Link } from 'react-router-dom';
 import { Check, Mail, MessageSquareText, RefreshCw, RotateCcw, Webhook } from 'lucide-react';
 import type { Alert, AlertDetail } from '@/api/types';
@@ -10,10 +10,11 @@ import { Button } from '@/components/ui/button';
 import { Badge, SeverityBadge } from '@/components/ui/badge';
 import { Card, CardContent, CardHeader, CardTitle } from '@/components/ui/card';
 import { NativeSelect } from '@/components/ui/input';
+import { DevicePicker } from '@/components/DevicePicker';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
 import { attemptResult, deliveryState, HISTORY_LIMIT, useAlerts } from '@/stores/alerts';
 import { useAuth, can } from '@/stores/auth';
-import { useDevices } from '@/stores/devices';
+import { useDeviceLabel, useDevices, type DeviceLabel } from '@/stores/devices';
 import { userNamer, useUsers } from '@/stores/users';
 import { fmtTime } from '@/lib/utils';
 
@@ -22,8 +23,7 @@ const KIND_TEXT: Record<string, string> = { anomaly: 'anomaly', flapping: 'flapp
 
 export function AlertHistory() {
   const { items, total, loading, error, filter, setFilter, load, selectedId, select } = useAlerts();
-  const devices = useDevices();
-  const loadDevices = devices.load;
+  const loadDevices = useDevices((s) => s.load);
   const loadUsers = useUsers((s) => s.load);
   useEffect(() => {
     void load();
@@ -31,8 +31,7 @@ export function AlertHistory() {
     void loadUsers();
     return () => void select(null);
   }, [load, loadDevices, loadUsers, select]);
-  const nameOf = useMemo(() => new Map(devices.items.map((d) => [d.id, d.name])), [devices.items]);
-  const deviceName = (id: string | null) => (id ? nameOf.get(id) ?? `${id.slice(0, 8)}…` : 'no device');
+  const deviceName = useDeviceLabel();
 
   return (
     <div className="space-y-3">
@@ -50,10 +49,7 @@ export function AlertHistory() {
           <option value="email">E-mail</option>
           <option value="sms">SMS</option>
         </NativeSelect>
-        <NativeSelect className="w-56" aria-label="Device" value={filter.device_id} onChange={(e) => setFilter({ device_id: e.target.value })}>
-          <option value="">All devices</option>
-          {devices.items.slice(0, 2000).map((d) => <option key={d.id} value={d.id}>{d.name}</option>)}
-        </NativeSelect>
+        <DevicePicker className="w-56" aria-label="Device" noneLabel="All devices" value={filter.device_id} onChange={(id) => setFilter({ device_id: id })} />
         <Button variant="outline" onClick={() => load()} aria-label="Reload alerts">
           <RefreshCw className={loading ? 'animate-spin' : ''} />
         </Button>
@@ -114,7 +110,7 @@ function AlertRow({ a, device, selected, onSelect }: { a: Alert; device: string;
   );
 }
 
-function AlertPanel({ deviceName }: { deviceName: (id: string | null) => string }) {
+function AlertPanel({ deviceName }: { deviceName: DeviceLabel }) {
   const { selectedId, detail, detailError, refreshDetail, retry, ack } = useAlerts();
   const me = useAuth((s) => s.user);
   const users = useUsers((s) => s.items);

@@ -9,11 +9,12 @@ import { Button } from '@/components/ui/button';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
 import { Input, NativeSelect, Textarea } from '@/components/ui/input';
+import { DevicePicker } from '@/components/DevicePicker';
 import { Label } from '@/components/ui/label';
 import { Switch } from '@/components/ui/switch';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
 import { useAsync } from '@/lib/useAsync';
-import { useDevices, deviceTypes } from '@/stores/devices';
+import { useDeviceLabel, useDevices, deviceTypes } from '@/stores/devices';
 import { useUsers } from '@/stores/users';
 import { fmtMs, formToPolicy, policyRecipients, policyScope, policyToForm, ROLES, SEVERITIES, type PolicyForm } from './forms';
 
@@ -26,10 +27,7 @@ export function PoliciesPanel() {
     void loadDevices();
     void loadUsers();
   }, [loadDevices, loadUsers]);
-  const deviceName = useMemo(() => {
-    const m = new Map(devices.items.map((d) => [d.id, d.name]));
-    return (id: string) => m.get(id);
-  }, [devices.items]);
+  const deviceName = useDeviceLabel();
   const [editing, setEditing] = useState<AlertPolicy | 'new' | null>(null);
   const [opError, setOpError] = useState<string | null>(null);
   async function run(fn: () => Promise<unknown>) {
@@ -142,6 +140,10 @@ function PolicyDialog({ policy, channels, onClose, onSaved }: { policy: AlertPol
       setError('Pick at least one severity.');
       return;
     }
+    if (f.scope === 'device' && !f.device_id) {
+      setError('Choose the device.');
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
@@ -187,10 +189,7 @@ function PolicyDialog({ policy, channels, onClose, onSaved }: { policy: AlertPol
             {f.scope === 'device' && (
               <div className="space-y-1.5">
                 <Label htmlFor="po-device">Device</Label>
-                <NativeSelect id="po-device" required value={f.device_id} onChange={(e) => set({ device_id: e.target.value })}>
-                  <option value="">Choose…</option>
-                  {devices.slice(0, 2000).map((d) => <option key={d.id} value={d.id}>{d.name}</option>)}
-                </NativeSelect>
+                <DevicePicker id="po-device" aria-label="Device" value={f.device_id} onChange={(id) => set({ device_id: id })} />
               </div>
             )}
             {f.scope === 'type' && (

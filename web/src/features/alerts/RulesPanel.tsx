@@ -1,6 +1,6 @@
 // The threshold-rules editor (list, create, enable/disable, delete) on the Alerts page. Rules
 // raise anomalies; policies turn anomalies into alerts. Read-only for device owners.
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Loader2, Plus, Trash2 } from 'lucide-react';
 import { api, optional } from '@/api/client';
 import type { Rule, RuleInput, RuleKind, Severity } from '@/api/types';
@@ -8,12 +8,13 @@ import { Button } from '@/components/ui/button';
 import { SeverityBadge } from '@/components/ui/badge';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { Input, NativeSelect } from '@/components/ui/input';
+import { DevicePicker } from '@/components/DevicePicker';
 import { Label } from '@/components/ui/label';
 import { Switch } from '@/components/ui/switch';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
 import { useAsync } from '@/lib/useAsync';
 import { useAuth, can } from '@/stores/auth';
-import { useDevices } from '@/stores/devices';
+import { useDeviceLabel, useDevices } from '@/stores/devices';
 
 const KIND_TEXT: Record<RuleKind, string> = { above: 'above', below: 'below', rate: 'changes faster than', stale: 'silent for' };
 
@@ -27,12 +28,11 @@ export function RulesPanel() {
   const role = useAuth((s) => s.user?.role);
   const canWrite = can(role, 'work_anomalies');
   const { data, loading, error, reload } = useAsync(() => optional(api.rules(), { items: [] }), []);
-  const devices = useDevices();
-  const loadDevices = devices.load;
+  const loadDevices = useDevices((s) => s.load);
   useEffect(() => {
     void loadDevices();
   }, [loadDevices]);
-  const nameOf = useMemo(() => new Map(devices.items.map((d) => [d.id, d.name])), [devices.items]);
+  const deviceName = useDeviceLabel();
   const [opError, setOpError] = useState<string | null>(null);
   async function run(fn: () => Promise<unknown>) {
     setOpError(null);
@@ -81,7 +81,7 @@ export function RulesPanel() {
                       <td className="py-2 font-medium">{r.name}</td>
                       <td className="py-2">{describeRule(r)}</td>
                       <td className="py-2 text-muted-foreground">
-                        {r.device_id ? nameOf.get(r.device_id) ?? r.device_id.slice(0, 8) + '…' : r.device_type ? `type ${r.device_type}` : 'all devices'}
+                        {r.device_id ? deviceName(r.device_id) : r.device_type ? `type ${r.device_type}` : 'all devices'}
                       </td>
                       <td className="py-2"><SeverityBadge severity={r.severity} /></td>
                       <td className="py-2">
@@ -107,7 +107,6 @@ export function RulesPanel() {
 }
 
 function NewRule({ onCreate }: { onCreate: (r: RuleInput) => Promise<void> }) {
-  const devices = useDevices((s) => s.items);
   const [f, setF] = useState({ name: '', device_id: '', metric: '', kind: 'above' as RuleKind, threshold: '', for_s: '0', severity: 'warning' as Severity });
   const [busy, setBusy] = useState(false);
   async function submit(e: React.FormEvent) {
@@ -137,10 +136,7 @@ function NewRule({ onCreate }: { onCreate: (r: RuleInput) => Promise<void> }) {
           <div className="space-y-1.5"><Label htmlFor="r-name">Name</Label><Input id="r-name" required value={f.name} onChange={(e) => setF({ ...f, name: e.target.value })} /></div>
           <div className="space-y-1.5">
             <Label htmlFor="r-device">Device</Label>
-            <NativeSelect id="r-device" value={f.device_id} onChange={(e) => setF({ ...f, device_id: e.target.value })}>
-              <option value="">All devices</option>
-              {devices.slice(0, 2000).map((d) => <option key={d.id} value={d.id}>{d.name}</option>)}
-            </NativeSelect>
+            <DevicePicker id="r-device" aria-label="Device" noneLabel="All devices" value={f.device_id} onChange={(id) => setF({ ...f, device_id: id })} />
           </div>
           <div className="space-y-1.5"><Label htmlFor="r-metric">Metric</Label><Input id="r-metric" required placeholder="temp" value={f.metric} onChange={(e) => setF({ ...f, metric: e.target.value })} /></div>
           <div className="space-y-1.5">

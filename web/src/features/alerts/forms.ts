@@ -163,9 +163,9 @@ export function fmtMs(v: number): string {
 }
 
 /** "critical, warning from all devices" / "… from type boiler" / "… from boiler-1". */
-export function policyScope(p: Pick<AlertPolicy, 'severities' | 'device_id' | 'device_type'>, deviceName: (id: string) => string | undefined): string {
+export function policyScope(p: Pick<AlertPolicy, 'severities' | 'device_id' | 'device_type'>, deviceName: (id: string) => string): string {
   const sev = p.severities.length ? p.severities.join(', ') : 'no severities';
-  const where = p.device_id ? deviceName(p.device_id) ?? `device ${p.device_id.slice(0, 8)}…` : p.device_type ? `type ${p.device_type}` : 'all devices';
+  const where = p.device_id ? deviceName(p.device_id) : p.device_type ? `type ${p.device_type}` : 'all devices';
   return `${sev} from ${where}`;
 }
 

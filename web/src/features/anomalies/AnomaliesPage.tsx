@@ -1,8 +1,10 @@
-// Anomaly feed: filters (severity, open/resolved, device), live additions from the stream, an
-// explanation panel per anomaly (score, value vs expected range, detector scores), the
+// Anomaly feed: filters (severity, open/resolved, device; kept in the URL so links such as the
+// Overview's counts land on the same list), live additions from the stream, an explanation
+// panel per anomaly (score, value vs expected range, detector scores, its incident), the
 // confirm / false-positive verdict for analysts and admins, and "open an incident" from one or
-// several selected anomalies. `?id=` (the link in alert messages) opens that anomaly's explanation.
-import { useEffect, useMemo, useState } from 'react';
+// several selected anomalies (offering the open incident that already holds some of them).
+// `?id=` (the link in alert messages) opens that anomaly's explanation.
+import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router-dom';
 import { Check, RefreshCw, Siren, X } from 'lucide-react';
 import { api } from '@/api/client';
@@ -13,42 +15,50 @@ import { Badge, SeverityBadge } from '@/components/ui/badge';
 import { Card, CardContent, CardHeader, CardTitle } from '@/components/ui/card';
 import { NativeSelect } from '@/components/ui/input';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
-import { useAnomalies } from '@/stores/anomalies';
+import { DevicePicker } from '@/components/DevicePicker';
+import { filterFromParams, inOpenIncident, paramsFromFilter, useAnomalies, type AnomalyFilter } from '@/stores/anomalies';
 import { useAuth, can } from '@/stores/auth';
-import { useDevices } from '@/stores/devices';
+import { useDeviceLabel, useDevices } from '@/stores/devices';
+import { STATUS_LABEL } from '@/stores/incidents';
 import { fmtNumber, fmtTime } from '@/lib/utils';
 import { NewIncidentDialog } from '@/features/incidents/NewIncidentDialog';
 
 export default function AnomaliesPage() {
   const { items, available, loading, error, filter, setFilter, load, resolve } = useAnomalies();
   const role = useAuth((s) => s.user?.role);
-  const devices = useDevices();
-  const [params] = useSearchParams();
+  const loadDevices = useDevices((s) => s.load);
+  const [params, setParams] = useSearchParams();
   const [selected, setSelected] = useState<string | null>(params.get('id'));
   const [linked, setLinked] = useState<Anomaly | null>(null); // ?id= not in the current list
   const [picked, setPicked] = useState<Set<string>>(() => new Set());
   const [creating, setCreating] = useState(false);
   const [opError, setOpError] = useState<string | null>(null);
+  // the filters come from the URL when it has them (links from the Overview), else stay as left
   useEffect(() => {
-    void load();
-    void devices.load();
+    const f = filterFromParams(params);
+    if (f) setFilter(f);
+    else void load();
+    void loadDevices();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
+  const changeFilter = (f: Partial<AnomalyFilter>) => {
+    const next = { ...filter, ...f };
+    setFilter(f);
+    setParams(paramsFromFilter(next, params.get('id')), { replace: true });
+  };
   const idParam = params.get('id');
   useEffect(() => {
     if (!idParam) return;
     setSelected(idParam);
     api.anomaly(idParam).then(setLinked, (e) => setOpError((e as Error).message));
   }, [idParam]);
-  const nameOf = useMemo(() => {
-    const m = new Map(devices.items.map((d) => [d.id, d.name]));
-    return (id: string) => m.get(id) ?? id.slice(0, 8) + '…';
-  }, [devices.items]);
+  const label = useDeviceLabel();
+  const nameOf = (a: Anomaly) => label(a.device_id, a.device_name);
   const sel = items.find((a) => a.id === selected) ?? (linked && linked.id === selected ? linked : null);
   const canWork = can(role, 'work_anomalies');
   const canOpenIncident = can(role, 'work_incidents');
   // live anomalies carry no device name: take it from the fleet for the incident title
-  const pickedList = items.filter((a) => picked.has(a.id)).map((a) => (a.device_name ? a : { ...a, device_name: nameOf(a.device_id) }));
+  const pickedList = items.filter((a) => picked.has(a.id)).map((a) => (a.device_name ? a : { ...a, device_name: nameOf(a) }));
   const toggle = (id: string) =>
     setPicked((p) => {
       const n = new Set(p);
@@ -65,21 +75,18 @@ export default function AnomaliesPage() {
         </Button>
       </PageHeader>
       <div className="flex flex-wrap gap-2">
-        <NativeSelect className="w-40" aria-label="Severity" value={filter.severity} onChange={(e) => setFilter({ severity: e.target.value as typeof filter.severity })}>
+        <NativeSelect className="w-40" aria-label="Severity" value={filter.severity} onChange={(e) => changeFilter({ severity: e.target.value as typeof filter.severity })}>
           <option value="">All severities</option>
           <option value="critical">Critical</option>
           <option value="warning">Warning</option>
           <option value="info">Info</option>
         </NativeSelect>
-        <NativeSelect className="w-36" aria-label="State" value={filter.resolved} onChange={(e) => setFilter({ resolved: e.target.value as typeof filter.resolved })}>
+        <NativeSelect className="w-36" aria-label="State" value={filter.resolved} onChange={(e) => changeFilter({ resolved: e.target.value as typeof filter.resolved })}>
           <option value="false">Open</option>
           <option value="true">Resolved</option>
           <option value="">All</option>
         </NativeSelect>
-        <NativeSelect className="w-56" aria-label="Device" value={filter.device_id} onChange={(e) => setFilter({ device_id: e.target.value })}>
-          <option value="">All devices</option>
-          {devices.items.slice(0, 2000).map((d) => <option key={d.id} value={d.id}>{d.name}</option>)}
-        </NativeSelect>
+        <DevicePicker className="w-56" aria-label="Device" noneLabel="All devices" value={filter.device_id} onChange={(id) => changeFilter({ device_id: id })} />
       </div>
       {canOpenIncident && items.length > 0 && (
         <div className="flex min-h-9 flex-wrap items-center gap-2 text-sm" data-testid="anomaly-selection">
@@ -116,7 +123,7 @@ export default function AnomaliesPage() {
                         className="size-4 accent-[var(--primary)]"
                         checked={picked.has(a.id)}
                         onChange={() => toggle(a.id)}
-                        aria-label={`Select ${a.device_name ?? nameOf(a.device_id)} ${a.metric} at ${fmtTime(a.detected_at)}`}
+                        aria-label={`Select ${nameOf(a)} ${a.metric} at ${fmtTime(a.detected_at)}`}
                       />
                     </label>
                   )}
@@ -126,9 +133,14 @@ export default function AnomaliesPage() {
                     className={`flex min-w-0 flex-1 cursor-pointer flex-wrap items-center gap-2 px-4 py-3 text-left text-sm hover:bg-accent/60 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring ${selected === a.id ? 'bg-accent' : ''}`}
                   >
                     <SeverityBadge severity={a.severity} />
-                    <span className="font-medium">{a.device_name ?? nameOf(a.device_id)}</span>
+                    <span className="min-w-0 truncate font-medium">{nameOf(a)}</span>
                     <span className="text-muted-foreground">{a.metric}</span>
                     {a.resolved && <Badge variant="secondary">{a.verdict === 'false_positive' ? 'false positive' : a.verdict ?? 'resolved'}</Badge>}
+                    {inOpenIncident(a) && (
+                      <Badge variant="outline" data-testid="anomaly-incident">
+                        <Siren className="size-3" aria-hidden /> incident · {STATUS_LABEL[a.incident_status!]}
+                      </Badge>
+                    )}
                     <span className="ml-auto text-xs text-muted-foreground">{fmtTime(a.detected_at)}</span>
                     <span className="basis-full truncate text-muted-foreground">{a.description}</span>
                   </button>
@@ -147,7 +159,7 @@ export default function AnomaliesPage() {
             ) : (
               <Explanation
                 a={sel}
-                deviceName={sel.device_name ?? nameOf(sel.device_id)}
+                deviceName={nameOf(sel)}
                 canWork={canWork}
                 onVerdict={async (v) => {
                   setOpError(null);
@@ -175,6 +187,16 @@ function Explanation({ a, deviceName, canWork, onVerdict }: { a: Anomaly; device
     <div className="space-y-3 text-sm">
       <p>{a.description}</p>
       <dl className="grid grid-cols-2 gap-x-3 gap-y-1">
+        <dt className="text-muted-foreground">Incident</dt>
+        <dd data-testid="anomaly-incident-link">
+          {a.incident_id ? (
+            <Link className="text-primary hover:underline" to={`/incidents/${a.incident_id}`}>
+              {a.incident_title || 'incident'} ({STATUS_LABEL[a.incident_status ?? 'new']})
+            </Link>
+          ) : (
+            'none'
+          )}
+        </dd>
         <dt className="text-muted-foreground">Device</dt>
         <dd><Link className="text-primary hover:underline" to={`/devices/${a.device_id}`}>{deviceName}</Link></dd>
         <dt className="text-muted-foreground">Metric</dt>
@@ -205,9 +227,16 @@ function Explanation({ a, deviceName, canWork, onVerdict }: { a: Anomaly; device
       {a.resolved ? (
         <p className="text-muted-foreground">Resolved {fmtTime(a.resolved_at)} as {a.verdict === 'false_positive' ? 'false positive' : a.verdict ?? '—'}.</p>
       ) : canWork ? (
-        <div className="flex gap-2">
+        <div className="space-y-2">
+          {inOpenIncident(a) && (
+            <p className="text-xs text-muted-foreground">
+              In an open incident: once its last open anomaly is resolved, the incident is resolved with it.
+            </p>
+          )}
+          <div className="flex gap-2">
           <Button size="sm" onClick={() => onVerdict('confirmed')}><Check aria-hidden /> Confirm</Button>
           <Button size="sm" variant="outline" onClick={() => onVerdict('false_positive')}><X aria-hidden /> False positive</Button>
+          </div>
         </div>
       ) : null}
     </div>

@@ -22,6 +22,9 @@ import {
   assignableUsers, describeEvent, fmtDuration, incidentErrorMessage, nextStatuses, STATUS_LABEL, useIncidents, verdictText,
 } from '@/stores/incidents';
 import { userNamer, useUsers } from '@/stores/users';
+import { inOpenIncident } from '@/stores/anomalies';
+import { useDeviceLabel } from '@/stores/devices';
+import { uniquePrefix } from '@/lib/ids';
 import { fmtTime } from '@/lib/utils';
 
 export default function IncidentDetailPage() {
@@ -287,6 +290,7 @@ function LinkDialog({ d, open, onOpenChange }: { d: IncidentDetail; open: boolea
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const refresh = useIncidents((s) => s.refreshDetail);
+  const label = useDeviceLabel();
   useEffect(() => {
     if (!open) return;
     setList(null);
@@ -294,8 +298,9 @@ function LinkDialog({ d, open, onOpenChange }: { d: IncidentDetail; open: boolea
     api
       .anomalies({ resolved: false, limit: 200 })
       .then((r) => {
+        // an anomaly in another open incident cannot join this one (the server refuses)
         const linked = new Set(d.anomalies.map((a) => a.id));
-        const items = r.items.filter((a) => !linked.has(a.id));
+        const items = r.items.filter((a) => !linked.has(a.id) && !inOpenIncident(a));
         items.sort((a, b) => Number(b.device_id === d.device_id) - Number(a.device_id === d.device_id) || b.detected_at - a.detected_at);
         setList(items);
         setChoice(items[0]?.id ?? '');
@@ -324,7 +329,7 @@ function LinkDialog({ d, open, onOpenChange }: { d: IncidentDetail; open: boolea
         >
           <DialogHeader>
             <DialogTitle>Link an anomaly</DialogTitle>
-            <DialogDescription>Open anomalies, this incident’s device first.</DialogDescription>
+            <DialogDescription>Open anomalies in no other open incident, this incident’s device first.</DialogDescription>
           </DialogHeader>
           {error && <p role="alert" className="rounded-md bg-destructive/15 p-2 text-sm text-destructive">{error}</p>}
           {list === null && !error ? (
@@ -336,7 +341,7 @@ function LinkDialog({ d, open, onOpenChange }: { d: IncidentDetail; open: boolea
               <Label htmlFor="link-anomaly">Anomaly</Label>
               <NativeSelect id="link-anomaly" value={choice} onChange={(e) => setChoice(e.target.value)}>
                 {list.map((a) => (
-                  <option key={a.id} value={a.id}>{a.device_name ?? a.device_id.slice(0, 8)} · {a.metric} · {a.severity} · {fmtTime(a.detected_at)}</option>
+                  <option key={a.id} value={a.id}>{label(a.device_id, a.device_name)} · {a.metric} · {a.severity} · {fmtTime(a.detected_at)}</option>
                 ))}
               </NativeSelect>
             </div>
@@ -372,7 +377,7 @@ function Timeline({ d, nameOf, canWork }: { d: IncidentDetail; nameOf: (id: stri
 }
 
 function TimelineItem({ e, nameOf, anomaly }: { e: TimelineEvent; nameOf: (id: string) => string | undefined; anomaly?: IncidentDetail['anomalies'][number] }) {
-  const who = nameOf(e.actor) ?? e.actor_name ?? `user ${e.actor.slice(0, 8)}…`;
+  const who = nameOf(e.actor) ?? e.actor_name ?? `user ${uniquePrefix(e.actor, [])}`;
   return (
     <li className="relative text-sm" data-testid="timeline-item" data-kind={e.kind}>
       <span aria-hidden className={`absolute -left-[21px] top-1.5 size-2.5 rounded-full border-2 border-card ${e.kind === 'comment' ? 'bg-primary' : 'bg-muted-foreground'}`} />

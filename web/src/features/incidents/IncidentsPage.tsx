@@ -1,6 +1,6 @@
 // Incident board: New / Investigating / Resolved columns with filters (status, assignee, severity,
 // device). Cards link to the incident; changes from anyone arrive live over the stream.
-import { useEffect, useMemo } from 'react';
+import { useEffect } from 'react';
 import { Link } from 'react-router-dom';
 import { RefreshCw, TriangleAlert, UserRound } from 'lucide-react';
 import type { Incident, IncidentStatus } from '@/api/types';
@@ -9,9 +9,10 @@ import { Button } from '@/components/ui/button';
 import { Badge, SeverityBadge } from '@/components/ui/badge';
 import { Card } from '@/components/ui/card';
 import { NativeSelect } from '@/components/ui/input';
+import { DevicePicker } from '@/components/DevicePicker';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
 import { useAuth, can } from '@/stores/auth';
-import { useDevices } from '@/stores/devices';
+import { useDeviceLabel, useDevices, type DeviceLabel } from '@/stores/devices';
 import { assignableUsers, STATUS_LABEL, STATUSES, useIncidents, verdictText } from '@/stores/incidents';
 import { useUsers } from '@/stores/users';
 import { cn, fmtAgo } from '@/lib/utils';
@@ -19,16 +20,15 @@ import { cn, fmtAgo } from '@/lib/utils';
 export default function IncidentsPage() {
   const { columns, loading, loadedAt, error, filter, setFilter, load } = useIncidents();
   const role = useAuth((s) => s.user?.role);
-  const devices = useDevices();
+  const loadDevices = useDevices((s) => s.load);
   const users = useUsers();
-  const loadDevices = devices.load;
   const loadUsers = users.load;
   useEffect(() => {
     void load();
     void loadDevices();
     void loadUsers();
   }, [load, loadDevices, loadUsers]);
-  const nameOf = useMemo(() => new Map(devices.items.map((d) => [d.id, d.name])), [devices.items]);
+  const deviceName = useDeviceLabel();
   const shown: IncidentStatus[] = filter.status ? [filter.status] : STATUSES;
   const total = shown.reduce((n, s) => n + columns[s].total, 0);
   const canWork = can(role, 'work_incidents');
@@ -57,10 +57,7 @@ export default function IncidentsPage() {
           <option value="warning">Warning</option>
           <option value="info">Info</option>
         </NativeSelect>
-        <NativeSelect className="w-56" aria-label="Device" value={filter.device_id} onChange={(e) => setFilter({ device_id: e.target.value })}>
-          <option value="">All devices</option>
-          {devices.items.slice(0, 2000).map((d) => <option key={d.id} value={d.id}>{d.name}</option>)}
-        </NativeSelect>
+        <DevicePicker className="w-56" aria-label="Device" noneLabel="All devices" value={filter.device_id} onChange={(id) => setFilter({ device_id: id })} />
       </div>
       {error ? (
         <Card><ErrorState message={error} onRetry={load} /></Card>
@@ -78,7 +75,7 @@ export default function IncidentsPage() {
       ) : (
         <div className={cn('grid gap-3', shown.length === 3 ? 'lg:grid-cols-3' : '')} data-testid="incident-board">
           {shown.map((s) => (
-            <BoardColumn key={s} status={s} items={columns[s].items} total={columns[s].total} deviceName={(id) => nameOf.get(id)} />
+            <BoardColumn key={s} status={s} items={columns[s].items} total={columns[s].total} deviceName={deviceName} />
           ))}
         </div>
       )}
@@ -86,7 +83,7 @@ export default function IncidentsPage() {
   );
 }
 
-function BoardColumn({ status, items, total, deviceName }: { status: IncidentStatus; items: Incident[]; total: number; deviceName: (id: string) => string | undefined }) {
+function BoardColumn({ status, items, total, deviceName }: { status: IncidentStatus; items: Incident[]; total: number; deviceName: DeviceLabel }) {
   const headingId = `col-${status}`;
   return (
     <section aria-labelledby={headingId} className="flex min-w-0 flex-col rounded-lg border bg-muted/40" data-testid={`column-${status}`}>
@@ -100,7 +97,7 @@ function BoardColumn({ status, items, total, deviceName }: { status: IncidentSta
         <ul className="flex flex-col gap-2 px-2 pb-2" aria-label={`${STATUS_LABEL[status]} incidents`}>
           {items.map((i) => (
             <li key={i.id}>
-              <IncidentCard i={i} deviceName={i.device_name ?? (i.device_id ? deviceName(i.device_id) : undefined)} />
+              <IncidentCard i={i} deviceName={i.device_id ? deviceName(i.device_id, i.device_name) : undefined} />
             </li>
           ))}
         </ul>

@@ -10,7 +10,7 @@ import { Button } from '@/components/ui/button';
 import { Badge } from '@/components/ui/badge';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
-import { useDevices } from '@/stores/devices';
+import { useDeviceLabel, useDevices } from '@/stores/devices';
 import { eventHeatmap, topOffenders, type Heatmap } from '@/lib/shape';
 import { useAsync } from '@/lib/useAsync';
 import { fmtTime } from '@/lib/utils';
@@ -28,16 +28,12 @@ type Win = keyof typeof WINDOWS;
 export default function SecurityPage() {
   const [win, setWin] = useState<Win>('24h');
   const { data, loading, error, reload } = useAsync(() => api.events({ category: 'security', from: `-${win}`, limit: 5000 }), [win]);
-  const devices = useDevices();
-  const loadDevices = devices.load;
+  const loadDevices = useDevices((s) => s.load);
   useEffect(() => {
     void loadDevices();
   }, [loadDevices]);
   const events: DeviceEvent[] = useMemo(() => data?.items ?? [], [data]);
-  const nameOf = useMemo(() => {
-    const m = new Map(devices.items.map((d) => [d.id, d.name]));
-    return (id: string) => m.get(id) ?? id.slice(0, 8) + '…';
-  }, [devices.items]);
+  const nameOf = useDeviceLabel();
   const byKind = useMemo(() => {
     const c: Record<string, number> = {};
     for (const e of events) c[e.kind] = (c[e.kind] ?? 0) + 1;

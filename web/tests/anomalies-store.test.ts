@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import type { Anomaly, Incident } from '@/api/types';
+import { applyIncident, filterFromParams, inOpenIncident, paramsFromFilter, type AnomalyFilter } from '@/stores/anomalies';
+import { incidentPlan } from '@/stores/incidents';
+
+const an = (id: string, over: Partial<Anomaly> = {}): Anomaly => ({
+  id, device_id: 'd1', metric: 'temp', detected_at: 1, severity: 'critical', description: 'x', resolved: false, ...over,
+});
+const inc = (over: Partial<Incident> = {}): Incident => ({
+  id: 'i1', title: 'boiler hot', status: 'new', severity: 'critical', device_id: 'd1', device_name: 'b', anomaly_id: 'a1',
+  assigned_to: null, assignee_name: null, origin: 'auto', created_by: null, created_at: 1, updated_at: 1, acknowledged_at: null,
+  resolved_at: null, verdict: null, time_to_acknowledge_ms: null, time_to_resolve_ms: null, anomaly_count: 2, ...over,
+});
+const open: AnomalyFilter = { severity: '', resolved: 'false', device_id: '' };
+
+describe('anomalies and their incident', () => {
+  it('an incident event marks the anomalies it names', () => {
+    const items = [an('a1'), an('a2'), an('a3')];
+    const out = applyIncident(items, inc({ anomaly_ids: ['a1', 'a2'] }), open);
+    expect(out.map((a) => [a.id, a.incident_id ?? null, a.incident_status ?? null])).toEqual([['a1', 'i1', 'new'], ['a2', 'i1', 'new'], ['a3', null, null]]);
+    expect(inOpenIncident(out[0])).toBe(true);
+    expect(applyIncident(items, inc({ anomaly_ids: ['zz'] }), open)).toBe(items);
+  });
+  it('a resolved incident resolves its anomalies, which leave a list of open ones', () => {
+    const items = [an('a1', { incident_id: 'i1', incident_status: 'new' }), an('a2')];
+    const out = applyIncident(items, inc({ status: 'resolved', verdict: 'false_positive', resolved_at: 9, anomaly_ids: ['a1'] }), open);
+    expect(out.map((a) => a.id)).toEqual(['a2']);
+    const all = applyIncident(items, inc({ status: 'resolved', verdict: 'false_positive', resolved_at: 9, anomaly_ids: ['a1'] }), { ...open, resolved: '' });
+    expect(all[0]).toMatchObject({ resolved: true, verdict: 'false_positive', resolved_at: 9, incident_status: 'resolved' });
+    expect(inOpenIncident(all[0])).toBe(false);
+  });
+  it('plans a new incident only for anomalies in no open incident', () => {
+    const a = [an('a1', { incident_id: 'i1', incident_status: 'investigating', incident_title: 'boiler hot' }), an('a2'), an('a3', { incident_id: 'i0', incident_status: 'resolved' })];
+    const p = incidentPlan(a);
+    expect(p.free.map((x) => x.id)).toEqual(['a2', 'a3']);
+    expect(p.existing).toEqual([{ id: 'i1', title: 'boiler hot', status: 'investigating', anomalyIds: ['a1'] }]);
+    // what a 409 told about an anomaly the list did not know was taken
+    const q = incidentPlan([an('a2')], { a2: { id: 'i9', title: 'opened meanwhile', status: 'new' } });
+    expect(q.free).toEqual([]);
+    expect(q.existing[0]).toMatchObject({ id: 'i9', anomalyIds: ['a2'] });
+  });
+});
+
+describe('anomaly filters in the URL', () => {
+  it('reads the filter a link names, defaults for the rest, nothing when none', () => {
+    expect(filterFromParams(new URLSearchParams('severity=critical&state=open'))).toEqual({ severity: 'critical', resolved: 'false', device_id: '' });
+    expect(filterFromParams(new URLSearchParams('state=all&device=d7'))).toEqual({ severity: '', resolved: '', device_id: 'd7' });
+    expect(filterFromParams(new URLSearchParams('severity=bogus'))).toEqual({ severity: '', resolved: 'false', device_id: '' });
+    expect(filterFromParams(new URLSearchParams('id=a1'))).toBeNull();
+  });
+  it('round-trips', () => {
+    const f: AnomalyFilter = { severity: 'warning', resolved: 'true', device_id: 'd2' };
+    expect(paramsFromFilter(f, 'a9').toString()).toBe('severity=warning&state=resolved&device=d2&id=a9');
+    expect(filterFromParams(paramsFromFilter(f))).toEqual(f);
+  });
+});
