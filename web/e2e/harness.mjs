@@ -19,12 +19,16 @@ function findBinary() {
   throw new Error(`iotad binary not found (tried ${cands.join(', ')}); build it or set IOTAD_BIN`);
 }
 
-export async function startIotad() {
+/**
+ * Options (all optional): dist (web dir to serve), dataDir (reuse one, e.g. after stop({ keep:
+ * true })), httpPort (e.g. the same port again after a restart), args (more `serve` flags).
+ */
+export async function startIotad(opts = {}) {
   const bin = findBinary();
-  const dist = join(webDir, 'dist');
+  const dist = opts.dist ?? join(webDir, 'dist');
   if (!existsSync(join(dist, 'index.html'))) throw new Error('web/dist is missing: run `npm run build` first');
-  const dataDir = mkdtempSync(join(tmpdir(), 'iotad-e2e-'));
-  const args = ['serve', '--data-dir', dataDir, '--http-listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--web-dir', dist, '--store-sync', 'normal'];
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'iotad-e2e-'));
+  const args = ['serve', '--data-dir', dataDir, '--http-listen', `127.0.0.1:${opts.httpPort ?? 0}`, '--mqtt-listen', '127.0.0.1:0', '--web-dir', dist, '--store-sync', 'normal', ...(opts.args ?? [])];
   const proc = spawn(bin, args, {
     // IOTAD_ALERT_ALLOW_PRIVATE: the alert tests deliver webhooks to a receiver on loopback,
     // which the SSRF protection refuses otherwise
@@ -32,9 +36,10 @@ export async function startIotad() {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   // never leave a server behind, even if the runner dies mid-suite (e.g. SIGPIPE, Ctrl-C)
+  let keep = false;
   const reap = () => {
     if (proc.exitCode === null) proc.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!keep) rmSync(dataDir, { recursive: true, force: true });
   };
   process.once('exit', reap);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGPIPE']) process.once(sig, () => process.exit(1));
@@ -57,17 +62,20 @@ export async function startIotad() {
   const base = `http://127.0.0.1:${ports.http}`;
   return {
     base,
+    httpPort: ports.http,
     mqttPort: ports.mqtt,
     dataDir,
     log: () => log,
-    async stop() {
+    /** keep: leave the data dir for a restart (the caller removes it later) */
+    async stop({ keep: keepData = false } = {}) {
+      keep = keepData;
       if (proc.exitCode === null) {
         const done = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
         await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
         if (proc.exitCode === null) proc.kill('SIGKILL');
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -16,6 +16,7 @@ const AdminPage = lazy(() => import('@/features/admin/AdminPage'));
 const AlertsPage = lazy(() => import('@/features/alerts/AlertsPage'));
 const IncidentsPage = lazy(() => import('@/features/incidents/IncidentsPage'));
 const IncidentDetailPage = lazy(() => import('@/features/incidents/IncidentDetailPage'));
+const ReportsPage = lazy(() => import('@/features/reports/ReportsPage'));
 const PlaceholderPage = lazy(() => import('@/features/placeholder/PlaceholderPage'));
 
 function RequireAuth({ children }: { children: React.ReactNode }) {
@@ -61,6 +62,7 @@ export default function App() {
             <Route path="incidents" element={<IncidentsPage />} />
             <Route path="incidents/:id" element={<IncidentDetailPage />} />
             <Route path="alerts" element={<AlertsPage />} />
+            <Route path="reports" element={<ReportsPage />} />
             <Route
               path="admin"
               element={

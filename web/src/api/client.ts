@@ -5,7 +5,8 @@ import type {
   Alert, AlertChannel, AlertDetail, AlertPolicy, AlertSettings, Anomaly, ApiKey, AuditRow, AuditVerify,
   ChannelInput, Contact, DataResponse, Device, DeviceEvent, DeviceInput, Incident, IncidentDetail,
   IncidentPatch, IncidentStatus, ListResponse, LoginResponse, NewApiKey, PolicyInput, Role, Rule, RuleInput,
-  Settings, Severity, TimelineEvent, User, Verdict,
+  Settings, Severity, TimelineEvent, User, Verdict, Report, ReportDocument, ReportFilters, ReportFormat, ReportKind,
+  ReportSchedule, ExportRecord, ExportWhat,
 } from './types';
 import { normalizeAlert, normalizeAnomaly, normalizeIncident, normalizeRule } from './normalize';
 
@@ -231,6 +232,18 @@ export const api = {
   audit: (q?: { limit?: number; before_seq?: number; action?: string }) => request<ListResponse<AuditRow>>('GET', '/audit', undefined, q),
   auditVerify: () => request<AuditVerify>('GET', '/audit/verify'),
 
+  // reports and forensic exports; downloads are plain links (reportUrl / exportUrl): the
+  // browser streams them with the session cookie
+  reports: (q?: { kind?: ReportKind; limit?: number; offset?: number }) => request<ListResponse<Report>>('GET', '/reports', undefined, q),
+  report: (id: string) => request<Report>('GET', `/reports/${enc(id)}`),
+  createReport: (b: { kind: ReportKind } & ReportFilters) => request<Report>('POST', '/reports', b),
+  reportDocument: (id: string) => request<ReportDocument>('GET', `/reports/${enc(id)}/download`, undefined, { format: 'json' }),
+  schedules: () => request<ListResponse<ReportSchedule>>('GET', '/reports/schedules'),
+  createSchedule: (b: { name: string; kind: ReportKind; period: 'daily' | 'weekly'; run_now?: boolean } & Omit<ReportFilters, 'from' | 'to'>) =>
+    request<ReportSchedule>('POST', '/reports/schedules', b),
+  deleteSchedule: (id: number) => request<void>('DELETE', `/reports/schedules/${enc(String(id))}`),
+  exports: (q?: { limit?: number }) => request<ListResponse<ExportRecord>>('GET', '/exports', undefined, q),
+
   /** Prometheus text from /metrics (outside /api/v1). */
   async promMetrics(): Promise<string> {
     const res = await fetch('/metrics', { credentials: 'same-origin' });
@@ -247,4 +260,12 @@ export async function optional<T>(p: Promise<T>, fallback: T): Promise<{ data: T
     if (e instanceof ApiError && (e.status === 404 || e.status === 501)) return { data: fallback, available: false };
     throw e;
   }
+}
+
+/** Download address of a stored report in a format. */
+export const reportUrl = (id: string, format: ReportFormat) => `/api/v1/reports/${enc(id)}/download${buildQuery({ format })}`;
+
+/** Address of a streamed forensic export (GET starts it; the last record is its manifest). */
+export function exportUrl(q: { from?: number | string; to?: number | string; device_id?: string; device_type?: string; what?: ExportWhat[]; format: 'ndjson' | 'csv' }): string {
+  return `/api/v1/export${buildQuery({ ...q, what: q.what?.length ? q.what.join(',') : undefined })}`;
 }

@@ -36,6 +36,8 @@ export interface DeviceInput {
   location: string;
   firmware: string;
   attributes?: Record<string, unknown>;
+  /** Admin only: the user the device belongs to (a DeviceOwner sees only own devices) */
+  owner_id?: string;
 }
 
 export interface ApiKey {
@@ -362,3 +364,83 @@ export interface Contact {
   enabled: boolean;
   created_at?: number;
 }
+
+// ---- reports and exports ----------------------------------------------------------------------
+
+export type ReportKind = 'security' | 'performance' | 'compliance';
+export type ReportFormat = 'pdf' | 'csv' | 'json';
+
+export interface ReportFilters {
+  from?: number | string;
+  to?: number | string;
+  device_type?: string;
+  group?: string;
+  device_id?: string;
+}
+
+/** A stored report (GET /reports, /reports/{id}); built a slice at a time, `progress` 0..1. */
+export interface Report {
+  id: string;
+  kind: ReportKind;
+  status: 'queued' | 'running' | 'done' | 'failed';
+  from: number;
+  to: number;
+  params: Record<string, unknown> | null;
+  schedule_id: number | null;
+  created_by: string | null;
+  created_at: number;
+  finished_at: number | null;
+  error: string | null;
+  sha256: string | null;
+  progress: number;
+}
+
+export interface ReportSection {
+  title: string;
+  chart?: string;
+  note?: string;
+  columns: string[];
+  rows: (string | number | null)[][];
+}
+
+/** The JSON document of a report (download?format=json). */
+export interface ReportDocument {
+  kind: ReportKind;
+  title: string;
+  from: number;
+  to: number;
+  generated_at: number;
+  summary: Record<string, number | string>;
+  sections: Record<string, ReportSection>;
+  audit_chain?: { intact: boolean; first_bad_seq?: number; reason?: string };
+}
+
+export interface ReportSchedule {
+  id: number;
+  name: string;
+  kind: ReportKind;
+  period: 'daily' | 'weekly';
+  params: Record<string, unknown> | null;
+  is_enabled: boolean;
+  next_run: number | null;
+  last_run: number | null;
+  created_by: string | null;
+  created_at: number;
+}
+
+export interface ExportRecord {
+  id: string;
+  created_by: string | null;
+  peer: string | null;
+  format: 'ndjson' | 'csv';
+  params: Record<string, unknown> | null;
+  started_at: number;
+  finished_at: number | null;
+  status: 'running' | 'done' | 'aborted' | string;
+  bytes: number | null;
+  records: Record<string, number> | number | null;
+  sha256: string | null;
+  manifest: Record<string, unknown> | null;
+}
+
+export type ExportWhat = 'points' | 'anomalies' | 'incidents' | 'events' | 'audit';

@@ -1,7 +1,7 @@
 // Pure data shaping for views and charts (unit-tested in tests/shape.test.ts): API rows to
 // uPlot columns, live-point merging with a sliding window, Prometheus text parsing, and the
 // aggregations behind the overview and security views.
-import type { Anomaly, Bucket, Device, DeviceEvent, LivePoint, RawPoint, Severity } from '@/api/types';
+import type { Anomaly, Bucket, Device, DeviceEvent, LivePoint, RawPoint, Rule, Severity } from '@/api/types';
 
 /** Column-oriented series for one metric; ts in ms, ascending. Rollups fill min/max. */
 export interface Series {
@@ -129,6 +129,31 @@ export function severityCounts(anomalies: Anomaly[]): Record<Severity, number> {
   return c;
 }
 
+/** Hourly bins of the last 24 h, stacked by severity. */
+export function hourlyBySeverity(items: Pick<Anomaly, 'detected_at' | 'severity'>[], now: number, hours = 24): Record<Severity, number>[] {
+  const bins = Array.from({ length: hours }, () => ({ critical: 0, warning: 0, info: 0 }) as Record<Severity, number>);
+  const start = now - hours * 3_600_000;
+  for (const a of items) {
+    const k = Math.floor((a.detected_at - start) / 3_600_000);
+    if (k >= 0 && k < hours && a.severity in bins[k]) bins[k][a.severity]++;
+  }
+  return bins;
+}
+
+/** Online / total per device type or site, most devices first. */
+export function fleetGroups(items: Device[], by: 'type' | 'site'): { key: string; online: number; total: number }[] {
+  const m = new Map<string, { online: number; total: number }>();
+  for (const d of items) {
+    const site = typeof d.attributes?.site === 'string' ? d.attributes.site : d.location.split(',')[0].trim();
+    const k = (by === 'type' ? d.type : site) || '—';
+    const g = m.get(k) ?? { online: 0, total: 0 };
+    g.total++;
+    if (d.status === 'online') g.online++;
+    m.set(k, g);
+  }
+  return [...m.entries()].map(([key, g]) => ({ key, ...g })).sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
+}
+
 /** Most frequent values of `key(e)` over events, descending, ties by name. */
 export function topOffenders(
   events: DeviceEvent[],
@@ -189,6 +214,27 @@ export function statusSpans(events: DeviceEvent[], now: number): StatusSpan[] {
     spans.push({ status: cur.kind, from: cur.ts, to: now });
   }
   return spans;
+}
+
+/** Resolution for an absolute span: raw points up to 3 h, then 1-minute, 5-minute, 1-hour rollups. */
+export function stepFor(spanMs: number): 'raw' | '1m' | '5m' | '1h' {
+  if (spanMs <= 3 * 3_600_000) return 'raw';
+  if (spanMs <= 2 * 86_400_000) return '1m';
+  if (spanMs <= 10 * 86_400_000) return '5m';
+  return '1h';
+}
+
+/** Threshold lines of the enabled above/below rules that apply to a device's metric. */
+export function ruleThresholds(
+  rules: Pick<Rule, 'name' | 'device_id' | 'device_type' | 'metric' | 'kind' | 'threshold' | 'enabled'>[],
+  deviceId: string,
+  deviceType: string,
+  metric: string,
+): { value: number; label: string }[] {
+  return rules
+    .filter((r) => r.enabled && r.metric === metric && (r.kind === 'above' || r.kind === 'below') && typeof r.threshold === 'number')
+    .filter((r) => (r.device_id ? r.device_id === deviceId : !r.device_type || r.device_type === deviceType))
+    .map((r) => ({ value: r.threshold as number, label: `${r.name} (${r.kind} ${r.threshold})` }));
 }
 
 /** Time range presets of the device detail view. */

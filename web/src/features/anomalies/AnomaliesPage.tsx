@@ -16,6 +16,7 @@ import { Card, CardContent, CardHeader, CardTitle } from '@/components/ui/card';
 import { NativeSelect } from '@/components/ui/input';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
 import { DevicePicker } from '@/components/DevicePicker';
+import { AnomalyContext } from '@/components/AnomalyContext';
 import { filterFromParams, inOpenIncident, paramsFromFilter, useAnomalies, type AnomalyFilter } from '@/stores/anomalies';
 import { useAuth, can } from '@/stores/auth';
 import { useDeviceLabel, useDevices } from '@/stores/devices';
@@ -24,7 +25,7 @@ import { fmtNumber, fmtTime } from '@/lib/utils';
 import { NewIncidentDialog } from '@/features/incidents/NewIncidentDialog';
 
 export default function AnomaliesPage() {
-  const { items, available, loading, error, filter, setFilter, load, resolve } = useAnomalies();
+  const { items, total, available, loading, error, filter, setFilter, load, resolve } = useAnomalies();
   const role = useAuth((s) => s.user?.role);
   const loadDevices = useDevices((s) => s.load);
   const [params, setParams] = useSearchParams();
@@ -69,7 +70,10 @@ export default function AnomaliesPage() {
 
   return (
     <div className="space-y-3">
-      <PageHeader title="Anomalies" description="Detected as data arrives; new ones appear here live">
+      <PageHeader
+        title="Anomalies"
+        description={`Detected as data arrives; new ones appear here live${total ? ` · ${total > items.length ? `newest ${items.length.toLocaleString()} of ` : ''}${total.toLocaleString()} matching` : ''}`}
+      >
         <Button variant="outline" onClick={() => load()} aria-label="Reload anomalies">
           <RefreshCw className={loading ? 'animate-spin' : ''} />
         </Button>
@@ -186,6 +190,7 @@ function Explanation({ a, deviceName, canWork, onVerdict }: { a: Anomaly; device
   return (
     <div className="space-y-3 text-sm">
       <p>{a.description}</p>
+      <AnomalyContext a={a} />
       <dl className="grid grid-cols-2 gap-x-3 gap-y-1">
         <dt className="text-muted-foreground">Incident</dt>
         <dd data-testid="anomaly-incident-link">

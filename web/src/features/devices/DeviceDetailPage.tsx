@@ -4,22 +4,23 @@
 import { useEffect, useMemo, useState } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom';
 import { ArrowLeft, Pencil, Trash2 } from 'lucide-react';
-import { api, optional } from '@/api/client';
-import type { Anomaly, Device, DeviceEvent } from '@/api/types';
-import { liveStream } from '@/api/stream';
+import { api } from '@/api/client';
+import type { Device, DeviceEvent } from '@/api/types';
 import { PageHeader } from '@/components/Layout';
 import { Button } from '@/components/ui/button';
-import { Badge, SeverityBadge, StatusBadge } from '@/components/ui/badge';
+import { Badge, StatusBadge } from '@/components/ui/badge';
 import { Card, CardContent, CardHeader, CardTitle } from '@/components/ui/card';
 import { Tabs, TabsContent, TabsList, TabsTrigger } from '@/components/ui/tabs';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
-import { TimeSeriesChart } from '@/components/TimeSeriesChart';
-import { groupBuckets, groupRaw, mergeLive, RANGES, statusSpans, type RangeKey, type Series } from '@/lib/shape';
+import { statusSpans } from '@/lib/shape';
 import { useAsync } from '@/lib/useAsync';
 import { fmtAgo, fmtTime } from '@/lib/utils';
 import { useDevices } from '@/stores/devices';
-import { DeviceFormDialog } from './DeviceForm';
+import { can, useAuth } from '@/stores/auth';
+import { useUsers } from '@/stores/users';
+import { DeviceFormDialog, ownerCandidates } from './DeviceForm';
 import { KeysPanel } from './KeysPanel';
+import { Telemetry } from './Telemetry';
 
 export default function DeviceDetailPage() {
   const { id = '' } = useParams();
@@ -29,10 +30,18 @@ export default function DeviceDetailPage() {
   const { update, remove } = useDevices();
   const dev = useAsync(() => api.device(id), [id]);
   const [editing, setEditing] = useState(false);
+  const isAdmin = can(useAuth((s) => s.user?.role), 'admin');
+  const users = useUsers();
+  const loadUsers = users.load;
+  useEffect(() => {
+    if (isAdmin) void loadUsers();
+  }, [isAdmin, loadUsers]);
   const storeDevice = useDevices((s) => {
     const i = s.index.get(id);
     return i === undefined ? undefined : s.items[i];
   });
+  const ownerId = storeDevice?.owner_id ?? dev.data?.owner_id;
+  const owner = isAdmin && ownerId ? users.items.find((u) => u.id === ownerId) : undefined;
   const device: Device | undefined = storeDevice && dev.data && storeDevice.updated_at >= dev.data.updated_at ? { ...dev.data, ...storeDevice } : dev.data;
 
   if (dev.error) {
@@ -67,8 +76,18 @@ export default function DeviceDetailPage() {
           <Trash2 aria-hidden /> Delete
         </Button>
       </PageHeader>
-      <p className="mb-3 font-mono text-xs text-muted-foreground">id {device.id}</p>
-      <Tabs value={tab} onValueChange={(v) => setParams({ tab: v }, { replace: true })}>
+      <p className="mb-3 text-xs text-muted-foreground">
+        <span className="font-mono">id {device.id}</span>
+        {owner && <span data-testid="device-owner"> · owner {owner.name || owner.email}</span>}
+      </p>
+      <Tabs
+        value={tab}
+        onValueChange={(v) => {
+          const p = new URLSearchParams(params);
+          p.set('tab', v);
+          setParams(p, { replace: true });
+        }}
+      >
         <TabsList>
           <TabsTrigger value="telemetry">Telemetry</TabsTrigger>
           <TabsTrigger value="status">Status history</TabsTrigger>
@@ -76,13 +95,13 @@ export default function DeviceDetailPage() {
           <TabsTrigger value="keys">API keys</TabsTrigger>
         </TabsList>
         <TabsContent value="telemetry">
-          <Telemetry deviceId={device.id} security={false} />
+          <Telemetry deviceId={device.id} deviceType={device.type} security={false} />
         </TabsContent>
         <TabsContent value="status">
           <StatusHistory deviceId={device.id} />
         </TabsContent>
         <TabsContent value="security">
-          <Telemetry deviceId={device.id} security />
+          <Telemetry deviceId={device.id} deviceType={device.type} security />
         </TabsContent>
         <TabsContent value="keys">
           <KeysPanel deviceId={device.id} />
@@ -92,6 +111,7 @@ export default function DeviceDetailPage() {
         open={editing}
         onOpenChange={setEditing}
         device={device}
+        owners={isAdmin ? ownerCandidates(users.items) : undefined}
         onSubmit={async (input) => {
           const d = await update(device.id, input);
           dev.setData(d);
@@ -106,135 +126,6 @@ function BackLink() {
     <Link to="/devices" className="mb-2 inline-flex items-center gap-1 text-sm text-muted-foreground hover:text-foreground">
       <ArrowLeft className="size-4" aria-hidden /> Devices
     </Link>
-  );
-}
-
-const isSys = (m: string) => m.startsWith('sys.');
-
-function Telemetry({ deviceId, security }: { deviceId: string; security: boolean }) {
-  const [range, setRange] = useState<RangeKey>('live');
-  const [series, setSeries] = useState<Record<string, Series>>({});
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<string | null>(null);
-  const [anomalies, setAnomalies] = useState<Anomaly[]>([]);
-  const [now, setNow] = useState(Date.now());
-  const [gen, setGen] = useState(0);
-  const r = RANGES[range];
-
-  useEffect(() => {
-    let cancelled = false;
-    setLoading(true);
-    setError(null);
-    api
-      .data(deviceId, { from: r.from, step: r.step === 'raw' ? undefined : r.step, limit: 20000 })
-      .then((d) => {
-        if (cancelled) return;
-        setSeries(d.buckets ? groupBuckets(d.buckets) : groupRaw(d.points ?? []));
-        setNow(Date.now());
-      })
-      .catch((e) => !cancelled && setError((e as Error).message))
-      .finally(() => !cancelled && setLoading(false));
-    optional(api.anomalies({ device_id: deviceId, from: r.from, limit: 200 }), { items: [] })
-      .then((a) => !cancelled && setAnomalies(a.data.items))
-      .catch(() => !cancelled && setAnomalies([]));
-    return () => {
-      cancelled = true;
-    };
-  }, [deviceId, range, r.from, r.step, gen]);
-
-  // Live: append stream points; slide the window every second.
-  useEffect(() => {
-    if (range !== 'live') return;
-    const off = liveStream.on((m) => {
-      if (m.type === 'points' && m.device_id === deviceId) {
-        setSeries((s) => mergeLive(s, m.points, r.windowMs, Date.now()));
-        setNow(Date.now());
-      } else if (m.type === 'anomaly' && m.anomaly?.device_id === deviceId) {
-        setAnomalies((a) => [m.anomaly, ...a.filter((x) => x.id !== m.anomaly.id)]);
-      }
-    });
-    const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => {
-      off();
-      clearInterval(t);
-    };
-  }, [deviceId, range, r.windowMs]);
-
-  const metrics = useMemo(() => Object.keys(series).filter((m) => isSys(m) === security).sort(), [series, security]);
-  const xRange: [number, number] = [now - r.windowMs, now];
-
-  return (
-    <div className="space-y-3">
-      <div className="flex flex-wrap items-center gap-2">
-        <div role="radiogroup" aria-label="Time range" className="inline-flex rounded-md border bg-card p-0.5">
-          {(Object.keys(RANGES) as RangeKey[]).map((k) => (
-            <button
-              key={k}
-              role="radio"
-              aria-checked={range === k}
-              onClick={() => setRange(k)}
-              className={`cursor-pointer rounded px-3 py-1 text-sm focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring ${range === k ? 'bg-primary text-primary-foreground' : 'hover:bg-accent'}`}
-            >
-              {RANGES[k].label}
-            </button>
-          ))}
-        </div>
-        <span className="text-xs text-muted-foreground">
-          {range === 'live' ? 'Raw points of the last 15 minutes, updating live' : `Rollups: ${r.step} average with min–max band`}
-        </span>
-      </div>
-      {error ? (
-        <ErrorState message={error} onRetry={() => setGen((g) => g + 1)} />
-      ) : loading && metrics.length === 0 ? (
-        <Loading label="Loading telemetry…" />
-      ) : metrics.length === 0 ? (
-        <Card>
-          <Empty title={security ? 'No security metrics yet' : 'No telemetry in this range'}>
-            {security
-              ? 'Connection and authentication counters (sys.*) appear once the device connects.'
-              : range === 'live'
-                ? 'Waiting for the device to publish. New points appear here as they arrive.'
-                : 'Pick another range or wait for data.'}
-          </Empty>
-        </Card>
-      ) : (
-        <div className="grid gap-3 xl:grid-cols-2">
-          {metrics.map((m) => {
-            const am = anomalies.filter((a) => a.metric === m);
-            return (
-              <Card key={m}>
-                <CardHeader className="flex-row items-center justify-between">
-                  <CardTitle>{m}</CardTitle>
-                  {am.length > 0 && <Badge variant="destructive">{am.length} anomal{am.length === 1 ? 'y' : 'ies'}</Badge>}
-                </CardHeader>
-                <CardContent>
-                  <TimeSeriesChart metric={m} series={series[m]} anomalies={am} xRange={xRange} />
-                </CardContent>
-              </Card>
-            );
-          })}
-        </div>
-      )}
-      {!security && anomalies.length > 0 && (
-        <Card>
-          <CardHeader>
-            <CardTitle>Anomalies in range</CardTitle>
-          </CardHeader>
-          <CardContent>
-            <ul className="divide-y text-sm">
-              {anomalies.slice(0, 20).map((a) => (
-                <li key={a.id} className="flex flex-wrap items-center gap-2 py-2">
-                  <SeverityBadge severity={a.severity} />
-                  <span className="font-medium">{a.metric}</span>
-                  <span className="text-muted-foreground">{a.description}</span>
-                  <span className="ml-auto text-xs text-muted-foreground">{fmtTime(a.detected_at)}</span>
-                </li>
-              ))}
-            </ul>
-          </CardContent>
-        </Card>
-      )}
-    </div>
   );
 }
 

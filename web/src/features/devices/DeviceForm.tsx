@@ -1,10 +1,11 @@
-// Register / edit device dialog (name, type, location, firmware, attributes as JSON).
+// Register / edit device dialog (name, type, location, firmware, attributes as JSON; for Admins
+// the owner, the user the device belongs to).
 import { useEffect, useState } from 'react';
 import { Loader2 } from 'lucide-react';
-import type { Device, DeviceInput } from '@/api/types';
+import type { Device, DeviceInput, User } from '@/api/types';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
-import { Input, Textarea } from '@/components/ui/input';
+import { Input, NativeSelect, Textarea } from '@/components/ui/input';
 import { Label } from '@/components/ui/label';
 
 export function parseAttributes(text: string): Record<string, unknown> | string {
@@ -19,14 +20,16 @@ export function parseAttributes(text: string): Record<string, unknown> | string 
 }
 
 export function DeviceFormDialog({
-  open, onOpenChange, device, onSubmit,
+  open, onOpenChange, device, onSubmit, owners,
 }: {
   open: boolean;
   onOpenChange: (o: boolean) => void;
   device?: Device;
   onSubmit: (d: DeviceInput) => Promise<void>;
+  /** users who may own the device (Admins get the owner field; others never send it) */
+  owners?: User[];
 }) {
-  const [f, setF] = useState({ name: '', type: '', location: '', firmware: '', attributes: '' });
+  const [f, setF] = useState({ name: '', type: '', location: '', firmware: '', attributes: '', owner_id: '' });
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -37,6 +40,7 @@ export function DeviceFormDialog({
         location: device?.location ?? '',
         firmware: device?.firmware ?? '',
         attributes: device?.attributes && Object.keys(device.attributes).length ? JSON.stringify(device.attributes, null, 2) : '',
+        owner_id: device?.owner_id ?? '',
       });
       setError(null);
     }
@@ -50,7 +54,8 @@ export function DeviceFormDialog({
     setBusy(true);
     setError(null);
     try {
-      await onSubmit({ name: f.name.trim(), type: f.type.trim(), location: f.location.trim(), firmware: f.firmware.trim(), attributes: attrs });
+      const owner = owners && f.owner_id && f.owner_id !== device?.owner_id ? { owner_id: f.owner_id } : {};
+      await onSubmit({ name: f.name.trim(), type: f.type.trim(), location: f.location.trim(), firmware: f.firmware.trim(), attributes: attrs, ...owner });
       onOpenChange(false);
     } catch (err) {
       setError((err as Error).message);
@@ -59,7 +64,7 @@ export function DeviceFormDialog({
     }
   }
 
-  const field = (k: keyof typeof f, label: string, placeholder: string) => (
+  const field = (k: Exclude<keyof typeof f, 'owner_id'>, label: string, placeholder: string) => (
     <div className="space-y-1.5">
       <Label htmlFor={`dev-${k}`}>{label}</Label>
       <Input id={`dev-${k}`} value={f[k]} placeholder={placeholder} onChange={(e) => setF({ ...f, [k]: e.target.value })} required={k === 'name'} />
@@ -81,6 +86,16 @@ export function DeviceFormDialog({
             {field('firmware', 'Firmware', '1.4.2')}
           </div>
           {field('location', 'Location', 'Plant 2')}
+          {owners && (
+            <div className="space-y-1.5">
+              <Label htmlFor="dev-owner">Owner</Label>
+              <NativeSelect id="dev-owner" value={f.owner_id} onChange={(e) => setF({ ...f, owner_id: e.target.value })}>
+                {!f.owner_id && <option value="">You</option>}
+                {owners.map((u) => <option key={u.id} value={u.id}>{ownerLabel(u)}</option>)}
+              </NativeSelect>
+              <p className="text-xs text-muted-foreground">A device owner sees only the devices given to them.</p>
+            </div>
+          )}
           <div className="space-y-1.5">
             <Label htmlFor="dev-attributes">Attributes (JSON object)</Label>
             <Textarea id="dev-attributes" className="font-mono text-xs" value={f.attributes} placeholder='{"floor": 2}' onChange={(e) => setF({ ...f, attributes: e.target.value })} />
@@ -96,4 +111,13 @@ export function DeviceFormDialog({
       </DialogContent>
     </Dialog>
   );
+}
+
+const ROLE_TEXT = { admin: 'Admin', analyst: 'Analyst', device_owner: 'Device owner' } as const;
+export const ownerLabel = (u: User) => `${u.name || u.email} · ${ROLE_TEXT[u.role] ?? u.role}`;
+
+/** Users a device can be given to: enabled ones, device owners first, by name. */
+export function ownerCandidates(users: User[]): User[] {
+  const rank = (u: User) => (u.role === 'device_owner' ? 0 : 1);
+  return users.filter((u) => !u.disabled).sort((a, b) => rank(a) - rank(b) || (a.name || a.email).localeCompare(b.name || b.email));
 }

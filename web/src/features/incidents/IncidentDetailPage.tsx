@@ -25,6 +25,7 @@ import { userNamer, useUsers } from '@/stores/users';
 import { inOpenIncident } from '@/stores/anomalies';
 import { useDeviceLabel } from '@/stores/devices';
 import { uniquePrefix } from '@/lib/ids';
+import { AnomalyContext } from '@/components/AnomalyContext';
 import { fmtTime } from '@/lib/utils';
 
 export default function IncidentDetailPage() {
@@ -72,6 +73,17 @@ export default function IncidentDetailPage() {
       <div className="grid gap-4 lg:grid-cols-[1fr_360px]">
         <div className="min-w-0 space-y-4">
           {canWork && <Actions d={d} nameOf={nameOf} />}
+          {d.anomalies.length > 0 && (
+            <Card>
+              <CardHeader>
+                <CardTitle>Context</CardTitle>
+                <CardDescription>{d.anomalies[0].device_name} · {d.anomalies[0].metric}, around the first anomaly</CardDescription>
+              </CardHeader>
+              <CardContent>
+                <AnomalyContext a={d.anomalies[0]} others={d.anomalies} />
+              </CardContent>
+            </Card>
+          )}
           <Timeline d={d} nameOf={nameOf} canWork={canWork} />
         </div>
         <div className="space-y-4">

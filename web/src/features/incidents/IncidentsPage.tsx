@@ -1,7 +1,7 @@
 // Incident board: New / Investigating / Resolved columns with filters (status, assignee, severity,
 // device). Cards link to the incident; changes from anyone arrive live over the stream.
 import { useEffect } from 'react';
-import { Link } from 'react-router-dom';
+import { Link, useSearchParams } from 'react-router-dom';
 import { RefreshCw, TriangleAlert, UserRound } from 'lucide-react';
 import type { Incident, IncidentStatus } from '@/api/types';
 import { PageHeader } from '@/components/Layout';
@@ -23,11 +23,16 @@ export default function IncidentsPage() {
   const loadDevices = useDevices((s) => s.load);
   const users = useUsers();
   const loadUsers = users.load;
+  const [params] = useSearchParams();
   useEffect(() => {
-    void load();
+    // ?status=new (the Overview's counts link here): that column only, other filters cleared
+    const st = params.get('status');
+    if (st !== null) setFilter({ status: (STATUSES as string[]).includes(st) ? (st as IncidentStatus) : '', assigned_to: '', severity: '', device_id: '' });
+    else void load();
     void loadDevices();
     void loadUsers();
-  }, [load, loadDevices, loadUsers]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
   const deviceName = useDeviceLabel();
   const shown: IncidentStatus[] = filter.status ? [filter.status] : STATUSES;
   const total = shown.reduce((n, s) => n + columns[s].total, 0);

@@ -1,0 +1,224 @@
+// Telemetry of one device: one chart per metric (data metrics, or the sys.* security counters).
+// Range: Live (raw last 15 min plus stream points), 1 h / 24 h / 7 d (server rollups), or an
+// absolute span, all kept in the URL (?range=24h, ?range=24h&from=..&to=..). Dragging across a
+// chart zooms every chart of the device: in Live the view stays on the span while points keep
+// arriving; otherwise the span becomes the URL's range and is fetched at a finer resolution
+// (Back, "Reset zoom" or a double-click return). Rule thresholds are dashed lines; anomalies
+// are markers with their expected range.
+import { useEffect, useMemo, useState } from 'react';
+import { useSearchParams } from 'react-router-dom';
+import { ZoomOut } from 'lucide-react';
+import { api, optional } from '@/api/client';
+import type { Anomaly, Rule } from '@/api/types';
+import { liveStream } from '@/api/stream';
+import { Badge, SeverityBadge } from '@/components/ui/badge';
+import { Button } from '@/components/ui/button';
+import { Card, CardContent, CardHeader, CardTitle } from '@/components/ui/card';
+import { Empty, ErrorState, Loading } from '@/components/ui/states';
+import { TimeSeriesChart } from '@/components/TimeSeriesChart';
+import { TimeRangePicker } from '@/components/TimeRangePicker';
+import { groupBuckets, groupRaw, mergeLive, RANGES, ruleThresholds, stepFor, type RangeKey, type Series } from '@/lib/shape';
+import { describeRange, rangeToParams, type TimeRange } from '@/lib/range';
+import { fmtTime } from '@/lib/utils';
+
+const isSys = (m: string) => m.startsWith('sys.');
+
+/** The device view's range from the URL: a preset (live by default) and an optional absolute span. */
+export function deviceRange(p: URLSearchParams): { key: RangeKey; abs: { from: number; to: number } | null } {
+  const r = p.get('range');
+  const key: RangeKey = r && r in RANGES ? (r as RangeKey) : 'live';
+  const from = Number(p.get('from')), to = Number(p.get('to'));
+  const abs = p.has('from') && p.has('to') && Number.isFinite(from) && Number.isFinite(to) && from < to ? { from, to } : null;
+  return { key, abs };
+}
+
+export function Telemetry({ deviceId, deviceType, security }: { deviceId: string; deviceType: string; security: boolean }) {
+  const [params, setParams] = useSearchParams();
+  const { key, abs } = deviceRange(params);
+  const live = key === 'live' && !abs;
+  const r = RANGES[key];
+  const step = abs ? stepFor(abs.to - abs.from) : r.step;
+  const [series, setSeries] = useState<Record<string, Series>>({});
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<string | null>(null);
+  const [anomalies, setAnomalies] = useState<Anomaly[]>([]);
+  const [rules, setRules] = useState<Rule[]>([]);
+  const [now, setNow] = useState(Date.now());
+  const [gen, setGen] = useState(0);
+  const [liveZoom, setLiveZoom] = useState<[number, number] | null>(null);
+
+  useEffect(() => {
+    let cancelled = false;
+    setLoading(true);
+    setError(null);
+    const from = abs ? abs.from : r.from;
+    const to = abs ? abs.to : undefined;
+    api
+      .data(deviceId, { from, to, step: step === 'raw' ? undefined : step, limit: 20000 })
+      .then((d) => {
+        if (cancelled) return;
+        setSeries(d.buckets ? groupBuckets(d.buckets) : groupRaw(d.points ?? []));
+        setNow(Date.now());
+      })
+      .catch((e) => !cancelled && setError((e as Error).message))
+      .finally(() => !cancelled && setLoading(false));
+    optional(api.anomalies({ device_id: deviceId, from, to, limit: 200 }), { items: [] })
+      .then((a) => !cancelled && setAnomalies(a.data.items))
+      .catch(() => !cancelled && setAnomalies([]));
+    return () => {
+      cancelled = true;
+    };
+  }, [deviceId, key, abs?.from, abs?.to, r.from, step, gen]);
+
+  useEffect(() => {
+    optional(api.rules(), { items: [] }).then((x) => setRules(x.data.items), () => setRules([]));
+  }, [deviceId]);
+
+  // Live: append stream points; slide the window every second (a zoom stays where it is).
+  useEffect(() => {
+    if (!live) return;
+    const off = liveStream.on((m) => {
+      if (m.type === 'points' && m.device_id === deviceId) {
+        setSeries((s) => mergeLive(s, m.points, r.windowMs, Date.now()));
+        setNow(Date.now());
+      } else if (m.type === 'anomaly' && m.anomaly?.device_id === deviceId) {
+        setAnomalies((a) => [m.anomaly, ...a.filter((x) => x.id !== m.anomaly.id)]);
+      }
+    });
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => {
+      off();
+      clearInterval(t);
+    };
+  }, [deviceId, live, r.windowMs]);
+  useEffect(() => setLiveZoom(null), [live, deviceId]);
+
+  const metrics = useMemo(() => Object.keys(series).filter((m) => isSys(m) === security).sort(), [series, security]);
+  const xRange: [number, number] = abs ? [abs.from, abs.to] : [now - r.windowMs, now];
+  const zoom = live ? liveZoom : null;
+  const zoomed = live ? !!liveZoom : !!abs;
+
+  function go(next: URLSearchParams, push = false) {
+    next.set('tab', params.get('tab') ?? (security ? 'security' : 'telemetry'));
+    setParams(next, { replace: !push });
+  }
+  function pick(k: RangeKey) {
+    const p = new URLSearchParams(params);
+    p.delete('from');
+    p.delete('to');
+    p.set('range', k);
+    go(p);
+  }
+  function onZoom(z: [number, number] | null) {
+    if (live) return setLiveZoom(z);
+    if (!z) return resetZoom();
+    const p = rangeToParams({ from: z[0], to: z[1] }, params);
+    p.set('range', key); // the preset to return to
+    go(p, true);
+  }
+  function resetZoom() {
+    if (live) return setLiveZoom(null);
+    pick(key);
+  }
+  const custom: TimeRange = abs ? { from: abs.from, to: abs.to } : { preset: '1h' };
+
+  return (
+    <div className="space-y-3">
+      <div className="flex flex-wrap items-end gap-2">
+        <div role="radiogroup" aria-label="Time range" className="inline-flex rounded-md border bg-card p-0.5">
+          {(Object.keys(RANGES) as RangeKey[]).map((k) => (
+            <button
+              key={k}
+              role="radio"
+              aria-checked={key === k && !abs}
+              onClick={() => pick(k)}
+              className={`cursor-pointer rounded px-3 py-1 text-sm focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring ${key === k && !abs ? 'bg-primary text-primary-foreground' : 'hover:bg-accent'}`}
+            >
+              {RANGES[k].label}
+            </button>
+          ))}
+        </div>
+        <TimeRangePicker
+          label="Custom time range"
+          presets={[]}
+          value={custom}
+          onChange={(t) => {
+            if ('preset' in t) return;
+            const p = rangeToParams(t, params);
+            p.set('range', key);
+            go(p, true);
+          }}
+        />
+        <span className="text-xs text-muted-foreground" data-testid="range-note">
+          {abs
+            ? `${describeRange({ from: abs.from, to: abs.to })} · ${step === 'raw' ? 'raw points' : `${step} average with min–max band`}`
+            : live
+              ? 'Raw points of the last 15 minutes, updating live'
+              : `Rollups: ${r.step} average with min–max band`}
+          {' · drag across a chart to zoom'}
+        </span>
+        {zoomed && (
+          <Button size="sm" variant="outline" onClick={resetZoom}>
+            <ZoomOut aria-hidden /> Reset zoom
+          </Button>
+        )}
+      </div>
+      {live && liveZoom && (
+        <p className="text-xs text-muted-foreground" role="status">
+          Zoomed to {fmtTime(liveZoom[0])} – {fmtTime(liveZoom[1])}; new points keep arriving.
+        </p>
+      )}
+      {error ? (
+        <ErrorState message={error} onRetry={() => setGen((g) => g + 1)} />
+      ) : loading && metrics.length === 0 ? (
+        <Loading label="Loading telemetry…" />
+      ) : metrics.length === 0 ? (
+        <Card>
+          <Empty title={security ? 'No security metrics yet' : 'No telemetry in this range'}>
+            {security
+              ? 'Connection and authentication counters (sys.*) appear once the device connects.'
+              : live
+                ? 'Waiting for the device to publish. New points appear here as they arrive.'
+                : 'Pick another range or wait for data.'}
+          </Empty>
+        </Card>
+      ) : (
+        <div className="grid gap-3 xl:grid-cols-2">
+          {metrics.map((m) => {
+            const am = anomalies.filter((a) => a.metric === m);
+            return (
+              <Card key={m}>
+                <CardHeader className="flex-row items-center justify-between">
+                  <CardTitle>{m}</CardTitle>
+                  {am.length > 0 && <Badge variant="destructive">{am.length} anomal{am.length === 1 ? 'y' : 'ies'}</Badge>}
+                </CardHeader>
+                <CardContent>
+                  <TimeSeriesChart metric={m} series={series[m]} anomalies={am} xRange={xRange} zoom={zoom} onZoom={onZoom} thresholds={ruleThresholds(rules, deviceId, deviceType, m)} />
+                </CardContent>
+              </Card>
+            );
+          })}
+        </div>
+      )}
+      {!security && anomalies.length > 0 && (
+        <Card>
+          <CardHeader>
+            <CardTitle>Anomalies in range</CardTitle>
+          </CardHeader>
+          <CardContent>
+            <ul className="divide-y text-sm">
+              {anomalies.slice(0, 20).map((a) => (
+                <li key={a.id} className="flex flex-wrap items-center gap-2 py-2">
+                  <SeverityBadge severity={a.severity} />
+                  <span className="font-medium">{a.metric}</span>
+                  <span className="text-muted-foreground">{a.description}</span>
+                  <span className="ml-auto text-xs text-muted-foreground">{fmtTime(a.detected_at)}</span>
+                </li>
+              ))}
+            </ul>
+          </CardContent>
+        </Card>
+      )}
+    </div>
+  );
+}
