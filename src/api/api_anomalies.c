@@ -94,7 +94,8 @@ void api_anomalies_resolve(api_ctx *ctx)
                         strcmp(verdict, "false_positive") == 0 ? DET_VERDICT_FALSE_POSITIVE
                                                                : DET_VERDICT_CONFIRMED);
     api_audit(ctx, "anomaly.resolve", ctx->params[0], verdict ? verdict : "");
-    alerts_on_anomaly_resolved(ctx->s, ctx->params[0], ctx->user_id);
+    if (ctx->s->on_anomaly_resolved)
+        ctx->s->on_anomaly_resolved(ctx->s, ctx->params[0], ctx->user_id);
     cJSON_Delete(a);
     cJSON_Delete(body);
     cJSON *out = visible_anomaly(ctx, ctx->params[0]);
