@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Anomaly, Incident } from '@/api/types';
-import { applyIncident, filterFromParams, inOpenIncident, paramsFromFilter, type AnomalyFilter } from '@/stores/anomalies';
+import { applyIncident, filterFromParams, inOpenIncident, paramsFromFilter, upsertAnomaly, useAnomalies, type AnomalyFilter } from '@/stores/anomalies';
 import { incidentPlan } from '@/stores/incidents';
 
 const an = (id: string, over: Partial<Anomaly> = {}): Anomaly => ({
@@ -20,6 +20,11 @@ describe('anomalies and their incident', () => {
     expect(out.map((a) => [a.id, a.incident_id ?? null, a.incident_status ?? null])).toEqual([['a1', 'i1', 'new'], ['a2', 'i1', 'new'], ['a3', null, null]]);
     expect(inOpenIncident(out[0])).toBe(true);
     expect(applyIncident(items, inc({ anomaly_ids: ['zz'] }), open)).toBe(items);
+  });
+  it('a later stream copy of an anomaly (no incident fields) keeps its incident', () => {
+    const items = applyIncident([an('a1')], inc({ anomaly_ids: ['a1'] }), open);
+    const out = upsertAnomaly(items, an('a1', { updated_at: 5 }));
+    expect(out[0]).toMatchObject({ updated_at: 5, incident_id: 'i1', incident_status: 'new' });
   });
   it('a resolved incident resolves its anomalies, which leave a list of open ones', () => {
     const items = [an('a1', { incident_id: 'i1', incident_status: 'new' }), an('a2')];
@@ -52,5 +57,21 @@ describe('anomaly filters in the URL', () => {
     const f: AnomalyFilter = { severity: 'warning', resolved: 'true', device_id: 'd2' };
     expect(paramsFromFilter(f, 'a9').toString()).toBe('severity=warning&state=resolved&device=d2&id=a9');
     expect(filterFromParams(paramsFromFilter(f))).toEqual(f);
+  });
+});
+
+describe('anomalies store races', () => {
+  it('an incident event that arrives while the list loads still marks its anomaly', async () => {
+    let release!: (r: Response) => void;
+    const { vi } = await import('vitest');
+    vi.stubGlobal('fetch', vi.fn(() => new Promise<Response>((r) => (release = r))));
+    useAnomalies.setState({ items: [], filter: open });
+    const p = useAnomalies.getState().load();
+    useAnomalies.getState().receive(an('a9'));
+    useAnomalies.getState().receiveIncident(inc({ id: 'i9', anomaly_ids: ['a9'] }));
+    release(new Response(JSON.stringify({ items: [], total: 0 }), { status: 200 }));
+    await p;
+    expect(useAnomalies.getState().items.map((a) => [a.id, a.incident_id])).toEqual([['a9', 'i9']]);
+    vi.unstubAllGlobals();
   });
 });

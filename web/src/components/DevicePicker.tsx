@@ -138,6 +138,7 @@ export function DevicePicker({ value, onChange, noneLabel, id, className, disabl
       </Popover.Trigger>
       <Popover.Portal>
         <Popover.Content
+          aria-label={`Choose: ${rest['aria-label']}`}
           align="start"
           sideOffset={4}
           className="z-50 w-[min(22rem,calc(100vw-2rem))] rounded-md border bg-card p-1 text-card-foreground shadow-lg"

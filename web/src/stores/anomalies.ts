@@ -56,15 +56,19 @@ export function applyIncident(items: Anomaly[], i: Incident, f: AnomalyFilter): 
   return out;
 }
 
-/** Insert or replace by id, newest detected first. */
+/** Insert or replace by id, newest detected first. Stream events do not carry the incident:
+ * a newer copy without it keeps the one known. */
 export function upsertAnomaly(items: Anomaly[], a: Anomaly): Anomaly[] {
+  const prev = items.find((x) => x.id === a.id);
   const rest = items.filter((x) => x.id !== a.id);
-  rest.push(a);
+  rest.push(prev && a.incident_id === undefined ? { ...a, incident_id: prev.incident_id, incident_status: prev.incident_status, incident_title: prev.incident_title } : a);
   return rest.sort((x, y) => y.detected_at - x.detected_at);
 }
 
-// Only the latest load applies; anomalies received live while it was in flight join its result.
-const loader = liveLoader<Anomaly>((p) => useAnomalies.setState(p));
+// Only the latest load applies; anomalies and incident events received live while it was in
+// flight are replayed, in order, onto its result.
+type Live = { anomaly: Anomaly } | { incident: Incident };
+const loader = liveLoader<Live>((p) => useAnomalies.setState(p));
 
 export const useAnomalies = create<AnomaliesState>((set, get) => ({
   items: [],
@@ -89,7 +93,11 @@ export const useAnomalies = create<AnomaliesState>((set, get) => ({
       () => optional(api.anomalies(q), { items: [], total: 0 }),
       (r, live) => {
         let items = r.data.items;
-        for (const a of live) if (matchesFilter(a, get().filter)) items = upsertAnomaly(items, a);
+        const f = get().filter;
+        for (const x of live) {
+          if ('incident' in x) items = applyIncident(items, x.incident, f);
+          else if (matchesFilter(x.anomaly, f)) items = upsertAnomaly(items, x.anomaly);
+        }
         set({ items, total: Math.max(r.data.total ?? 0, items.length), available: r.available, loading: false });
       },
     );
@@ -102,12 +110,13 @@ export const useAnomalies = create<AnomaliesState>((set, get) => ({
     set({ items: matchesFilter(a, f) ? upsertAnomaly(get().items, a) : get().items.filter((x) => x.id !== id) });
   },
   receive(a) {
-    loader.note(a);
+    loader.note({ anomaly: a });
     if (!matchesFilter(a, get().filter)) return;
     const had = get().items.some((x) => x.id === a.id);
     set({ items: upsertAnomaly(get().items, a), total: get().total + (had ? 0 : 1) });
   },
   receiveIncident(i) {
+    loader.note({ incident: i });
     const items = applyIncident(get().items, i, get().filter);
     if (items !== get().items) set({ items, total: Math.max(0, get().total - (get().items.length - items.length)) });
   },
