@@ -5,6 +5,7 @@
 
 #include "core/json_depth.h"
 #include "core/log.h"
+#include "http/http_gzip.h"
 #include "http/http_util.h"
 #include "store/audit.h"
 #include "store/store.h"
@@ -14,12 +15,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* JSON answers; gzip (level 4: ~10x smaller for the device list at ~20 ms per 3 MB) when the
+ * client accepts it and the body is worth it. */
 static void send_json_text(api_ctx *ctx, int status, const char *text, size_t len)
 {
-    http_respond(ctx->c, status, "application/json",
-                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                 "Content-Security-Policy: " API_CSP_API "\r\n",
-                 text, len);
+#define JSON_HEADERS                                                                               \
+    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"                               \
+    "Content-Security-Policy: " API_CSP_API "\r\nVary: Accept-Encoding\r\n"
+    size_t zlen;
+    unsigned char *z =
+        len >= HTTP_GZIP_MIN_BYTES &&
+                http_accepts_encoding(http_req_header(ctx->req, "Accept-Encoding"), "gzip")
+            ? http_gzip(text, len, 4, &zlen)
+            : NULL;
+    if (z) {
+        ctx->s->m.api_gzip_responses++;
+        ctx->s->m.api_gzip_saved_bytes += len - zlen;
+        http_respond(ctx->c, status, "application/json", JSON_HEADERS "Content-Encoding: gzip\r\n",
+                     z, zlen);
+        free(z);
+        return;
+    }
+    http_respond(ctx->c, status, "application/json", JSON_HEADERS, text, len);
+#undef JSON_HEADERS
 }
 
 void api_json(api_ctx *ctx, int status, cJSON *body)

@@ -279,6 +279,12 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)s->m.logins_locked);
     COUNTER("iotad_api_denied_total", "API requests answered 401/403.");
     tb_printf(&t, "iotad_api_denied_total %llu\n", (unsigned long long)s->m.api_denied);
+    COUNTER("iotad_api_gzip_responses_total", "JSON answers sent gzip-compressed.");
+    tb_printf(&t, "iotad_api_gzip_responses_total %llu\n",
+              (unsigned long long)s->m.api_gzip_responses);
+    COUNTER("iotad_api_gzip_saved_bytes_total", "Bytes gzip saved on JSON answers.");
+    tb_printf(&t, "iotad_api_gzip_saved_bytes_total %llu\n",
+              (unsigned long long)s->m.api_gzip_saved_bytes);
     COUNTER("iotad_api_csrf_refused_total",
             "Browser requests refused as cross-origin or with a non-JSON body.");
     tb_printf(&t, "iotad_api_csrf_refused_total %llu\n", (unsigned long long)s->m.csrf_refused);
@@ -418,6 +424,21 @@ static const char page_headers[] =
     "Cross-Origin-Opener-Policy: same-origin\r\n"
     "Permissions-Policy: camera=(), microphone=(), geolocation=()\r\n";
 
+/* The precompressed variant of `file` the client accepts (file.br, else file.gz, as the
+ * dashboard build writes them), read into *body: its coding, or NULL when there is none. */
+static const char *read_encoded(api_ctx *ctx, const char *file, char **body, size_t *len)
+{
+    static const char *const enc[][2] = {{"br", ".br"}, {"gzip", ".gz"}};
+    const char *accept = http_req_header(ctx->req, "Accept-Encoding");
+    for (size_t i = 0; i < sizeof enc / sizeof enc[0]; i++) {
+        char alt[1100];
+        if (!http_accepts_encoding(accept, enc[i][0])) continue;
+        snprintf(alt, sizeof alt, "%s%s", file, enc[i][1]);
+        if (read_file(alt, body, len) == 0) return enc[i][0];
+    }
+    return NULL;
+}
+
 void api_static(api_ctx *ctx)
 {
     const char *path = ctx->req->path;
@@ -433,7 +454,8 @@ void api_static(api_ctx *ctx)
     char *body = NULL;
     size_t len = 0;
     bool asset = kind == API_STATIC_ASSET;
-    if (read_file(file, &body, &len) != 0) {
+    const char *encoding = read_encoded(ctx, file, &body, &len);
+    if (!encoding && read_file(file, &body, &len) != 0) {
         if (kind != API_STATIC_ROUTE) {
             /* plain text, never cached: a chunk of an older build asked for after an upgrade
              * must fail as a missing file (the dashboard then reloads), not be stored */
@@ -446,7 +468,8 @@ void api_static(api_ctx *ctx)
         /* client-side routes of the single-page app */
         snprintf(file, sizeof file, "%s/index.html", ctx->s->cfg.web_dir);
         rel = "/index.html";
-        if (read_file(file, &body, &len) != 0) {
+        encoding = read_encoded(ctx, file, &body, &len);
+        if (!encoding && read_file(file, &body, &len) != 0) {
             const char *msg = "<!doctype html><title>iotad</title><h1>iotad</h1><p>The dashboard "
                               "is not built. Run <code>make web</code>, or use the API under "
                               "<code>/api/v1</code>.</p>";
@@ -454,9 +477,13 @@ void api_static(api_ctx *ctx)
             return;
         }
     }
-    const char *headers = asset ? "Cache-Control: public, max-age=31536000, immutable\r\n"
-                                  "X-Content-Type-Options: nosniff\r\n"
-                                : page_headers;
+    char headers[1024];
+    snprintf(headers, sizeof headers, "%s%s%s%sVary: Accept-Encoding\r\n",
+             asset ? "Cache-Control: public, max-age=31536000, immutable\r\n"
+                     "X-Content-Type-Options: nosniff\r\n"
+                   : page_headers,
+             encoding ? "Content-Encoding: " : "", encoding ? encoding : "",
+             encoding ? "\r\n" : "");
     http_respond(ctx->c, 200, mime_type(rel), headers, body, len);
     free(body);
 }

@@ -31,7 +31,8 @@ typedef struct {
     uint64_t rejected[TRANSPORT_COUNT][REJECT_COUNT];
     uint64_t logins_ok, logins_failed, logins_locked;
     uint64_t api_requests, api_denied;
-    uint64_t api_body_too_large, api_body_too_deep; /* API JSON bodies refused unparsed */
+    uint64_t api_gzip_responses, api_gzip_saved_bytes; /* JSON answers sent gzip'ed */
+    uint64_t api_body_too_large, api_body_too_deep;    /* API JSON bodies refused unparsed */
     uint64_t csrf_refused; /* cookie requests without a same-origin proof */
     uint64_t signups_ok, signups_limited;
     uint64_t decode_submitted, decode_done; /* HTTP bodies decoded off the loop */

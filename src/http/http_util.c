@@ -147,6 +147,66 @@ bool http_token_list_has(const char *value, const char *token)
     return false;
 }
 
+/* q-value of one Accept-Encoding element's parameters (";q=0.5"); 1 when absent; -1 when
+ * malformed (the element is then ignored, as if absent). */
+static double accept_q(const char *p, const char *end)
+{
+    while (p < end) {
+        while (p < end && (is_ows(*p) || *p == ';'))
+            p++;
+        if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            p += 2;
+            double q = 0, scale = 0;
+            bool digits = false;
+            for (; p < end && !is_ows(*p) && *p != ';'; p++) {
+                if (*p >= '0' && *p <= '9') {
+                    digits = true;
+                    if (scale == 0)
+                        q = q * 10 + (*p - '0');
+                    else {
+                        q += (*p - '0') * scale;
+                        scale /= 10;
+                    }
+                } else if (*p == '.' && scale == 0) {
+                    scale = 0.1;
+                } else {
+                    return -1;
+                }
+            }
+            return digits && q <= 1 ? q : -1;
+        }
+        while (p < end && *p != ';')
+            p++;
+    }
+    return 1;
+}
+
+bool http_accepts_encoding(const char *accept_encoding, const char *coding)
+{
+    if (!accept_encoding || !coding) return false;
+    size_t clen = strlen(coding);
+    double named = -1, star = -1;
+    const char *p = accept_encoding;
+    while (*p) {
+        while (is_ows(*p) || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ';' && !is_ows(*p))
+            p++;
+        const char *tok_end = p;
+        while (*p && *p != ',')
+            p++;
+        double q = accept_q(tok_end, p);
+        size_t tlen = (size_t)(tok_end - start);
+        if (q < 0 || tlen == 0) continue;
+        if (tlen == clen && strncasecmp(start, coding, clen) == 0)
+            named = q;
+        else if (tlen == 1 && *start == '*')
+            star = q;
+    }
+    return named >= 0 ? named > 0 : star > 0;
+}
+
 /* Splits "host[:port]" (or "[v6]:port") at the port; returns the host length and the port
  * (def when absent), or -1 when malformed. */
 static long split_host_port(const char *s, size_t len, long def, size_t *host_len)

@@ -36,6 +36,11 @@ int http_cookie_lookup(const char *cookie_header, const char *name, char *out, s
  * `token`, compared case-insensitively, ignoring surrounding whitespace. */
 bool http_token_list_has(const char *value, const char *token);
 
+/* True when an Accept-Encoding header value accepts `coding` ("gzip", "br"): it is listed, or
+ * "*" is and it is not listed, with a q-value above 0 ("gzip;q=0" refuses). Case-insensitive;
+ * a NULL or empty header accepts nothing (identity only). */
+bool http_accepts_encoding(const char *accept_encoding, const char *coding);
+
 /* True when an Origin header value ("https://host[:port]") names the host and port of a Host
  * header value, a missing port being the scheme's default on both sides; host names compare
  * case-insensitively. With tls, only https origins match. "null", other schemes and anything

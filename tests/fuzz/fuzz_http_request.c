@@ -41,6 +41,10 @@ static void check_request(const http_request *r)
     if (http_query_param(r->query, "x", out, sizeof out) == 0 && strlen(out) >= sizeof out) abort();
     const char *conn = http_req_header(r, "Connection");
     (void)http_token_list_has(conn, "upgrade");
+    /* Accept-Encoding decides the body's coding: "*" alone never selects identity's absence */
+    const char *ae = http_req_header(r, "Accept-Encoding");
+    if (!ae && (http_accepts_encoding(ae, "gzip") || http_accepts_encoding(ae, "br"))) abort();
+    (void)http_accepts_encoding(ae, "gzip");
     if (r->websocket_upgrade) {
         const char *key = http_req_header(r, "Sec-WebSocket-Key");
         char accept[WS_ACCEPT_LEN + 1];

@@ -116,6 +116,28 @@ static void test_origin_matches_only_the_same_host_and_port(void **state)
     assert_false(http_origin_listed(NULL, "https://iot.example"));
 }
 
+static void test_accept_encoding_follows_q_values_and_star(void **state)
+{
+    (void)state;
+    assert_true(http_accepts_encoding("gzip, deflate, br", "gzip"));
+    assert_true(http_accepts_encoding("gzip, deflate, br", "br"));
+    assert_true(http_accepts_encoding("  GZip ;q=0.5", "gzip"));
+    assert_false(http_accepts_encoding("gzip;q=0", "gzip"));
+    assert_false(http_accepts_encoding("gzip;q=0.000, br", "gzip"));
+    assert_false(http_accepts_encoding("deflate", "gzip"));
+    assert_false(http_accepts_encoding("gzipx, xgzip", "gzip"));
+    assert_true(http_accepts_encoding("*", "br"));
+    assert_false(http_accepts_encoding("*;q=0", "br"));
+    assert_false(http_accepts_encoding("br;q=0, *", "br")); /* named wins over the star */
+    assert_true(http_accepts_encoding("br, *;q=0", "br"));
+    assert_false(http_accepts_encoding("gzip;q=abc", "gzip")); /* malformed: ignored */
+    assert_false(http_accepts_encoding("gzip;q=2", "gzip"));
+    assert_true(http_accepts_encoding("identity;q=1, gzip;level=9;q=1.0", "gzip"));
+    assert_false(http_accepts_encoding("", "gzip"));
+    assert_false(http_accepts_encoding(NULL, "gzip"));
+    assert_false(http_accepts_encoding(",,;q=1,", "gzip"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -125,6 +147,7 @@ int main(void)
         cmocka_unit_test(test_cookie_lookup_matches_whole_names_and_strips_quotes),
         cmocka_unit_test(test_token_list_matches_case_insensitively),
         cmocka_unit_test(test_origin_matches_only_the_same_host_and_port),
+        cmocka_unit_test(test_accept_encoding_follows_q_values_and_star),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
