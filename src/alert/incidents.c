@@ -102,6 +102,21 @@ void alerts_on_anomaly_resolved(server *s, const char *anomaly_id, const char *a
     cJSON_Delete(done);
 }
 
+/* Short: "boiler-1: temperature high" (the rule's name) or "boiler-1: unusual temp"; the
+ * anomaly's full description is one click away. */
+static void incident_auto_title(store *st, const cJSON *an, char *title, size_t cap)
+{
+    const char *device = json_str(an, "device_name");
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(an, "rule_id");
+    cJSON *rule = cJSON_IsNumber(rid) ? STORE_RULES(st)->get(st, (int64_t)rid->valuedouble) : NULL;
+    const char *name = json_str(rule, "name");
+    if (name && name[0])
+        snprintf(title, cap, "%s: %s", device, name);
+    else
+        snprintf(title, cap, "%s: unusual %s", device, json_str(an, "metric"));
+    cJSON_Delete(rule);
+}
+
 void incident_auto(server *s, const char *anomaly_id)
 {
     store *st = s->st;
@@ -120,8 +135,7 @@ void incident_auto(server *s, const char *anomaly_id)
     if (STORE_INCIDENTS(st)->open_auto_for(st, device_id, id, sizeof id) != STORE_OK) {
         util_uuid7(id);
         char title[400];
-        snprintf(title, sizeof title, "%s: %s", json_str(an, "device_name"),
-                 json_str(an, "description"));
+        incident_auto_title(st, an, title, sizeof title);
         store_incident_new n = {.id = id,
                                 .anomaly_id = anomaly_id,
                                 .title = title,

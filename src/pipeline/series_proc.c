@@ -285,11 +285,14 @@ static void rule_event(sproc *s, sseries *ss, rule_slot *slot, det_rule_event ev
             util_format(e->description, sizeof e->description,
                         "rule '%s': %s silent for more than %lld s", r->name, ss->metric,
                         (long long)(r->rule.for_ms / 1000));
-        else
-            util_format(
-                e->description, sizeof e->description, "rule '%s': %s = %.6g %s %.6g%s for %lld s",
-                r->name, ss->metric, x, verbs[r->rule.kind], r->rule.threshold,
-                r->rule.kind == DET_RULE_RATE ? "/s" : "", (long long)(r->rule.for_ms / 1000));
+        else { /* "for N s" only when the rule waits: "for 0 s" reads as noise */
+            char held[48] = "";
+            if (r->rule.for_ms >= 1000)
+                snprintf(held, sizeof held, " for %lld s", (long long)(r->rule.for_ms / 1000));
+            util_format(e->description, sizeof e->description, "rule '%s': %s = %.6g %s %.6g%s%s",
+                        r->name, ss->metric, x, verbs[r->rule.kind], r->rule.threshold,
+                        r->rule.kind == DET_RULE_RATE ? "/s" : "", held);
+        }
         snprintf(e->detectors, sizeof e->detectors, "[{\"name\":\"rule\",\"score\":1}]");
     } else if (slot->anomaly_id[0]) {
         shard_event *e = new_event(s, SHARD_EV_CLOSE, ss);
