@@ -35,7 +35,8 @@ typedef struct api_ctx {
 #define API_CSP_DASHBOARD                                                                          \
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "                    \
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "                      \
-    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "            \
+    "worker-src 'self' blob:; frame-src blob:; object-src 'none'; base-uri 'self'; "               \
+    "form-action 'self'; "                                                                         \
     "frame-ancestors 'none'"
 #define API_CSP_API "default-src 'none'; frame-ancestors 'none'"
 

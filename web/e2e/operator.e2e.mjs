@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { ADMIN, Api, axeCheck, launchBrowser, mqttPublish, screenshot, startIotad, webDir } from './harness.mjs';
 
@@ -47,9 +48,12 @@ async function expectAccessible(p, name) {
   assert.deepEqual(v, [], `${name}: serious/critical accessibility violations:\n${JSON.stringify(v, null, 2)}`);
 }
 
-/** A new build: every asset gets a new name and every reference follows (as a new hash would). */
+/** A new build: every asset gets a new name and every reference follows (as a new hash would);
+ * the precompressed copies are made again, as the build does. */
 function upgrade(dir, tag) {
   const assets = join(dir, 'assets');
+  for (const f of [...readdirSync(assets).map((n) => join(assets, n)), join(dir, 'index.html.gz'), join(dir, 'index.html.br')])
+    if (/\.(gz|br)$/.test(f)) rmSync(f, { force: true });
   const names = readdirSync(assets);
   const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const re = new RegExp(`(?<=/)(${names.map(esc).join('|')})`, 'g');
@@ -59,6 +63,11 @@ function upgrade(dir, tag) {
     writeFileSync(path, readFileSync(path, 'utf8').replace(re, (m) => `${tag}${m}`));
   }
   for (const n of names) renameSync(join(assets, n), join(assets, `${tag}${n}`));
+  for (const f of ['index.html', ...readdirSync(assets).map((n) => join('assets', n))]) {
+    const data = readFileSync(join(dir, f));
+    writeFileSync(join(dir, `${f}.gz`), gzipSync(data));
+    writeFileSync(join(dir, `${f}.br`), brotliCompressSync(data));
+  }
 }
 
 async function ingest(key, metrics, ts = Date.now()) {
@@ -81,6 +90,17 @@ test('a missing asset is a plain uncached 404, not JSON', async () => {
   assert.match(r.headers.get('content-type'), /^text\/plain/);
   assert.equal(r.headers.get('cache-control'), 'no-store');
   assert.equal(await r.text(), '404 not found\n');
+  // and what exists goes out precompressed (brotli from the build) to a browser that takes it
+  const html = await (await fetch(`${server.base}/`)).text();
+  const entry = /src="(\/assets\/[^"]+\.js)"/.exec(html)[1];
+  const { request } = await import('node:http');
+  const enc = await new Promise((res, rej) => request(`${server.base}${entry}`, { headers: { 'Accept-Encoding': 'br, gzip' } }, (m) => {
+    let n = 0;
+    m.on('data', (c) => (n += c.length)).on('end', () => res({ coding: m.headers['content-encoding'], vary: m.headers.vary, bytes: n }));
+  }).on('error', rej).end());
+  assert.equal(enc.coding, 'br');
+  assert.equal(enc.vary, 'Accept-Encoding');
+  assert.ok(enc.bytes < 200 * 1024, `entry chunk ${enc.bytes} bytes as brotli`);
 });
 
 test('server down, then upgraded under an open tab: the shell stays, views recover without a manual reload', async () => {

@@ -244,11 +244,13 @@ function Preview({ id }: { id: string }) {
         {!pdf ? (
           <Button size="sm" variant="outline" onClick={showPdf}><FileText aria-hidden /> Show the PDF</Button>
         ) : (
-          <object data={pdf} type="application/pdf" className="h-[32rem] w-full rounded-md border" aria-label="The report as PDF" data-testid="report-pdf">
-            <p className="p-3 text-muted-foreground">
-              This browser does not show PDFs inline: <a className="text-primary underline" href={pdf} download={`iotad-${d.kind}-report.pdf`}>download it</a>.
+          <>
+            {/* a blob: frame (the page's CSP allows frame-src blob:; API answers may not be framed) */}
+            <iframe src={pdf} title={`${d.title} as PDF`} className="h-[32rem] w-full rounded-md border" data-testid="report-pdf" />
+            <p className="text-xs text-muted-foreground">
+              No PDF viewer in this browser? <a className="text-primary underline" href={pdf} download={`iotad-${d.kind}-report.pdf`}>Download it</a>.
             </p>
-          </object>
+          </>
         )}
         {pdfError && <p role="alert" className="text-destructive">{pdfError}</p>}
       </div>
