@@ -148,7 +148,9 @@ export function TimeSeriesChart({ metric, series, anomalies = [], height = 200, 
               ctx.moveTo(left, y);
               ctx.lineTo(left + width, y);
               ctx.stroke();
-              ctx.fillText(t.label, left + 4 * devicePixelRatio, y - 3 * devicePixelRatio);
+              // above the line, or below it when the line runs along the top edge
+              const ty = y - 3 * devicePixelRatio < top + 12 * devicePixelRatio ? y + 12 * devicePixelRatio : y - 3 * devicePixelRatio;
+              ctx.fillText(t.label, left + 4 * devicePixelRatio, ty);
             }
             ctx.setLineDash([]);
             ctx.strokeStyle = anomalyColor;
