@@ -445,7 +445,7 @@ test('the Overview follows the stream, and each count opens the list it counts',
   await screenshot(p, '49-overview');
   await expectAccessible(p, 'overview');
   await crit.click();
-  await p.getByRole('heading', { name: 'Anomalies' }).waitFor();
+  await p.getByRole('heading', { name: 'Anomalies', level: 1 }).waitFor();
   assert.match(p.url(), /severity=critical&state=open/);
   await p.getByText(`· ${n0 + 1} matching`).waitFor();
   assert.equal(await p.locator('ul[aria-label="Anomalies"] > li').count(), n0 + 1, 'the tile counts what the list shows');
