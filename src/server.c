@@ -439,7 +439,6 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     uv_timer_start(&s->tick, on_tick, 1000, 1000);
     s->handles_on = true;
     if (alerts_start(s) != 0 || reports_start(s) != 0) return -1;
-    s->on_anomaly_resolved = alerts_on_anomaly_resolved;
     if (cfg->simulate && sim_start(s, &s->sim) != 0) log_warn("sim_start_failed", "%s", "");
     s->ready = true;
     log_info("listening",

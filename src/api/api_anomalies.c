@@ -94,8 +94,7 @@ void api_anomalies_resolve(api_ctx *ctx)
                         strcmp(verdict, "false_positive") == 0 ? DET_VERDICT_FALSE_POSITIVE
                                                                : DET_VERDICT_CONFIRMED);
     api_audit(ctx, "anomaly.resolve", ctx->params[0], verdict ? verdict : "");
-    if (ctx->s->on_anomaly_resolved)
-        ctx->s->on_anomaly_resolved(ctx->s, ctx->params[0], ctx->user_id);
+    alerts_on_anomaly_resolved(ctx->s, ctx->params[0], ctx->user_id);
     cJSON_Delete(a);
     cJSON_Delete(body);
     cJSON *out = visible_anomaly(ctx, ctx->params[0]);

@@ -99,9 +99,6 @@ typedef struct server {
     bool detect_stuck;
     int64_t started_ms;
     int exit_code;
-    /* An analyst resolved an anomaly (loop thread; actor: a user id). server.c wires it to
-     * the alert module, which settles incidents left with nothing open; may be NULL. */
-    void (*on_anomaly_resolved)(struct server *s, const char *anomaly_id, const char *actor);
 } server;
 
 #endif
