@@ -22,6 +22,7 @@
 #include "core/util.h"
 #include "core/workers.h"
 #include "http/http_server.h"
+#include "ingest/bridge.h"
 #include "ingest/devstate.h"
 #include "ingest/mqtt_ingest.h"
 #include "ingest/ws_ingest.h"
@@ -267,7 +268,9 @@ static void on_hup(uv_signal_t *h, int signum)
 
 static void on_drain(void *arg)
 {
-    mqtt_ingest_resume_all(arg);
+    server *s = arg;
+    mqtt_ingest_resume_all(s);
+    bridge_resume(s->bridge);
 }
 
 /* Log rows the detectors are through (their anomalies stored) are no longer needed for a
@@ -440,6 +443,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     s->handles_on = true;
     if (alerts_start(s) != 0 || reports_start(s) != 0) return -1;
     if (cfg->simulate && sim_start(s, &s->sim) != 0) log_warn("sim_start_failed", "%s", "");
+    if (cfg->bridge_url[0] && bridge_start(s, &s->bridge) != 0) return -1;
     s->ready = true;
     log_info("listening",
              "http_port=%d mqtt_port=%d data_dir=%s pid=%d https_port=%d mqtts_port=%d",
@@ -471,6 +475,10 @@ static void on_mqtts_closed(void *arg)
 void server_stop(server *s)
 {
     if (s->stopping) return;
+    /* the bridge first: what the broker has handed over reaches the writer while it takes
+     * points (the broker already has its acknowledgement) */
+    bridge_stop(s->bridge);
+    s->bridge = NULL;
     s->stopping = true;
     s->ready = false;
     log_info("stopping", "%s", "");

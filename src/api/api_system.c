@@ -158,6 +158,24 @@ void api_metrics(api_ctx *ctx)
             "MQTT connections paused because the ingest queue was full.");
     tb_printf(&t, "iotad_ingest_backpressure_pauses_total %llu\n",
               (unsigned long long)s->m.backpressure_pauses);
+    if (s->m.bridge.on) { /* bridge mode (ingest/bridge.c), when configured */
+        GAUGE("iotad_bridge_connected", "1 while connected to the bridged broker, else 0.");
+        tb_printf(&t, "iotad_bridge_connected %d\n", s->m.bridge.connected ? 1 : 0);
+        COUNTER("iotad_bridge_connects_total", "Successful connections to the bridged broker.");
+        tb_printf(&t, "iotad_bridge_connects_total %llu\n",
+                  (unsigned long long)s->m.bridge.connects);
+        COUNTER("iotad_bridge_connect_failures_total",
+                "Failed or refused connection attempts to the bridged broker.");
+        tb_printf(&t, "iotad_bridge_connect_failures_total %llu\n",
+                  (unsigned long long)s->m.bridge.connect_failures);
+        COUNTER("iotad_bridge_messages_total", "Messages from the bridged broker, by result.");
+        for (int r = 0; r < BRIDGE_RESULT_COUNT; r++)
+            tb_printf(&t, "iotad_bridge_messages_total{result=\"%s\"} %llu\n",
+                      bridge_result_name((bridge_result)r),
+                      (unsigned long long)s->m.bridge.messages[r]);
+        GAUGE("iotad_bridge_queue_messages", "Bridged messages waiting to be ingested.");
+        tb_printf(&t, "iotad_bridge_queue_messages %llu\n", (unsigned long long)s->m.bridge.queued);
+    }
     COUNTER("iotad_store_commits_total", "Group commits.");
     tb_printf(&t, "iotad_store_commits_total %llu\n", (unsigned long long)ws.commits);
     COUNTER("iotad_store_points_total", "Points made durable.");

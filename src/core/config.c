@@ -122,6 +122,30 @@ static const option options[] = {
     I(sys_interval_s, "10", 1, 3600, "interval of the per-device security counters (sys.*) (s)"),
     B(simulate, "false", "run the simulated device fleet inside the server"),
     I(sim_devices, "60", 1, 100000, "devices in the simulated fleet"),
+    S(bridge_url, "",
+      "bridge mode: ingest from this MQTT broker, mqtt://host:1883 or mqtts://host:8883 "
+      "(empty: off)",
+      NULL),
+    S(bridge_topic, "devices/+/telemetry",
+      "bridge: topic filter devices publish to; its one '+' level is the device id", NULL),
+    S(bridge_group, "iotad",
+      "bridge: shared subscription group ($share/<group>/...): instances of a group split the "
+      "messages (empty: each instance gets every message)",
+      NULL),
+    S(bridge_client_id, "",
+      "bridge: MQTT client id, unique per instance and stable across restarts (default "
+      "iotad-<host name>)",
+      NULL),
+    S(bridge_username, "", "bridge: user name at the broker (empty: none)", NULL),
+    {"bridge_password", OPT_STR, offsetof(config, bridge_password), CONFIG_STR_MAX, "",
+     "bridge: password at the broker", true, 0, 0, NULL},
+    S(bridge_ca_file, "", "bridge: PEM CAs that verify an mqtts:// broker (empty: the system's)",
+      NULL),
+    I(bridge_session_expiry_s, "3600", 0, 4294967295,
+      "bridge: how long the broker keeps iotad's session, queueing its messages, while iotad "
+      "is away (s)"),
+    I(bridge_queue_max, "10000", 1, 10000000,
+      "bridge: messages received and not yet ingested before iotad stops reading the broker"),
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 

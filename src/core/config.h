@@ -65,7 +65,16 @@ typedef struct {
     int64_t sys_interval_s;
     bool simulate;
     int64_t sim_devices;
-    unsigned char source[64]; /* config_source of each option, by table index */
+    char bridge_url[CONFIG_STR_MAX]; /* "" = no bridge (src/ingest/bridge.c) */
+    char bridge_topic[CONFIG_STR_MAX];
+    char bridge_group[CONFIG_STR_MAX]; /* "" = a plain (not shared) subscription */
+    char bridge_client_id[CONFIG_STR_MAX];
+    char bridge_username[CONFIG_STR_MAX];
+    char bridge_password[CONFIG_STR_MAX]; /* secret */
+    char bridge_ca_file[CONFIG_STR_MAX];
+    int64_t bridge_session_expiry_s;
+    int64_t bridge_queue_max;
+    unsigned char source[96]; /* config_source of each option, by table index */
 } config;
 
 typedef enum {

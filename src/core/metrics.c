@@ -14,3 +14,9 @@ const char *reject_reason_name(reject_reason r)
         "too_large", "empty", "unavailable", "too_deep", "series_limit", "rate_limited"};
     return r < REJECT_COUNT ? names[r] : "unknown";
 }
+
+const char *bridge_result_name(bridge_result r)
+{
+    static const char *const names[] = {"ingested", "unknown_device", "bad_topic", "refused"};
+    return r < BRIDGE_RESULT_COUNT ? names[r] : "unknown";
+}

@@ -3,6 +3,7 @@
 #ifndef IOTAD_CORE_METRICS_H
 #define IOTAD_CORE_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum { TRANSPORT_MQTT, TRANSPORT_HTTP, TRANSPORT_WS, TRANSPORT_COUNT } transport;
@@ -24,6 +25,15 @@ typedef enum {
     REJECT_COUNT
 } reject_reason;
 
+/* What became of a message from the bridged broker (ingest/bridge.c). */
+typedef enum {
+    BRIDGE_INGESTED,
+    BRIDGE_UNKNOWN_DEVICE, /* the topic names no registered device */
+    BRIDGE_BAD_TOPIC,      /* the topic does not match bridge_topic */
+    BRIDGE_REFUSED,        /* decoding, limits or the store refused it */
+    BRIDGE_RESULT_COUNT
+} bridge_result;
+
 typedef struct {
     uint64_t points_in[TRANSPORT_COUNT];
     uint64_t messages_in[TRANSPORT_COUNT];
@@ -40,7 +50,14 @@ typedef struct {
     uint64_t sys_intervals, sys_points;         /* security counter flushes, sys.* points written */
     uint64_t anomalies_opened[3];               /* by severity: info, warning, critical */
     uint64_t snapshots_saved, snapshots_failed; /* detector state rows written / not */
+    struct {                                    /* bridge mode; exported when on */
+        bool on, connected;
+        uint64_t connects, connect_failures, queued;
+        uint64_t messages[BRIDGE_RESULT_COUNT];
+    } bridge;
 } metrics;
+
+const char *bridge_result_name(bridge_result r);
 
 const char *transport_name(transport t);
 const char *reject_reason_name(reject_reason r);

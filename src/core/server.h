@@ -24,6 +24,7 @@ struct ws_ingest;
 struct devstate;
 struct sim;
 struct iotad_keys_s;
+struct bridge;
 
 /* Secrets at rest, wired by server.c to auth/secretbox with the key file's keys, so the
  * modules that store secrets (alert channels) seal and open them without depending on auth/.
@@ -71,6 +72,7 @@ typedef struct server {
     struct reports_state *reports; /* src/report/reports.c */
     struct alerts *alerts;         /* src/alert/alerts.c */
     struct population *population; /* src/api/population.c */
+    struct bridge *bridge;         /* bridge mode: ingest from another broker (bridge_url) */
     void *mqtt_paused;         /* MQTT connections paused by back-pressure (ingest/mqtt_ingest.c) */
     struct iotad_keys_s *keys; /* from the key file; read-only after start (any thread) */
     server_secrets secrets;    /* seal/open with keys (any thread) */

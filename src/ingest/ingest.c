@@ -66,6 +66,11 @@ static ingest_status store_status(int writer_status)
                                                     : INGEST_ERR_UNAVAILABLE;
 }
 
+bool ingest_overloaded(server *s)
+{
+    return s->writer && writer_overloaded(s->writer);
+}
+
 void ingest_reject(server *s, dev_live *d, transport t, const char *peer, const ingest_error *err)
 {
     s->m.rejected[t][ingest_reject_reason(err->status)]++;

@@ -9,6 +9,7 @@
 #include "store/writer.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct server;
@@ -43,6 +44,9 @@ void ingest_reject(struct server *s, struct dev_live *d, transport t, const char
 reject_reason ingest_reject_reason(ingest_status st);
 /* The Retry-After (seconds) to give with a refusal of st; 0 when retrying cannot help. */
 int ingest_retry_after_s(ingest_status st);
+/* True while the writer's queue is over queue_max_points: transports stop reading (MQTT
+ * connections pause, the bridge leaves its queue) until the writer drains. */
+bool ingest_overloaded(struct server *s);
 /* Hands a job whose write finished to the detector shards (when durable and the server is
  * running), which take it; otherwise frees it. */
 void ingest_to_detectors(struct server *s, struct writer_job *job, int status);

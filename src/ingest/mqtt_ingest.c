@@ -15,7 +15,6 @@
 #include "ingest/decode_json.h"
 #include "ingest/devstate.h"
 #include "ingest/ingest.h"
-#include "store/writer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,7 +183,7 @@ static void on_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
         refuse(c, pub, refusal_reason(st), err.msg);
         return;
     }
-    if (writer_overloaded(s->writer)) {
+    if (ingest_overloaded(s)) {
         paused *p = malloc(sizeof *p);
         if (p) {
             p->c = c;
