@@ -8,6 +8,7 @@
  *                   [checkpoint_log_points=4000000] */
 #include "core/util.h"
 #include "store/tsdb.h"
+#include "telemetry.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,22 +20,6 @@
 #define T0 INT64_C(1700000000000)
 #define TXN_POINTS 10000
 #define DAY_POINTS 8640
-
-static uint64_t rng_state = UINT64_C(0x2545F4914F6CDD1D);
-
-static uint64_t rng(void)
-{
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return rng_state = x;
-}
-
-static int irand(int lo, int hi)
-{
-    return lo + (int)(rng() % (uint64_t)(hi - lo + 1));
-}
 
 static double now_s(void)
 {
@@ -87,51 +72,6 @@ static off_t file_size(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 ? st.st_size : 0;
-}
-
-/* Per-series generator of regular telemetry; kind = s % 5. */
-typedef struct {
-    double x;     /* scaled integer state */
-    double scale; /* 10^decimals */
-    int jitter;   /* +- ms */
-    int kind;
-} gen;
-
-static void gen_init(gen *g, int s)
-{
-    g->kind = s % 5;
-    switch (g->kind) {
-    case 0:
-        g->scale = 100, g->jitter = 50, g->x = 2137;
-        break; /* 2 decimals, jitter */
-    case 1:
-        g->scale = 10, g->jitter = 0, g->x = 550;
-        break; /* 1 decimal */
-    case 2:
-        g->scale = 1, g->jitter = 20, g->x = 1e6;
-        break; /* counter */
-    case 3:
-        g->scale = 1, g->jitter = 0, g->x = 1;
-        break; /* constant */
-    default:
-        g->scale = 100, g->jitter = 5, g->x = 10132;
-        break; /* 2 decimals */
-    }
-}
-
-static double gen_next(gen *g)
-{
-    switch (g->kind) {
-    case 2:
-        g->x += irand(0, 300);
-        break;
-    case 3:
-        break;
-    default:
-        g->x += irand(-5, 5);
-        break;
-    }
-    return g->x / g->scale;
 }
 
 static void nop_point(void *arg, int64_t ts, double v)

@@ -5,11 +5,12 @@ set -euo pipefail
 mode=${1:-test}
 run_pkgs=(build-essential cmake pkg-config libuv1-dev libsqlite3-dev libargon2-dev libssl-dev
   libjsmn-dev libcjson-dev libhttp-parser-dev libcurl4-openssl-dev libcairo2-dev zlib1g-dev
-  libmosquitto-dev)
+  libmosquitto-dev libpq-dev librabbitmq-dev)
 test_pkgs=(clang libclang-rt-14-dev libcmocka-dev mosquitto mosquitto-clients
   python3-pytest python3-paho-mqtt python3-requests python3-websocket python3-aiosmtpd
   clang-format valgrind curl jq poppler-utils chromium python3-yaml prometheus
-  podman runc mmdebstrap uidmap fuse-overlayfs podman-compose catatonit)
+  podman runc mmdebstrap uidmap fuse-overlayfs podman-compose catatonit
+  postgresql rabbitmq-server haproxy python3-psycopg2 python3-pika)
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 missing=()
