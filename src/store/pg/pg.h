@@ -1,0 +1,70 @@
+/* store/pg: the PostgreSQL back-end's connection layer (libpq): connections by URL, statements
+ * with text parameters, errors kept with their SQLSTATE, explicit transactions, the migration
+ * runner and the daily partitions of the time series.
+ *
+ * Migrations are applied in one transaction each under a transaction-scoped advisory lock, so
+ * any number of nodes starting at once against one database apply each exactly once (the
+ * others wait, then find it applied). A connection belongs to one thread. */
+#ifndef IOTAD_STORE_PG_PG_H
+#define IOTAD_STORE_PG_PG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pg_conn pg_conn;
+
+typedef struct {
+    const char *name;
+    const char *sql;
+} pg_migration;
+
+/* The back-end's migrations (store/pg/schema.c). Append only. */
+const pg_migration *pg_schema_migrations(size_t *count);
+
+/* Whether a --store value names PostgreSQL (postgresql:// or postgres://). */
+bool pg_is_url(const char *store);
+
+/* 0, or -1 with the reason in err (the password never appears in it). */
+int pg_connect(const char *url, pg_conn **out, char *err, size_t cap);
+void pg_close(pg_conn *c);
+PGconn *pg_raw(pg_conn *c);
+
+/* The last error's text and SQLSTATE ("" when none, "08006"-like for a lost connection). */
+const char *pg_error(const pg_conn *c);
+const char *pg_sqlstate(const pg_conn *c);
+/* The last error was a unique or foreign-key violation (the caller answers 409 / 422). */
+bool pg_constraint_error(const pg_conn *c);
+/* The connection is gone (server restarted, network): reconnect with pg_reset. */
+bool pg_broken(const pg_conn *c);
+/* Reconnects with the same parameters: 0 or -1. */
+int pg_reset(pg_conn *c);
+
+/* One or more statements without parameters (DDL, SET, BEGIN...). 0 or -1. */
+int pg_exec(pg_conn *c, const char *sql);
+/* A statement with n text parameters (NULL = SQL NULL); the result (PQclear it) or NULL. */
+PGresult *pg_query(pg_conn *c, const char *sql, int n, const char *const *params);
+/* A statement that returns no rows; *affected (may be NULL) gets the row count. 0 or -1. */
+int pg_cmd(pg_conn *c, const char *sql, int n, const char *const *params, int64_t *affected);
+/* The first column of the first row as an integer, def when there is no row or it is NULL;
+ * def as well on error (pg_error tells). */
+int64_t pg_int(pg_conn *c, const char *sql, int n, const char *const *params, int64_t def);
+
+int pg_begin(pg_conn *c);
+int pg_commit(pg_conn *c);
+void pg_rollback(pg_conn *c);
+
+/* Applies the migrations not applied yet. 0, or -1 (also when the database is newer). */
+int pg_migrate(pg_conn *c);
+int pg_schema_version(pg_conn *c);
+
+#define PG_DAY_MS INT64_C(86400000)
+/* The partitions of `chunks` for every UTC day from now - days_back to now + days_ahead
+ * (created when missing; safe when several nodes do it at once). 0 or -1. */
+int pg_partitions_ensure(pg_conn *c, int64_t now_ms, int days_back, int days_ahead);
+/* Retention: drops the partitions whose whole day ends at or before cutoff_ms; *dropped (may
+ * be NULL) gets how many. 0 or -1. */
+int pg_partitions_drop_before(pg_conn *c, int64_t cutoff_ms, int *dropped);
+
+#endif
