@@ -109,7 +109,14 @@ class Postgres:
                 f"{PG_BIN}/initdb", "-D", self.data, "-A", "trust", "-U", "postgres",
                 "--no-sync", "-E", "UTF8", "--locale=C"]), check=True,
                 stdout=subprocess.DEVNULL)
-        self.start()
+        for attempt in range(5):
+            try:
+                self.start()
+                return
+            except subprocess.CalledProcessError:
+                if attempt == 4 or port:
+                    raise
+                self.port = free_port()  # taken between free_port() and the bind
 
     def url(self, db="postgres"):
         return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
@@ -176,7 +183,7 @@ class RabbitMQ:
         self.out = os.path.join(self.dir, "out")
         self.epmd = None
         self.proc = None
-        self.start()
+        self.start(first=True)
 
     def url(self):
         return f"amqp://guest:guest@127.0.0.1:{self.port}"
@@ -197,14 +204,33 @@ class RabbitMQ:
         })
         return e
 
-    def start(self):
-        if self.epmd is None or self.epmd.poll() is not None:
-            self.epmd = subprocess.Popen(["epmd", "-port", str(self.epmd_port)],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
-            _wait_port(self.epmd_port, 30, self._epmd_alive, "epmd")
+    def start(self, first=False):
+        """first: the ports may still change (a free port can be taken by someone else between
+        free_port() and the bind: then new ports and another try)."""
         try:
-            self._start_node()
+            for attempt in range(5 if first else 1):
+                if self.epmd is None or self.epmd.poll() is not None:
+                    self.epmd = subprocess.Popen(
+                        ["epmd", "-port", str(self.epmd_port)], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, start_new_session=True)
+                    try:
+                        _wait_port(self.epmd_port, 30, self._epmd_alive, "epmd")
+                    except RuntimeError:
+                        if not first or attempt == 4:
+                            raise
+                        self.epmd.kill()
+                        self.epmd.wait()
+                        self.epmd_port = free_port()
+                        continue
+                try:
+                    self._start_node()
+                    return
+                except RuntimeError:
+                    # the node died at once (a port taken): new ports, another try
+                    if not first or attempt == 4 or self.proc.poll() is None:
+                        raise
+                    self.port, self.dist_port = free_port(), free_port()
+                    self.node = f"iotadtest{self.port}@localhost"
         except BaseException:
             self.close()  # nothing left behind by a start that failed
             raise
