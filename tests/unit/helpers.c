@@ -52,3 +52,22 @@ void th_assert_point(const ingest_point *p, const char *metric, int64_t ts_ms, d
     assert_int_equal(p->ts_ms, ts_ms);
     assert_true(p->value == value);
 }
+
+int th_service_url(const char *key, char *out, size_t cap)
+{
+    const char *dir = getenv("IOTAD_TEST_SERVICES_DIR");
+    if (!dir) return -1;
+    char path[512], line[512];
+    snprintf(path, sizeof path, "%s/env", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t klen = strlen(key);
+    int rc = -1;
+    while (rc && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) != 0 || line[klen] != '=') continue;
+        snprintf(out, cap, "%.*s", (int)strcspn(line + klen + 1, "\r\n"), line + klen + 1);
+        rc = out[0] ? 0 : -1;
+    }
+    fclose(f);
+    return rc;
+}

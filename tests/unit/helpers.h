@@ -18,4 +18,9 @@ sqlite3 *th_open_db(const char *dir);
 /* Fails the test unless p is the point (metric, ts_ms, value). */
 void th_assert_point(const ingest_point *p, const char *metric, int64_t ts_ms, double value);
 
+/* The URL a ctest fixture left for a real service (tests/services.py): the value of key
+ * ("IOTAD_TEST_PG_URL", "IOTAD_TEST_AMQP_URL") in $IOTAD_TEST_SERVICES_DIR/env. 0, or -1
+ * when there is none (run the test through ctest, which starts the service). */
+int th_service_url(const char *key, char *out, size_t cap);
+
 #endif

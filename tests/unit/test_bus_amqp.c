@@ -14,23 +14,14 @@
 #include <unistd.h>
 
 #include "bus/amqp.h"
+#include "helpers.h"
 
 static char url[256];
 
-/* The broker's URL from the fixture's env file (IOTAD_TEST_SERVICES_DIR/env). */
 static int load_url(void **state)
 {
     (void)state;
-    const char *dir = getenv("IOTAD_TEST_SERVICES_DIR");
-    if (!dir) return -1;
-    char path[512], line[512];
-    snprintf(path, sizeof path, "%s/env", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "IOTAD_TEST_AMQP_URL=%255s", url) == 1) break;
-    fclose(f);
-    return url[0] ? 0 : -1;
+    return th_service_url("IOTAD_TEST_AMQP_URL", url, sizeof url);
 }
 
 static bus_amqp *connect_ok(const char *name)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "helpers.h"
 #include "store/pg/pg.h"
 
 static char base_url[256]; /* .../postgres */
@@ -23,16 +24,7 @@ static char base_url[256]; /* .../postgres */
 static int load_url(void **state)
 {
     (void)state;
-    const char *dir = getenv("IOTAD_TEST_SERVICES_DIR");
-    if (!dir) return -1;
-    char path[512], line[512];
-    snprintf(path, sizeof path, "%s/env", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "IOTAD_TEST_PG_URL=%255s", base_url) == 1) break;
-    fclose(f);
-    return base_url[0] ? 0 : -1;
+    return th_service_url("IOTAD_TEST_PG_URL", base_url, sizeof base_url);
 }
 
 static pg_conn *connect_to(const char *url)
