@@ -7,6 +7,7 @@
 #include "helpers.h"
 
 #include "store/db.h"
+#include "store/pg/pg.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -70,4 +71,23 @@ int th_service_url(const char *key, char *out, size_t cap)
     }
     fclose(f);
     return rc;
+}
+
+void th_pg_fresh_db(char *url, size_t cap)
+{
+    static unsigned n;
+    char base[256], name[64], sql[128], err[256];
+    if (th_service_url("IOTAD_TEST_PG_URL", base, sizeof base) != 0)
+        fail_msg("no PostgreSQL: run this test through ctest (fixture start_postgres)");
+    snprintf(name, sizeof name, "t_%d_%u", (int)getpid(), n++);
+    pg_conn *admin = NULL;
+    if (pg_connect(base, &admin, err, sizeof err) != 0) fail_msg("connect %s: %s", base, err);
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
+    assert_int_equal(pg_exec(admin, sql), 0);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    assert_int_equal(pg_exec(admin, sql), 0);
+    pg_close(admin);
+    const char *slash = strrchr(base, '/');
+    assert_non_null(slash);
+    assert_true(snprintf(url, cap, "%.*s/%s", (int)(slash - base), base, name) < (int)cap);
 }

@@ -23,4 +23,8 @@ void th_assert_point(const ingest_point *p, const char *metric, int64_t ts_ms, d
  * when there is none (run the test through ctest, which starts the service). */
 int th_service_url(const char *key, char *out, size_t cap);
 
+/* A fresh, empty database on the ctest fixture's PostgreSQL; its URL in url. Fails the test
+ * when there is no fixture. */
+void th_pg_fresh_db(char *url, size_t cap);
+
 #endif

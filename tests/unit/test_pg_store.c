@@ -35,22 +35,6 @@ static pg_conn *connect_to(const char *url)
     return c;
 }
 
-/* A fresh database; its URL in url. */
-static void fresh_db(char *url, size_t cap)
-{
-    static unsigned n;
-    char name[64], sql[128];
-    snprintf(name, sizeof name, "t_%d_%u", (int)getpid(), n++);
-    pg_conn *admin = connect_to(base_url);
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
-    assert_int_equal(pg_exec(admin, sql), 0);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-    assert_int_equal(pg_exec(admin, sql), 0);
-    pg_close(admin);
-    const char *slash = strrchr(base_url, '/');
-    snprintf(url, cap, "%.*s/%s", (int)(slash - base_url), base_url, name);
-}
-
 typedef struct {
     const char *url;
     int rc;
@@ -69,7 +53,7 @@ static void test_migrations_apply_once_with_nodes_starting_together(void **state
 {
     (void)state;
     char url[300];
-    fresh_db(url, sizeof url);
+    th_pg_fresh_db(url, sizeof url);
     enum { NODES = 4 };
     pthread_t t[NODES];
     migrate_arg a[NODES];
@@ -113,7 +97,7 @@ static void test_schema_rules_and_constraint_errors(void **state)
 {
     (void)state;
     char url[300];
-    fresh_db(url, sizeof url);
+    th_pg_fresh_db(url, sizeof url);
     pg_conn *c = connect_to(url);
     assert_int_equal(pg_migrate(c), 0);
     const char *u1[] = {"u1", "Ann@Example.com"}, *u2[] = {"u2", "ann@example.COM"};
@@ -173,7 +157,7 @@ static void test_partitions_ahead_and_retention_by_dropping_days(void **state)
 {
     (void)state;
     char url[300];
-    fresh_db(url, sizeof url);
+    th_pg_fresh_db(url, sizeof url);
     pg_conn *c = connect_to(url);
     assert_int_equal(pg_migrate(c), 0);
     assert_int_equal(pg_partitions_ensure(c, NOW, 3, 2), 0);

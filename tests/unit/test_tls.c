@@ -204,7 +204,8 @@ static void test_garbage_and_plain_http_fail_the_handshake(void **state)
     tls_ctx *ctx = server_ctx();
     /* plain HTTP, and a plain MQTT CONNECT, sent to a TLS port */
     static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    static const char mqtt[] = "\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04" "abcd";
+    static const char mqtt[] = "\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04"
+                               "abcd";
     const char *inputs[] = {http, mqtt};
     size_t lens[] = {sizeof http - 1, sizeof mqtt - 1};
     for (size_t i = 0; i < 2; i++) {

@@ -8,6 +8,7 @@
 #ifndef IOTAD_STORE_PG_PG_H
 #define IOTAD_STORE_PG_PG_H
 
+#include <cjson/cJSON.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,6 +51,24 @@ int pg_cmd(pg_conn *c, const char *sql, int n, const char *const *params, int64_
 /* The first column of the first row as an integer, def when there is no row or it is NULL;
  * def as well on error (pg_error tells). */
 int64_t pg_int(pg_conn *c, const char *sql, int n, const char *const *params, int64_t def);
+
+/* The same statement helpers as store/db.h for SQLite, so the two back-ends read alike:
+ * parameters described by a type string ("s" text, "i" int64, "d" double, "n" NULL, "b" text
+ * or NULL when the pointer is NULL), at most 16. */
+#define PG_ECONSTRAINT (-19) /* a unique or foreign-key violation */
+/* 0, PG_ECONSTRAINT or -1; *changes (may be NULL) gets the rows affected. */
+int pg_execf(pg_conn *c, int64_t *changes, const char *sql, const char *types, ...);
+/* Rows as a JSON array of objects keyed by column name, converted as db_rows_json does:
+ * integers and floats -> numbers, text -> strings, NULL -> null, boolean -> true/false,
+ * "*_json" columns parsed and embedded under the name without the suffix, "is_*" columns
+ * and "x_bool" (as "x") as booleans. NULL on error. */
+cJSON *pg_rows_json(pg_conn *c, const char *sql, const char *types, ...);
+/* The first row, or NULL with *found false when there is none (also NULL on error). */
+cJSON *pg_row_json(pg_conn *c, bool *found, const char *sql, const char *types, ...);
+/* The first column of the first row as int64, def when there is no row, NULL or an error. */
+int64_t pg_intf(pg_conn *c, int64_t def, const char *sql, const char *types, ...);
+/* The first column of the first row as text into out: 0 found, 1 no row (or NULL), -1 error. */
+int pg_textf(pg_conn *c, char *out, size_t cap, const char *sql, const char *types, ...);
 
 int pg_begin(pg_conn *c);
 int pg_commit(pg_conn *c);
