@@ -1024,6 +1024,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_transaction_commits_or_rolls_back_as_a_unit, setup_pg,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_devices_crud_filter_keys_and_events, setup_pg,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_detector_state_needs_its_device, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_anomalies_open_once_update_close_resolve_and_rules,
+                                        setup_pg, teardown),
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);

@@ -38,7 +38,10 @@ static inline cJSON *pq_found(cJSON *row, bool found)
 extern const store_settings_ops pg_settings_ops;
 extern const store_users_ops pg_users_ops;
 extern const store_audit_ops pg_audit_ops;
+extern const store_devices_ops pg_devices_ops;
 extern const store_state_ops pg_state_ops;
+extern const store_anomalies_ops pg_anomalies_ops;
+extern const store_rules_ops pg_rules_ops;
 extern const store_series_ops pg_series_ops;
 
 #endif

@@ -13,6 +13,9 @@
 #include "store/pg/pg.h"
 
 static const char initial_v1[] =
+    /* text that may not be JSON (devices.attributes): its jsonb, or NULL (SQLite: json_valid) */
+    "CREATE FUNCTION iotad_jsonb(t text) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS"
+    " $$BEGIN RETURN t::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END$$;"
     "CREATE TABLE users("
     " id text PRIMARY KEY, name text NOT NULL, email text NOT NULL,"
     " password text NOT NULL," /* argon2id PHC string, never plaintext */

@@ -14,7 +14,7 @@ static int put(store *st, const char *device_id, const char *metric, const void 
     int lens[] = {0, 0, (int)len, 0}, fmts[] = {0, 0, 1, 0};
     PGresult *r = PQexecParams(pg_raw(PG(st)),
                                "INSERT INTO detector_state(device_id, metric, state, updated_at) "
-                               "SELECT $1, $2, $3, $4 WHERE EXISTS "
+                               "SELECT $1, $2, $3::bytea, $4::bigint WHERE EXISTS "
                                "(SELECT 1 FROM devices WHERE id = $1) "
                                "ON CONFLICT(device_id, metric) DO UPDATE SET "
                                "state = excluded.state, updated_at = excluded.updated_at",

@@ -45,7 +45,10 @@ static const store_backend pg_backend = {
     .settings = &pg_settings_ops,
     .users = &pg_users_ops,
     .audit = &pg_audit_ops,
+    .devices = &pg_devices_ops,
     .state = &pg_state_ops,
+    .anomalies = &pg_anomalies_ops,
+    .rules = &pg_rules_ops,
     .series = &pg_series_ops,
 };
 
