@@ -1029,6 +1029,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_detector_state_needs_its_device, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_anomalies_open_once_update_close_resolve_and_rules,
                                         setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_incidents_link_raise_timeline_and_resolve, setup_pg,
+                                        teardown),
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);

@@ -49,6 +49,7 @@ static const store_backend pg_backend = {
     .state = &pg_state_ops,
     .anomalies = &pg_anomalies_ops,
     .rules = &pg_rules_ops,
+    .incidents = &pg_incidents_ops,
     .series = &pg_series_ops,
 };
 
