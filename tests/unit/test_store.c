@@ -1031,6 +1031,10 @@ int main(void)
                                         setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_incidents_link_raise_timeline_and_resolve, setup_pg,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_alert_outbox_groups_claims_freezes_and_retries,
+                                        setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_alert_policies_match_by_severity_and_recipients_by_contact, setup_pg, teardown),
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);

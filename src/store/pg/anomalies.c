@@ -59,8 +59,8 @@ static int64_t recent_count(store *st, const char *device_id, const char *metric
                        ? "SELECT COUNT(*) FROM anomalies WHERE device_id = $1 AND "
                          "COALESCE(metric, '') = $2 AND detected_at > $3 AND id != $4 AND "
                          "flapping = 1"
-                       : "SELECT COUNT(*) FROM anomalies WHERE device_id = $5 AND "
-                         "COALESCE(metric, '') = $6 AND detected_at > $7 AND id != $8",
+                       : "SELECT COUNT(*) FROM anomalies WHERE device_id = $1 AND "
+                         "COALESCE(metric, '') = $2 AND detected_at > $3 AND id != $4",
                    "ssis", device_id, metric, since_ms, except_id);
 }
 

@@ -146,6 +146,10 @@ PGresult *pg_query(pg_conn *c, const char *sql, int n, const char *const *params
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         set_error(c, r);
         PQclear(r);
+        /* a constraint violation is an answer (409), not a failure */
+        if (!pg_constraint_error(c))
+            log_error("pg_query_failed", "state=%s err=\"%s\" sql=\"%.80s\"", c->state, c->err,
+                      sql);
         return NULL;
     }
     clear_error(c);

@@ -54,7 +54,7 @@ int64_t pg_int(pg_conn *c, const char *sql, int n, const char *const *params, in
 
 /* The same statement helpers as store/db.h for SQLite, so the two back-ends read alike:
  * parameters described by a type string ("s" text, "i" int64, "d" double, "n" NULL, "b" text
- * or NULL when the pointer is NULL), at most 16. */
+ * or NULL when the pointer is NULL), at most 32. */
 #define PG_ECONSTRAINT (-19) /* a unique or foreign-key violation */
 /* 0, PG_ECONSTRAINT or -1; *changes (may be NULL) gets the rows affected. */
 int pg_execf(pg_conn *c, int64_t *changes, const char *sql, const char *types, ...);

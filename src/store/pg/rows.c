@@ -2,13 +2,15 @@
  * store/db.c's db_exec / db_rows_json / db_int / db_text. */
 #include "store/pg/pg.h"
 
+#include "core/log.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PARAMS 16
+#define MAX_PARAMS 32
 
 /* PostgreSQL type oids (pg_type.dat) */
 #define OID_BOOL 16
@@ -59,7 +61,10 @@ static int bind(params *p, const char *types, va_list ap)
 static PGresult *run(pg_conn *c, const char *sql, const char *types, va_list ap)
 {
     params p;
-    if (bind(&p, types, ap) != 0) return NULL;
+    if (bind(&p, types, ap) != 0) {
+        log_error("pg_bind_failed", "types=%s sql=\"%.80s\"", types, sql);
+        return NULL;
+    }
     return pg_query(c, sql, p.n, p.v);
 }
 

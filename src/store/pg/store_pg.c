@@ -50,6 +50,7 @@ static const store_backend pg_backend = {
     .anomalies = &pg_anomalies_ops,
     .rules = &pg_rules_ops,
     .incidents = &pg_incidents_ops,
+    .alerts = &pg_alerts_ops,
     .series = &pg_series_ops,
 };
 
