@@ -985,6 +985,103 @@ static void test_export_rows_page_by_keyset_within_the_scope(void **state)
     assert_string_equal(id, RD1);
 }
 
+static void test_reports_schedules_and_exports(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    const store_reports_ops *r = STORE_REPORTS(st);
+    store_report_new sec = {
+        .id = "r1", .kind = "security", .params = "{\"days\":7}", .from_ms = 10, .to_ms = 20};
+    store_report_new comp = {.id = "r2",
+                             .kind = "compliance",
+                             .params = "{}",
+                             .from_ms = 10,
+                             .to_ms = 20,
+                             .schedule_id = 0,
+                             .created_by = "u1"};
+    assert_int_equal(r->create(st, &sec, 100), STORE_OK);
+    assert_int_equal(r->create(st, &comp, 200), STORE_OK);
+    assert_int_equal(r->create(st, &sec, 300), STORE_ECONSTRAINT); /* the id is taken */
+
+    cJSON *row = r->get(st, "r1", false);
+    assert_non_null(row);
+    assert_string_equal(json_str(row, "status"), "queued");
+    assert_string_equal(json_str(row, "created_by"), "system");
+    assert_int_equal(cJSON_GetObjectItem(row, "from")->valuedouble, 10);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(row, "params"), "days")->valuedouble,
+                     7);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(row, "schedule_id")));
+    cJSON_Delete(row);
+    assert_null(r->get(st, "r2", false)); /* compliance: only for those who may see it */
+    row = r->get(st, "r2", true);
+    assert_non_null(row);
+    cJSON_Delete(row);
+
+    int64_t total = 0;
+    cJSON *rows = r->list(st, "", 0, false, 10, 0, &total);
+    assert_int_equal(total, 1);
+    cJSON_Delete(rows);
+    rows = r->list(st, "", 0, true, 1, 0, &total);
+    assert_int_equal(total, 2);
+    assert_int_equal(cJSON_GetArraySize(rows), 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(rows, 0), "id"), "r2"); /* newest first */
+    cJSON_Delete(rows);
+
+    cJSON *left = r->unfinished(st);
+    assert_int_equal(cJSON_GetArraySize(left), 2);
+    cJSON_Delete(left);
+    assert_int_equal(r->set_running(st, "r1"), STORE_OK);
+    assert_null(r->document(st, "r1"));
+    assert_int_equal(r->set_done(st, "r1", "{\"doc\":1}", "abc", 400), STORE_OK);
+    char *doc = r->document(st, "r1");
+    assert_string_equal(doc, "{\"doc\":1}");
+    free(doc);
+    assert_int_equal(r->set_failed(st, "r2", "no data", 500), STORE_OK);
+    left = r->unfinished(st);
+    assert_int_equal(cJSON_GetArraySize(left), 0);
+    cJSON_Delete(left);
+
+    int64_t s1 = 0, s2 = 0;
+    assert_int_equal(
+        r->schedule_create(st, "weekly", "security", "weekly", NULL, 1000, "u1", 1, &s1), STORE_OK);
+    assert_int_equal(
+        r->schedule_create(st, "audit", "compliance", "daily", "{}", 5000, "u1", 2, &s2), STORE_OK);
+    assert_true(s1 > 0 && s2 > s1);
+    cJSON *sched = r->schedule_get(st, s1);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sched, "is_enabled")));
+    cJSON_Delete(sched);
+    cJSON *list = r->schedules_list(st, false);
+    assert_int_equal(cJSON_GetArraySize(list), 1);
+    cJSON_Delete(list);
+    cJSON *due = r->schedules_due(st, 2000, 10);
+    assert_int_equal(cJSON_GetArraySize(due), 1);
+    cJSON_Delete(due);
+    assert_int_equal(r->schedule_ran(st, s1, 2000, 9000), STORE_OK);
+    due = r->schedules_due(st, 6000, 10);
+    assert_int_equal(cJSON_GetArraySize(due), 1); /* only the daily one now */
+    cJSON_Delete(due);
+    bool deleted = true;
+    assert_int_equal(r->schedule_delete(st, s2, false, &deleted), STORE_OK);
+    assert_false(deleted); /* a compliance schedule needs the right to see it */
+    assert_int_equal(r->schedule_delete(st, s2, true, &deleted), STORE_OK);
+    assert_true(deleted);
+
+    assert_int_equal(r->export_start(st, "e1", "u1", "127.0.0.1", "ndjson", "{}", 10), STORE_OK);
+    assert_int_equal(r->export_start(st, "e2", "u2", "127.0.0.1", "csv", "{}", 20), STORE_OK);
+    assert_int_equal(r->export_end(st, "e1", "done", 100, 3, "ff", "{\"files\":1}", 30), STORE_OK);
+    assert_int_equal(r->export_end(st, "e2", "aborted", 5, 1, NULL, NULL, 40), STORE_OK);
+    cJSON *ex = r->export_get(st, "e1", "u1");
+    assert_string_equal(json_str(ex, "status"), "done");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(ex, "manifest"), "files")->valuedouble,
+                     1);
+    cJSON_Delete(ex);
+    assert_null(r->export_get(st, "e1", "u2")); /* someone else's */
+    cJSON *exs = r->exports_list(st, "", 10);
+    assert_int_equal(cJSON_GetArraySize(exs), 2);
+    assert_string_equal(json_str(cJSON_GetArrayItem(exs, 0), "id"), "e2");
+    cJSON_Delete(exs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1011,8 +1108,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_export_rows_page_by_keyset_within_the_scope, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_reports_schedules_and_exports, setup, teardown),
     };
-    /* the concerns the PostgreSQL back-end implements so far */
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test_setup_teardown(test_settings_get_set_raise_list, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_users_create_get_list_update_remove, setup_pg,
@@ -1035,6 +1132,7 @@ int main(void)
                                         setup_pg, teardown),
         cmocka_unit_test_setup_teardown(
             test_alert_policies_match_by_severity_and_recipients_by_contact, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_reports_schedules_and_exports, setup_pg, teardown),
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);

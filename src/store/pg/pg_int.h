@@ -44,6 +44,7 @@ extern const store_anomalies_ops pg_anomalies_ops;
 extern const store_rules_ops pg_rules_ops;
 extern const store_incidents_ops pg_incidents_ops;
 extern const store_alerts_ops pg_alerts_ops;
+extern const store_reports_ops pg_reports_ops;
 extern const store_series_ops pg_series_ops;
 
 #endif
