@@ -608,7 +608,20 @@ static void test_incidents_link_raise_timeline_and_resolve(void **state)
     assert_false(linked); /* once */
     assert_int_equal(in->link(st, inc, a2, 130, &linked), STORE_OK);
     assert_true(in->anomaly_linked(st, a2));
-    cJSON *row = in->get(st, inc);
+    cJSON *ids = in->anomaly_ids(st, inc, 10); /* in link order */
+    assert_int_equal(cJSON_GetArraySize(ids), 2);
+    assert_string_equal(json_str(cJSON_GetArrayItem(ids, 0), "anomaly_id"), a1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(ids, 1), "anomaly_id"), a2);
+    cJSON_Delete(ids);
+    assert_int_equal(in->open_incident_of(st, a2, NULL, id, sizeof id), STORE_OK);
+    assert_string_equal(id, inc);
+    assert_int_equal(in->open_incident_of(st, a2, inc, id, sizeof id), STORE_NOTFOUND);
+    cJSON *row = STORE_ANOMALIES(st)->get(st, a1, ""); /* the anomaly names its incident */
+    assert_string_equal(json_str(row, "incident_id"), inc);
+    assert_string_equal(json_str(row, "incident_status"), "new");
+    assert_string_equal(json_str(row, "incident_title"), "t");
+    cJSON_Delete(row);
+    row = in->get(st, inc);
     assert_string_equal(json_str(row, "severity"), "critical"); /* raised by a2 */
     assert_int_equal(cJSON_GetObjectItem(row, "anomaly_count")->valueint, 2);
     cJSON_Delete(row);
@@ -626,12 +639,25 @@ static void test_incidents_link_raise_timeline_and_resolve(void **state)
     cJSON *open = in->unresolved_anomalies(st, inc);
     assert_int_equal(cJSON_GetArraySize(open), 2);
     cJSON_Delete(open);
+    cJSON *settled = in->settled_by(st, a1); /* not while an anomaly of it is open */
+    assert_int_equal(cJSON_GetArraySize(settled), 0);
+    cJSON_Delete(settled);
+    assert_int_equal(in->resolve_anomalies(st, inc, 155, "confirmed"), STORE_OK);
+    settled = in->settled_by(st, a1);
+    assert_int_equal(cJSON_GetArraySize(settled), 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(settled, 0), "id"), inc);
+    assert_string_equal(json_str(cJSON_GetArrayItem(settled, 0), "verdict"), "confirmed");
+    cJSON_Delete(settled);
     assert_int_equal(in->set_resolved(st, inc, 160, "confirmed"), STORE_OK);
     assert_int_equal(in->resolve_anomalies(st, inc, 160, "confirmed"), STORE_OK);
     open = in->unresolved_anomalies(st, inc);
     assert_int_equal(cJSON_GetArraySize(open), 0);
     cJSON_Delete(open);
     assert_int_equal(in->open_auto_for(st, dev, id, sizeof id), STORE_NOTFOUND); /* resolved */
+    assert_int_equal(in->open_incident_of(st, a1, NULL, id, sizeof id), STORE_NOTFOUND);
+    row = STORE_ANOMALIES(st)->get(st, a1, ""); /* its latest resolved incident */
+    assert_string_equal(json_str(row, "incident_status"), "resolved");
+    cJSON_Delete(row);
     row = in->full(st, inc, "");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(row, "anomalies")), 2);
     assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(row, "timeline")) >= 1);

@@ -6,14 +6,21 @@
 #define ANOMALY_COLUMNS                                                                            \
     "a.id, a.device_id, d.name AS device_name, a.metric, a.detected_at, a.updated_at, "            \
     "a.severity, a.description, a.details AS details_json, a.resolved AS resolved_bool, "          \
-    "a.resolved_at, a.verdict, a.rule_id, a.flapping AS flapping_bool"
+    "a.resolved_at, a.verdict, a.rule_id, a.flapping AS flapping_bool, inc.id AS incident_id, "    \
+    "inc.status AS incident_status, inc.title AS incident_title"
+/* The incident an anomaly is in: its open one (at most one), else the latest resolved one. */
+#define ANOMALY_FROM                                                                               \
+    " FROM anomalies a JOIN devices d ON d.id = a.device_id LEFT JOIN incidents inc ON inc.id = "  \
+    "(SELECT ia.incident_id FROM incident_anomalies ia JOIN incidents i ON i.id = "                \
+    "ia.incident_id WHERE ia.anomaly_id = a.id ORDER BY i.status = 'resolved', i.created_at DESC " \
+    "LIMIT 1) "
 
 static cJSON *get(store *st, const char *id, const char *owner)
 {
     bool found;
     cJSON *a = pg_row_json(PG(st), &found,
-                           "SELECT " ANOMALY_COLUMNS " FROM anomalies a JOIN devices d ON d.id = "
-                           "a.device_id WHERE a.id = $1 AND ($2 = '' OR d.owner_id = $3)",
+                           "SELECT " ANOMALY_COLUMNS ANOMALY_FROM
+                           "WHERE a.id = $1 AND ($2 = '' OR d.owner_id = $3)",
                            "sss", id, owner, owner);
     return pq_found(a, found);
 }
@@ -21,19 +28,20 @@ static cJSON *get(store *st, const char *id, const char *owner)
 static cJSON *list(store *st, const store_anomaly_filter *f, int64_t *total)
 {
     const char *where =
-        "FROM anomalies a JOIN devices d ON d.id = a.device_id "
         "WHERE a.detected_at >= $1 AND a.detected_at < $2 AND ($3 = '' OR a.device_id = $4)"
         " AND ($5 = '' OR a.severity = $6) AND ($7 < 0 OR a.resolved = $8) AND "
         "($9 = '' OR a.metric = $10) AND ($11 = '' OR d.owner_id = $12)";
-    char sql[1024];
+    char sql[2048];
     int64_t res = f->resolved;
     snprintf(sql, sizeof sql,
-             "SELECT " ANOMALY_COLUMNS " %s ORDER BY a.detected_at DESC LIMIT $13 OFFSET $14",
+             "SELECT " ANOMALY_COLUMNS ANOMALY_FROM
+             "%s ORDER BY a.detected_at DESC LIMIT $13 OFFSET $14",
              where);
     cJSON *rows = pg_rows_json(PG(st), sql, "iissssiissssii", f->from_ms, f->to_ms, f->device_id,
                                f->device_id, f->severity, f->severity, res, res, f->metric,
                                f->metric, f->owner, f->owner, f->limit, f->offset);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) %s", where);
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM anomalies a JOIN devices d ON d.id = a.device_id %s", where);
     *total =
         pg_intf(PG(st), 0, sql, "iissssiissss", f->from_ms, f->to_ms, f->device_id, f->device_id,
                 f->severity, f->severity, res, res, f->metric, f->metric, f->owner, f->owner);

@@ -140,6 +140,38 @@ static bool anomaly_linked(store *st, const char *anomaly_id)
                    anomaly_id) > 0;
 }
 
+static int open_incident_of(store *st, const char *anomaly_id, const char *except, char *id,
+                            size_t cap)
+{
+    return pq_text_rc(pg_textf(PG(st), id, cap,
+                               "SELECT ia.incident_id FROM incident_anomalies ia JOIN incidents i "
+                               "ON i.id = ia.incident_id WHERE ia.anomaly_id = $1 AND i.status != "
+                               "'resolved' AND i.id != $2 ORDER BY i.created_at LIMIT 1",
+                               "ss", anomaly_id, except ? except : ""));
+}
+
+static cJSON *anomaly_ids(store *st, const char *id, int64_t limit)
+{
+    return pg_rows_json(PG(st),
+                        "SELECT anomaly_id FROM incident_anomalies WHERE incident_id = $1 "
+                        "ORDER BY added_at, seq LIMIT $2",
+                        "si", id, limit);
+}
+
+static cJSON *settled_by(store *st, const char *anomaly_id)
+{
+    return pg_rows_json(
+        PG(st),
+        "SELECT i.id, i.status, (SELECT CASE WHEN COUNT(*) FILTER (WHERE b.verdict = "
+        "'false_positive') = COUNT(*) THEN 'false_positive' WHEN COUNT(*) FILTER (WHERE b.verdict "
+        "= 'confirmed') > 0 THEN 'confirmed' END FROM incident_anomalies ib JOIN anomalies b ON "
+        "b.id = ib.anomaly_id WHERE ib.incident_id = i.id) AS verdict FROM incident_anomalies ia "
+        "JOIN incidents i ON i.id = ia.incident_id WHERE ia.anomaly_id = $1 AND i.status != "
+        "'resolved' AND NOT EXISTS (SELECT 1 FROM incident_anomalies ib JOIN anomalies b ON b.id "
+        "= ib.anomaly_id WHERE ib.incident_id = i.id AND b.resolved = 0)",
+        "s", anomaly_id);
+}
+
 static int event_add(store *st, const char *incident_id, const char *actor, const char *kind,
                      const char *detail_json, int64_t now_ms, int64_t *event_id)
 {
@@ -230,6 +262,9 @@ const store_incidents_ops pg_incidents_ops = {
     .open_auto_for = open_auto_for,
     .link = link,
     .anomaly_linked = anomaly_linked,
+    .open_incident_of = open_incident_of,
+    .anomaly_ids = anomaly_ids,
+    .settled_by = settled_by,
     .event_add = event_add,
     .event_get = event_get,
     .assignee_of = assignee_of,

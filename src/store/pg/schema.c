@@ -130,7 +130,8 @@ static const char initial_v1[] =
     "CREATE TABLE incident_anomalies("
     " incident_id text NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
     " anomaly_id text NOT NULL REFERENCES anomalies(id) ON DELETE CASCADE,"
-    " added_at bigint NOT NULL, PRIMARY KEY(incident_id, anomaly_id));"
+    " added_at bigint NOT NULL, seq bigint GENERATED ALWAYS AS IDENTITY," /* SQLite: rowid */
+    " PRIMARY KEY(incident_id, anomaly_id));"
     "CREATE INDEX incident_anomalies_anomaly ON incident_anomalies(anomaly_id);"
     "CREATE TABLE incident_events("
     " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
