@@ -46,5 +46,6 @@ extern const store_incidents_ops pg_incidents_ops;
 extern const store_alerts_ops pg_alerts_ops;
 extern const store_reports_ops pg_reports_ops;
 extern const store_series_ops pg_series_ops;
+extern const store_export_ops pg_export_ops;
 
 #endif

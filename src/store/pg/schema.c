@@ -118,6 +118,7 @@ static const char initial_v1[] =
     " due_at bigint NOT NULL, done integer NOT NULL DEFAULT 0,"
     " PRIMARY KEY(anomaly_id, policy_id));"
     "CREATE TABLE incidents("
+    " seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE," /* storage order (SQLite: rowid) */
     " id text PRIMARY KEY, anomaly_id text REFERENCES anomalies(id) ON DELETE SET NULL,"
     " assigned_to text REFERENCES users(id) ON DELETE SET NULL,"
     " status text NOT NULL DEFAULT 'new' CHECK(status IN ('new','investigating','resolved')),"

@@ -54,6 +54,7 @@ static const store_backend pg_backend = {
     .alerts = &pg_alerts_ops,
     .reports = &pg_reports_ops,
     .series = &pg_series_ops,
+    .exports = &pg_export_ops,
 };
 
 int store_pg_open(const char *url, store **out, char *err, size_t cap)
