@@ -122,6 +122,8 @@ static const option options[] = {
     I(sys_interval_s, "10", 1, 3600, "interval of the per-device security counters (sys.*) (s)"),
     B(simulate, "false", "run the simulated device fleet inside the server"),
     I(sim_devices, "60", 1, 100000, "devices in the simulated fleet"),
+    I(sim_backfill_days, "7", 0, 30,
+      "days of history a new simulated fleet sends first, so detectors have learned (0 = none)"),
     S(bridge_url, "",
       "bridge mode: ingest from this MQTT broker, mqtt://host:1883 or mqtts://host:8883 "
       "(empty: off)",

@@ -65,6 +65,7 @@ typedef struct {
     int64_t sys_interval_s;
     bool simulate;
     int64_t sim_devices;
+    int64_t sim_backfill_days;
     char bridge_url[CONFIG_STR_MAX]; /* "" = no bridge (src/ingest/bridge.c) */
     char bridge_topic[CONFIG_STR_MAX];
     char bridge_group[CONFIG_STR_MAX]; /* "" = a plain (not shared) subscription */

@@ -172,6 +172,8 @@ static int provision(server *s, struct sim *sm)
     }
     for (size_t i = 0; i < sm->ndev; i++)
         if (created[i]) devstate_add(s->devices, sm->devs[i].id, owner);
+    /* a fleet made now has no history: send some first (sim_backfill.c) */
+    if (ncreated == sm->ndev) sm->backfill_days = (int)s->cfg.sim_backfill_days;
     char detail[96];
     snprintf(detail, sizeof detail, "devices=%zu created=%zu keys_revoked=%d", sm->ndev, ncreated,
              cJSON_GetArraySize(revoke));

@@ -517,7 +517,8 @@ static void random_loopback(sim_rng *r, uint32_t lo, uint32_t hi, struct sockadd
     uv_ip4_addr(name, 0, out);
 }
 
-static void start_fault(sim_dev *d, sim_fault kind, uint64_t now, const char *trigger)
+/* metric: a data fault's metric (index into the type's metrics), -1 = drawn */
+static void start_fault(sim_dev *d, sim_fault kind, int metric, uint64_t now, const char *trigger)
 {
     char ip[INET_ADDRSTRLEN];
     switch (kind) {
@@ -526,7 +527,7 @@ static void start_fault(sim_dev *d, sim_fault kind, uint64_t now, const char *tr
     case SIM_FAULT_STUCK:
     case SIM_FAULT_DRIFT: {
         sim_fault_info fi;
-        if (sim_model_fault(&d->model, kind, util_now_ms(), &fi) != 0) return;
+        if (sim_model_fault_on(&d->model, kind, metric, util_now_ms(), &fi) != 0) return;
         int n;
         const sim_metric_desc *md = sim_metrics(d->type, &n);
         log_info("sim_fault",
@@ -591,26 +592,41 @@ static void start_fault(sim_dev *d, sim_fault kind, uint64_t now, const char *tr
     }
 }
 
-/* The first half minute of every run: one of each security-relevant event. */
+/* The first minutes of every run: one of each security-relevant event in the first half
+ * minute (a credential-stuffing burst, an ACL probe, ...), then the data faults the learning
+ * detectors exist for (a sensor spike, a stuck sensor, a slow drift) and a device going
+ * offline, so that a first run (with its backfilled history) shows the product at work. The
+ * spike is on a thermostat's temperature (3-6 degrees in one sample), a fault a learned
+ * detector finds wherever it happens, not on a metric that swings as widely by itself (a
+ * camera's motion level, a meter's current). */
 static const struct {
     uint32_t at_ms;
     sim_fault kind;
+    int type;   /* a sim_type, -1 = any */
+    int metric; /* index into that type's metrics, -1 = drawn */
 } opening[] = {
-    {10000, SIM_FAULT_AUTH_BURST},
-    {15000, SIM_FAULT_ACL},
-    {20000, SIM_FAULT_BAD_PAYLOAD},
-    {25000, SIM_FAULT_NEW_SOURCE},
+    {10000, SIM_FAULT_AUTH_BURST, -1, -1},
+    {15000, SIM_FAULT_ACL, -1, -1},
+    {20000, SIM_FAULT_BAD_PAYLOAD, -1, -1},
+    {25000, SIM_FAULT_NEW_SOURCE, -1, -1},
+    {35000, SIM_FAULT_SPIKE, SIM_THERMOSTAT, 0},
+    {50000, SIM_FAULT_STUCK, -1, -1},
+    {65000, SIM_FAULT_DRIFT, -1, -1},
+    {80000, SIM_FAULT_DROPOUT, -1, -1},
 };
 
 static void run_opening(struct sim *sm, uint64_t now)
 {
     if ((size_t)sm->opening >= sizeof opening / sizeof opening[0]) return;
     if (now - sm->started < opening[sm->opening].at_ms) return;
-    sim_fault kind = opening[sm->opening++].kind;
+    int o = sm->opening++;
+    sim_fault kind = opening[o].kind;
     for (int tries = 0; tries < 100; tries++) {
         sim_dev *d = &sm->devs[sim_rng_next(&sm->rng) % sm->ndev];
         if (d->dropout_until || sim_fault_rate(kind, d->type, d->mqtt) <= 0) continue;
-        start_fault(d, kind, now, "opening");
+        if (opening[o].type >= 0 && tries < 99 && (int)d->type != opening[o].type) continue;
+        start_fault(d, kind, (int)d->type == opening[o].type ? opening[o].metric : -1, now,
+                    "opening");
         return;
     }
 }
@@ -626,7 +642,7 @@ static void roll_faults(struct sim *sm, uint64_t now)
         if (!warm && (sim_fault_is_data(f) || f == SIM_FAULT_DROPOUT)) continue;
         if (sim_fault_is_data(f) && sim_model_fault_active(&d->model)) continue;
         if (f == SIM_FAULT_RATE_BURST && d->burst_until > now) continue;
-        start_fault(d, f, now, "random");
+        start_fault(d, f, -1, now, "random");
     }
 }
 
@@ -730,6 +746,22 @@ static void on_stop(uv_async_t *a)
     close_all(a->data);
 }
 
+/* The run starts now: the opening schedule and warm-up count from here, and the fleet's first
+ * samples spread over one interval. */
+static void schedule_start(struct sim *sm)
+{
+    uv_update_time(&sm->loop);
+    uint64_t now = now_ms(sm);
+    sm->started = now;
+    sm->next_roll = now + 1000;
+    sm->next_stats = now + 60000;
+    for (size_t i = 0; i < sm->ndev; i++) {
+        sim_dev *d = &sm->devs[i];
+        d->next_sample = now + 2500 + sim_rng_next(&d->rng) % SIM_INTERVAL_MS;
+        d->reconnect_at = now + sim_rng_next(&d->rng) % 2000;
+    }
+}
+
 int sim_client_init(struct sim *sm)
 {
     if (uv_loop_init(&sm->loop) != 0) return -1;
@@ -741,16 +773,7 @@ int sim_client_init(struct sim *sm)
     uv_timer_init(&sm->loop, &sm->tick);
     sm->tick.data = sm;
     sm->loop_ready = true;
-    uv_update_time(&sm->loop);
-    uint64_t now = now_ms(sm);
-    sm->started = now;
-    sm->next_roll = now + 1000;
-    sm->next_stats = now + 60000;
-    for (size_t i = 0; i < sm->ndev; i++) { /* spread the fleet's start over one interval */
-        sim_dev *d = &sm->devs[i];
-        d->next_sample = now + 2500 + sim_rng_next(&d->rng) % SIM_INTERVAL_MS;
-        d->reconnect_at = now + sim_rng_next(&d->rng) % 2000;
-    }
+    schedule_start(sm);
     uv_timer_start(&sm->tick, on_tick, SIM_TICK_MS, SIM_TICK_MS);
     return 0;
 }
@@ -763,6 +786,10 @@ void sim_client_thread(void *arg)
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (sm->backfill_days > 0 && !atomic_load(&sm->stop_requested)) {
+        sim_backfill(sm, sm->backfill_days);
+        schedule_start(sm); /* live from now; history took a while */
+    }
     uv_run(&sm->loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&sm->loop);
     if (rc != 0) log_error("sim_loop_close_failed", "err=%s", uv_err_name(rc));
@@ -770,6 +797,7 @@ void sim_client_thread(void *arg)
 
 void sim_client_request_stop(struct sim *sm)
 {
+    atomic_store(&sm->stop_requested, true); /* a backfill in progress stops too */
     uv_async_send(&sm->stop);
 }
 

@@ -11,6 +11,7 @@
 #include "sim/sim_models.h"
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -77,7 +78,9 @@ struct sim {
     sim_conn *conns; /* every open connection (device and probe) */
     sim_rng rng;
     uint64_t started, next_roll, next_stats;
-    int opening; /* next entry of the opening attack schedule */
+    int opening;                /* next entry of the opening attack schedule */
+    int backfill_days;          /* history to send before going live (a new fleet), 0 = none */
+    atomic_bool stop_requested; /* set by the server's thread; read while backfilling */
 };
 
 /* sim_client.c: the simulator thread. Called on the server's loop thread before the thread
@@ -88,5 +91,10 @@ void sim_client_thread(void *arg);
 void sim_client_request_stop(struct sim *sm);
 /* When the thread could not be started: closes the handles and the loop on this thread. */
 void sim_client_abort(struct sim *sm);
+
+/* sim_backfill.c, on the simulator thread before its loop runs: sends every device's last `days`
+ * of telemetry through the HTTP ingest (stepping the models, so live data continues from
+ * there). 0 ok, -1 when the server refused or went away (the simulator then just goes live). */
+int sim_backfill(struct sim *sm, int days);
 
 #endif

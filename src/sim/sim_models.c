@@ -594,14 +594,22 @@ int sim_model_fault_set(sim_model *m, const sim_fault_info *f)
 
 int sim_model_fault(sim_model *m, sim_fault kind, int64_t now_ms, sim_fault_info *info)
 {
+    return sim_model_fault_on(m, kind, -1, now_ms, info);
+}
+
+int sim_model_fault_on(sim_model *m, sim_fault kind, int metric, int64_t now_ms,
+                       sim_fault_info *info)
+{
     if (!sim_fault_is_data(kind)) return -1;
     int n, analog[SIM_MAX_METRICS], na = 0;
     const sim_metric_desc *d = sim_metrics(m->type, &n);
     for (int i = 0; i < n; i++)
         if (!d[i].counter && !d[i].discrete) analog[na++] = i;
-    if (na == 0) return -1;
+    if (na == 0 || metric >= n || (metric >= 0 && (d[metric].counter || d[metric].discrete)))
+        return -1;
     sim_rng *r = &m->frng;
-    int metric = analog[sim_rng_next(r) % (uint64_t)na];
+    int drawn = analog[sim_rng_next(r) % (uint64_t)na]; /* drawn either way: same later draws */
+    if (metric < 0) metric = drawn;
     double sign = sim_rng_uniform(r) < 0.5 ? -1 : 1;
     double u = sim_rng_uniform(r), w = sim_rng_uniform(r);
     sim_fault_info f = {.kind = kind, .metric = metric, .start_ms = now_ms};

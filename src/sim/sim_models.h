@@ -144,6 +144,10 @@ void sim_model_step(sim_model *m, int64_t ts_ms, sim_sample *out);
  * drawn from the fault PRNG; replaces an active fault. 0 ok (info filled when non-NULL),
  * -1 when kind is not a data fault. */
 int sim_model_fault(sim_model *m, sim_fault kind, int64_t now_ms, sim_fault_info *info);
+/* The same on a given analog metric (index into the type's metrics; -1 = drawn). -1 also
+ * when that metric is a counter or discrete. */
+int sim_model_fault_on(sim_model *m, sim_fault kind, int metric, int64_t now_ms,
+                       sim_fault_info *info);
 /* Starts exactly the given data fault (tests). 0 ok, -1 bad kind or metric. */
 int sim_model_fault_set(sim_model *m, const sim_fault_info *f);
 bool sim_model_fault_active(const sim_model *m);

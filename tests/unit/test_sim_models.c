@@ -366,6 +366,42 @@ static void test_random_faults_target_analog_metrics_visibly(void **state)
     assert_int_equal(sim_model_fault_set(&m, &bad), -1);
 }
 
+static void test_a_fault_on_a_chosen_metric(void **state)
+{
+    sim_model m;
+    sim_model_init(&m, SIM_THERMOSTAT, sim_site_get(0), 7);
+    sim_sample s;
+    sim_model_step(&m, T0, &s);
+    int temp = metric_index(SIM_THERMOSTAT, "temp");
+    for (int rep = 0; rep < 20; rep++) {
+        sim_fault_info fi;
+        assert_int_equal(sim_model_fault_on(&m, SIM_FAULT_SPIKE, temp, T0 + STEP, &fi), 0);
+        assert_int_equal(fi.metric, temp);
+        assert_true(fabs(fi.magnitude) >= 6 * 0.5 && fabs(fi.magnitude) <= 12 * 0.5);
+    }
+    /* the spike is in the next sample, on that metric only */
+    sim_model clean = m;
+    clean.fault.kind = SIM_FAULT_NONE;
+    sim_sample a, b;
+    sim_model_step(&m, T0 + STEP, &a);
+    sim_model_step(&clean, T0 + STEP, &b);
+    for (int i = 0; i < a.n; i++)
+        if (i == temp)
+            assert_true(fabs(a.value[i] - b.value[i]) >= 2.9);
+        else
+            assert_true(a.value[i] == b.value[i]);
+    /* a counter, a discrete state and a metric out of range are refused */
+    assert_int_equal(
+        sim_model_fault_on(&m, SIM_FAULT_SPIKE, metric_index(SIM_THERMOSTAT, "setpoint"), T0, NULL),
+        -1);
+    assert_int_equal(sim_model_fault_on(&m, SIM_FAULT_SPIKE, 99, T0, NULL), -1);
+    sim_model pm;
+    sim_model_init(&pm, SIM_POWER_METER, sim_site_get(0), 7);
+    assert_int_equal(sim_model_fault_on(&pm, SIM_FAULT_DRIFT,
+                                        metric_index(SIM_POWER_METER, "energy_kwh"), T0, NULL),
+                     -1);
+}
+
 static void test_fault_roll_matches_documented_rates(void **state)
 {
     sim_rng r;
@@ -612,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_level_shift_offsets_the_window_only),
         cmocka_unit_test(test_stuck_value_is_frozen),
         cmocka_unit_test(test_drift_grows_linearly),
+        cmocka_unit_test(test_a_fault_on_a_chosen_metric),
         cmocka_unit_test(test_random_faults_target_analog_metrics_visibly),
         cmocka_unit_test(test_fault_roll_matches_documented_rates),
         cmocka_unit_test(test_payloads_are_accepted_by_the_ingest_decoder),
