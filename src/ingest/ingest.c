@@ -79,10 +79,12 @@ void ingest_reject(server *s, dev_live *d, transport t, const char *peer, const 
 
 void ingest_to_detectors(server *s, writer_job *job, int status)
 {
-    if (status == 0 && s->shards && !s->stopping)
-        shards_submit(s->shards, job); /* detection runs after the ack, off the ack path */
-    else
-        writer_job_free(job);
+    if (status == 0 && s->shards && !s->stopping) { /* detection runs after the ack */
+        point_batch b = {job->device_id, job->device_type, job->points, job->n};
+        shards_submit(s->shards, &b, job->seq);
+        job->points = NULL; /* the shard's now */
+    }
+    writer_job_free(job);
 }
 
 writer_job *ingest_job_from_batch(const char *device_id, ingest_batch *b, writer_done_fn done,

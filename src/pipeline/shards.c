@@ -19,7 +19,9 @@ typedef enum { MSG_POINTS, MSG_RULES, MSG_FEEDBACK, MSG_SNAPSHOT } msg_kind;
 typedef struct msg {
     struct msg *next;
     msg_kind kind;
-    writer_job *job;
+    ingest_point *points; /* MSG_POINTS: owned */
+    size_t npoints;
+    char device_type[64];
     shard_rule *rules;
     size_t nrules;
     char device_id[40];
@@ -126,9 +128,8 @@ static void handle(shard *s, msg *m)
 {
     switch (m->kind) {
     case MSG_POINTS: {
-        point_batch b = {m->job->device_id, m->job->device_type, m->job->points, m->job->n};
+        point_batch b = {m->device_id, m->device_type, m->points, m->npoints};
         atomic_fetch_add(&s->owner->processed, sproc_points(s->proc, &b));
-        writer_job_free(m->job);
         s->processed++;
         break;
     }
@@ -143,6 +144,7 @@ static void handle(shard *s, msg *m)
         sproc_snapshot(s->proc, true);
         break;
     }
+    free(m->points);
     free(m->rules);
     free(m);
 }
@@ -228,12 +230,11 @@ static void resume_job(void *arg, writer_job *job)
 {
     resume_ctx *c = arg;
     const char *type = c->device_type(c->arg, job->device_id);
-    if (!type) { /* a device deleted since: nothing to detect */
-        writer_job_free(job);
-        return;
+    if (type) { /* else a device deleted since: nothing to detect */
+        shards_submit(c->sh, &(point_batch){job->device_id, type, job->points, job->n}, job->seq);
+        job->points = NULL;
     }
-    snprintf(job->device_type, sizeof job->device_type, "%s", type);
-    shards_submit(c->sh, job);
+    writer_job_free(job);
 }
 
 int shards_resume(shards *sh, struct tsdb *ts, int64_t watermark,
@@ -335,17 +336,20 @@ void shards_preload(shards *sh, const char *device_id, const char *metric, const
     pthread_mutex_unlock(&s->mu);
 }
 
-void shards_submit(shards *sh, writer_job *job)
+void shards_submit(shards *sh, const point_batch *b, int64_t seq)
 {
     msg *m = calloc(1, sizeof *m);
     if (!m) {
-        writer_job_free(job);
+        free((void *)b->points);
         return;
     }
-    shard *s = shard_for(sh, job->device_id);
-    note_submitted(sh, s, job->seq);
+    shard *s = shard_for(sh, b->device_id);
+    note_submitted(sh, s, seq);
     m->kind = MSG_POINTS;
-    m->job = job;
+    m->points = (ingest_point *)b->points;
+    m->npoints = b->n;
+    snprintf(m->device_id, sizeof m->device_id, "%s", b->device_id);
+    snprintf(m->device_type, sizeof m->device_type, "%s", b->device_type ? b->device_type : "");
     push_msg(s, m);
 }
 

@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct writer_job;
 struct tsdb;
 typedef struct shards shards;
 
@@ -33,9 +32,10 @@ int shards_start(uv_loop_t *loop, const shards_options *opt, shards_event_fn on_
 /* Before points flow: a saved detector state to resume a series from (copied). */
 void shards_preload(shards *sh, const char *device_id, const char *metric, const uint8_t *blob,
                     size_t len);
-/* Takes ownership of a durable job's points (loop thread). device_type may be "". job->seq is
- * the log row id of the commit that stored it (tsdb_log_last_id); jobs arrive in seq order. */
-void shards_submit(shards *sh, struct writer_job *job);
+/* Hands a device's durable points to its shard (loop thread): b's strings are copied, its
+ * points (malloc'ed) are taken over and freed once processed. device_type may be "". seq is the
+ * log row id of the commit that stored them (tsdb_log_last_id); batches arrive in seq order. */
+void shards_submit(shards *sh, const point_batch *b, int64_t seq);
 /* The detection watermark (loop thread). Every job with seq <= it has been processed and the
  * events it caused handed to on_events (the progress of each shard travels with its events,
  * and is applied before on_events is called, so inside on_events the watermark covers exactly

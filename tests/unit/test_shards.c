@@ -12,7 +12,6 @@
 #include "helpers.h"
 
 #include "pipeline/shards.h"
-#include "store/writer.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -101,7 +100,7 @@ static void stop(fixture *f)
     free(f);
 }
 
-/* One job: n points of metric, values v[i], at ts0 + i s; seq is the commit's log row id. */
+/* One batch: n points of metric, values v[i], at ts0 + i s; seq is the commit's log row id. */
 static void submit(fixture *f, const char *device, const char *type, const char *metric,
                    int64_t ts0, const double *v, size_t n, int64_t seq)
 {
@@ -113,14 +112,10 @@ static void submit(fixture *f, const char *device, const char *type, const char 
         pts[i].ts_ms = ts0 + (int64_t)i * 1000;
         pts[i].value = v[i];
     }
-    writer_job *job = writer_job_new(device, pts, n, NULL, NULL);
-    assert_non_null(job);
-    snprintf(job->device_type, sizeof job->device_type, "%s", type);
-    job->seq = seq;
     assert_true(f->njobs < MAX_JOBS);
     f->job_seq[f->njobs] = seq;
     f->job_points[f->njobs++] = n;
-    shards_submit(f->sh, job);
+    shards_submit(f->sh, &(point_batch){device, type, pts, n}, seq); /* pts are the shard's */
 }
 
 static void on_guard(uv_timer_t *t)
