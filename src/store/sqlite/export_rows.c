@@ -53,23 +53,6 @@ static const struct {
 
 #define MAX_COLS 64
 
-static void bind_text(sqlite3_stmt *q, const char *name, const char *v)
-{
-    int i = sqlite3_bind_parameter_index(q, name);
-    if (i > 0) sqlite3_bind_text(q, i, v ? v : "", -1, SQLITE_STATIC);
-}
-
-static void bind_int(sqlite3_stmt *q, const char *name, int64_t v)
-{
-    int i = sqlite3_bind_parameter_index(q, name);
-    if (i > 0) sqlite3_bind_int64(q, i, v);
-}
-
-static bool set(const char *s)
-{
-    return s && s[0];
-}
-
 static sqlite3_stmt *prepare(store *st, const char *sql, const store_export_scope *sc,
                              const store_export_cursor *cur)
 {
@@ -79,16 +62,17 @@ static sqlite3_stmt *prepare(store *st, const char *sql, const store_export_scop
         sqlite3_finalize(q);
         return NULL;
     }
-    bind_int(q, ":from", sc->from_ms);
-    bind_int(q, ":to", sc->to_ms);
-    bind_text(q, ":devs", sc->devices);
-    bind_text(q, ":dtype", sc->device_type);
-    bind_text(q, ":owner", sc->owner_id);
-    bind_int(q, ":unfiltered", !set(sc->devices) && !set(sc->device_type) && !set(sc->owner_id));
+    sq_bind_int(q, ":from", sc->from_ms);
+    sq_bind_int(q, ":to", sc->to_ms);
+    sq_bind_text(q, ":devs", sc->devices);
+    sq_bind_text(q, ":dtype", sc->device_type);
+    sq_bind_text(q, ":owner", sc->owner_id);
+    sq_bind_int(q, ":unfiltered",
+                !sq_set(sc->devices) && !sq_set(sc->device_type) && !sq_set(sc->owner_id));
     if (cur) {
-        bind_int(q, ":kts", cur->started ? cur->ts : INT64_MIN);
-        bind_int(q, ":kint", cur->started ? cur->id : INT64_MIN);
-        bind_text(q, ":ktext", cur->started ? cur->text : "");
+        sq_bind_int(q, ":kts", cur->started ? cur->ts : INT64_MIN);
+        sq_bind_int(q, ":kint", cur->started ? cur->id : INT64_MIN);
+        sq_bind_text(q, ":ktext", cur->started ? cur->text : "");
     }
     return q;
 }
@@ -100,7 +84,7 @@ static int next_device(store *st, const store_export_scope *sc, const char *afte
         st, "SELECT id FROM devices WHERE id IN " DEVSET " AND id > :after ORDER BY id LIMIT 1", sc,
         NULL);
     if (!q) return STORE_ERR;
-    bind_text(q, ":after", after);
+    sq_bind_text(q, ":after", after);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
     sqlite3_finalize(q);
@@ -113,7 +97,7 @@ static int page(store *st, int kind, const store_export_scope *sc, store_export_
     if (kind < 0 || kind >= (int)(sizeof kinds / sizeof kinds[0])) return STORE_ERR;
     sqlite3_stmt *q = prepare(st, kinds[kind].sql, sc, cur);
     if (!q) return STORE_ERR;
-    bind_int(q, ":page", limit);
+    sq_bind_int(q, ":page", limit);
     int n = sqlite3_column_count(q);
     if (n > MAX_COLS) n = MAX_COLS;
     const char *names[MAX_COLS];

@@ -218,23 +218,6 @@ static const query catalog[] = {
                                " AND al.status IN ('failed','dead','error')"},
 };
 
-static void bind_text(sqlite3_stmt *q, const char *name, const char *v)
-{
-    int i = sqlite3_bind_parameter_index(q, name);
-    if (i > 0) sqlite3_bind_text(q, i, v ? v : "", -1, SQLITE_TRANSIENT);
-}
-
-static void bind_int(sqlite3_stmt *q, const char *name, int64_t v)
-{
-    int i = sqlite3_bind_parameter_index(q, name);
-    if (i > 0) sqlite3_bind_int64(q, i, v);
-}
-
-static bool set(const char *s)
-{
-    return s && s[0];
-}
-
 static sqlite3_stmt *prepare(store *st, const char *name, const store_report_scope *sc)
 {
     const char *sql = NULL;
@@ -250,19 +233,20 @@ static sqlite3_stmt *prepare(store *st, const char *name, const store_report_sco
         sqlite3_finalize(q);
         return NULL;
     }
-    bind_int(q, ":from", sc->from_ms);
-    bind_int(q, ":to", sc->to_ms);
-    bind_text(q, ":dtype", sc->device_type);
-    bind_text(q, ":dgroup", sc->group);
-    bind_text(q, ":dev", sc->device_id);
-    bind_text(q, ":owner", sc->owner_id);
-    bind_int(q, ":unfiltered",
-             !set(sc->device_type) && !set(sc->group) && !set(sc->device_id) && !set(sc->owner_id));
-    bind_int(q, ":bucket", sc->bucket_ms);
-    bind_int(q, ":flood", sc->flood_threshold);
-    bind_text(q, ":text", sc->text);
-    bind_int(q, ":a", sc->a);
-    bind_int(q, ":b", sc->b);
+    sq_bind_int(q, ":from", sc->from_ms);
+    sq_bind_int(q, ":to", sc->to_ms);
+    sq_bind_text(q, ":dtype", sc->device_type);
+    sq_bind_text(q, ":dgroup", sc->group);
+    sq_bind_text(q, ":dev", sc->device_id);
+    sq_bind_text(q, ":owner", sc->owner_id);
+    sq_bind_int(q, ":unfiltered",
+                !sq_set(sc->device_type) && !sq_set(sc->group) && !sq_set(sc->device_id) &&
+                    !sq_set(sc->owner_id));
+    sq_bind_int(q, ":bucket", sc->bucket_ms);
+    sq_bind_int(q, ":flood", sc->flood_threshold);
+    sq_bind_text(q, ":text", sc->text);
+    sq_bind_int(q, ":a", sc->a);
+    sq_bind_int(q, ":b", sc->b);
     return q;
 }
 

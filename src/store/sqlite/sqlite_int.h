@@ -37,6 +37,26 @@ static inline cJSON *sq_found(cJSON *row, bool found)
     return NULL;
 }
 
+/* Binds a named parameter (":name") if the statement has it: text (NULL binds ""; copied) and
+ * integer. The named queries of report_queries.c and export_rows.c share one set of names. */
+static inline void sq_bind_text(sqlite3_stmt *q, const char *name, const char *v)
+{
+    int i = sqlite3_bind_parameter_index(q, name);
+    if (i > 0) sqlite3_bind_text(q, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static inline void sq_bind_int(sqlite3_stmt *q, const char *name, int64_t v)
+{
+    int i = sqlite3_bind_parameter_index(q, name);
+    if (i > 0) sqlite3_bind_int64(q, i, v);
+}
+
+/* A filter given (non-NULL, non-empty). */
+static inline bool sq_set(const char *s)
+{
+    return s && s[0];
+}
+
 extern const store_settings_ops sqlite_settings_ops;
 extern const store_users_ops sqlite_users_ops;
 extern const store_audit_ops sqlite_audit_ops;
