@@ -1,5 +1,5 @@
 /* Detection throughput: the default per-series pipeline (det_series: robust baseline with its
- * level-shift stream, AR forecaster, grid density, likelihood, alert decision) over many series
+ * level-shift stream, AR forecaster, likelihood, conformal tails, alert decision) over many series
  * fed in random
  * order, as a server shard sees them, so the state is cold in cache as in production.
  * Usage: bench_detect [series=100000] [points=20000000] [seed=1]

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define SNAP_MAGIC 0x31535444u /* "DTS1" little-endian */
-#define SNAP_VERSION 4
+#define SNAP_VERSION 5
 #define SNAP_ORDER 0x0102
 
 typedef struct {
@@ -25,7 +25,7 @@ static const param_def param_table[] = {
     PD(level_alpha, 0, 0.02),  PD(season_alpha, 0, 0.05), PD(scale_alpha, 0, 0.01),
     PD(clip_z, 0, 4.0),        PD(ar_lambda, 0, 0.999),   PD(hst_window, 1, 200),
     PD(lik_short, 1, 12),      PD(lik_alpha, 0, 0.0005),  PD(shift_alpha, 0, 0.05),
-    PD(lik_fmax, 0, 0.08),     PD(ens_density, 0, 1),     PD(warmup, 1, 300),
+    PD(lik_fmax, 0, 0.08),     PD(ens_density, 0, 2),     PD(warmup, 1, 300),
     PD(alert_info, 0, 0.45),   PD(alert_warning, 0, 0.7), PD(alert_critical, 0, 0.85),
     PD(alert_holdoff, 1, 100), PD(mv_learn, 0, 0.002),    PD(mv_smooth, 0, 0.2),
     PD(mv_k_on, 0, 3.5),       PD(mv_k_off, 0, 2.0),      PD(mv_ridge, 0, 0.01),

@@ -20,8 +20,8 @@ typedef struct det_params {
     double shift_alpha;  /* EW rate of the persistent-deviation (level shift) stream; 0 = off */
     /* online AR forecaster */
     double ar_lambda; /* RLS forgetting factor */
-    /* density member (grid, or half-space trees) */
-    double ens_density;  /* 1 grid (default), 0 half-space trees, 2 none */
+    /* density member (grid, or half-space trees; none by default since issue 10) */
+    double ens_density;  /* 2 none (default), 1 grid, 0 half-space trees */
     uint32_t hst_window; /* points per mass window (<= 255) */
     /* anomaly likelihood */
     uint32_t lik_short; /* points averaged for the short-term score (<= DET_LIK_SHORT_MAX) */

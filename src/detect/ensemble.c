@@ -53,8 +53,9 @@ int det_ensemble_init(det_ensemble *e, const det_params *p, const det_kind *kind
 
 int det_ensemble_init_default(det_ensemble *e, const det_params *p, uint64_t seed)
 {
-    /* ens_density picks the pattern (density) member: 1 the grid (default: deterministic and
-       cheap), 0 half-space trees (seeded), 2 none */
+    /* ens_density picks the pattern (density) member: 2 none (default: under the
+       leave-one-category-out protocol the grid added nothing in any category, cost 1.2 KB of
+       state and 3 cache lines per point), 1 the grid, 0 half-space trees (seeded) */
     det_kind k[DET_ENS_MAX];
     size_t n = 0;
     k[n++] = DET_ROBUST;

@@ -50,8 +50,8 @@ const det_vtable *det_kind_vtable(det_kind kind);
 /* kinds: the members in order; 0 ok, -1 if too many or they do not fit the arena. */
 int det_ensemble_init(det_ensemble *e, const det_params *p, const det_kind *kinds, size_t n,
                       uint64_t seed);
-/* The default members: robust baseline (+ its level-shift stream), AR forecaster, grid density
- * (p->ens_density: 0 half-space trees instead, 2 no density member). */
+/* The default members: robust baseline (+ its level-shift and calendar streams), AR forecaster
+ * (p->ens_density: 1 adds the grid density member, 0 half-space trees; 2, the default, none). */
 int det_ensemble_init_default(det_ensemble *e, const det_params *p, uint64_t seed);
 void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, double x,
                          det_ens_out *out);

@@ -1,5 +1,5 @@
 /* Per-series detection pipeline: the default ensemble (robust seasonal baseline with a level-shift
- * stream, AR forecaster, grid density), each calibrated by an anomaly-likelihood stage, then the
+ * stream, AR forecaster), each calibrated by an anomaly-likelihood stage, then the
  * default alert
  * decision: a score in [0,1] (Numenta's log scale of the tail probability), a severity band, and
  * episodes (a point opens a new episode only if no point scored hot in the last alert_holdoff
