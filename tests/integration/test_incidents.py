@@ -245,7 +245,7 @@ def test_an_anomaly_names_its_incident_and_gets_no_second_open_one(iotad, admin)
     assert (a["incident_id"], a["incident_status"], a["incident_title"]) == (
         inc["id"], "new", inc["title"])
     assert admin.get(f"/api/v1/anomalies/{a['id']}").json()["incident_id"] == inc["id"]
-    warn = [x for x in anomalies(admin) if x["device_id"] != dev][0]
+    warn = wait_for(lambda: [x for x in anomalies(admin) if x["device_id"] != dev])[0]
     assert warn["incident_id"] is None and warn["incident_status"] is None
     # opening another incident with it is refused, naming the open one
     r = admin.post("/api/v1/incidents", {"anomaly_ids": [warn["id"], a["id"]], "title": "again"})
