@@ -25,7 +25,7 @@ cp -r "$web" "$pkg/usr/share/iotad/web"
 install -D -m 0644 "$root/deploy/debian/iotad.service" "$pkg/lib/systemd/system/iotad.service"
 install -D -m 0644 "$root/deploy/debian/iotad.conf" "$pkg/etc/iotad/iotad.conf"
 install -D -m 0644 "$root/README.md" "$pkg/usr/share/doc/iotad/README.md"
-install -m 0644 "$root/docs/deployment.md" "$pkg/usr/share/doc/iotad/deployment.md"
+install -m 0644 "$root/docs/deploy.md" "$pkg/usr/share/doc/iotad/deploy.md"
 cat >"$pkg/usr/share/doc/iotad/copyright" <<EOT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: iotad

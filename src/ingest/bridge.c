@@ -13,7 +13,7 @@
  * Acknowledgement: libmosquitto acknowledges a QoS 1 PUBLISH as it hands it over, before iotad
  * has committed it (its API has no manual acknowledgement). What is queued when iotad stops is
  * ingested before the writer stops; a crash loses what was queued and not yet committed (the
- * queue and one group commit: milliseconds of traffic). docs/deployment.md says so. */
+ * queue and one group commit: milliseconds of traffic). docs/deploy.md says so. */
 #include "ingest/bridge.h"
 
 #include "core/log.h"

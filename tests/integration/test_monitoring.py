@@ -84,7 +84,21 @@ def test_promtool_checks_config_rules_and_rule_unit_tests():
     assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
 
 
-def test_dashboard_and_rules_name_only_exported_metrics(iotad, admin):
+def bridge_args():
+    """Bridge mode on, towards a port where no broker listens: the bridge's series are
+    exported (connected 0, failures counting) as on a server whose broker is down."""
+    return ["--bridge-url", f"mqtt://127.0.0.1:{free_port()}"]
+
+
+@pytest.fixture
+def bridged_iotad():
+    srv = Iotad(args=bridge_args())
+    yield srv
+    srv.close()
+
+
+def test_dashboard_and_rules_name_only_exported_metrics(bridged_iotad):
+    iotad, admin = bridged_iotad, bridged_iotad.admin()
     # some traffic so that labelled series exist
     dev, key = admin.device_with_key("d1")
     requests.post(iotad.url + "/api/v1/ingest", headers={"X-API-Key": key}, timeout=10,
@@ -94,7 +108,7 @@ def test_dashboard_and_rules_name_only_exported_metrics(iotad, admin):
     assert dash["uid"] and len(exprs) >= 20
     titles = " ".join(p["title"].lower() for p in dash["panels"])
     for topic in ("ingest", "durable ack", "queue", "detector throughput",
-                  "anomalies by severity", "outbox", "devices online"):
+                  "anomalies by severity", "outbox", "devices online", "bridge"):
         assert topic in titles, topic
     checked = set()
     for where, expr in exprs + rule_exprs():
@@ -117,7 +131,7 @@ def test_dashboard_and_rules_name_only_exported_metrics(iotad, admin):
 def prometheus(tmp_path):
     """A real Prometheus (Debian package) scraping a real iotad every second, with the
     shipped alerting rules loaded."""
-    srv = Iotad(args=["--simulate", "--sim-devices", "5"])
+    srv = Iotad(args=["--simulate", "--sim-devices", "5", *bridge_args()])
     port = free_port()
     shutil.copy(RULES, tmp_path / "iotad-alerts.yml")
     (tmp_path / "prometheus.yml").write_text(f"""
