@@ -7,10 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) abort();                                                                      \
-    } while (0)
+#include "fuzz_check.h"
 
 static uint8_t out[300000];
 
