@@ -255,7 +255,10 @@ def test_a_device_always_far_above_its_peers_is_flagged():
         rnd = random.Random(12)
         step = 600_000
         n = 2 * 144  # two days: the level chart judges a device after a full day
-        t0 = (int(time.time() * 1000) // step) * step - n * step
+        # two whole days ending at the last midnight (UTC): the meters' load follows the clock,
+        # so a start at another time of day judged the device at another phase (severity
+        # info instead of warning at some hours)
+        t0 = (int(time.time() * 1000) // DAY_MS) * DAY_MS - n * step
         series = {}
         for i, (dev, _) in enumerate(devices):
             phase = 2 * math.pi * i / 6  # each meter's load peaks at its own hour
