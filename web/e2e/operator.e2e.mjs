@@ -275,7 +275,9 @@ test('drag-to-zoom changes the axis; live points do not undo it; a zoomed span g
   await p.waitForFunction(() => Number(document.querySelector('[data-testid="chart-temp"]')?.dataset.points) >= 120);
   const attr = () => chart.evaluate((e) => ({ min: Number(e.dataset.xMin), max: Number(e.dataset.xMax), points: Number(e.dataset.points) }));
   const drag = async (a, b) => {
-    const box = await chart.locator('.u-over').boundingBox();
+    const over = chart.locator('.u-over');
+    await over.waitFor(); // visible: a range change re-creates the plot (its rollup changes)
+    const box = await over.boundingBox();
     await p.mouse.move(box.x + box.width * a, box.y + box.height / 2);
     await p.mouse.down();
     await p.mouse.move(box.x + box.width * b, box.y + box.height / 2, { steps: 10 });
@@ -301,7 +303,11 @@ test('drag-to-zoom changes the axis; live points do not undo it; a zoomed span g
   // in a preset range, the span becomes the URL's range and is fetched again
   await p.getByRole('radio', { name: '1 h' }).click();
   await p.getByText('Rollups: 1m average').waitFor();
-  await p.waitForFunction(() => Number(document.querySelector('[data-testid="chart-temp"]')?.dataset.points) > 0);
+  // painted by the new plot over the hour (the live plot's 15 minutes and points linger until then)
+  await p.waitForFunction(() => {
+    const e = document.querySelector('[data-testid="chart-temp"]');
+    return e && Number(e.dataset.points) > 0 && Number(e.dataset.xMax) - Number(e.dataset.xMin) > 50 * 60_000;
+  });
   await drag(0.8, 0.98);
   await p.waitForURL(/from=\d+&to=\d+/);
   const u = new URL(p.url());
