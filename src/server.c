@@ -378,8 +378,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                            .retention_ms = s->cfg.retention_days * 86400000LL,
                            .queue_max_points = (size_t)cfg->queue_max_points,
                            .gate = s->db_gate,
-                           .max_series_per_device = (uint64_t)cfg->max_series_per_device,
-                           .wal_max_bytes = (uint64_t)cfg->wal_max_mb << 20};
+                           .max_series_per_device = (uint64_t)cfg->max_series_per_device};
     if (writer_start(loop, s->wdb, s->ts, &wopt, &s->writer) != 0) return -1;
     writer_on_drain(s->writer, on_drain, s);
 

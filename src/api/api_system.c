@@ -191,9 +191,6 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_store_refused_points_total %llu\n", (unsigned long long)ws.refused_points);
     GAUGE("iotad_store_failing", "1 while commits fail (ingest is refused), else 0.");
     tb_printf(&t, "iotad_store_failing %d\n", ws.failing ? 1 : 0);
-    COUNTER("iotad_store_wal_restarts_total",
-            "Times the writer caught the WAL up at wal_max_mb so that it started over.");
-    tb_printf(&t, "iotad_store_wal_restarts_total %llu\n", (unsigned long long)ws.wal_restarts);
     COUNTER("iotad_detector_points_total", "Points processed by the detector shards.");
     tb_printf(&t, "iotad_detector_points_total %llu\n",
               (unsigned long long)anomalies_detector_points(s));

@@ -46,10 +46,6 @@ struct writer {
     pthread_cond_t ckpt_cond; /* its own: a submit must always wake the writer */
     bool ckpt_running;
     uint64_t dropped; /* writer thread: points older than the series' stored chunks */
-    /* WAL bound (writer thread; see wal_bound) */
-    uint64_t wal_bytes;      /* size of the WAL after the last commit of the write connection */
-    uint64_t frame_bytes;    /* page size + frame header */
-    int64_t wal_next_try_ms; /* after a catch-up a reader prevented */
     /* Store failure (see writer.h). fail_status and fail_msg are written under mu by the
      * writer thread; the loop reads fail_status without the lock (at every submit) and
      * fail_msg with it. The rest is writer-thread only. */
@@ -272,57 +268,6 @@ static void housekeeping(writer *w, int64_t *last_checkpoint_ms, int64_t *last_r
     }
 }
 
-/* ---- WAL bound -------------------------------------------------------------------------
- * The checkpoint thread copies WAL pages into the database every 250 ms, but SQLite starts the
- * WAL over (at the next write transaction) only after a checkpoint has copied every frame, and
- * while commits arrive faster than a pass copies, that never happens: under sustained ingest
- * the WAL grew with everything written (bench/storage_faults.py --wal, 16 MQTT 5 connections
- * for 24 s: 9.8-13.1 MB of WAL for a 4.4-6.1 MB database; 4.3-4.5 MB with a 4 MiB bound; on
- * a full 40 MB disk a quarter of it was WAL). Above wal_max_bytes the writer copies the
- * remaining frames itself between two groups (a PASSIVE checkpoint on its own connection:
- * nothing is being written then, so it completes unless a reader still uses an older
- * snapshot) and the next transaction starts the WAL over; journal_size_limit makes that
- * truncate the file to the bound. The background pass has copied nearly all of it, so the
- * pause is about one pass's worth of pages. The file can pass the bound by what one group
- * writes. */
-static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
-{
-    (void)db;
-    (void)name;
-    writer *w = arg;
-    w->wal_bytes = (uint64_t)frames * w->frame_bytes;
-    return SQLITE_OK;
-}
-
-static void wal_bound_init(writer *w)
-{
-    if (w->opt.wal_max_bytes == 0) w->opt.wal_max_bytes = 64ull << 20;
-    w->frame_bytes = 24 + (uint64_t)db_int(w->db, 4096, "PRAGMA page_size", "");
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%llu",
-             (unsigned long long)w->opt.wal_max_bytes);
-    sqlite3_exec(w->db, sql, NULL, NULL, NULL);
-    sqlite3_wal_hook(w->db, on_wal_commit, w); /* replaces the (disabled) auto-checkpoint hook */
-}
-
-static void wal_bound(writer *w)
-{
-    if (w->wal_bytes <= w->opt.wal_max_bytes) return;
-    int64_t now = util_now_ms();
-    if (now < w->wal_next_try_ms) return;
-    int frames = 0, copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
-    if (rc == SQLITE_OK && frames == copied) {
-        w->wal_bytes = 0; /* starts over at the next transaction */
-        pthread_mutex_lock(&w->mu);
-        w->stats.wal_restarts++;
-        pthread_mutex_unlock(&w->mu);
-    } else {
-        /* the checkpoint thread was copying (SQLITE_BUSY) or a reader holds frames: soon */
-        w->wal_next_try_ms = now + 20;
-    }
-}
-
 #define GROUP_MAX_POINTS 65536
 
 static void *writer_main(void *arg)
@@ -368,12 +313,10 @@ static void *writer_main(void *arg)
             delete_devices(w, head);
             rc = atomic_load(&w->fail_status);
             w->fail_refused_points += submitted;
+        } else if ((rc = write_group(w, head, &points, msg, sizeof msg)) == WRITER_OK) {
+            store_ok(w);
         } else {
-            wal_bound(w);
-            if ((rc = write_group(w, head, &points, msg, sizeof msg)) == WRITER_OK)
-                store_ok(w);
-            else
-                store_failed(w, rc, msg, submitted);
+            store_failed(w, rc, msg, submitted);
         }
         int64_t now_ns = util_mono_ns();
         for (writer_job *j = head; j; j = j->next)
@@ -489,7 +432,6 @@ int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *
     uv_async_init(loop, &w->async, on_async);
     w->async.data = w;
     start_checkpointer(w);
-    if (w->ckpt_running) wal_bound_init(w);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         uv_close((uv_handle_t *)&w->async, NULL);
         free(w);

@@ -53,7 +53,6 @@ typedef struct {
     size_t queue_max_points;
     db_gate *gate; /* optional: a loop connection waiting for the write lock goes first */
     uint64_t max_series_per_device; /* 0 = no limit */
-    uint64_t wal_max_bytes;         /* the WAL starts over once above this (0: 64 MiB) */
 } writer_options;
 
 #define WRITER_LATENCY_BUCKETS 14
@@ -63,7 +62,6 @@ typedef struct {
     bool failing;             /* commits fail: ingest is refused until a write succeeds again */
     uint64_t dropped_too_old; /* late points older than the stored chunks of their series */
     uint64_t queued_points, queued_jobs;
-    uint64_t wal_restarts; /* times the writer caught the WAL up so that it starts over */
     /* commit latency (submit -> durable) histogram, upper bounds in ms */
     uint64_t latency_count[WRITER_LATENCY_BUCKETS + 1];
     double latency_sum_ms;

@@ -21,7 +21,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import BIN, Iotad, wait_for
+from conftest import Iotad, wait_for
 from mqttraw import RawMqtt
 
 POINTS = 200  # points per batch: one batch = one MQTT message / HTTP request / WS frame
@@ -325,59 +325,3 @@ def test_stop_under_load_of_every_transport_loses_nothing_acknowledged(iotad, ad
         done = list(acked[name])
         missing = [i for i in done if any(base + i * POINTS + k not in have for k in range(POINTS))]
         assert not missing, f"{name}: {len(missing)} of {len(done)} acknowledged batches lost"
-
-
-# --- the SQLite WAL stays bounded under sustained ingest -----------------------------------------
-def test_wal_stays_within_wal_max_mb_under_sustained_ingest(tmp_path):
-    """Back-to-back group commits never let SQLite start its WAL over on its own: the file grew
-    with everything written (bench/storage_faults.py --wal: 9.8-13.1 MB for a 4.4-6.1 MB database
-    in 24 s of MQTT QoS 1 load). With wal_max_mb the writer catches the WAL up and it starts
-    over; the file stays near the bound and nothing acknowledged is lost."""
-    srv = Iotad(data_dir=str(tmp_path), args=["--wal-max-mb", "1"])
-    try:
-        admin = srv.admin()
-        base = int(time.time() * 1000) - 3_600_000
-        senders, acked = [], []
-        for n in range(4):
-            dev, key = admin.device_with_key(f"wal-{n}")
-            senders.append((dev, HttpSender(srv, dev, key)))
-            acked.append([])
-        wal = os.path.join(str(tmp_path), "iotad.db-wal")
-        stop = threading.Event()
-        threads = [threading.Thread(target=publish_until_gone, args=(s, base, acked[n], stop))
-                   for n, (_, s) in enumerate(senders)]
-        most = 0
-        for t in threads:
-            t.start()
-        try:
-            deadline = time.time() + 240
-            while sum(len(a) for a in acked) < 4000 and time.time() < deadline:
-                if os.path.exists(wal):
-                    most = max(most, os.path.getsize(wal))
-                time.sleep(0.01)
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(60)
-        assert sum(len(a) for a in acked) >= 4000, "ingest stalled"
-        restarts = metric(srv, "iotad_store_wal_restarts_total")
-        assert restarts >= 1
-        # the bound plus what one group commit writes past it (1.7-2.3 MB here; without the
-        # bound the WAL grows with what is written: 4.6 MB after 2000 batches, 6.4 MB after 4000)
-        assert most <= 4 << 20, f"WAL reached {most} bytes with wal_max_mb 1"
-        srv.restart()
-        admin = srv.admin()
-        for n, (dev, _) in enumerate(senders):
-            have = stored_ts(admin, dev, base)
-            lost = [i for i in acked[n]
-                    if any(base + i * POINTS + k not in have for k in range(POINTS))]
-            assert not lost, f"{dev}: {len(lost)} of {len(acked[n])} acknowledged batches lost"
-    finally:
-        srv.close()
-
-
-def test_wal_max_mb_out_of_range_is_a_clear_error(tmp_path):
-    r = subprocess.run([BIN, "serve", "--data-dir", str(tmp_path), "--wal-max-mb", "0"],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0
-    assert "wal_max_mb: '0' is not an integer in [1, 65536]" in r.stdout + r.stderr

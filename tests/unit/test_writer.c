@@ -142,7 +142,7 @@ typedef struct {
     int limited; /* completions with WRITER_E_SERIES_LIMIT */
 } fixture;
 
-static int setup_with(void **state, size_t queue_max, uint64_t max_series, uint64_t wal_max)
+static int setup_with(void **state, size_t queue_max, uint64_t max_series)
 {
     fixture *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/iotad-writer-XXXXXX");
@@ -155,8 +155,7 @@ static int setup_with(void **state, size_t queue_max, uint64_t max_series, uint6
     assert_int_equal(tsdb_open(f->wdb, f->db, NULL, &f->ts), 0);
     writer_options o = {.checkpoint_interval_ms = 60000,
                         .queue_max_points = queue_max,
-                        .max_series_per_device = max_series,
-                        .wal_max_bytes = wal_max};
+                        .max_series_per_device = max_series};
     assert_int_equal(writer_start(&f->loop, f->wdb, f->ts, &o, &f->w), 0);
     *state = f;
     return 0;
@@ -164,17 +163,17 @@ static int setup_with(void **state, size_t queue_max, uint64_t max_series, uint6
 
 static int setup(void **state)
 {
-    return setup_with(state, 1000000, 0, 0);
+    return setup_with(state, 1000000, 0);
 }
 
 static int setup_series_limit(void **state)
 {
-    return setup_with(state, 1000000, 3, 0);
+    return setup_with(state, 1000000, 3);
 }
 
 static int setup_small_queue(void **state)
 {
-    return setup_with(state, 100, 0, 0);
+    return setup_with(state, 100, 0);
 }
 
 static int teardown(void **state)
@@ -401,55 +400,11 @@ static void test_jobs_over_the_series_limit_are_refused_whole(void **state)
     assert_int_equal(metric_count(f, "dev-h"), 4);
 }
 
-static int setup_small_wal(void **state)
-{
-    return setup_with(state, 100000000, 0, 256 << 10);
-}
-
-static long long file_size(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return 0;
-    fseek(fp, 0, SEEK_END);
-    long long n = ftell(fp);
-    fclose(fp);
-    return n;
-}
-
-/* Back-to-back commits never leave the checkpoint thread a moment with every frame copied, so
- * SQLite never started the WAL over: it grew with everything written (no bound). Now the writer
- * catches it up above wal_max_bytes and the file is cut back to the bound. */
-static void test_wal_is_bounded_under_back_to_back_commits(void **state)
-{
-    fixture *f = *state;
-    char wal[160];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    enum { JOBS = 24, POINTS = 40000 };
-    for (int j = 0; j < JOBS; j++) /* one job per group: each a commit of its own */
-        writer_submit(f->w, make_job(f, "dev-w", 1000000 + (int64_t)j * POINTS, POINTS, 1));
-    long long most = 0;
-    for (int spins = 0; f->done + f->failed < JOBS && spins < 60000; spins++) {
-        uv_run(&f->loop, UV_RUN_NOWAIT);
-        long long n = file_size(wal);
-        if (n > most) most = n;
-        usleep(1000);
-    }
-    assert_int_equal(f->done, JOBS);
-    assert_int_equal(stored(f, "dev-w"), JOBS * POINTS);
-    /* the bound plus what one group writes past it (without the bound: 7.5 MB, all of it) */
-    assert_in_range(most, 1, 2 << 20);
-    writer_stats st;
-    writer_get_stats(f->w, &st);
-    assert_true(st.wal_restarts > 0);
-}
-
 int main(void)
 {
     install_full_vfs();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_completions_arrive_after_commit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wal_is_bounded_under_back_to_back_commits,
-                                        setup_small_wal, teardown),
         cmocka_unit_test_setup_teardown(test_batch_in_reverse_order_is_stored_whole, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_overload_is_reported_and_drains, setup_small_queue,
