@@ -351,8 +351,8 @@ static void api_schedules_create(api_ctx *ctx)
     int64_t next = run_now && cJSON_IsFalse(run_now) ? reports_next_run(period, now) : now;
     int64_t id = 0;
     int rc = STORE_REPORTS(ctx->s->st)
-                 ->schedule_create(ctx->s->st, name, report_kind_name(p.kind), period, params,
-                                   next, ctx->user_id, now, &id);
+                 ->schedule_create(ctx->s->st, name, report_kind_name(p.kind), period, params, next,
+                                   ctx->user_id, now, &id);
     free(params);
     if (rc != 0) {
         cJSON_Delete(b);
@@ -375,8 +375,8 @@ static void api_schedules_delete(api_ctx *ctx)
     bool deleted = false;
     if (*end == '\0' && end != ctx->params[0])
         STORE_REPORTS(ctx->s->st)
-            ->schedule_delete(ctx->s->st, (int64_t)id,
-                              auth_role_allows(ctx->role, PERM_AUDIT_READ), &deleted);
+            ->schedule_delete(ctx->s->st, (int64_t)id, auth_role_allows(ctx->role, PERM_AUDIT_READ),
+                              &deleted);
     if (!deleted) {
         api_error(ctx, 404, "not_found", "no schedule %s", ctx->params[0]);
         return;

@@ -48,9 +48,9 @@ typedef int (*server_offload_fn)(struct workers *pool, void (*work)(void *arg),
 typedef struct server {
     config cfg;
     uv_loop_t *loop;
-    sqlite3 *db;  /* loop thread: API reads/writes and time-series queries */
+    sqlite3 *db;      /* loop thread: API reads/writes and time-series queries */
     struct store *st; /* loop thread: the storage interface over db (store/store.h) */
-    sqlite3 *wdb; /* writer thread only */
+    sqlite3 *wdb;     /* writer thread only */
     struct tsdb *ts;
     struct writer *writer;
     struct http_server *http;
