@@ -104,6 +104,21 @@ static inline double det_clamp(double x, double lo, double hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* The typical sampling interval of a stream (*dt_med, ms; 0 until known) after an interval of dt
+ * ms (> 0): a frugal streaming median, which a gap or a burst moves by 2% only. Returns the
+ * interval in typical intervals if it is a gap (longer than gap_k of them), else 0. */
+static inline double det_interval_step(float *dt_med, double dt, double gap_k)
+{
+    if (!(*dt_med > 0)) {
+        *dt_med = (float)dt;
+        return 0;
+    }
+    double gap = dt > gap_k * *dt_med ? dt / *dt_med : 0;
+    if (dt > *dt_med) *dt_med *= 1.02f;
+    if (dt < *dt_med) *dt_med *= 0.98f;
+    return gap;
+}
+
 /* Generic snapshot/restore of a detector state: a checked byte copy with a header (magic,
  * format version, byte order, size, FNV-1a checksum). Returns bytes written (0 if cap is too
  * small) / 0 ok or -1 on any mismatch, after which the state is reset. */

@@ -22,6 +22,7 @@ void det_mv_params_from(det_mv_params *mp, const det_params *p, uint32_t warmup)
     mp->learn_alarm = p->mv_learn_alarm;
     mp->ew_margin = p->mv_ew_margin;
     mp->cal_learn = p->mv_cal_learn;
+    mp->gap_k = p->gap_k;
     mp->warmup = warmup;
     mp->calib = warmup / 2;
 }
@@ -246,4 +247,15 @@ void det_mv_update(det_mv *s, const det_mv_params *p, const double *x, det_mv_ou
         learn(s, y, p->learn_alarm);
         s->since_chol++;
     }
+}
+
+void det_mv_update_at(det_mv *s, const det_mv_params *p, int64_t ts_ms, const double *x,
+                      det_mv_out *out)
+{
+    if (s->n > 0 && ts_ms > s->last_ts &&
+        det_interval_step(&s->dt_med, (double)ts_ms - (double)s->last_ts, p->gap_k) > 0)
+        for (uint32_t i = 0; i < s->d; i++)
+            if (isfinite(x[i])) s->track[i] = s->prev[i] = x[i];
+    if (s->n == 0 || ts_ms > s->last_ts) s->last_ts = ts_ms;
+    det_mv_update(s, p, x, out);
 }

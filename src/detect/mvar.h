@@ -38,6 +38,7 @@ typedef struct {
     double mewma;        /* > 0: EW rate (lambda) of the per-metric EWMA charts; 0: off */
     double ew_margin;    /* the per-metric charts alarm at k_on + ew_margin, clear at k_off + it */
     double cal_learn;    /* EW rate at which their calibration follows rows judged normal */
+    double gap_k;        /* a pause of more than gap_k typical intervals is a gap (update_at) */
 } det_mv_params;
 
 /* The row chart: its smoothed log statistic and the calibration of that. */
@@ -67,6 +68,9 @@ typedef struct {
      */
     double ew[DET_MV_MAX_DIM];
     double ew_cal_mean[DET_MV_MAX_DIM], ew_cal_var[DET_MV_MAX_DIM];
+    int64_t last_ts; /* data time of the latest row (det_mv_update_at), ms */
+    float dt_med;    /* typical interval between rows, ms (det_interval_step) */
+    uint32_t pad2;
 } det_mv;
 
 typedef struct {
@@ -83,5 +87,11 @@ void det_mv_params_from(det_mv_params *mp, const det_params *p, uint32_t warmup)
 /* 0 ok, -1 if d is 0 or > DET_MV_MAX_DIM. */
 int det_mv_init(det_mv *s, uint32_t d);
 void det_mv_update(det_mv *s, const det_mv_params *p, const double *x, det_mv_out *out);
+/* det_mv_update of a row at data time ts_ms (ms): after a gap (a pause of more than gap_k typical
+ * intervals) a drifting metric, judged by its short-term change, would take the change over hours
+ * (a room warming after a night) for a jump: its track restarts at the row. Nothing learned is
+ * reset; levels are judged as ever. Late and duplicate times are rows like any other. */
+void det_mv_update_at(det_mv *s, const det_mv_params *p, int64_t ts_ms, const double *x,
+                      det_mv_out *out);
 
 #endif

@@ -56,7 +56,7 @@ int replay_skab_file(const replay_opts *o, const char *in, const char *out)
         for (size_t i = 1; i < n; i++)
             if (use[i] && replay_parse_double(f[i], &x[k++]) != 0) goto badrow;
         det_mv_out r;
-        det_mv_update(mv, &mp, x, &r);
+        det_mv_update_at(mv, &mp, ts, x, &r);
         fprintf(fo, "%s,%d\n", f[0], r.alarm);
     }
     rc = 0;

@@ -51,14 +51,8 @@ void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double
     } else {
         if (s->n > 0) {
             double dt = (double)ts_ms - (double)s->last_ts; /* > 0, no int64 overflow */
-            if (!(s->dt_med > 0)) {
-                s->dt_med = (float)dt;
-            } else {
-                if (dt > p->gap_k * s->dt_med) det_ensemble_gap(&s->ens, dt / s->dt_med);
-                /* frugal streaming median: a gap or a burst moves it by 2% only */
-                if (dt > s->dt_med) s->dt_med *= 1.02f;
-                if (dt < s->dt_med) s->dt_med *= 0.98f;
-            }
+            double gap = det_interval_step(&s->dt_med, dt, p->gap_k);
+            if (gap > 0) det_ensemble_gap(&s->ens, gap);
         }
         det_ensemble_update(&s->ens, p, ts_ms, x, &eo);
         s->n++;

@@ -467,7 +467,7 @@ static void device_row(sproc *s, const point_batch *job)
     }
     if (dv->have != (1u << dv->d) - 1 || ts == 0) return; /* not every metric seen yet */
     det_mv_out r;
-    det_mv_update(&dv->mv, &s->p.mv_params, dv->last, &r);
+    det_mv_update_at(&dv->mv, &s->p.mv_params, ts, dv->last, &r);
     sseries pseudo; /* events are keyed by device and a metric name: name the device row */
     memset(&pseudo, 0, sizeof pseudo);
     snprintf(pseudo.device_id, sizeof pseudo.device_id, "%s", dv->device_id);

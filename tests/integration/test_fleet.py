@@ -286,3 +286,40 @@ def test_a_device_always_far_above_its_peers_is_flagged():
             assert not by_detector(anomalies(admin, device_id=dev), "population_level")
     finally:
         srv.close()
+
+
+def test_a_gap_in_a_devices_data_is_not_a_multivariate_alarm():
+    """A thermostat (temperature on a daily cycle, humidity following it, power) publishes one
+    row a minute over MQTT, stops for two hours (the room warms meanwhile) and resumes: the
+    device's multivariate detector raises nothing at the resume. A fault after it (the power 25%
+    up) is still found, and that is the device's only multivariate anomaly."""
+    import math
+    import random
+    import time
+    srv = Iotad()
+    try:
+        admin = srv.admin()
+        dev, key = admin.device_with_key("thermo-gap", type="thermostat")
+        rnd = random.Random(21)
+        step = 60_000
+        before, gap, after, fault = 420, 120, 60, 10
+        t0 = (int(time.time() * 1000) // step) * step - (before + gap + after + fault + 5) * step
+        c = mqtt_device(srv, dev, key)
+        for k in range(before + gap + after + fault):
+            if before <= k < before + gap:
+                continue
+            ts = t0 + k * step
+            temp = 21 + 3 * math.sin(2 * math.pi * (ts % DAY_MS) / DAY_MS) + rnd.gauss(0, 0.03)
+            row = {"temp": round(temp, 3),
+                   "humidity": round(45 - 0.8 * (temp - 21) + rnd.gauss(0, 0.09), 3),
+                   "power": round(100 + rnd.gauss(0, 1.45), 2)}
+            if k >= before + gap + after:
+                row["power"] = round(row["power"] * 1.25, 2)
+            publish(c, dev, {"ts": ts, "metrics": row})  # one message, one row
+        close(c)
+        found = wait_for(lambda: anomalies(admin, device_id=dev, metric="(multivariate)"),
+                         timeout=60)
+        assert len(found) == 1, found
+        assert "largest deviation in power" in found[0]["description"], found[0]
+    finally:
+        srv.close()

@@ -2,7 +2,8 @@
  * not, and the alarm clears when the device returns to normal; a small shift that persists is
  * caught (per-metric EWMA charts), also in one metric of eight, also next to sensors whose values
  * wander (autocorrelated); a slow wander alone is not a fault; a drifting metric is not a fault; a
- * lasting new state is eventually learned. */
+ * lasting new state is eventually learned; a gap of hours in a device's data is not an alarm, and a
+ * fault right after it is still found. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -228,6 +229,69 @@ static void test_lasting_new_state_is_eventually_accepted(void **st)
     free(s);
 }
 
+/* A thermostat's minute rows over three days: temperature on a daily cycle, humidity following it,
+ * power as noise; no rows for `gap` minutes from minute 2000 (the afternoon: the temperature
+ * moves ~1 degree meanwhile), then, if `fault`, the power 25% up from the first row after the gap.
+ * timed: rows through det_mv_update_at (minute timestamps), else det_mv_update. Returns the
+ * alarmed rows in the hour after the gap; *critical: of them, those at a critical level (z over
+ * twice k_on, as the server grades them). */
+static int thermostat(int gap, int fault, int timed, int *critical)
+{
+    det_params p;
+    det_params_default(&p);
+    det_mv_params mp;
+    det_mv_params_from(&mp, &p, 300);
+    det_mv *s = malloc(sizeof *s);
+    assert_int_equal(det_mv_init(s, 3), 0);
+    int alarms = 0;
+    *critical = 0;
+    for (int t = 0; t < 3 * 1440; t++) {
+        if (t >= 2000 && t < 2000 + gap) continue;
+        double temp = 21 + 2 * sin(2 * 3.141592653589793 * t / 1440.0) +
+                      0.1 * (det_unit(det_mix64(3 * (uint64_t)t)) - 0.5);
+        double x[3] = {
+            temp, 45 - 0.8 * (temp - 21) + 0.3 * (det_unit(det_mix64(3 * (uint64_t)t + 1)) - 0.5),
+            100 + 5 * (det_unit(det_mix64(3 * (uint64_t)t + 2)) - 0.5)};
+        if (fault && t >= 2000 + gap) x[2] *= 1.25;
+        det_mv_out o;
+        if (timed)
+            det_mv_update_at(s, &mp, (int64_t)t * 60000, x, &o);
+        else
+            det_mv_update(s, &mp, x, &o);
+        if (t >= 2000 + gap && t < 2060 + gap) {
+            alarms += o.alarm;
+            *critical += o.alarm && o.z > 2 * mp.k_on;
+        }
+    }
+    free(s);
+    return alarms;
+}
+
+/* Rows carry no time; after a gap of hours a metric judged by its short-term change (the
+ * temperature, which drifts through the warm-up) would take the change over the gap for a jump:
+ * without the rows' times the detector raised critical alarms right after a 2-hour gap. */
+static void test_a_gap_in_a_devices_data_is_not_an_alarm(void **st)
+{
+    (void)st;
+    int crit;
+    assert_int_equal(thermostat(0, 0, 1, &crit), 0);
+    for (int gap = 30; gap <= 360; gap *= 2) {
+        assert_int_equal(thermostat(gap, 0, 1, &crit), 0);
+        assert_int_equal(crit, 0);
+    }
+    assert_true(thermostat(120, 0, 0, &crit) > 10); /* the same rows without their times */
+    assert_true(crit > 0);
+}
+
+/* ...and a fault that begins with the first row after the gap is still found. */
+static void test_a_fault_right_after_a_gap_is_still_found(void **st)
+{
+    (void)st;
+    int crit;
+    assert_true(thermostat(120, 1, 1, &crit) > 50);
+    assert_true(thermostat(360, 1, 1, &crit) > 50);
+}
+
 static void test_dimension_limits_are_enforced(void **st)
 {
     (void)st;
@@ -248,6 +312,8 @@ int main(void)
         cmocka_unit_test(test_a_slow_normal_wander_is_learned_not_alarmed),
         cmocka_unit_test(test_drifting_metric_is_not_a_fault),
         cmocka_unit_test(test_lasting_new_state_is_eventually_accepted),
+        cmocka_unit_test(test_a_gap_in_a_devices_data_is_not_an_alarm),
+        cmocka_unit_test(test_a_fault_right_after_a_gap_is_still_found),
         cmocka_unit_test(test_dimension_limits_are_enforced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
