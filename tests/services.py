@@ -268,10 +268,8 @@ class RabbitMQ:
         return {q["name"]: (q["messages_ready"], q["messages_unacknowledged"], q["consumers"])
                 for q in json.loads(out)}
 
-    def stop(self):
-        """A clean stop (rabbitmqctl stop), then the node's processes are gone."""
-        if self.proc is None:
-            return
+    def stop_node(self):
+        """rabbitmqctl stop (SIGKILL when that fails), then waits until the node's beam is gone."""
         pid = self.beam_pid()
         try:
             self.ctl("stop")
@@ -280,6 +278,12 @@ class RabbitMQ:
                 os.kill(pid, signal.SIGKILL)
         if pid:
             _wait_gone(pid, 60)
+
+    def stop(self):
+        """A clean stop (rabbitmqctl stop), then the node's processes are gone."""
+        if self.proc is None:
+            return
+        self.stop_node()
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -377,14 +381,7 @@ def _cli(argv):
             mq.dir, mq.port = state["dir"], state["port"]
             mq.epmd_port, mq.dist_port = state["epmd_port"], state["dist_port"]
             mq.node = f"iotadtest{mq.port}@localhost"
-            pid = mq.beam_pid()
-            try:
-                mq.ctl("stop")
-            except (RuntimeError, subprocess.TimeoutExpired):
-                if pid:
-                    os.kill(pid, signal.SIGKILL)
-            if pid:
-                _wait_gone(pid, 60)
+            mq.stop_node()
             try:
                 os.kill(state["epmd_pid"], signal.SIGKILL)
             except ProcessLookupError:
