@@ -9,7 +9,8 @@
 #include "core/util.h"
 #include "report/export.h"
 #include "store/db.h"
-#include "store/tsdb.h"
+#include "store/sqlite/tsdb.h"
+#include "store/sqlite/sqlite.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -88,7 +89,7 @@ int main(int argc, char **argv)
     server s;
     memset(&s, 0, sizeof s);
     s.db = rdb;
-    s.ts = ts;
+    s.ts = store_sqlite_ts_wrap(ts, wdb);
     int devnull = open("/dev/null", O_WRONLY);
     for (int f = 0; f < 2; f++) {
         export_params p;
@@ -132,6 +133,7 @@ int main(int argc, char **argv)
         export_free(e);
     }
     close(devnull);
+    store_ts_close(s.ts);
     tsdb_close(ts);
     db_close(rdb);
     db_close(wdb);

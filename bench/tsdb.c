@@ -7,7 +7,7 @@
  * usage: bench_tsdb [series=10000] [points_per_series=1000] [chunk_points=120]
  *                   [checkpoint_log_points=4000000] */
 #include "core/util.h"
-#include "store/tsdb.h"
+#include "store/sqlite/tsdb.h"
 #include "telemetry.h"
 
 #include <math.h>

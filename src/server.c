@@ -31,9 +31,7 @@
 #include "sim/sim.h"
 #include "store/audit.h"
 #include "store/db.h"
-#include "store/device_data.h"
 #include "store/sqlite/sqlite.h"
-#include "store/tsdb.h"
 #include "store/writer.h"
 
 #include <errno.h>
@@ -278,7 +276,7 @@ static void on_drain(void *arg)
 static void on_detected(void *arg, int64_t watermark)
 {
     server *s = arg;
-    if (s->ts) tsdb_log_release(s->ts, watermark);
+    if (s->ts) STORE_TS(s->ts)->log_release(s->ts, watermark);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -324,20 +322,16 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     snprintf(path, sizeof path, "%s/iotad.db", cfg->data_dir);
     db_sync sync = strcmp(cfg->store_sync, "normal") == 0 ? DB_SYNC_NORMAL : DB_SYNC_FULL;
     if (db_open(path, sync, &s->db) != 0 || db_migrate(s->db) != 0 ||
-        !(s->st = store_sqlite_wrap(s->db)) || db_open(path, sync, &s->wdb) != 0)
+        !(s->st = store_sqlite_wrap(s->db)))
         return -1;
-    if (!(s->db_gate = calloc(1, sizeof *s->db_gate))) return -1;
-    db_gate_install(s->db, s->db_gate, 10000);
-    tsdb_options topt;
-    tsdb_options_init(&topt);
     /* the log keeps what the detectors have not seen yet (anomalies_replay below) */
     int64_t detected = anomalies_saved_watermark(s);
-    topt.log_keep_after = detected;
-    if (tsdb_open(s->wdb, s->db, &topt, &s->ts) != 0) {
-        log_error("tsdb_open_failed", "path=%s", path);
+    store_ts_options topt = {.log_keep_after = detected, .full_sync = sync == DB_SYNC_FULL};
+    char terr[256];
+    if (store_ts_open(s->st, &topt, &s->ts, terr, sizeof terr) != 0) {
+        log_error("tsdb_open_failed", "path=%s err=\"%s\"", path, terr);
         return -1;
     }
-    if (device_data_register(s->db, s->ts) != 0) log_warn("device_data_unavailable", "%s", "");
     char serr[300];
     if (api_settings_load(s, serr, sizeof serr) != 0) /* API changes win over the config */
         log_warn("setting_ignored", "reason=\"%s\"", serr);
@@ -377,9 +371,8 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     writer_options wopt = {.checkpoint_interval_ms = cfg->checkpoint_interval_s * 1000,
                            .retention_ms = s->cfg.retention_days * 86400000LL,
                            .queue_max_points = (size_t)cfg->queue_max_points,
-                           .gate = s->db_gate,
                            .max_series_per_device = (uint64_t)cfg->max_series_per_device};
-    if (writer_start(loop, s->wdb, s->ts, &wopt, &s->writer) != 0) return -1;
+    if (writer_start(loop, s->ts, &wopt, &s->writer) != 0) return -1;
     writer_on_drain(s->writer, on_drain, s);
 
     unsigned ndecode = cfg->decode_threads > 0 ? (unsigned)cfg->decode_threads
@@ -531,17 +524,14 @@ void server_destroy(server *s)
     if (s->audit_anchored) /* the last head, after every thread that appends has stopped */
         audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
                                &s->audit_checkpointed);
-    if (s->ts) tsdb_close(s->ts); /* final checkpoint */
+    store_ts_close(s->ts); /* final checkpoint */
     s->ts = NULL;
     store_close(s->st);
     s->st = NULL;
-    db_close(s->wdb);
     db_close(s->db);
-    s->db = s->wdb = NULL;
+    s->db = NULL;
     connlimit_free(s->limits); /* the listeners are gone */
     s->limits = NULL;
-    free(s->db_gate); /* after db: its busy handler points here */
-    s->db_gate = NULL;
     devstate_free(s->devices);
     stream_hub_free(s->hub);
     ws_ingest_free(s->ws_ingest);

@@ -6,7 +6,6 @@
 #include "auth/token.h"
 #include "ingest/devstate.h"
 #include "store/store.h"
-#include "store/tsdb.h"
 #include "store/writer.h"
 
 #include <math.h>
@@ -332,7 +331,7 @@ void api_device_metrics(api_ctx *ctx)
 {
     if (!api_device_visible(ctx, ctx->params[0], NULL)) return;
     cJSON *arr = cJSON_CreateArray();
-    tsdb_list_metrics(ctx->s->ts, ctx->params[0], add_metric, arr);
+    STORE_TS(ctx->s->ts)->list_metrics(ctx->s->ts, ctx->params[0], add_metric, arr);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", arr);
     api_json(ctx, 200, o);
@@ -407,23 +406,24 @@ void api_device_data(api_ctx *ctx)
     if (metric[0]) {
         cJSON_AddItemToArray(names, cJSON_CreateString(metric));
     } else {
-        tsdb_list_metrics(ctx->s->ts, dev, add_metric, names);
+        STORE_TS(ctx->s->ts)->list_metrics(ctx->s->ts, dev, add_metric, names);
     }
     int64_t next = -1;
     const cJSON *m;
     cJSON_ArrayForEach(m, names)
     {
         int64_t sid;
-        if (tsdb_series_lookup(ctx->s->ts, dev, m->valuestring, &sid) != 0) continue;
+        if (STORE_TS(ctx->s->ts)->lookup(ctx->s->ts, dev, m->valuestring, &sid) != 0) continue;
         point_sink ps = {points, m->valuestring};
         if (step > 0) {
-            tsdb_rollup(ctx->s->ts, sid, from, to, step, add_bucket, &ps);
+            STORE_TS(ctx->s->ts)->rollup(ctx->s->ts, sid, from, to, step, add_bucket, &ps);
         } else {
             int64_t n = cJSON_GetArraySize(points);
             int64_t left = limit - n;
             if (left <= 0) break;
             int64_t nx = -1;
-            tsdb_query(ctx->s->ts, sid, from, to, (size_t)left, add_point, &ps, &nx);
+            STORE_TS(ctx->s->ts)
+                ->query(ctx->s->ts, sid, from, to, (size_t)left, add_point, &ps, &nx);
             if (nx >= 0 && metric[0]) next = nx;
         }
     }

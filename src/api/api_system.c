@@ -7,7 +7,7 @@
 #include "api/stream.h"
 #include "ingest/devstate.h"
 #include "mqtt/mqtt_server.h"
-#include "store/tsdb.h"
+#include "store/store.h"
 #include "store/writer.h"
 
 #include <errno.h>
@@ -315,8 +315,8 @@ void api_metrics(api_ctx *ctx)
     GAUGE("iotad_devices", "Registered devices, by status.");
     tb_printf(&t, "iotad_devices{status=\"online\"} %zu\n", online);
     tb_printf(&t, "iotad_devices{status=\"offline\"} %zu\n", total - online);
-    tsdb_stats ts;
-    tsdb_get_stats(s->ts, &ts);
+    store_ts_stats ts;
+    STORE_TS(s->ts)->stats(s->ts, &ts);
     COUNTER("iotad_security_intervals_total", "Intervals of the per-device sys.* counters.");
     tb_printf(&t, "iotad_security_intervals_total %llu\n", (unsigned long long)s->m.sys_intervals);
     COUNTER("iotad_security_points_total",

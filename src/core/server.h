@@ -17,7 +17,7 @@ struct http_server;
 struct mqtt_server;
 struct tls_ctx;
 struct writer;
-struct tsdb;
+struct store_ts;
 struct auth_throttle;
 struct stream_hub;
 struct ws_ingest;
@@ -48,10 +48,9 @@ typedef int (*server_offload_fn)(struct workers *pool, void (*work)(void *arg),
 typedef struct server {
     config cfg;
     uv_loop_t *loop;
-    sqlite3 *db;      /* loop thread: API reads/writes and time-series queries */
-    struct store *st; /* loop thread: the storage interface over db (store/store.h) */
-    sqlite3 *wdb;     /* writer thread only */
-    struct tsdb *ts;
+    sqlite3 *db;         /* loop thread: API reads/writes and time-series queries */
+    struct store *st;    /* loop thread: the storage interface over db (store/store.h) */
+    struct store_ts *ts; /* the time-series store (store/store.h); written by the writer only */
     struct writer *writer;
     struct http_server *http;
     int http_port; /* the port the HTTP listener is bound to (0 before it is) */
@@ -89,7 +88,6 @@ typedef struct server {
     int64_t audit_keyed_from;
     uint8_t audit_pub[32];    /* Ed25519 public key of the checkpoints */
     struct connlimit *limits; /* connection admission shared by the listeners */
-    struct db_gate *db_gate;  /* the writer lets db's writes go first (store/db.h) */
     metrics m;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t tick; /* 1 s housekeeping */

@@ -237,7 +237,7 @@ static void resume_job(void *arg, writer_job *job)
     writer_job_free(job);
 }
 
-int shards_resume(shards *sh, struct tsdb *ts, int64_t watermark,
+int shards_resume(shards *sh, struct store_ts *ts, int64_t watermark,
                   const char *(*device_type)(void *arg, const char *device_id), void *arg)
 {
     if (watermark > sh->max_seq) sh->max_seq = watermark;

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct tsdb;
+struct store_ts;
 typedef struct shards shards;
 
 typedef void (*shards_event_fn)(void *arg, shard_event *events); /* loop thread; frees nothing */
@@ -34,7 +34,7 @@ void shards_preload(shards *sh, const char *device_id, const char *metric, const
                     size_t len);
 /* Hands a device's durable points to its shard (loop thread): b's strings are copied, its
  * points (malloc'ed) are taken over and freed once processed. device_type may be "". seq is the
- * log row id of the commit that stored them (tsdb_log_last_id); batches arrive in seq order. */
+ * log row id of the commit that stored them (store_ts write's seq); batches arrive in seq order. */
 void shards_submit(shards *sh, const point_batch *b, int64_t seq);
 /* The detection watermark (loop thread). Every job with seq <= it has been processed and the
  * events it caused handed to on_events (the progress of each shard travels with its events,
@@ -45,7 +45,7 @@ int64_t shards_watermark(const shards *sh);
  * the replay of what the store committed after it (writer_log_replay), in commit order.
  * device_type gives a device's type ("" or NULL for a device deleted since: skipped). Returns
  * the number of points replayed or a negative error. */
-int shards_resume(shards *sh, struct tsdb *ts, int64_t watermark,
+int shards_resume(shards *sh, struct store_ts *ts, int64_t watermark,
                   const char *(*device_type)(void *arg, const char *device_id), void *arg);
 /* The events up to this watermark are stored: passed to opt.on_detected (loop thread). */
 void shards_detected(shards *sh, int64_t watermark);

@@ -1,7 +1,7 @@
 /* Forensic export producer (see export.h). A state machine over the record kinds: header,
- * points (devices by id, each device's series, each series paged through tsdb_query), then
- * anomalies, incidents, events and audit entries, each paged by a keyset (no statement stays
- * open between pieces, so the loop thread's connection is free for other requests), then the
+ * points (devices by id, each device's series, each series paged through the time-series store's
+ * query), then anomalies, incidents, events and audit entries, each paged by a keyset (no statement
+ * stays open between pieces, so the loop thread's connection is free for other requests), then the
  * manifest. Memory: one output buffer of about `want` bytes and the series of one device. */
 #include "report/export.h"
 
@@ -9,7 +9,6 @@
 #include "core/server.h"
 #include "report/report_int.h"
 #include "store/store.h"
-#include "store/tsdb.h"
 
 #include <math.h>
 #include <openssl/evp.h>
@@ -319,7 +318,7 @@ static bool next_device(export_job *e)
                                                       sizeof e->device);
         if (rc != STORE_OK) return false;
         memcpy(e->dev_cursor, e->device, sizeof e->device);
-        tsdb_list_metrics(e->s->ts, e->device, metric_cb, e);
+        STORE_TS(e->s->ts)->list_metrics(e->s->ts, e->device, metric_cb, e);
         if (e->nseries) {
             e->series_i = 0;
             e->ts_cursor = e->p.from_ms;
@@ -332,8 +331,8 @@ static int points_step(export_job *e)
 {
     if (e->series_i >= e->nseries && !next_device(e)) return 0;
     int64_t next = -1;
-    int rc = tsdb_query(e->s->ts, e->series[e->series_i].id, e->ts_cursor, e->p.to_ms, POINT_PAGE,
-                        point_cb, e, &next);
+    int rc = STORE_TS(e->s->ts)->query(e->s->ts, e->series[e->series_i].id, e->ts_cursor,
+                                       e->p.to_ms, POINT_PAGE, point_cb, e, &next);
     if (rc < 0) {
         log_error("export_points_failed", "id=%s device=%s rc=%d", e->id, e->device, rc);
         return -1;

@@ -6,7 +6,7 @@
  * verdicts (confirmed vs false_positive). */
 #include "report/report_int.h"
 
-#include "store/tsdb.h"
+#include "store/store.h"
 #include "store/writer.h"
 
 #include <math.h>
@@ -235,13 +235,13 @@ static int perf_device(report_build *b, const char *device_id)
     series_list *l = malloc(sizeof *l);
     if (!l) return -1;
     l->n = 0;
-    tsdb_list_metrics(b->s->ts, device_id, metric_cb, l);
+    STORE_TS(b->s->ts)->list_metrics(b->s->ts, device_id, metric_cb, l);
     int64_t points = 0, messages = 0;
     for (size_t i = 0; i < l->n; i++) {
         if (l->cls[i] == 3) continue;
         rollup_acc a = {.pv = pv, .cls = l->cls[i]};
-        if (tsdb_rollup(b->s->ts, l->ids[i], b->p.from_ms, b->p.to_ms, pv->bucket, rollup_cb, &a) <
-            0)
+        if (STORE_TS(b->s->ts)->rollup(b->s->ts, l->ids[i], b->p.from_ms, b->p.to_ms, pv->bucket,
+                                       rollup_cb, &a) < 0)
             continue;
         if (l->cls[i] == 0) {
             points += a.total;

@@ -6,7 +6,7 @@
  * (security.*). */
 #include "report/report_int.h"
 
-#include "store/tsdb.h"
+#include "store/store.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -148,11 +148,12 @@ static int sec_device(report_build *b, const char *device_id)
 {
     sec_priv *pv = b->priv;
     int64_t sid;
-    if (tsdb_series_lookup(b->s->ts, device_id, "sys.connects", &sid) != 0) return 0;
+    if (STORE_TS(b->s->ts)->lookup(b->s->ts, device_id, "sys.connects", &sid) != 0) return 0;
     flood_acc a = {.threshold = b->p.flood_threshold};
     snprintf(a.r.device_id, sizeof a.r.device_id, "%s", device_id);
-    if (tsdb_query(b->s->ts, sid, b->p.from_ms, b->p.to_ms, 0, connects_cb, &a, NULL) < 0)
-        return 0; /* logged by tsdb; the device counts as no data */
+    if (STORE_TS(b->s->ts)->query(b->s->ts, sid, b->p.from_ms, b->p.to_ms, 0, connects_cb, &a,
+                                  NULL) < 0)
+        return 0; /* logged by the store; the device counts as no data */
     pv->connects_total += a.r.connects;
     pv->flood_intervals += a.r.flood_intervals;
     if (a.r.flood_intervals > 0) pv->devices_with_floods++;

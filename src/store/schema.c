@@ -4,7 +4,7 @@
  * stored compactly by the tsdb module and device_data is exposed by the API. */
 #include "store/schema.h"
 
-#include "store/tsdb.h"
+#include "store/sqlite/tsdb.h"
 
 static const char core_v1[] =
     "CREATE TABLE users("

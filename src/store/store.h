@@ -20,10 +20,13 @@
 #ifndef IOTAD_STORE_STORE_H
 #define IOTAD_STORE_STORE_H
 
+#include "core/point.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum { STORE_OK = 0, STORE_NOTFOUND = 1, STORE_ERR = -1, STORE_ECONSTRAINT = -19 };
 
@@ -274,12 +277,110 @@ typedef struct {
     int (*scan_enabled)(store *st, void (*fn)(void *arg, const store_rule *r), void *arg);
 } store_rules_ops;
 
-/* ---- time series (the SQLite chunk store itself is store/tsdb.h, driven by the writer) ---- */
+/* ---- time series: what a plain handle answers about them (the store itself is store_ts) ---- */
 typedef struct {
     /* The id of the newest row of the durability log stored now (0: none); log ids grow with
      * every commit and are never reused. */
     int64_t (*log_head)(store *st);
 } store_series_ops;
+
+/* ---- the time-series store: series, their points, the durability log ----
+ * One per server, opened on the loop's handle (store_ts_open): the back-end opens what else it
+ * needs (the SQLite one a second connection for the writer thread, store/sqlite/tsdb.c). The
+ * ingest writer (store/writer.c) is its only writer: one thread that writes a group of batches
+ * per transaction (write) and does the housekeeping between groups; any thread may call the
+ * readers. A series is named by (device id, metric) and known by an integer id.
+ * Results: 0, or negative (STORE_TS_E_*; a lookup of a missing series is negative too). */
+typedef struct store_ts store_ts;
+
+enum {
+    STORE_TS_E_STORE = -1,        /* not stored: the commit failed (I/O error, ...) */
+    STORE_TS_E_FULL = -2,         /* not stored: the disk or the database's size limit is full */
+    STORE_TS_E_SERIES_LIMIT = -3, /* this batch not stored: over max_series_per_device */
+};
+
+typedef struct {
+    int64_t log_keep_after; /* log rows above this are kept until released (0: none) */
+    bool full_sync;         /* commits durable on power loss (else only on process crash) */
+} store_ts_options;
+
+/* One device's points in a write. In: points sorted by metric, then time
+ * (ingest_points_sort); internal (iotad's own sys.* series) is exempt from the series limit.
+ * Out: status 0 or STORE_TS_E_SERIES_LIMIT (this batch not stored; the others are), the
+ * points that replaced an earlier one (same series and ms) and those dropped as older than
+ * their series' stored chunks. */
+typedef struct {
+    const char *device_id;
+    const ingest_point *points;
+    size_t n;
+    bool internal;
+    int status;
+    uint32_t replaced, too_old;
+} store_ts_batch;
+
+typedef struct {
+    uint64_t series;           /* series known in memory */
+    uint64_t heads_loaded;     /* series whose newest points are in memory */
+    uint64_t head_bytes;       /* their memory */
+    uint64_t points_appended;  /* accepted since open */
+    uint64_t points_dropped;   /* older than their series' stored chunks, since open */
+    uint64_t chunks_written;   /* full chunks written since open */
+    uint64_t bytes_chunks;     /* their encoded size */
+    uint64_t points_in_chunks; /* their points */
+    uint64_t log_rows;         /* points in the durability log (since the last checkpoint) */
+    uint64_t checkpoints;
+} store_ts_stats;
+
+typedef void (*store_ts_point_fn)(void *arg, int64_t ts, double v);
+typedef void (*store_ts_bucket_fn)(void *arg, int64_t bucket_ts, double min, double max, double avg,
+                                   uint64_t count);
+typedef void (*store_ts_metric_fn)(void *arg, const char *metric, int64_t series_id);
+typedef void (*store_ts_log_fn)(void *arg, int64_t row, const char *device_id, const char *metric,
+                                int64_t ts, double v);
+
+typedef struct {
+    /* Final checkpoint, then frees everything the store opened. */
+    void (*close)(store_ts *t);
+
+    /* Writer thread. */
+    /* One transaction with the points of n batches (devices over max_series_per_device,
+     * 0 = no limit, are refused one by one): 0 once durable, with *seq the log row id naming
+     * the commit; else STORE_TS_E_STORE or _FULL with the error text in msg (rolled back). */
+    int (*write)(store_ts *t, store_ts_batch *b, size_t n, uint64_t max_series_per_device,
+                 int64_t *seq, char *msg, size_t cap);
+    int (*delete_device)(store_ts *t, const char *device_id); /* every series, own txn */
+    int (*checkpoint)(store_ts *t); /* makes the in-memory state durable, empties the log */
+    /* Retention: drops what ends before cutoff_ms and refuses older points from now on. */
+    int (*delete_before)(store_ts *t, int64_t cutoff_ms);
+    /* A small write that leaves the data as it was: whether commits can succeed again after a
+     * failure. 0, STORE_TS_E_FULL or STORE_TS_E_STORE with the error text in msg. */
+    int (*probe)(store_ts *t, char *msg, size_t cap);
+
+    /* The log as a record of commits (docs/design.md): rows <= upto are no longer needed (any
+     * thread); the points of the rows after `after`, in row order (at start-up, before the
+     * writer appends): the number of points or negative. */
+    void (*log_release)(store_ts *t, int64_t upto);
+    int (*log_scan)(store_ts *t, int64_t after, store_ts_log_fn cb, void *arg);
+
+    /* Readers (any thread). */
+    int (*lookup)(store_ts *t, const char *device_id, const char *metric, int64_t *series_id);
+    /* cb for each metric of the device, by name: the count or negative. */
+    int (*list_metrics)(store_ts *t, const char *device_id, store_ts_metric_fn cb, void *arg);
+    /* Raw points from_ms <= ts < to_ms, ascending, at most limit (0 = no limit); *next_ts
+     * (may be NULL) gets the first point's time left out, or -1. The count or negative. */
+    int (*query)(store_ts *t, int64_t series_id, int64_t from_ms, int64_t to_ms, size_t limit,
+                 store_ts_point_fn cb, void *arg, int64_t *next_ts);
+    /* Aggregates in buckets aligned to multiples of step_ms since the epoch, one call per
+     * non-empty bucket, ascending: the count or negative. */
+    int (*rollup)(store_ts *t, int64_t series_id, int64_t from_ms, int64_t to_ms, int64_t step_ms,
+                  store_ts_bucket_fn cb, void *arg);
+    void (*stats)(store_ts *t, store_ts_stats *out);
+} store_ts_ops;
+
+/* Every back-end's time-series store starts with this. */
+struct store_ts {
+    const store_ts_ops *ops;
+};
 
 /* ---- incidents: status, assignment, linked anomalies and a timeline ---- */
 typedef struct {
@@ -635,6 +736,9 @@ typedef struct store_backend {
     const store_reports_ops *reports;
     const store_report_queries_ops *report_queries;
     const store_export_ops *exports;
+    /* Opens the time-series store of the database st is connected to (st stays the caller's
+     * and must outlive it). 0, or -1 with the reason in err. */
+    int (*ts_open)(store *st, const store_ts_options *opt, store_ts **out, char *err, size_t cap);
 } store_backend;
 
 /* Every back-end's handle starts with this. */
@@ -683,6 +787,24 @@ static inline int store_commit_or_rollback(store *st)
 #define STORE_REPORTS(st) ((st)->be->reports)
 #define STORE_REPORT_QUERIES(st) ((st)->be->report_queries)
 #define STORE_EXPORTS(st) ((st)->be->exports)
+
+/* The time-series store of st's database (store_ts_ops). A back-end without one: -1 with
+ * the reason in err, never a crash. */
+static inline int store_ts_open(store *st, const store_ts_options *opt, store_ts **out, char *err,
+                                size_t cap)
+{
+    *out = NULL;
+    if (!st->be->ts_open) {
+        snprintf(err, cap, "the %s back-end has no time-series store", st->be->name);
+        return -1;
+    }
+    return st->be->ts_open(st, opt, out, err, cap);
+}
+static inline void store_ts_close(store_ts *t)
+{
+    if (t) t->ops->close(t);
+}
+#define STORE_TS(t) ((t)->ops)
 
 /* Generic helpers over the tables (store.c). */
 /* The stored setting, or def when there is none. */

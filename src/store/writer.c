@@ -1,14 +1,15 @@
 /* Group commit. The loop thread appends jobs to a mutex-protected list and signals the
- * writer; the writer takes the whole list, writes every point in one transaction, commits,
- * and hands the list back through uv_async to the loop, which runs the completions. Points
- * arriving while a commit is in progress form the next group, so the batch size grows with
- * the load and each fsync is shared by every job in it. Housekeeping (checkpoints,
- * retention) runs on the same thread between groups, since it needs the write connection. */
+ * writer; the writer takes the whole list, writes every point in one transaction (one call of
+ * the time-series store's write, store.h), commits, and hands the list back through uv_async
+ * to the loop, which runs the completions. Points arriving while a commit is in progress form
+ * the next group, so the batch size grows with the load and each fsync is shared by every job
+ * in it. Housekeeping (checkpoints, retention) runs on the same thread between groups, since
+ * the store has one writer. What a back-end needs around a commit (SQLite: its write lock's
+ * gate, WAL checkpoints) is the back-end's (store/sqlite/ts.c). */
 #include "store/writer.h"
 
 #include "core/log.h"
 #include "core/util.h"
-#include "store/db.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,8 +22,7 @@ const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS] = {
 
 struct writer {
     uv_loop_t *loop;
-    sqlite3 *db;
-    tsdb *ts;
+    store_ts *ts;
     writer_options opt;
     pthread_t thread;
     pthread_mutex_t mu;
@@ -36,15 +36,10 @@ struct writer {
     bool overloaded; /* loop thread only */
     void (*drain_cb)(void *);
     void *drain_arg;
-    writer_stats stats;     /* guarded by mu */
-    bool retention_changed; /* guarded by mu */
-    /* WAL checkpoints run on their own thread and connection, so that copying WAL pages into
-     * the database never happens inside a group commit (it did: SQLite's automatic checkpoint
-     * runs in the COMMIT that crosses the threshold, and showed up as ack-latency spikes). */
-    sqlite3 *ckpt_db;
-    pthread_t ckpt_thread;
-    pthread_cond_t ckpt_cond; /* its own: a submit must always wake the writer */
-    bool ckpt_running;
+    writer_stats stats;      /* guarded by mu */
+    bool retention_changed;  /* guarded by mu */
+    store_ts_batch *batches; /* writer thread: the group's jobs as the store's batches */
+    size_t batches_cap;
     uint64_t dropped; /* writer thread: points older than the series' stored chunks */
     /* Store failure (see writer.h). fail_status and fail_msg are written under mu by the
      * writer thread; the loop reads fail_status without the lock (at every submit) and
@@ -92,37 +87,9 @@ static void record_latency(writer_stats *st, int64_t submit_ns, int64_t now_ns)
 static void delete_devices(writer *w, writer_job *head)
 {
     for (writer_job *j = head; j; j = j->next)
-        if (j->op == WRITER_OP_DELETE_DEVICE && tsdb_delete_device(w->ts, j->device_id) != 0)
+        if (j->op == WRITER_OP_DELETE_DEVICE &&
+            STORE_TS(w->ts)->delete_device(w->ts, j->device_id) != 0)
             log_error("delete_device_failed", "device=%s", j->device_id);
-}
-
-/* The WRITER_E_* for the write connection's last error. */
-static int store_error(writer *w, char *msg, size_t cap)
-{
-    int code = sqlite3_errcode(w->db);
-    snprintf(msg, cap, "%s", code == SQLITE_OK ? "out of memory" : sqlite3_errmsg(w->db));
-    return code == SQLITE_FULL ? WRITER_E_FULL : WRITER_E_STORE;
-}
-
-/* Whether the job would create series beyond its device's limit (1), not (0), or an error
- * (< 0). Its points are sorted by metric, so each new name is counted once. */
-static int over_series_limit(writer *w, const writer_job *j)
-{
-    uint64_t fresh = 0;
-    for (size_t i = 0; i < j->n; i++) {
-        if (i > 0 && strcmp(j->points[i].metric, j->points[i - 1].metric) == 0) continue;
-        int64_t sid;
-        int rc = tsdb_series_find(w->ts, j->device_id, j->points[i].metric, &sid);
-        if (rc == TSDB_E_NOT_FOUND)
-            fresh++;
-        else if (rc != 0)
-            return rc;
-    }
-    if (fresh == 0) return 0;
-    uint64_t have;
-    int rc = tsdb_device_series(w->ts, j->device_id, &have);
-    if (rc != 0) return rc;
-    return have + fresh > w->opt.max_series_per_device;
 }
 
 /* Writes one group in a transaction. Returns WRITER_OK when durable, else a WRITER_E_* with
@@ -134,55 +101,49 @@ static int write_group(writer *w, writer_job *head, size_t *points, char *msg, s
     /* Batches may arrive in any order; the store appends fastest (and keeps everything) when
      * each series grows in time. Sorted before the transaction: it holds SQLite's write lock,
      * which the loop's own writes wait for. (Large HTTP batches arrive sorted already.) */
-    for (writer_job *j = head; j; j = j->next)
-        if (j->op == WRITER_OP_POINTS && ingest_points_sort(j->points, j->n) != 0) {
+    size_t n = 0;
+    for (writer_job *j = head; j; j = j->next) {
+        if (j->op != WRITER_OP_POINTS) continue;
+        if (ingest_points_sort(j->points, j->n) != 0) {
             snprintf(msg, cap, "out of memory");
             return WRITER_E_STORE;
         }
-    db_gate_yield(w->opt.gate, 50);
-    if (sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return store_error(w, msg, cap);
+        n++;
+    }
+    if (n > w->batches_cap) {
+        size_t ncap = n < 64 ? 64 : n * 2;
+        store_ts_batch *nb = realloc(w->batches, ncap * sizeof *nb);
+        if (!nb) {
+            snprintf(msg, cap, "out of memory");
+            return WRITER_E_STORE;
+        }
+        w->batches = nb;
+        w->batches_cap = ncap;
+    }
+    size_t k = 0;
+    for (writer_job *j = head; j; j = j->next)
+        if (j->op == WRITER_OP_POINTS)
+            w->batches[k++] = (store_ts_batch){
+                .device_id = j->device_id, .points = j->points, .n = j->n, .internal = j->internal};
+    int64_t seq = 0;
+    int rc =
+        STORE_TS(w->ts)->write(w->ts, w->batches, n, w->opt.max_series_per_device, &seq, msg, cap);
+    if (rc != 0) return rc;
+    k = 0;
     for (writer_job *j = head; j; j = j->next) {
+        j->seq = seq;
         if (j->op != WRITER_OP_POINTS) continue;
-        if (w->opt.max_series_per_device && !j->internal) {
-            int over = over_series_limit(w, j);
-            if (over < 0) goto fail;
-            if (over) { /* refused whole; the rest of the group goes on */
-                j->status = WRITER_E_SERIES_LIMIT;
-                continue;
-            }
+        store_ts_batch *bt = &w->batches[k++];
+        if (bt->status != 0) {
+            j->status = bt->status;
+            continue;
         }
-        const char *last_metric = NULL;
-        int64_t sid = 0;
-        for (size_t i = 0; i < j->n; i++) {
-            ingest_point *p = &j->points[i];
-            if (!last_metric || strcmp(last_metric, p->metric) != 0) {
-                if (tsdb_series_get_or_create(w->ts, j->device_id, p->metric, &sid) != 0) goto fail;
-                last_metric = p->metric;
-            }
-            int arc = tsdb_append(w->ts, sid, p->ts_ms, p->value);
-            if (arc < 0) goto fail;
-            if (arc == TSDB_DROPPED_TOO_OLD) {
-                w->dropped++;
-                j->too_old++;
-            } else if (arc == TSDB_REPLACED) {
-                j->replaced++;
-            }
-        }
+        j->replaced = bt->replaced;
+        j->too_old = bt->too_old;
+        w->dropped += bt->too_old;
         *points += j->n;
     }
-    if (tsdb_pre_commit(w->ts) != 0 || sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    int64_t seq = tsdb_log_last_id(w->ts); /* names this commit for the detectors' watermark */
-    for (writer_job *j = head; j; j = j->next)
-        j->seq = seq;
-    tsdb_after_commit(w->ts);
     return WRITER_OK;
-fail:;
-    int rc = store_error(w, msg, cap);
-    db_rollback(w->db);
-    tsdb_after_rollback(w->ts);
-    return rc;
 }
 
 /* ---- store failure ---------------------------------------------------------------------- */
@@ -238,11 +199,11 @@ static void probe(writer *w)
     int64_t now = util_now_ms();
     if (now < w->next_probe_ms) return;
     char msg[160];
-    int rc = tsdb_write_probe(w->ts, msg, sizeof msg);
+    int rc = STORE_TS(w->ts)->probe(w->ts, msg, sizeof msg);
     if (rc == 0)
         store_ok(w);
     else
-        store_failed(w, rc == TSDB_E_FULL ? WRITER_E_FULL : WRITER_E_STORE, msg, 0);
+        store_failed(w, rc, msg, 0);
 }
 
 static void housekeeping(writer *w, int64_t *last_checkpoint_ms, int64_t *last_retention_ms)
@@ -254,7 +215,7 @@ static void housekeeping(writer *w, int64_t *last_checkpoint_ms, int64_t *last_r
     int64_t now = util_now_ms();
     if (now - *last_checkpoint_ms >= w->opt.checkpoint_interval_ms) {
         *last_checkpoint_ms = now;
-        if (tsdb_checkpoint(w->ts) != 0) log_warn("checkpoint_failed", "%s", "");
+        if (STORE_TS(w->ts)->checkpoint(w->ts) != 0) log_warn("checkpoint_failed", "%s", "");
     }
     pthread_mutex_lock(&w->mu);
     int64_t retention_ms = w->opt.retention_ms; /* writer_set_retention changes it */
@@ -263,7 +224,7 @@ static void housekeeping(writer *w, int64_t *last_checkpoint_ms, int64_t *last_r
     pthread_mutex_unlock(&w->mu);
     if (retention_ms > 0 && (changed || now - *last_retention_ms >= 60000)) {
         *last_retention_ms = now;
-        if (tsdb_delete_before(w->ts, now - retention_ms) != 0)
+        if (STORE_TS(w->ts)->delete_before(w->ts, now - retention_ms) != 0)
             log_warn("retention_failed", "%s", "");
     }
 }
@@ -351,45 +312,6 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-static void *checkpoint_main(void *arg)
-{
-    writer *w = arg;
-    pthread_mutex_lock(&w->mu);
-    while (!w->stopping) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_nsec += 250 * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&w->ckpt_cond, &w->mu, &deadline);
-        if (w->stopping) break;
-        pthread_mutex_unlock(&w->mu);
-        /* PASSIVE: copies what it can without waiting for readers or the writer */
-        sqlite3_wal_checkpoint_v2(w->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        pthread_mutex_lock(&w->mu);
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-/* Moves WAL checkpointing off the commit path; on any failure SQLite's automatic checkpoint
- * stays in place. */
-static void start_checkpointer(writer *w)
-{
-    const char *path = sqlite3_db_filename(w->db, "main");
-    if (!path || !path[0] || db_open(path, DB_SYNC_FULL, &w->ckpt_db) != 0) return;
-    pthread_cond_init(&w->ckpt_cond, NULL);
-    if (pthread_create(&w->ckpt_thread, NULL, checkpoint_main, w) != 0) {
-        db_close(w->ckpt_db);
-        w->ckpt_db = NULL;
-        return;
-    }
-    w->ckpt_running = true;
-    sqlite3_wal_autocheckpoint(w->db, 0);
-}
-
 static void run_completions(writer *w)
 {
     pthread_mutex_lock(&w->mu);
@@ -417,12 +339,11 @@ static void on_async(uv_async_t *h)
     run_completions(h->data);
 }
 
-int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt, writer **out)
+int writer_start(uv_loop_t *loop, store_ts *ts, const writer_options *opt, writer **out)
 {
     writer *w = calloc(1, sizeof *w);
     if (!w) return -1;
     w->loop = loop;
-    w->db = wdb;
     w->ts = ts;
     w->opt = *opt;
     if (w->opt.checkpoint_interval_ms <= 0) w->opt.checkpoint_interval_ms = 10000;
@@ -431,7 +352,6 @@ int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *
     pthread_cond_init(&w->cond, NULL);
     uv_async_init(loop, &w->async, on_async);
     w->async.data = w;
-    start_checkpointer(w);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         uv_close((uv_handle_t *)&w->async, NULL);
         free(w);
@@ -555,10 +475,11 @@ static void replay_point(void *arg, int64_t row, const char *device_id, const ch
     p->value = v;
 }
 
-int writer_log_replay(tsdb *ts, int64_t after, void (*cb)(void *arg, writer_job *job), void *arg)
+int writer_log_replay(store_ts *ts, int64_t after, void (*cb)(void *arg, writer_job *job),
+                      void *arg)
 {
     replay_ctx c = {.cb = cb, .arg = arg};
-    int rc = tsdb_log_scan(ts, after, replay_point, &c);
+    int rc = STORE_TS(ts)->log_scan(ts, after, replay_point, &c);
     replay_flush(&c);
     free(c.v);
     return rc;
@@ -569,6 +490,7 @@ static void free_writer(uv_handle_t *h)
     writer *w = h->data;
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
+    free(w->batches);
     free(w);
 }
 
@@ -578,16 +500,7 @@ void writer_stop(writer *w)
     w->stopping = true;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->mu);
-    pthread_mutex_lock(&w->mu);
-    if (w->ckpt_running) pthread_cond_signal(&w->ckpt_cond);
-    pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
-    if (w->ckpt_running) {
-        pthread_join(w->ckpt_thread, NULL);
-        db_close(w->ckpt_db);
-        pthread_cond_destroy(&w->ckpt_cond);
-        sqlite3_wal_autocheckpoint(w->db, 1000); /* back to SQLite's default for the close */
-    }
     run_completions(w);
     uv_close((uv_handle_t *)&w->async, free_writer);
 }

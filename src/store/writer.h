@@ -1,15 +1,13 @@
-/* The ingest writer: one thread that owns the SQLite write connection and turns queued
- * point batches into group commits. Producers (the event loop) submit jobs; after the
- * transaction holding a job's points is durable, the job's completion runs on the loop
- * thread (that is where MQTT PUBACKs and HTTP 202s are sent). */
+/* The ingest writer: one thread, the only writer of the time-series store (store.h's
+ * store_ts, any back-end), that turns queued point batches into group commits. Producers (the event
+ * loop) submit jobs; after the transaction holding a job's points is durable, the job's completion
+ * runs on the loop thread (that is where MQTT PUBACKs and HTTP 202s are sent). */
 #ifndef IOTAD_STORE_WRITER_H
 #define IOTAD_STORE_WRITER_H
 
 #include "core/point.h"
-#include "store/db.h"
-#include "store/tsdb.h"
+#include "store/store.h"
 
-#include <sqlite3.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -20,11 +18,12 @@ enum { WRITER_OP_POINTS = 0, WRITER_OP_DELETE_DEVICE = 1 };
 
 /* A job's status once the writer is done with it. */
 enum {
-    WRITER_OK = 0,              /* durable */
-    WRITER_E_STORE = -1,        /* not stored: the commit failed (I/O error, ...) */
-    WRITER_E_FULL = -2,         /* not stored: the disk (or the database's size limit) is full */
-    WRITER_E_SERIES_LIMIT = -3, /* this job not stored: it would take its device over
-                                   max_series_per_device (the rest of the group is) */
+    WRITER_OK = 0,                     /* durable */
+    WRITER_E_STORE = STORE_TS_E_STORE, /* not stored: the commit failed (I/O error, ...) */
+    WRITER_E_FULL = STORE_TS_E_FULL,   /* not stored: the disk (or the database's size limit)
+                                          is full */
+    WRITER_E_SERIES_LIMIT = STORE_TS_E_SERIES_LIMIT, /* this job not stored: it would take its
+                                   device over max_series_per_device (the rest of the group is) */
 };
 
 typedef void (*writer_done_fn)(writer_job *job, int status, void *arg);
@@ -37,7 +36,7 @@ struct writer_job {
     size_t n;
     int op;        /* WRITER_OP_* */
     int status;    /* WRITER_OK or a WRITER_E_* (not stored) */
-    int64_t seq;   /* once durable: the log row id of its commit (tsdb_log_last_id) */
+    int64_t seq;   /* once durable: the log row id of its commit (store_ts write's *seq) */
     bool internal; /* iotad's own series (sys.*): exempt from max_series_per_device */
     /* once durable: points that replaced an earlier one (same series and ms), and points
      * not stored because they are older than their series' stored chunks */
@@ -51,7 +50,6 @@ typedef struct {
     int64_t checkpoint_interval_ms;
     int64_t retention_ms; /* 0 = keep forever */
     size_t queue_max_points;
-    db_gate *gate; /* optional: a loop connection waiting for the write lock goes first */
     uint64_t max_series_per_device; /* 0 = no limit */
 } writer_options;
 
@@ -73,8 +71,8 @@ extern const double writer_latency_bounds_ms[WRITER_LATENCY_BUCKETS];
  * the first write that succeeds ends the failure. The log gets one line when the failure
  * starts, one every 30 s while it lasts and one when it ends, however many jobs are refused. */
 
-/* Starts the thread. wdb is used only by the writer thread from now on. */
-int writer_start(uv_loop_t *loop, sqlite3 *wdb, tsdb *ts, const writer_options *opt, writer **out);
+/* Starts the thread, from now on the only one that writes to ts. */
+int writer_start(uv_loop_t *loop, store_ts *ts, const writer_options *opt, writer **out);
 /* Creates a job for n points (malloc'ed); the job owns them once created (NULL: not created,
  * the caller keeps them). ingest_job_from_batch (ingest/ingest.h) makes one from a batch. */
 writer_job *writer_job_new(const char *device_id, ingest_point *points, size_t n,
@@ -100,7 +98,8 @@ void writer_set_retention(writer *w, int64_t retention_ms);
  * maybe never seen by their consumer) as jobs, one per device and log row, seq = the row, in
  * commit order; each is handed to cb, which takes it. Returns the number of points or a
  * negative error. */
-int writer_log_replay(tsdb *ts, int64_t after, void (*cb)(void *arg, writer_job *job), void *arg);
+int writer_log_replay(store_ts *ts, int64_t after, void (*cb)(void *arg, writer_job *job),
+                      void *arg);
 /* Commits everything queued, runs the remaining completions, stops the thread (loop thread). */
 void writer_stop(writer *w);
 

@@ -8,8 +8,8 @@
 #include "helpers.h"
 
 #include "store/db.h"
-#include "store/device_data.h"
-#include "store/tsdb.h"
+#include "store/sqlite/device_data.h"
+#include "store/sqlite/tsdb.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
 #include "report/export.h"
 #include "store/db.h"
 #include "store/sqlite/sqlite.h"
-#include "store/tsdb.h"
+#include "store/sqlite/tsdb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +70,8 @@ static int setup(void **state)
     f->s.db = f->rdb;
     f->s.st = store_sqlite_wrap(f->rdb);
     assert_non_null(f->s.st);
-    f->s.ts = f->ts;
+    f->s.ts = store_sqlite_ts_wrap(f->ts, f->wdb);
+    assert_non_null(f->s.ts);
     *state = f;
     return 0;
 }
@@ -79,6 +80,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     store_close(f->s.st);
+    store_ts_close(f->s.ts);
     tsdb_close(f->ts);
     db_close(f->rdb);
     db_close(f->wdb);

@@ -8,7 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "store/tsdb.h"
+#include "store/sqlite/tsdb.h"
 
 #include <math.h>
 #include <pthread.h>

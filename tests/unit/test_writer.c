@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "store/db.h"
-#include "store/tsdb.h"
+#include "store/sqlite/sqlite.h"
 #include "store/writer.h"
 #include "ingest/ingest.h"
 
@@ -134,8 +134,9 @@ typedef struct {
     char dir[64];
     char path[128];
     uv_loop_t loop;
-    sqlite3 *db, *wdb;
-    tsdb *ts;
+    sqlite3 *db;
+    store *st;
+    store_ts *ts;
     writer *w;
     int done, failed, drained;
     int last_status;
@@ -151,12 +152,13 @@ static int setup_with(void **state, size_t queue_max, uint64_t max_series)
     uv_loop_init(&f->loop);
     assert_int_equal(db_open(f->path, DB_SYNC_NORMAL, &f->db), 0);
     assert_int_equal(db_migrate(f->db), 0);
-    assert_int_equal(db_open(f->path, DB_SYNC_NORMAL, &f->wdb), 0);
-    assert_int_equal(tsdb_open(f->wdb, f->db, NULL, &f->ts), 0);
+    assert_non_null(f->st = store_sqlite_wrap(f->db));
+    char err[256];
+    assert_int_equal(store_ts_open(f->st, &(store_ts_options){0}, &f->ts, err, sizeof err), 0);
     writer_options o = {.checkpoint_interval_ms = 60000,
                         .queue_max_points = queue_max,
                         .max_series_per_device = max_series};
-    assert_int_equal(writer_start(&f->loop, f->wdb, f->ts, &o, &f->w), 0);
+    assert_int_equal(writer_start(&f->loop, f->ts, &o, &f->w), 0);
     *state = f;
     return 0;
 }
@@ -181,8 +183,8 @@ static int teardown(void **state)
     fixture *f = *state;
     if (f->w) writer_stop(f->w);
     uv_run(&f->loop, UV_RUN_DEFAULT);
-    tsdb_close(f->ts);
-    db_close(f->wdb);
+    store_ts_close(f->ts);
+    store_close(f->st);
     db_close(f->db);
     uv_loop_close(&f->loop);
     char cmd[160];
@@ -233,10 +235,10 @@ static void count_point(void *arg, int64_t ts, double v)
 static int stored(fixture *f, const char *dev)
 {
     int64_t sid;
-    if (tsdb_series_lookup(f->ts, dev, "temp", &sid) != 0) return 0;
+    if (STORE_TS(f->ts)->lookup(f->ts, dev, "temp", &sid) != 0) return 0;
     int n = 0;
     int64_t next;
-    tsdb_query(f->ts, sid, 0, INT64_MAX, 0, count_point, &n, &next);
+    STORE_TS(f->ts)->query(f->ts, sid, 0, INT64_MAX, 0, count_point, &n, &next);
     return n;
 }
 
@@ -370,7 +372,7 @@ static int metric_count(fixture *f, const char *dev)
     int64_t sid;
     const char *all[] = {"a", "b", "c", "d", "e", "sys.x"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        n += tsdb_series_lookup(f->ts, dev, all[i], &sid) == 0;
+        n += STORE_TS(f->ts)->lookup(f->ts, dev, all[i], &sid) == 0;
     return (int)n;
 }
 

@@ -51,6 +51,7 @@ static const store_backend sqlite_backend = {
     .reports = &sqlite_reports_ops,
     .report_queries = &sqlite_report_queries_ops,
     .exports = &sqlite_export_ops,
+    .ts_open = sqlite_ts_open,
 };
 
 store *store_sqlite_wrap(sqlite3 *db)

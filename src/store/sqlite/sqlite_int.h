@@ -12,6 +12,9 @@ typedef struct {
     bool owned; /* closed by store_close */
 } sqlite_store;
 
+/* store_backend.ts_open (ts.c) */
+int sqlite_ts_open(store *st, const store_ts_options *opt, store_ts **out, char *err, size_t cap);
+
 static inline sqlite3 *SQ(store *st)
 {
     return ((sqlite_store *)st)->db;

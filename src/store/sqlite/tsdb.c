@@ -39,7 +39,7 @@
  *
  * Ids come from AUTOINCREMENT so the id of a deleted series is never reused by a new one
  * while the log may still hold its points. */
-#include "store/tsdb.h"
+#include "store/sqlite/tsdb.h"
 
 #include "core/hmap.h"
 #include "core/log.h"

@@ -2,9 +2,9 @@
  * the series table, then streams each series' points in [from, to) from the store, a page at a
  * time, so memory stays bounded whatever the range. The row id (and the "id" column, which
  * the brief has as a UUID) is derived from series id and timestamp: "<series>-<ts>". */
-#include "store/device_data.h"
+#include "store/sqlite/device_data.h"
 
-#include "store/tsdb.h"
+#include "store/sqlite/tsdb.h"
 
 #include <stdint.h>
 #include <stdio.h>
