@@ -11,6 +11,12 @@ loopback ports with a temporary data directory and prints one JSON object per sc
   bench/abuse.py slowloris [N] [R]  QoS 1 ack latency of 20 normal devices (bench_loadgen,
                                     R msgs/s, default 1000) without, then during, N (10000)
                                     slow-header HTTP connections kept open from 127.0.2.x
+                                    (ratios during/without), the load average, and the
+                                    server's CPU per slow connection per second (attack
+                                    alone, less idle); IOTAD_BIN picks the binary
+  bench/abuse.py slowloris-order [N] [R]  the same attack: slow-connection reads the loop
+                                    thread does between two reads of device sockets
+                                    (traced with perf; root), a count the load cannot blur
   bench/abuse.py offline [N] [K]    N (20) silent MQTT devices with keepalive K s (4): time
                                     from their last packet to the server closing them (and
                                     marking them offline), as a multiple of K
@@ -307,7 +313,24 @@ def loadgen(srv, creds_file, rate, seconds, lag, label):
     return json.loads(out.stdout)
 
 
-def slowloris(n=10000, rate=1000):
+def proc_cpu_s(pid, tid=None):
+    """CPU seconds (user + system) of a process, or of one of its threads."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_window(srv, seconds):
+    """CPU seconds of the whole server and of its event-loop thread over seconds."""
+    a, am = proc_cpu_s(srv.proc.pid), proc_cpu_s(srv.proc.pid, srv.proc.pid)
+    time.sleep(seconds)
+    return proc_cpu_s(srv.proc.pid) - a, proc_cpu_s(srv.proc.pid, srv.proc.pid) - am
+
+
+def slowloris_server():
+    """A server with 20 normal devices (their credentials in a file for bench_loadgen), the
+    descriptor limit raised for the attacker's connections."""
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -316,14 +339,28 @@ def slowloris(n=10000, rate=1000):
     with open(creds, "w") as f:
         for i in range(20):
             f.write("%s %s\n" % srv.device(f"normal-{i}"))
-    res = {"bench": "abuse_slowloris", "slow_connections": n, "rate": rate}
+    return srv, creds
+
+
+def slowloris(n=10000, rate=1000):
+    srv, creds = slowloris_server()
+    res = {"bench": "abuse_slowloris", "slow_connections": n, "rate": rate,
+           "binary": os.path.relpath(BIN, ROOT), "loadavg_start": os.getloadavg()}
+    window = 10
+    idle_cpu, idle_loop = cpu_window(srv, window)
     ref = loadgen(srv, creds, rate, 10, 3600, "reference")
     ready = os.path.join(srv.tmp, "attacker-ready")
     att = subprocess.Popen([sys.executable, os.path.abspath(__file__), "attacker", str(srv.http),
-                            str(n), "40", ready], stdout=subprocess.PIPE)
+                            str(n), str(30 + window), ready], stdout=subprocess.PIPE)
     while not os.path.exists(ready):
         time.sleep(0.1)
     time.sleep(5)  # let the server accept them all
+    # the server's CPU with the attack alone (lines every 2 s, deadline closes every 10 s, the
+    # reconnects), less its idle CPU over as long: what slow connections cost
+    att_cpu, att_loop = cpu_window(srv, window)
+    res["cpu_idle_s"], res["cpu_attack_s"] = round(idle_cpu, 3), round(att_cpu, 3)
+    res["cpu_us_per_slow_conn_s"] = round((att_cpu - idle_cpu) / n / window * 1e6, 3)
+    res["loop_cpu_us_per_slow_conn_s"] = round((att_loop - idle_loop) / n / window * 1e6, 3)
     res["metrics_during_ms"] = round((get_latency(srv.http, "/metrics") or -1) * 1000, 1)
     m = urllib.request.urlopen(srv.url + "/metrics", timeout=30).read().decode()
     res["http_connections_during"] = int(float(re.search(
@@ -333,12 +370,69 @@ def slowloris(n=10000, rate=1000):
     for k, r in (("reference", ref), ("during", during)):
         res[k] = {x: r.get(x) for x in ("p50_ms", "p99_ms", "p999_ms", "max_ms", "acked",
                                          "unacked", "conn_lost", "msgs_per_s")}
+    res["p50_ratio"] = round(during["p50_ms"] / max(ref["p50_ms"], 1e-3), 2)
+    res["p99_ratio"] = round(during["p99_ms"] / max(ref["p99_ms"], 1e-3), 2)
     m = urllib.request.urlopen(srv.url + "/metrics", timeout=30).read().decode()
     res["header_timeouts"] = int(float(re.search(
         r"^iotad_http_header_timeouts_total (\S+)$", m, re.M).group(1)))
+    res["loadavg_end"] = os.getloadavg()
     rc, took = srv.stop()
     res["exit_code"], res["stop_s"] = rc, round(took, 2)
     print(json.dumps(res))
+
+
+def slowloris_order(n=10000, rate=1000, seconds=8):
+    """Work queued ahead of devices during the slowloris, counted rather than timed: the
+    loop thread's read(2) calls are traced (perf, root) while the devices publish, and each
+    run of slow-connection reads between two reads of device sockets is counted. A figure the
+    machine's load does not change: before the device loop, a device's packet waited behind
+    every slow connection that became readable before it."""
+    srv, creds = slowloris_server()
+    ready = os.path.join(srv.tmp, "attacker-ready")
+    att = subprocess.Popen([sys.executable, os.path.abspath(__file__), "attacker", str(srv.http),
+                            str(n), str(seconds + 20), ready], stdout=subprocess.PIPE)
+    while not os.path.exists(ready):
+        time.sleep(0.1)
+    time.sleep(5)
+    lg = subprocess.Popen([os.path.join(ROOT, "build", "bench_loadgen"), "mqtt", "--port",
+                           str(srv.mqtt), "--creds", creds, "--connections", "20", "--qos", "1",
+                           "--rate", str(rate), "--duration", str(seconds + 3), "--ts-lag",
+                           "1800", "--label", "order"], stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    ss = subprocess.run(["ss", "-tnpH", "state", "established", f"sport = :{srv.mqtt}"],
+                        capture_output=True, text=True).stdout
+    device_fds = {int(x) for x in re.findall(rf"pid={srv.proc.pid},fd=(\d+)", ss)}
+    trace = os.path.join(srv.tmp, "perf.data")
+    subprocess.run(["perf", "record", "-q", "-e", "syscalls:sys_enter_read", "-t",
+                    str(srv.proc.pid), "-o", trace, "--", "sleep", str(seconds)], check=True)
+    acks = json.loads(lg.communicate()[0])
+    script = subprocess.run(["perf", "script", "-i", trace, "-F", "trace"], capture_output=True,
+                            text=True).stdout
+    runs, cur, device_reads, slow_reads = [], 0, 0, 0
+    for line in script.splitlines():
+        m = re.search(r"fd: 0x([0-9a-f]+)", line)
+        if not m:
+            continue
+        fd = int(m.group(1), 16)
+        if fd in device_fds:
+            device_reads += 1
+            runs.append(cur)
+            cur = 0
+        elif fd > 20:  # the listeners, the database and the loops' own descriptors are below
+            slow_reads += 1
+            cur += 1
+    runs.sort()
+    att.communicate()
+    rc, _ = srv.stop()
+    print(json.dumps({
+        "bench": "abuse_slowloris_order", "binary": os.path.relpath(BIN, ROOT),
+        "slow_connections": n, "rate": rate, "loadavg": os.getloadavg(),
+        "device_sockets": len(device_fds), "device_reads": device_reads,
+        "slow_reads": slow_reads,
+        "slow_reads_between_device_reads": {
+            "p50": runs[len(runs) // 2], "p99": runs[int(len(runs) * 0.99)],
+            "p999": runs[int(len(runs) * 0.999)], "max": runs[-1]},
+        "ack_p50_ms": acks["p50_ms"], "ack_p99_ms": acks["p99_ms"], "exit_code": rc}))
 
 
 def offline(n=20, keepalive=4):
@@ -406,4 +500,5 @@ if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else "nested"
     args = [int(a) for a in sys.argv[2:]]
     {"nested": nested, "overload": overload, "slowloris": slowloris,
+     "slowloris-order": slowloris_order,
      "offline": offline, "stop": stop}[cmd](*args)

@@ -82,7 +82,8 @@ static int cmd_serve(int argc, char **argv)
     server s;
     if (server_start(&s, &cfg, &loop) != 0) {
         log_error("start_failed", "%s", "see the messages above");
-        if (s.ready || s.http || s.mqtt || s.https || s.mqtts || s.writer) server_stop(&s);
+        if (s.ready || s.http || s.mqtt || s.https || s.mqtts || s.writer || s.devloop)
+            server_stop(&s);
         uv_run(&loop, UV_RUN_DEFAULT);
         server_destroy(&s);
         uv_loop_close(&loop);

@@ -18,6 +18,7 @@
 #include "report/reports.h"
 #include "core/connlimit.h"
 #include "core/log.h"
+#include "core/subloop.h"
 #include "pipeline/shards.h"
 #include "core/util.h"
 #include "core/workers.h"
@@ -372,7 +373,10 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                            .retention_ms = s->cfg.retention_days * 86400000LL,
                            .queue_max_points = (size_t)cfg->queue_max_points,
                            .max_series_per_device = (uint64_t)cfg->max_series_per_device};
-    if (writer_start(loop, s->ts, &wopt, &s->writer) != 0) return -1;
+    /* 1 ms: the longest an HTTP burst holds back MQTT reads and PUBACKs */
+    if (subloop_start(loop, 1000, &s->devloop) != 0) return -1;
+    uv_loop_t *devloop = subloop_loop(s->devloop);
+    if (writer_start(devloop, s->ts, &wopt, &s->writer) != 0) return -1;
     writer_on_drain(s->writer, on_drain, s);
 
     unsigned ndecode = cfg->decode_threads > 0 ? (unsigned)cfg->decode_threads
@@ -392,7 +396,9 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                                 .max_connections = (unsigned)cfg->max_connections,
                                 .ws_max_message = 1 << 20,
                                 .header_timeout_ms = (unsigned)cfg->http_header_timeout_s * 1000,
-                                .limits = s->limits};
+                                .limits = s->limits,
+                                .yield = subloop_yield,
+                                .yield_arg = s->devloop};
     static const http_callbacks hcb = {api_on_request};
     if (http_server_start(loop, cfg->http_listen, &hopt, &hcb, s, &s->http) != 0) {
         log_error("listen_failed", "listener=http addr=%s option=http_listen", cfg->http_listen);
@@ -405,7 +411,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                                 .max_connections = (unsigned)cfg->max_connections,
                                 .connect_timeout_ms = 10000,
                                 .limits = s->limits};
-    if (mqtt_server_start(loop, cfg->mqtt_listen, &mopt, mqtt_ingest_callbacks(), s, &s->mqtt) !=
+    if (mqtt_server_start(devloop, cfg->mqtt_listen, &mopt, mqtt_ingest_callbacks(), s, &s->mqtt) !=
         0) {
         log_error("listen_failed", "listener=mqtt addr=%s option=mqtt_listen", cfg->mqtt_listen);
         return -1;
@@ -417,7 +423,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
         log_error("listen_failed", "listener=https addr=%s option=https_listen", cfg->https_listen);
         return -1;
     }
-    if (cfg->mqtts_listen[0] && mqtt_server_start(loop, cfg->mqtts_listen, &mopt,
+    if (cfg->mqtts_listen[0] && mqtt_server_start(devloop, cfg->mqtts_listen, &mopt,
                                                   mqtt_ingest_callbacks(), s, &s->mqtts) != 0) {
         log_error("listen_failed", "listener=mqtts addr=%s option=mqtts_listen", cfg->mqtts_listen);
         return -1;
@@ -510,6 +516,7 @@ void server_stop(server *s)
                   (long long)s->detect_applied);
     }
     anomalies_persist_watermark(s);
+    subloop_stop(s->devloop);   /* the main loop returns once the device loop is empty too */
     if (!s->handles_on) return; /* a start that failed before them (a listen port in use) */
     s->handles_on = false;
     uv_timer_stop(&s->tick);
@@ -521,6 +528,8 @@ void server_stop(server *s)
 
 void server_destroy(server *s)
 {
+    subloop_free(s->devloop); /* its handles (the writer's among them) have closed */
+    s->devloop = NULL;
     if (s->audit_anchored) /* the last head, after every thread that appends has stopped */
         audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
                                &s->audit_checkpointed);

@@ -48,6 +48,10 @@ typedef int (*server_offload_fn)(struct workers *pool, void (*work)(void *arg),
 typedef struct server {
     config cfg;
     uv_loop_t *loop;
+    /* the device loop (core/subloop.h), on the loop thread and served first: the MQTT
+     * listeners and the writer's completions, so that a burst of HTTP events (a slowloris)
+     * does not hold back PUBACKs */
+    struct subloop *devloop;
     sqlite3 *db;         /* loop thread: API reads/writes and time-series queries */
     struct store *st;    /* loop thread: the storage interface over db (store/store.h) */
     struct store_ts *ts; /* the time-series store (store/store.h); written by the writer only */

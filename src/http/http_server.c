@@ -1366,9 +1366,24 @@ static ssize_t tls_read(http_conn *c, const char *data, ssize_t nread)
     return n == -2 ? UV_EOF : n < 0 ? UV_EPROTO : 0;
 }
 
+static void yield(http_server *s)
+{
+    if (s->opt.yield) s->opt.yield(s->opt.yield_arg);
+}
+
+static void read_conn(http_conn *c, ssize_t nread, const uv_buf_t *buf);
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     http_conn *c = stream->data;
+    http_server *s = c->srv;
+    read_conn(c, nread, buf);
+    yield(s); /* after this connection's read is handled: nothing of it is half done */
+}
+
+static void read_conn(http_conn *c, ssize_t nread, const uv_buf_t *buf)
+{
+    uv_stream_t *stream = (uv_stream_t *)&c->tcp;
     http_server *s = c->srv;
     if (c->tls && nread > 0) nread = tls_read(c, buf->base, nread); /* plaintext handled there */
     bool shared = buf->base == s->shared && s->shared_busy;
@@ -1511,7 +1526,15 @@ static void log_ratelimited_refusal(http_server *s, const char *peer, connlim_re
  * between. Not calling uv_accept makes libuv stop watching the listener until it is called. */
 #define ACCEPT_BURST 64
 
+static void accept_one(uv_stream_t *listener, int status);
+
 static void on_connection(uv_stream_t *listener, int status)
+{
+    accept_one(listener, status);
+    yield(listener->data);
+}
+
+static void accept_one(uv_stream_t *listener, int status)
 {
     http_server *s = listener->data;
     if (status < 0) {
@@ -1594,6 +1617,7 @@ static void tick(http_server *s)
         c->on_resume_list = false;
         if (!c->closing) conn_process(c);
         http_conn_unref(c);
+        yield(s);
     }
     while (s->flush_head) {
         http_conn *c = s->flush_head;
@@ -1601,6 +1625,7 @@ static void tick(http_server *s)
         c->on_flush_list = false;
         if (!c->closing) conn_flush(c);
         http_conn_unref(c);
+        yield(s);
     }
 }
 
@@ -1670,6 +1695,7 @@ static void sweep_cb(uv_timer_t *t)
             send_error(c, 408);
             conn_write_some(c);
             conn_close(c);
+            yield(s);
             continue;
         }
         if (now - c->last_active > idle) {

@@ -77,8 +77,13 @@ typedef struct {
      * header, not an idle timer that each byte resets (slowloris). Over it: 408 and close.
      * 0: 10 s. */
     unsigned header_timeout_ms;
-    connlimit *limits; /* shared admission (per address, descriptor budget); NULL: none */
-    struct tls_ctx *tls;      /* HTTPS (net/tls.h) with this context, or NULL */
+    connlimit *limits;   /* shared admission (per address, descriptor budget); NULL: none */
+    struct tls_ctx *tls; /* HTTPS (net/tls.h) with this context, or NULL */
+    /* Called between connections while the server works through a burst (each read, accept,
+     * deadline close and flush): lets the owner run more urgent work (core/subloop.h) instead
+     * of having it wait behind thousands of events. NULL: none. */
+    void (*yield)(void *arg);
+    void *yield_arg;
 } http_server_options;
 
 #define HTTP_BODY_ALWAYS_ADMITTED (64 * 1024)

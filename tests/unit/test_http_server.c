@@ -1355,6 +1355,32 @@ static void test_slow_header_gets_408_at_the_header_deadline(void **state)
     server_down(ts);
 }
 
+/* The owner's yield hook runs between connections during bursts (each accept and each read
+ * at least): server.c runs the device loop there, so MQTT acks do not queue behind thousands
+ * of HTTP events. */
+static void count_yield(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+static void test_the_owner_is_given_a_yield_between_connections(void **state)
+{
+    (void)state;
+    static int yields;
+    yields = 0;
+    http_server_options opt = {.yield = count_yield, .yield_arg = &yields};
+    test_server *ts = server_up("127.0.0.1:0", &opt);
+    enum { N = 5 };
+    for (int i = 0; i < N; i++) {
+        client *cl = cl_open_port(ts->port);
+        response r;
+        free(roundtrip(cl, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 200, &r));
+        cl_close(cl);
+    }
+    server_down(ts); /* joins the server's thread: yields is read after its last write */
+    assert_true(yields >= 2 * N);
+}
+
 /* Per-address caps: the listener closes a connection over the cap at once. */
 static void test_connections_over_the_per_address_cap_are_closed(void **state)
 {
@@ -1509,6 +1535,7 @@ int main(void)
         cmocka_unit_test(test_connections_over_the_limit_are_closed_and_counted),
         cmocka_unit_test(test_request_bodies_over_the_budget_get_503_before_the_body),
         cmocka_unit_test(test_slow_header_gets_408_at_the_header_deadline),
+        cmocka_unit_test(test_the_owner_is_given_a_yield_between_connections),
         cmocka_unit_test(test_connections_over_the_per_address_cap_are_closed),
         cmocka_unit_test(test_server_stop_sends_going_away_to_websocket_clients),
         cmocka_unit_test(test_ipv6_loopback_listen_serves_requests),
