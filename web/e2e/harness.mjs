@@ -21,7 +21,8 @@ function findBinary() {
 
 /**
  * Options (all optional): dist (web dir to serve), dataDir (reuse one, e.g. after stop({ keep:
- * true })), httpPort (e.g. the same port again after a restart), args (more `serve` flags).
+ * true })), keepDataDir (never remove it), httpPort (e.g. the same port again after a restart),
+ * args (more `serve` flags).
  */
 export async function startIotad(opts = {}) {
   const bin = findBinary();
@@ -36,7 +37,7 @@ export async function startIotad(opts = {}) {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   // never leave a server behind, even if the runner dies mid-suite (e.g. SIGPIPE, Ctrl-C)
-  let keep = false;
+  let keep = !!opts.keepDataDir; // a caller's own data dir survives even a crash
   const reap = () => {
     if (proc.exitCode === null) proc.kill('SIGKILL');
     if (!keep) rmSync(dataDir, { recursive: true, force: true });

@@ -302,7 +302,7 @@ test('drag-to-zoom changes the axis; live points do not undo it; a zoomed span g
 
   // in a preset range, the span becomes the URL's range and is fetched again
   await p.getByRole('radio', { name: '1 h' }).click();
-  await p.getByText('Rollups: 1m average').waitFor();
+  await p.getByText('Rollups: 5 s buckets').waitFor();
   // painted by the new plot over the hour (the live plot's 15 minutes and points linger until then)
   await p.waitForFunction(() => {
     const e = document.querySelector('[data-testid="chart-temp"]');
@@ -316,15 +316,29 @@ test('drag-to-zoom changes the axis; live points do not undo it; a zoomed span g
     const e = document.querySelector('[data-testid="chart-temp"]');
     return e && Number(e.dataset.xMin) === f && Number(e.dataset.xMax) === t;
   }, [from, to]);
-  await p.getByTestId('range-note').filter({ hasText: 'raw points' }).waitFor(); // finer resolution for a short span
+  await p.getByTestId('range-note').filter({ hasText: '1 s buckets' }).waitFor(); // finer resolution for a short span
   // the URL is the view: reloading it shows the same span
   await p.reload();
   await p.waitForFunction(([f, t]) => {
     const e = document.querySelector('[data-testid="chart-temp"]');
     return e && Number(e.dataset.xMin) === f && Number(e.dataset.xMax) === t;
   }, [from, to]);
+  // Earlier / Later move the span by half its width; each is a step in the history
+  const spanAt = ([f, t]) => p.waitForFunction(([f, t]) => {
+    const e = document.querySelector('[data-testid="chart-temp"]');
+    return e && Number(e.dataset.xMin) === f && Number(e.dataset.xMax) === t;
+  }, [f, t]);
+  const shift = Math.trunc((to - from) * -0.5);
+  await p.getByRole('button', { name: 'Earlier' }).click();
+  await spanAt([from + shift, to + shift]);
+  assert.equal(new URL(p.url()).searchParams.get('from'), String(from + shift));
+  await p.getByRole('button', { name: 'Later' }).click();
+  await spanAt([from, to]);
   await p.goBack();
-  await p.getByText('Rollups: 1m average').waitFor();
+  await spanAt([from + shift, to + shift]);
+  await p.goBack();
+  await p.goBack();
+  await p.getByText('Rollups: 5 s buckets').waitFor();
   await p.context().close();
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Device, Rule } from '@/api/types';
-import { fleetGroups, hourlyBySeverity, ruleThresholds, stepFor } from '@/lib/shape';
+import { bucketStep, fleetGroups, fmtStep, hourlyBySeverity, panWindow, ruleThresholds } from '@/lib/shape';
 import { describeRange, rangeFromParams, rangeToParams, resolveRange } from '@/lib/range';
 import { xScaleRange, yScaleRange } from '@/components/TimeSeriesChart';
 import { deviceRange } from '@/features/devices/Telemetry';
@@ -22,11 +22,19 @@ describe('chart ranges', () => {
     expect(a).toBeLessThan(5);
     expect(b).toBeGreaterThan(5);
   });
-  it('resolution follows the span', () => {
-    expect(stepFor(2 * 3_600_000)).toBe('raw');
-    expect(stepFor(86_400_000)).toBe('1m');
-    expect(stepFor(7 * 86_400_000)).toBe('5m');
-    expect(stepFor(30 * 86_400_000)).toBe('1h');
+  it('buckets: a round width giving at most ~1,000 per chart, 1 s at the least', () => {
+    expect(bucketStep(86_400_000)).toBe(120_000); // 24 h: 2 min, 720 buckets
+    expect(bucketStep(3_600_000)).toBe(5_000);
+    expect(bucketStep(7 * 86_400_000)).toBe(900_000);
+    expect(bucketStep(60_000)).toBe(1_000);
+    expect(bucketStep(3 * 365 * 86_400_000)).toBe(2 * 86_400_000);
+    for (const span of [1e6, 3.3e7, 8.64e7, 6.05e8, 2.6e9]) expect(span / bucketStep(span)).toBeLessThanOrEqual(1000);
+    expect([fmtStep(5000), fmtStep(120_000), fmtStep(3_600_000), fmtStep(2 * 86_400_000)]).toEqual(['5 s', '2 min', '1 h', '2 d']);
+  });
+  it('pans half a span earlier or later, never past now', () => {
+    expect(panWindow(1000, 2000, -0.5, 10_000)).toEqual({ from: 500, to: 1500 });
+    expect(panWindow(1000, 2000, 0.5, 10_000)).toEqual({ from: 1500, to: 2500 });
+    expect(panWindow(8000, 9000, 0.5, 9200)).toEqual({ from: 8200, to: 9200 });
   });
   it('thresholds: enabled above/below rules of this device, or of its type, or of all', () => {
     const rule = (over: Partial<Rule>): Rule => ({ id: 1, name: 'r', device_id: null, device_type: null, metric: 'temp', kind: 'above', threshold: 30, for_ms: 0, severity: 'warning', enabled: true, ...over });

@@ -90,7 +90,7 @@ export interface DataQuery {
   from?: string | number;
   to?: string | number;
   limit?: number;
-  step?: 'raw' | '1m' | '5m' | '1h';
+  step?: 'raw' | '1m' | '5m' | '1h' | '1d' | number;
 }
 
 export interface EventQuery {

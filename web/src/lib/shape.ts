@@ -216,12 +216,26 @@ export function statusSpans(events: DeviceEvent[], now: number): StatusSpan[] {
   return spans;
 }
 
-/** Resolution for an absolute span: raw points up to 3 h, then 1-minute, 5-minute, 1-hour rollups. */
-export function stepFor(spanMs: number): 'raw' | '1m' | '5m' | '1h' {
-  if (spanMs <= 3 * 3_600_000) return 'raw';
-  if (spanMs <= 2 * 86_400_000) return '1m';
-  if (spanMs <= 10 * 86_400_000) return '5m';
-  return '1h';
+/** Bucket widths the charts use (ms), smallest first. */
+const NICE_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400].map((s) => s * 1000);
+
+/**
+ * Bucket width for a chart over `spanMs` (ms): the smallest round width that gives at most
+ * `buckets` buckets (about a pixel each); min/max/avg per bucket come from the API's rollup, so
+ * a chart costs the same at 1,000 or 1,000,000 points in range. 1 s at the least (the API's).
+ */
+export function bucketStep(spanMs: number, buckets = CHART_BUCKETS): number {
+  const want = spanMs / buckets;
+  return NICE_STEPS.find((s) => s >= want) ?? Math.ceil(want / 86_400_000) * 86_400_000;
+}
+export const CHART_BUCKETS = 1000;
+
+/** "5 s", "2 min", "1 h", "2 d". */
+export function fmtStep(ms: number): string {
+  if (ms < 60_000) return `${ms / 1000} s`;
+  if (ms < 3_600_000) return `${ms / 60_000} min`;
+  if (ms < 86_400_000) return `${ms / 3_600_000} h`;
+  return `${ms / 86_400_000} d`;
 }
 
 /** Threshold lines of the enabled above/below rules that apply to a device's metric. */
@@ -239,9 +253,17 @@ export function ruleThresholds(
 
 /** Time range presets of the device detail view. */
 export type RangeKey = 'live' | '1h' | '24h' | '7d';
-export const RANGES: Record<RangeKey, { label: string; from: string; step: 'raw' | '1m' | '5m' | '1h'; windowMs: number }> = {
-  live: { label: 'Live', from: '-15m', step: 'raw', windowMs: 15 * 60_000 },
-  '1h': { label: '1 h', from: '-1h', step: '1m', windowMs: 3_600_000 },
-  '24h': { label: '24 h', from: '-24h', step: '5m', windowMs: 86_400_000 },
-  '7d': { label: '7 d', from: '-7d', step: '1h', windowMs: 7 * 86_400_000 },
+export const RANGES: Record<RangeKey, { label: string; windowMs: number }> = {
+  live: { label: 'Live', windowMs: 15 * 60_000 },
+  '1h': { label: '1 h', windowMs: 3_600_000 },
+  '24h': { label: '24 h', windowMs: 86_400_000 },
+  '7d': { label: '7 d', windowMs: 7 * 86_400_000 },
 };
+
+/** A window of `spanMs` moved by `frac` of its width (negative: earlier), never past `now`. */
+export function panWindow(from: number, to: number, frac: number, now: number): { from: number; to: number } {
+  const span = to - from;
+  let f = from + Math.trunc(span * frac);
+  if (f + span > now) f = now - span;
+  return { from: f, to: f + span };
+}

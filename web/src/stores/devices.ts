@@ -5,6 +5,7 @@ import { useMemo } from 'react';
 import { create } from 'zustand';
 import { api } from '@/api/client';
 import type { Device, DeviceInput } from '@/api/types';
+import { buildFleetIndex, matchFleet, sortDevices, type FleetIndex } from '@/lib/fleetIndex';
 import { sortIds, uniquePrefix } from '@/lib/ids';
 
 export type SortKey = 'name' | 'type' | 'location' | 'status' | 'last_seen' | 'created_at';
@@ -18,6 +19,7 @@ export interface DeviceSort {
   order: 'asc' | 'desc';
 }
 
+const FIRST_PAGE = 200;
 const PAGE = 10000;
 
 interface DevicesState {
@@ -26,6 +28,10 @@ interface DevicesState {
   loading: boolean;
   error: string | null;
   loadedAt: number;
+  /** devices on the server (the count while `partial`) */
+  total: number;
+  /** only the first page is in `items` yet; the rest is loading */
+  partial: boolean;
   filter: DeviceFilter;
   sort: DeviceSort;
   load: (force?: boolean) => Promise<void>;
@@ -39,6 +45,29 @@ interface DevicesState {
   remove: (id: string) => Promise<void>;
 }
 
+const TOUCH_FLUSH_MS = 1000;
+const touched = new Map<string, number>();
+let touchTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Applies the queued touches (devices seen publishing) in one update. */
+export function flushTouches(): void {
+  if (touchTimer !== undefined) clearTimeout(touchTimer);
+  touchTimer = undefined;
+  if (touched.size === 0) return;
+  const { items, index } = useDevices.getState();
+  let next: Device[] | null = null;
+  for (const [id, ts] of touched) {
+    const i = index.get(id);
+    if (i === undefined) continue;
+    const d = items[i];
+    if (d.status === 'online' && (d.last_seen ?? 0) >= ts) continue;
+    next ??= items.slice();
+    next[i] = { ...d, status: 'online', last_seen: Math.max(d.last_seen ?? 0, ts) };
+  }
+  touched.clear();
+  if (next) useDevices.setState({ items: next });
+}
+
 function indexOf(items: Device[]): Map<string, number> {
   return new Map(items.map((d, i) => [d.id, i]));
 }
@@ -49,6 +78,8 @@ export const useDevices = create<DevicesState>((set, get) => ({
   loading: false,
   error: null,
   loadedAt: 0,
+  total: 0,
+  partial: false,
   filter: { q: '', type: '', status: '' },
   sort: { key: 'name', order: 'asc' },
 
@@ -58,19 +89,29 @@ export const useDevices = create<DevicesState>((set, get) => ({
     if (!force && s.loadedAt && Date.now() - s.loadedAt < 30_000) return;
     set({ loading: true, error: null });
     try {
-      const all: Device[] = [];
-      for (let offset = 0; ; offset += PAGE) {
-        const r = await api.devices({ limit: PAGE, offset, sort: 'name', order: 'asc' });
-        all.push(...r.items);
-        if (r.items.length < PAGE || (r.total !== undefined && all.length >= r.total)) break;
+      // a first small page shows rows at once; the rest follows in big pages, applied in one go
+      // (every change of `items` re-sorts and re-indexes the whole fleet)
+      const first = await api.devices({ limit: FIRST_PAGE, offset: 0, sort: 'name', order: 'asc' });
+      const all: Device[] = first.items;
+      const total = first.total ?? all.length;
+      if (all.length >= FIRST_PAGE && all.length < total) set({ items: all, index: indexOf(all), loadedAt: Date.now(), total, partial: true });
+      if (all.length >= FIRST_PAGE) {
+        for (let offset = all.length; ; offset += PAGE) {
+          const r = await api.devices({ limit: PAGE, offset, sort: 'name', order: 'asc' });
+          all.push(...r.items);
+          if (r.items.length < PAGE || (r.total !== undefined && all.length >= r.total)) break;
+        }
       }
-      set({ items: all, index: indexOf(all), loading: false, loadedAt: Date.now() });
+      // a device registered while paging shifts later pages by one: keep each id once
+      const seen = new Set<string>();
+      const items = all.filter((d) => !seen.has(d.id) && !!seen.add(d.id));
+      set({ items, index: indexOf(items), loading: false, loadedAt: Date.now(), total: items.length, partial: false });
     } catch (e) {
-      set({ loading: false, error: (e as Error).message });
+      set({ loading: false, partial: false, error: (e as Error).message });
     }
   },
   setItems(items) {
-    set({ items, index: indexOf(items), loadedAt: Date.now() });
+    set({ items, index: indexOf(items), loadedAt: Date.now(), total: items.length, partial: false });
   },
   setFilter(f) {
     set({ filter: { ...get().filter, ...f } });
@@ -93,9 +134,10 @@ export const useDevices = create<DevicesState>((set, get) => ({
     if (i === undefined) return;
     const d = items[i];
     if (d.status === 'online' && (d.last_seen ?? 0) >= ts - 5000) return; // avoid churn
-    const next = items.slice();
-    next[i] = { ...d, status: 'online', last_seen: Math.max(d.last_seen ?? 0, ts) };
-    set({ items: next });
+    // points arrive from many devices at once: one new fleet array per second, not per device
+    // (each new array re-sorts and re-indexes 100,000 rows)
+    touched.set(id, Math.max(touched.get(id) ?? 0, ts));
+    touchTimer ??= setTimeout(flushTouches, TOUCH_FLUSH_MS);
   },
   async create(d) {
     const dev = await api.createDevice(d);
@@ -121,29 +163,34 @@ export const useDevices = create<DevicesState>((set, get) => ({
   },
 }));
 
-const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+/** Display order and search index of one items array, per sort (rebuilt when the fleet changes). */
+const views = new WeakMap<Device[], Map<string, { sorted: Device[]; ix?: FleetIndex }>>();
+function viewOf(items: Device[], sort: DeviceSort): { sorted: Device[]; ix?: FleetIndex } {
+  let m = views.get(items);
+  if (!m) views.set(items, (m = new Map()));
+  const k = `${sort.key}:${sort.order}`;
+  let v = m.get(k);
+  if (!v) m.set(k, (v = { sorted: sortDevices(items, sort.key, sort.order) }));
+  return v;
+}
 
-/** Filtered and sorted view of the fleet (pure; memoize on its inputs). */
+/**
+ * Filtered and sorted view of the fleet (pure; cached per items array and sort, so a new query
+ * over 100,000 devices is a few string scans: lib/fleetIndex.ts).
+ */
 export function selectVisible(items: Device[], filter: DeviceFilter, sort: DeviceSort): Device[] {
-  const q = filter.q.trim().toLowerCase();
-  const out = items.filter(
-    (d) =>
-      (!filter.type || d.type === filter.type) &&
-      (!filter.status || (filter.status === 'online') === (d.status === 'online')) &&
-      (!q ||
-        d.name.toLowerCase().includes(q) ||
-        d.id.toLowerCase().startsWith(q) ||
-        (d.location ?? '').toLowerCase().includes(q) ||
-        (d.type ?? '').toLowerCase().includes(q)),
-  );
-  const dir = sort.order === 'asc' ? 1 : -1;
-  const k = sort.key;
-  out.sort((a, b) => {
-    let c: number;
-    if (k === 'last_seen' || k === 'created_at') c = (a[k] ?? -1) - (b[k] ?? -1);
-    else c = collator.compare(String(a[k] ?? ''), String(b[k] ?? ''));
-    return c !== 0 ? c * dir : collator.compare(a.name, b.name);
-  });
+  const v = viewOf(items, sort);
+  const q = filter.q.trim();
+  if (!q && !filter.type && !filter.status) return v.sorted;
+  const hit = q ? matchFleet((v.ix ??= buildFleetIndex(v.sorted)), q) : null;
+  const out: Device[] = [];
+  for (let i = 0; i < v.sorted.length; i++) {
+    const d = v.sorted[i];
+    if (hit && !hit[i]) continue;
+    if (filter.type && d.type !== filter.type) continue;
+    if (filter.status && (filter.status === 'online') !== (d.status === 'online')) continue;
+    out.push(d);
+  }
   return out;
 }
 

@@ -34,7 +34,7 @@ const ROW_H = 44;
 const CARD_H = 76;
 
 export default function DevicesPage() {
-  const { items, loading, error, filter, sort, load, setFilter, setSort, create, loadedAt } = useDevices();
+  const { items, loading, error, filter, sort, load, setFilter, setSort, create, loadedAt, partial, total } = useDevices();
   const isAdmin = can(useAuth((s) => s.user?.role), 'admin');
   const users = useUsers();
   const loadUsers = users.load;
@@ -76,7 +76,7 @@ export default function DevicesPage() {
 
   return (
     <div className="flex h-full flex-col">
-      <PageHeader title="Devices" description={loadedAt ? `${visible.length.toLocaleString()} of ${items.length.toLocaleString()} devices` : undefined}>
+      <PageHeader title="Devices" description={loadedAt ? (partial ? `Loading… first ${items.length.toLocaleString()} of ${total.toLocaleString()} devices` : `${visible.length.toLocaleString()} of ${items.length.toLocaleString()} devices`) : undefined}>
         <Button variant="outline" onClick={() => load(true)} aria-label="Reload devices">
           <RefreshCw className={loading ? 'animate-spin' : ''} />
         </Button>
@@ -107,7 +107,7 @@ export default function DevicesPage() {
         </div>
       )}
       <Card className="flex min-h-[320px] flex-1 flex-col overflow-hidden">
-        <div role="table" aria-label="Devices" aria-rowcount={visible.length + 1} className="flex min-h-0 flex-1 flex-col">
+        <div role="table" aria-label="Devices" aria-rowcount={visible.length + 1} className="flex min-h-0 flex-1 flex-col" data-testid="device-table" data-query={filter.q} data-count={visible.length}>
           <div role="rowgroup" className="border-b bg-muted/50">
             <div role="row" className="flex items-center gap-3 px-4 py-2 text-xs font-medium text-muted-foreground">
               {isAdmin && (

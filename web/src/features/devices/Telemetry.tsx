@@ -7,7 +7,7 @@
 // are markers with their expected range.
 import { useEffect, useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
-import { ZoomOut } from 'lucide-react';
+import { ChevronLeft, ChevronRight, ZoomOut } from 'lucide-react';
 import { api, optional } from '@/api/client';
 import type { Anomaly, Rule } from '@/api/types';
 import { liveStream } from '@/api/stream';
@@ -17,7 +17,7 @@ import { Card, CardContent, CardHeader, CardTitle } from '@/components/ui/card';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
 import { TimeSeriesChart } from '@/components/TimeSeriesChart';
 import { TimeRangePicker } from '@/components/TimeRangePicker';
-import { groupBuckets, groupRaw, mergeLive, RANGES, ruleThresholds, stepFor, type RangeKey, type Series } from '@/lib/shape';
+import { bucketStep, fmtStep, groupBuckets, groupRaw, mergeLive, panWindow, RANGES, ruleThresholds, type RangeKey, type Series } from '@/lib/shape';
 import { describeRange, rangeToParams, type TimeRange } from '@/lib/range';
 import { fmtTime } from '@/lib/utils';
 
@@ -37,7 +37,9 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
   const { key, abs } = deviceRange(params);
   const live = key === 'live' && !abs;
   const r = RANGES[key];
-  const step = abs ? stepFor(abs.to - abs.from) : r.step;
+  // Live: raw points; otherwise min/max/avg per ~pixel bucket over the span (bounded work per
+  // chart however many points the span holds)
+  const step = live ? 0 : bucketStep(abs ? abs.to - abs.from : r.windowMs);
   const [series, setSeries] = useState<Record<string, Series>>({});
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
@@ -51,10 +53,10 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
     let cancelled = false;
     setLoading(true);
     setError(null);
-    const from = abs ? abs.from : r.from;
-    const to = abs ? abs.to : undefined;
+    const to = abs ? abs.to : Date.now();
+    const from = abs ? abs.from : to - r.windowMs;
     api
-      .data(deviceId, { from, to, step: step === 'raw' ? undefined : step, limit: 20000 })
+      .data(deviceId, { from, to: abs ? to : undefined, step: step || undefined, limit: 20000 })
       .then((d) => {
         if (cancelled) return;
         setSeries(d.buckets ? groupBuckets(d.buckets) : groupRaw(d.points ?? []));
@@ -68,7 +70,7 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
     return () => {
       cancelled = true;
     };
-  }, [deviceId, key, abs?.from, abs?.to, r.from, step, gen]);
+  }, [deviceId, key, abs?.from, abs?.to, r.windowMs, step, gen]);
 
   useEffect(() => {
     optional(api.rules(), { items: [] }).then((x) => setRules(x.data.items), () => setRules([]));
@@ -116,6 +118,13 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
     p.set('range', key); // the preset to return to
     go(p, true);
   }
+  /** Earlier / later by half the span (Live becomes an absolute span). */
+  function pan(frac: number) {
+    const [f, t] = live && liveZoom ? liveZoom : xRange;
+    const p = rangeToParams(panWindow(f, t, frac, Date.now()), params);
+    p.set('range', key);
+    go(p, true);
+  }
   function resetZoom() {
     if (live) return setLiveZoom(null);
     pick(key);
@@ -123,7 +132,7 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
   const custom: TimeRange = abs ? { from: abs.from, to: abs.to } : { preset: '1h' };
 
   return (
-    <div className="space-y-3">
+    <div className="space-y-3" data-loading={loading ? 'true' : undefined}>
       <div className="flex flex-wrap items-end gap-2">
         <div role="radiogroup" aria-label="Time range" className="inline-flex rounded-md border bg-card p-0.5">
           {(Object.keys(RANGES) as RangeKey[]).map((k) => (
@@ -151,12 +160,20 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
         />
         <span className="text-xs text-muted-foreground" data-testid="range-note">
           {abs
-            ? `${describeRange({ from: abs.from, to: abs.to })} · ${step === 'raw' ? 'raw points' : `${step} average with min–max band`}`
+            ? `${describeRange({ from: abs.from, to: abs.to })} · ${fmtStep(step)} buckets: average with min–max band`
             : live
               ? 'Raw points of the last 15 minutes, updating live'
-              : `Rollups: ${r.step} average with min–max band`}
+              : `Rollups: ${fmtStep(step)} buckets, average with min–max band`}
           {' · drag across a chart to zoom'}
         </span>
+        <div className="inline-flex gap-1">
+          <Button size="sm" variant="outline" onClick={() => pan(-0.5)} aria-label="Earlier" title="Earlier (half the span)">
+            <ChevronLeft aria-hidden />
+          </Button>
+          <Button size="sm" variant="outline" onClick={() => pan(0.5)} aria-label="Later" title="Later (half the span)" disabled={live || (abs ? abs.to >= now : true)}>
+            <ChevronRight aria-hidden />
+          </Button>
+        </div>
         {zoomed && (
           <Button size="sm" variant="outline" onClick={resetZoom}>
             <ZoomOut aria-hidden /> Reset zoom

@@ -24,7 +24,8 @@ const SEVERITIES: Severity[] = ['critical', 'warning', 'info'];
 const SEV_COLOR: Record<Severity, string> = { critical: 'bg-destructive', warning: 'bg-warning', info: 'bg-primary' };
 
 export default function OverviewPage() {
-  const { items, loading, error, load, loadedAt } = useDevices();
+  const { items, loading, error, load, partial, loadedAt: at } = useDevices();
+  const loadedAt = partial ? 0 : at; // counts only over the whole fleet
   const role = useAuth((s) => s.user?.role);
   const reachable = useConnection((s) => s.reachable);
   const label = useDeviceLabel();
