@@ -184,7 +184,7 @@ test('a point published over MQTT appears on the live chart within a second', as
 
 test('rollup ranges and the status history render', async () => {
   await page.getByRole('radio', { name: '1 h' }).click();
-  await page.getByText('Rollups: 1m average').waitFor();
+  await page.getByText('Rollups: 5 s buckets').waitFor();
   await page.getByTestId('chart-temp').waitFor();
   await page.getByRole('tab', { name: 'Status history' }).click();
   await page.getByRole('cell', { name: 'online' }).first().waitFor();

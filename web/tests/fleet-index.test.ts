@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Device } from '@/api/types';
 import { buildFleetIndex, matchFleet, naturalKey, sortDevices } from '@/lib/fleetIndex';
-import { selectVisible } from '@/stores/devices';
+import { prepareSearch, selectVisible } from '@/stores/devices';
 
 const dev = (i: number, over: Partial<Device> = {}): Device => ({
   id: `0193a${String(i).padStart(5, '0')}-7000`, owner_id: 'o', name: `fleet-${i}`, type: ['meter', 'camera', 'valve'][i % 3],
@@ -65,6 +65,7 @@ describe('fleet search', () => {
     expect(all).toHaveLength(100000);
     expect(all[1].name).toBe('fleet-1');
     expect(selectVisible(many, { q: '', type: '', status: '' }, { key: 'name', order: 'asc' })).toBe(all); // cached
+    prepareSearch(many, { key: 'name', order: 'asc' }); // what the page does when idle
     const v = selectVisible(many, { q: 'fleet-7777', type: 'camera', status: '' }, { key: 'name', order: 'asc' });
     // fleet-7777 and fleet-7777x, of type camera (i % 3 === 1)
     expect(v.map((d) => d.name)).toEqual(['fleet-7777', 'fleet-77770', 'fleet-77773', 'fleet-77776', 'fleet-77779']);

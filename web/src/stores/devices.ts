@@ -174,6 +174,12 @@ function viewOf(items: Device[], sort: DeviceSort): { sorted: Device[]; ix?: Fle
   return v;
 }
 
+/** Builds the search index of a fleet and sort ahead of the first query (call when idle). */
+export function prepareSearch(items: Device[], sort: DeviceSort): void {
+  const v = viewOf(items, sort);
+  v.ix ??= buildFleetIndex(v.sorted);
+}
+
 /**
  * Filtered and sorted view of the fleet (pure; cached per items array and sort, so a new query
  * over 100,000 devices is a few string scans: lib/fleetIndex.ts).

@@ -15,7 +15,7 @@ import { StatusBadge } from '@/components/ui/badge';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
 import { Label } from '@/components/ui/label';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
-import { deviceTypes, selectVisible, useDevices, type SortKey } from '@/stores/devices';
+import { deviceTypes, prepareSearch, selectVisible, useDevices, type SortKey } from '@/stores/devices';
 import { can, useAuth } from '@/stores/auth';
 import { useUsers } from '@/stores/users';
 import { errorText } from '@/lib/latest';
@@ -57,6 +57,14 @@ export default function DevicesPage() {
   useEffect(() => setFilter({ q: dq }), [dq, setFilter]);
 
   const visible = useMemo(() => selectVisible(items, filter, sort), [items, filter, sort]);
+  // index the fleet for search while the page is idle, not on the first key press
+  useEffect(() => {
+    if (partial || items.length < 1000) return;
+    const w = window as Window & { requestIdleCallback?: (cb: () => void) => number; cancelIdleCallback?: (h: number) => void };
+    if (!w.requestIdleCallback) return;
+    const h = w.requestIdleCallback(() => prepareSearch(items, sort));
+    return () => w.cancelIdleCallback?.(h);
+  }, [items, sort, partial]);
   const types = useMemo(() => deviceTypes(items), [items]);
   const ownerName = useMemo(() => {
     const m = new Map(users.items.map((u) => [u.id, u.name || u.email]));
