@@ -50,6 +50,8 @@ describe('fleet search', () => {
     expect(hits('00042-7000')).toEqual([]); // inside the id, not its start
     expect(hits('meter\u0001site')).toEqual([]); // the separator is not searchable
     expect(hits('0site')).toEqual([]); // "...-10" + "Site" of the next row
+    expect(hits('fleet-10 site')).toEqual([]); // name + location of one row
+    expect(hits('3 camera')).toEqual([]);
   });
   it('agrees with a plain filter over the fleet', () => {
     for (const q of ['1', 'fleet-1', 'e 6', 'valve', 'x', '0193a0099']) {

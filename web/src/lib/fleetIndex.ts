@@ -13,7 +13,6 @@ const FIELD = '\u0001';
 // the separators never occur in a record's text or in a query
 const CTRL = /[\u0000\u0001]/;
 const strip = (s: string) => (CTRL.test(s) ? s.replace(/[\u0000\u0001]/g, ' ') : s);
-// eslint-disable-next-line no-control-regex
 const ASCII = /^[\u0000-\u007f]*$/;
 const DIGIT = /\d/;
 
@@ -71,7 +70,7 @@ const records = new WeakMap<Device, string>();
 function record(d: Device): string {
   let r = records.get(d);
   if (r === undefined) {
-    r = SEP + strip(`${d.name}${FIELD}${d.location ?? ''}${FIELD}${d.type ?? ''}`).toLowerCase();
+    r = `${SEP}${strip(d.name)}${FIELD}${strip(d.location ?? '')}${FIELD}${strip(d.type ?? '')}`.toLowerCase();
     records.set(d, r);
   }
   return r;
