@@ -184,10 +184,20 @@ async function deviceList(seed) {
 async function installFrameProbe(page) {
   await page.evaluate(() => {
     const w = window;
-    w.__frames = { loaf: [], deltas: [], running: true };
+    w.__frames = { loaf: [], long: [], deltas: [], running: true };
     try {
       const po = new PerformanceObserver((l) => {
-        for (const e of l.getEntries()) w.__frames.loaf.push(e.duration);
+        for (const e of l.getEntries()) {
+          w.__frames.loaf.push(e.duration);
+          // what ran in a long frame (script attribution), for the report
+          if (e.duration > 50)
+            w.__frames.long.push({
+              ms: Math.round(e.duration),
+              blocking_ms: Math.round(e.blockingDuration ?? 0),
+              render_ms: Math.round(e.renderStart ? e.startTime + e.duration - e.renderStart : 0),
+              scripts: (e.scripts ?? []).filter((x) => x.duration >= 5).map((x) => `${x.invoker || x.invokerType} ${Math.round(x.duration)} ms`).slice(0, 4),
+            });
+        }
       });
       po.observe({ type: 'long-animation-frame', buffered: false });
       w.__frames.po = po;
@@ -219,6 +229,7 @@ async function readFrameProbe(page) {
       loaf_supported: !f.loafUnsupported,
       longest_loaf_ms: Math.round(Math.max(0, ...f.loaf)),
       loaf_over_50ms: f.loaf.filter((x) => x > 50).length,
+      long_frames: f.long.sort((a, b) => b.ms - a.ms).slice(0, 8),
     };
   });
 }

@@ -168,6 +168,16 @@ test('a point published over MQTT appears on the live chart within a second', as
   assert.ok(med(lat.mqtt) < 1000 && med(lat.http) < 1000, `latencies ${JSON.stringify(lat)}`);
   await page.getByTestId('chart-humidity').waitFor();
   assert.equal(await chart.getAttribute('data-points'), '11');
+  // a point of one metric redraws its own chart only (the 1 s window tick redraws both)
+  const paints = () => page.evaluate(() => ['temp', 'humidity'].map((m) => Number(document.querySelector(`[data-testid="chart-${m}"]`).dataset.paints)));
+  const [t0p, h0p] = await paints();
+  for (let i = 0; i < 5; i++) {
+    const v = 60 + i;
+    await ingest({ temp: v });
+    await page.waitForFunction((x) => document.querySelector('[data-testid="chart-temp"]')?.dataset.lastValue === String(x), v, { polling: 'raf', timeout: 5000 });
+  }
+  const [t1p, h1p] = await paints();
+  assert.ok(t1p - t0p - (h1p - h0p) >= 5, `temp painted ${t1p - t0p} times, humidity ${h1p - h0p}`);
 
   // backfill ten minutes of history (one batch) so the screenshot shows a realistic chart
   const now = Date.now();
@@ -599,7 +609,20 @@ test('the devices list renders 10,000 devices and stays virtualized', async () =
   );
   metrics.create10kDevicesMs = Date.now() - t0;
 
-  // cold: a fresh page load of /devices (JS, session check, fetching all 10k, first paint)
+  // cold: a fresh page load of /devices (JS, session check, fetching all 10k, first paint);
+  // rows are shown from the first page on, while the rest still loads (recorded in the page)
+  await page.addInitScript(() => {
+    if (location.pathname !== '/devices') return;
+    window.__partialRows = false;
+    const mo = new MutationObserver(() => {
+      const head = document.querySelector('main header, main h1')?.parentElement?.textContent ?? '';
+      if (document.querySelector('[data-testid="device-row"]') && /Loading… first [\d,]+ of [\d,]+ devices/.test(head)) {
+        window.__partialRows = true;
+        mo.disconnect();
+      }
+    });
+    mo.observe(document, { subtree: true, childList: true, characterData: true });
+  });
   await page.goto(`${server.base}/devices`);
   await page.getByText(`${N.toLocaleString('en-US')} of ${N.toLocaleString('en-US')} devices`).waitFor({ timeout: 15000 });
   await page.getByTestId('device-row').first().waitFor();
@@ -630,7 +653,8 @@ test('the devices list renders 10,000 devices and stays virtualized', async () =
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="device-row"]')].some((r) => r.getAttribute('aria-rowindex') === '10001'));
   await screenshot(page, '14-devices-10k');
   await expectAccessible('devices 10k');
-  assert.ok(metrics.devicesList10kColdLoadMs < 5000, `cold load took ${metrics.devicesList10kColdLoadMs} ms`);
+  // (times go to metrics.json and bench/dashboard.mjs; no timing assertion on a shared machine)
+  assert.equal(await page.evaluate(() => window.__partialRows), true, 'rows shown before the whole fleet was loaded');
 });
 
 test('the device picker finds device 9,999 of 10,000 (server-side search, no cap)', async () => {

@@ -4,7 +4,8 @@
 // dashed lines. Drag across the plot to zoom (onZoom gets the span, in ms); the x range comes
 // from `zoom`, else `xRange`, else the data, every time data arrives, so live points never undo
 // a zoom. Double-click asks to reset it. After every paint the container's data-points /
-// data-last-ts / data-last-value / data-x-min / data-x-max attributes are updated (e2e checks).
+// data-last-ts / data-last-value / data-x-min / data-x-max / data-painted-at / data-paints
+// attributes are updated (e2e checks and bench/dashboard.mjs).
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -170,6 +171,7 @@ export function TimeSeriesChart({ metric, series, anomalies = [], height = 200, 
             el.dataset.xMin = String(Math.round((u.scales.x.min ?? 0) * 1000));
             el.dataset.xMax = String(Math.round((u.scales.x.max ?? 0) * 1000));
             el.dataset.paintedAt = String(performance.now());
+            el.dataset.paints = String(Number(el.dataset.paints ?? 0) + 1);
           },
         ],
       },

@@ -81,8 +81,9 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
     if (!live) return;
     const off = liveStream.on((m) => {
       if (m.type === 'points' && m.device_id === deviceId) {
+        // only the charts whose series changed redraw: each live window ends at its own newest
+        // point (or now, which ticks every second), see chartRange
         setSeries((s) => mergeLive(s, m.points, r.windowMs, Date.now()));
-        setNow(Date.now());
       } else if (m.type === 'anomaly' && m.anomaly?.device_id === deviceId) {
         setAnomalies((a) => [m.anomaly, ...a.filter((x) => x.id !== m.anomaly.id)]);
       }
@@ -96,7 +97,21 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
   useEffect(() => setLiveZoom(null), [live, deviceId]);
 
   const metrics = useMemo(() => Object.keys(series).filter((m) => isSys(m) === security).sort(), [series, security]);
+  // per-metric anomalies and thresholds, the same arrays until they change (a new array redraws
+  // the chart: a live point must not redraw every chart of the device)
+  const metricKey = metrics.join('\n');
+  const overlayMap = useMemo(() => {
+    const out = new Map<string, { am: Anomaly[]; th: ReturnType<typeof ruleThresholds> }>();
+    for (const m of metricKey.split('\n')) out.set(m, { am: anomalies.filter((a) => a.metric === m), th: ruleThresholds(rules, deviceId, deviceType, m) });
+    return out;
+  }, [metricKey, anomalies, rules, deviceId, deviceType]);
+  const overlays = (m: string) => overlayMap.get(m) ?? { am: [], th: [] };
   const xRange: [number, number] = abs ? [abs.from, abs.to] : [now - r.windowMs, now];
+  const chartRange = (sr: Series): [number, number] => {
+    if (!live) return xRange;
+    const end = Math.max(now, sr.ts.length ? sr.ts[sr.ts.length - 1] : 0);
+    return [end - r.windowMs, end];
+  };
   const zoom = live ? liveZoom : null;
   const zoomed = live ? !!liveZoom : !!abs;
 
@@ -202,7 +217,7 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
       ) : (
         <div className="grid gap-3 xl:grid-cols-2">
           {metrics.map((m) => {
-            const am = anomalies.filter((a) => a.metric === m);
+            const { am, th } = overlays(m);
             return (
               <Card key={m}>
                 <CardHeader className="flex-row items-center justify-between">
@@ -210,7 +225,7 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
                   {am.length > 0 && <Badge variant="destructive">{am.length} anomal{am.length === 1 ? 'y' : 'ies'}</Badge>}
                 </CardHeader>
                 <CardContent>
-                  <TimeSeriesChart metric={m} series={series[m]} anomalies={am} xRange={xRange} zoom={zoom} onZoom={onZoom} thresholds={ruleThresholds(rules, deviceId, deviceType, m)} />
+                  <TimeSeriesChart metric={m} series={series[m]} anomalies={am} xRange={chartRange(series[m])} zoom={zoom} onZoom={onZoom} thresholds={th} />
                 </CardContent>
               </Card>
             );
