@@ -126,10 +126,13 @@ bench_start_iotad() { # sets IOTAD_HTTP_PORT, IOTAD_MQTT_PORT, IOTAD_PID, ADMIN_
     IOTAD_MQTT_PORT=$(bench_free_port)
     while [[ $IOTAD_MQTT_PORT == "$IOTAD_HTTP_PORT" ]]; do IOTAD_MQTT_PORT=$(bench_free_port); done
     ADMIN_PW=$($PY -c 'import secrets; print(secrets.token_urlsafe(18))')
-    mkdir -p "$BENCH_TMP/iotad-data"
-    IOTAD_ADMIN_PASSWORD=$ADMIN_PW "$IOTAD" serve --data-dir "$BENCH_TMP/iotad-data" \
+    # BENCH_IOTAD_DATA: another data directory; BENCH_IOTAD_ARGS: more flags (bench/cluster.sh)
+    local data=${BENCH_IOTAD_DATA:-$BENCH_TMP/iotad-data}
+    mkdir -p "$data"
+    # shellcheck disable=SC2086
+    IOTAD_ADMIN_PASSWORD=$ADMIN_PW "$IOTAD" serve --data-dir "$data" \
         --http-listen "127.0.0.1:$IOTAD_HTTP_PORT" --mqtt-listen "127.0.0.1:$IOTAD_MQTT_PORT" \
-        >"$BENCH_TMP/iotad.log" 2>&1 &
+        ${BENCH_IOTAD_ARGS:-} >>"$BENCH_TMP/iotad.log" 2>&1 &
     IOTAD_PID=$!
     BENCH_PIDS+=("$IOTAD_PID")
     bench_wait_port "$IOTAD_HTTP_PORT" "$IOTAD_PID" iotad 30 "$BENCH_TMP/iotad.log"

@@ -24,6 +24,7 @@
 #include "core/workers.h"
 #include "http/http_server.h"
 #include "ingest/bridge.h"
+#include "ingest/cluster.h"
 #include "ingest/devstate.h"
 #include "ingest/mqtt_ingest.h"
 #include "ingest/ws_ingest.h"
@@ -278,6 +279,7 @@ static void on_detected(void *arg, int64_t watermark)
 {
     server *s = arg;
     if (s->ts) STORE_TS(s->ts)->log_release(s->ts, watermark);
+    ingest_cluster_detected(s, watermark); /* cluster mode: ack the messages now detected */
 }
 
 static void on_tick(uv_timer_t *t)
@@ -378,6 +380,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     uv_loop_t *devloop = subloop_loop(s->devloop);
     if (writer_start(devloop, s->ts, &wopt, &s->writer) != 0) return -1;
     writer_on_drain(s->writer, on_drain, s);
+    if (ingest_cluster_start(s) != 0) return -1;
 
     unsigned ndecode = cfg->decode_threads > 0 ? (unsigned)cfg->decode_threads
                                                : (unsigned)uv_available_parallelism();
@@ -478,6 +481,7 @@ void server_stop(server *s)
      * points (the broker already has its acknowledgement) */
     bridge_stop(s->bridge);
     s->bridge = NULL;
+    ingest_cluster_pause(s); /* no more batches from the bus: unacked ones are redelivered */
     s->stopping = true;
     s->ready = false;
     log_info("stopping", "%s", "");
@@ -515,6 +519,7 @@ void server_stop(server *s)
                   (unsigned long long)failed, (long long)(util_now_ms() - t0),
                   (long long)s->detect_applied);
     }
+    ingest_cluster_stop(s); /* acks what is detected, waits for the confirms in flight */
     anomalies_persist_watermark(s);
     subloop_stop(s->devloop);   /* the main loop returns once the device loop is empty too */
     if (!s->handles_on) return; /* a start that failed before them (a listen port in use) */

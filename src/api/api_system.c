@@ -5,6 +5,7 @@
 #include "alert/alerts.h"
 #include "api/anomalies.h"
 #include "api/stream.h"
+#include "ingest/cluster.h"
 #include "ingest/devstate.h"
 #include "mqtt/mqtt_server.h"
 #include "store/store.h"
@@ -34,15 +35,21 @@ void api_ready(api_ctx *ctx)
     server *s = ctx->s;
     char err[160] = "";
     int failing = s->writer ? writer_failing(s->writer, err, sizeof err) : 0;
+    char bus_err[200] = "";
+    bool bus_ok = ingest_cluster_ready(s, bus_err, sizeof bus_err);
     const char *reason = !s->ready || s->stopping       ? "starting or stopping"
                          : failing == WRITER_E_FULL     ? "store_full"
                          : failing                      ? "store_failing"
+                         : !bus_ok                      ? "cluster_bus_unavailable"
                          : writer_overloaded(s->writer) ? "ingest queue full"
                                                         : NULL;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", reason ? "not_ready" : "ready");
     if (reason) cJSON_AddStringToObject(o, "reason", reason);
-    if (failing) cJSON_AddStringToObject(o, "error", err);
+    if (failing)
+        cJSON_AddStringToObject(o, "error", err);
+    else if (!bus_ok)
+        cJSON_AddStringToObject(o, "error", bus_err);
     api_json(ctx, reason ? 503 : 200, o);
 }
 
@@ -175,6 +182,36 @@ void api_metrics(api_ctx *ctx)
                       (unsigned long long)s->m.bridge.messages[r]);
         GAUGE("iotad_bridge_queue_messages", "Bridged messages waiting to be ingested.");
         tb_printf(&t, "iotad_bridge_queue_messages %llu\n", (unsigned long long)s->m.bridge.queued);
+    }
+    bus_pipe_stats bs;
+    if (ingest_cluster_stats(s, &bs)) { /* cluster mode (ingest/cluster.c), when configured */
+        GAUGE("iotad_bus_connected", "1 while connected to the cluster bus (RabbitMQ), else 0.");
+        tb_printf(&t, "iotad_bus_connected %d\n", bs.up ? 1 : 0);
+        COUNTER("iotad_bus_connects_total", "Connections to the cluster bus, and losses of one.");
+        tb_printf(&t, "iotad_bus_connects_total %llu\n", (unsigned long long)bs.connects);
+        tb_printf(&t, "iotad_bus_disconnects_total %llu\n", (unsigned long long)bs.disconnects);
+        COUNTER("iotad_bus_published_total",
+                "Batches published to partition queues, by outcome (confirmed: acknowledged to "
+                "the device; unconfirmed: nacked or lost in flight; refused: the bus was down).");
+        tb_printf(&t, "iotad_bus_published_total{outcome=\"confirmed\"} %llu\n",
+                  (unsigned long long)bs.confirmed);
+        tb_printf(&t, "iotad_bus_published_total{outcome=\"unconfirmed\"} %llu\n",
+                  (unsigned long long)bs.unconfirmed);
+        tb_printf(&t, "iotad_bus_published_total{outcome=\"refused\"} %llu\n",
+                  (unsigned long long)bs.refused);
+        GAUGE("iotad_bus_inflight", "Batches published and not confirmed yet.");
+        tb_printf(&t, "iotad_bus_inflight %llu\n", (unsigned long long)bs.inflight);
+        COUNTER("iotad_bus_consumed_total",
+                "Batches taken from partition queues, by outcome (acked once stored and "
+                "detected, requeued when the store failed, malformed: dropped).");
+        tb_printf(&t, "iotad_bus_consumed_total{outcome=\"delivered\"} %llu\n",
+                  (unsigned long long)bs.delivered);
+        tb_printf(&t, "iotad_bus_consumed_total{outcome=\"acked\"} %llu\n",
+                  (unsigned long long)bs.acked);
+        tb_printf(&t, "iotad_bus_consumed_total{outcome=\"requeued\"} %llu\n",
+                  (unsigned long long)bs.requeued);
+        tb_printf(&t, "iotad_bus_consumed_total{outcome=\"malformed\"} %llu\n",
+                  (unsigned long long)bs.malformed);
     }
     COUNTER("iotad_store_commits_total", "Group commits.");
     tb_printf(&t, "iotad_store_commits_total %llu\n", (unsigned long long)ws.commits);

@@ -148,6 +148,14 @@ static const option options[] = {
       "is away (s)"),
     I(bridge_queue_max, "10000", 1, 10000000,
       "bridge: messages received and not yet ingested before iotad stops reading the broker"),
+    {"cluster", OPT_STR, offsetof(config, cluster), CONFIG_STR_MAX, "",
+     "cluster mode: the RabbitMQ of the cluster bus, amqp://user:password@host:5672/vhost "
+     "(empty: one node, no bus; docs/scaling.md)",
+     true, 0, 0, NULL},
+    I(cluster_partitions, "32", 1, 1024,
+      "cluster: partition queues iotad.p0.. (every node of a cluster must use the same)"),
+    I(cluster_prefetch, "256", 1, 65535,
+      "cluster: batches a node takes from one partition before it has stored and acked them"),
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 

@@ -75,6 +75,9 @@ typedef struct {
     char bridge_ca_file[CONFIG_STR_MAX];
     int64_t bridge_session_expiry_s;
     int64_t bridge_queue_max;
+    char cluster[CONFIG_STR_MAX]; /* "" = one node; amqp://... = the cluster bus (secret) */
+    int64_t cluster_partitions;
+    int64_t cluster_prefetch;
     unsigned char source[96]; /* config_source of each option, by table index */
 } config;
 

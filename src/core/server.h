@@ -76,6 +76,8 @@ typedef struct server {
     struct alerts *alerts;         /* src/alert/alerts.c */
     struct population *population; /* src/api/population.c */
     struct bridge *bridge;         /* bridge mode: ingest from another broker (bridge_url) */
+    /* cluster mode: the RabbitMQ bus (ingest/cluster.h); NULL without */
+    struct ingest_cluster *cluster;
     void *mqtt_paused;         /* MQTT connections paused by back-pressure (ingest/mqtt_ingest.c) */
     struct iotad_keys_s *keys; /* from the key file; read-only after start (any thread) */
     server_secrets secrets;    /* seal/open with keys (any thread) */

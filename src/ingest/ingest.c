@@ -2,6 +2,7 @@
 #include "ingest/ingest.h"
 
 #include "core/server.h"
+#include "ingest/cluster.h"
 #include "pipeline/shards.h"
 #include "ingest/decode_json.h"
 #include "ingest/devstate.h"
@@ -98,19 +99,22 @@ writer_job *ingest_job_from_batch(const char *device_id, ingest_batch *b, writer
     return j;
 }
 
+void ingest_emit_points(server *s, const writer_job *job)
+{
+    if (!ev_wanted(&s->events, EV_POINTS)) return;
+    dev_live *d = devstate_get(s->devices, job->device_id);
+    if (!d) return;
+    ev_event e = {.type = EV_POINTS, .device_id = job->device_id, .owner_id = d->owner_id};
+    e.u.points.v = job->points;
+    e.u.points.n = job->n;
+    ev_emit(&s->events, &e);
+}
+
 static void on_durable(writer_job *job, int status, void *arg)
 {
     ingest_pending *p = arg;
     server *s = p->s;
-    if (status == 0 && ev_wanted(&s->events, EV_POINTS)) {
-        dev_live *d = devstate_get(s->devices, job->device_id);
-        if (d) {
-            ev_event e = {.type = EV_POINTS, .device_id = job->device_id, .owner_id = d->owner_id};
-            e.u.points.v = job->points;
-            e.u.points.n = job->n;
-            ev_emit(&s->events, &e);
-        }
-    }
+    if (status == 0) ingest_emit_points(s, job);
     ingest_error err;
     ingest_status st = store_status(status);
     if (st == INGEST_ERR_SERIES_LIMIT)
@@ -194,6 +198,15 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
                            "messages/s); nothing was stored; slow down and retry",
                            (long long)s->cfg.ingest_rate_points,
                            (long long)s->cfg.ingest_rate_messages);
+    }
+    if (s->cluster) { /* acknowledged once RabbitMQ confirms it (ingest/cluster.h) */
+        st = ingest_cluster_publish(s, d, b, t, ack, arg, err);
+        if (st != INGEST_OK) return st;
+        s->m.points_in[t] += b->n;
+        s->m.messages_in[t]++;
+        s->m.bytes_in[t] += bytes;
+        devstate_seen(s->devices, d, t, peer, bytes, b->n);
+        return INGEST_OK;
     }
     char why[128];
     int failing = writer_failing(s->writer, why, sizeof why);

@@ -51,6 +51,9 @@ bool ingest_overloaded(struct server *s);
  * running), which take it; otherwise frees it. */
 void ingest_to_detectors(struct server *s, struct writer_job *job, int status);
 
+/* The live stream's EV_POINTS for a job's durable points. */
+void ingest_emit_points(struct server *s, const struct writer_job *job);
+
 /* A writer job that takes the batch's points (the batch is left empty); NULL when out of
  * memory (the batch keeps them). */
 writer_job *ingest_job_from_batch(const char *device_id, ingest_batch *b, writer_done_fn done,

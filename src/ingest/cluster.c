@@ -1,0 +1,217 @@
+/* Cluster mode's ingest path: see cluster.h. */
+#include "ingest/cluster.h"
+
+#include "core/log.h"
+#include "core/server.h"
+#include "ingest/devstate.h"
+#include "store/writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A consumed message stored, waiting for the detection watermark to pass its commit. */
+typedef struct held {
+    struct held *next;
+    uint64_t gen, tag;
+    int64_t seq;
+} held;
+
+struct ingest_cluster {
+    server *s;
+    bus_pipe *bus;
+    held *held, **held_tail; /* in commit order (seq non-decreasing) */
+    uint64_t dropped;        /* messages that can never be stored (series limit), acked */
+    bool hold_acks; /* tests only (IOTAD_TEST_BUS_HOLD_ACKS=1): never ack, as if killed first */
+};
+
+/* A device's batch waiting for its confirm. */
+typedef struct {
+    server *s;
+    ingest_ack_fn ack;
+    void *arg;
+    transport t;
+    size_t n;
+} pending;
+
+/* A consumed message in the writer. */
+typedef struct {
+    ingest_cluster *c;
+    uint64_t gen, tag;
+} consumed;
+
+static void on_confirm(void *arg, void *ctx, bool confirmed)
+{
+    (void)arg;
+    pending *p = ctx;
+    ingest_stored done = {.stored = confirmed ? p->n : 0};
+    ingest_error err;
+    if (!confirmed) {
+        ingest_fail(&err, INGEST_ERR_UNAVAILABLE, 0,
+                    "the cluster bus (RabbitMQ) did not confirm the points: nothing is "
+                    "acknowledged; retry later");
+        p->s->m.rejected[p->t][REJECT_UNAVAILABLE]++;
+    }
+    if (p->ack) p->ack(p->arg, confirmed ? NULL : &err, &done);
+    free(p);
+}
+
+static void on_stored(writer_job *job, int status, void *arg)
+{
+    consumed *m = arg;
+    ingest_cluster *c = m->c;
+    server *s = c->s;
+    if (status == WRITER_OK) {
+        ingest_emit_points(s, job);
+        held *h = malloc(sizeof *h);
+        if (h) { /* out of memory: left unacked, redelivered when the connection closes */
+            *h = (held){NULL, m->gen, m->tag, job->seq};
+            *c->held_tail = h;
+            c->held_tail = &h->next;
+        }
+    } else if (status == WRITER_E_SERIES_LIMIT) {
+        /* it can never be stored: acked (counted and logged), not requeued for ever */
+        c->dropped++;
+        log_warn("bus_batch_dropped",
+                 "device=%s points=%zu reason=\"max_series_per_device\" note=\"acknowledged by "
+                 "the ingest node, refused by the store\"",
+                 job->device_id, job->n);
+        if (c->bus) bus_pipe_settle(c->bus, m->gen, m->tag, true);
+    } else if (c->bus) { /* the store is failing: back to the queue, tried again */
+        bus_pipe_settle(c->bus, m->gen, m->tag, false);
+    }
+    free(m);
+    ingest_to_detectors(s, job, status);
+}
+
+static void on_delivery(void *arg, bus_delivery *d)
+{
+    ingest_cluster *c = arg;
+    server *s = c->s;
+    consumed *m = malloc(sizeof *m);
+    writer_job *job = NULL;
+    if (m && s->writer && !s->stopping)
+        job = writer_job_new(d->batch.device_id, d->batch.points, d->batch.n, on_stored, m);
+    if (!job) { /* unsettled: redelivered when the connection closes */
+        free(m);
+        bus_delivery_free(d);
+        return;
+    }
+    d->batch.points = NULL; /* the job's now */
+    d->batch.n = 0;
+    snprintf(job->device_type, sizeof job->device_type, "%.*s", (int)sizeof job->device_type - 1,
+             d->batch.device_type);
+    *m = (consumed){c, d->gen, d->tag};
+    bus_delivery_free(d);
+    writer_submit(s->writer, job);
+}
+
+int ingest_cluster_start(server *s)
+{
+    const config *cfg = &s->cfg;
+    if (!cfg->cluster[0]) return 0;
+    if (strncmp(cfg->cluster, "amqp://", 7) != 0) {
+        log_error("cluster_url_invalid",
+                  "option=cluster expected=\"amqp://user:password@host:port/vhost\"");
+        fprintf(stderr, "iotad: --cluster takes amqp://user:password@host:5672/vhost%s\n",
+                strncmp(cfg->cluster, "amqps://", 8) == 0 ? " (amqps:// is not supported yet)"
+                                                          : "");
+        return -1;
+    }
+    ingest_cluster *c = calloc(1, sizeof *c);
+    if (!c) return -1;
+    c->s = s;
+    c->held_tail = &c->held;
+    const char *hold = getenv("IOTAD_TEST_BUS_HOLD_ACKS");
+    c->hold_acks = hold && !strcmp(hold, "1");
+    char name[96], host[64] = "?";
+    gethostname(host, sizeof host - 1);
+    snprintf(name, sizeof name, "iotad %s pid %d", host, (int)getpid());
+    bus_pipe_options o = {.url = cfg->cluster,
+                          .name = name,
+                          .partitions = (uint32_t)cfg->cluster_partitions,
+                          .prefetch = (uint16_t)cfg->cluster_prefetch,
+                          .consume = true,
+                          .on_confirm = on_confirm,
+                          .on_delivery = on_delivery,
+                          .arg = c};
+    if (bus_pipe_start(s->loop, &o, &c->bus) != 0) {
+        free(c);
+        return -1;
+    }
+    s->cluster = c;
+    log_info("cluster_bus", "partitions=%lld prefetch=%lld ack=\"after the broker's confirm\"",
+             (long long)cfg->cluster_partitions, (long long)cfg->cluster_prefetch);
+    return 0;
+}
+
+ingest_status ingest_cluster_publish(server *s, dev_live *d, ingest_batch *b, transport t,
+                                     ingest_ack_fn ack, void *arg, ingest_error *err)
+{
+    ingest_cluster *c = s->cluster;
+    pending *p = malloc(sizeof *p);
+    if (!p) return ingest_fail(err, INGEST_ERR_NOMEM, 0, "out of memory");
+    *p = (pending){s, ack, arg, t, b->n};
+    point_batch pb = {d->id, d->type, b->v, b->n};
+    if (!c->bus || bus_pipe_publish(c->bus, &pb, p) != 0) {
+        free(p);
+        s->m.rejected[t][REJECT_UNAVAILABLE]++;
+        return ingest_fail(err, INGEST_ERR_UNAVAILABLE, 0,
+                           "the cluster bus (RabbitMQ) is unavailable: nothing was stored; "
+                           "retry later");
+    }
+    return INGEST_OK;
+}
+
+void ingest_cluster_detected(server *s, int64_t w)
+{
+    ingest_cluster *c = s->cluster;
+    if (!c || c->hold_acks) return;
+    while (c->held && c->held->seq <= w) {
+        held *h = c->held;
+        c->held = h->next;
+        if (c->bus) bus_pipe_settle(c->bus, h->gen, h->tag, true);
+        free(h);
+    }
+    if (!c->held) c->held_tail = &c->held;
+}
+
+bool ingest_cluster_ready(server *s, char *why, size_t cap)
+{
+    ingest_cluster *c = s->cluster;
+    if (!c) return true;
+    if (c->bus && bus_pipe_up(c->bus)) return true;
+    char err[200] = "";
+    if (c->bus) bus_pipe_error(c->bus, err, sizeof err);
+    snprintf(why, cap, "%s", err[0] ? err : "not connected yet");
+    return false;
+}
+
+bool ingest_cluster_stats(server *s, bus_pipe_stats *out)
+{
+    ingest_cluster *c = s->cluster;
+    if (!c || !c->bus) return false;
+    bus_pipe_get_stats(c->bus, out);
+    return true;
+}
+
+void ingest_cluster_pause(server *s)
+{
+    if (s->cluster && s->cluster->bus) bus_pipe_pause(s->cluster->bus);
+}
+
+void ingest_cluster_stop(server *s)
+{
+    ingest_cluster *c = s->cluster;
+    if (!c) return;
+    bus_pipe_stop(c->bus); /* unacked messages go back to their queues */
+    c->bus = NULL;
+    while (c->held) {
+        held *h = c->held;
+        c->held = h->next;
+        free(h);
+    }
+    free(c);
+    s->cluster = NULL;
+}
