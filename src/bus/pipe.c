@@ -40,7 +40,7 @@ struct bus_pipe {
     uv_async_t async;
     uv_thread_t thread;
     bus_pipe_options opt;
-    char url[1024], name[128];
+    char url[1024], name[128], prefix[64];
     int wake[2]; /* loop -> thread */
 
     uv_mutex_t mu; /* the lists, the stats and the flags below */
@@ -68,9 +68,9 @@ static int64_t mono_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void queue_name(char *out, size_t cap, uint32_t k)
+static void queue_name(const bus_pipe *p, char *out, size_t cap, uint32_t k)
 {
-    snprintf(out, cap, "iotad.p%u", (unsigned)k);
+    snprintf(out, cap, "%s%u", p->prefix, (unsigned)k);
 }
 
 /* ---- thread -> loop ---------------------------------------------------------------------- */
@@ -200,8 +200,8 @@ static int connect_bus(bus_pipe *p)
     }
     const char *what = "declare";
     for (uint32_t k = 0; k < p->opt.partitions; k++) {
-        char q[32], tag[64];
-        queue_name(q, sizeof q, k);
+        char q[96], tag[64];
+        queue_name(p, q, sizeof q, k);
         if (bus_amqp_declare_quorum(p->conn, q, true) != BUS_OK) goto bad;
         what = "consume";
         if (p->opt.consume &&
@@ -327,8 +327,8 @@ static int pump(bus_pipe *p)
     while (out) {
         pub *n = out->next;
         out->next = NULL;
-        char q[32];
-        queue_name(q, sizeof q, out->partition);
+        char q[96];
+        queue_name(p, q, sizeof q, out->partition);
         uint64_t seq;
         if (rc == 0 &&
             bus_amqp_publish(p->conn, "", q, out->body, out->len, true, &seq) == BUS_OK &&
@@ -447,8 +447,10 @@ int bus_pipe_start(uv_loop_t *loop, const bus_pipe_options *opt, bus_pipe **out)
     if (p->opt.prefetch == 0) p->opt.prefetch = 64;
     snprintf(p->url, sizeof p->url, "%s", opt->url);
     snprintf(p->name, sizeof p->name, "%s", opt->name ? opt->name : "");
+    snprintf(p->prefix, sizeof p->prefix, "%s", opt->prefix ? opt->prefix : "iotad.p");
     p->opt.url = p->url;
     p->opt.name = p->name;
+    p->opt.prefix = p->prefix;
     p->out_tail = &p->out;
     p->settles_tail = &p->settles;
     p->done_tail = &p->done;

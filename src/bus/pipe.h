@@ -34,6 +34,7 @@ typedef struct bus_delivery {
 typedef struct {
     const char *url;     /* amqp://user:password@host:port/vhost */
     const char *name;    /* connection name shown by rabbitmqctl (optional) */
+    const char *prefix;  /* partition queues <prefix><k> (NULL: "iotad.p") */
     uint32_t partitions; /* P, >= 1: every node of a cluster must use the same */
     uint16_t prefetch;   /* unsettled deliveries per partition consumer (0: 64) */
     bool consume;        /* also consume the partitions (false: publish only) */

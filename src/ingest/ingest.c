@@ -176,6 +176,15 @@ static bool rate_allows(server *s, dev_live *d, size_t points, int64_t now)
     return ok;
 }
 
+static void count_accepted(server *s, dev_live *d, transport t, const char *peer, size_t bytes,
+                           size_t points)
+{
+    s->m.points_in[t] += points;
+    s->m.messages_in[t]++;
+    s->m.bytes_in[t] += bytes;
+    devstate_seen(s->devices, d, t, peer, bytes, points);
+}
+
 ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t, const char *peer,
                             size_t bytes, ingest_ack_fn ack, void *arg, ingest_error *err)
 {
@@ -201,12 +210,8 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
     }
     if (s->cluster) { /* acknowledged once RabbitMQ confirms it (ingest/cluster.h) */
         st = ingest_cluster_publish(s, d, b, t, ack, arg, err);
-        if (st != INGEST_OK) return st;
-        s->m.points_in[t] += b->n;
-        s->m.messages_in[t]++;
-        s->m.bytes_in[t] += bytes;
-        devstate_seen(s->devices, d, t, peer, bytes, b->n);
-        return INGEST_OK;
+        if (st == INGEST_OK) count_accepted(s, d, t, peer, bytes, b->n);
+        return st;
     }
     char why[128];
     int failing = writer_failing(s->writer, why, sizeof why);
@@ -227,10 +232,7 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
     p->ack = ack;
     p->arg = arg;
     p->t = t;
-    s->m.points_in[t] += job->n;
-    s->m.messages_in[t]++;
-    s->m.bytes_in[t] += bytes;
-    devstate_seen(s->devices, d, t, peer, bytes, job->n);
+    count_accepted(s, d, t, peer, bytes, job->n);
     writer_submit(s->writer, job);
     return INGEST_OK;
 }

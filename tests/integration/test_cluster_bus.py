@@ -107,7 +107,7 @@ def test_mqtt_and_http_through_the_bus_are_stored_and_detected_once(rabbit):
     try:
         admin = node.admin()
         hot_rule(admin)
-        wait_for(lambda: node.admin().get("/readyz").status_code == 200, timeout=30)
+        wait_for(lambda: admin.get("/readyz").status_code == 200, timeout=30)
         assert metric(node, "iotad_bus_connected") == 1
         base = int(time.time() * 1000) - 60_000
         # MQTT 5 QoS 1, one breach among 200 messages
@@ -177,6 +177,7 @@ def test_a_consumer_killed_before_acking_gets_its_messages_again_without_a_secon
         admin = node.admin()
         hot_rule(admin)
         dev, key = admin.device_with_key("kiln", type="boiler")
+        wait_for(lambda: admin.get("/readyz").status_code == 200, timeout=30)
         base = int(time.time() * 1000) - 60_000
         batches = [[{"ts": base + b * 10 + i,
                      "metrics": {"temp": 180.0 if (b, i) == (2, 5) else 50.0}}
