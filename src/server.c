@@ -380,7 +380,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     uv_loop_t *devloop = subloop_loop(s->devloop);
     if (writer_start(devloop, s->ts, &wopt, &s->writer) != 0) return -1;
     writer_on_drain(s->writer, on_drain, s);
-    if (ingest_cluster_start(s) != 0) return -1;
+    if (ingest_cluster_start(s, devloop) != 0) return -1; /* its confirms release acks */
 
     unsigned ndecode = cfg->decode_threads > 0 ? (unsigned)cfg->decode_threads
                                                : (unsigned)uv_available_parallelism();

@@ -107,7 +107,7 @@ static void on_delivery(void *arg, bus_delivery *d)
     writer_submit(s->writer, job);
 }
 
-int ingest_cluster_start(server *s)
+int ingest_cluster_start(server *s, uv_loop_t *loop)
 {
     const config *cfg = &s->cfg;
     if (!cfg->cluster[0]) return 0;
@@ -136,7 +136,7 @@ int ingest_cluster_start(server *s)
                           .on_confirm = on_confirm,
                           .on_delivery = on_delivery,
                           .arg = c};
-    if (bus_pipe_start(s->loop, &o, &c->bus) != 0) {
+    if (bus_pipe_start(loop, &o, &c->bus) != 0) {
         free(c);
         return -1;
     }

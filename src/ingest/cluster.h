@@ -16,9 +16,10 @@
 
 typedef struct ingest_cluster ingest_cluster;
 
-/* Starts the bus when cfg.cluster is set (s->cluster; NULL without): 0, or -1 (a bad URL,
- * printed). An unreachable broker is not an error: ingest is refused until it is reachable. */
-int ingest_cluster_start(struct server *s);
+/* Starts the bus when cfg.cluster is set (s->cluster; NULL without), its outcomes and
+ * deliveries run on loop (the loop thread's device loop): 0, or -1 (a bad URL, printed). An
+ * unreachable broker is not an error: ingest is refused until it is reachable. */
+int ingest_cluster_start(struct server *s, uv_loop_t *loop);
 /* Loop thread, from ingest_submit: publishes the batch (its points are copied, the batch is
  * left to the caller); ack runs once the broker confirmed it (or with INGEST_ERR_UNAVAILABLE
  * when it did not). A refusal (the bus is down) returns INGEST_ERR_UNAVAILABLE with err. */
