@@ -54,12 +54,15 @@ print(json.dumps({"label": label + "-durable", "ok": have >= msgs, "messages": m
 cluster_main() {
     bench_init
     bench_require_iotad
-    local rmq="$BENCH_TMP/rabbitmq"
-    trap '$PY "$BENCH_ROOT/tests/services.py" stop "$rmq" >/dev/null 2>&1 || true; bench_cleanup' EXIT
-    bench_log "starting RabbitMQ"
-    $PY "$BENCH_ROOT/tests/services.py" start rabbitmq "$rmq" >&2
+    # not under BENCH_TMP (0700): the broker runs as the rabbitmq user
+    BENCH_RMQ=$(mktemp -d /tmp/iotad-bench-rmq.XXXXXX)
+    trap '$PY "$BENCH_ROOT/tests/services.py" stop "$BENCH_RMQ" >/dev/null 2>&1 || true
+        rm -rf "$BENCH_RMQ"; bench_cleanup' EXIT
     local url
-    url=$(sed -n 's/^IOTAD_TEST_AMQP_URL=//p' "$rmq/env")
+    bench_log "starting RabbitMQ"
+    $PY "$BENCH_ROOT/tests/services.py" start rabbitmq "$BENCH_RMQ" >"$BENCH_TMP/rmq.log" 2>&1 ||
+        bench_die "RabbitMQ did not start: $(tail -3 "$BENCH_TMP/rmq.log")"
+    url=$(sed -n 's/^IOTAD_TEST_AMQP_URL=//p' "$BENCH_RMQ/env")
 
     BENCH_IOTAD_DATA="$BENCH_TMP/embedded" BENCH_IOTAD_ARGS="" bench_start_iotad
     run_durable embedded ''
