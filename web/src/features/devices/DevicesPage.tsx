@@ -144,6 +144,9 @@ export default function DevicesPage() {
             <ErrorState message={error} onRetry={() => load(true)} />
           ) : !loadedAt && loading ? (
             <Loading label="Loading devices…" />
+          ) : visible.length === 0 && partial ? (
+            // only the first page is searched yet: "no match" would be a guess
+            <Loading label={`Searching as the fleet loads (first ${items.length.toLocaleString()} of ${total.toLocaleString()} devices)…`} />
           ) : visible.length === 0 ? (
             <Empty title={items.length ? 'No device matches the filters' : 'No devices yet'}>
               {items.length ? 'Change the search or filters.' : 'Register your first device to start sending telemetry.'}
