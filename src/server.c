@@ -329,7 +329,9 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
         return -1;
     /* the log keeps what the detectors have not seen yet (anomalies_replay below) */
     int64_t detected = anomalies_saved_watermark(s);
-    store_ts_options topt = {.log_keep_after = detected, .full_sync = sync == DB_SYNC_FULL};
+    store_ts_options topt = {.log_keep_after = detected,
+                             .full_sync = sync == DB_SYNC_FULL,
+                             .wal_max_bytes = (uint64_t)cfg->wal_max_mb << 20};
     char terr[256];
     if (store_ts_open(s->st, &topt, &s->ts, terr, sizeof terr) != 0) {
         log_error("tsdb_open_failed", "path=%s err=\"%s\"", path, terr);

@@ -354,6 +354,9 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_devices{status=\"offline\"} %zu\n", total - online);
     store_ts_stats ts;
     STORE_TS(s->ts)->stats(s->ts, &ts);
+    COUNTER("iotad_store_wal_restarts_total",
+            "Times the SQLite WAL, above wal_max_mb, started over (its file emptied or cut back).");
+    tb_printf(&t, "iotad_store_wal_restarts_total %llu\n", (unsigned long long)ts.wal_restarts);
     COUNTER("iotad_security_intervals_total", "Intervals of the per-device sys.* counters.");
     tb_printf(&t, "iotad_security_intervals_total %llu\n", (unsigned long long)s->m.sys_intervals);
     COUNTER("iotad_security_points_total",

@@ -115,6 +115,8 @@ static const option options[] = {
     I(signup_per_hour, "10", 0, 1000000, "sign-ups per source address per hour (0 = no limit)"),
     I(offline_timeout_s, "120", 5, 86400, "HTTP/WebSocket device offline after this silence (s)"),
     I(checkpoint_interval_s, "10", 1, 3600, "time-series checkpoint interval (s)"),
+    I(wal_max_mb, "64", 1, 65536,
+      "the SQLite WAL starts over (and its file is cut back) once above this size (MiB)"),
     I(peer_interval_s, "300", 1, 86400,
       "devices are compared with their peers over buckets of this much data time (s)"),
     I(peer_grace_s, "60", 1, 86400,

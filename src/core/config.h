@@ -60,6 +60,7 @@ typedef struct {
     int64_t audit_checkpoint_s;
     int64_t offline_timeout_s;
     int64_t checkpoint_interval_s;
+    int64_t wal_max_mb;
     int64_t peer_interval_s;
     int64_t peer_grace_s;
     int64_t sys_interval_s;

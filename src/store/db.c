@@ -47,7 +47,7 @@ int db_open(const char *path, db_sync sync, sqlite3 **out)
         sqlite3_close(db);
         return -1;
     }
-    sqlite3_busy_timeout(db, 10000);
+    sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
     const char *pragmas = sync == DB_SYNC_FULL
                               ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                 "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
@@ -62,6 +62,13 @@ int db_open(const char *path, db_sync sync, sqlite3 **out)
     }
     *out = db;
     return 0;
+}
+
+void db_wal_limit(sqlite3 *db, uint64_t bytes)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%llu", (unsigned long long)bytes);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
 static int64_t mono_ns(void)

@@ -13,9 +13,16 @@
 
 typedef enum { DB_SYNC_FULL, DB_SYNC_NORMAL } db_sync;
 
-/* Opens (creating) path with WAL, foreign keys and a busy timeout. 0 ok, -1 error (logged). */
+#define DB_BUSY_TIMEOUT_MS 10000
+
+/* Opens (creating) path with WAL, foreign keys and a busy timeout (DB_BUSY_TIMEOUT_MS). 0 ok, -1
+ * error (logged). */
 int db_open(const char *path, db_sync sync, sqlite3 **out);
 void db_close(sqlite3 *db);
+/* PRAGMA journal_size_limit: when SQLite starts the WAL over at a write on this connection, the
+ * file is cut back to bytes. Every connection that writes needs it: the first write after a
+ * complete checkpoint, on whichever connection, starts the WAL over. */
+void db_wal_limit(sqlite3 *db, uint64_t bytes);
 /* Applies every migration newer than the stored schema version, each in its own transaction. */
 int db_migrate(sqlite3 *db);
 int db_schema_version(sqlite3 *db);

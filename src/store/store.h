@@ -302,6 +302,7 @@ enum {
 typedef struct {
     int64_t log_keep_after; /* log rows above this are kept until released (0: none) */
     bool full_sync;         /* commits durable on power loss (else only on process crash) */
+    uint64_t wal_max_bytes; /* SQLite: the WAL starts over above this (0: 64 MiB; ts.c) */
 } store_ts_options;
 
 /* One device's points in a write. In: points sorted by metric, then time
@@ -329,6 +330,7 @@ typedef struct {
     uint64_t points_in_chunks; /* their points */
     uint64_t log_rows;         /* points in the durability log (since the last checkpoint) */
     uint64_t checkpoints;
+    uint64_t wal_restarts; /* SQLite: times a WAL above wal_max_bytes started over (ts.c) */
 } store_ts_stats;
 
 typedef void (*store_ts_point_fn)(void *arg, int64_t ts, double v);

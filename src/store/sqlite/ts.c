@@ -8,11 +8,13 @@
  *     the COMMIT that crosses its threshold, and showed up as ack-latency spikes).
  * The device_data virtual table (device_data.c) is registered on the loop's connection. */
 #include "core/log.h"
+#include "core/util.h"
 #include "store/sqlite/device_data.h"
 #include "store/sqlite/sqlite_int.h"
 #include "store/sqlite/tsdb.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,12 @@ typedef struct {
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cond;
     bool ckpt_running, ckpt_stopping;
+    /* the WAL bound (writer thread; see wal_bound) */
+    uint64_t wal_max_bytes;
+    uint64_t wal_bytes;            /* size of the WAL after the write connection's last commit */
+    uint64_t frame_bytes;          /* page size + frame header */
+    int64_t wal_next_try_ms;       /* after a catch-up something held off */
+    _Atomic uint64_t wal_restarts; /* read by sq_ts_stats */
 } sqlite_ts;
 
 static tsdb *T(store_ts *t)
@@ -66,11 +74,71 @@ static int over_series_limit(tsdb *t, const store_ts_batch *b, uint64_t max)
     return have + fresh > max;
 }
 
+/* ---- WAL bound -------------------------------------------------------------------------
+ * The checkpoint thread copies WAL pages into the database every 250 ms, but SQLite starts the
+ * WAL over (at the next write transaction) only after a checkpoint has copied every frame, and
+ * while commits arrive faster than a pass copies, that never happens: under sustained ingest
+ * the WAL grew with everything written (bench/storage_faults.py --wal, 16 MQTT 5 connections
+ * for 24 s: 9.8-13.1 MB of WAL for a 4.4-6.1 MB database; 4.3-4.5 MB with a 4 MiB bound; on
+ * a full 40 MB disk a quarter of it was WAL). Above wal_max_bytes the writer copies the
+ * remaining frames itself between two groups and starts the WAL over at once: a TRUNCATE
+ * checkpoint on its own connection, without waiting (no busy handler), that empties the file.
+ * Nothing of ingest is being written then, so it completes unless a reader still uses an older
+ * snapshot, the checkpoint thread is in a pass or another connection is writing; then it copies
+ * what it can (as PASSIVE) and the writer tries again at a group 20 ms or more later. The
+ * background pass has copied nearly all of it, so the pause is about one pass's worth of pages.
+ * The file can pass the bound by what the groups write until the catch-up succeeds (one group
+ * when nothing holds it off). SQLite also starts the WAL over by itself at the first write after
+ * a checkpoint copied every frame, on whichever connection writes first (the loop's writes
+ * devices, anomalies, ...): journal_size_limit, set on every connection that writes
+ * (db_wal_limit), cuts the file back to the bound then. iotad_store_wal_restarts_total counts
+ * both: the catch-ups and the start-overs of a WAL above the bound that the write connection's
+ * next commit finds (fewer frames than at its last commit). */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    sqlite_ts *w = arg;
+    uint64_t bytes = (uint64_t)frames * w->frame_bytes;
+    if (bytes < w->wal_bytes && w->wal_bytes > w->wal_max_bytes)
+        atomic_fetch_add(&w->wal_restarts, 1);
+    w->wal_bytes = bytes;
+    return SQLITE_OK;
+}
+
+static void wal_bound_init(sqlite_ts *w)
+{
+    if (w->wal_max_bytes == 0) w->wal_max_bytes = 64ull << 20;
+    w->frame_bytes = 24 + (uint64_t)db_int(w->wdb, 4096, "PRAGMA page_size", "");
+    db_wal_limit(w->wdb, w->wal_max_bytes);
+    db_wal_limit(w->rdb, w->wal_max_bytes);     /* the loop's connection writes too */
+    sqlite3_wal_hook(w->wdb, on_wal_commit, w); /* replaces the (disabled) auto-checkpoint hook */
+}
+
+static void wal_bound(sqlite_ts *w)
+{
+    if (w->wal_bytes <= w->wal_max_bytes) return;
+    int64_t now = util_now_ms();
+    if (now < w->wal_next_try_ms) return;
+    sqlite3_busy_handler(w->wdb, NULL, NULL); /* never wait for readers: try again later */
+    int rc = sqlite3_wal_checkpoint_v2(w->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(w->wdb, DB_BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK) { /* every frame copied and the file emptied */
+        w->wal_bytes = 0;
+        atomic_fetch_add(&w->wal_restarts, 1);
+    } else {
+        /* a reader holds frames, the checkpoint thread was copying or another connection is
+         * writing (SQLITE_BUSY): soon */
+        w->wal_next_try_ms = now + 20;
+    }
+}
+
 static int sq_ts_write(store_ts *st, store_ts_batch *b, size_t n, uint64_t max_series, int64_t *seq,
                        char *msg, size_t cap)
 {
     sqlite_ts *s = (sqlite_ts *)st;
     tsdb *t = s->t;
+    if (s->ckpt_running) wal_bound(s);
     if (s->gate) db_gate_yield(s->gate, 50);
     if (sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return write_error(s, msg, cap);
@@ -178,7 +246,8 @@ static void sq_ts_stats(store_ts *t, store_ts_stats *out)
                             .bytes_chunks = x.bytes_chunks,
                             .points_in_chunks = x.points_in_chunks,
                             .log_rows = x.log_rows,
-                            .checkpoints = x.checkpoints};
+                            .checkpoints = x.checkpoints,
+                            .wal_restarts = atomic_load(&((sqlite_ts *)t)->wal_restarts)};
 }
 
 /* ---- WAL checkpoints off the commit path ------------------------------------------------ */
@@ -311,6 +380,10 @@ int sqlite_ts_open(store *st, const store_ts_options *opt, store_ts **out, char 
     }
     if (device_data_register(rdb, s->t) != 0) log_warn("device_data_unavailable", "%s", "");
     start_checkpointer(s);
+    if (s->ckpt_running) {
+        s->wal_max_bytes = opt ? opt->wal_max_bytes : 0;
+        wal_bound_init(s);
+    }
     *out = &s->base;
     return 0;
 }
