@@ -17,6 +17,8 @@ loopback ports with a temporary data directory and prints one JSON object per sc
   bench/abuse.py slowloris-order [N] [R]  the same attack: slow-connection reads the loop
                                     thread does between two reads of device sockets
                                     (traced with perf; root), a count the load cannot blur
+  bench/abuse.py slowloris-instructions [N] [S]  user-space instructions of the server per
+                                    slow connection per second (callgrind, N 1000, S 10 s)
   bench/abuse.py offline [N] [K]    N (20) silent MQTT devices with keepalive K s (4): time
                                     from their last packet to the server closing them (and
                                     marking them offline), as a multiple of K
@@ -45,8 +47,9 @@ PASSWORD = "bench-password-123"
 
 
 class Server:
-    def __init__(self, args=(), env=None):
+    def __init__(self, args=(), env=None, wrap=()):
         self.tmp = tempfile.mkdtemp(prefix="iotad-abuse-")
+        self.wrap = list(wrap)  # a command to run iotad under (valgrind)
         atexit.register(shutil.rmtree, self.tmp, True)
         self.env = dict(os.environ, IOTAD_ADMIN_PASSWORD=PASSWORD, IOTAD_FAST_HASH="1")
         self.env.update(env or {})
@@ -56,11 +59,12 @@ class Server:
     def start(self):
         self.logf = open(os.path.join(self.tmp, "log"), "a")
         offset = os.path.getsize(os.path.join(self.tmp, "log"))
-        self.proc = subprocess.Popen([BIN, "serve", "--data-dir", self.tmp, "--http-listen",
+        self.proc = subprocess.Popen([*self.wrap, BIN, "serve", "--data-dir", self.tmp,
+                                      "--http-listen",
                                       "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
                                       *self.args],
                                      stdout=self.logf, stderr=self.logf, env=self.env)
-        for _ in range(600):
+        for _ in range(6000 if self.wrap else 600):
             m = re.search(r"http_port=(\d+) mqtt_port=(\d+)", self.log()[offset:])
             if m:
                 break
@@ -435,6 +439,55 @@ def slowloris_order(n=10000, rate=1000, seconds=8):
         "ack_p50_ms": acks["p50_ms"], "ack_p99_ms": acks["p99_ms"], "exit_code": rc}))
 
 
+def slowloris_instructions(n=1000, seconds=10):
+    """User-space instructions the server executes per slow connection per second (callgrind,
+    every thread): n slow connections (a line every 2 s, reconnected at the deadline) for
+    seconds, less an idle window as long. A figure the machine's load does not blur; the
+    server's kernel time (reads, accepts, closes) is not in it."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    tmp = tempfile.mkdtemp(prefix="iotad-callgrind-")
+    atexit.register(shutil.rmtree, tmp, True)
+    out = os.path.join(tmp, "callgrind.out")
+    srv = Server(wrap=["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                       f"--callgrind-out-file={out}"])
+    pid = str(srv.proc.pid)
+
+    def window():
+        """Instructions over seconds of instrumentation (every thread)."""
+        subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "-i", "on", pid], check=True, capture_output=True)
+        time.sleep(seconds)
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True,
+                       capture_output=True)
+        before = set(os.listdir(tmp))
+        subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+        total = 0
+        for f in set(os.listdir(tmp)) - before:
+            with open(os.path.join(tmp, f)) as fh:
+                m = re.search(r"^totals: (\d+)", fh.read(), re.M)
+                total += int(m.group(1)) if m else 0
+        return total
+
+    idle = window()
+    ready = os.path.join(srv.tmp, "attacker-ready")
+    att = subprocess.Popen([sys.executable, os.path.abspath(__file__), "attacker", str(srv.http),
+                            str(n), str(seconds + 40), ready], stdout=subprocess.PIPE)
+    while not os.path.exists(ready):
+        time.sleep(0.1)
+    time.sleep(15)  # accepted (slowly, under valgrind), and through a first deadline
+    attack = window()
+    att.kill()
+    att.wait()
+    rc, _ = srv.stop()
+    print(json.dumps({"bench": "abuse_slowloris_instructions", "binary": os.path.relpath(BIN, ROOT),
+                      "slow_connections": n, "seconds": seconds, "instructions_idle": idle,
+                      "instructions_attack": attack,
+                      "instructions_per_slow_conn_s": round((attack - idle) / n / seconds, 1),
+                      "loadavg": os.getloadavg(), "exit_code": rc}))
+
+
 def offline(n=20, keepalive=4):
     srv = Server()
     creds = [srv.device(f"silent-{i}") for i in range(n)]
@@ -500,5 +553,5 @@ if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else "nested"
     args = [int(a) for a in sys.argv[2:]]
     {"nested": nested, "overload": overload, "slowloris": slowloris,
-     "slowloris-order": slowloris_order,
+     "slowloris-order": slowloris_order, "slowloris-instructions": slowloris_instructions,
      "offline": offline, "stop": stop}[cmd](*args)
