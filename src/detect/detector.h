@@ -77,6 +77,9 @@ typedef struct det_vtable {
     /* Optional: raw score of (ts_ms, x) without learning from it (late or duplicate points);
      * < 0: no opinion. */
     double (*peek)(const void *state, const det_params *p, int64_t ts_ms, double x);
+    /* Optional: the resolution of the values (their quantum, shape.h; 0 unknown): a deviation of
+     * one quantum is never more than one scale. */
+    void (*resolution)(void *state, double q);
 } det_vtable;
 
 #if defined(__GNUC__) || defined(__clang__)

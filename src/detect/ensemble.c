@@ -142,6 +142,14 @@ void det_ensemble_gap(det_ensemble *e, double k)
     }
 }
 
+void det_ensemble_resolution(det_ensemble *e, double q)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        const det_vtable *vt = registry[e->kind[i]];
+        if (vt->resolution) vt->resolution(e->arena + e->off[i], q);
+    }
+}
+
 void det_ensemble_peek(const det_ensemble *e, const det_params *p, int64_t ts_ms, double x,
                        det_ens_out *out)
 {

@@ -57,6 +57,8 @@ void det_ensemble_update(det_ensemble *e, const det_params *p, int64_t ts_ms, do
                          det_ens_out *out);
 /* The next point follows a gap of k typical sampling intervals: members drop stale context. */
 void det_ensemble_gap(det_ensemble *e, double k);
+/* The values' resolution (their quantum; 0 unknown): members that can floor their scales. */
+void det_ensemble_resolution(det_ensemble *e, double q);
 /* Scores a late or duplicate point without learning from it: the members that can (the robust
  * baseline) through their conformal tails; q = 1 when none has an opinion. */
 void det_ensemble_peek(const det_ensemble *e, const det_params *p, int64_t ts_ms, double x,

@@ -100,7 +100,8 @@ double det_ar_update(det_ar *s, const det_params *p, int64_t ts_ms, double x)
         phi[i] = s->lag[i];
     double e = u - predict(s, phi);
     double rms = sqrt(s->err2) + 1e-3;
-    double z = fabs(e) / rms;
+    double qn = 2.02 * s->quantum / sc; /* two quanta, normalised: no evidence (robust.c) */
+    double z = fmax(fabs(e) - qn, 0.0) / fmax(rms, qn);
 
     double ec = det_clamp(e, -p->clip_z * rms, p->clip_z * rms);
     rls_learn(s, phi, s->n < WARM ? e : ec, p->ar_lambda);
@@ -150,6 +151,11 @@ static void vt_reset(void *st, const det_params *p)
     det_ar_init(st, p, 0);
 }
 
+static void vt_resolution(void *st, double q)
+{
+    ((det_ar *)st)->quantum = q;
+}
+
 static int vt_validate(const void *st)
 {
     const det_ar *s = st;
@@ -157,7 +163,7 @@ static int vt_validate(const void *st)
     size_t nd = (sizeof *s - offsetof(det_ar, mean)) / sizeof(double);
     for (size_t i = 0; i < nd; i++)
         if (!isfinite(d[i])) return -1;
-    if (s->refill > DET_AR_LAGS || s->gap_k < 0) return -1;
+    if (s->refill > DET_AR_LAGS || s->gap_k < 0 || s->quantum < 0) return -1;
     return s->scale >= 0 && s->err2 >= 0 ? 0 : -1;
 }
 
@@ -171,4 +177,5 @@ const det_vtable det_ar_vt = {
     .validate = vt_validate,
     .prefetch = vt_prefetch,
     .gap = vt_gap,
+    .resolution = vt_resolution,
 };

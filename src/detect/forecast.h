@@ -17,8 +17,9 @@ typedef struct {
     double lag[DET_AR_LAGS];
     double w[DET_AR_DIM];
     double P[DET_AR_DIM * DET_AR_DIM];
-    double dabs;  /* EW mean |change| of the normalised value per point (drift over a gap) */
-    double gap_k; /* the next point follows a gap of gap_k typical intervals (0: none) */
+    double dabs;    /* EW mean |change| of the normalised value per point (drift over a gap) */
+    double gap_k;   /* the next point follows a gap of gap_k typical intervals (0: none) */
+    double quantum; /* resolution of the values (0: unknown): an error of one quantum is <= 1 */
 } det_ar;
 
 extern const det_vtable det_ar_vt;

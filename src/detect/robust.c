@@ -75,9 +75,20 @@ static int seen(const uint8_t *bits, int b)
     return (bits[b >> 3] >> (b & 7)) & 1;
 }
 
+/* A residual within the values' resolution is no evidence: a value rounded to 0.1 that moves
+ * by 0.1 has not moved beyond its resolution, and the expectation learned from rounded values
+ * is itself off by up to a quantum, so only what lies beyond two quanta counts (1% slack: the
+ * float level is not exactly on the grid). */
+static double beyond_quantum(const det_robust *s, double r)
+{
+    double a = fabs(r) - 2.02 * s->quantum;
+    return a <= 0 ? 0 : (r < 0 ? -a : a);
+}
+
 static double floor_of(const det_robust *s)
 {
     double f = 1e-9 * (1.0 + fabs(s->level)), m = FLOOR_FRAC * s->mabs;
+    if (f < s->quantum) f = s->quantum; /* one quantum is at most one scale */
     return m > f ? m : f;
 }
 
@@ -251,10 +262,10 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     int after_gap = s->gap_k > 1;
     s->gap_k = 0;
     if (m == MODEL_LEVEL && drift2 > 0) sg = sqrt(sg * sg + drift2);
-    double r = x - pred;
-    double z = fabs(r) / sg;
-    s->exp_lo = (float)(pred - 3.0 * sg);
-    s->exp_hi = (float)(pred + 3.0 * sg);
+    double r = x - pred, rq = beyond_quantum(s, r);
+    double z = fabs(rq) / sg;
+    s->exp_lo = (float)(pred - 3.0 * sg - 2.02 * s->quantum);
+    s->exp_hi = (float)(pred + 3.0 * sg + 2.02 * s->quantum);
     double ra = fabs(r), cap = MABS_CAP * (s->mabs + fl);
     if (s->n > WARM && ra > cap) ra = cap;
     s->mabs += (float)((s->n > WARM ? p->scale_alpha : 1.0 / s->n) * (ra - s->mabs));
@@ -262,7 +273,7 @@ double det_robust_update(det_robust *s, const det_params *p, int64_t ts_ms, doub
     /* level shift detector on the chosen model */
     s->d_raw = (float)day_step(s, p, ts_ms, x, sg, fl);
 
-    double zc = det_clamp(r / sg, -p->clip_z, p->clip_z);
+    double zc = det_clamp(rq / sg, -p->clip_z, p->clip_z);
     s->bias += (float)(BIAS_ALPHA * (zc - s->bias));
     if (p->shift_alpha > 0) {
         s->dev += (float)(p->shift_alpha * (zc - s->dev));
@@ -330,7 +341,7 @@ double det_robust_peek(const det_robust *s, int64_t ts_ms, double x)
     double sg =
         SIGMA_PER_MAD * (m == MODEL_WEEK ? s->scale_w : (m == MODEL_DAY ? s->scale_s : s->scale_n));
     if (sg < fl) sg = fl;
-    return fabs(x - predict_with(s, m, b, wb)) / sg;
+    return fabs(beyond_quantum(s, x - predict_with(s, m, b, wb))) / sg;
 }
 
 static double vt_peek(const void *st, const det_params *p, int64_t ts, double x)
@@ -342,6 +353,11 @@ static double vt_peek(const void *st, const det_params *p, int64_t ts, double x)
 static void vt_gap(void *st, double k)
 {
     ((det_robust *)st)->gap_k = (float)k;
+}
+
+static void vt_resolution(void *st, double q)
+{
+    ((det_robust *)st)->quantum = (float)q;
 }
 
 static void vt_init(void *st, const det_params *p, uint64_t seed)
@@ -392,7 +408,7 @@ static int vt_validate(const void *st)
     for (size_t i = 0; i < nf; i++)
         if (!isfinite(f[i])) return -1;
     if (!isfinite(s->mabs) || s->mabs < 0 || s->d_scale < 0 || s->d_npd < 0) return -1;
-    if (s->gap_k < 0 || s->d1 < 0 || s->env_lo > s->env_hi) return -1;
+    if (s->gap_k < 0 || !(s->quantum >= 0) || s->d1 < 0 || s->env_lo > s->env_hi) return -1;
     return s->scale_n >= 0 && s->scale_s >= 0 && s->scale_w >= 0 ? 0 : -1;
 }
 
@@ -408,5 +424,6 @@ const det_vtable det_robust_vt = {
     .aux2 = vt_aux2,
     .prefetch = vt_prefetch,
     .gap = vt_gap,
+    .resolution = vt_resolution,
     .peek = vt_peek,
 };

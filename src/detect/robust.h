@@ -39,7 +39,8 @@ typedef struct {
     float exp_lo, exp_hi; /* expected range of the last point (before learning from it) */
     float last_x, d1;     /* last value; EW mean |change| between consecutive points */
     float env_lo, env_hi; /* envelope of the values seen (slowly forgotten, spike-limited) */
-    float gap_k, pad_g;   /* the next point follows a gap of gap_k typical intervals (0: none) */
+    float gap_k;          /* the next point follows a gap of gap_k typical intervals (0: none) */
+    float quantum;        /* resolution of the values (0: unknown): the scale floor */
     float d_sum, d_npd;   /* today's clipped residual sum; EW points per full day */
     float d_scale, d_raw; /* EW |mean residual| of full days; aux2 score of the last point */
     float b_sum;          /* current block: sum of x (first visit) or of clipped residuals */

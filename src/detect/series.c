@@ -22,7 +22,11 @@ int det_series_init(det_series *s, const det_params *p, uint64_t seed)
 
 void det_series_reset(det_series *s, const det_params *p)
 {
-    det_ensemble_reset(&s->ens, p);
+    if (s->shape.kind == DET_SHAPE_DISCRETE)
+        det_ensemble_init_default(&s->ens, p, 0); /* its memory held the state model */
+    else
+        det_ensemble_reset(&s->ens, p);
+    det_shape_init(&s->shape);
     s->n = 0;
     s->since_hot = UINT32_MAX;
     s->in_episode = 0;
@@ -39,26 +43,85 @@ static det_level band(const det_params *p, double score)
     return DET_LEVEL_NONE;
 }
 
+/* The series changed kind at this point (shape.h): the model for the new kind starts learning
+ * (a level's or rate's ensemble, or the discrete states seeded with the values seen). */
+static void change_kind(det_series *s, const det_params *p, int64_t ts_ms, uint8_t was)
+{
+    if (s->shape.kind == DET_SHAPE_DISCRETE)
+        det_state_seed(&s->st, &s->shape, ts_ms);
+    else if (was == DET_SHAPE_DISCRETE)
+        det_ensemble_init_default(&s->ens, p, 0);
+    else
+        det_ensemble_reset(&s->ens, p);
+}
+
+/* A discrete series' point: the state model's three streams, reported as members. */
+static void discrete_point(det_series *s, const det_params *p, int64_t ts_ms, double x, int learn,
+                           det_result *out, det_ens_out *eo)
+{
+    det_state_out so;
+    det_state_update(&s->st, p, ts_ms, x, learn, &so);
+    memset(eo, 0, sizeof *eo);
+    eo->n = 3;
+    eo->q = so.q;
+    eo->qm[0] = so.q_value;
+    eo->qm[1] = so.q_stuck;
+    eo->qm[2] = so.q_flap;
+    out->held_ms = so.held_ms;
+    out->usual_ms = so.usual_ms;
+    double m = fmin(so.q_value, fmin(so.q_stuck, so.q_flap));
+    out->why = m >= 1            ? DET_WHY_NONE
+               : m == so.q_flap  ? DET_WHY_FLAP
+               : m == so.q_stuck ? DET_WHY_STUCK
+                                 : DET_WHY_VALUE;
+}
+
 void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double x, det_result *out)
 {
     memset(out, 0, sizeof *out);
     out->lo = out->hi = NAN;
     if (!isfinite(x) || fabs(x) > DET_X_MAX) return;
-    det_ens_out eo;
-    if (s->n > 0 && ts_ms <= s->last_ts) {
-        det_ensemble_peek(&s->ens, p, ts_ms, x, &eo);
+    int late = s->n > 0 && ts_ms <= s->last_ts;
+    if (late) {
         if (s->late < UINT32_MAX) s->late++;
     } else {
+        uint8_t was = s->shape.kind;
+        if (det_shape_observe(&s->shape, x)) change_kind(s, p, ts_ms, was);
         if (s->n > 0) {
             double dt = (double)ts_ms - (double)s->last_ts; /* > 0, no int64 overflow */
             double gap = det_interval_step(&s->dt_med, dt, p->gap_k);
-            if (gap > 0) det_ensemble_gap(&s->ens, gap);
+            if (gap > 0 && s->shape.kind != DET_SHAPE_DISCRETE) det_ensemble_gap(&s->ens, gap);
         }
-        det_ensemble_update(&s->ens, p, ts_ms, x, &eo);
         s->n++;
         s->last_ts = ts_ms;
         s->fp_bias *= FP_DECAY;
     }
+    out->shape = s->shape.kind;
+    out->scored = x;
+    det_ens_out eo;
+    if (s->shape.kind == DET_SHAPE_DISCRETE) {
+        discrete_point(s, p, ts_ms, x, !late, out, &eo);
+    } else {
+        int fed = 1;
+        if (s->shape.kind == DET_SHAPE_COUNTER) { /* scored on its rate over a window */
+            double rate = NAN;
+            fed = !late && det_shape_rate(&s->shape, ts_ms, x, &rate);
+            out->scored = x = rate;
+        }
+        det_ensemble_resolution(&s->ens, det_shape_resolution(&s->shape));
+        if (!fed) { /* a counter's point inside a rate window (or late): no opinion */
+            memset(&eo, 0, sizeof eo);
+            eo.n = s->ens.n;
+            eo.q = 1;
+            for (size_t i = 0; i < eo.n; i++)
+                eo.qm[i] = 1;
+        } else if (late) {
+            det_ensemble_peek(&s->ens, p, ts_ms, x, &eo);
+        } else {
+            det_ensemble_update(&s->ens, p, ts_ms, x, &eo);
+        }
+    }
+    if (det_shape_quiet(&s->shape)) eo.q = 1; /* may still be a counter or a two-state series */
 
     out->n_members = eo.n;
     for (size_t i = 0; i < eo.n; i++) {
@@ -67,7 +130,7 @@ void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double
     }
     out->score = det_lik_score(eo.q);
     out->likelihood = 1.0 - eo.q;
-    for (size_t i = 0; i < eo.n; i++) {
+    for (size_t i = 0; s->shape.kind != DET_SHAPE_DISCRETE && isfinite(x) && i < eo.n; i++) {
         const det_vtable *vt = det_kind_vtable((det_kind)s->ens.kind[i]);
         if (vt->expected && vt->expected(det_ensemble_member(&s->ens, i), &out->lo, &out->hi) == 0)
             break;
@@ -101,6 +164,8 @@ void det_series_feedback(det_series *s, det_verdict v)
 
 const char *det_series_member_name(const det_series *s, size_t i)
 {
+    static const char *const state_names[] = {"rare_state", "stuck_state", "flapping"};
+    if (s->shape.kind == DET_SHAPE_DISCRETE) return i < 3 ? state_names[i] : "?";
     if (i >= s->ens.n) return "?";
     const det_vtable *vt = det_kind_vtable((det_kind)s->ens.kind[i]);
     return vt ? vt->name : "?";
@@ -135,7 +200,9 @@ static int vt_validate(const void *st)
     if (!isfinite(s->fp_bias) || s->fp_bias < 0 || s->fp_bias > FP_MAX) return -1;
     if (s->in_episode > 1) return -1;
     if (!isfinite(s->dt_med) || s->dt_med < 0) return -1;
-    return det_ensemble_validate(&s->ens);
+    if (det_shape_validate(&s->shape) != 0) return -1;
+    return s->shape.kind == DET_SHAPE_DISCRETE ? det_state_validate(&s->st)
+                                               : det_ensemble_validate(&s->ens);
 }
 
 static const det_vtable series_vt = {

@@ -10,6 +10,7 @@
 #define IOTAD_DETECT_SERIES_H
 
 #include "detect/ensemble.h"
+#include "detect/shape.h"
 
 typedef enum {
     DET_LEVEL_NONE = 0,
@@ -35,7 +36,14 @@ typedef struct {
     uint8_t n_members;
     uint8_t contributors;             /* bit i set: member i is surprised (q <= 1e-3) */
     double member_score[DET_ENS_MAX]; /* per-member score on the same [0,1] scale */
+    uint8_t shape;                    /* det_shape_kind of the series at this point */
+    uint8_t why;                      /* discrete: DET_WHY_* of the score */
+    double scored; /* the value the score and [lo, hi] are about: x, or a counter's rate per
+                      second (NAN when this point closed no rate window) */
+    double held_ms, usual_ms; /* discrete: the current run and the longest one seen */
 } det_result;
+
+enum { DET_WHY_NONE = 0, DET_WHY_VALUE, DET_WHY_STUCK, DET_WHY_FLAP };
 
 typedef struct {
     uint32_t n;         /* points learned */
@@ -46,7 +54,11 @@ typedef struct {
     uint32_t late; /* late or duplicate points seen (scored, not learned) */
     uint8_t in_episode;
     uint8_t pad[3];
-    det_ensemble ens;
+    det_shape shape; /* the series' kind, recognised from its values (shape.h) */
+    union {
+        det_ensemble ens; /* a level or a counter's rate */
+        det_state st;     /* a discrete series */
+    };
 } det_series;
 
 int det_series_init(det_series *s, const det_params *p, uint64_t seed);

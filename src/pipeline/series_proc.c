@@ -203,6 +203,74 @@ static void describe_detectors(const sseries *ss, const det_result *r, char *out
     if (n < cap) snprintf(out + n, cap - n, "]");
 }
 
+/* The value, the low and the high end of a range with as many significant digits as it takes
+ * to tell them apart (a counter at 1.08781e+11 against 1.0875e+11 .. 1.08796e+11 needs more
+ * than %g's six). */
+static void distinct_digits(double v, double lo, double hi, char *a, char *b, char *c, size_t cap)
+{
+    for (int d = 6; d <= 17; d++) {
+        snprintf(a, cap, "%.*g", d, v);
+        snprintf(b, cap, "%.*g", d, lo);
+        snprintf(c, cap, "%.*g", d, hi);
+        if (strcmp(a, b) != 0 && strcmp(a, c) != 0 && strcmp(b, c) != 0) return;
+    }
+}
+
+static void human_ms(double ms, char *out, size_t cap)
+{
+    if (ms < 120e3)
+        snprintf(out, cap, "%.0f s", ms / 1e3);
+    else if (ms < 2 * 3600e3)
+        snprintf(out, cap, "%.0f min", ms / 60e3);
+    else
+        snprintf(out, cap, "%.1f h", ms / 3600e3);
+}
+
+/* The expected range stored with the anomaly is about the value (the chart's band): none for a
+ * counter (its range is about the rate, in the text) or a discrete series. */
+static void band_of(const det_result *r, double *lo, double *hi)
+{
+    *lo = r->shape == DET_SHAPE_LEVEL ? r->lo : NAN;
+    *hi = r->shape == DET_SHAPE_LEVEL ? r->hi : NAN;
+}
+
+/* An opening anomaly's text, about what scored: a discrete series' state (rare, held too long,
+ * changing too often), a counter's rate per second, or a level against the band of the member
+ * that gives it when the value lies outside that band (inside it, another member scored: the
+ * text says so instead of printing a band the value does not break). */
+static void describe_point(const sseries *ss, const det_result *r, double x, char *out, size_t cap)
+{
+    char v[32], lo[32], hi[32], held[24], usual[24];
+    if (r->shape == DET_SHAPE_DISCRETE) {
+        snprintf(v, sizeof v, "%.10g", x);
+        human_ms(r->held_ms, held, sizeof held);
+        human_ms(r->usual_ms, usual, sizeof usual);
+        if (r->why == DET_WHY_STUCK)
+            util_format(out, cap,
+                        "%s = %s for %s, longer than its longest usual run (%s) (score %.2f)",
+                        ss->metric, v, held, usual, r->score);
+        else if (r->why == DET_WHY_FLAP)
+            util_format(out, cap, "%s changes state far more often than usual (score %.2f)",
+                        ss->metric, r->score);
+        else
+            util_format(out, cap, "%s = %s: a state it rarely or never takes (score %.2f)",
+                        ss->metric, v, r->score);
+        return;
+    }
+    const char *what = r->shape == DET_SHAPE_COUNTER ? " rate" : "";
+    const char *unit = r->shape == DET_SHAPE_COUNTER ? "/s" : "";
+    double y = r->shape == DET_SHAPE_COUNTER ? r->scored : x;
+    if (isfinite(r->lo) && isfinite(r->hi) && (y < r->lo || y > r->hi)) {
+        distinct_digits(y, r->lo, r->hi, v, lo, hi, sizeof v);
+        util_format(out, cap, "%s%s = %s%s outside the expected range %s .. %s%s (score %.2f)",
+                    ss->metric, what, v, unit, lo, hi, unit, r->score);
+        return;
+    }
+    snprintf(v, sizeof v, "%.10g", y);
+    util_format(out, cap, "%s%s = %s%s: a change its recent pattern did not predict (score %.2f)",
+                ss->metric, what, v, unit, r->score);
+}
+
 static void detector_point(sproc *s, sseries *ss, int64_t ts, double x)
 {
     det_result r;
@@ -220,16 +288,9 @@ static void detector_point(sproc *s, sseries *ss, int64_t ts, double x)
         e->level = r.level;
         e->value = x;
         e->score = r.score;
-        e->lo = r.lo;
-        e->hi = r.hi;
+        band_of(&r, &e->lo, &e->hi);
         describe_detectors(ss, &r, e->detectors, sizeof e->detectors);
-        if (isfinite(r.lo) && isfinite(r.hi))
-            util_format(e->description, sizeof e->description,
-                        "%s = %.6g outside the expected range %.6g .. %.6g (score %.2f)",
-                        ss->metric, x, r.lo, r.hi, r.score);
-        else
-            util_format(e->description, sizeof e->description, "%s = %.6g is unusual (score %.2f)",
-                        ss->metric, x, r.score);
+        describe_point(ss, &r, x, e->description, sizeof e->description);
         return;
     }
     if (!ss->anomaly_id[0]) return;
@@ -257,8 +318,7 @@ static void detector_point(sproc *s, sseries *ss, int64_t ts, double x)
         e->level = ss->level;
         e->value = x;
         e->score = ss->peak;
-        e->lo = r.lo;
-        e->hi = r.hi;
+        band_of(&r, &e->lo, &e->hi);
         describe_detectors(ss, &r, e->detectors, sizeof e->detectors);
     }
 }
