@@ -250,9 +250,9 @@ void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x
     }
 
     double qmin = fmin(out->q_value, fmin(out->q_stuck, out->q_flap));
-    /* three streams: a change's value or a run's length (never both at one point), and two of
-       changes (Bonferroni) */
-    out->q = fmin(1.0, 3 * qmin);
+    /* two streams (Bonferroni): a change's value or a run's length (never both at one point),
+       and the density of changes (its two counts count the same changes: one stream) */
+    out->q = fmin(1.0, 2 * qmin);
     if (!learn) return;
 
     /* learn */
