@@ -15,9 +15,11 @@
 #define LEARN_Q 1e-3     /* a stream this surprised learns slowly from the point */
 #define STUCK_MIN_RUNS 5 /* completed runs of a state before its stuck stream has an opinion */
 
-static int64_t max64(int64_t a, int64_t b)
+/* ms from t0 to ts, >= 0 (doubles: no int64 overflow on a restored state's odd times) */
+static double since(int64_t ts, int64_t t0)
 {
-    return a > b ? a : b;
+    double d = (double)ts - (double)t0;
+    return d > 0 ? d : 0;
 }
 
 void det_shape_init(det_shape *s)
@@ -220,7 +222,7 @@ void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x
     out->q = out->q_value = out->q_stuck = out->q_flap = 1.0;
     int i = find_val(m->val, m->nst, x);
     int changed = i != m->cur;
-    double held = (double)max64(ts_ms - m->run_t0, 0);
+    double held = since(ts_ms, m->run_t0);
     out->held_ms = changed ? 0 : held;
     out->usual_ms = m->run_max[m->cur];
     int warm = m->n >= DET_STATE_WARM;
@@ -263,7 +265,7 @@ void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x
     double frac = (double)c / DET_STATE_WIN;
     /* a young model learns the busiest stretch quickly (a day's busy hours come once a day);
        later only slowly, so that a burst of changes does not teach itself as it grows */
-    int young = m->n < PEAK_YOUNG_N || ts_ms - m->first_ts < 2 * DAY_MS;
+    int young = m->n < PEAK_YOUNG_N || since(ts_ms, m->first_ts) < 2 * DAY_MS;
     if (m->n >= DET_STATE_WIN) {
         m->p_peak *= 1 - PEAK_DECAY;
         if (frac > m->p_peak) /* a high quantile, not the max */
@@ -273,7 +275,7 @@ void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x
         m->run_max[k] *= 1 - RUN_DECAY;
     if (changed) {
         uint8_t o = m->cur;
-        double dur = (double)max64(ts_ms - m->run_t0, 0);
+        double dur = since(ts_ms, m->run_t0);
         if (m->runs[o] < UINT32_MAX) m->runs[o]++;
         float a = m->runs[o] < 100 ? 1.0f / (float)m->runs[o] : 0.01f;
         m->run_mean[o] += a * (float)(dur - m->run_mean[o]);
@@ -303,12 +305,13 @@ void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x
 
 int det_state_validate(const det_state *m)
 {
-    if (m->nst > DET_SHAPE_VALS || (m->nst && m->cur >= m->nst)) return -1;
+    if (m->nst > DET_SHAPE_VALS || m->cur >= DET_SHAPE_VALS || (m->nst && m->cur >= m->nst))
+        return -1;
     if (!isfinite(m->p_change) || !isfinite(m->p_peak) || m->p_change < 0 || m->p_peak < 0)
         return -1;
     for (int k = 0; k < DET_SHAPE_VALS; k++)
-        if (!isfinite(m->val[k]) || !(m->cnt[k] >= 0) || !(m->run_max[k] >= 0) ||
-            !isfinite(m->run_max[k]) || !isfinite(m->run_mean[k]))
+        if (!isfinite(m->val[k]) || !(m->cnt[k] >= 0) || !isfinite(m->cnt[k]) ||
+            !(m->run_max[k] >= 0) || !isfinite(m->run_max[k]) || !isfinite(m->run_mean[k]))
             return -1;
     return det_lik_validate(&m->lik);
 }
