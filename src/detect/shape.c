@@ -225,7 +225,7 @@ void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x
     double held = since(ts_ms, m->run_t0);
     out->held_ms = changed ? 0 : held;
     out->usual_ms = m->run_max[m->cur];
-    int warm = m->n >= DET_STATE_WARM;
+    int warm = m->n >= p->warmup; /* as the ensemble: no opinion before p->warmup points */
 
     if (warm && changed) out->q_value = value_q(m, i, x);
     if (warm && !changed && m->runs[m->cur] >= STUCK_MIN_RUNS && held > m->run_max[m->cur]) {
@@ -242,12 +242,14 @@ void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x
     int c = __builtin_popcountll(lo & 0xffffffffu);
     int c_long = __builtin_popcountll(lo) + __builtin_popcountll(hi);
     double pk = fmax(fmax(m->p_peak, m->p_change), 1.0 / DET_STATE_WIN);
-    if (warm && m->n >= 2 * DET_STATE_LONG && (double)c_long / DET_STATE_LONG > pk)
+    /* the rhythm of changes is a day's: no opinion on their density before a day was seen */
+    int day_seen = since(ts_ms, m->first_ts) >= DAY_MS;
+    if (warm && day_seen && m->n >= 2 * DET_STATE_LONG && (double)c_long / DET_STATE_LONG > pk)
         out->q_flap = binom_tail(DET_STATE_LONG, c_long, pk);
     if (learn) { /* a state coming more often than usual (spikes denser than their rhythm) */
         double c16 = __builtin_popcountll(lo & 0xffffu);
         double q = det_lik_update(&m->lik, p, warm ? c16 : -1.0);
-        if (c16 > 2 * 16 * pk) /* only beyond twice the busiest usual density */
+        if (day_seen && c16 > 2 * 16 * pk) /* only beyond twice the busiest usual density */
             out->q_flap = fmin(out->q_flap, q);
     }
 

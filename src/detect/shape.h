@@ -79,7 +79,6 @@ int det_shape_validate(const det_shape *s);
  * stage (a state coming more often than its rhythm). */
 #define DET_STATE_WIN 32   /* the busiest usual fraction of changes is over this many points */
 #define DET_STATE_LONG 128 /* changes are counted over this many */
-#define DET_STATE_WARM 64  /* points before the model has an opinion */
 
 typedef struct {
     uint64_t changes[2]; /* bit i: the i-th last point changed state (128 points) */
