@@ -186,6 +186,11 @@ def test_performance_report_volume_rejections_availability_and_precision(iotad, 
     assert admin.post("/api/v1/rules", {"name": "over", "device_id": dev, "metric": "temp",
                                         "kind": "above", "threshold": 100,
                                         "severity": "warning"}).status_code == 201
+    # the bad payloads are sent before `now` is taken: the report's window ends at now + 1 s,
+    # and on a loaded machine the steps below can take longer than that (they were counted 0)
+    bad_payload(iotad, key)
+    bad_payload(iotad, key)
+    bad_payload(iotad, okey)
     now = int(time.time() * 1000)
     base = now - HOUR + 60_000
     ingest(iotad, key, [{"ts": base + i * 10_000, "metrics": {"temp": 20 + (i % 5)}}
@@ -200,9 +205,6 @@ def test_performance_report_volume_rejections_availability_and_precision(iotad, 
     for a, verdict in zip(found, ["confirmed", "confirmed", "false_positive"]):
         r = admin.post(f"/api/v1/anomalies/{a['id']}/resolve", {"verdict": verdict})
         assert r.status_code == 200
-    bad_payload(iotad, key)
-    bad_payload(iotad, key)
-    bad_payload(iotad, okey)
 
     # a device with a known status history (fixture rows written into the store): online
     # for 30 of the first 60 minutes and 30 of the next 60 -> 50 %, two outages
