@@ -64,6 +64,8 @@ static int http_status(ingest_status st)
         return 422;
     case INGEST_ERR_RATE_LIMITED:
         return 429;
+    case INGEST_ERR_UNAUTHORIZED:
+        return 401;
     default:
         return 400;
     }
@@ -134,6 +136,7 @@ static void submit(api_ctx *ctx, ingest_batch *b, bool influx, size_t bytes)
     if (refuse_if_overloaded(ctx)) return;
     http_ack *a = malloc(sizeof *a);
     if (!a) {
+        s->m.rejected[TRANSPORT_HTTP][REJECT_UNAVAILABLE]++;
         api_error(ctx, 503, "unavailable", "out of memory");
         return;
     }
@@ -178,9 +181,7 @@ static void decode_finish(decode_job *j)
     if (j->st != INGEST_OK) {
         ingest_reject(j->s, j->device, TRANSPORT_HTTP, j->req->peer, &j->err);
         refuse(j->c, &j->err, j->influx);
-    } else if (j->device->deleted) {
-        api_error(&ctx, 401, "unauthorized", "the device no longer exists");
-    } else {
+    } else { /* a device deleted meanwhile is refused (401) by ingest_submit */
         submit(&ctx, &j->b, j->influx, j->bytes);
     }
 }
@@ -212,6 +213,7 @@ static void ingest_body(api_ctx *ctx, body_format fmt, ingest_precision prec, bo
     if (refuse_if_overloaded(ctx)) return;
     decode_job *j = calloc(1, sizeof *j);
     if (!j) {
+        s->m.rejected[TRANSPORT_HTTP][REJECT_UNAVAILABLE]++;
         api_error(ctx, 503, "unavailable", "out of memory");
         return;
     }
@@ -259,6 +261,7 @@ void api_ingest(api_ctx *ctx)
         ingest_body(ctx, FMT_SENML, prec, false);
     } else if (content_type_is(ct, "text/plain")) {
         if (!precision_from_query(ctx, "ms", &prec)) {
+            ctx->s->m.rejected[TRANSPORT_HTTP][REJECT_SYNTAX]++;
             api_error(ctx, 400, "bad_request", "precision must be ns, us, ms or s");
             return;
         }
@@ -268,6 +271,7 @@ void api_ingest(api_ctx *ctx)
         /* curl -d sends the form type by default: its body is taken as JSON too */
         ingest_body(ctx, FMT_JSON, prec, false);
     } else {
+        ctx->s->m.rejected[TRANSPORT_HTTP][REJECT_SYNTAX]++;
         api_error(ctx, 415, "unsupported_media_type",
                   "use application/json, application/senml+json or text/plain (line protocol)");
     }
@@ -277,6 +281,7 @@ void api_influx_write(api_ctx *ctx)
 {
     ingest_precision prec;
     if (!precision_from_query(ctx, "ns", &prec)) {
+        ctx->s->m.rejected[TRANSPORT_HTTP][REJECT_SYNTAX]++;
         ingest_error err = {0};
         ingest_fail(&err, INGEST_ERR_SYNTAX, 0, "precision must be ns, us, ms or s");
         refuse(ctx->c, &err, true);

@@ -149,12 +149,21 @@ void api_metrics(api_ctx *ctx)
     for (int i = 0; i < TRANSPORT_COUNT; i++)
         tb_printf(&t, "iotad_ingest_bytes_total{transport=\"%s\"} %llu\n",
                   transport_name((transport)i), (unsigned long long)s->m.bytes_in[i]);
+    mqtt_server_stats ms = {0}, mts = {0}; /* mts: the TLS listener, when configured */
+    if (s->mqtt) mqtt_server_get_stats(s->mqtt, &ms);
+    if (s->mqtts) mqtt_server_get_stats(s->mqtts, &mts);
+    /* what the MQTT listeners refuse before a PUBLISH reaches ingest: larger than
+     * mqtt_max_packet (the connection is closed) and a payload that is not the UTF-8 it claims */
+    uint64_t mqtt_refused[REJECT_COUNT] = {0};
+    mqtt_refused[REJECT_TOO_LARGE] = ms.too_large + mts.too_large;
+    mqtt_refused[REJECT_SYNTAX] = ms.payload_format_refused + mts.payload_format_refused;
     COUNTER("iotad_ingest_rejected_total", "Messages rejected, by transport and reason.");
     for (int i = 0; i < TRANSPORT_COUNT; i++)
         for (int r = 0; r < REJECT_COUNT; r++)
             tb_printf(&t, "iotad_ingest_rejected_total{transport=\"%s\",reason=\"%s\"} %llu\n",
                       transport_name((transport)i), reject_reason_name((reject_reason)r),
-                      (unsigned long long)s->m.rejected[i][r]);
+                      (unsigned long long)(s->m.rejected[i][r] +
+                                           (i == TRANSPORT_MQTT ? mqtt_refused[r] : 0)));
     writer_stats ws;
     writer_get_stats(s->writer, &ws);
     GAUGE("iotad_queue_points", "Points waiting for the writer.");
@@ -254,8 +263,6 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_commit_latency_seconds_sum %g\n", ws.latency_sum_ms / 1000.0);
     tb_printf(&t, "iotad_commit_latency_seconds_count %llu\n", (unsigned long long)cum);
 
-    mqtt_server_stats ms = {0};
-    if (s->mqtt) mqtt_server_get_stats(s->mqtt, &ms);
     http_server_stats hs = {0};
     if (s->http) http_server_get_stats(s->http, &hs);
     GAUGE("iotad_connections", "Open connections, by listener.");
@@ -263,8 +270,6 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)ms.connections_current);
     tb_printf(&t, "iotad_connections{listener=\"http\"} %llu\n",
               (unsigned long long)hs.connections_current);
-    mqtt_server_stats mts = {0}; /* the TLS listeners, when configured */
-    if (s->mqtts) mqtt_server_get_stats(s->mqtts, &mts);
     if (s->mqtts || s->https) {
         http_server_stats hts = {0};
         if (s->https) http_server_get_stats(s->https, &hts);

@@ -194,7 +194,12 @@ static bool resolve_device(api_ctx *ctx, transport t)
     if (!key && authz && strncasecmp(authz, "Bearer ", 7) == 0) key = authz + 7;
     char qkey[128];
     if (!key && t == TRANSPORT_WS && api_query(ctx, "api_key", qkey, sizeof qkey)) key = qkey;
-    if (!key) return false;
+    if (!key) {
+        /* HTTP: a device-key route (ingest) refused; WS: the stream also takes sessions, so a
+         * request with neither is a dashboard's, not a device's */
+        if (t == TRANSPORT_HTTP) ctx->s->m.rejected[t][REJECT_AUTH]++;
+        return false;
+    }
     const char *why = "";
     bool revoked = false;
     ctx->device = devstate_authenticate(ctx->s->devices, NULL, key, strlen(key), &why, &revoked);

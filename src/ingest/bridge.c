@@ -364,6 +364,7 @@ static void ingest_one(bridge *b, const bridge_msg *q)
     char id[UUID_STR_LEN + 2];
     if (bridge_topic_device(s->cfg.bridge_topic, topic, q->topic_len, id, sizeof id) < 0) {
         s->m.bridge.messages[BRIDGE_BAD_TOPIC]++;
+        s->m.rejected[TRANSPORT_MQTT][REJECT_ACL]++;
         log_warn("bridge_topic_unmatched", "topic=\"%.120s\" filter=\"%s\"", topic,
                  s->cfg.bridge_topic);
         return;

@@ -40,6 +40,8 @@ reject_reason ingest_reject_reason(ingest_status st)
         return REJECT_SERIES_LIMIT;
     case INGEST_ERR_RATE_LIMITED:
         return REJECT_RATE_LIMITED;
+    case INGEST_ERR_UNAUTHORIZED:
+        return REJECT_AUTH;
     default:
         return REJECT_UNAVAILABLE;
     }
@@ -75,7 +77,8 @@ bool ingest_overloaded(server *s)
 void ingest_reject(server *s, dev_live *d, transport t, const char *peer, const ingest_error *err)
 {
     s->m.rejected[t][ingest_reject_reason(err->status)]++;
-    devstate_security(s->devices, d, NULL, SEC_BAD_PAYLOAD, t, peer, err->msg);
+    if (err->status != INGEST_ERR_NOMEM) /* the server's trouble, not the device's */
+        devstate_security(s->devices, d, NULL, SEC_BAD_PAYLOAD, t, peer, err->msg);
 }
 
 void ingest_to_detectors(server *s, writer_job *job, int status)
@@ -193,6 +196,10 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
         s->m.rejected[t][REJECT_UNAVAILABLE]++;
         return ingest_fail(err, INGEST_ERR_UNAVAILABLE, 0, "server is shutting down; retry");
     }
+    if (d->deleted) { /* deleted while its connection stayed open or its body was decoded */
+        s->m.rejected[t][REJECT_AUTH]++;
+        return ingest_fail(err, INGEST_ERR_UNAUTHORIZED, 0, "the device no longer exists");
+    }
     ingest_status st = b->n == 0 ? ingest_fail(err, INGEST_ERR_EMPTY, 0, "no points in the payload")
                                  : ingest_check_skew(b, 0, now, s->cfg.ts_max_past_s * 1000,
                                                      s->cfg.ts_max_future_s * 1000, err);
@@ -225,6 +232,7 @@ ingest_status ingest_submit(server *s, dev_live *d, ingest_batch *b, transport t
     writer_job *job = p ? ingest_job_from_batch(d->id, b, on_durable, p) : NULL;
     if (!job) {
         free(p);
+        s->m.rejected[t][REJECT_UNAVAILABLE]++;
         return ingest_fail(err, INGEST_ERR_NOMEM, 0, "out of memory");
     }
     snprintf(job->device_type, sizeof job->device_type, "%s", d->type);

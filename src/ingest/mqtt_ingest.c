@@ -45,7 +45,10 @@ static uint8_t on_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info)
         memcpy(device_id, info->username, UUID_STR_LEN);
         device_id[UUID_STR_LEN] = '\0';
     }
-    if (s->stopping) return MQTT_RC_SERVER_UNAVAILABLE;
+    if (s->stopping) {
+        s->m.rejected[TRANSPORT_MQTT][REJECT_UNAVAILABLE]++;
+        return MQTT_RC_SERVER_UNAVAILABLE;
+    }
     /* MQTT over TLS with a client certificate that verified against tls_client_ca_file: its
      * subject CN is the device id (as AWS IoT binds a certificate to a thing), no key needed */
     char cn[UUID_STR_LEN + 2];
@@ -100,6 +103,8 @@ static uint8_t refusal_reason(ingest_status st)
     case INGEST_ERR_UNAVAILABLE:
     case INGEST_ERR_STORAGE_FULL:
         return MQTT_RC_UNSPECIFIED_ERROR; /* "not stored, retry": v5 has nothing closer */
+    case INGEST_ERR_UNAUTHORIZED:
+        return MQTT_RC_NOT_AUTHORIZED;
     default:
         return MQTT_RC_PAYLOAD_FORMAT_INVALID;
     }
@@ -141,6 +146,7 @@ static void on_publish(void *ud, mqtt_conn *c, const mqtt_publish_info *pub)
     dev_live *d = mqtt_conn_get_data(c);
     const char *peer = mqtt_conn_peer(c);
     if (!d || d->deleted) {
+        s->m.rejected[TRANSPORT_MQTT][REJECT_AUTH]++;
         refuse(c, pub, MQTT_RC_NOT_AUTHORIZED, "device no longer exists");
         return;
     }

@@ -94,6 +94,8 @@ const char *ingest_status_name(ingest_status s)
         return "series_limit";
     case INGEST_ERR_RATE_LIMITED:
         return "rate_limited";
+    case INGEST_ERR_UNAUTHORIZED:
+        return "unauthorized";
     }
     return "unknown";
 }

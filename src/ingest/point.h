@@ -29,6 +29,7 @@ typedef enum {
     INGEST_ERR_STORAGE_FULL, /* not stored: the store's disk is full */
     INGEST_ERR_SERIES_LIMIT, /* would take the device over max_series_per_device */
     INGEST_ERR_RATE_LIMITED, /* the device sends faster than its configured rate */
+    INGEST_ERR_UNAUTHORIZED, /* the device was deleted after it authenticated */
 } ingest_status;
 
 typedef struct {

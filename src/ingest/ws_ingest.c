@@ -116,6 +116,7 @@ static void on_message(void *ud, ws_conn *w, bool is_text, const uint8_t *data, 
             }
         } else {
             st = ingest_fail(&err, INGEST_ERR_NOMEM, 0, "out of memory");
+            ingest_reject(s, dev->device, TRANSPORT_WS, dev->peer, &err);
         }
     } else {
         ingest_reject(s, dev->device, TRANSPORT_WS, dev->peer, &err);

@@ -225,6 +225,7 @@ static void handle_publish(mqtt_conn *c, const mqtt_fixed_header *fh, const uint
     int rc = mqtt_parse_publish(body, fh->remaining_len, fh->flags, c->version, &lim, &p);
     if (rc == MQTT_ERR_PAYLOAD_FORMAT) {
         /* Well formed but the payload is not the UTF-8 it claims: refuse this message only. */
+        s->st.payload_format_refused++;
         if (p.qos == 1) {
             uint8_t buf[16];
             mqtt_srv_out_append(c, buf,

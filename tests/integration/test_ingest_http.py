@@ -69,7 +69,7 @@ def test_unknown_or_missing_key_is_401_and_recorded(iotad, admin):
                           json={"metrics": {"t": 1}}, timeout=10)
         assert r.status_code == 401
     m = requests.get(iotad.url + "/metrics", timeout=10).text
-    assert 'iotad_ingest_rejected_total{transport="http",reason="auth"} 2' in m
+    assert 'iotad_ingest_rejected_total{transport="http",reason="auth"} 3' in m
 
 
 def test_oversized_body_is_413(iotad, admin):
