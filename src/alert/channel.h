@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 typedef struct alert_job {
     struct alert_job *next;
@@ -29,6 +30,14 @@ typedef struct alert_job {
     char *body; /* request body, owned */
     size_t body_len;
     char errbuf[CURL_ERROR_SIZE];
+    /* syslog (no libcurl): its own non-blocking socket, driven by the worker's poll */
+    struct sockaddr_storage addr; /* the SSRF-checked address */
+    socklen_t addrlen;
+    int fd;       /* -1 when closed */
+    int sstate;   /* channel_syslog.c's state */
+    short events; /* what the socket waits for (POLLIN/POLLOUT) */
+    void *ssl;    /* SSL * of a tls:// channel */
+    size_t sent;
 } alert_job;
 
 /* Sets up h for the job's channel kind; 0 ok, -1 with err filled. The job keeps every
@@ -37,6 +46,19 @@ int alert_webhook_setup(alert_job *j, int64_t now_s, char *err, size_t errcap);
 int alert_smtp_setup(alert_job *j, char *err, size_t errcap);
 int alert_sms_setup(alert_job *j, char *err, size_t errcap);
 void alert_job_free(alert_job *j);
+
+/* Syslog channel (udp://, tcp://, tls:// host:port; RFC 5424 messages with a CEF body):
+ * setup formats the message and starts connecting to j->addr; step advances the transfer
+ * (call it when the socket may be ready). Both return 1 delivered, 0 in progress (wait for
+ * j->events on j->fd) or a failure with err filled: setup -1 permanent (configuration),
+ * -2 worth a retry; step -1 with *permanent. close releases the socket and TLS state. */
+int alert_syslog_setup(alert_job *j, int64_t now_ms, char *err, size_t errcap);
+int alert_syslog_step(alert_job *j, char *err, size_t errcap, bool *permanent);
+void alert_syslog_close(alert_job *j);
+/* True when PEM text holds at least one certificate (config.ca_pem). */
+bool alert_pem_has_cert(const char *pem);
+/* The default port of a syslog url scheme (udp, tcp: 514; tls: 6514), 0 for other schemes. */
+int alert_syslog_default_port(const char *scheme);
 
 /* Message texts from a payload (message.c). Each returns malloc'ed text; caller frees. */
 char *alert_msg_subject(const cJSON *p);

@@ -14,7 +14,9 @@
 #include "core/log.h"
 #include "store/store.h"
 
+#include <curl/mprintf.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,7 @@ static void count(alerts *a, uint64_t *field)
 void alert_job_free(alert_job *j)
 {
     if (!j) return;
+    alert_syslog_close(j);
     if (j->h) curl_easy_cleanup(j->h);
     curl_slist_free_all(j->headers);
     curl_slist_free_all(j->rcpt);
@@ -157,24 +160,31 @@ char *alert_payload_build(store *db, const char *alert_id, const char *public_ur
 }
 
 /* Resolves the job's host and refuses non-public addresses outside the allow-list; pins the
- * checked addresses with CURLOPT_RESOLVE so a second DNS answer cannot differ. */
+ * checked addresses with CURLOPT_RESOLVE so a second DNS answer cannot differ (a syslog job
+ * connects to the first checked address itself, j->addr). */
 static int ssrf_check(worker *w, alert_job *j, char *err, size_t errcap)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL;
     int rc = -1;
-    if (!u || curl_url_set(u, CURLUPART_URL, j->url, 0) != CURLUE_OK ||
+    bool email = strcmp(j->method, "email") == 0, syslog = strcmp(j->method, "syslog") == 0;
+    if (!u || curl_url_set(u, CURLUPART_URL, j->url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
         snprintf(err, errcap, "invalid url");
         goto done;
     }
-    bool email = strcmp(j->method, "email") == 0;
-    if (email ? (strcmp(scheme, "smtp") && strcmp(scheme, "smtps"))
-              : (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+    if (syslog  ? !alert_syslog_default_port(scheme)
+        : email ? (strcmp(scheme, "smtp") && strcmp(scheme, "smtps"))
+                : (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
         snprintf(err, errcap, "scheme %s not allowed for %s", scheme, j->method);
         goto done;
+    }
+    if (curl_url_get(u, CURLUPART_PORT, &port, syslog ? 0 : CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        if (!syslog || !(port = curl_maprintf("%d", alert_syslog_default_port(scheme)))) {
+            snprintf(err, errcap, "invalid url");
+            goto done;
+        }
     }
     char h[256];
     alert_host_unbracket(host, h, sizeof h);
@@ -182,7 +192,7 @@ static int ssrf_check(worker *w, alert_job *j, char *err, size_t errcap)
     const char *why = NULL;
     alert_own own; /* read at every delivery: interfaces come and go */
     if (alert_own_load(&own) != 0) log_warn("alert_own_addresses_failed", "%s", "getifaddrs");
-    if (alert_addr_parse(h, addr) == 0) {
+    if (!syslog && alert_addr_parse(h, addr) == 0) {
         if (!alert_addr_permitted(&w->allow, &own, addr, &why)) {
             snprintf(err, errcap, "ssrf: %s address %.64s refused", why, h);
             goto done;
@@ -191,7 +201,7 @@ static int ssrf_check(worker *w, alert_job *j, char *err, size_t errcap)
         goto done;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int gai = getaddrinfo(h, NULL, &hints, &res);
+    int gai = getaddrinfo(h, syslog ? port : NULL, &hints, &res);
     if (gai != 0 || !res) {
         snprintf(err, errcap, "dns: %s", gai_strerror(gai));
         rc = -2; /* transient */
@@ -212,12 +222,20 @@ static int ssrf_check(worker *w, alert_job *j, char *err, size_t errcap)
             rc = -1;
             break;
         }
+        if (first && ai->ai_addrlen <= sizeof j->addr) {
+            memcpy(&j->addr, ai->ai_addr, ai->ai_addrlen);
+            j->addrlen = ai->ai_addrlen;
+        }
         if (n > 0 && (size_t)n < sizeof pin - 70)
             n += snprintf(pin + n, sizeof pin - (size_t)n, strchr(text, ':') ? "%s[%s]" : "%s%s",
                           first ? "" : ",", text);
         first = false;
     }
     freeaddrinfo(res);
+    if (rc == 0 && first && syslog) {
+        snprintf(err, errcap, "dns: no usable address for %.120s", h);
+        rc = -2;
+    }
     if (rc == 0) j->resolve = curl_slist_append(NULL, pin);
 done:
     curl_free(scheme);
@@ -358,6 +376,7 @@ static void start_job(worker *w, const due_row *r, int64_t now)
     }
     alert_job *j = calloc(1, sizeof *j);
     if (!j) return;
+    j->fd = -1;
     snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->method, sizeof j->method, "%s", r->method);
     snprintf(j->recipient, sizeof j->recipient, "%s", r->recipient);
@@ -392,14 +411,22 @@ static void start_job(worker *w, const due_row *r, int64_t now)
     char err[256] = "";
     int rc = ssrf_check(w, j, err, sizeof err);
     if (rc == -1) count(w->a, &w->a->ssrf_refused);
-    if (rc == 0) {
+    bool syslog = !strcmp(j->method, "syslog");
+    if (rc == 0 && syslog) {
+        rc = alert_syslog_setup(j, util_now_ms(), err, sizeof err);
+        if (rc == 1) { /* a datagram: sent at once */
+            finish(w, j, true, 0, "", false);
+            alert_job_free(j);
+            return;
+        }
+    } else if (rc == 0) {
         j->h = curl_easy_init();
         if (!j->h) {
             snprintf(err, sizeof err, "curl_easy_init failed");
             rc = -2;
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && !syslog) {
         curl_easy_setopt(j->h, CURLOPT_PRIVATE, j);
         curl_easy_setopt(j->h, CURLOPT_ERRORBUFFER, j->errbuf);
         curl_easy_setopt(j->h, CURLOPT_NOSIGNAL, 1L);
@@ -417,7 +444,7 @@ static void start_job(worker *w, const due_row *r, int64_t now)
         else
             rc = alert_sms_setup(j, err, sizeof err);
     }
-    if (rc == 0 && curl_multi_add_handle(w->multi, j->h) != CURLM_OK) {
+    if (rc == 0 && !syslog && curl_multi_add_handle(w->multi, j->h) != CURLM_OK) {
         snprintf(err, sizeof err, "curl_multi_add_handle failed");
         rc = -2;
     }
@@ -481,6 +508,50 @@ static void on_done(worker *w, CURL *h, CURLcode res)
     alert_job_free(j);
 }
 
+/* Advances the syslog transfers (own sockets, not libcurl's); the finished ones are recorded
+ * in the round's transaction (*tx opened on the first). */
+static void syslog_progress(worker *w, bool *tx)
+{
+    for (alert_job **pp = &w->inflight; *pp;) {
+        alert_job *j = *pp;
+        if (j->h) {
+            pp = &j->next;
+            continue;
+        }
+        char err[300] = "";
+        bool permanent = false;
+        int rc = alert_syslog_step(j, err, sizeof err, &permanent);
+        if (rc == 0 && util_now_ms() - j->started_ms >= w->set.timeout_ms) {
+            snprintf(err, sizeof err, "timed out after %lld ms", (long long)w->set.timeout_ms);
+            rc = -1;
+        }
+        if (rc == 0) {
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        w->ninflight--;
+        if (!*tx) *tx = store_begin(w->st) == STORE_OK;
+        finish(w, j, rc == 1, 0, err, permanent);
+        alert_job_free(j);
+    }
+}
+
+/* The sockets of the syslog transfers in flight, for curl_multi_poll; *deadline_ms: the
+ * earliest attempt timeout among them (unchanged when there are none). */
+static unsigned syslog_waitfds(worker *w, struct curl_waitfd *fds, int64_t *deadline_ms)
+{
+    unsigned n = 0;
+    for (alert_job *j = w->inflight; j && n < MAX_INFLIGHT; j = j->next) {
+        if (j->h || j->fd < 0) continue;
+        fds[n++] = (struct curl_waitfd){
+            j->fd, (short)(j->events == POLLIN ? CURL_WAIT_POLLIN : CURL_WAIT_POLLOUT), 0};
+        if (j->started_ms + w->set.timeout_ms < *deadline_ms)
+            *deadline_ms = j->started_ms + w->set.timeout_ms;
+    }
+    return n;
+}
+
 static void *run(void *arg)
 {
     worker *w = arg;
@@ -503,20 +574,23 @@ static void *run(void *arg)
             if (!tx) tx = store_begin(w->st) == STORE_OK;
             on_done(w, msg->easy_handle, msg->data.result);
         }
+        syslog_progress(w, &tx);
         if (tx) store_commit_or_rollback(w->st);
         flush_notes(w);
         int64_t next = STORE_ALERTS(w->st)->next_due(w->st);
+        struct curl_waitfd fds[MAX_INFLIGHT];
+        unsigned nfds = syslog_waitfds(w, fds, &next);
         int64_t wait = next == INT64_MAX ? 1000 : next - util_now_ms();
         if (wait > 1000) wait = 1000;
         if (w->ninflight >= MAX_INFLIGHT && wait < 50) wait = 50; /* full: wait for transfers */
         if (wait <= 0) continue;
-        curl_multi_poll(w->multi, NULL, 0, (int)wait, NULL);
+        curl_multi_poll(w->multi, fds, nfds, (int)wait, NULL);
     }
     /* stopping: abandon transfers in flight; their rows go back to pending for next time */
     while (w->inflight) {
         alert_job *j = w->inflight;
         w->inflight = j->next;
-        curl_multi_remove_handle(w->multi, j->h);
+        if (j->h) curl_multi_remove_handle(w->multi, j->h);
         STORE_ALERTS(w->st)->release(w->st, j->id, util_now_ms(), NULL);
         alert_job_free(j);
     }

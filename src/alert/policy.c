@@ -86,8 +86,8 @@ static void enqueue_recipients(alerts *a, const char *anomaly_id, const char *po
 {
     store *st = a->s->st;
     char id[UUID_STR_LEN + 1];
-    if (strcmp(channel_kind, "webhook") == 0) {
-        if (alert_enqueue(a, st, anomaly_id, policy_id, channel_id, "webhook", NULL, channel_url,
+    if (!strcmp(channel_kind, "webhook") || !strcmp(channel_kind, "syslog")) { /* one endpoint */
+        if (alert_enqueue(a, st, anomaly_id, policy_id, channel_id, channel_kind, NULL, channel_url,
                           severity, device_id, kind, wait_ms, window_ms, id) == 0 &&
             id[0] && q->n < ANNOUNCE_MAX)
             memcpy(q->ids[q->n++], id, sizeof id);

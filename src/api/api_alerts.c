@@ -6,6 +6,7 @@
 
 #include "alert/alert_int.h"
 #include "alert/alert_util.h"
+#include "alert/cef.h"
 #include "alert/channel.h"
 #include "alert/template.h"
 #include "store/store.h"
@@ -122,6 +123,43 @@ static const char *tpl_probe(void *arg, const char *name, size_t len)
     return NULL;
 }
 
+/* The config of a syslog channel (channel_syslog.c); NULL ok or the reason. */
+static const char *check_syslog_config(const cJSON *cfg)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cfg)
+    {
+        const char *k = x->string;
+        if (!strcmp(k, "facility")) {
+            bool ok = cJSON_IsNumber(x)
+                          ? x->valuedouble >= 0 && x->valuedouble <= 23 &&
+                                x->valuedouble == (int)x->valuedouble
+                          : cJSON_IsString(x) && alert_syslog_facility(x->valuestring) >= 0;
+            if (!ok) return "facility: 0..23 or a name (user, daemon, auth, local0 .. local7, ...)";
+        } else if (!strcmp(k, "hostname")) {
+            if (!cJSON_IsString(x) || strlen(x->valuestring) > 64)
+                return "hostname: up to 64 "
+                       "characters";
+            for (const char *c = x->valuestring; *c; c++)
+                if (*c <= 32 || *c >= 127) return "hostname: printable ASCII without spaces";
+        } else if (!strcmp(k, "framing")) {
+            if (!cJSON_IsString(x) ||
+                (strcmp(x->valuestring, "octet-counting") && strcmp(x->valuestring, "newline")))
+                return "framing: octet-counting or newline";
+        } else if (!strcmp(k, "max_bytes")) {
+            if (!cJSON_IsNumber(x) || x->valuedouble < ALERT_SYSLOG_MIN_BYTES ||
+                x->valuedouble > 65535)
+                return "max_bytes: 480..65535";
+        } else if (!strcmp(k, "ca_pem")) {
+            if (!cJSON_IsString(x) || !alert_pem_has_cert(x->valuestring))
+                return "ca_pem: PEM text with at least one CA certificate";
+        } else {
+            return "config: facility, hostname, framing, max_bytes, ca_pem";
+        }
+    }
+    return NULL;
+}
+
 /* Validates a complete channel (after merging an update); NULL ok or the reason. */
 static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t cap)
 {
@@ -131,8 +169,9 @@ static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t
     const cJSON *rate = cJSON_GetObjectItemCaseSensitive(c, "rate_per_min");
     const cJSON *secret = cJSON_GetObjectItemCaseSensitive(c, "secret");
     if (!name || !name[0] || strlen(name) > 100) return "name: 1..100 characters";
-    if (!kind || (strcmp(kind, "email") && strcmp(kind, "sms") && strcmp(kind, "webhook")))
-        return "kind must be email, sms or webhook";
+    if (!kind || (strcmp(kind, "email") && strcmp(kind, "sms") && strcmp(kind, "webhook") &&
+                  strcmp(kind, "syslog")))
+        return "kind must be email, sms, webhook or syslog";
     if (!url || strlen(url) > 1000) return "url is required (up to 1000 characters)";
     if (cfgj && !cJSON_IsObject(cfgj)) return "config must be an object";
     if (rate && (!cJSON_IsNumber(rate) || rate->valuedouble < 0 || rate->valuedouble > 100000))
@@ -143,14 +182,17 @@ static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL;
     const char *res = NULL;
-    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+    bool syslog = !strcmp(kind, "syslog");
+    if (!u || curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
         res = "url is not a valid absolute URL";
-    } else if (!strcmp(kind, "email") ? (strcmp(scheme, "smtp") && strcmp(scheme, "smtps"))
-                                      : (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
-        res = !strcmp(kind, "email") ? "an email channel needs an smtp:// or smtps:// url"
-                                     : "this channel needs an http:// or https:// url";
+    } else if (syslog                   ? !alert_syslog_default_port(scheme)
+               : !strcmp(kind, "email") ? (strcmp(scheme, "smtp") && strcmp(scheme, "smtps"))
+                                        : (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+        res = syslog                   ? "a syslog channel needs a udp://, tcp:// or tls:// url"
+              : !strcmp(kind, "email") ? "an email channel needs an smtp:// or smtps:// url"
+                                       : "this channel needs an http:// or https:// url";
     } else {
         /* literal addresses are checked now; names are checked at every delivery */
         char h[256];
@@ -179,6 +221,7 @@ static const char *check_channel(api_ctx *ctx, const cJSON *c, char *why, size_t
     curl_free(host);
     curl_url_cleanup(u);
     if (res) return res;
+    if (syslog) return check_syslog_config(cfgj);
     const char *tmpl = cfgj ? json_str(cfgj, "body_template") : NULL;
     if (tmpl) {
         char out[2048];
@@ -321,7 +364,9 @@ void alert_api_channels_test(api_ctx *ctx)
         return;
     }
     const char *kind = json_str(ch, "kind");
-    const char *to = strcmp(kind, "webhook") == 0 ? json_str(ch, "url") : json_str(b, "to");
+    /* webhook and syslog: the endpoint; e-mail and SMS: an address to try */
+    bool endpoint = !strcmp(kind, "webhook") || !strcmp(kind, "syslog");
+    const char *to = endpoint ? json_str(ch, "url") : json_str(b, "to");
     alerts *a = alerts_of(ctx->s);
     char id[UUID_STR_LEN + 1] = "";
     if (!to || !to[0] || strlen(to) > 300) {

@@ -389,8 +389,16 @@ int db_migrate(sqlite3 *db)
                   current, n);
         return -1;
     }
-    for (size_t i = (size_t)current; i < n; i++) {
-        if (db_begin(db) != 0) return -1;
+    /* a migration may rebuild a table (SQLite cannot alter a CHECK constraint): with foreign
+     * keys on, dropping the old table would cascade into the rows referring to it. The pragma
+     * is a no-op inside a transaction, hence around the loop. */
+    if ((size_t)current < n) sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL, NULL);
+    int rc = 0;
+    for (size_t i = (size_t)current; i < n && rc == 0; i++) {
+        if (db_begin(db) != 0) {
+            rc = -1;
+            break;
+        }
         if (sqlite3_exec(db, m[i].sql, NULL, NULL, &err) != SQLITE_OK ||
             db_exec(db, NULL,
                     "INSERT INTO schema_migrations(version, name, applied_at) "
@@ -400,10 +408,15 @@ int db_migrate(sqlite3 *db)
                       err ? err : sqlite3_errmsg(db));
             sqlite3_free(err);
             db_rollback(db);
-            return -1;
+            rc = -1;
+            break;
         }
-        if (db_commit(db) != 0) return -1;
+        if (db_commit(db) != 0) {
+            rc = -1;
+            break;
+        }
         log_info("migration_applied", "version=%zu name=%s", i + 1, m[i].name);
     }
-    return 0;
+    if ((size_t)current < n) sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    return rc;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AlertChannel, AlertPolicy, AlertSettings } from '@/api/types';
 import {
-  channelToForm, contactError, fmtMs, formToChannel, formToPolicy, policyRecipients, policyScope, policyToForm, settingsPatch, splitList,
+  channelToForm, contactError, endpointKind, fmtMs, formToChannel, formToPolicy, policyRecipients, policyScope, policyToForm, settingsPatch, splitList,
 } from '@/features/alerts/forms';
 
 const channel = (over: Partial<AlertChannel> = {}): AlertChannel => ({
@@ -32,6 +32,17 @@ describe('channel form', () => {
     const sms = { ...f, kind: 'sms' as const, from: '+1555', body_template: '{"to":"{to}"}', starttls: 'off' as const };
     expect(formToChannel(sms, true).config).toEqual({ from: '+1555', body_template: '{"to":"{to}"}' });
     expect(formToChannel({ ...f, rate_per_min: '-3' }, true).rate_per_min).toBe(60);
+  });
+  it('round-trips a syslog channel: facility, hostname, framing and CA; one endpoint', () => {
+    const c = channel({ kind: 'syslog', url: 'tls://siem:6514', has_secret: false,
+      config: { facility: 'local3', hostname: 'gw-1', framing: 'newline', ca_pem: '-----BEGIN CERTIFICATE-----' } });
+    const f = channelToForm(c);
+    expect(f).toMatchObject({ kind: 'syslog', facility: 'local3', hostname: 'gw-1', framing: 'newline' });
+    expect(formToChannel({ ...f, from: 'stale', hostname: ' ' }, true).config).toEqual({
+      facility: 'local3', framing: 'newline', ca_pem: '-----BEGIN CERTIFICATE-----' });
+    expect(channelToForm(channel({ kind: 'syslog', config: { facility: 4 as unknown as string } })).facility).toBe('4');
+    expect(endpointKind('syslog') && endpointKind('webhook') && !endpointKind('email')).toBe(true);
+    expect(policyRecipients(policy(), 'syslog')).toBe('the syslog receiver');
   });
 });
 

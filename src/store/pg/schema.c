@@ -203,10 +203,20 @@ static const char initial_v1[] =
     " id text PRIMARY KEY, started_at bigint NOT NULL, seen_at bigint NOT NULL,"
     " http text, mqtt text);";
 
+/* the syslog alert channel (store/schema.c syslog_v6): a wider CHECK on the channel kind */
+static const char syslog_v2[] =
+    "ALTER TABLE alerts DROP CONSTRAINT alerts_method_check;"
+    "ALTER TABLE alerts ADD CONSTRAINT alerts_method_check"
+    " CHECK(method IN ('email','sms','webhook','syslog'));"
+    "ALTER TABLE alert_channels DROP CONSTRAINT alert_channels_kind_check;"
+    "ALTER TABLE alert_channels ADD CONSTRAINT alert_channels_kind_check"
+    " CHECK(kind IN ('email','sms','webhook','syslog'));";
+
 const pg_migration *pg_schema_migrations(size_t *count)
 {
     static const pg_migration list[] = {
         {"initial", initial_v1},
+        {"syslog_channel", syslog_v2},
     };
     *count = sizeof list / sizeof list[0];
     return list;

@@ -250,7 +250,7 @@ export interface IncidentPatch {
 // ---- alerts ----------------------------------------------------------------------------------
 
 export type AlertStatus = 'pending' | 'sending' | 'sent' | 'dead';
-export type AlertMethod = 'webhook' | 'email' | 'sms';
+export type AlertMethod = 'webhook' | 'email' | 'sms' | 'syslog';
 
 /** A row of the outbox (GET /alerts). */
 export interface Alert {
@@ -294,7 +294,7 @@ export interface AlertDetail extends Alert {
   anomaly_ids: string[];
 }
 
-export type ChannelKind = 'webhook' | 'email' | 'sms';
+export type ChannelKind = 'webhook' | 'email' | 'sms' | 'syslog';
 
 export interface AlertChannel {
   id: string;

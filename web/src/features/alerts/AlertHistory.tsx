@@ -48,6 +48,7 @@ export function AlertHistory() {
           <option value="webhook">Webhook</option>
           <option value="email">E-mail</option>
           <option value="sms">SMS</option>
+          <option value="syslog">Syslog</option>
         </NativeSelect>
         <DevicePicker className="w-56" aria-label="Device" noneLabel="All devices" value={filter.device_id} onChange={(id) => setFilter({ device_id: id })} />
         <Button variant="outline" onClick={() => load()} aria-label="Reload alerts">

@@ -14,7 +14,7 @@ import { Label } from '@/components/ui/label';
 import { Switch } from '@/components/ui/switch';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
 import { useAsync } from '@/lib/useAsync';
-import { channelToForm, formToChannel, KIND_LABEL, URL_HINT, type ChannelForm } from './forms';
+import { channelToForm, endpointKind, formToChannel, KIND_LABEL, URL_HINT, type ChannelForm } from './forms';
 
 export function ChannelsPanel() {
   const { data, loading, error, reload } = useAsync(() => api.channels(), []);
@@ -75,7 +75,7 @@ export function ChannelsPanel() {
                       <Switch checked={c.enabled} aria-label={`Channel ${c.name} enabled`} onCheckedChange={(on) => run(() => api.updateChannel(c.id, { enabled: on }))} />
                     </td>
                     <td className="whitespace-nowrap py-2 text-right">
-                      <Button variant="ghost" size="sm" aria-label={`Send a test on ${c.name}`} onClick={() => (c.kind === 'webhook' ? run(async () => {
+                      <Button variant="ghost" size="sm" aria-label={`Send a test on ${c.name}`} onClick={() => (endpointKind(c.kind) ? run(async () => {
                         const a = await api.testChannel(c.id);
                         setNotice(`Test message queued (alert ${a.id.slice(0, 8)}…); see the History tab.`);
                       }) : setTesting(c))}>
@@ -155,7 +155,7 @@ function ChannelDialog({ channel, onClose, onSaved }: { channel: AlertChannel | 
             <Label htmlFor="ch-url">URL</Label>
             <Input id="ch-url" required placeholder={URL_HINT[f.kind]} value={f.url} onChange={(e) => set({ url: e.target.value })} />
           </div>
-          {f.kind !== 'webhook' && (
+          {(f.kind === 'email' || f.kind === 'sms') && (
             <div className="grid gap-3 sm:grid-cols-2">
               <div className="space-y-1.5"><Label htmlFor="ch-from">From</Label><Input id="ch-from" placeholder={f.kind === 'email' ? 'iotad@example.com' : '+15550001111'} value={f.from} onChange={(e) => set({ from: e.target.value })} /></div>
               <div className="space-y-1.5"><Label htmlFor="ch-user">Username</Label><Input id="ch-user" autoComplete="off" value={f.username} onChange={(e) => set({ username: e.target.value })} /></div>
@@ -182,11 +182,35 @@ function ChannelDialog({ channel, onClose, onSaved }: { channel: AlertChannel | 
               <div className="space-y-1.5"><Label htmlFor="ch-ctype">Content type (optional)</Label><Input id="ch-ctype" placeholder="application/json" value={f.content_type} onChange={(e) => set({ content_type: e.target.value })} /></div>
             </div>
           )}
+          {f.kind === 'syslog' && (
+            <div className="grid gap-3 sm:grid-cols-2">
+              <div className="space-y-1.5">
+                <Label htmlFor="ch-facility">Facility</Label>
+                <NativeSelect id="ch-facility" value={f.facility} onChange={(e) => set({ facility: e.target.value })}>
+                  <option value="">Default (local0)</option>
+                  {['user', 'daemon', 'auth', 'security', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'].map((x) => <option key={x} value={x}>{x}</option>)}
+                </NativeSelect>
+              </div>
+              <div className="space-y-1.5"><Label htmlFor="ch-hostname">Hostname (optional)</Label><Input id="ch-hostname" maxLength={64} placeholder="this host's name" value={f.hostname} onChange={(e) => set({ hostname: e.target.value })} /></div>
+              <div className="space-y-1.5">
+                <Label htmlFor="ch-framing">TCP/TLS framing</Label>
+                <NativeSelect id="ch-framing" value={f.framing} onChange={(e) => set({ framing: e.target.value as ChannelForm['framing'] })}>
+                  <option value="">Default (octet counting)</option>
+                  <option value="octet-counting">Octet counting (RFC 6587)</option>
+                  <option value="newline">Newline</option>
+                </NativeSelect>
+              </div>
+              <div className="space-y-1.5 sm:col-span-2">
+                <Label htmlFor="ch-ca">CA certificate for tls:// (PEM, optional)</Label>
+                <Textarea id="ch-ca" className="min-h-12 font-mono text-xs" placeholder="-----BEGIN CERTIFICATE----- … (empty = the system CAs)" value={f.ca_pem} onChange={(e) => set({ ca_pem: e.target.value })} />
+              </div>
+            </div>
+          )}
           <div className="grid gap-3 sm:grid-cols-2">
-            <div className="space-y-1.5">
+            {f.kind !== 'syslog' && <div className="space-y-1.5">
               <Label htmlFor="ch-secret">{f.kind === 'webhook' ? 'Signing secret (HMAC)' : f.kind === 'email' ? 'SMTP password' : 'Gateway password / token'}</Label>
               <Input id="ch-secret" type="password" autoComplete="new-password" placeholder={existing?.has_secret ? 'unchanged' : 'none'} value={f.secret} onChange={(e) => set({ secret: e.target.value })} />
-            </div>
+            </div>}
             <div className="space-y-1.5"><Label htmlFor="ch-rate">Rate limit per minute (0 = none)</Label><Input id="ch-rate" type="number" min={0} max={100000} value={f.rate_per_min} onChange={(e) => set({ rate_per_min: e.target.value })} /></div>
           </div>
           <div className="flex items-center gap-2">

@@ -16,7 +16,7 @@ import { Empty, ErrorState, Loading } from '@/components/ui/states';
 import { useAsync } from '@/lib/useAsync';
 import { useDeviceLabel, useDevices, deviceTypes } from '@/stores/devices';
 import { useUsers } from '@/stores/users';
-import { fmtMs, formToPolicy, policyRecipients, policyScope, policyToForm, ROLES, SEVERITIES, type PolicyForm } from './forms';
+import { endpointKind, fmtMs, formToPolicy, policyRecipients, policyScope, policyToForm, ROLES, SEVERITIES, type PolicyForm } from './forms';
 
 export function PoliciesPanel() {
   const { data, loading, error, reload } = useAsync(() => Promise.all([api.policies(), api.channels()]), []);
@@ -200,7 +200,7 @@ function PolicyDialog({ policy, channels, onClose, onSaved }: { policy: AlertPol
               </div>
             )}
           </div>
-          {kind !== 'webhook' && (
+          {!endpointKind(kind) && (
             <div className="space-y-3 rounded-md border p-3">
               <p className="text-sm font-medium">Recipients</p>
               <Checks<Role> legend="Every user with the role" options={ROLES} value={f.roles} onChange={(v) => set({ roles: v })} />

@@ -10,12 +10,15 @@ export const ROLES: { value: Role; label: string }[] = [
   { value: 'analyst', label: 'Analysts' },
   { value: 'device_owner', label: 'Device owners' },
 ];
-export const KIND_LABEL: Record<ChannelKind, string> = { webhook: 'Webhook', email: 'E-mail (SMTP)', sms: 'SMS gateway' };
+export const KIND_LABEL: Record<ChannelKind, string> = { webhook: 'Webhook', email: 'E-mail (SMTP)', sms: 'SMS gateway', syslog: 'Syslog / CEF (SIEM)' };
 export const URL_HINT: Record<ChannelKind, string> = {
   webhook: 'https://hooks.example.com/iotad',
   email: 'smtp://mail.example.com:587 or smtps://mail.example.com:465',
   sms: 'https://api.twilio.com/2010-04-01/Accounts/AC…/Messages.json',
+  syslog: 'udp://siem.example.com:514, tcp://…:514 or tls://…:6514',
 };
+/** Channels with one endpoint (the url) rather than per-user recipients. */
+export const endpointKind = (kind: ChannelKind | undefined) => kind === 'webhook' || kind === 'syslog';
 
 /** Comma-, semicolon- or newline-separated list -> trimmed, non-empty, unique entries. */
 export function splitList(s: string): string[] {
@@ -37,6 +40,10 @@ export interface ChannelForm {
   starttls: '' | 'try' | 'require' | 'off';
   body_template: string;
   content_type: string;
+  facility: string;
+  hostname: string;
+  framing: '' | 'octet-counting' | 'newline';
+  ca_pem: string;
 }
 
 export function channelToForm(c?: AlertChannel): ChannelForm {
@@ -53,6 +60,10 @@ export function channelToForm(c?: AlertChannel): ChannelForm {
     starttls: (cfg.starttls as ChannelForm['starttls']) ?? '',
     body_template: cfg.body_template ?? '',
     content_type: cfg.content_type ?? '',
+    facility: cfg.facility !== undefined ? String(cfg.facility) : '',
+    hostname: cfg.hostname ?? '',
+    framing: (cfg.framing as ChannelForm['framing']) ?? '',
+    ca_pem: cfg.ca_pem ?? '',
   };
 }
 
@@ -60,6 +71,7 @@ const CONFIG_KEYS: Record<ChannelKind, (keyof ChannelForm)[]> = {
   webhook: [],
   email: ['from', 'username', 'starttls'],
   sms: ['from', 'username', 'body_template', 'content_type'],
+  syslog: ['facility', 'hostname', 'framing', 'ca_pem'],
 };
 
 /** The request body: config holds only the kind's non-empty fields; the kind is sent on create
@@ -172,6 +184,7 @@ export function policyScope(p: Pick<AlertPolicy, 'severities' | 'device_id' | 'd
 /** Who gets it: "roles analyst; 2 users; device owner; 1 address" or "the webhook". */
 export function policyRecipients(p: Pick<AlertPolicy, 'roles' | 'users' | 'device_owner' | 'addresses'>, kind: ChannelKind | undefined): string {
   if (kind === 'webhook') return 'the webhook endpoint';
+  if (kind === 'syslog') return 'the syslog receiver';
   const parts: string[] = [];
   if (p.roles.length) parts.push(`every ${p.roles.map((r) => ROLES.find((x) => x.value === r)?.label.replace(/s$/, '') ?? r).join(' / ')}`);
   if (p.users.length) parts.push(`${p.users.length} user${p.users.length === 1 ? '' : 's'}`);
