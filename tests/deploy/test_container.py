@@ -42,6 +42,20 @@ def test_image_metadata_non_root_volume_healthcheck_and_size(image):
     assert r.stdout.strip() == "", r.stdout
 
 
+def test_runtime_packages_are_exactly_what_the_binary_links(image):
+    """Every library the binary needs resolves, and the optional back-end client libraries
+    (libpq5 for --store postgresql://, librabbitmq4 for --cluster amqp://) are installed only
+    when the binary links them."""
+    r = podman("run", "--rm", "--network=host", "--entrypoint", "sh", image, "-c",
+               "ldd /usr/bin/iotad; echo ---; dpkg-query -W -f '${Package}\\n'")
+    ldd, pkgs = r.stdout.split("---")
+    assert "not found" not in ldd, ldd
+    installed = set(pkgs.split())
+    for lib, pkg in (("libpq.so", "libpq5"), ("librabbitmq.so", "librabbitmq4"),
+                     ("libmosquitto.so", "libmosquitto1"), ("libuv.so", "libuv1")):
+        assert (lib in ldd) == (pkg in installed), (lib, pkg)
+
+
 def test_container_serves_ingests_and_stops_cleanly(image, volume):
     c = Container(image, volume, env={"IOTAD_LOG_FORMAT": "json", "IOTAD_RETENTION_DAYS": "7"})
     try:
