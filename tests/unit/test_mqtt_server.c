@@ -929,9 +929,10 @@ static void test_connect_must_arrive_within_the_timeout(void **state)
     fx_run(fx, sc_silent);
     assert_true(fx->eof);
     assert_int_equal(fx->npkts, 0);
-    assert_true(fx->elapsed_ms >= 190);
-    assert_true(fx->elapsed_ms < 1500);
+    /* closed by the connect deadline (the counter says why), not by a time measured here:
+     * the loop's cached clock and a loaded machine move the moment either way */
     assert_int_equal(fx->stats.connect_timeouts, 1);
+    assert_int_equal(fx->stats.protocol_errors, 0);
     fx_free(fx);
 }
 
