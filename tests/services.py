@@ -15,9 +15,11 @@ Used two ways:
 RabbitMQ takes 4-40 s to boot on these machines (under load): start it once per test session.
 Its epmd (the Erlang port mapper) runs on a free port of its own too (ERL_EPMD_PORT), as a
 child of this module, so two test runs never share one and none is left behind."""
+import fcntl
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -29,10 +31,58 @@ import time
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
 
+_PORT_LOCKS = os.path.join(tempfile.gettempdir(), "iotad-test-ports")
+_reserved = {}  # port -> the open lock file that reserves it while this process lives
+
+
+def _ephemeral_range():
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        lo, hi = (int(x) for x in f.read().split())
+    return lo, hi
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port for a server that something else binds later (another process, a container, a
+    server thread): the one free-port helper of the tests (integration and deploy conftests
+    re-export it).
+
+    Not one the kernel picks (bind to port 0): those come from the ephemeral range, where any
+    outgoing connection on this shared machine may take it before the server binds it
+    ("address already in use", "dist port already used"). A random port below that range
+    (ip_local_port_range, read, not assumed) can only be taken by another explicit bind; it
+    must be free on every address now (bind to 0.0.0.0, without SO_REUSEADDR), and it is
+    reserved by an flock on a file per port in a directory shared by every test process on
+    the machine, held until this process exits, so two parallel tests (or test runs) never
+    hand out the same port even before either has bound it."""
+    lo, _ = _ephemeral_range()
+    low = max(1024, lo - 20000)
+    os.makedirs(_PORT_LOCKS, exist_ok=True)
+    try:
+        os.chmod(_PORT_LOCKS, 0o1777)
+    except PermissionError:
+        pass  # made by another user, who made it shared already
+    for _ in range(1000):
+        port = random.randrange(low, lo)
+        if port in _reserved:
+            continue
+        try:
+            fd = os.open(os.path.join(_PORT_LOCKS, str(port)), os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            continue  # another user's reservation file
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # reserved by another test process
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                os.close(fd)
+                continue  # in use
+        _reserved[port] = fd
+        return port
+    raise RuntimeError(f"no free port in {low}-{lo - 1}")
 
 
 def _as_user(user, cmd):
@@ -109,14 +159,7 @@ class Postgres:
                 f"{PG_BIN}/initdb", "-D", self.data, "-A", "trust", "-U", "postgres",
                 "--no-sync", "-E", "UTF8", "--locale=C"]), check=True,
                 stdout=subprocess.DEVNULL)
-        for attempt in range(5):
-            try:
-                self.start()
-                return
-            except subprocess.CalledProcessError:
-                if attempt == 4 or port:
-                    raise
-                self.port = free_port()  # taken between free_port() and the bind
+        self.start()
 
     def url(self, db="postgres"):
         return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
@@ -183,7 +226,7 @@ class RabbitMQ:
         self.out = os.path.join(self.dir, "out")
         self.epmd = None
         self.proc = None
-        self.start(first=True)
+        self.start()
 
     def url(self):
         return f"amqp://guest:guest@127.0.0.1:{self.port}"
@@ -204,33 +247,14 @@ class RabbitMQ:
         })
         return e
 
-    def start(self, first=False):
-        """first: the ports may still change (a free port can be taken by someone else between
-        free_port() and the bind: then new ports and another try)."""
+    def start(self):
         try:
-            for attempt in range(5 if first else 1):
-                if self.epmd is None or self.epmd.poll() is not None:
-                    self.epmd = subprocess.Popen(
-                        ["epmd", "-port", str(self.epmd_port)], stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL, start_new_session=True)
-                    try:
-                        _wait_port(self.epmd_port, 30, self._epmd_alive, "epmd")
-                    except RuntimeError:
-                        if not first or attempt == 4:
-                            raise
-                        self.epmd.kill()
-                        self.epmd.wait()
-                        self.epmd_port = free_port()
-                        continue
-                try:
-                    self._start_node()
-                    return
-                except RuntimeError:
-                    # the node died at once (a port taken): new ports, another try
-                    if not first or attempt == 4 or self.proc.poll() is None:
-                        raise
-                    self.port, self.dist_port = free_port(), free_port()
-                    self.node = f"iotadtest{self.port}@localhost"
+            if self.epmd is None or self.epmd.poll() is not None:
+                self.epmd = subprocess.Popen(
+                    ["epmd", "-port", str(self.epmd_port)], stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True)
+                _wait_port(self.epmd_port, 30, self._epmd_alive, "epmd")
+            self._start_node()
         except BaseException:
             self.close()  # nothing left behind by a start that failed
             raise

@@ -4,8 +4,6 @@ client and helpers (loaded from tests/integration/conftest.py under another modu
 import importlib.util
 import json
 import os
-import random
-import socket
 import subprocess
 import time
 import uuid
@@ -18,34 +16,9 @@ _spec = importlib.util.spec_from_file_location(
     "iotad_itest", os.path.join(ROOT, "tests", "integration", "conftest.py"))
 itest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(itest)
-wait_for, Client = itest.wait_for, itest.Client
+wait_for, Client, free_port = itest.wait_for, itest.Client, itest.free_port
 ADMIN_EMAIL, ADMIN_PASSWORD = itest.ADMIN_EMAIL, itest.ADMIN_PASSWORD
 os.environ.setdefault("CONTAINERS_CONF", os.path.join(ROOT, "tests", "deploy", "containers.conf"))
-
-
-def _ephemeral_range():
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        lo, hi = (int(x) for x in f.read().split())
-    return lo, hi
-
-
-def free_port():
-    """A port for a container to bind later, on every address. Not one the kernel picks (bind
-    to port 0): those come from the ephemeral range, where any outgoing connection on this
-    shared machine may take it before podman binds it ('address already in use'). A random
-    port below that range, free on 0.0.0.0 now, can only be taken by another explicit bind."""
-    lo, _ = _ephemeral_range()
-    low = max(10000, lo - 12000)
-    for _ in range(200):
-        port = random.randrange(low, lo)
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {low}-{lo}")
 
 
 def podman(*args, check=True, timeout=180, input=None):

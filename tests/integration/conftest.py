@@ -3,8 +3,8 @@ temporary data directory, and helpers to talk to it with real clients (requests,
 import os
 import re
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -16,11 +16,10 @@ BIN = os.environ.get("IOTAD_BIN", os.path.join(ROOT, "build-test", "iotad"))
 ADMIN_EMAIL = "admin@localhost"
 ADMIN_PASSWORD = "admin-password-for-tests"
 
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from services import free_port  # noqa: E402,F401  (the one free-port helper, re-exported)
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
 
 
 class Iotad:

@@ -7,9 +7,7 @@ ingest refused cleanly (MQTT 5 reason code, 3.1.1 connection closed, HTTP 503 + 
 stored."""
 import json
 import os
-import random
 import re
-import socket
 import signal
 import sys
 import threading
@@ -29,25 +27,9 @@ from services import RabbitMQ  # noqa: E402
 PARTITIONS = 4
 
 
-def fixed_port():
-    """A free port below the ephemeral range (32768-60999 here): the broker's ports must be
-    bindable again when it restarts, and an outgoing connection of the load (or iotad's own
-    reconnects) can take an ephemeral one meanwhile."""
-    lo, _ = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-    for _ in range(1000):
-        port = random.randrange(10000, lo)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port below the ephemeral range")
-
-
 @pytest.fixture(scope="module")
 def rabbit():
-    mq = RabbitMQ(port=fixed_port(), epmd_port=fixed_port(), dist_port=fixed_port())
+    mq = RabbitMQ()
     yield mq
     mq.close()
 
