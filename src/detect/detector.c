@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define SNAP_MAGIC 0x31535444u /* "DTS1" little-endian */
-#define SNAP_VERSION 6
+#define SNAP_VERSION 7
 #define SNAP_ORDER 0x0102
 
 typedef struct {
@@ -32,7 +32,8 @@ static const param_def param_table[] = {
     PD(mv_mewma, 0, 0.1),      PD(mv_track, 0, 0.5),      PD(mv_learn_alarm, 0, 0.0003),
     PD(ens_ar, 0, 1),          PD(cal_stream, 0, 1),      PD(conf, 0, 1),
     PD(conf_warm, 1, 150),     PD(gap_k, 0, 12),          PD(mv_ew_margin, 0, 1.5),
-    PD(mv_cal_learn, 0, 0.0015),
+    PD(mv_cal_learn, 0, 0.0015), PD(lik_short2, 1, 6),     PD(lik_short2_w, 0, 8),
+    PD(lik_peak_h, 1, 1000),    PD(lik_peak_tol, 0, 0.25),
 };
 /* clang-format on */
 #undef PD

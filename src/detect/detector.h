@@ -24,11 +24,15 @@ typedef struct det_params {
     double ens_density;  /* 2 none (default), 1 grid, 0 half-space trees */
     uint32_t hst_window; /* points per mass window (<= 255) */
     /* anomaly likelihood */
-    uint32_t lik_short; /* points averaged for the short-term score (<= DET_LIK_SHORT_MAX) */
-    double lik_alpha;   /* EW rate of the long-term score distribution */
-    double lik_fmax;    /* tail fraction above which the bulk stops being winsorised; 0 = off */
-    uint32_t warmup;    /* points before any score is reported */
-    double gap_k;       /* a pause longer than gap_k typical sampling intervals is a gap */
+    uint32_t lik_short;  /* points averaged for the short-term score (<= DET_LIK_SHORT_MAX) */
+    uint32_t lik_short2; /* a second, shorter average with its own tail (< lik_short; 0 = off) */
+    double lik_short2_w; /* its tail probability counts times this: it speaks when clearly rarer */
+    uint32_t lik_peak_h; /* points an excursion peak is remembered (likelihood.h); 0 = off */
+    double lik_peak_tol; /* a score within (1 + tol) x the remembered peaks repeats the usual */
+    double lik_alpha;    /* EW rate of the long-term score distribution */
+    double lik_fmax;     /* tail fraction above which the bulk stops being winsorised; 0 = off */
+    uint32_t warmup;     /* points before any score is reported */
+    double gap_k;        /* a pause longer than gap_k typical sampling intervals is a gap */
     double conf;        /* 1: conformal point tails of the robust and AR scores join the ensemble */
     uint32_t conf_warm; /* scores a conformal tail must have seen before it has an opinion */
     /* ablation switches (bench/nab_loco.py): 1 = on (default), 0 = off */

@@ -13,7 +13,7 @@
 #include "detect/conformal.h"
 #include "detect/likelihood.h"
 
-#define DET_ENS_MAX 4
+#define DET_ENS_MAX 3 /* robust, AR and one density member */
 #define DET_ENS_ARENA 3216
 #define DET_ENS_AUX 2
 

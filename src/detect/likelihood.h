@@ -7,13 +7,24 @@
  * stops looking rare; a first-time excursion is scored by how far it goes past what was seen.
  * The bulk is winsorised at u so a few excursions cannot inflate it, unless more than lik_fmax
  * of the points lie beyond u: then they are no tail but part of the distribution (spikes that
- * keep coming), and the bulk learns them. */
+ * keep coming), and the bulk learns them.
+ * A second, shorter average (the last lik_short2 scores, its own tail model) catches a surprise
+ * of a few points that the longer one dilutes; its q counts times lik_short2_w (it speaks only
+ * when clearly rarer) and the two combine as min x 2 (Bonferroni).
+ * Spikes that come too seldom to be part of the bulk (a spike every 300 points lifts 4 % of the
+ * 12-point averages) are learned by their height instead: each average remembers the peaks of its
+ * excursions beyond u (DET_LIK_PEAKS of them, each until lik_peak_h points after it was last
+ * seen); a peak seen twice (two excursions of the same height within lik_peak_tol) is a usual
+ * spike, and a score no higher than (1 + lik_peak_tol) x a usual spike has a q no smaller than the
+ * tail fraction (how often the score leaves the bulk at all). A spike that goes past the usual
+ * ones is still scored by the tail: the usual spike is learned, a bigger one alarms. */
 #ifndef IOTAD_DETECT_LIKELIHOOD_H
 #define IOTAD_DETECT_LIKELIHOOD_H
 
 #include "detect/detector.h"
 
-#define DET_LIK_SHORT_MAX 16
+#define DET_LIK_SHORT_MAX 12
+#define DET_LIK_PEAKS 2
 
 /* The distribution model of one averaged score: Gaussian bulk + exponential tail. */
 typedef struct {
@@ -22,13 +33,23 @@ typedef struct {
     float excess;    /* EW mean excess over u */
 } det_lik_tail;
 
+/* The peaks of a score's last excursions above its tail threshold u. */
+typedef struct {
+    float v[DET_LIK_PEAKS];     /* peak heights: > 0 seen twice or more, < 0 once, 0 empty */
+    uint32_t at[DET_LIK_PEAKS]; /* point count when it was last seen */
+    float cur;                  /* peak of the excursion in progress (0: none) */
+} det_lik_peaks;
+
 typedef struct {
     uint32_t n;
     uint8_t pos, fill;
     uint16_t pad;
-    float ring[DET_LIK_SHORT_MAX];
+    uint16_t ring[DET_LIK_SHORT_MAX]; /* the last raw scores as bfloat16 (likelihood.c) */
     float sum;
-    det_lik_tail st; /* distribution of the short-term average */
+    det_lik_tail st;   /* distribution of the short-term average */
+    det_lik_tail st2;  /* distribution of the shorter average (lik_short2) */
+    det_lik_peaks pk;  /* past excursions of the short-term average */
+    det_lik_peaks pk2; /* and of the shorter one */
 } det_lik;
 
 void det_lik_init(det_lik *s);

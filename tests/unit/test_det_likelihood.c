@@ -65,9 +65,79 @@ static void test_spikes_that_keep_coming_stop_being_anomalous(void **st)
     assert_true(det_lik_score(min_q_after(&s, &p, 2000, 10)) > 0.9);
     /* after 60 of them it is part of the distribution */
     assert_true(det_lik_score(min_q_after(&s, &p, 8000, 100)) < 0.5);
-    /* without that rule the bulk never learns them and every spike looks like the first */
+    /* the peak rule alone learns them too (they never go past the usual spikes) */
     p.lik_fmax = 0;
+    assert_true(det_lik_score(min_q_after(&s, &p, 8000, 100)) < 0.5);
+    /* without either rule the bulk never learns them and every spike looks like the first */
+    p.lik_peak_h = 0;
     assert_true(det_lik_score(min_q_after(&s, &p, 8000, 100)) > 0.7);
+}
+
+/* Usual raw scores (uniform in [0, 1)), from point 1200 on a spike of 20 every 300 points (4 % of
+ * the 12-point averages: too few to be part of the bulk); at point `big` (0: none) a spike of 40.
+ * Returns the highest score of points [from, to). */
+static double rare_spikes_max(const det_params *p, int from, int to, int big)
+{
+    det_lik s;
+    det_lik_init(&s);
+    double best = 0;
+    for (int i = 0; i < to; i++) {
+        double raw = rnd((uint64_t)i);
+        if (i >= 1200 && i % 300 == 0) raw = 20.0;
+        if (big && i == big) raw = 40.0;
+        double v = det_lik_score(det_lik_update(&s, p, raw));
+        if (i >= from && v > best) best = v;
+    }
+    return best;
+}
+
+static void test_rare_recurring_spikes_are_learned_by_height_and_a_higher_one_alarms(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    assert_true(p.lik_peak_h > 300);
+    /* the first spikes are news */
+    assert_true(rare_spikes_max(&p, 1200, 1212, 0) > 0.9);
+    /* after a few of them a spike of the usual height is quiet */
+    assert_true(rare_spikes_max(&p, 4000, 8000, 0) < p.alert_info);
+    /* one twice as high is not */
+    assert_true(rare_spikes_max(&p, 6000, 6012, 6000) > 0.9);
+    /* without the peak rule every one of them alarms like the first */
+    p.lik_peak_h = 0;
+    assert_true(rare_spikes_max(&p, 7800, 7812, 0) > 0.9);
+}
+
+/* Usual raw scores (uniform in [0, 1)), then a surprise of 2 points at 2.5 x the usual largest:
+ * returns the highest score around it, and in *usual the highest score of the usual stretch. */
+static double short_surprise(const det_params *p, double *usual)
+{
+    det_lik s;
+    det_lik_init(&s);
+    *usual = 0;
+    double best = 0;
+    for (int i = 0; i < 5020; i++) {
+        double raw = i >= 5000 && i < 5002 ? 2.5 : rnd((uint64_t)i);
+        double v = det_lik_score(det_lik_update(&s, p, raw));
+        if (i > 1000 && i < 5000 && v > *usual) *usual = v;
+        if (i >= 5000 && v > best) best = v;
+    }
+    return best;
+}
+
+static void test_shorter_average_finds_a_brief_surprise_the_longer_one_dilutes(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    assert_true(p.lik_short2 > 0 && p.lik_short2 < p.lik_short);
+    double usual;
+    assert_true(short_surprise(&p, &usual) > p.alert_info);
+    assert_true(usual < p.alert_info);
+    /* the 12-point average alone dilutes it below the alert threshold */
+    p.lik_short2 = 0;
+    assert_true(short_surprise(&p, &usual) < p.alert_info);
+    assert_true(usual < p.alert_info);
 }
 
 static void test_warmup_reports_q_one(void **st)
@@ -105,6 +175,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usual_scores_are_not_anomalous_and_a_run_of_high_ones_is),
         cmocka_unit_test(test_spikes_that_keep_coming_stop_being_anomalous),
+        cmocka_unit_test(test_rare_recurring_spikes_are_learned_by_height_and_a_higher_one_alarms),
+        cmocka_unit_test(test_shorter_average_finds_a_brief_surprise_the_longer_one_dilutes),
         cmocka_unit_test(test_warmup_reports_q_one),
         cmocka_unit_test(test_negative_raw_is_ignored),
         cmocka_unit_test(test_score_scale_matches_numenta_log_scale),

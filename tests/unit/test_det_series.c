@@ -96,6 +96,39 @@ static void test_recurring_spike_is_learned_and_denser_spikes_alert_again(void *
     free(s);
 }
 
+/* Noise with a spike every 300 points (too seldom for the likelihood's bulk): the spikes are
+   learned by their height and go quiet; a spike twice as high still alerts. */
+static void test_rare_recurring_spike_goes_quiet_and_a_higher_one_alerts(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_series *s = malloc(sizeof *s);
+    det_series_init(s, &p, 1);
+    det_result r;
+    int late = 0, big = 0;
+    for (int i = 0; i < 20000; i++) {
+        double x = det_unit(det_mix64((uint64_t)i)) + (i > 0 && i % 300 == 0 ? 5.0 : 0.0);
+        if (i == 15150) x = 10.0;
+        det_series_update(s, &p, i * STEP, x, &r);
+        if (i >= 10000 && i < 15000) late += r.alert;
+        if (i >= 15150 && i < 15160) big += r.alert;
+    }
+    assert_int_equal(late, 0);
+    assert_int_equal(big, 1);
+    /* without the peak rule the same spikes alert every time */
+    p.lik_peak_h = 0;
+    det_series_init(s, &p, 1);
+    late = 0;
+    for (int i = 0; i < 15000; i++) {
+        double x = det_unit(det_mix64((uint64_t)i)) + (i > 0 && i % 300 == 0 ? 5.0 : 0.0);
+        det_series_update(s, &p, i * STEP, x, &r);
+        if (i >= 10000) late += r.alert;
+    }
+    assert_true(late >= 10);
+    free(s);
+}
+
 static void test_same_seed_and_input_give_identical_results(void **st)
 {
     (void)st;
@@ -291,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_spike_opens_one_episode_with_an_explanation),
         cmocka_unit_test(test_quiet_series_raises_no_alert),
         cmocka_unit_test(test_recurring_spike_is_learned_and_denser_spikes_alert_again),
+        cmocka_unit_test(test_rare_recurring_spike_goes_quiet_and_a_higher_one_alerts),
         cmocka_unit_test(test_same_seed_and_input_give_identical_results),
         cmocka_unit_test(test_restored_series_continues_exactly),
         cmocka_unit_test(test_corrupt_or_truncated_snapshot_is_refused_and_resets),
