@@ -1136,6 +1136,189 @@ static void test_reports_schedules_and_exports(void **state)
     cJSON_Delete(exs);
 }
 
+/* ---- the time-series store ---- */
+#define TS_T0 INT64_C(1700006400000) /* a UTC midnight */
+
+typedef struct {
+    int n;
+    int64_t first, last;
+    double sum;
+} ts_acc;
+
+static void ts_point(void *arg, int64_t ts, double v)
+{
+    ts_acc *a = arg;
+    if (a->n == 0) a->first = ts;
+    assert_true(a->n == 0 || ts > a->last); /* ascending, one point per ms */
+    a->last = ts;
+    a->sum += v;
+    a->n++;
+}
+
+static void ts_metric(void *arg, const char *metric, int64_t id)
+{
+    (void)id;
+    char *out = arg;
+    strcat(out, metric);
+    strcat(out, ",");
+}
+
+static void ts_bucket(void *arg, int64_t b, double mn, double mx, double avg, uint64_t count)
+{
+    int *n = arg;
+    assert_int_equal(b, TS_T0 + (int64_t)*n * 600000);
+    assert_int_equal(count, 60);
+    assert_true(mn <= avg && avg <= mx);
+    (*n)++;
+}
+
+static void ts_log_point(void *arg, int64_t row, const char *dev, const char *metric, int64_t ts,
+                         double v)
+{
+    (void)row;
+    (void)dev;
+    (void)metric;
+    (void)ts;
+    (void)v;
+    (*(int *)arg)++;
+}
+
+/* n points of one metric, every step ms from t0, value i */
+static void ts_fill(ingest_point *p, const char *metric, int64_t t0, int64_t step, int n)
+{
+    for (int i = 0; i < n; i++) {
+        snprintf(p[i].metric, sizeof p[i].metric, "%s", metric);
+        p[i].metric_len = (uint16_t)strlen(metric);
+        p[i].ts_ms = t0 + i * step;
+        p[i].value = i;
+    }
+}
+
+static int64_t ts_series(store_ts *ts, const char *dev, const char *metric)
+{
+    int64_t sid = -1;
+    if (STORE_TS(ts)->lookup(ts, dev, metric, &sid) != 0) return -1;
+    return sid;
+}
+
+static ts_acc ts_read(store_ts *ts, const char *dev, const char *metric)
+{
+    ts_acc a = {0};
+    int64_t sid = ts_series(ts, dev, metric);
+    if (sid >= 0) {
+        int n = STORE_TS(ts)->query(ts, sid, TS_T0, TS_T0 + 86400000, 0, ts_point, &a, NULL);
+        assert_int_equal(n, a.n);
+    }
+    return a;
+}
+
+static void test_time_series_write_read_limit_retention_and_reopen(void **state)
+{
+    fixture *f = *state;
+    store *st = f->st;
+    store_ts *ts;
+    char err[256];
+    assert_int_equal(store_ts_open(st, &(store_ts_options){0}, &ts, err, sizeof err), 0);
+    const store_ts_ops *o = STORE_TS(ts);
+
+    /* one group: d1 temp (300 points, 10 s apart: two full chunks and a head) and hum, d2 */
+    static ingest_point p1[305], p2[10];
+    ts_fill(p1, "temp", TS_T0, 10000, 300);
+    ts_fill(p1 + 300, "hum", TS_T0, 1000, 5);
+    assert_int_equal(ingest_points_sort(p1, 305), 0);
+    ts_fill(p2, "temp", TS_T0, 60000, 10);
+    store_ts_batch b[2] = {{.device_id = "d1", .points = p1, .n = 305},
+                           {.device_id = "d2", .points = p2, .n = 10}};
+    int64_t seq = 0;
+    assert_int_equal(o->write(ts, b, 2, 0, &seq, err, sizeof err), 0);
+    assert_true(seq >= 1);
+    assert_int_equal(b[0].status, 0);
+    assert_int_equal(b[0].replaced + b[0].too_old, 0);
+    int logged = 0;
+    assert_int_equal(o->log_scan(ts, 0, ts_log_point, &logged), 315);
+    assert_int_equal(logged, 315);
+
+    char names[64] = "";
+    assert_int_equal(o->list_metrics(ts, "d1", ts_metric, names), 2);
+    assert_string_equal(names, "hum,temp,");
+    ts_acc a = ts_read(ts, "d1", "temp");
+    assert_int_equal(a.n, 300);
+    assert_int_equal(a.first, TS_T0);
+    assert_int_equal(a.last, TS_T0 + 2990000);
+    assert_true(a.sum == 299.0 * 300 / 2);
+    assert_int_equal(ts_read(ts, "d2", "temp").n, 10);
+    assert_true(ts_series(ts, "d3", "temp") < 0);
+
+    /* paging: limit and where to continue */
+    int64_t sid = ts_series(ts, "d1", "temp"), next = 0;
+    ts_acc page = {0};
+    assert_int_equal(o->query(ts, sid, TS_T0, TS_T0 + 86400000, 100, ts_point, &page, &next), 100);
+    assert_int_equal(next, TS_T0 + 1000000);
+    int buckets = 0;
+    assert_int_equal(o->rollup(ts, sid, TS_T0, TS_T0 + 3000000, 600000, ts_bucket, &buckets), 5);
+
+    /* a point of a full chunk is too old; one of the head is replaced (last write wins) */
+    static ingest_point late[2];
+    ts_fill(late, "temp", TS_T0, 2990000, 2);
+    late[0].value = late[1].value = 1000;
+    store_ts_batch lb = {.device_id = "d1", .points = late, .n = 2};
+    assert_int_equal(o->write(ts, &lb, 1, 0, &seq, err, sizeof err), 0);
+    assert_int_equal(lb.too_old, 1);
+    assert_int_equal(lb.replaced, 1);
+    a = ts_read(ts, "d1", "temp");
+    assert_int_equal(a.n, 300);
+    assert_true(a.sum == 299.0 * 300 / 2 - 299 + 1000);
+
+    /* the series limit refuses a batch whole, the rest of the group is stored; sys.* exempt */
+    static ingest_point nx[1], sx[1], d2more[1];
+    ts_fill(nx, "x", TS_T0 + 5000000, 1, 1);
+    ts_fill(sx, "sys.x", TS_T0 + 5000000, 1, 1);
+    ts_fill(d2more, "temp", TS_T0 + 5000000, 1, 1);
+    store_ts_batch lim[3] = {{.device_id = "d1", .points = nx, .n = 1},
+                             {.device_id = "d1", .points = sx, .n = 1, .internal = true},
+                             {.device_id = "d2", .points = d2more, .n = 1}};
+    assert_int_equal(o->write(ts, lim, 3, 2, &seq, err, sizeof err), 0);
+    assert_int_equal(lim[0].status, STORE_TS_E_SERIES_LIMIT);
+    assert_int_equal(lim[1].status, 0);
+    assert_int_equal(lim[2].status, 0);
+    assert_true(ts_series(ts, "d1", "x") < 0);
+    assert_true(ts_series(ts, "d1", "sys.x") >= 0);
+    assert_int_equal(ts_read(ts, "d2", "temp").n, 11);
+
+    /* what a checkpoint and a reopen keep */
+    assert_int_equal(o->checkpoint(ts), 0);
+    store_ts_stats sst;
+    o->stats(ts, &sst);
+    assert_true(sst.series >= 4);
+    store_ts_close(ts);
+    assert_int_equal(store_ts_open(st, &(store_ts_options){0}, &ts, err, sizeof err), 0);
+    o = STORE_TS(ts);
+    a = ts_read(ts, "d1", "temp");
+    assert_int_equal(a.n, 300);
+    assert_true(a.sum == 299.0 * 300 / 2 - 299 + 1000);
+    /* the head goes on after a reopen */
+    static ingest_point more[1];
+    ts_fill(more, "temp", TS_T0 + 3000000, 1, 1);
+    store_ts_batch mb = {.device_id = "d1", .points = more, .n = 1};
+    assert_int_equal(o->write(ts, &mb, 1, 0, &seq, err, sizeof err), 0);
+    assert_int_equal(ts_read(ts, "d1", "temp").n, 301);
+
+    /* a device's series go with it; retention drops the chunks that end before the cut */
+    assert_int_equal(o->delete_device(ts, "d2"), 0);
+    assert_true(ts_series(ts, "d2", "temp") < 0);
+    assert_int_equal(o->delete_before(ts, TS_T0 + 1500000), 0);
+    assert_int_equal(ts_read(ts, "d1", "temp").n, 301 - 120);
+    /* and refuses older points from then on */
+    static ingest_point old[1];
+    ts_fill(old, "hum", TS_T0 + 100, 1, 1);
+    store_ts_batch ob = {.device_id = "d1", .points = old, .n = 1};
+    assert_int_equal(o->write(ts, &ob, 1, 0, &seq, err, sizeof err), 0);
+    assert_int_equal(ob.too_old, 1);
+    char msg[128];
+    assert_int_equal(o->probe(ts, msg, sizeof msg), 0);
+    store_ts_close(ts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1163,6 +1346,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_rows_page_by_keyset_within_the_scope, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reports_schedules_and_exports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_series_write_read_limit_retention_and_reopen,
+                                        setup, teardown),
     };
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test_setup_teardown(test_settings_get_set_raise_list, setup_pg, teardown),
@@ -1187,6 +1372,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_alert_policies_match_by_severity_and_recipients_by_contact, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_reports_schedules_and_exports, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_time_series_write_read_limit_retention_and_reopen,
+                                        setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_export_rows_page_by_keyset_within_the_scope, setup_pg,
                                         teardown),
     };

@@ -141,7 +141,13 @@ int pg_exec(pg_conn *c, const char *sql)
 
 PGresult *pg_query(pg_conn *c, const char *sql, int n, const char *const *params)
 {
-    PGresult *r = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
+    return pg_query_params(c, sql, n, params, NULL, NULL, false);
+}
+
+PGresult *pg_query_params(pg_conn *c, const char *sql, int n, const char *const *values,
+                          const int *lengths, const int *formats, bool binary_result)
+{
+    PGresult *r = PQexecParams(c->conn, sql, n, NULL, values, lengths, formats, binary_result);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         set_error(c, r);
@@ -290,6 +296,18 @@ fail:
     log_error("partitions_failed", "backend=postgresql err=\"%s\"", c->err);
     pg_rollback(c);
     return -1;
+}
+
+int pg_partition_day(pg_conn *c, int64_t ms)
+{
+    int64_t from = day_floor(ms);
+    char name[40], sql[256];
+    part_name(from, name, sizeof name);
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE IF NOT EXISTS %s PARTITION OF chunks FOR VALUES FROM (%" PRId64
+             ") TO (%" PRId64 ")",
+             name, from, from + PG_DAY_MS);
+    return lock_xact(c, LOCK_PARTITIONS) == 0 && pg_exec(c, sql) == 0 ? 0 : -1;
 }
 
 int pg_partitions_drop_before(pg_conn *c, int64_t cutoff_ms, int *dropped)

@@ -46,6 +46,10 @@ int pg_reset(pg_conn *c);
 int pg_exec(pg_conn *c, const char *sql);
 /* A statement with n text parameters (NULL = SQL NULL); the result (PQclear it) or NULL. */
 PGresult *pg_query(pg_conn *c, const char *sql, int n, const char *const *params);
+/* A statement with n parameters given as PQexecParams takes them (lengths and formats may be
+ * NULL: text), results in binary when binary_result; the result (PQclear it) or NULL. */
+PGresult *pg_query_params(pg_conn *c, const char *sql, int n, const char *const *values,
+                          const int *lengths, const int *formats, bool binary_result);
 /* A statement that returns no rows; *affected (may be NULL) gets the row count. 0 or -1. */
 int pg_cmd(pg_conn *c, const char *sql, int n, const char *const *params, int64_t *affected);
 /* The first column of the first row as an integer, def when there is no row or it is NULL;
@@ -82,6 +86,9 @@ int pg_schema_version(pg_conn *c);
 /* The partitions of `chunks` for every UTC day from now - days_back to now + days_ahead
  * (created when missing; safe when several nodes do it at once). 0 or -1. */
 int pg_partitions_ensure(pg_conn *c, int64_t now_ms, int days_back, int days_ahead);
+/* Inside the caller's transaction: the partition of `chunks` for the UTC day holding ms
+ * (created when missing, under the partition DDL lock). 0 or -1. */
+int pg_partition_day(pg_conn *c, int64_t ms);
 /* Retention: drops the partitions whose whole day ends at or before cutoff_ms; *dropped (may
  * be NULL) gets how many. 0 or -1. */
 int pg_partitions_drop_before(pg_conn *c, int64_t cutoff_ms, int *dropped);

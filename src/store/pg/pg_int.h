@@ -35,6 +35,9 @@ static inline cJSON *pq_found(cJSON *row, bool found)
     return NULL;
 }
 
+/* store_backend.ts_open (ts.c) */
+int pg_ts_open(store *st, const store_ts_options *opt, store_ts **out, char *err, size_t cap);
+
 extern const store_settings_ops pg_settings_ops;
 extern const store_users_ops pg_users_ops;
 extern const store_audit_ops pg_audit_ops;

@@ -1,7 +1,5 @@
-/* The PostgreSQL back-end's table and handles; the concerns are in the files beside this one.
- * Every table of store.h is filled; what `iotad serve --store postgresql://` still lacks is
- * outside the interface (the chunk store and writer, the audit chain's appends: docs/scaling.md).
- */
+/* The PostgreSQL back-end's table and handles; the concerns are in the files beside this one
+ * (the time-series store: ts.c). */
 #include "store/pg/pg_int.h"
 
 #include <stdio.h>
@@ -55,6 +53,7 @@ static const store_backend pg_backend = {
     .reports = &pg_reports_ops,
     .series = &pg_series_ops,
     .exports = &pg_export_ops,
+    .ts_open = pg_ts_open,
 };
 
 int store_pg_open(const char *url, store **out, char *err, size_t cap)
