@@ -210,8 +210,13 @@ static int cmd_audit(int argc, char **argv)
     audit_checkpoint *cps = NULL;
     size_t ncps = 0;
     int64_t keyed_from = 0;
-    int brc = have_keys ? audit_binding_read(db, keys.audit_mac, &keyed_from) : 1;
-    bool bound = audit_is_bound(db);
+    store *st = store_sqlite_wrap(db);
+    if (!st) {
+        db_close(db);
+        return 2;
+    }
+    int brc = have_keys ? audit_binding_read(st, keys.audit_mac, &keyed_from) : 1;
+    bool bound = audit_is_bound(st);
     if (!have_keys && bound) {
         fprintf(stderr, "iotad: %s; this database's audit log is keyed and needs it\n", err);
         goto done;
@@ -235,7 +240,7 @@ static int cmd_audit(int argc, char **argv)
     audit_keying k = {have_keys ? keys.audit_mac : NULL, keyed_from};
     int64_t rows = 0, bad = 0;
     char why[128];
-    int vrc = audit_verify_db_ex(db, &k, cps, ncps, &rows, &bad, why, sizeof why);
+    int vrc = audit_verify_db_ex(st, &k, cps, ncps, &rows, &bad, why, sizeof why);
     if (vrc < 0) {
         fprintf(stderr, "iotad: cannot read the audit log\n");
         goto done;
@@ -256,6 +261,7 @@ static int cmd_audit(int argc, char **argv)
 done:
     free(cps);
     keys_wipe(&keys);
+    store_close(st);
     db_close(db);
     return rc;
 }
@@ -285,6 +291,7 @@ static int cmd_secrets(int argc, char **argv)
         return 2;
     }
     sqlite3 *db = NULL;
+    store *st = NULL;
     int rc = 2, count = 0;
     if (open_existing_db(&cfg, &db) != 0) goto done;
     /* 1. the new key joins the file (old ones still open what is stored), 2. everything is
@@ -301,9 +308,8 @@ static int cmd_secrets(int argc, char **argv)
     server_secrets ops;
     server_secrets_wire(&keys, &ops);
     char bad[64];
-    store *st = store_sqlite_wrap(db);
+    st = store_sqlite_wrap(db);
     int rrc = st ? alert_secrets_reseal(st, &ops, &count, bad, sizeof bad) : -1;
-    store_close(st);
     if (rrc != 0) {
         fprintf(stderr,
                 "iotad: re-encryption failed (%s%s); nothing changed in the database (the key "
@@ -319,17 +325,18 @@ static int cmd_secrets(int argc, char **argv)
     }
     audit_set_keying(keys.audit_mac, 1);
     int64_t from = 0;
-    if (audit_binding_read(db, keys.audit_mac, &from) == 0) {
+    if (audit_binding_read(st, keys.audit_mac, &from) == 0) {
         audit_set_keying(keys.audit_mac, from);
         char detail[64];
         snprintf(detail, sizeof detail, "key_id=%s count=%d", keys.secret[0].id, count);
-        audit_append(db, "system", "secrets.rotate", "", detail, NULL);
+        audit_append(st, "system", "secrets.rotate", "", detail, NULL);
     }
     printf("secrets rotated: %d re-encrypted with key %s; back up %s again\n", count,
            keys.secret[0].id, key_path);
     rc = 0;
 done:
     keys_wipe(&keys);
+    store_close(st);
     db_close(db);
     close(lock);
     return rc;

@@ -33,6 +33,7 @@
 #include "sim/sim.h"
 #include "store/audit.h"
 #include "store/db.h"
+#include "store/pg/store_pg.h"
 #include "store/sqlite/sqlite.h"
 #include "store/writer.h"
 
@@ -89,7 +90,7 @@ static int bootstrap_admin(server *s)
     if (STORE_USERS(s->st)->create(s->st, id, "Administrator", s->cfg.admin_email, hash, "admin",
                                    now) != STORE_OK)
         return -1;
-    audit_append(s->db, "system", "user.bootstrap_admin", id, s->cfg.admin_email, NULL);
+    audit_append(s->st, "system", "user.bootstrap_admin", id, s->cfg.admin_email, NULL);
     if (generated && log_get_format() == LOG_FORMAT_JSON) {
         /* stdout is a log stream here: one JSON line, so a collector can parse it */
         fflush(stdout);
@@ -123,7 +124,7 @@ static int start_keys(server *s)
     if (!s->keys) return -1;
     int rc = keys_load(s->key_path, s->keys, err, sizeof err);
     if (rc == -1) {
-        bool bound = audit_is_bound(s->db);
+        bool bound = audit_is_bound(s->st);
         if (bound) {
             log_error("key_file_missing", "path=%s", s->key_path);
             fprintf(stderr,
@@ -155,7 +156,7 @@ static int start_keys(server *s)
         return -1;
     }
     bool created = false;
-    rc = audit_bind(s->db, s->keys->audit_mac, &s->audit_keyed_from, &created);
+    rc = audit_bind(s->st, s->keys->audit_mac, &s->audit_keyed_from, &created);
     if (rc == -1) {
         log_error("key_file_mismatch", "path=%s", s->key_path);
         fprintf(stderr,
@@ -174,7 +175,7 @@ static int start_keys(server *s)
                  (long long)s->cfg.audit_checkpoint_s, pubhex);
     }
     s->audit_checkpointed = -1;
-    if (audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
+    if (audit_checkpoint_write(s->st, s->keys->audit_sign, s->checkpoint_path,
                                &s->audit_checkpointed) < 0)
         return -1;
     s->audit_anchored = true;
@@ -294,7 +295,7 @@ static void on_tick(uv_timer_t *t)
     anomalies_persist_watermark(s);
     static const int64_t sweep_every_ms = 60000;
     if (s->audit_anchored && (now / 1000) % s->cfg.audit_checkpoint_s == 0)
-        audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
+        audit_checkpoint_write(s->st, s->keys->audit_sign, s->checkpoint_path,
                                &s->audit_checkpointed);
     if (now % sweep_every_ms < 1000) {
         STORE_USERS(s->st)->sessions_sweep(s->st, now, now - s->cfg.session_idle_s * 1000);
@@ -324,9 +325,24 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     char path[CONFIG_STR_MAX + 32];
     snprintf(path, sizeof path, "%s/iotad.db", cfg->data_dir);
     db_sync sync = strcmp(cfg->store_sync, "normal") == 0 ? DB_SYNC_NORMAL : DB_SYNC_FULL;
-    if (db_open(path, sync, &s->db) != 0 || db_migrate(s->db) != 0 ||
-        !(s->st = store_sqlite_wrap(s->db)))
+    if (cfg->store[0]) { /* PostgreSQL */
+        char perr[300];
+        if (!pg_is_url(cfg->store)) {
+            log_error("store_invalid", "reason=\"not a postgresql:// URL\"");
+            fprintf(stderr, "iotad: --store must be empty (SQLite in --data-dir) or a "
+                            "postgresql:// URL\n");
+            return -1;
+        }
+        if (store_pg_open(cfg->store, &s->st, perr, sizeof perr) != 0) {
+            log_error("store_open_failed", "backend=postgresql err=\"%s\"", perr);
+            fprintf(stderr, "iotad: cannot open the PostgreSQL store: %s\n", perr);
+            return -1;
+        }
+    } else if (db_open(path, sync, &s->db) != 0 || db_migrate(s->db) != 0 ||
+               !(s->st = store_sqlite_wrap(s->db))) {
         return -1;
+    }
+    log_info("store_open", "backend=%s", s->st->be->name);
     /* the log keeps what the detectors have not seen yet (anomalies_replay below) */
     int64_t detected = anomalies_saved_watermark(s);
     store_ts_options topt = {.log_keep_after = detected,
@@ -538,7 +554,7 @@ void server_destroy(server *s)
     subloop_free(s->devloop); /* its handles (the writer's among them) have closed */
     s->devloop = NULL;
     if (s->audit_anchored) /* the last head, after every thread that appends has stopped */
-        audit_checkpoint_write(s->db, s->keys->audit_sign, s->checkpoint_path,
+        audit_checkpoint_write(s->st, s->keys->audit_sign, s->checkpoint_path,
                                &s->audit_checkpointed);
     store_ts_close(s->ts); /* final checkpoint */
     s->ts = NULL;

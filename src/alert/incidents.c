@@ -90,7 +90,7 @@ void alerts_on_anomaly_resolved(server *s, const char *anomaly_id, const char *a
         char *d = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         incident_event(st, id, actor, "status_changed", d);
-        audit_append(s->db, actor, "incident.status", id, d, NULL);
+        audit_append(s->st, actor, "incident.status", id, d, NULL);
         free(d);
     }
     if (tx) store_commit_or_rollback(st);
@@ -149,7 +149,7 @@ void incident_auto(server *s, const char *anomaly_id)
         created = true;
     }
     incident_link_anomaly(st, id, anomaly_id, "system");
-    audit_append(s->db, "system", created ? "incident.create" : "incident.link", id, anomaly_id,
+    audit_append(s->st, "system", created ? "incident.create" : "incident.link", id, anomaly_id,
                  NULL);
     if (tx) store_commit_or_rollback(st);
     cJSON_Delete(an);

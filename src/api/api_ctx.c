@@ -156,7 +156,7 @@ const char *api_actor(const api_ctx *ctx)
 
 void api_audit(api_ctx *ctx, const char *action, const char *target, const char *detail)
 {
-    if (audit_append(ctx->s->db, api_actor(ctx), action, target, detail, ctx->req->peer) != 0)
+    if (audit_append(ctx->s->st, api_actor(ctx), action, target, detail, ctx->req->peer) != 0)
         log_error("audit_append_failed", "action=%s target=%s", action, target ? target : "");
 }
 

@@ -55,7 +55,7 @@ static void finish(export_stream *es, const char *status)
                                          sha ? sha : "", mt, util_now_ms());
         snprintf(detail, sizeof detail, "{\"sha256\":\"%s\",\"bytes\":%llu,\"records\":%llu}",
                  sha ? sha : "", (unsigned long long)bytes, (unsigned long long)records);
-        audit_append(s->db, es->actor, "export.complete", es->id, detail, es->peer);
+        audit_append(s->st, es->actor, "export.complete", es->id, detail, es->peer);
         log_info("export_done", "id=%s bytes=%llu records=%llu sha256=%s", es->id,
                  (unsigned long long)bytes, (unsigned long long)records, sha ? sha : "");
         free(mt);
@@ -65,7 +65,7 @@ static void finish(export_stream *es, const char *status)
                                          NULL, NULL, util_now_ms());
         snprintf(detail, sizeof detail, "{\"status\":\"%s\",\"bytes\":%llu}", status,
                  (unsigned long long)bytes);
-        audit_append(s->db, es->actor, "export.abort", es->id, detail, es->peer);
+        audit_append(s->st, es->actor, "export.abort", es->id, detail, es->peer);
         log_warn("export_aborted", "id=%s status=%s bytes=%llu", es->id, status,
                  (unsigned long long)bytes);
     }

@@ -54,6 +54,13 @@ static bool compliance_allowed(api_ctx *ctx)
 /* Filters common to the query string and JSON bodies; sends 400/404 and returns false. */
 static bool check_filters(api_ctx *ctx, report_params *p)
 {
+    if (!STORE_REPORT_QUERIES(ctx->s->st)) {
+        api_error(ctx, 501, "not_implemented",
+                  "reports are not available on the %s store yet (its report query catalog is "
+                  "not built); the SQLite store has them",
+                  ctx->s->st->be->name);
+        return false;
+    }
     if (p->from_ms >= p->to_ms) {
         api_error(ctx, 400, "bad_request", "from must be before to");
         return false;

@@ -257,7 +257,7 @@ void api_settings_update(api_ctx *ctx)
         snprintf(detail, sizeof detail, "%s=%.*s", runtime_settings[i], CONFIG_STR_MAX - 1,
                  values[i]);
         if (rc == 0)
-            rc = audit_append(ctx->s->db, api_actor(ctx), "settings.update", runtime_settings[i],
+            rc = audit_append(ctx->s->st, api_actor(ctx), "settings.update", runtime_settings[i],
                               detail, ctx->req->peer);
     }
     if (rc != 0 || store_commit(st) != STORE_OK) {
@@ -295,7 +295,7 @@ void api_audit_verify(api_ctx *ctx)
     int64_t rows = 0, bad_seq = 0, last_cp = 0;
     size_t ncps = 0;
     char why[600];
-    int rc = audit_verify_anchored(s->db, s->checkpoint_path, s->audit_pub, &rows, &bad_seq, &ncps,
+    int rc = audit_verify_anchored(s->st, s->checkpoint_path, s->audit_pub, &rows, &bad_seq, &ncps,
                                    &last_cp, why, sizeof why);
     if (rc < 0) {
         api_error(ctx, 500, "internal", "could not read the audit log");

@@ -74,6 +74,10 @@ static const option options[] = {
       "session cookie Secure: auto (when iotad serves HTTPS) | on (TLS ends at a proxy) | off",
       "auto|on|off"),
     S(store_sync, "full", "SQLite synchronous mode: full (power-safe) | normal", "full|normal"),
+    {"store", OPT_STR, offsetof(config, store), sizeof(((config *)0)->store), "",
+     "where the data is kept: empty = SQLite in data_dir (the default); "
+     "postgresql://USER:PASSWORD@HOST:PORT/DB = PostgreSQL",
+     true, 0, 0, NULL},
     I(shards, "0", 0, 256, "detector shard threads (0 = one per core)"),
     I(commit_interval_ms, "2", 0, 1000, "group-commit wait for more points (ms)"),
     I(queue_max_points, "1000000", 1000, 100000000, "ingest queue bound before back-pressure"),

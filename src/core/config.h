@@ -30,8 +30,9 @@ typedef struct {
     char trusted_origins[CONFIG_STR_MAX]; /* origins allowed besides the request's own host */
     char signup[16];                      /* open | invite | off */
     char store_sync[16];                  /* full | normal */
-    char cookie_secure[8];                /* auto | on | off */
-    int64_t shards;                       /* 0 = one per core */
+    char store[512];       /* "" = SQLite in data_dir; postgresql://... = PostgreSQL (a secret) */
+    char cookie_secure[8]; /* auto | on | off */
+    int64_t shards;        /* 0 = one per core */
     int64_t commit_interval_ms;
     int64_t queue_max_points;
     int64_t max_batch_points;

@@ -34,7 +34,7 @@ static void verification(report_build *b)
     cJSON *doc = b->doc;
     int64_t rows = 0, bad = 0;
     char why[128] = "";
-    int rc = audit_verify_db(b->s->db, &rows, &bad, why, sizeof why);
+    int rc = audit_verify_db(b->s->st, &rows, &bad, why, sizeof why);
     static const char *const cols[] = {"check", "result", NULL};
     cJSON *out = rdoc_section(doc, "audit_chain", "Audit log hash-chain verification", NULL, cols);
     cJSON *chain = cJSON_AddObjectToObject(doc, "audit_chain");

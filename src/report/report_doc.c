@@ -233,6 +233,7 @@ cJSON *rq_table(server *s, const report_params *p, const char *query, const char
 {
     store_report_scope sc;
     rq_scope(p, text, a, b, &sc);
+    if (!STORE_REPORT_QUERIES(s->st)) return NULL; /* the API refuses reports then (501) */
     return STORE_REPORT_QUERIES(s->st)->table(s->st, query, &sc);
 }
 
@@ -269,6 +270,7 @@ int64_t rq_int(server *s, const report_params *p, const char *query, const char 
     store_report_scope sc;
     rq_scope(p, text, 0, 0, &sc);
     double v;
+    if (!STORE_REPORT_QUERIES(s->st)) return def;
     return STORE_REPORT_QUERIES(s->st)->number(s->st, query, &sc, &v) == STORE_OK ? (int64_t)v
                                                                                   : def;
 }
@@ -278,6 +280,7 @@ double rq_num(server *s, const report_params *p, const char *query, double def)
     store_report_scope sc;
     rq_scope(p, NULL, 0, 0, &sc);
     double v;
+    if (!STORE_REPORT_QUERIES(s->st)) return def;
     return STORE_REPORT_QUERIES(s->st)->number(s->st, query, &sc, &v) == STORE_OK ? v : def;
 }
 
@@ -287,6 +290,7 @@ int rq_text(server *s, const report_params *p, const char *query, const char *te
     store_report_scope sc;
     rq_scope(p, text, a, 0, &sc);
     out[0] = '\0';
+    if (!STORE_REPORT_QUERIES(s->st)) return STORE_ERR;
     return STORE_REPORT_QUERIES(s->st)->text(s->st, query, &sc, out, cap);
 }
 

@@ -162,7 +162,7 @@ static void finish_job(reports_state *st, report_job *j, int rc)
         char detail[160];
         snprintf(detail, sizeof detail, "{\"kind\":\"%s\",\"sha256\":\"%s\"}",
                  report_kind_name(j->b->p.kind), sha);
-        audit_append(s->db, j->created_by, "report.complete", j->id, detail, NULL);
+        audit_append(s->st, j->created_by, "report.complete", j->id, detail, NULL);
         log_info("report_done", "id=%s kind=%s bytes=%zu", j->id, report_kind_name(j->b->p.kind),
                  strlen(text));
         free(text);
@@ -252,7 +252,7 @@ static void run_schedules(reports_state *st, int64_t now)
             char detail[96];
             snprintf(detail, sizeof detail, "{\"schedule_id\":%lld,\"kind\":\"%s\"}",
                      (long long)ids[i], report_kind_name(p.kind));
-            audit_append(s->db, "system", "report.generate", id, detail, NULL);
+            audit_append(s->st, "system", "report.generate", id, detail, NULL);
             log_info("report_scheduled_run", "schedule=%lld report=%s", (long long)ids[i], id);
         } else {
             log_error("report_schedule_failed", "schedule=%lld", (long long)ids[i]);

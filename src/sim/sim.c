@@ -177,7 +177,7 @@ static int provision(server *s, struct sim *sm)
     char detail[96];
     snprintf(detail, sizeof detail, "devices=%zu created=%zu keys_revoked=%d", sm->ndev, ncreated,
              cJSON_GetArraySize(revoke));
-    audit_append(s->db, "system", "sim.provision", "", detail, NULL);
+    audit_append(s->st, "system", "sim.provision", "", detail, NULL);
     log_info("sim_provisioned", "%s", detail);
     rc = 0;
     goto out;

@@ -9,7 +9,7 @@
 #include "auth/audit_chain.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "store/db.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,14 +38,18 @@ static const uint8_t *key_for(int64_t seq)
     return keying_state.keyed && seq >= keying_state.keyed_from ? keying_state.key : NULL;
 }
 
-int audit_append(sqlite3 *db, const char *actor, const char *action, const char *target,
+int audit_append(store *st, const char *actor, const char *action, const char *target,
                  const char *detail, const char *peer)
 {
-    bool own_tx = sqlite3_get_autocommit(db) != 0;
-    if (own_tx && db_begin(db) != 0) return -1;
+    bool own_tx = !st->be->in_transaction(st);
+    if (own_tx && store_begin(st) != STORE_OK) return -1;
     char prev[65] = AUDIT_CHAIN_GENESIS;
-    db_text(db, prev, sizeof prev, "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", "");
-    int64_t seq = db_int(db, 0, "SELECT COALESCE(MAX(seq), 0) FROM audit_log", "") + 1;
+    int64_t seq = 0;
+    if (STORE_AUDIT(st)->head(st, &seq, prev, sizeof prev) == STORE_ERR) {
+        if (own_tx) store_rollback(st);
+        return -1;
+    }
+    seq++;
     audit_row row = {.seq = seq,
                      .ts_ms = util_now_ms(),
                      .actor = actor ? actor : "system",
@@ -55,72 +59,88 @@ int audit_append(sqlite3 *db, const char *actor, const char *action, const char 
                      .peer = peer};
     char hash[65];
     if (audit_chain_mac(key_for(seq), prev, &row, hash) != 0) {
-        if (own_tx) db_rollback(db);
+        if (own_tx) store_rollback(st);
         return -1;
     }
-    int rc = db_exec(db, NULL,
-                     "INSERT INTO audit_log(seq, ts, actor, action, target, detail, peer, "
-                     "prev_hash, hash) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     "iissssbss", seq, row.ts_ms, row.actor, row.action, row.target, row.detail,
-                     peer, prev, hash);
+    int rc = STORE_AUDIT(st)->insert(st, seq, row.ts_ms, row.actor, row.action, row.target,
+                                     row.detail, peer, prev, hash);
     if (own_tx) {
-        if (rc == 0 && db_commit(db) == 0) return 0;
-        db_rollback(db);
+        if (rc == STORE_OK && store_commit(st) == STORE_OK) return 0;
+        store_rollback(st);
         return -1;
     }
-    return rc;
+    return rc == STORE_OK ? 0 : -1;
 }
 
+/* The rows a page at a time (the log can be long). */
+#define VERIFY_PAGE 1000
 typedef struct {
-    sqlite3_stmt *st;
+    store *st;
+    cJSON *page;
+    int i;
+    int64_t last_seq;
+    bool done;
 } verify_iter;
+
+static const char *text_or_null(const cJSON *row, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
 
 static int next_row(void *arg, audit_row *row, char stored_hash[65])
 {
     verify_iter *it = arg;
-    int rc = sqlite3_step(it->st);
-    if (rc == SQLITE_DONE) return 0;
-    if (rc != SQLITE_ROW) return -1;
-    row->seq = sqlite3_column_int64(it->st, 0);
-    row->ts_ms = sqlite3_column_int64(it->st, 1);
-    row->actor = (const char *)sqlite3_column_text(it->st, 2);
-    row->action = (const char *)sqlite3_column_text(it->st, 3);
-    row->target = (const char *)sqlite3_column_text(it->st, 4);
-    row->detail = (const char *)sqlite3_column_text(it->st, 5);
-    row->peer = (const char *)sqlite3_column_text(it->st, 6);
-    row->prev_hash = (const char *)sqlite3_column_text(it->st, 7);
-    const char *h = (const char *)sqlite3_column_text(it->st, 8);
+    if (!it->page || it->i >= cJSON_GetArraySize(it->page)) {
+        if (it->done) return 0;
+        cJSON_Delete(it->page);
+        it->i = 0;
+        it->page = STORE_AUDIT(it->st)->rows_after(it->st, it->last_seq, VERIFY_PAGE);
+        if (!it->page) return -1;
+        int n = cJSON_GetArraySize(it->page);
+        if (n < VERIFY_PAGE) it->done = true;
+        if (n == 0) return 0;
+    }
+    const cJSON *r = cJSON_GetArrayItem(it->page, it->i++);
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(r, "seq");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "ts");
+    if (!cJSON_IsNumber(seq) || !cJSON_IsNumber(ts)) return -1;
+    row->seq = (int64_t)seq->valuedouble;
+    row->ts_ms = (int64_t)ts->valuedouble;
+    row->actor = text_or_null(r, "actor");
+    row->action = text_or_null(r, "action");
+    row->target = text_or_null(r, "target");
+    row->detail = text_or_null(r, "detail");
+    row->peer = text_or_null(r, "peer");
+    row->prev_hash = text_or_null(r, "prev_hash");
+    const char *h = text_or_null(r, "hash");
     snprintf(stored_hash, 65, "%s", h ? h : "");
+    it->last_seq = row->seq;
     return 1;
 }
 
-int audit_verify_db_ex(sqlite3 *db, const audit_keying *keying, const audit_checkpoint *cps,
+int audit_verify_db_ex(store *st, const audit_keying *keying, const audit_checkpoint *cps,
                        size_t ncps, int64_t *rows, int64_t *bad_seq, char *why, size_t whycap)
 {
-    verify_iter it;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT seq, ts, actor, action, target, detail, peer, prev_hash, hash "
-                           "FROM audit_log ORDER BY seq",
-                           -1, &it.st, NULL) != SQLITE_OK)
-        return -1;
+    verify_iter it = {.st = st, .last_seq = INT64_MIN};
     audit_verify_result res;
     memset(&res, 0, sizeof res);
     int rc = audit_chain_verify_ex(next_row, &it, keying, cps, ncps, &res);
-    sqlite3_finalize(it.st);
     *rows = res.rows;
     *bad_seq = res.first_bad_seq;
     snprintf(why, whycap, "%s", res.reason ? res.reason : "");
+    cJSON_Delete(it.page);
     /* audit_chain_verify_ex: 0 intact, -1 tampered, -2 read error, -3 out of memory */
     return rc == 0 ? 0 : rc == -1 ? 1 : -1;
 }
 
-int audit_verify_db(sqlite3 *db, int64_t *rows, int64_t *bad_seq, char *why, size_t whycap)
+int audit_verify_db(store *st, int64_t *rows, int64_t *bad_seq, char *why, size_t whycap)
 {
     audit_keying k = {keying_state.keyed ? keying_state.key : NULL, keying_state.keyed_from};
-    return audit_verify_db_ex(db, &k, NULL, 0, rows, bad_seq, why, whycap);
+    return audit_verify_db_ex(st, &k, NULL, 0, rows, bad_seq, why, whycap);
 }
 
-int audit_verify_anchored(sqlite3 *db, const char *cp_path, const uint8_t pub[32], int64_t *rows,
+int audit_verify_anchored(store *st, const char *cp_path, const uint8_t pub[32], int64_t *rows,
                           int64_t *bad_seq, size_t *ncps, int64_t *last_cp_seq, char *why,
                           size_t whycap)
 {
@@ -134,7 +154,7 @@ int audit_verify_anchored(sqlite3 *db, const char *cp_path, const uint8_t pub[32
     }
     if (*ncps) *last_cp_seq = cps[*ncps - 1].seq;
     audit_keying k = {keying_state.keyed ? keying_state.key : NULL, keying_state.keyed_from};
-    int rc = audit_verify_db_ex(db, &k, cps, *ncps, rows, bad_seq, why, whycap);
+    int rc = audit_verify_db_ex(st, &k, cps, *ncps, rows, bad_seq, why, whycap);
     free(cps);
     return rc;
 }
@@ -149,11 +169,11 @@ static int binding_mac(const uint8_t key[32], int64_t keyed_from, char out[65])
     return audit_chain_mac(key, domain, &r, out);
 }
 
-int audit_binding_read(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from)
+int audit_binding_read(store *st, const uint8_t key[32], int64_t *keyed_from)
 {
     char v[128];
-    int rc = db_text(db, v, sizeof v, "SELECT value FROM settings WHERE key = 'audit.binding'", "");
-    if (rc != 0) return rc == 1 ? 1 : -2;
+    int rc = STORE_SETTINGS(st)->get(st, "audit.binding", v, sizeof v);
+    if (rc != STORE_OK) return rc == STORE_NOTFOUND ? 1 : -2;
     char *colon = strchr(v, ':'), *end = NULL;
     if (!colon) return -1;
     long long from = strtoll(v, &end, 10);
@@ -165,32 +185,33 @@ int audit_binding_read(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from)
     return 0;
 }
 
-bool audit_is_bound(sqlite3 *db)
+bool audit_is_bound(store *st)
 {
-    return db_int(db, 0, "SELECT COUNT(*) FROM settings WHERE key = 'audit.binding'", "") > 0;
+    char v[128];
+    return STORE_SETTINGS(st)->get(st, "audit.binding", v, sizeof v) == STORE_OK;
 }
 
-int audit_bind(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from, bool *created)
+int audit_bind(store *st, const uint8_t key[32], int64_t *keyed_from, bool *created)
 {
     *created = false;
-    int rc = audit_binding_read(db, key, keyed_from);
+    int rc = audit_binding_read(st, key, keyed_from);
     if (rc != 1) return rc;
-    if (db_begin(db) != 0) return -2;
-    int64_t from = db_int(db, 0, "SELECT COALESCE(MAX(seq), 0) FROM audit_log", "") + 1;
+    if (store_begin(st) != STORE_OK) return -2;
+    int64_t from = 0;
     char mac[65], v[128];
-    if (binding_mac(key, from, mac) != 0) {
-        db_rollback(db);
+    if (STORE_AUDIT(st)->head(st, &from, mac, sizeof mac) == STORE_ERR ||
+        binding_mac(key, ++from, mac) != 0) {
+        store_rollback(st);
         return -2;
     }
     snprintf(v, sizeof v, "%lld:%s", (long long)from, mac);
     char detail[64];
     snprintf(detail, sizeof detail, "keyed_from=%lld", (long long)from);
     audit_set_keying(key, from);
-    if (db_exec(db, NULL,
-                "INSERT INTO settings(key, value, updated_at) VALUES('audit.binding', ?, ?)", "si",
-                v, util_now_ms()) != 0 ||
-        audit_append(db, "system", "audit.keyed", "", detail, NULL) != 0 || db_commit(db) != 0) {
-        db_rollback(db);
+    if (STORE_SETTINGS(st)->set(st, "audit.binding", v, util_now_ms()) != STORE_OK ||
+        audit_append(st, "system", "audit.keyed", "", detail, NULL) != 0 ||
+        store_commit(st) != STORE_OK) {
+        store_rollback(st);
         return -2;
     }
     *keyed_from = from;
@@ -200,28 +221,18 @@ int audit_bind(sqlite3 *db, const uint8_t key[32], int64_t *keyed_from, bool *cr
 
 /* --- checkpoints -------------------------------------------------------------------------- */
 
-int audit_head(sqlite3 *db, int64_t *seq, char hash[65])
+int audit_head(store *st, int64_t *seq, char hash[65])
 {
     *seq = 0;
     memcpy(hash, AUDIT_CHAIN_GENESIS, 65);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", -1, &st,
-                           NULL) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *seq = sqlite3_column_int64(st, 0);
-        snprintf(hash, 65, "%s", (const char *)sqlite3_column_text(st, 1));
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    return STORE_AUDIT(st)->head(st, seq, hash, 65) == STORE_ERR ? -1 : 0;
 }
 
-int audit_checkpoint_write(sqlite3 *db, const uint8_t seed[32], const char *path, int64_t *last_seq)
+int audit_checkpoint_write(store *st, const uint8_t seed[32], const char *path, int64_t *last_seq)
 {
     int64_t seq;
     char head[65], line[AUDIT_CHECKPOINT_LINE_MAX + 1];
-    if (audit_head(db, &seq, head) != 0) return -1;
+    if (audit_head(st, &seq, head) != 0) return -1;
     if (seq == *last_seq) return 0;
     int n = 0;
     if (audit_checkpoint_format(seed, util_now_ms(), seq, head, line, sizeof line - 1) != 0) {

@@ -713,6 +713,16 @@ typedef struct {
     /* [{"seq","ts","actor","action","target","detail","peer","hash"}], newest first, rows with
      * seq < before_seq whose action starts with action_prefix. */
     cJSON *(*list)(store *st, int64_t before_seq, const char *action_prefix, int64_t limit);
+    /* What the hash chain (store/audit.c) needs. The newest row's seq and hash: STORE_OK,
+     * STORE_NOTFOUND (an empty log), STORE_ERR. */
+    int (*head)(store *st, int64_t *seq, char *hash, size_t cap);
+    /* Appends a row as given (its hash computed by store/audit.c); peer may be NULL. */
+    int (*insert)(store *st, int64_t seq, int64_t ts_ms, const char *actor, const char *action,
+                  const char *target, const char *detail, const char *peer, const char *prev_hash,
+                  const char *hash);
+    /* Up to limit rows with seq > after_seq, oldest first: [{"seq","ts","actor","action",
+     * "target","detail","peer","prev_hash","hash"}], NULL on error. */
+    cJSON *(*rows_after)(store *st, int64_t after_seq, int64_t limit);
 } store_audit_ops;
 
 /* A back-end: its name and its tables. */
@@ -741,6 +751,8 @@ typedef struct store_backend {
     /* Opens the time-series store of the database st is connected to (st stays the caller's
      * and must outlive it). 0, or -1 with the reason in err. */
     int (*ts_open)(store *st, const store_ts_options *opt, store_ts **out, char *err, size_t cap);
+    /* Whether a transaction is open on this handle (store_begin without its end). */
+    bool (*in_transaction)(store *st);
 } store_backend;
 
 /* Every back-end's handle starts with this. */

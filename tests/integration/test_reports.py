@@ -614,3 +614,21 @@ def test_security_report_times_incidents_to_acknowledge_and_resolve(iotad, admin
         doc = report(admin, "security", **{"from": "-1h", "device_id": dev})
         assert doc["summary"]["incidents_opened"] == 0
         assert doc["summary"]["mean_time_to_resolve_s"] is None
+
+
+def test_reports_answer_501_on_postgresql_until_their_queries_are_ported(pg_server):
+    # the PostgreSQL back-end has no report query catalog yet: a clear refusal, never a crash
+    from conftest import Iotad
+    srv = Iotad(store=pg_server.create_db(f"iotad_reports_{os.getpid()}"))
+    try:
+        admin = srv.admin()
+        for kind in ("security", "performance", "compliance"):
+            r = admin.get(f"/api/v1/reports/{kind}")
+            assert r.status_code == 501, r.text
+            assert r.json()["error"] == "not_implemented"
+            assert "postgresql" in r.json()["message"]
+        r = admin.post("/api/v1/reports", {"kind": "security"})
+        assert r.status_code == 501, r.text
+        assert srv.proc.poll() is None
+    finally:
+        srv.close()

@@ -41,8 +41,8 @@ static cJSON *list(store *st, const store_device_filter *f, int64_t *total)
     int sort_idx = 0;
     for (int i = 0; i < 6; i++)
         if (f->sort && strcmp(f->sort, sorts[i]) == 0) sort_idx = i;
-    char like[140], sql[1024];
-    snprintf(like, sizeof like, "%%%s%%", f->query);
+    char like[DB_LIKE_MAX], sql[1024];
+    db_like_pattern(like, sizeof like, f->query, false); /* '%' and '_' literal ('\\' escapes) */
     const char *where =
         "WHERE ($1 = '' OR owner_id = $2) AND ($3 = '' OR type = $4) AND "
         "($5 = '' OR status = $6) AND ($7 = '' OR name ILIKE $8 OR location ILIKE $9 "

@@ -3,6 +3,7 @@
 #ifndef IOTAD_STORE_PG_PG_INT_H
 #define IOTAD_STORE_PG_PG_INT_H
 
+#include "store/db.h" /* db_like_pattern: LIKE patterns, the same escaping on both back-ends */
 #include "store/pg/store_pg.h"
 
 typedef struct {

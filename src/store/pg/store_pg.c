@@ -34,6 +34,11 @@ static void pq_rollback(store *st)
     pg_rollback(PG(st));
 }
 
+static bool pq_in_transaction(store *st)
+{
+    return PQtransactionStatus(pg_raw(PG(st))) != PQTRANS_IDLE;
+}
+
 static const store_backend pg_backend = {
     .name = "postgresql",
     .open_peer = pq_open_peer,
@@ -54,6 +59,7 @@ static const store_backend pg_backend = {
     .series = &pg_series_ops,
     .exports = &pg_export_ops,
     .ts_open = pg_ts_open,
+    .in_transaction = pq_in_transaction,
 };
 
 int store_pg_open(const char *url, store **out, char *err, size_t cap)

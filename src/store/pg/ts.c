@@ -865,7 +865,7 @@ static int pq_ts_list_metrics(store_ts *ts, const char *device_id, store_ts_metr
         v[n++].id = s->id;
     }
     pthread_mutex_unlock(&t->mu);
-    if (rc == 0) qsort(v, n, sizeof *v, cmp_metric);
+    if (rc == 0 && n > 1) qsort(v, n, sizeof *v, cmp_metric);
     for (size_t i = 0; i < n; i++) {
         if (rc == 0) cb(arg, v[i].metric, v[i].id);
         free(v[i].metric);

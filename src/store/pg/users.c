@@ -42,8 +42,8 @@ static cJSON *profile(store *st, const char *id)
 
 static cJSON *list(store *st, const store_user_filter *f, int64_t *total)
 {
-    char like[140];
-    snprintf(like, sizeof like, "%%%s%%", f->query);
+    char like[DB_LIKE_MAX];
+    db_like_pattern(like, sizeof like, f->query, false); /* '%' and '_' literal ('\\' escapes) */
     *total = pg_intf(PG(st), 0,
                      "SELECT COUNT(*) FROM users WHERE ($1 = '' OR role = $2) AND "
                      "($3 = '' OR name ILIKE $4 OR email ILIKE $5)",

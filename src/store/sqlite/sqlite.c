@@ -31,6 +31,11 @@ static void sq_rollback(store *st)
     db_rollback(SQ(st));
 }
 
+static bool sq_in_transaction(store *st)
+{
+    return !sqlite3_get_autocommit(SQ(st));
+}
+
 static const store_backend sqlite_backend = {
     .name = "sqlite",
     .open_peer = sq_open_peer,
@@ -52,6 +57,7 @@ static const store_backend sqlite_backend = {
     .report_queries = &sqlite_report_queries_ops,
     .exports = &sqlite_export_ops,
     .ts_open = sqlite_ts_open,
+    .in_transaction = sq_in_transaction,
 };
 
 store *store_sqlite_wrap(sqlite3 *db)
