@@ -1,5 +1,14 @@
 """Fixtures for integration tests: a real iotad process on free loopback ports with a
-temporary data directory, and helpers to talk to it with real clients (requests, paho)."""
+temporary data directory, and helpers to talk to it with real clients (requests, paho).
+
+Store back-ends: the `iotad` fixture runs each test on SQLite, and also on PostgreSQL in the
+modules that set STORE_BACKENDS = ("sqlite", "postgresql") (the core files: ingest, query,
+rules and anomalies, alerts, incidents, auth). PostgreSQL is started once per session
+(tests/services.py, a free loopback port) and every test gets a database of its own. A test
+that is about SQLite itself (a file-level fault, the database file) is marked
+@pytest.mark.sqlite_only("why") and runs on SQLite only. IOTAD_TEST_STORES=sqlite (or
+postgresql) narrows every module to that back-end."""
+import itertools
 import os
 import re
 import signal
@@ -17,17 +26,17 @@ ADMIN_EMAIL = "admin@localhost"
 ADMIN_PASSWORD = "admin-password-for-tests"
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+import services  # noqa: E402  (tests/services.py: the real PostgreSQL)
 from services import free_port  # noqa: E402,F401  (the one free-port helper, re-exported)
-
-
 
 
 class Iotad:
     """One iotad server process. Ports are chosen by the kernel (port 0) and read back from
     the server's 'listening' log line, so parallel tests never collide."""
 
-    def __init__(self, data_dir=None, env=None, args=(), log_path=None, nofile=None):
+    def __init__(self, data_dir=None, env=None, args=(), log_path=None, nofile=None, store=None):
         self.tmp = None
+        self.store = store  # None: SQLite in data_dir; else a postgresql:// URL
         self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the server process
         if data_dir is None:
             self.tmp = tempfile.TemporaryDirectory(prefix="iotad-test-")
@@ -51,6 +60,8 @@ class Iotad:
         env.update(self.extra_env)
         cmd = [BIN, "serve", "--data-dir", self.data_dir, "--http-listen", "127.0.0.1:0",
                "--mqtt-listen", "127.0.0.1:0", "--web-dir", os.path.join(ROOT, "web", "dist")]
+        if self.store:
+            cmd += ["--store", self.store]
         cmd += self.args
         self.log = open(self.log_path, "ab")
         offset = os.path.getsize(self.log_path)
@@ -211,9 +222,51 @@ def wait_for(fn, timeout=10.0, interval=0.05):
     raise AssertionError(f"condition not met within {timeout}s (last={last!r})")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test is about SQLite itself; not run on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc):
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    backends = getattr(metafunc.module, "STORE_BACKENDS", ("sqlite",))
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = ("sqlite",)
+    only = os.environ.get("IOTAD_TEST_STORES")
+    if only:
+        backends = tuple(b for b in backends if b in only.split(",")) or ("sqlite",)
+    metafunc.parametrize("store_backend", backends, indirect=True)
+
+
 @pytest.fixture
-def iotad():
-    srv = Iotad()
+def store_backend(request):
+    return getattr(request, "param", "sqlite")
+
+
+_pg_dbs = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL for the session, started by the first test that needs it."""
+    pg = services.Postgres()
+    yield pg
+    pg.close()
+
+
+@pytest.fixture
+def store_url(store_backend, request):
+    """The --store value of the test's iotad: None (SQLite) or a fresh PostgreSQL database."""
+    if store_backend == "sqlite":
+        return None
+    pg = request.getfixturevalue("pg_server")
+    return pg.create_db(f"iotad_t{os.getpid()}_{next(_pg_dbs)}")
+
+
+@pytest.fixture
+def iotad(store_url):
+    srv = Iotad(store=store_url)
     yield srv
     srv.close()
 

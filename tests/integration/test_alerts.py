@@ -21,6 +21,8 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+STORE_BACKENDS = ("sqlite", "postgresql")
 import requests
 import websocket
 from aiosmtpd.controller import Controller

@@ -1,7 +1,10 @@
 """Users and sessions: login, logout, lockout, sign-up modes, password change, audit."""
+import pytest
 import requests
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+STORE_BACKENDS = ("sqlite", "postgresql")  # conftest: each test on both
 
 
 def test_login_returns_token_and_httponly_cookie(iotad):
@@ -123,6 +126,7 @@ def test_last_admin_cannot_be_demoted(iotad, admin):
     assert r.status_code == 409
 
 
+@pytest.mark.sqlite_only("reads the SQLite database file directly to check what is stored")
 def test_passwords_are_stored_as_argon2id(iotad, admin):
     import sqlite3
     admin.create_user("x@example.com", "analyst")
@@ -144,6 +148,7 @@ def test_auth_events_are_in_the_hash_chained_audit_log(iotad, admin):
     assert v["intact"] is True and v["rows"] >= 4
 
 
+@pytest.mark.sqlite_only("reads the SQLite database file directly to check what is stored")
 def test_expired_and_idle_sessions_are_refused(iotad, admin):
     import sqlite3
     other = iotad.admin()

@@ -7,10 +7,13 @@ import random
 import sqlite3
 import time
 
+import pytest
 import requests
 import websocket
 
 from conftest import wait_for
+
+STORE_BACKENDS = ("sqlite", "postgresql")  # conftest: each test on both
 
 
 def ingest(iotad, key, batch):
@@ -129,6 +132,7 @@ def test_device_owner_sees_only_own_anomalies(iotad, admin):
     assert owner.post(f"/api/v1/anomalies/{a['id']}/resolve", {}).status_code == 403
 
 
+@pytest.mark.sqlite_only("reads the SQLite database file directly to check what is stored")
 def test_detector_state_survives_a_restart(iotad, admin):
     dev, key = admin.device_with_key("persist")
     start = int(time.time() * 1000) - 2000 * 60_000

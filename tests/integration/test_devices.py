@@ -1,7 +1,10 @@
 """Devices: CRUD, search/filter/paging, API keys (shown once, hashed, revoke, rotate)."""
 import sqlite3
 
+import pytest
 import requests
+
+STORE_BACKENDS = ("sqlite", "postgresql")  # conftest: each test on both
 
 
 def test_device_crud_round_trip(iotad, admin):
@@ -45,6 +48,7 @@ def test_list_search_filter_sort_and_page(iotad, admin):
     assert admin.get("/api/v1/devices").json()["total"] == 25
 
 
+@pytest.mark.sqlite_only("reads the SQLite database file directly to check what is stored")
 def test_api_key_is_shown_once_and_stored_hashed(iotad, admin):
     d = admin.create_device("k")
     created = admin.post(f"/api/v1/devices/{d['id']}/keys", {"name": "primary"}).json()

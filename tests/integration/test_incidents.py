@@ -9,10 +9,13 @@ import os
 import sqlite3
 import time
 
+import pytest
 import requests
 import websocket
 
 from conftest import wait_for
+
+STORE_BACKENDS = ("sqlite", "postgresql")  # conftest: each test on both
 
 PW = "a-long-test-password"
 
@@ -293,6 +296,7 @@ def test_resolving_the_last_open_anomaly_resolves_its_incident(iotad, admin):
     assert "incident.status" in actions
 
 
+@pytest.mark.sqlite_only("reads the SQLite database file directly to check what is stored")
 def test_resolving_an_incident_settles_an_older_one_sharing_its_anomaly(iotad, admin):
     """Data from before one-open-incident-per-anomaly: an automatic and a manual incident both
     hold the anomaly. Resolving the manual one as a false positive must not leave the automatic

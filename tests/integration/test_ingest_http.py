@@ -5,6 +5,8 @@ import time
 
 import requests
 
+STORE_BACKENDS = ("sqlite", "postgresql")  # conftest: each test on both
+
 
 def post(iotad, key, body=None, json=None, ctype=None, path="/api/v1/ingest", params=None):
     headers = {"X-API-Key": key}

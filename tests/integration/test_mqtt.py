@@ -7,6 +7,8 @@ import time
 
 import paho.mqtt.client as mqtt
 import pytest
+
+STORE_BACKENDS = ("sqlite", "postgresql")
 import requests
 
 from conftest import paho_connect, wait_for
