@@ -209,6 +209,15 @@ static PGresult *q(pg_conn *c, const char *sql, int n, const char *const *vals, 
     return pg_query_params(c, sql, n, vals, lens, fmts, binary_result != 0);
 }
 
+/* A reader's statement (under rmu): once more on a new connection when the server went away
+ * (a restart of PostgreSQL), so readers recover by themselves as the writer does. */
+static PGresult *rq(pg_ts *t, const char *sql, int n, const char *const *vals)
+{
+    PGresult *r = q(t->r, sql, n, vals, NULL, NULL, 1);
+    if (!r && pg_broken(t->r) && pg_reset(t->r) == 0) r = q(t->r, sql, n, vals, NULL, NULL, 1);
+    return r;
+}
+
 /* The day partition of chunks holding ms exists (in the writer's open transaction). */
 static int ensure_day(pg_ts *t, int64_t ms)
 {
@@ -736,7 +745,9 @@ static int pq_ts_delete_before(store_ts *ts, int64_t cutoff_ms)
     if (pg_partitions_drop_before(t->w, cutoff_ms, NULL) != 0) return STORE_TS_E_STORE;
     t->nknown = 0;
     if (begin(t) != 0) return STORE_TS_E_STORE;
-    int rc = pg_execf(t->w, NULL, "DELETE FROM chunks WHERE end_ts < $1", "i", cutoff_ms);
+    /* start_ts < cut as well: only the cut's own day is read (the partitions are by start) */
+    int rc = pg_execf(t->w, NULL, "DELETE FROM chunks WHERE start_ts < $1 AND end_ts < $1", "i",
+                      cutoff_ms);
     if (own_txn_end(t, rc, "retention") != 0) return STORE_TS_E_STORE;
     if (cutoff_ms > t->retention_floor) t->retention_floor = cutoff_ms;
     return 0;
@@ -960,10 +971,10 @@ static int gather(pg_ts *t, int64_t sid, int64_t from, int64_t to, pts *p)
     snprintf(c, sizeof c, "%" PRId64, from);
     const char *par[] = {a, b, c};
     pthread_mutex_lock(&t->rmu);
-    PGresult *r = q(t->r,
-                    "SELECT data FROM chunks WHERE series_id = $1 AND start_ts < $2 AND "
-                    "end_ts >= $3 ORDER BY start_ts",
-                    3, par, NULL, NULL, 1);
+    PGresult *r = rq(t,
+                     "SELECT data FROM chunks WHERE series_id = $1 AND start_ts < $2 AND "
+                     "end_ts >= $3 ORDER BY start_ts",
+                     3, par);
     pthread_mutex_unlock(&t->rmu);
     if (!r) rc = -1;
     int64_t *cts = NULL;
