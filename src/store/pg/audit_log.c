@@ -14,8 +14,14 @@ static cJSON *list(store *st, int64_t before_seq, const char *action_prefix, int
                         "isi", before_seq, like, limit);
 }
 
+/* Inside an append's transaction, the head is read under a lock held until its commit, so two
+ * connections (two nodes) never chain two rows to one head. */
+#define AUDIT_LOCK                                                                                 \
+    "SELECT pg_advisory_xact_lock(29677418195451907)" /* pg.c's key space: 'iotad', 3 */
+
 static int head(store *st, int64_t *seq, char *hash, size_t cap)
 {
+    if (pg_execf(PG(st), NULL, AUDIT_LOCK, "") != 0) return STORE_ERR;
     int rc =
         pg_textf(PG(st), hash, cap, "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", "");
     if (rc != 0) return pq_text_rc(rc);
