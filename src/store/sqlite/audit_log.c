@@ -16,8 +16,7 @@ static cJSON *list(store *st, int64_t before_seq, const char *action_prefix, int
 
 static int head(store *st, int64_t *seq, char *hash, size_t cap)
 {
-    int rc =
-        db_text(SQ(st), hash, cap, "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", "");
+    int rc = db_text(SQ(st), hash, cap, "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", "");
     if (rc != 0) return sq_text_rc(rc);
     *seq = db_int(SQ(st), 0, "SELECT MAX(seq) FROM audit_log", "");
     return STORE_OK;
