@@ -59,7 +59,7 @@ int main(int argc, char **argv)
     log_set_level(LOG_WARN);
     uv_loop_t *loop = uv_default_loop();
     bench b = {0};
-    static const http_callbacks cb = {on_request};
+    static const http_callbacks cb = {on_request, NULL};
     http_server_options opt = {.max_connections = 20000};
     if (http_server_start(loop, addr, &opt, &cb, &b, &b.srv) != 0) return 1;
     uv_signal_init(loop, &b.sigint);

@@ -420,7 +420,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                                 .limits = s->limits,
                                 .yield = subloop_yield,
                                 .yield_arg = s->devloop};
-    static const http_callbacks hcb = {api_on_request};
+    static const http_callbacks hcb = {api_on_request, api_on_refused};
     if (http_server_start(loop, cfg->http_listen, &hopt, &hcb, s, &s->http) != 0) {
         log_error("listen_failed", "listener=http addr=%s option=http_listen", cfg->http_listen);
         return -1;

@@ -32,6 +32,10 @@ typedef struct api_route {
 const api_route *api_route_get(size_t i);
 /* The http_callbacks.on_request of the server. */
 void api_on_request(void *ud, http_conn *c, const http_request *req);
+/* The http_callbacks.on_refused: counts what the HTTP server refused before routing, on the
+ * ingest routes in iotad_ingest_rejected_total (413: too_large, 5xx: unavailable, else:
+ * protocol), a body over max_body_bytes on another route in iotad_api_bodies_refused_total. */
+void api_on_refused(void *ud, const http_request *req, int status);
 
 /* For PUBLIC routes that accept a session too: resolves one from the Bearer token or the
  * cookie into ctx (user, role); false when there is none or it expired. */

@@ -7,6 +7,7 @@
 #include "api/stream.h"
 #include "ingest/cluster.h"
 #include "ingest/devstate.h"
+#include "ingest/ingest.h"
 #include "mqtt/mqtt_server.h"
 #include "store/store.h"
 #include "store/writer.h"
@@ -152,18 +153,14 @@ void api_metrics(api_ctx *ctx)
     mqtt_server_stats ms = {0}, mts = {0}; /* mts: the TLS listener, when configured */
     if (s->mqtt) mqtt_server_get_stats(s->mqtt, &ms);
     if (s->mqtts) mqtt_server_get_stats(s->mqtts, &mts);
-    /* what the MQTT listeners refuse before a PUBLISH reaches ingest: larger than
-     * mqtt_max_packet (the connection is closed) and a payload that is not the UTF-8 it claims */
-    uint64_t mqtt_refused[REJECT_COUNT] = {0};
-    mqtt_refused[REJECT_TOO_LARGE] = ms.too_large + mts.too_large;
-    mqtt_refused[REJECT_SYNTAX] = ms.payload_format_refused + mts.payload_format_refused;
+    uint64_t rejected[TRANSPORT_COUNT][REJECT_COUNT];
+    ingest_rejected_totals(s, rejected);
     COUNTER("iotad_ingest_rejected_total", "Messages rejected, by transport and reason.");
     for (int i = 0; i < TRANSPORT_COUNT; i++)
         for (int r = 0; r < REJECT_COUNT; r++)
             tb_printf(&t, "iotad_ingest_rejected_total{transport=\"%s\",reason=\"%s\"} %llu\n",
                       transport_name((transport)i), reject_reason_name((reject_reason)r),
-                      (unsigned long long)(s->m.rejected[i][r] +
-                                           (i == TRANSPORT_MQTT ? mqtt_refused[r] : 0)));
+                      (unsigned long long)rejected[i][r]);
     writer_stats ws;
     writer_get_stats(s->writer, &ws);
     GAUGE("iotad_queue_points", "Points waiting for the writer.");
@@ -314,7 +311,8 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_mqtt_wills_total %llu\n",
               (unsigned long long)(ms.wills_published + mts.wills_published));
     COUNTER("iotad_api_bodies_refused_total",
-            "API request bodies refused before parsing (api_max_body_bytes, nesting).");
+            "API request bodies refused before parsing (api_max_body_bytes, nesting; "
+            "max_body_bytes outside the ingest routes).");
     tb_printf(&t, "iotad_api_bodies_refused_total{reason=\"too_large\"} %llu\n",
               (unsigned long long)s->m.api_body_too_large);
     tb_printf(&t, "iotad_api_bodies_refused_total{reason=\"too_deep\"} %llu\n",

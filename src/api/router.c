@@ -263,6 +263,26 @@ static bool csrf_refused(api_ctx *ctx, bool cookie_auth)
     return false;
 }
 
+void api_on_refused(void *ud, const http_request *req, int status)
+{
+    server *s = ud;
+    api_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.s = s;
+    ctx.req = req;
+    const api_route *r;
+    for (size_t i = 0; (r = api_route_get(i)) != NULL; i++) {
+        if (r->auth != API_AUTH_DEVICE_KEY || strcmp(r->method, req->method_name) != 0 ||
+            !match(r->pattern, req->path, &ctx))
+            continue;
+        s->m.rejected[TRANSPORT_HTTP][status == 413   ? REJECT_TOO_LARGE
+                                      : status >= 500 ? REJECT_UNAVAILABLE
+                                                      : REJECT_PROTOCOL]++;
+        return;
+    }
+    if (status == 413) s->m.api_body_too_large++;
+}
+
 void api_on_request(void *ud, http_conn *c, const http_request *req)
 {
     server *s = ud;

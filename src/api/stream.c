@@ -217,7 +217,7 @@ void api_stream(api_ctx *ctx)
     sub->hub = h;
     sub->role = ctx->role;
     snprintf(sub->user_id, sizeof sub->user_id, "%s", ctx->user_id);
-    static const ws_callbacks cb = {on_message, on_close};
+    static const ws_callbacks cb = {on_message, on_close, NULL};
     sub->ws = http_ws_accept(ctx->c, ctx->req, NULL, &cb, sub);
     if (!sub->ws) {
         free(sub);

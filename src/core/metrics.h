@@ -22,6 +22,9 @@ typedef enum {
     REJECT_TOO_DEEP,     /* JSON nested deeper than the decoder's limit */
     REJECT_SERIES_LIMIT, /* new metric names beyond max_series_per_device */
     REJECT_RATE_LIMITED, /* faster than ingest_rate_points / ingest_rate_messages */
+    REJECT_PROTOCOL,     /* breaks its protocol (malformed MQTT packet, HTTP framing, WebSocket
+                          * frame): the connection is closed */
+    REJECT_UNSUPPORTED,  /* a well-formed MQTT CONNECT asking for what the server does not offer */
     REJECT_COUNT
 } reject_reason;
 

@@ -890,6 +890,13 @@ static void write_head(http_conn *c, int status, const char *ctype, const char *
 
 static void send_error_headers(http_conn *c, int status, const char *extra);
 
+/* The server refuses the current request itself: tells the app when its target is known. */
+static void report_refused(http_conn *c, int status)
+{
+    const http_request *req = &c->parser->req; /* path set once the target was parsed */
+    if (c->srv->cb.on_refused && req->path) c->srv->cb.on_refused(c->srv->ud, req, status);
+}
+
 static void body_release(http_conn *c)
 {
     c->srv->st.body_bytes_held -= c->body_counted;
@@ -910,6 +917,7 @@ static bool body_admit(http_conn *c)
         s->st.bodies_refused++;
         log_info("http_body_budget_full", "peer=%s body=%zu held=%llu max=%zu", c->peer, want,
                  (unsigned long long)s->st.body_bytes_held, s->opt.max_body_bytes_total);
+        report_refused(c, 503);
         send_error_headers(c, 503, "Retry-After: 1\r\n");
         return false;
     }
@@ -1192,6 +1200,8 @@ static void ws_dispatch(http_conn *c, const ws_event *ev)
         break;
     case WS_EV_ERROR:
         log_info("ws_protocol_error", "peer=%s code=%u", c->peer, (unsigned)ev->code);
+        if (!w->close_sent && w->cb.on_protocol_error)
+            w->cb.on_protocol_error(w->ud, w, (uint16_t)ev->code);
         if (!w->close_sent) ws_send_close(w, ev->code, NULL, 0);
         close_after_write(c);
         break;
@@ -1230,6 +1240,7 @@ static void conn_process(http_conn *c)
             if (r == HTTP_PARSE_ERROR) {
                 int status = http_req_parser_error_status(c->parser);
                 log_info("http_bad_request", "peer=%s status=%d", c->peer, status);
+                report_refused(c, status ? status : 400);
                 send_error(c, status ? status : 400);
                 break;
             }

@@ -55,6 +55,12 @@ typedef struct {
      * it takes a reference (http_conn_ref) and drops it after answering. The request data stays
      * valid until the answer is complete. */
     void (*on_request)(void *ud, http_conn *c, const http_request *req);
+    /* Optional, for the app's counters: the server answered a request itself, without calling
+     * on_request, after its request line and headers were read (413 over max_body_bytes, 503
+     * for max_body_bytes_total, 417, a malformed body: 400). req has the method, path and
+     * headers, no body; valid during the call only. Requests refused before their target is
+     * known (400, 408, 414, 431, 505) are not reported. */
+    void (*on_refused)(void *ud, const http_request *req, int status);
 } http_callbacks;
 
 typedef struct {
@@ -138,6 +144,10 @@ typedef struct {
     /* Called once when the connection is gone (after the close handshake, an error, a drop or
      * server stop). Sends fail afterwards; a reference taken with ws_conn_ref stays valid. */
     void (*on_close)(void *ud, ws_conn *w);
+    /* Optional: the client broke the protocol and the connection is being closed with code
+     * (1002 protocol error, 1007 text that is not UTF-8, 1009 message over ws_max_message);
+     * on_close follows. */
+    void (*on_protocol_error)(void *ud, ws_conn *w, uint16_t code);
 } ws_callbacks;
 
 /* Answers an upgrade request with 101 and switches the connection to WebSocket. If the request

@@ -6,9 +6,11 @@
 #include "pipeline/shards.h"
 #include "ingest/decode_json.h"
 #include "ingest/devstate.h"
+#include "mqtt/mqtt_server.h"
 #include "store/writer.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     server *s;
@@ -79,6 +81,23 @@ void ingest_reject(server *s, dev_live *d, transport t, const char *peer, const 
     s->m.rejected[t][ingest_reject_reason(err->status)]++;
     if (err->status != INGEST_ERR_NOMEM) /* the server's trouble, not the device's */
         devstate_security(s->devices, d, NULL, SEC_BAD_PAYLOAD, t, peer, err->msg);
+}
+
+void ingest_rejected_totals(const server *s, uint64_t out[TRANSPORT_COUNT][REJECT_COUNT])
+{
+    memcpy(out, s->m.rejected, sizeof s->m.rejected);
+    /* what the MQTT listeners refuse on their own, before a packet reaches the application */
+    const struct mqtt_server *ls[] = {s->mqtt, s->mqtts};
+    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) {
+        if (!ls[i]) continue;
+        mqtt_server_stats ms;
+        mqtt_server_get_stats(ls[i], &ms);
+        uint64_t *m = out[TRANSPORT_MQTT];
+        m[REJECT_TOO_LARGE] += ms.too_large; /* larger than mqtt_max_packet */
+        m[REJECT_SYNTAX] += ms.payload_format_refused;
+        m[REJECT_PROTOCOL] += ms.protocol_errors - ms.too_large; /* too_large is one of them */
+        m[REJECT_UNSUPPORTED] += ms.connect_unsupported;
+    }
 }
 
 void ingest_to_detectors(server *s, writer_job *job, int status)

@@ -42,6 +42,10 @@ ingest_status ingest_submit(struct server *s, struct dev_live *d, ingest_batch *
 void ingest_reject(struct server *s, struct dev_live *d, transport t, const char *peer,
                    const ingest_error *err);
 reject_reason ingest_reject_reason(ingest_status st);
+/* Every refused message so far, by transport and reason: the application's counts and what
+ * the MQTT listeners refused on their own (protocol errors, oversized packets, unsupported
+ * CONNECTs). What /metrics and the performance report show. */
+void ingest_rejected_totals(const struct server *s, uint64_t out[TRANSPORT_COUNT][REJECT_COUNT]);
 /* The Retry-After (seconds) to give with a refusal of st; 0 when retrying cannot help. */
 int ingest_retry_after_s(ingest_status st);
 /* True while the writer's queue is over queue_max_points: transports stop reading (MQTT

@@ -125,6 +125,16 @@ static void on_message(void *ud, ws_conn *w, bool is_text, const uint8_t *data, 
     ingest_batch_free(&b);
 }
 
+/* A frame that breaks WebSocket (the connection closes): a refused message all the same. */
+static void on_protocol_error(void *ud, ws_conn *w, uint16_t code)
+{
+    (void)w;
+    ws_device *dev = ud;
+    dev->owner->s->m.rejected[TRANSPORT_WS][code == WS_CLOSE_TOO_BIG        ? REJECT_TOO_LARGE
+                                            : code == WS_CLOSE_INVALID_DATA ? REJECT_SYNTAX
+                                                                            : REJECT_PROTOCOL]++;
+}
+
 static void on_close(void *ud, ws_conn *w)
 {
     (void)w;
@@ -148,7 +158,7 @@ int ws_ingest_accept(ws_ingest *w, http_conn *c, const http_request *req, dev_li
     dev->refs = 1;
     dev->device = d;
     snprintf(dev->peer, sizeof dev->peer, "%s", req->peer ? req->peer : "");
-    static const ws_callbacks cb = {on_message, on_close};
+    static const ws_callbacks cb = {on_message, on_close, on_protocol_error};
     dev->ws = http_ws_accept(c, req, NULL, &cb, dev);
     if (!dev->ws) {
         free(dev);

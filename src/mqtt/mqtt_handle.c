@@ -90,6 +90,8 @@ static void handle_connect(mqtt_conn *c, const uint8_t *body, size_t len)
                  ci.protocol_version, mqtt_err_name(rc));
         if (reason == MQTT_RC_MALFORMED_PACKET || reason == MQTT_RC_PROTOCOL_ERROR)
             s->st.protocol_errors++;
+        else
+            s->st.connect_unsupported++;
         if (rc == MQTT_ERR_PROTOCOL_VERSION) {
             /* Unknown level: answer in the 3.1.1 format, which every version understands. */
             send_connack_refusal(c, 4, reason);
@@ -124,6 +126,7 @@ static void handle_connect(mqtt_conn *c, const uint8_t *body, size_t len)
         }
     }
     if (refuse) {
+        s->st.connect_unsupported++;
         log_info("mqtt_connect_refused", "peer=%s version=%d reason=0x%02x", c->peer, c->version,
                  refuse);
         send_connack_refusal(c, c->version, refuse);

@@ -113,6 +113,8 @@ typedef struct {
     uint64_t publish_in;
     uint64_t protocol_errors, keepalive_timeouts, connect_timeouts, too_large;
     uint64_t payload_format_refused; /* PUBLISH refused 0x99: payload not the UTF-8 it claims */
+    uint64_t connect_unsupported;    /* well-formed CONNECT refused for what it asks: protocol
+                                      * version, client id, will QoS 2 or retain, keepalive */
     uint64_t wills_published;        /* handed to on_will */
     uint64_t keepalive_late_ms_max;  /* most a keepalive close came after its 1.5 x deadline */
     uint64_t memory_bytes; /* held by open connections: structs + buffers (computed on call) */

@@ -6,6 +6,7 @@
  * verdicts (confirmed vs false_positive). */
 #include "report/report_int.h"
 
+#include "ingest/ingest.h"
 #include "store/store.h"
 #include "store/writer.h"
 
@@ -121,13 +122,12 @@ static int perf_begin(report_build *b)
     cJSON *rows =
         rdoc_section(b->doc, "rejected_since_start",
                      "Rejected messages by reason (server counters since start)", "bar", rcols);
+    uint64_t rejected[TRANSPORT_COUNT][REJECT_COUNT];
+    ingest_rejected_totals(b->s, rejected);
     for (int r = 0; r < REJECT_COUNT; r++) {
-        const uint64_t *m = NULL;
         int64_t v[TRANSPORT_COUNT];
-        for (int t = 0; t < TRANSPORT_COUNT; t++) {
-            m = &b->s->m.rejected[t][r];
-            v[t] = (int64_t)*m;
-        }
+        for (int t = 0; t < TRANSPORT_COUNT; t++)
+            v[t] = (int64_t)rejected[t][r];
         rdoc_row(rows, "siiii", reject_reason_name((reject_reason)r), v[TRANSPORT_MQTT],
                  v[TRANSPORT_HTTP], v[TRANSPORT_WS],
                  v[TRANSPORT_MQTT] + v[TRANSPORT_HTTP] + v[TRANSPORT_WS]);

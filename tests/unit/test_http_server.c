@@ -360,7 +360,7 @@ static void on_request(void *ud, http_conn *c, const http_request *req)
             (unsigned long long)st.ws_dropped_slow, (unsigned long long)st.connections_refused);
         http_respond(c, 200, "text/plain", NULL, buf, (size_t)n);
     } else if (strcmp(req->path, "/ws") == 0) {
-        static const ws_callbacks wcb = {ws_echo, ws_closed};
+        static const ws_callbacks wcb = {ws_echo, ws_closed, NULL};
         http_ws_accept(c, req, "X-WS: 1\r\n", &wcb, NULL);
     } else if (strcmp(req->path, "/hold") == 0) {
         http_conn_ref(c);
@@ -401,7 +401,7 @@ static void *server_thread(void *arg)
     uv_loop_init(&ts->loop);
     uv_async_init(&ts->loop, &ts->stop, stop_cb);
     ts->stop.data = ts;
-    static const http_callbacks cb = {on_request};
+    static const http_callbacks cb = {on_request, NULL};
     ts->start_rc = http_server_start(&ts->loop, ts->addr, &ts->opt, &cb, ts, &ts->srv);
     pthread_mutex_lock(&ts->mu);
     ts->port = ts->start_rc == 0 ? http_server_port(ts->srv) : -1;
@@ -1470,7 +1470,7 @@ static void test_bad_listen_addresses_are_refused(void **state)
     (void)state;
     uv_loop_t loop;
     uv_loop_init(&loop);
-    static const http_callbacks cb = {on_request};
+    static const http_callbacks cb = {on_request, NULL};
     http_server *s = NULL;
     assert_int_equal(http_server_start(&loop, "nonsense", NULL, &cb, NULL, &s), HTTP_ERR_ADDR);
     assert_int_equal(http_server_start(&loop, "1.2.3:80", NULL, &cb, NULL, &s), HTTP_ERR_ADDR);
