@@ -13,7 +13,9 @@ loopback ports with a temporary data directory and prints one JSON object per sc
                                     slow-header HTTP connections kept open from 127.0.2.x
                                     (ratios during/without), the load average, and the
                                     server's CPU per slow connection per second (attack
-                                    alone, less idle); IOTAD_BIN picks the binary
+                                    alone, less idle), and in each window what the event
+                                    loops' lag and the commit latency histograms gained
+                                    (when the binary has them); IOTAD_BIN picks the binary
   bench/abuse.py slowloris-order [N] [R]  the same attack: slow-connection reads the loop
                                     thread does between two reads of device sockets
                                     (traced with perf; root), a count the load cannot blur
@@ -346,13 +348,73 @@ def slowloris_server():
     return srv, creds
 
 
+def scrape(srv):
+    return urllib.request.urlopen(srv.url + "/metrics", timeout=60).read().decode()
+
+
+def hist_delta(before, after, name, label=""):
+    """What a Prometheus histogram gained between two scrapes (label: e.g. 'loop="device"'):
+    samples, the bucket bound under which 50/99 % of them fell, the share over 20 ms."""
+    def buckets(text):
+        out = {}
+        for m in re.finditer(r"^%s_bucket\{(.*)\} (\S+)$" % name, text, re.M):
+            if label and label not in m.group(1):
+                continue
+            le = re.search(r'le="([^"]+)"', m.group(1)).group(1)
+            out[float("inf") if le == "+Inf" else float(le)] = float(m.group(2))
+        return out
+    a, b = buckets(before), buckets(after)
+    if not b:
+        return None
+    d = sorted((le, b[le] - a.get(le, 0)) for le in b)
+    n = d[-1][1]
+    res = {"samples": int(n)}
+    for q in (0.5, 0.99):
+        res[f"p{int(q * 100)}_le_s"] = next((le for le, c in d if c >= q * n), None) if n else None
+    under20 = max((c for le, c in d if le <= 0.02), default=0)
+    res["share_over_20ms"] = round(1 - under20 / n, 4) if n else None
+    return res
+
+
+def schedstat(pid):
+    """The loop thread's time on a CPU and waiting for one (runqueue), ns (/proc schedstat)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            run, wait, _ = (int(x) for x in f.read().split())
+        return run, wait
+    except OSError:
+        return None
+
+
+def sched_window(a, b):
+    if not a or not b:
+        return None
+    return {"loop_thread_run_ms": round((b[0] - a[0]) / 1e6, 1),
+            "loop_thread_runqueue_wait_ms": round((b[1] - a[1]) / 1e6, 1)}
+
+
+def lag_window(before, after):
+    """Event-loop lag and commit latency gained in a window, and the loops' recent maxima."""
+    out = {"commit": hist_delta(before, after, "iotad_commit_latency_seconds")}
+    for loop in ("main", "device"):
+        out[f"lag_{loop}"] = hist_delta(before, after, "iotad_event_loop_lag_seconds",
+                                        f'loop="{loop}"')
+        m = re.search(r'^iotad_event_loop_lag_max_seconds\{loop="%s"\} (\S+)$' % loop, after,
+                      re.M)
+        out[f"lag_{loop}_max_s"] = float(m.group(1)) if m else None
+    return out
+
+
 def slowloris(n=10000, rate=1000):
     srv, creds = slowloris_server()
     res = {"bench": "abuse_slowloris", "slow_connections": n, "rate": rate,
            "binary": os.path.relpath(BIN, ROOT), "loadavg_start": os.getloadavg()}
     window = 10
     idle_cpu, idle_loop = cpu_window(srv, window)
+    m0, s0 = scrape(srv), schedstat(srv.proc.pid)
     ref = loadgen(srv, creds, rate, 10, 3600, "reference")
+    res["reference_loops"] = lag_window(m0, scrape(srv))
+    res["reference_loops"]["sched"] = sched_window(s0, schedstat(srv.proc.pid))
     ready = os.path.join(srv.tmp, "attacker-ready")
     att = subprocess.Popen([sys.executable, os.path.abspath(__file__), "attacker", str(srv.http),
                             str(n), str(30 + window), ready], stdout=subprocess.PIPE)
@@ -369,7 +431,10 @@ def slowloris(n=10000, rate=1000):
     m = urllib.request.urlopen(srv.url + "/metrics", timeout=30).read().decode()
     res["http_connections_during"] = int(float(re.search(
         r'iotad_connections\{listener="http"\} (\S+)', m).group(1)))
+    m0, s0 = scrape(srv), schedstat(srv.proc.pid)
     during = loadgen(srv, creds, rate, 10, 1800, "during")
+    res["during_loops"] = lag_window(m0, scrape(srv))
+    res["during_loops"]["sched"] = sched_window(s0, schedstat(srv.proc.pid))
     res["attacker"] = json.loads(att.communicate()[0])
     for k, r in (("reference", ref), ("during", during)):
         res[k] = {x: r.get(x) for x in ("p50_ms", "p99_ms", "p999_ms", "max_ms", "acked",

@@ -18,6 +18,7 @@
 #include "report/reports.h"
 #include "core/connlimit.h"
 #include "core/log.h"
+#include "core/looplag.h"
 #include "core/subloop.h"
 #include "pipeline/shards.h"
 #include "core/util.h"
@@ -396,6 +397,9 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     /* 1 ms: the longest an HTTP burst holds back MQTT reads and PUBACKs */
     if (subloop_start(loop, 1000, &s->devloop) != 0) return -1;
     uv_loop_t *devloop = subloop_loop(s->devloop);
+    if (looplag_start(loop, 100, &s->lag_main) != 0 ||
+        looplag_start(devloop, 100, &s->lag_dev) != 0)
+        return -1;
     if (writer_start(devloop, s->ts, &wopt, &s->writer) != 0) return -1;
     writer_on_drain(s->writer, on_drain, s);
     if (ingest_cluster_start(s, devloop) != 0) return -1; /* its confirms release acks */
@@ -539,6 +543,9 @@ void server_stop(server *s)
     }
     ingest_cluster_stop(s); /* acks what is detected, waits for the confirms in flight */
     anomalies_persist_watermark(s);
+    looplag_stop(s->lag_dev);
+    looplag_stop(s->lag_main);
+    s->lag_dev = s->lag_main = NULL;
     subloop_stop(s->devloop);   /* the main loop returns once the device loop is empty too */
     if (!s->handles_on) return; /* a start that failed before them (a listen port in use) */
     s->handles_on = false;

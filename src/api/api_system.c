@@ -5,6 +5,7 @@
 #include "alert/alerts.h"
 #include "api/anomalies.h"
 #include "api/stream.h"
+#include "core/looplag.h"
 #include "ingest/cluster.h"
 #include "ingest/devstate.h"
 #include "ingest/ingest.h"
@@ -259,6 +260,34 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)cum);
     tb_printf(&t, "iotad_commit_latency_seconds_sum %g\n", ws.latency_sum_ms / 1000.0);
     tb_printf(&t, "iotad_commit_latency_seconds_count %llu\n", (unsigned long long)cum);
+
+    tb_printf(&t, "# HELP iotad_event_loop_lag_seconds How late each event loop ran a timer due "
+                  "every 100 ms: what a callback or packet due then waited (main: HTTP, "
+                  "WebSocket, API; device: MQTT listeners, the writer's completions).\n"
+                  "# TYPE iotad_event_loop_lag_seconds histogram\n");
+    looplag_stats lag[2];
+    static const char *const lag_names[2] = {"main", "device"};
+    looplag_get_stats(s->lag_main, &lag[0]);
+    looplag_get_stats(s->lag_dev, &lag[1]);
+    for (int l = 0; l < 2; l++) {
+        uint64_t lcum = 0;
+        for (int b = 0; b < LOOPLAG_BUCKETS; b++) {
+            lcum += lag[l].buckets[b];
+            tb_printf(&t, "iotad_event_loop_lag_seconds_bucket{loop=\"%s\",le=\"%g\"} %llu\n",
+                      lag_names[l], looplag_bounds_s[b], (unsigned long long)lcum);
+        }
+        tb_printf(&t, "iotad_event_loop_lag_seconds_bucket{loop=\"%s\",le=\"+Inf\"} %llu\n",
+                  lag_names[l], (unsigned long long)lag[l].count);
+        tb_printf(&t, "iotad_event_loop_lag_seconds_sum{loop=\"%s\"} %.6f\n", lag_names[l],
+                  lag[l].sum_ns / 1e9);
+        tb_printf(&t, "iotad_event_loop_lag_seconds_count{loop=\"%s\"} %llu\n", lag_names[l],
+                  (unsigned long long)lag[l].count);
+    }
+    GAUGE("iotad_event_loop_lag_max_seconds",
+          "The most each event loop ran late over the last 30 to 60 s.");
+    for (int l = 0; l < 2; l++)
+        tb_printf(&t, "iotad_event_loop_lag_max_seconds{loop=\"%s\"} %.6f\n", lag_names[l],
+                  lag[l].max_ns / 1e9);
 
     http_server_stats hs = {0};
     if (s->http) http_server_get_stats(s->http, &hs);

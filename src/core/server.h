@@ -52,6 +52,8 @@ typedef struct server {
      * listeners and the writer's completions, so that a burst of HTTP events (a slowloris)
      * does not hold back PUBACKs */
     struct subloop *devloop;
+    /* event-loop lag (core/looplag.h) of the main and the device loop */
+    struct looplag *lag_main, *lag_dev;
     sqlite3 *db;         /* loop thread: API reads/writes and time-series queries */
     struct store *st;    /* loop thread: the storage interface over db (store/store.h) */
     struct store_ts *ts; /* the time-series store (store/store.h); written by the writer only */

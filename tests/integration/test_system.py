@@ -1,12 +1,13 @@
 """Health, readiness, metrics, configuration, command line and the audit chain."""
 import os
+import re
 import socket
 import sqlite3
 import subprocess
 
 import requests
 
-from conftest import ADMIN_PASSWORD, BIN, Iotad
+from conftest import ADMIN_PASSWORD, BIN, Iotad, wait_for
 
 
 def test_health_ready_and_metrics(iotad):
@@ -108,3 +109,36 @@ def test_a_listen_address_in_use_is_a_clear_error_and_exit_code_1(tmp_path):
         assert requests.get(srv.url + "/readyz", timeout=10).status_code == 200
     finally:
         srv.close()
+
+
+def lag_metrics(iotad):
+    """{loop: (buckets [(le, cumulative)], count, sum, max)} from /metrics."""
+    text = requests.get(iotad.url + "/metrics", timeout=10).text
+    out = {}
+    for loop in ("main", "device"):
+        b = [(float("inf") if le == "+Inf" else float(le), int(v)) for le, v in re.findall(
+            r'^iotad_event_loop_lag_seconds_bucket\{loop="%s",le="([^"]+)"\} (\d+)$' % loop,
+            text, re.M)]
+        one = lambda name: float(re.search(r'^%s\{loop="%s"\} (\S+)$' % (name, loop), text,
+                                           re.M).group(1))
+        out[loop] = (b, int(one("iotad_event_loop_lag_seconds_count")),
+                     one("iotad_event_loop_lag_seconds_sum"),
+                     one("iotad_event_loop_lag_max_seconds"))
+    return text, out
+
+
+def test_event_loop_lag_is_measured_on_both_loops(iotad):
+    # A timer due every 100 ms on the main loop (HTTP, API) and on the device loop (MQTT, the
+    # writer's completions): how late each ran it, as a histogram and a recent maximum.
+    text, first = lag_metrics(iotad)
+    assert "# TYPE iotad_event_loop_lag_seconds histogram" in text
+    assert "# TYPE iotad_event_loop_lag_max_seconds gauge" in text
+    for loop, (buckets, count, total, most) in first.items():
+        assert len(buckets) >= 2 and buckets[-1][0] == float("inf"), loop
+        les = [le for le, _ in buckets]
+        cums = [c for _, c in buckets]
+        assert les == sorted(les) and cums == sorted(cums), (loop, buckets)
+        assert cums[-1] == count and total >= 0 and most >= 0, loop
+    # both keep measuring: each loop's count grows while the server runs
+    wait_for(lambda: all(lag_metrics(iotad)[1][loop][1] >= first[loop][1] + 3
+                         for loop in ("main", "device")))
