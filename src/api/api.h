@@ -76,6 +76,7 @@ void api_audit_list(api_ctx *ctx);
 void api_audit_verify(api_ctx *ctx);
 void api_devices_list(api_ctx *ctx);
 void api_devices_create(api_ctx *ctx);
+void api_devices_bulk(api_ctx *ctx);
 void api_devices_get(api_ctx *ctx);
 void api_devices_update(api_ctx *ctx);
 void api_devices_delete(api_ctx *ctx);

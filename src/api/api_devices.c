@@ -9,8 +9,12 @@
 #include "store/writer.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int create_key(api_ctx *ctx, const char *device_id, const char *name, char *key,
+                      size_t keycap, char id_out[UUID_STR_LEN + 1], char prefix[16]);
 
 static void add_live(api_ctx *ctx, cJSON *dev)
 {
@@ -156,6 +160,171 @@ void api_devices_create(api_ctx *ctx)
     cJSON_Delete(body);
     api_audit(ctx, "device.create", id, "");
     api_json(ctx, 201, load_device(ctx, id));
+}
+
+/* Why item i of a bulk registration cannot be registered (NULL: it can); *code is the error
+ * code. Same rules as api_devices_create: an Admin may name any user as owner, others only
+ * themselves. */
+static const char *bulk_item_problem(api_ctx *ctx, const cJSON *item, const char **code)
+{
+    *code = "bad_request";
+    if (!cJSON_IsObject(item)) return "each device must be a JSON object";
+    const char *why = validate_meta(item, true);
+    if (why) return why;
+    const char *req_owner = json_str(item, "owner_id");
+    if (cJSON_GetObjectItemCaseSensitive(item, "owner_id") && !req_owner)
+        return "owner_id must be a string";
+    if (req_owner && strcmp(req_owner, ctx->user_id) != 0) {
+        if (ctx->role != ROLE_ADMIN) {
+            *code = "forbidden";
+            return "only an Admin may register devices for others";
+        }
+        if (!STORE_USERS(ctx->s->st)->exists(ctx->s->st, req_owner))
+            return "owner_id is not a user";
+    }
+    return NULL;
+}
+
+/* Registers one valid bulk item inside the open transaction and adds its result to out. */
+static int bulk_create_one(api_ctx *ctx, const cJSON *item, int index, bool with_key, int64_t now,
+                           cJSON *out)
+{
+    const char *owner = json_str(item, "owner_id");
+    if (!owner) owner = ctx->user_id;
+    char id[UUID_STR_LEN + 1];
+    util_uuid7(id);
+    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(item, "attributes");
+    char *attrs_text = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
+    const char *type = json_str(item, "type");
+    store_device_fields fields = {.owner_id = owner,
+                                  .name = json_str(item, "name"),
+                                  .type = type,
+                                  .location = json_str(item, "location"),
+                                  .firmware = json_str(item, "firmware"),
+                                  .attributes = attrs_text};
+    int rc = STORE_DEVICES(ctx->s->st)->create(ctx->s->st, id, &fields, now);
+    free(attrs_text);
+    if (rc != STORE_OK) return -1;
+    api_audit(ctx, "device.create", id, "bulk");
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "index", index);
+    cJSON_AddStringToObject(r, "status", "created");
+    cJSON_AddStringToObject(r, "id", id);
+    cJSON_AddStringToObject(r, "name", fields.name);
+    cJSON_AddStringToObject(r, "type", type && type[0] ? type : "generic");
+    cJSON_AddStringToObject(r, "owner_id", owner);
+    cJSON_AddItemToArray(out, r);
+    if (!with_key) return 0;
+    char key[128], key_id[UUID_STR_LEN + 1], prefix[16];
+    rc = create_key(ctx, id, json_str(item, "key_name"), key, sizeof key, key_id, prefix);
+    if (rc == STORE_OK) {
+        api_audit(ctx, "apikey.create", id, prefix);
+        cJSON *k = cJSON_AddObjectToObject(r, "key");
+        cJSON_AddStringToObject(k, "id", key_id);
+        cJSON_AddStringToObject(k, "key", key);
+        cJSON_AddStringToObject(k, "prefix", prefix);
+    }
+    explicit_bzero(key, sizeof key);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+/* POST /api/v1/devices/bulk {"devices": [{name, type, ...}, ...], "keys": true}: up to
+ * max_bulk_devices devices in one transaction, all or nothing (names are not unique, so a
+ * client retrying a partly registered batch would register its devices twice). Every item is
+ * checked first; one bad item refuses the whole request with a result per item. Each device
+ * gets an API key unless "keys" is false: the secret is in this answer only, stored hashed. */
+void api_devices_bulk(api_ctx *ctx)
+{
+    if (ctx->role == ROLE_ANALYST) {
+        api_error(ctx, 403, "forbidden", "Analysts do not register devices");
+        return;
+    }
+    cJSON *body = api_body_json(ctx);
+    if (!body) return;
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(body, "devices");
+    const cJSON *keys = cJSON_GetObjectItemCaseSensitive(body, "keys");
+    int n = cJSON_IsArray(devs) ? cJSON_GetArraySize(devs) : 0;
+    if (n == 0 || (keys && !cJSON_IsBool(keys))) {
+        cJSON_Delete(body);
+        api_error(ctx, 400, "bad_request",
+                  "expected {\"devices\": [non-empty array of devices], \"keys\": true|false}");
+        return;
+    }
+    if (n > ctx->s->cfg.max_bulk_devices) {
+        cJSON_Delete(body);
+        ctx->s->m.bulk_devices_refused++;
+        api_error(ctx, 413, "too_many",
+                  "%d devices in one request, more than max_bulk_devices (%lld)", n,
+                  (long long)ctx->s->cfg.max_bulk_devices);
+        return;
+    }
+    bool with_key = !keys || cJSON_IsTrue(keys);
+    cJSON *results = cJSON_CreateArray();
+    int bad = 0, i = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, devs)
+    {
+        const char *code, *why = bulk_item_problem(ctx, item, &code);
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "index", i++);
+        cJSON_AddStringToObject(r, "status", why ? "error" : "valid");
+        if (why) {
+            cJSON_AddStringToObject(r, "error", code);
+            cJSON_AddStringToObject(r, "message", why);
+            bad++;
+        }
+        cJSON_AddItemToArray(results, r);
+    }
+    if (bad) {
+        cJSON_Delete(body);
+        ctx->s->m.bulk_devices_refused++;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "error", "bad_request");
+        char msg[160];
+        snprintf(msg, sizeof msg, "%d of %d devices are invalid: none was registered", bad, n);
+        cJSON_AddStringToObject(o, "message", msg);
+        cJSON_AddItemToObject(o, "results", results);
+        api_json(ctx, 400, o);
+        return;
+    }
+    cJSON_Delete(results);
+    store *st = ctx->s->st;
+    if (store_begin(st) != STORE_OK) {
+        cJSON_Delete(body);
+        api_error(ctx, 503, "unavailable", "database busy");
+        return;
+    }
+    cJSON *created = cJSON_CreateArray();
+    int64_t now = util_now_ms();
+    int rc = 0;
+    i = 0;
+    cJSON_ArrayForEach(item, devs)
+    {
+        if ((rc = bulk_create_one(ctx, item, i++, with_key, now, created)) != 0) break;
+    }
+    if (rc != 0 || store_commit(st) != STORE_OK) {
+        store_rollback(st);
+        cJSON_Delete(body);
+        cJSON_Delete(created);
+        api_error(ctx, 500, "internal", "could not store the devices: none was registered");
+        return;
+    }
+    cJSON *r;
+    cJSON_ArrayForEach(r, created)
+    {
+        const char *id = json_str(r, "id");
+        devstate_add(ctx->s->devices, id, json_str(r, "owner_id"));
+        devstate_set_type(ctx->s->devices, id, json_str(r, "type"));
+    }
+    ctx->s->m.bulk_devices_created += (uint64_t)n;
+    cJSON_Delete(body);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "created", n);
+    cJSON_AddItemToObject(o, "items", created);
+    cJSON_AddStringToObject(o, "note",
+                            with_key ? "store the keys now: they are not shown again"
+                                     : "no keys were created (\"keys\": false)");
+    api_json(ctx, 201, o);
 }
 
 void api_devices_get(api_ctx *ctx)
@@ -377,6 +546,43 @@ static int64_t parse_step(const char *s)
     return (*end == '\0' && v >= 1000) ? v : -1;
 }
 
+/* Buckets of `step` (aligned to multiples of step since the epoch, as the stores cut them)
+ * that [from, to) touches. */
+static int64_t buckets_spanned(int64_t from, int64_t to, int64_t step)
+{
+    int64_t a = from / step - (from % step < 0), b = (to - 1) / step - ((to - 1) % step < 0);
+    return b - a + 1;
+}
+
+/* A rollup request spanning more than max_rollup_buckets buckets per series is refused whole,
+ * before any data is read, with the smallest step the range allows (clamping it silently
+ * would hand a chart buckets of a width it did not ask for). */
+static bool rollup_within_cap(api_ctx *ctx, int64_t from, int64_t to, int64_t step)
+{
+    int64_t cap = ctx->s->cfg.max_rollup_buckets;
+    int64_t n = buckets_spanned(from, to, step);
+    if (n <= cap) return true;
+    /* the smallest whole second that fits, plus the one bucket an unaligned start adds */
+    uint64_t span = (uint64_t)to - (uint64_t)from; /* to > from; may pass INT64_MAX */
+    int64_t min_step = (int64_t)(span / (uint64_t)(cap - 1) / 1000 + 1) * 1000;
+    while (min_step < INT64_MAX / 2 && buckets_spanned(from, to, min_step) > cap)
+        min_step *= 2;
+    ctx->s->m.rollups_refused++;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", "too_many_buckets");
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "from/to with step %lld ms spans %lld buckets per series, more than "
+             "max_rollup_buckets (%lld): use step >= %lld ms or a shorter range",
+             (long long)step, (long long)n, (long long)cap, (long long)min_step);
+    cJSON_AddStringToObject(o, "message", msg);
+    cJSON_AddNumberToObject(o, "buckets", (double)n);
+    cJSON_AddNumberToObject(o, "max_buckets", (double)cap);
+    cJSON_AddNumberToObject(o, "min_step_ms", (double)min_step);
+    api_json(ctx, 400, o);
+    return false;
+}
+
 void api_device_data(api_ctx *ctx)
 {
     const char *dev = ctx->params[0];
@@ -401,6 +607,7 @@ void api_device_data(api_ctx *ctx)
                   "step raw|1m|5m|1h|1d or ms >= 1000");
         return;
     }
+    if (step > 0 && !rollup_within_cap(ctx, from, to, step)) return;
     cJSON *points = cJSON_CreateArray();
     cJSON *names = cJSON_CreateArray();
     if (metric[0]) {

@@ -346,6 +346,17 @@ void api_metrics(api_ctx *ctx)
               (unsigned long long)s->m.api_body_too_large);
     tb_printf(&t, "iotad_api_bodies_refused_total{reason=\"too_deep\"} %llu\n",
               (unsigned long long)s->m.api_body_too_deep);
+    COUNTER("iotad_api_rollups_refused_total",
+            "Data requests refused for spanning more than max_rollup_buckets buckets.");
+    tb_printf(&t, "iotad_api_rollups_refused_total %llu\n",
+              (unsigned long long)s->m.rollups_refused);
+    COUNTER("iotad_devices_bulk_total",
+            "Devices registered through POST /api/v1/devices/bulk (outcome=created), and bulk "
+            "requests refused whole (outcome=refused: an invalid item or over max_bulk_devices).");
+    tb_printf(&t, "iotad_devices_bulk_total{outcome=\"created\"} %llu\n",
+              (unsigned long long)s->m.bulk_devices_created);
+    tb_printf(&t, "iotad_devices_bulk_total{outcome=\"refused\"} %llu\n",
+              (unsigned long long)s->m.bulk_devices_refused);
     GAUGE("iotad_decode_pending", "Large HTTP ingest bodies waiting for or in decoding.");
     tb_printf(&t, "iotad_decode_pending %llu\n",
               (unsigned long long)(s->m.decode_submitted - s->m.decode_done));

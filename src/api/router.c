@@ -55,6 +55,8 @@ static const api_route routes[] = {
      "List devices (search, filter, paging)"},
     {"POST", "/api/v1/devices", API_AUTH_SESSION, PERM_DEVICE_WRITE, api_devices_create,
      "Register a device"},
+    {"POST", "/api/v1/devices/bulk", API_AUTH_SESSION, PERM_DEVICE_WRITE, api_devices_bulk,
+     "Register up to max_bulk_devices devices at once, with their API keys (all or nothing)"},
     {"GET", "/api/v1/devices/{id}", API_AUTH_SESSION, PERM_DEVICE_READ, api_devices_get,
      "Get a device"},
     {"PATCH", "/api/v1/devices/{id}", API_AUTH_SESSION, PERM_DEVICE_WRITE, api_devices_update,

@@ -41,6 +41,8 @@ typedef struct {
     int64_t ingest_rate_messages, ingest_burst_messages;
     int64_t max_body_bytes;
     int64_t api_max_body_bytes;
+    int64_t max_rollup_buckets; /* per series and data request */
+    int64_t max_bulk_devices;   /* per bulk registration request */
     int64_t http_bodies_max_bytes;
     int64_t decode_threads; /* 0 = one per core */
     int64_t mqtt_max_packet;

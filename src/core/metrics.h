@@ -46,7 +46,10 @@ typedef struct {
     uint64_t api_requests, api_denied;
     uint64_t api_gzip_responses, api_gzip_saved_bytes; /* JSON answers sent gzip'ed */
     uint64_t api_body_too_large, api_body_too_deep;    /* API JSON bodies refused unparsed */
-    uint64_t csrf_refused; /* cookie requests without a same-origin proof */
+    uint64_t rollups_refused;                          /* data requests over max_rollup_buckets */
+    uint64_t bulk_devices_refused; /* bulk registrations refused whole (any item invalid) */
+    uint64_t bulk_devices_created; /* devices registered through the bulk endpoint */
+    uint64_t csrf_refused;         /* cookie requests without a same-origin proof */
     uint64_t signups_ok, signups_limited;
     uint64_t decode_submitted, decode_done; /* HTTP bodies decoded off the loop */
     uint64_t backpressure_pauses;

@@ -23,6 +23,7 @@ EXPECTED = {
     ("GET", "/api/v1/audit/verify"): {ADMIN},
     ("GET", "/api/v1/devices"): ALL,
     ("POST", "/api/v1/devices"): {OWNER, ADMIN},
+    ("POST", "/api/v1/devices/bulk"): {OWNER, ADMIN},
     ("GET", "/api/v1/devices/{id}"): ALL,
     ("PATCH", "/api/v1/devices/{id}"): {OWNER, ADMIN},
     ("DELETE", "/api/v1/devices/{id}"): {OWNER, ADMIN},

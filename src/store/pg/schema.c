@@ -212,11 +212,15 @@ static const char syslog_v2[] =
     "ALTER TABLE alert_channels ADD CONSTRAINT alert_channels_kind_check"
     " CHECK(kind IN ('email','sms','webhook','syslog'));";
 
+/* the device list's order by name (store/schema.c devices_name_v7) */
+static const char devices_name_v3[] = "CREATE INDEX devices_name ON devices(name);";
+
 const pg_migration *pg_schema_migrations(size_t *count)
 {
     static const pg_migration list[] = {
         {"initial", initial_v1},
         {"syslog_channel", syslog_v2},
+        {"devices_name_index", devices_name_v3},
     };
     *count = sizeof list / sizeof list[0];
     return list;
