@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  counterRate, eventHeatmap, groupBuckets, groupRaw, mergeLive, promCounter, severityCounts, statusCounts,
+  counterRate, eventHeatmap, groupBuckets, groupRaw, mergeLiveBuckets, promCounter, severityCounts, statusCounts,
   statusSpans, topOffenders,
 } from '@/lib/shape';
 import type { Anomaly, Device, DeviceEvent } from '@/api/types';
@@ -22,34 +22,46 @@ describe('groupRaw / groupBuckets', () => {
   });
   it('uses avg as the line and keeps min/max for the band', () => {
     const s = groupBuckets([{ ts: 60000, metric: 't', min: 1, max: 5, avg: 3, count: 4 }]);
-    expect(s.t).toEqual({ ts: [60000], value: [3], min: [1], max: [5] });
+    expect(s.t).toEqual({ ts: [60000], value: [3], min: [1], max: [5], count: [4] });
   });
 });
 
-describe('mergeLive', () => {
-  it('appends new points in order and leaves the input untouched', () => {
-    const before = { t: { ts: [1000], value: [1] } };
-    const after = mergeLive(before, [{ metric: 't', ts: 2000, value: 2 }], 60_000, 2000);
-    expect(after.t.ts).toEqual([1000, 2000]);
+describe('mergeLiveBuckets', () => {
+  const pt = (ts: number, value: number, metric = 't') => ({ metric, ts, value });
+  it('folds points into aligned buckets with min, max, average and count, input untouched', () => {
+    const before = { t: { ts: [1000], value: [1], min: [1], max: [1], count: [1] } };
+    const after = mergeLiveBuckets(before, [pt(1500, 3), pt(1999, 5), pt(2000, 7)], 1000, 60_000, 2000);
+    expect(after.t).toEqual({ ts: [1000, 2000], value: [3, 7], min: [1, 7], max: [5, 7], count: [3, 1], last: { ts: 2000, value: 7 } });
     expect(before.t.ts).toEqual([1000]);
+    expect(before.t.count).toEqual([1]);
     expect(after).not.toBe(before);
   });
-  it('inserts out-of-order points and replaces equal timestamps', () => {
-    const s = { t: { ts: [1000, 3000], value: [1, 3] } };
-    const a = mergeLive(s, [{ metric: 't', ts: 2000, value: 2 }, { metric: 't', ts: 3000, value: 33 }], 60_000, 3000);
-    expect(a.t.ts).toEqual([1000, 2000, 3000]);
-    expect(a.t.value).toEqual([1, 2, 33]);
+  it('weights a server bucket by its count and inserts an out-of-order bucket in place', () => {
+    const s = { t: { ts: [0, 3000], value: [10, 30], min: [5, 30], max: [15, 30], count: [4, 1] } };
+    const a = mergeLiveBuckets(s, [pt(500, 20), pt(1200, 2)], 1000, 60_000, 3000);
+    expect(a.t.ts).toEqual([0, 1000, 3000]);
+    expect(a.t.value).toEqual([12, 2, 30]);
+    expect(a.t.count).toEqual([5, 1, 1]);
+    expect(a.t.max).toEqual([20, 2, 30]);
+    // the newest point stays the latest even when an older one arrives after it
+    expect(mergeLiveBuckets(a, [pt(3500, 9), pt(100, 1)], 1000, 60_000, 3500).t.last).toEqual({ ts: 3500, value: 9 });
   });
-  it('drops points outside the window and beyond maxPoints', () => {
-    const s = { t: { ts: [0, 50_000], value: [0, 5] } };
-    const a = mergeLive(s, [{ metric: 't', ts: 70_000, value: 7 }], 30_000, 70_000);
-    expect(a.t.ts).toEqual([50_000, 70_000]);
-    const b = mergeLive({}, [1, 2, 3, 4].map((i) => ({ metric: 'x', ts: i, value: i })), 1e9, 4, 2);
-    expect(b.x.ts).toEqual([3, 4]);
+  it('holds at most window / step buckets whatever the point rate', () => {
+    // 15 min of 100 points per second: 90,000 points into 900 one-second buckets
+    let s = {};
+    for (let sec = 0; sec < 900; sec++)
+      s = mergeLiveBuckets(s, Array.from({ length: 100 }, (_, i) => pt(sec * 1000 + i * 10, i)), 1000, 900_000, sec * 1000 + 999);
+    const t = (s as Record<string, { ts: number[]; count: number[] }>).t;
+    expect(t.ts.length).toBe(900);
+    expect(t.count.every((c) => c === 100)).toBe(true);
+    // a minute later the oldest minute has left the window
+    s = mergeLiveBuckets(s, [pt(960_000, 1)], 1000, 900_000, 960_500);
+    expect((s as Record<string, { ts: number[] }>).t.ts[0]).toBe(60_000);
   });
-  it('creates a series for a metric seen first on the stream and skips non-finite values', () => {
-    const a = mergeLive({}, [{ metric: 'new', ts: 5, value: NaN }, { metric: 'new', ts: 6, value: 1 }], 1e9, 6);
-    expect(a.new).toEqual({ ts: [6], value: [1] });
+  it('turns a raw series into buckets, creates new metrics and skips non-finite values', () => {
+    const a = mergeLiveBuckets({ r: { ts: [1000], value: [4] } }, [pt(1100, 6, 'r'), pt(5, NaN, 'new'), pt(6, 1, 'new')], 1000, 1e9, 2000);
+    expect(a.r).toMatchObject({ ts: [1000], value: [5], min: [4], max: [6], count: [2] });
+    expect(a.new).toEqual({ ts: [0], value: [1], min: [1], max: [1], count: [1], last: { ts: 6, value: 1 } });
   });
 });
 

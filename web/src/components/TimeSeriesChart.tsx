@@ -3,9 +3,10 @@
 // anomalies draw as vertical markers with their expected range shaded; rule thresholds as
 // dashed lines. Drag across the plot to zoom (onZoom gets the span, in ms); the x range comes
 // from `zoom`, else `xRange`, else the data, every time data arrives, so live points never undo
-// a zoom. Double-click asks to reset it. After every paint the container's data-points /
-// data-last-ts / data-last-value / data-x-min / data-x-max / data-painted-at / data-paints
-// attributes are updated (e2e checks and bench/dashboard.mjs).
+// a zoom. Double-click asks to reset it. After every paint the container's data-points (drawn
+// points or buckets) / data-count (points they hold) / data-last-ts / data-last-value (the
+// newest live point when the series has one, else the last drawn) / data-x-min / data-x-max /
+// data-painted-at / data-paints attributes are updated (e2e checks and bench/dashboard.mjs).
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -68,6 +69,8 @@ export function yScaleRange(dataMin: number | null, dataMax: number | null, thre
 export function TimeSeriesChart({ metric, series, anomalies = [], height = 200, xRange, zoom, onZoom, thresholds = [], label }: Props) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  const seriesRef = useRef(series);
+  seriesRef.current = series;
   const anomaliesRef = useRef(anomalies);
   const rangeRef = useRef(xRange);
   const zoomRef = useRef(zoom);
@@ -166,8 +169,10 @@ export function TimeSeriesChart({ metric, series, anomalies = [], height = 200, 
             ctx.restore();
             const xs = u.data[0];
             el.dataset.points = String(xs.length);
-            el.dataset.lastTs = xs.length ? String(Math.round(xs[xs.length - 1] * 1000)) : '';
-            el.dataset.lastValue = xs.length ? String(u.data[1][xs.length - 1]) : '';
+            const sr = seriesRef.current;
+            el.dataset.count = String(sr.count ? sr.count.reduce((a, c) => a + c, 0) : xs.length);
+            el.dataset.lastTs = sr.last ? String(sr.last.ts) : xs.length ? String(Math.round(xs[xs.length - 1] * 1000)) : '';
+            el.dataset.lastValue = sr.last ? String(sr.last.value) : xs.length ? String(u.data[1][xs.length - 1]) : '';
             el.dataset.xMin = String(Math.round((u.scales.x.min ?? 0) * 1000));
             el.dataset.xMax = String(Math.round((u.scales.x.max ?? 0) * 1000));
             el.dataset.paintedAt = String(performance.now());

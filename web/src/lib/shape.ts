@@ -3,12 +3,15 @@
 // aggregations behind the overview and security views.
 import type { Anomaly, Bucket, Device, DeviceEvent, LivePoint, RawPoint, Rule, Severity } from '@/api/types';
 
-/** Column-oriented series for one metric; ts in ms, ascending. Rollups fill min/max. */
+/** Column-oriented series for one metric; ts in ms, ascending. Rollups fill min/max/count. */
 export interface Series {
   ts: number[];
   value: number[];
   min?: number[];
   max?: number[];
+  count?: number[];
+  /** the newest point folded in live (mergeLiveBuckets), shown as the chart's latest value */
+  last?: { ts: number; value: number };
 }
 
 export function groupRaw(points: RawPoint[]): Record<string, Series> {
@@ -25,11 +28,12 @@ export function groupRaw(points: RawPoint[]): Record<string, Series> {
 export function groupBuckets(buckets: Bucket[]): Record<string, Series> {
   const out: Record<string, Series> = {};
   for (const b of buckets) {
-    const s = (out[b.metric] ??= { ts: [], value: [], min: [], max: [] });
+    const s = (out[b.metric] ??= { ts: [], value: [], min: [], max: [], count: [] });
     s.ts.push(b.ts);
     s.value.push(b.avg);
     s.min!.push(b.min);
     s.max!.push(b.max);
+    s.count!.push(b.count);
   }
   for (const s of Object.values(out)) sortSeries(s);
   return out;
@@ -45,19 +49,24 @@ function sortSeries(s: Series): void {
   s.value = pick(s.value);
   if (s.min) s.min = pick(s.min);
   if (s.max) s.max = pick(s.max);
+  if (s.count) s.count = pick(s.count);
 }
 
 /**
- * Appends live points of one device to its series (new object per changed metric, so React and
- * uPlot see the change), keeps time order, replaces a point with an equal timestamp, and drops
- * points older than `now - windowMs` and beyond `maxPoints`.
+ * Folds live points of one device into rollup buckets of `stepMs` (aligned as the API's: to
+ * multiples of the step), so a live chart holds at most windowMs / stepMs buckets per metric
+ * and costs the same at 1 or 10,000 points a second. A point updates its bucket's min, max,
+ * average and count (a point that replaces an earlier value at the same timestamp is counted
+ * as one more: the next fetch of the range corrects it). New object and arrays per changed
+ * metric, so React and uPlot see the change and untouched charts do not redraw; buckets that
+ * ended before `now - windowMs` are dropped.
  */
-export function mergeLive(
+export function mergeLiveBuckets(
   series: Record<string, Series>,
   points: LivePoint[],
+  stepMs: number,
   windowMs: number,
   now: number,
-  maxPoints = 5000,
 ): Record<string, Series> {
   const out = { ...series };
   const touched = new Set<string>();
@@ -65,32 +74,47 @@ export function mergeLive(
     if (!Number.isFinite(p.value) || !Number.isFinite(p.ts)) continue;
     let s = out[p.metric];
     if (!touched.has(p.metric)) {
-      s = s ? { ts: s.ts.slice(), value: s.value.slice() } : { ts: [], value: [] };
+      const n0 = s ? s.ts.length : 0;
+      s = s
+        ? { ts: s.ts.slice(), value: s.value.slice(), min: (s.min ?? s.value).slice(), max: (s.max ?? s.value).slice(), count: s.count ? s.count.slice() : new Array<number>(n0).fill(1) }
+        : { ts: [], value: [], min: [], max: [], count: [] };
+      if (series[p.metric]?.last) s.last = series[p.metric].last;
       out[p.metric] = s;
       touched.add(p.metric);
     }
-    const n = s.ts.length;
-    if (n === 0 || p.ts > s.ts[n - 1]) {
-      s.ts.push(p.ts);
-      s.value.push(p.value);
-    } else {
-      // binary search for the insertion point (out-of-order or duplicate timestamp)
-      let lo = 0, hi = n;
+    if (!s.last || p.ts >= s.last.ts) s.last = { ts: p.ts, value: p.value };
+    const b = p.ts - (((p.ts % stepMs) + stepMs) % stepMs);
+    const { ts, value, min, max, count } = s as Required<Series>;
+    const n = ts.length;
+    let i = n;
+    if (n > 0 && b <= ts[n - 1]) {
+      let lo = 0, hi = n; // first bucket at or after b
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (s.ts[mid] < p.ts) lo = mid + 1; else hi = mid;
+        if (ts[mid] < b) lo = mid + 1; else hi = mid;
       }
-      if (s.ts[lo] === p.ts) s.value[lo] = p.value;
-      else { s.ts.splice(lo, 0, p.ts); s.value.splice(lo, 0, p.value); }
+      i = lo;
+    }
+    if (i < n && ts[i] === b) {
+      const c = count[i];
+      value[i] = (value[i] * c + p.value) / (c + 1);
+      count[i] = c + 1;
+      if (p.value < min[i]) min[i] = p.value;
+      if (p.value > max[i]) max[i] = p.value;
+    } else {
+      ts.splice(i, 0, b);
+      value.splice(i, 0, p.value);
+      min.splice(i, 0, p.value);
+      max.splice(i, 0, p.value);
+      count.splice(i, 0, 1);
     }
   }
   const cutoff = now - windowMs;
   for (const m of touched) {
-    const s = out[m];
+    const s = out[m] as Required<Series>;
     let drop = 0;
-    while (drop < s.ts.length && s.ts[drop] < cutoff) drop++;
-    drop = Math.max(drop, s.ts.length - maxPoints);
-    if (drop > 0) { s.ts.splice(0, drop); s.value.splice(0, drop); }
+    while (drop < s.ts.length && s.ts[drop] + stepMs <= cutoff) drop++;
+    if (drop > 0) for (const a of [s.ts, s.value, s.min, s.max, s.count]) a.splice(0, drop);
   }
   return out;
 }

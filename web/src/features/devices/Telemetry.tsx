@@ -1,6 +1,6 @@
 // Telemetry of one device: one chart per metric (data metrics, or the sys.* security counters).
-// Range: Live (raw last 15 min plus stream points), 1 h / 24 h / 7 d (server rollups), or an
-// absolute span, all kept in the URL (?range=24h, ?range=24h&from=..&to=..). Dragging across a
+// Range: Live (the last 15 min as 1 s rollups, stream points folded into the same buckets),
+// 1 h / 24 h / 7 d (server rollups), or an absolute span, all kept in the URL (?range=24h, ?range=24h&from=..&to=..). Dragging across a
 // chart zooms every chart of the device: in Live the view stays on the span while points keep
 // arriving; otherwise the span becomes the URL's range and is fetched at a finer resolution
 // (Back, "Reset zoom" or a double-click return). Rule thresholds are dashed lines; anomalies
@@ -17,7 +17,7 @@ import { Card, CardContent, CardHeader, CardTitle } from '@/components/ui/card';
 import { Empty, ErrorState, Loading } from '@/components/ui/states';
 import { TimeSeriesChart } from '@/components/TimeSeriesChart';
 import { TimeRangePicker } from '@/components/TimeRangePicker';
-import { bucketStep, fmtStep, groupBuckets, groupRaw, mergeLive, panWindow, RANGES, ruleThresholds, type RangeKey, type Series } from '@/lib/shape';
+import { bucketStep, fmtStep, groupBuckets, groupRaw, mergeLiveBuckets, panWindow, RANGES, ruleThresholds, type RangeKey, type Series } from '@/lib/shape';
 import { describeRange, rangeToParams, type TimeRange } from '@/lib/range';
 import { fmtTime } from '@/lib/utils';
 
@@ -37,9 +37,9 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
   const { key, abs } = deviceRange(params);
   const live = key === 'live' && !abs;
   const r = RANGES[key];
-  // Live: raw points; otherwise min/max/avg per ~pixel bucket over the span (bounded work per
-  // chart however many points the span holds)
-  const step = live ? 0 : bucketStep(abs ? abs.to - abs.from : r.windowMs);
+  // min/max/avg per ~pixel bucket over the span, Live included (1 s buckets over 15 min): the
+  // work per chart is bounded however many points the span holds or a device sends per second
+  const step = bucketStep(abs ? abs.to - abs.from : r.windowMs);
   const [series, setSeries] = useState<Record<string, Series>>({});
   const [loading, setLoading] = useState(true);
   const [error, setError] = useState<string | null>(null);
@@ -56,7 +56,7 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
     const to = abs ? abs.to : Date.now();
     const from = abs ? abs.from : to - r.windowMs;
     api
-      .data(deviceId, { from, to: abs ? to : undefined, step: step || undefined, limit: 20000 })
+      .data(deviceId, { from, to: abs ? to : undefined, step })
       .then((d) => {
         if (cancelled) return;
         setSeries(d.buckets ? groupBuckets(d.buckets) : groupRaw(d.points ?? []));
@@ -83,7 +83,7 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
       if (m.type === 'points' && m.device_id === deviceId) {
         // only the charts whose series changed redraw: each live window ends at its own newest
         // point (or now, which ticks every second), see chartRange
-        setSeries((s) => mergeLive(s, m.points, r.windowMs, Date.now()));
+        setSeries((s) => mergeLiveBuckets(s, m.points, step, r.windowMs, Date.now()));
       } else if (m.type === 'anomaly' && m.anomaly?.device_id === deviceId) {
         setAnomalies((a) => [m.anomaly, ...a.filter((x) => x.id !== m.anomaly.id)]);
       }
@@ -93,7 +93,7 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
       off();
       clearInterval(t);
     };
-  }, [deviceId, live, r.windowMs]);
+  }, [deviceId, live, r.windowMs, step]);
   useEffect(() => setLiveZoom(null), [live, deviceId]);
 
   const metrics = useMemo(() => Object.keys(series).filter((m) => isSys(m) === security).sort(), [series, security]);
@@ -177,7 +177,7 @@ export function Telemetry({ deviceId, deviceType, security }: { deviceId: string
           {abs
             ? `${describeRange({ from: abs.from, to: abs.to })} · ${fmtStep(step)} buckets: average with min–max band`
             : live
-              ? 'Raw points of the last 15 minutes, updating live'
+              ? `Last 15 minutes in ${fmtStep(step)} buckets, updating live`
               : `Rollups: ${fmtStep(step)} buckets, average with min–max band`}
           {' · drag across a chart to zoom'}
         </span>
