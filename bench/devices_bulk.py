@@ -122,7 +122,7 @@ def main():
         sql = ("SELECT id FROM devices WHERE (? = '' OR owner_id = ?) AND (? = '' OR type = ?) "
                "AND (? = '' OR status = ?) AND (? = '' OR name LIKE ? OR location LIKE ? OR "
                "id = ? OR firmware LIKE ?) ORDER BY name ASC LIMIT 200 OFFSET 0")
-        db = sqlite3.connect(os.path.join(tmp.name, "iotad.db"), timeout=30)
+        db = sqlite3.connect(os.path.join(tmp.name, "iotad.db"), timeout=30, cached_statements=0)
 
         def plan():  # the plain listing; a search orders by "+name" (store/sqlite/devices.c)
             return {"list": [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql, [""] * 11)],

@@ -107,72 +107,18 @@ void api_devices_list(api_ctx *ctx)
     api_json(ctx, 200, o);
 }
 
-void api_devices_create(api_ctx *ctx)
-{
-    cJSON *body = api_body_json(ctx);
-    if (!body) return;
-    const char *why = validate_meta(body, true);
-    if (why) {
-        cJSON_Delete(body);
-        api_error(ctx, 400, "bad_request", "%s", why);
-        return;
-    }
-    const char *owner = ctx->user_id;
-    const char *req_owner = json_str(body, "owner_id");
-    if (req_owner && strcmp(req_owner, ctx->user_id) != 0) {
-        if (ctx->role != ROLE_ADMIN) {
-            cJSON_Delete(body);
-            api_error(ctx, 403, "forbidden", "only an Admin may register devices for others");
-            return;
-        }
-        if (!STORE_USERS(ctx->s->st)->exists(ctx->s->st, req_owner)) {
-            cJSON_Delete(body);
-            api_error(ctx, 400, "bad_request", "owner_id is not a user");
-            return;
-        }
-        owner = req_owner;
-    } else if (ctx->role == ROLE_ANALYST) {
-        cJSON_Delete(body);
-        api_error(ctx, 403, "forbidden", "Analysts do not register devices");
-        return;
-    }
-    char id[UUID_STR_LEN + 1];
-    util_uuid7(id);
-    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(body, "attributes");
-    char *attrs_text = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
-    const char *type = json_str(body, "type");
-    int64_t now = util_now_ms();
-    store_device_fields fields = {.owner_id = owner,
-                                  .name = json_str(body, "name"),
-                                  .type = type,
-                                  .location = json_str(body, "location"),
-                                  .firmware = json_str(body, "firmware"),
-                                  .attributes = attrs_text};
-    int rc = STORE_DEVICES(ctx->s->st)->create(ctx->s->st, id, &fields, now);
-    free(attrs_text);
-    if (rc != 0) {
-        cJSON_Delete(body);
-        api_error(ctx, 500, "internal", "could not store the device");
-        return;
-    }
-    devstate_add(ctx->s->devices, id, owner); /* owner and type point into body */
-    devstate_set_type(ctx->s->devices, id, type && type[0] ? type : "generic");
-    cJSON_Delete(body);
-    api_audit(ctx, "device.create", id, "");
-    api_json(ctx, 201, load_device(ctx, id));
-}
-
-/* Why item i of a bulk registration cannot be registered (NULL: it can); *code is the error
- * code. Same rules as api_devices_create: an Admin may name any user as owner, others only
- * themselves. */
-static const char *bulk_item_problem(api_ctx *ctx, const cJSON *item, const char **code)
+/* Why a device to register is refused (NULL: it is not); *code is "forbidden" (403) or
+ * "bad_request" (400). An Admin may register devices for any user (owner_id), others only for
+ * themselves; Analysts register none (also refused by the route). Single and bulk registration
+ * apply these same rules. */
+static const char *registration_problem(api_ctx *ctx, const cJSON *dev, const char **code)
 {
     *code = "bad_request";
-    if (!cJSON_IsObject(item)) return "each device must be a JSON object";
-    const char *why = validate_meta(item, true);
+    if (!cJSON_IsObject(dev)) return "each device must be a JSON object";
+    const char *why = validate_meta(dev, true);
     if (why) return why;
-    const char *req_owner = json_str(item, "owner_id");
-    if (cJSON_GetObjectItemCaseSensitive(item, "owner_id") && !req_owner)
+    const char *req_owner = json_str(dev, "owner_id");
+    if (cJSON_GetObjectItemCaseSensitive(dev, "owner_id") && !req_owner)
         return "owner_id must be a string";
     if (req_owner && strcmp(req_owner, ctx->user_id) != 0) {
         if (ctx->role != ROLE_ADMIN) {
@@ -181,38 +127,76 @@ static const char *bulk_item_problem(api_ctx *ctx, const cJSON *item, const char
         }
         if (!STORE_USERS(ctx->s->st)->exists(ctx->s->st, req_owner))
             return "owner_id is not a user";
+    } else if (ctx->role == ROLE_ANALYST) {
+        *code = "forbidden";
+        return "Analysts do not register devices";
     }
     return NULL;
+}
+
+/* Stores a device that passed registration_problem under a new id (written to id). */
+static int insert_device(api_ctx *ctx, const cJSON *dev, int64_t now, char id[UUID_STR_LEN + 1])
+{
+    const char *owner = json_str(dev, "owner_id");
+    util_uuid7(id);
+    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(dev, "attributes");
+    char *attrs_text = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
+    store_device_fields fields = {.owner_id = owner ? owner : ctx->user_id,
+                                  .name = json_str(dev, "name"),
+                                  .type = json_str(dev, "type"),
+                                  .location = json_str(dev, "location"),
+                                  .firmware = json_str(dev, "firmware"),
+                                  .attributes = attrs_text};
+    int rc = STORE_DEVICES(ctx->s->st)->create(ctx->s->st, id, &fields, now);
+    free(attrs_text);
+    return rc;
+}
+
+/* A registered device becomes known to ingest (after its transaction committed). */
+static void device_known(api_ctx *ctx, const char *id, const char *owner, const char *type)
+{
+    devstate_add(ctx->s->devices, id, owner ? owner : ctx->user_id);
+    devstate_set_type(ctx->s->devices, id, type && type[0] ? type : "generic");
+}
+
+void api_devices_create(api_ctx *ctx)
+{
+    cJSON *body = api_body_json(ctx);
+    if (!body) return;
+    const char *code, *why = registration_problem(ctx, body, &code);
+    if (why) {
+        cJSON_Delete(body);
+        api_error(ctx, strcmp(code, "forbidden") == 0 ? 403 : 400, code, "%s", why);
+        return;
+    }
+    char id[UUID_STR_LEN + 1];
+    if (insert_device(ctx, body, util_now_ms(), id) != STORE_OK) {
+        cJSON_Delete(body);
+        api_error(ctx, 500, "internal", "could not store the device");
+        return;
+    }
+    device_known(ctx, id, json_str(body, "owner_id"), json_str(body, "type"));
+    cJSON_Delete(body);
+    api_audit(ctx, "device.create", id, "");
+    api_json(ctx, 201, load_device(ctx, id));
 }
 
 /* Registers one valid bulk item inside the open transaction and adds its result to out. */
 static int bulk_create_one(api_ctx *ctx, const cJSON *item, int index, bool with_key, int64_t now,
                            cJSON *out)
 {
-    const char *owner = json_str(item, "owner_id");
-    if (!owner) owner = ctx->user_id;
+    const char *owner = json_str(item, "owner_id"), *type = json_str(item, "type");
     char id[UUID_STR_LEN + 1];
-    util_uuid7(id);
-    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(item, "attributes");
-    char *attrs_text = attrs ? cJSON_PrintUnformatted(attrs) : NULL;
-    const char *type = json_str(item, "type");
-    store_device_fields fields = {.owner_id = owner,
-                                  .name = json_str(item, "name"),
-                                  .type = type,
-                                  .location = json_str(item, "location"),
-                                  .firmware = json_str(item, "firmware"),
-                                  .attributes = attrs_text};
-    int rc = STORE_DEVICES(ctx->s->st)->create(ctx->s->st, id, &fields, now);
-    free(attrs_text);
+    int rc = insert_device(ctx, item, now, id);
     if (rc != STORE_OK) return -1;
     api_audit(ctx, "device.create", id, "bulk");
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "index", index);
     cJSON_AddStringToObject(r, "status", "created");
     cJSON_AddStringToObject(r, "id", id);
-    cJSON_AddStringToObject(r, "name", fields.name);
+    cJSON_AddStringToObject(r, "name", json_str(item, "name"));
     cJSON_AddStringToObject(r, "type", type && type[0] ? type : "generic");
-    cJSON_AddStringToObject(r, "owner_id", owner);
+    cJSON_AddStringToObject(r, "owner_id", owner ? owner : ctx->user_id);
     cJSON_AddItemToArray(out, r);
     if (!with_key) return 0;
     char key[128], key_id[UUID_STR_LEN + 1], prefix[16];
@@ -264,7 +248,7 @@ void api_devices_bulk(api_ctx *ctx)
     const cJSON *item;
     cJSON_ArrayForEach(item, devs)
     {
-        const char *code, *why = bulk_item_problem(ctx, item, &code);
+        const char *code, *why = registration_problem(ctx, item, &code);
         cJSON *r = cJSON_CreateObject();
         cJSON_AddNumberToObject(r, "index", i++);
         cJSON_AddStringToObject(r, "status", why ? "error" : "valid");
@@ -312,9 +296,7 @@ void api_devices_bulk(api_ctx *ctx)
     cJSON *r;
     cJSON_ArrayForEach(r, created)
     {
-        const char *id = json_str(r, "id");
-        devstate_add(ctx->s->devices, id, json_str(r, "owner_id"));
-        devstate_set_type(ctx->s->devices, id, json_str(r, "type"));
+        device_known(ctx, json_str(r, "id"), json_str(r, "owner_id"), json_str(r, "type"));
     }
     ctx->s->m.bulk_devices_created += (uint64_t)n;
     cJSON_Delete(body);

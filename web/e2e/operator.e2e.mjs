@@ -135,7 +135,10 @@ test('server down, then upgraded under an open tab: the shell stays, views recov
   assert.equal(await p.evaluate(() => window.__sameDocument), undefined, 'reloaded for the new build');
 
   // upgraded yet again right away: a second automatic reload within the guard period could be
-  // a loop (a build that stays broken), so the view asks the user instead
+  // a loop (a build that stays broken), so the view asks the user instead. The reload above
+  // stamped the guard; it is stamped again here so that the guard period (30 s) cannot run out
+  // while this loaded machine renders (it did once: 140 s for this test)
+  await p.evaluate(() => sessionStorage.setItem('iotad.chunkReloadAt', String(Date.now())));
   upgrade(dist, 'v4-');
   await p.getByRole('link', { name: 'Alerts' }).first().click();
   await p.getByTestId('view-error').filter({ hasText: 'still fails to load' }).waitFor({ timeout: 20000 });
