@@ -85,46 +85,60 @@ static int random_base62(char *out, size_t n)
     return 0;
 }
 
-int auth_apikey_new(char *key_out, size_t cap, char prefix_out[16], char hash_out[65])
+/* A key of the shape tag + 8 base62 + "_" + 32 base62 (device API keys and user API tokens
+ * differ only in their tag). */
+static int key_new(const char *tag, size_t total, char *key_out, size_t cap, char prefix_out[16],
+                   char hash_out[65])
 {
-    if (!key_out || cap <= AUTH_APIKEY_LEN) {
+    if (!key_out || cap <= total) {
         if (key_out && cap) key_out[0] = '\0';
         return -1;
     }
-    const size_t tag = sizeof AUTH_APIKEY_TAG - 1;
-    memcpy(key_out, AUTH_APIKEY_TAG, tag);
-    char *prefix = key_out + tag;
+    const size_t taglen = strlen(tag);
+    memcpy(key_out, tag, taglen);
+    char *prefix = key_out + taglen;
     char *secret = prefix + AUTH_APIKEY_PREFIX_LEN + 1;
     if (random_base62(prefix, AUTH_APIKEY_PREFIX_LEN) != 0 ||
         random_base62(secret, AUTH_APIKEY_SECRET_LEN) != 0) {
-        explicit_bzero(key_out, AUTH_APIKEY_LEN);
+        explicit_bzero(key_out, total);
         key_out[0] = '\0';
         return -1;
     }
     prefix[AUTH_APIKEY_PREFIX_LEN] = '_';
-    key_out[AUTH_APIKEY_LEN] = '\0';
+    key_out[total] = '\0';
     memcpy(prefix_out, prefix, AUTH_APIKEY_PREFIX_LEN);
     prefix_out[AUTH_APIKEY_PREFIX_LEN] = '\0';
-    util_sha256_hex(key_out, AUTH_APIKEY_LEN, hash_out);
+    util_sha256_hex(key_out, total, hash_out);
     return 0;
+}
+
+static int key_parse(const char *tag, const char *key, size_t len, char prefix_out[16])
+{
+    const size_t taglen = strlen(tag);
+    const size_t min = taglen + AUTH_APIKEY_PREFIX_LEN + 1 + AUTH_APIKEY_SECRET_LEN;
+    const size_t max = taglen + AUTH_APIKEY_PREFIX_LEN + 1 + AUTH_APIKEY_SECRET_MAX;
+    if (prefix_out) prefix_out[0] = '\0';
+    if (!key || len < min || len > max) return -1;
+    if (memcmp(key, tag, taglen) != 0) return -1;
+    for (size_t i = taglen; i < len; i++) {
+        bool sep = i == taglen + AUTH_APIKEY_PREFIX_LEN;
+        if (sep ? key[i] != '_' : !is_base62(key[i])) return -1;
+    }
+    if (prefix_out) {
+        memcpy(prefix_out, key + taglen, AUTH_APIKEY_PREFIX_LEN);
+        prefix_out[AUTH_APIKEY_PREFIX_LEN] = '\0';
+    }
+    return 0;
+}
+
+int auth_apikey_new(char *key_out, size_t cap, char prefix_out[16], char hash_out[65])
+{
+    return key_new(AUTH_APIKEY_TAG, AUTH_APIKEY_LEN, key_out, cap, prefix_out, hash_out);
 }
 
 int auth_apikey_parse(const char *key, size_t len, char prefix_out[16])
 {
-    const size_t tag = sizeof AUTH_APIKEY_TAG - 1;
-    const size_t min = tag + AUTH_APIKEY_PREFIX_LEN + 1 + AUTH_APIKEY_SECRET_LEN;
-    if (prefix_out) prefix_out[0] = '\0';
-    if (!key || len < min || len > AUTH_APIKEY_MAX_LEN) return -1;
-    if (memcmp(key, AUTH_APIKEY_TAG, tag) != 0) return -1;
-    for (size_t i = tag; i < len; i++) {
-        bool sep = i == tag + AUTH_APIKEY_PREFIX_LEN;
-        if (sep ? key[i] != '_' : !is_base62(key[i])) return -1;
-    }
-    if (prefix_out) {
-        memcpy(prefix_out, key + tag, AUTH_APIKEY_PREFIX_LEN);
-        prefix_out[AUTH_APIKEY_PREFIX_LEN] = '\0';
-    }
-    return 0;
+    return key_parse(AUTH_APIKEY_TAG, key, len, prefix_out);
 }
 
 void auth_apikey_hash(const char *key, size_t len, char out[65])
@@ -138,5 +152,24 @@ bool auth_apikey_verify(const char *key, size_t len, const char *stored_hash)
     if (auth_apikey_parse(key, len, NULL) != 0) return false;
     char h[65];
     auth_apikey_hash(key, len, h);
+    return util_ct_equal(h, stored_hash, 64);
+}
+
+int auth_apitoken_new(char *token_out, size_t cap, char prefix_out[16], char hash_out[65])
+{
+    return key_new(AUTH_APITOKEN_TAG, AUTH_APITOKEN_LEN, token_out, cap, prefix_out, hash_out);
+}
+
+int auth_apitoken_parse(const char *token, size_t len, char prefix_out[16])
+{
+    return key_parse(AUTH_APITOKEN_TAG, token, len, prefix_out);
+}
+
+bool auth_apitoken_verify(const char *token, size_t len, const char *stored_hash)
+{
+    if (!stored_hash || strnlen(stored_hash, 65) != 64) return false;
+    if (auth_apitoken_parse(token, len, NULL) != 0) return false;
+    char h[65];
+    util_sha256_hex(token, len, h);
     return util_ct_equal(h, stored_hash, 64);
 }

@@ -8,7 +8,12 @@
  * entropy), 47 characters in all. The store keeps the 8-character prefix (shown in the UI and
  * used to find the row; it is UNIQUE in the schema, so retry generation on a collision) and
  * SHA-256 hex of the whole key. The parser accepts secrets of 32..64 characters so keys can
- * grow later without a format change. */
+ * grow later without a format change.
+ *
+ * API token (a user's long-lived credential for integrations, e.g. MQTT subscriptions from
+ * Node-RED): "iotad_tok_<prefix>_<secret>", the same prefix and secret as an API key behind
+ * another tag (51 characters), so neither kind ever parses as the other. Stored the same way:
+ * the prefix (UNIQUE) and the SHA-256 hex of the whole token. */
 #ifndef IOTAD_AUTH_TOKEN_H
 #define IOTAD_AUTH_TOKEN_H
 
@@ -44,5 +49,14 @@ void auth_apikey_hash(const char *key, size_t len, char out[65]);
 /* True when key[0..len) is well formed and hashes to stored_hash (64 hex chars), compared in
  * constant time. */
 bool auth_apikey_verify(const char *key, size_t len, const char *stored_hash);
+
+#define AUTH_APITOKEN_TAG "iotad_tok_"
+#define AUTH_APITOKEN_LEN 51 /* 10 + 8 + 1 + 32, without the NUL */
+#define AUTH_APITOKEN_MAX_LEN (10 + 8 + 1 + AUTH_APIKEY_SECRET_MAX)
+
+/* As auth_apikey_new / _parse / _verify, for API tokens (cap must be > AUTH_APITOKEN_LEN). */
+int auth_apitoken_new(char *token_out, size_t cap, char prefix_out[16], char hash_out[65]);
+int auth_apitoken_parse(const char *token, size_t len, char prefix_out[16]);
+bool auth_apitoken_verify(const char *token, size_t len, const char *stored_hash);
 
 #endif

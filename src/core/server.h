@@ -88,6 +88,9 @@ typedef struct server {
     int (*setting_set)(config *c, const char *key, const char *value, config_source src, char *err,
                        size_t errcap);
     void (*setting_changed)(struct server *s, const char *key);
+    /* an API token was revoked (api/api_tokens.c): its MQTT subscribers are disconnected;
+     * wired by server.c, may be NULL */
+    void (*on_token_revoked)(struct server *s, const char *prefix);
     int keys_lock_fd; /* flock held on the key file while running */
     char key_path[CONFIG_STR_MAX + 32];
     char checkpoint_path[CONFIG_STR_MAX + 32];

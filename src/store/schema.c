@@ -238,9 +238,18 @@ static const char syslog_v6[] =
  * an index every page sorted the whole table (bench/devices_bulk.mjs, "list"). */
 static const char devices_name_v7[] = "CREATE INDEX devices_name ON devices(name);";
 
+/* Users' API tokens for integrations (MQTT subscriptions): as api_keys, a visible prefix and
+ * the SHA-256 of the whole token; they go with their user. */
+static const char api_tokens_v8[] =
+    "CREATE TABLE api_tokens("
+    " id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL DEFAULT '', prefix TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, last_used_at INTEGER, revoked_at INTEGER);"
+    "CREATE INDEX api_tokens_user ON api_tokens(user_id);";
+
 const schema_migration *schema_migrations(size_t *count)
 {
-    static schema_migration list[7];
+    static schema_migration list[8];
     list[0] = (schema_migration){"core_tables", core_v1};
     list[1] = (schema_migration){"time_series", tsdb_schema_sql()};
     list[2] = (schema_migration){"detection", detection_v3};
@@ -248,6 +257,7 @@ const schema_migration *schema_migrations(size_t *count)
     list[4] = (schema_migration){"reports", reports_v5};
     list[5] = (schema_migration){"syslog_channel", syslog_v6};
     list[6] = (schema_migration){"devices_name_index", devices_name_v7};
+    list[7] = (schema_migration){"api_tokens", api_tokens_v8};
     *count = sizeof list / sizeof list[0];
     return list;
 }

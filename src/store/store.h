@@ -110,6 +110,30 @@ typedef struct {
     int (*invite_use)(store *st, const char *token_hash, int64_t now_ms, char *role, size_t cap);
 } store_users_ops;
 
+/* ---- API tokens: users' long-lived credentials for integrations (MQTT subscriptions) ----
+ * Stored as prefix + SHA-256 of the whole token (auth/token.h); a token acts with its user's
+ * current role, and only while the user is enabled. */
+typedef struct {
+    char id[STORE_ID_LEN + 1], user_id[STORE_ID_LEN + 1], role[32], hash[65];
+} store_token_auth;
+
+typedef struct {
+    /* STORE_OK, STORE_ECONSTRAINT (the prefix is taken, or no such user), STORE_ERR. */
+    int (*create)(store *st, const char *id, const char *user_id, const char *name,
+                  const char *prefix, const char *hash, int64_t now_ms);
+    /* The unrevoked token with this prefix of an enabled user, with the user's role:
+     * STORE_OK, STORE_NOTFOUND, STORE_ERR. */
+    int (*lookup)(store *st, const char *prefix, store_token_auth *out);
+    /* [{"id","user_id","user_email","name","prefix","created_at","last_used_at","revoked_at",
+     * "revoked"}] of one user (user_id "": every user's), newest first. */
+    cJSON *(*list)(store *st, const char *user_id);
+    /* Revokes token id of user_id ("" any user; a revoked one stays revoked, keeping its
+     * time): STORE_OK with its prefix, STORE_NOTFOUND, STORE_ERR. */
+    int (*revoke)(store *st, const char *id, const char *user_id, int64_t now_ms, char *prefix,
+                  size_t cap);
+    int (*touch)(store *st, const char *prefix, int64_t now_ms); /* last_used_at */
+} store_tokens_ops;
+
 /* ---- devices, their API keys and their status/security events ---- */
 typedef struct {
     const char *owner;  /* "" any, else only this owner's devices */
@@ -737,6 +761,7 @@ typedef struct store_backend {
     void (*rollback)(store *st);
     const store_settings_ops *settings;
     const store_users_ops *users;
+    const store_tokens_ops *tokens;
     const store_audit_ops *audit;
     const store_devices_ops *devices;
     const store_state_ops *state;
@@ -790,6 +815,7 @@ static inline int store_commit_or_rollback(store *st)
 
 #define STORE_SETTINGS(st) ((st)->be->settings)
 #define STORE_USERS(st) ((st)->be->users)
+#define STORE_TOKENS(st) ((st)->be->tokens)
 #define STORE_AUDIT(st) ((st)->be->audit)
 #define STORE_DEVICES(st) ((st)->be->devices)
 #define STORE_STATE(st) ((st)->be->state)

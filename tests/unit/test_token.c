@@ -220,6 +220,38 @@ static void test_apikey_verify_matches_only_the_issued_key(void **state)
     assert_string_equal(again, hash);
 }
 
+static void test_apitoken_has_documented_format_and_is_no_apikey(void **state)
+{
+    char tok[80], prefix[16], hash[65];
+    assert_int_equal(auth_apitoken_new(tok, sizeof tok, prefix, hash), 0);
+    assert_int_equal(strlen(tok), AUTH_APITOKEN_LEN);
+    assert_int_equal(strncmp(tok, "iotad_tok_", 10), 0);
+    assert_memory_equal(tok + 10, prefix, AUTH_APIKEY_PREFIX_LEN);
+    assert_int_equal(tok[18], '_');
+    char direct[65];
+    util_sha256_hex(tok, strlen(tok), direct);
+    assert_string_equal(hash, direct);
+    char parsed[16];
+    assert_int_equal(auth_apitoken_parse(tok, strlen(tok), parsed), 0);
+    assert_string_equal(parsed, prefix);
+    assert_true(auth_apitoken_verify(tok, strlen(tok), hash));
+    /* neither kind passes for the other */
+    assert_int_equal(auth_apikey_parse(tok, strlen(tok), NULL), -1);
+    char key[80], kprefix[16], khash[65];
+    assert_int_equal(auth_apikey_new(key, sizeof key, kprefix, khash), 0);
+    assert_int_equal(auth_apitoken_parse(key, strlen(key), NULL), -1);
+    assert_false(auth_apitoken_verify(key, strlen(key), khash));
+    /* small buffer, tampered token */
+    char small[AUTH_APITOKEN_LEN];
+    assert_int_equal(auth_apitoken_new(small, sizeof small, prefix, hash), -1);
+    assert_string_equal(small, "");
+    tok[AUTH_APITOKEN_LEN - 1] = tok[AUTH_APITOKEN_LEN - 1] == 'a' ? 'b' : 'a';
+    assert_false(auth_apitoken_verify(tok, strlen(tok), direct));
+    const char *bad = "iotad_tok_abcd1234_0123456789abcdef0123456789abcde"; /* 31 */
+    assert_int_equal(auth_apitoken_parse(bad, strlen(bad), prefix), -1);
+    assert_string_equal(prefix, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_apikey_parser_rejects_malformed_keys),
         cmocka_unit_test(test_apikey_parser_accepts_longer_secrets_up_to_64),
         cmocka_unit_test(test_apikey_verify_matches_only_the_issued_key),
+        cmocka_unit_test(test_apitoken_has_documented_format_and_is_no_apikey),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

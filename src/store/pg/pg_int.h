@@ -41,6 +41,7 @@ int pg_ts_open(store *st, const store_ts_options *opt, store_ts **out, char *err
 
 extern const store_settings_ops pg_settings_ops;
 extern const store_users_ops pg_users_ops;
+extern const store_tokens_ops pg_tokens_ops;
 extern const store_audit_ops pg_audit_ops;
 extern const store_devices_ops pg_devices_ops;
 extern const store_state_ops pg_state_ops;

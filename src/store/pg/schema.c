@@ -215,12 +215,21 @@ static const char syslog_v2[] =
 /* the device list's order by name (store/schema.c devices_name_v7) */
 static const char devices_name_v3[] = "CREATE INDEX devices_name ON devices(name);";
 
+/* users' API tokens (store/schema.c api_tokens_v8) */
+static const char api_tokens_v4[] =
+    "CREATE TABLE api_tokens("
+    " id text PRIMARY KEY, user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " name text NOT NULL DEFAULT '', prefix text NOT NULL UNIQUE, hash text NOT NULL,"
+    " created_at bigint NOT NULL, last_used_at bigint, revoked_at bigint);"
+    "CREATE INDEX api_tokens_user ON api_tokens(user_id);";
+
 const pg_migration *pg_schema_migrations(size_t *count)
 {
     static const pg_migration list[] = {
         {"initial", initial_v1},
         {"syslog_channel", syslog_v2},
         {"devices_name_index", devices_name_v3},
+        {"api_tokens", api_tokens_v4},
     };
     *count = sizeof list / sizeof list[0];
     return list;

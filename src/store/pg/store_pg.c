@@ -48,6 +48,7 @@ static const store_backend pg_backend = {
     .rollback = pq_rollback,
     .settings = &pg_settings_ops,
     .users = &pg_users_ops,
+    .tokens = &pg_tokens_ops,
     .audit = &pg_audit_ops,
     .devices = &pg_devices_ops,
     .state = &pg_state_ops,

@@ -45,6 +45,7 @@ static const store_backend sqlite_backend = {
     .rollback = sq_rollback,
     .settings = &sqlite_settings_ops,
     .users = &sqlite_users_ops,
+    .tokens = &sqlite_tokens_ops,
     .audit = &sqlite_audit_ops,
     .devices = &sqlite_devices_ops,
     .state = &sqlite_state_ops,

@@ -62,6 +62,7 @@ static inline bool sq_set(const char *s)
 
 extern const store_settings_ops sqlite_settings_ops;
 extern const store_users_ops sqlite_users_ops;
+extern const store_tokens_ops sqlite_tokens_ops;
 extern const store_audit_ops sqlite_audit_ops;
 extern const store_devices_ops sqlite_devices_ops;
 extern const store_state_ops sqlite_state_ops;
