@@ -148,6 +148,11 @@ static double avg_q(det_lik_tail *t, det_lik_peaks *k, const det_params *p, uint
 
 double det_lik_update(det_lik *s, const det_params *p, double raw)
 {
+    return det_lik_update_k(s, p, raw, 1);
+}
+
+double det_lik_update_k(det_lik *s, const det_params *p, double raw, int short2)
+{
     unsigned k = short_len(p);
     if (raw < 0) return 1.0; /* the detector is still warming up: nothing to learn */
     if (!isfinite(raw)) raw = 0;
@@ -175,7 +180,7 @@ double det_lik_update(det_lik *s, const det_params *p, double raw)
     int warm = s->n <= p->warmup / 2 + k;
     double q = avg_q(&s->st, &s->pk, p, s->n, avg, a, warm, p->lik_fmax);
     unsigned k2 = p->lik_short2;
-    if (k2 > 0 && k2 < k) { /* the last k2 raw scores: the ring slots before pos */
+    if (short2 && k2 > 0 && k2 < k) { /* the last k2 raw scores: the ring slots before pos */
         float t = 0;
         unsigned m = k2 < s->fill ? k2 : s->fill;
         for (unsigned i = 1; i <= m; i++)

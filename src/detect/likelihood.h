@@ -56,6 +56,9 @@ void det_lik_init(det_lik *s);
 /* Learns raw score `raw` (< 0: the detector has no opinion yet; ignored) and returns the tail
  * probability q in (0, 1] of the recent scores (1 during the first `warmup` points). */
 double det_lik_update(det_lik *s, const det_params *p, double raw);
+/* det_lik_update with the shorter average on (short2 = 1, as det_lik_update) or off (0: the
+ * lik_short average alone; its second tail and peaks stay untouched). */
+double det_lik_update_k(det_lik *s, const det_params *p, double raw, int short2);
 /* Numenta's log scale: 0 for q >= ~1, 0.5 for q = 1e-5, 1 for q <= 1e-10. */
 double det_lik_score(double q);
 int det_lik_validate(const det_lik *s);

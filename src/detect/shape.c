@@ -248,7 +248,9 @@ void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x
         out->q_flap = binom_tail(DET_STATE_LONG, c_long, pk);
     if (learn) { /* a state coming more often than usual (spikes denser than their rhythm) */
         double c16 = __builtin_popcountll(lo & 0xffffu);
-        double q = det_lik_update(&m->lik, p, warm ? c16 : -1.0);
+        /* the 12-point average alone: c16 is already a window count, a shorter average of it
+           adds no short surprise, only the factor 2 of combining two */
+        double q = det_lik_update_k(&m->lik, p, warm ? c16 : -1.0, 0);
         if (day_seen && c16 > 2 * 16 * pk) /* only beyond twice the busiest usual density */
             out->q_flap = fmin(out->q_flap, q);
     }

@@ -140,6 +140,25 @@ static void test_shorter_average_finds_a_brief_surprise_the_longer_one_dilutes(v
     assert_true(usual < p.alert_info);
 }
 
+/* det_lik_update_k(..., 0), for a stream that is already a window count (a discrete series'
+ * changes over 16 points): exactly the lik_short average alone, with no Bonferroni factor 2 for
+ * a shorter average that adds nothing. */
+static void test_without_the_shorter_average_q_is_the_long_average_alone(void **st)
+{
+    (void)st;
+    det_params p, p1;
+    det_params_default(&p);
+    p1 = p;
+    p1.lik_short2 = 0;
+    det_lik a, b;
+    det_lik_init(&a);
+    det_lik_init(&b);
+    for (int i = 0; i < 6000; i++) {
+        double raw = i % 500 < 3 ? 3.0 + (i % 1500) / 500 : rnd((uint64_t)i);
+        assert_true(det_lik_update_k(&a, &p, raw, 0) == det_lik_update(&b, &p1, raw));
+    }
+}
+
 static void test_warmup_reports_q_one(void **st)
 {
     (void)st;
@@ -177,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_spikes_that_keep_coming_stop_being_anomalous),
         cmocka_unit_test(test_rare_recurring_spikes_are_learned_by_height_and_a_higher_one_alarms),
         cmocka_unit_test(test_shorter_average_finds_a_brief_surprise_the_longer_one_dilutes),
+        cmocka_unit_test(test_without_the_shorter_average_q_is_the_long_average_alone),
         cmocka_unit_test(test_warmup_reports_q_one),
         cmocka_unit_test(test_negative_raw_is_ignored),
         cmocka_unit_test(test_score_scale_matches_numenta_log_scale),

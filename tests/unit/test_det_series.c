@@ -9,6 +9,7 @@
 #include "detect/series.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,6 +249,74 @@ static void test_snapshot_of_an_older_format_is_refused(void **st)
     free(buf);
 }
 
+/* The fuzz seeds of det_snapshot (tests/fuzz/corpus/det_snapshot/series_*) are snapshots of real
+ * series; a seed of an older format is refused at the header and the fuzzer never gets past the
+ * version check with it. Each must restore under the current format. A seed is a series of one
+ * kind (a level, a counter, a discrete state) after n points; IOTAD_WRITE_SEEDS=1 rewrites them
+ * (after a format bump: `IOTAD_WRITE_SEEDS=1 build-test/test_det_series`). */
+static double seed_x(const char *kind, int i)
+{
+    if (strcmp(kind, "counter") == 0) return 1000.0 + 7.0 * i + (i % 3); /* monotone */
+    if (strcmp(kind, "discrete") == 0) return (i / 7) % 3 == 0 ? 1.0 : 0.0;
+    return normal_x(i);
+}
+
+static void seed_path(char *out, size_t cap, const char *name)
+{
+    /* the sources' root from this file's path (CMake compiles it by its absolute path) */
+    const char *self = __FILE__, *tail = "tests/unit/test_det_series.c";
+    size_t n = strlen(self), t = strlen(tail);
+    assert_true(n >= t && strcmp(self + n - t, tail) == 0);
+    snprintf(out, cap, "%.*stests/fuzz/corpus/det_snapshot/%s", (int)(n - t), self, name);
+}
+
+static void test_fuzz_seed_snapshots_match_the_current_format(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *name, *kind;
+        int n, shape; /* the kind the series must have been recognised as */
+    } seeds[] = {
+        {"series_0_points", "level", 0, DET_SHAPE_LEVEL},
+        {"series_50_points", "level", 50, DET_SHAPE_LEVEL},
+        {"series_400_points", "level", 400, DET_SHAPE_LEVEL},
+        {"series_3000_points", "level", 3000, DET_SHAPE_LEVEL},
+        {"series_counter_400_points", "counter", 400, DET_SHAPE_COUNTER},
+        {"series_discrete_600_points", "discrete", 600, DET_SHAPE_DISCRETE},
+    };
+    det_params p;
+    det_params_default(&p);
+    static det_series s_, *s = &s_; /* static: a failure leaves nothing to free */
+    static uint8_t buf[DET_SERIES_SNAP_SIZE + 1];
+    int write = getenv("IOTAD_WRITE_SEEDS") && strcmp(getenv("IOTAD_WRITE_SEEDS"), "1") == 0;
+    for (size_t k = 0; k < sizeof seeds / sizeof seeds[0]; k++) {
+        char path[4096];
+        seed_path(path, sizeof path, seeds[k].name);
+        if (write) {
+            det_series_init(s, &p, 7);
+            det_result r;
+            for (int i = 0; i < seeds[k].n; i++)
+                det_series_update(s, &p, i * STEP, seed_x(seeds[k].kind, i), &r);
+            size_t n = det_series_snapshot(s, buf, DET_SERIES_SNAP_SIZE);
+            assert_int_equal(n, DET_SERIES_SNAP_SIZE);
+            FILE *f = fopen(path, "wb");
+            assert_non_null(f);
+            assert_int_equal(fwrite(buf, 1, n, f), n);
+            assert_int_equal(fclose(f), 0);
+        }
+        FILE *f = fopen(path, "rb");
+        if (!f) fail_msg("%s missing: IOTAD_WRITE_SEEDS=1 build-test/test_det_series", path);
+        size_t n = fread(buf, 1, DET_SERIES_SNAP_SIZE + 1, f);
+        fclose(f);
+        if (n != DET_SERIES_SNAP_SIZE || det_series_restore(s, &p, buf, n) != 0)
+            fail_msg("%s is not a snapshot of the current format (%zu bytes, %zu expected): "
+                     "regenerate with IOTAD_WRITE_SEEDS=1 build-test/test_det_series",
+                     path, n, (size_t)DET_SERIES_SNAP_SIZE);
+        assert_int_equal(s->n, (uint32_t)seeds[k].n);
+        assert_int_equal(s->shape.kind, seeds[k].shape);
+    }
+}
+
 static void test_default_pipeline_does_not_depend_on_the_seed(void **st)
 {
     (void)st;
@@ -330,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_or_truncated_snapshot_is_refused_and_resets),
         cmocka_unit_test(test_snapshot_with_overlapping_members_is_refused),
         cmocka_unit_test(test_snapshot_of_an_older_format_is_refused),
+        cmocka_unit_test(test_fuzz_seed_snapshots_match_the_current_format),
         cmocka_unit_test(test_default_pipeline_does_not_depend_on_the_seed),
         cmocka_unit_test(test_false_positive_feedback_silences_the_same_pattern),
         cmocka_unit_test(test_non_finite_value_is_ignored),
