@@ -7,6 +7,8 @@
 #include "server.h"
 #include "store/audit.h"
 #include "store/db.h"
+#include "store/pg/pg.h"
+#include "store/pg/store_pg.h"
 #include "store/sqlite/sqlite.h"
 #include "core/util.h"
 
@@ -144,23 +146,45 @@ static int unhex(const char *s, uint8_t *out, size_t n)
     return 0;
 }
 
-/* Opens the database of cfg without creating one. */
-static int open_existing_db(const config *cfg, sqlite3 **db)
+/* Opens the store of cfg without creating one: the PostgreSQL database of --store, or the
+ * SQLite file in --data-dir (*db, closed by the caller after store_close). 0 or -1. */
+static int open_existing_store(const config *cfg, sqlite3 **db, store **st)
 {
+    *db = NULL;
+    *st = NULL;
+    if (cfg->store[0]) {
+        char err[300];
+        if (!pg_is_url(cfg->store)) {
+            fprintf(stderr, "iotad: --store must be empty (SQLite in --data-dir) or a "
+                            "postgresql:// URL\n");
+            return -1;
+        }
+        if (store_pg_open(cfg->store, st, err, sizeof err) != 0) {
+            fprintf(stderr, "iotad: cannot open the PostgreSQL store: %s\n", err);
+            return -1;
+        }
+        return 0;
+    }
     char path[CONFIG_STR_MAX + 32];
     snprintf(path, sizeof path, "%s/iotad.db", cfg->data_dir);
     if (access(path, F_OK) != 0) {
-        fprintf(stderr, "iotad: no database at %s (see --data-dir)\n", path);
+        fprintf(stderr, "iotad: no database at %s (see --data-dir, --store)\n", path);
         return -1;
     }
-    return db_open(path, DB_SYNC_NORMAL, db);
+    if (db_open(path, DB_SYNC_NORMAL, db) != 0) return -1;
+    if (!(*st = store_sqlite_wrap(*db))) {
+        db_close(*db);
+        *db = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 static int audit_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: iotad audit verify [--data-dir DIR] [--key-file FILE] [--checkpoint FILE]\n"
-            "                          [--public-key HEX]\n"
+            "Usage: iotad audit verify [--data-dir DIR] [--store URL] [--key-file FILE]\n"
+            "                          [--checkpoint FILE] [--public-key HEX]\n"
             "       iotad audit public-key [--data-dir DIR] [--key-file FILE]\n\n"
             "verify checks the audit log's keyed hash chain and the signed checkpoints\n"
             "(default <data-dir>/audit.checkpoints; --checkpoint a copy kept elsewhere), so a\n"
@@ -205,16 +229,15 @@ static int cmd_audit(int argc, char **argv)
         return 0;
     }
     sqlite3 *db;
-    if (open_existing_db(&cfg, &db) != 0) return 2;
+    store *st;
+    if (open_existing_store(&cfg, &db, &st) != 0) {
+        keys_wipe(&keys);
+        return 2;
+    }
     int rc = 2;
     audit_checkpoint *cps = NULL;
     size_t ncps = 0;
     int64_t keyed_from = 0;
-    store *st = store_sqlite_wrap(db);
-    if (!st) {
-        db_close(db);
-        return 2;
-    }
     int brc = have_keys ? audit_binding_read(st, keys.audit_mac, &keyed_from) : 1;
     bool bound = audit_is_bound(st);
     if (!have_keys && bound) {
@@ -269,7 +292,7 @@ done:
 static int cmd_secrets(int argc, char **argv)
 {
     if (wants_help(argc, argv) || argc < 2 || strcmp(argv[1], "rotate") != 0) {
-        printf("Usage: iotad secrets rotate [--data-dir DIR] [--key-file FILE]\n\n"
+        printf("Usage: iotad secrets rotate [--data-dir DIR] [--store URL] [--key-file FILE]\n\n"
                "Adds a new encryption key to the key file, re-encrypts every stored secret\n"
                "with it, then removes the old keys. Stop iotad first (the key file is locked\n"
                "while it runs). Back up the key file again afterwards.\n");
@@ -293,7 +316,7 @@ static int cmd_secrets(int argc, char **argv)
     sqlite3 *db = NULL;
     store *st = NULL;
     int rc = 2, count = 0;
-    if (open_existing_db(&cfg, &db) != 0) goto done;
+    if (open_existing_store(&cfg, &db, &st) != 0) goto done;
     /* 1. the new key joins the file (old ones still open what is stored), 2. everything is
      * re-sealed in one transaction, 3. the old keys leave the file. A crash between the steps
      * leaves a file that opens every stored secret, and running rotate again finishes. */
@@ -308,7 +331,6 @@ static int cmd_secrets(int argc, char **argv)
     server_secrets ops;
     server_secrets_wire(&keys, &ops);
     char bad[64];
-    st = store_sqlite_wrap(db);
     int rrc = st ? alert_secrets_reseal(st, &ops, &count, bad, sizeof bad) : -1;
     if (rrc != 0) {
         fprintf(stderr,

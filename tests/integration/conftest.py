@@ -118,6 +118,32 @@ class Iotad:
         self.stop()
         self.start()
 
+    def sql(self, statement, *rows):
+        """Runs one statement with ? parameters behind the server's back (fixtures, tampering)
+        on its store, the SQLite file or the PostgreSQL database, committed; each of rows is
+        one execution (none: once without parameters). The last execution's rows."""
+        if self.store:
+            import psycopg2
+            db = psycopg2.connect(self.store)
+            try:
+                with db, db.cursor() as cur:
+                    for params in rows or [None]:
+                        cur.execute(statement.replace("%", "%%").replace("?", "%s")
+                                    if params is not None else statement, params)
+                    return cur.fetchall() if cur.description else []
+            finally:
+                db.close()
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.data_dir, "iotad.db"), timeout=10)
+        try:
+            for params in rows or [()]:
+                cur = db.execute(statement, params)
+            out = cur.fetchall()
+            db.commit()
+            return out
+        finally:
+            db.close()
+
     def close(self):
         if self.proc is not None:
             rc = self.stop()

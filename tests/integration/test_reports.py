@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,8 @@ from conftest import BIN, wait_for
 from mqttraw import RawMqtt
 
 HOUR = 3_600_000
+# the report queries are one catalog written for both back-ends (store/report_catalog.h)
+STORE_BACKENDS = ("sqlite", "postgresql")
 
 
 def ingest(iotad, key, batch, expect=202, **kw):
@@ -213,14 +214,11 @@ def test_performance_report_volume_rejections_availability_and_precision(iotad, 
     # is measured up to min(to, the report's now): a report built before `to` made the result
     # depend on how long the steps above took)
     t0 = now + 1000 - 2 * HOUR
-    db = sqlite3.connect(f"{iotad.data_dir}/iotad.db", timeout=10)
-    db.execute("UPDATE devices SET created_at = ? WHERE id = ?", (t0, flaky))
-    db.executemany("INSERT INTO device_events(ts, device_id, category, kind, transport, detail)"
-                   " VALUES(?, ?, 'status', ?, 'mqtt', 'fixture')",
-                   [(t0, flaky, "online"), (t0 + HOUR // 2, flaky, "offline"),
-                    (t0 + HOUR, flaky, "online"), (t0 + 3 * HOUR // 2, flaky, "offline")])
-    db.commit()
-    db.close()
+    iotad.sql("UPDATE devices SET created_at = ? WHERE id = ?", (t0, flaky))
+    iotad.sql("INSERT INTO device_events(ts, device_id, category, kind, transport, detail)"
+              " VALUES(?, ?, 'status', ?, 'mqtt', 'fixture')",
+              (t0, flaky, "online"), (t0 + HOUR // 2, flaky, "offline"),
+              (t0 + HOUR, flaky, "online"), (t0 + 3 * HOUR // 2, flaky, "offline"))
 
     time.sleep(max(0.0, (now + 1000) / 1000 - time.time()) + 0.05)
     params = {"from": str(t0), "to": str(now + 1000), "device_type": "meter"}
@@ -303,13 +301,11 @@ def test_compliance_report_lists_audited_changes_and_verifies_the_chain(iotad, a
     retention = {r["setting"]: r["value"] for r in section(doc, "retention")}
     assert retention["retention_days (time series)"] == "30" and retention["signup"] == "invite"
 
-    # tamper with one row behind the server's back (raw file access, triggers dropped)
-    db = sqlite3.connect(f"{iotad.data_dir}/iotad.db", timeout=10)
-    seq = db.execute("SELECT seq FROM audit_log WHERE action = 'user.role_change'").fetchone()[0]
-    db.execute("DROP TRIGGER audit_log_no_update")
-    db.execute("UPDATE audit_log SET detail = '{\"role\":\"analyst\"}' WHERE seq = ?", (seq,))
-    db.commit()
-    db.close()
+    # tamper with one row behind the server's back (raw database access, triggers dropped)
+    seq = iotad.sql("SELECT seq FROM audit_log WHERE action = 'user.role_change'")[0][0]
+    iotad.sql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change" if iotad.store else
+              "DROP TRIGGER audit_log_no_update")
+    iotad.sql("UPDATE audit_log SET detail = '{\"role\":\"analyst\"}' WHERE seq = ?", (seq,))
     doc = report(admin, "compliance", **{"from": "-1h"})
     chain = doc["audit_chain"]
     assert doc["summary"]["audit_chain_intact"] is False
@@ -324,7 +320,8 @@ def test_compliance_report_lists_audited_changes_and_verifies_the_chain(iotad, a
     assert len(png) > 5000 and "Compliance audit report" in text
     assert "BROKEN" in text and "hash mismatch" in text
     # the command line agrees
-    out = subprocess.run([BIN, "audit", "verify", "--data-dir", iotad.data_dir],
+    store = ["--store", iotad.store] if iotad.store else []
+    out = subprocess.run([BIN, "audit", "verify", "--data-dir", iotad.data_dir, *store],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and f"seq {seq}" in out.stdout
 
@@ -433,22 +430,16 @@ def test_export_access_device_owner_only_own_devices(iotad, admin):
     for i in range(2):
         ingest(iotad, f"iotad_nosuchkey{i}", [{"metrics": {"x": 1}}], expect=401)
 
-    db = sqlite3.connect(f"{iotad.data_dir}/iotad.db", timeout=10)
-    with_incidents = "device_id" in {r[1] for r in db.execute("PRAGMA table_info(incidents)")}
-    if with_incidents:  # the alerts module's incident table: one incident per device
-        db.executemany("INSERT INTO incidents(id, status, created_at, device_id) "
-                       "VALUES(?, 'new', ?, ?)",
-                       [("01900000-0000-7000-8000-0000000000c1", t0 + 5, mine),
-                        ("01900000-0000-7000-8000-0000000000c2", t0 + 5, theirs)])
-        db.commit()
-    db.close()
+    # one incident per device
+    iotad.sql("INSERT INTO incidents(id, status, created_at, device_id) VALUES(?, 'new', ?, ?)",
+              ("01900000-0000-7000-8000-0000000000c1", t0 + 5, mine),
+              ("01900000-0000-7000-8000-0000000000c2", t0 + 5, theirs))
     r = owner.get("/api/v1/export", params={"from": str(t0 - 1)})
     assert r.status_code == 200
     content, last = split_manifest(r.content)
-    if with_incidents:
-        assert json.loads(last)["records"]["incident"] == 1
-        assert [x["id"] for x in map(json.loads, content.splitlines()[1:])
-                if x["type"] == "incident"] == ["01900000-0000-7000-8000-0000000000c1"]
+    assert json.loads(last)["records"]["incident"] == 1
+    assert [x["id"] for x in map(json.loads, content.splitlines()[1:])
+            if x["type"] == "incident"] == ["01900000-0000-7000-8000-0000000000c1"]
     lines = [json.loads(x) for x in content.splitlines()[1:]]
     assert {x.get("device_id") for x in lines if x["type"] in ("point", "event")} == {mine}
     assert json.loads(last)["records"]["point"] == 10
@@ -571,14 +562,11 @@ def test_scheduled_report_runs_and_is_downloadable(iotad, admin):
 
 def test_queued_report_resumes_after_restart(iotad, admin):
     # a build left 'queued' by a previous run (written directly) is started at the next start
-    db = sqlite3.connect(f"{iotad.data_dir}/iotad.db", timeout=10)
     now = int(time.time() * 1000)
     params = json.dumps({"kind": "security", "from": now - HOUR, "to": now})
-    db.execute("INSERT INTO reports(id, kind, status, params, from_ts, to_ts, created_by, "
-               "created_at) VALUES('01900000-0000-7000-8000-0000000000aa', 'security', 'queued',"
-               " ?, ?, ?, 'system', ?)", (params, now - HOUR, now, now))
-    db.commit()
-    db.close()
+    iotad.sql("INSERT INTO reports(id, kind, status, params, from_ts, to_ts, created_by, "
+              "created_at) VALUES('01900000-0000-7000-8000-0000000000aa', 'security', 'queued',"
+              " ?, ?, ?, 'system', ?)", (params, now - HOUR, now, now))
     iotad.restart()
     admin = iotad.admin()
     x = wait_for(lambda: (lambda r: r if r["status"] == "done" else None)(
@@ -588,47 +576,23 @@ def test_queued_report_resumes_after_restart(iotad, admin):
 
 def test_security_report_times_incidents_to_acknowledge_and_resolve(iotad, admin):
     dev = admin.create_device("inc")["id"]
-    db = sqlite3.connect(f"{iotad.data_dir}/iotad.db", timeout=10)
-    cols = {r[1] for r in db.execute("PRAGMA table_info(incidents)")}
     now = int(time.time() * 1000)
     t = now - 30 * 60_000
-    # fixtures: the incident table as the alerts module keeps it (device_id, acknowledged_at,
-    # resolved_at); with the core table only, the report says the times are not recorded
-    if {"device_id", "acknowledged_at", "resolved_at"} <= cols:
-        db.executemany("INSERT INTO incidents(id, status, created_at, device_id, acknowledged_at,"
-                       " resolved_at) VALUES(?, ?, ?, ?, ?, ?)",
-                       [("01900000-0000-7000-8000-0000000000b1", "resolved", t, dev, t + 60_000,
-                         t + 600_000),
-                        ("01900000-0000-7000-8000-0000000000b2", "investigating", t, dev,
-                         t + 120_000, None)])
-        db.commit()
-        db.close()
-        doc = report(admin, "security", **{"from": "-1h", "device_id": dev})
-        s = doc["summary"]
-        assert s["incidents_opened"] == 2 and s["incidents_resolved"] == 1
-        assert s["mean_time_to_acknowledge_s"] == 90 and s["mean_time_to_resolve_s"] == 600
-        rows = {r["measure"]: r["value"] for r in section(doc, "incidents")}
-        assert rows["still open"] == 1 and rows["max time to acknowledge (s)"] == 120
-    else:
-        db.close()
-        doc = report(admin, "security", **{"from": "-1h", "device_id": dev})
-        assert doc["summary"]["incidents_opened"] == 0
-        assert doc["summary"]["mean_time_to_resolve_s"] is None
-
-
-def test_reports_answer_501_on_postgresql_until_their_queries_are_ported(pg_server):
-    # the PostgreSQL back-end has no report query catalog yet: a clear refusal, never a crash
-    from conftest import Iotad
-    srv = Iotad(store=pg_server.create_db(f"iotad_reports_{os.getpid()}"))
-    try:
-        admin = srv.admin()
-        for kind in ("security", "performance", "compliance"):
-            r = admin.get(f"/api/v1/reports/{kind}")
-            assert r.status_code == 501, r.text
-            assert r.json()["error"] == "not_implemented"
-            assert "postgresql" in r.json()["message"]
-        r = admin.post("/api/v1/reports", {"kind": "security"})
-        assert r.status_code == 501, r.text
-        assert srv.proc.poll() is None
-    finally:
-        srv.close()
+    # fixtures: incidents with the times they were acknowledged and resolved
+    iotad.sql("INSERT INTO incidents(id, status, created_at, device_id, acknowledged_at,"
+              " resolved_at) VALUES(?, ?, ?, ?, ?, ?)",
+              ("01900000-0000-7000-8000-0000000000b1", "resolved", t, dev, t + 60_000,
+               t + 600_000),
+              ("01900000-0000-7000-8000-0000000000b2", "investigating", t, dev, t + 120_000,
+               None))
+    doc = report(admin, "security", **{"from": "-1h", "device_id": dev})
+    s = doc["summary"]
+    assert s["incidents_opened"] == 2 and s["incidents_resolved"] == 1
+    assert s["mean_time_to_acknowledge_s"] == 90 and s["mean_time_to_resolve_s"] == 600
+    rows = {r["measure"]: r["value"] for r in section(doc, "incidents")}
+    assert rows["still open"] == 1 and rows["max time to acknowledge (s)"] == 120
+    # a device without incidents: no times
+    other = admin.create_device("calm")["id"]
+    doc = report(admin, "security", **{"from": "-1h", "device_id": other})
+    assert doc["summary"]["incidents_opened"] == 0
+    assert doc["summary"]["mean_time_to_resolve_s"] is None

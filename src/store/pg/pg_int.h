@@ -52,5 +52,6 @@ extern const store_alerts_ops pg_alerts_ops;
 extern const store_reports_ops pg_reports_ops;
 extern const store_series_ops pg_series_ops;
 extern const store_export_ops pg_export_ops;
+extern const store_report_queries_ops pg_report_queries_ops;
 
 #endif

@@ -57,6 +57,7 @@ static const store_backend pg_backend = {
     .incidents = &pg_incidents_ops,
     .alerts = &pg_alerts_ops,
     .reports = &pg_reports_ops,
+    .report_queries = &pg_report_queries_ops,
     .series = &pg_series_ops,
     .exports = &pg_export_ops,
     .ts_open = pg_ts_open,
