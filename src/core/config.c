@@ -5,9 +5,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum { OPT_STR, OPT_INT, OPT_BOOL } opt_type;
 
@@ -270,24 +273,99 @@ static char *trim(char *s)
     return s;
 }
 
+/* Reads the whole file with one bounded allocation. The file must be a regular file: opened
+ * non-blocking, so a FIFO cannot hang the open, and checked with fstat, so /dev/zero, a
+ * directory or a terminal is refused with a message instead of read forever or taken for an
+ * empty file. */
 int config_load_file(config *c, const char *path, char *err, size_t errcap)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
         snprintf(err, errcap, "cannot open config file %s: %s", path, strerror(errno));
         return -1;
     }
-    char line[1024], msg[256];
-    int lineno = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errcap, "cannot read config file %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errcap, "config file %s is not a regular file (%s)", path,
+                 S_ISDIR(st.st_mode)    ? "a directory"
+                 : S_ISFIFO(st.st_mode) ? "a pipe"
+                 : S_ISCHR(st.st_mode)  ? "a character device"
+                 : S_ISBLK(st.st_mode)  ? "a block device"
+                 : S_ISSOCK(st.st_mode) ? "a socket"
+                                        : "not a file");
+        close(fd);
+        return -1;
+    }
+    if (st.st_size > CONFIG_FILE_MAX) {
+        snprintf(err, errcap, "config file %s is larger than %d bytes (%lld)", path,
+                 CONFIG_FILE_MAX, (long long)st.st_size);
+        close(fd);
+        return -1;
+    }
+    /* one byte more than the limit: a file that grew since fstat is still refused */
+    char *buf = malloc(CONFIG_FILE_MAX + 1);
+    if (!buf) {
+        snprintf(err, errcap, "config file %s: out of memory", path);
+        close(fd);
+        return -1;
+    }
+    size_t n = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, CONFIG_FILE_MAX + 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            snprintf(err, errcap, "cannot read config file %s: %s", path, strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+        if (n > CONFIG_FILE_MAX) {
+            snprintf(err, errcap, "config file %s is larger than %d bytes", path, CONFIG_FILE_MAX);
+            rc = -1;
+            break;
+        }
+    }
+    close(fd);
+    if (rc == 0) rc = config_load_text(c, path, buf, n, err, errcap);
+    free(buf);
+    return rc;
+}
+
+int config_load_text(config *c, const char *name, const char *text, size_t len, char *err,
+                     size_t errcap)
+{
+    char line[CONFIG_LINE_MAX + 1], msg[256];
+    int lineno = 0;
+    for (const char *p = text, *end = text + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        const char *next = nl ? nl + 1 : end;
         lineno++;
+        if (l > CONFIG_LINE_MAX) {
+            snprintf(err, errcap, "%s:%d: line longer than %d bytes", name, lineno,
+                     CONFIG_LINE_MAX);
+            return -1;
+        }
+        if (memchr(p, '\0', l)) {
+            snprintf(err, errcap, "%s:%d: NUL byte (not a text file?)", name, lineno);
+            return -1;
+        }
+        memcpy(line, p, l);
+        line[l] = '\0';
+        p = next;
         char *s = trim(line);
         if (!*s || *s == '#') continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            snprintf(err, errcap, "%s:%d: expected 'key = value'", path, lineno);
-            rc = -1;
-            break;
+            snprintf(err, errcap, "%s:%d: expected 'key = value'", name, lineno);
+            return -1;
         }
         *eq = '\0';
         char *k = trim(s), *v = trim(eq + 1);
@@ -297,13 +375,11 @@ int config_load_file(config *c, const char *path, char *err, size_t errcap)
             v++;
         }
         if (config_set(c, k, v, CONFIG_SRC_FILE, msg, sizeof msg) != 0) {
-            snprintf(err, errcap, "%s:%d: %s", path, lineno, msg);
-            rc = -1;
-            break;
+            snprintf(err, errcap, "%s:%d: %s", name, lineno, msg);
+            return -1;
         }
     }
-    fclose(f);
-    return rc;
+    return 0;
 }
 
 int config_load_env(config *c, char *err, size_t errcap)

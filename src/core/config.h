@@ -94,8 +94,16 @@ typedef enum {
 } config_source;
 
 void config_defaults(config *c);
-/* Applies `key = value` lines; returns 0, or -1 with a message in err. */
+#define CONFIG_FILE_MAX (1024 * 1024) /* largest config file (bytes) */
+#define CONFIG_LINE_MAX 1023          /* longest line of a config file (bytes) */
+
+/* Applies `key = value` lines from a regular file of at most CONFIG_FILE_MAX bytes (a
+ * directory, FIFO or device is refused); returns 0, or -1 with a message in err. */
 int config_load_file(config *c, const char *path, char *err, size_t errcap);
+/* The same for text already in memory (len bytes, NUL bytes refused); name is used in
+ * messages ("name:line: ..."). */
+int config_load_text(config *c, const char *name, const char *text, size_t len, char *err,
+                     size_t errcap);
 /* Applies IOTAD_<KEY> variables from the environment. */
 int config_load_env(config *c, char *err, size_t errcap);
 /* Sets one key ("http_listen" or "http-listen"); returns 0, -1 unknown key, -2 bad value. */
