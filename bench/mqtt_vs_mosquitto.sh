@@ -75,8 +75,12 @@ bench_stop() { # PID: stops one process we started
     BENCH_PIDS=("${keep[@]}")
 }
 
+# A free port below the ephemeral range, reserved (tests/services.py free_port: a flock shared
+# by every test and bench on the machine) until this shell exits, so nothing else takes it
+# before the server we start binds it. Not port 0: the kernel hands those to outgoing
+# connections too, which may take the port first ("address already in use").
 bench_free_port() {
-    $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    $PY "$BENCH_ROOT/tests/services.py" hold-port $$
 }
 
 # Waits until 127.0.0.1:PORT accepts connections; fails if PID exits or after TIMEOUT s.

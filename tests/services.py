@@ -11,6 +11,10 @@ Used two ways:
                                                 IOTAD_TEST_PG_URL / IOTAD_TEST_AMQP_URL);
                                                 IOTAD_PG_FSYNC=1: PostgreSQL with fsync on
       services.py stop DIR                      stops what start left running there
+      services.py hold-port PID [N]             prints N (default 1) free ports, one a line,
+                                                reserved (as free_port) until process PID
+                                                exits: for shell scripts (bench/), which
+                                                start a server on the port later
 
 RabbitMQ takes 4-40 s to boot on these machines (under load): start it once per test session.
 Its epmd (the Erlang port mapper) runs on a free port of its own too (ERL_EPMD_PORT), as a
@@ -368,7 +372,29 @@ class HAProxy:
 
 # ---- command line, for ctest fixtures -------------------------------------------------------
 
+def _hold_ports(pid, n):
+    """Prints n reserved free ports and returns at once; a forked child keeps the reservations
+    (the flocks) until process pid is gone, so `port=$(services.py hold-port $$)` holds the
+    port for the whole life of the calling shell and no other test or bench takes it."""
+    ports = [free_port() for _ in range(n)]
+    sys.stdout.write("".join(f"{p}\n" for p in ports))
+    sys.stdout.flush()
+    if os.fork() > 0:
+        os._exit(0)  # the caller's $(...) ends when the child has closed stdout too
+    os.setsid()  # not killed with the caller's terminal process group (Ctrl-C)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    while _pid_alive(pid):
+        time.sleep(1)
+    os._exit(0)  # the flocks go with the process
+
+
 def _cli(argv):
+    if len(argv) in (3, 4) and argv[1] == "hold-port" and argv[2].isdigit() and (
+            len(argv) == 3 or argv[3].isdigit()):
+        _hold_ports(int(argv[2]), int(argv[3]) if len(argv) == 4 else 1)
+        return 0
     if len(argv) == 4 and argv[1] == "start" and argv[2] in ("postgres", "rabbitmq"):
         base = os.path.abspath(argv[3])
         shutil.rmtree(base, ignore_errors=True)
