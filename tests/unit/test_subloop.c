@@ -19,6 +19,7 @@ typedef struct {
     uv_pipe_t pipe; /* on the subloop: one end of a socket pair */
     int peer;       /* the other end, written by the test */
     uv_timer_t timer;
+    uv_idle_t wake; /* on the main loop: see wake_main */
     int reads, timer_fired, depth, max_depth;
     bool in_burst, read_in_burst, write_again;
     char buf[64];
@@ -31,12 +32,29 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(f->buf, sizeof f->buf);
 }
 
+static void wake_cb(uv_idle_t *w)
+{
+    uv_idle_stop(w);
+}
+
+/* A subloop callback ran: the main loop's UV_RUN_ONCE iteration returns instead of blocking.
+ * The tests run the main loop once at a time until their condition holds; when the subloop's
+ * last due work ran inside that iteration's prepare (the process was descheduled long enough
+ * for the timer to be due at the first run), the main loop has nothing left to wait for and
+ * its poll would block forever. A pending idle only makes the poll not block; it does not run
+ * the subloop. */
+static void wake_main(fixture *f)
+{
+    if (!uv_is_closing((uv_handle_t *)&f->wake)) uv_idle_start(&f->wake, wake_cb);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     fixture *f = s->data;
     if (nread <= 0) return;
     f->reads++;
+    wake_main(f);
     if (f->in_burst) f->read_in_burst = true;
     if (++f->depth > f->max_depth) f->max_depth = f->depth;
     if (f->write_again) { /* more input now, then a yield from inside the subloop: not nested */
@@ -49,7 +67,9 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void sub_timer_cb(uv_timer_t *t)
 {
-    ((fixture *)t->data)->timer_fired++;
+    fixture *f = t->data;
+    f->timer_fired++;
+    wake_main(f);
 }
 
 static void fixture_open(fixture *f, uv_loop_t *main, unsigned yield_us)
@@ -65,10 +85,12 @@ static void fixture_open(fixture *f, uv_loop_t *main, unsigned yield_us)
     f->pipe.data = f->timer.data = f;
     assert_int_equal(uv_read_start((uv_stream_t *)&f->pipe, alloc_cb, read_cb), 0);
     uv_timer_init(sub, &f->timer);
+    uv_idle_init(main, &f->wake);
 }
 
 static void fixture_close(fixture *f, uv_loop_t *main)
 {
+    uv_close((uv_handle_t *)&f->wake, NULL);
     uv_close((uv_handle_t *)&f->pipe, NULL);
     uv_close((uv_handle_t *)&f->timer, NULL);
     close(f->peer);
@@ -157,6 +179,7 @@ static void test_the_main_loop_returns_only_once_the_subloop_is_empty(void **sta
     uv_loop_init(&main);
     fixture f = {0};
     fixture_open(&f, &main, 1000);
+    uv_close((uv_handle_t *)&f.wake, NULL);
     uv_close((uv_handle_t *)&f.pipe, NULL);
     close(f.peer);
     /* a handle that lingers on the subloop after stop (an MQTT connection's close) */
