@@ -27,12 +27,12 @@ unit: test-build
 	cd build-test && ctest --output-on-failure -j$(JOBS)
 
 integration: test-build
-	IOTAD_BIN=$(CURDIR)/build-test/iotad $(PYTHON) -m pytest -q tests/integration
+	IOTAD_BIN=$(CURDIR)/build-test/iotad $(PYTHON) -m pytest -q --durations=25 tests/integration
 
 fuzz:
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIOTAD_FUZZ=ON >/dev/null
 	cmake --build build-fuzz -j$(JOBS)
-	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+	JOBS=$(JOBS) scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 web:
 	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund && npm run build; fi

@@ -7,7 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 status=0
-run() { echo "== $*"; if ! "$@"; then echo "FAILED: $*"; status=1; fi; }
+# each stage's wall time at its end ("== took 812 s: make integration"): the CI's duration by stage
+run() {
+  local t0=$SECONDS
+  echo "== $*"
+  if ! "$@"; then echo "FAILED: $*"; status=1; fi
+  echo "== took $((SECONDS - t0)) s: $*"
+}
 run make build   # the release build (-O2 finds warnings -O0 does not)
 run make unit
 run make integration
