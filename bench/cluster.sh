@@ -7,11 +7,13 @@
 # the load's start until the last one is stored (embedded: acknowledged = committed; bus: the
 # consumer acked it = stored, detected, anomalies stored). JSON lines on stdout, a summary last
 # with bus/embedded ratios. First part of issue 13's bench/cluster.sh (two nodes and
-# PostgreSQL come with the PostgreSQL back-end).
+# PostgreSQL come with the PostgreSQL back-end). With BASE_IOTAD=path (another build, e.g. of
+# main before a change) the bus is also run with that binary, before the bus run, and the
+# summary gives bus/bus-base ratios too: a before/after in one run.
 #
 # Usage: bench/cluster.sh
 # Environment: CONNS (16) INFLIGHT (100) MESSAGES (per run, 200000) PPM (points per message, 1)
-#   PARTITIONS (32) BUILD_DIR (build) KEEP_TMP=1
+#   PARTITIONS (32) BUILD_DIR (build) BASE_IOTAD KEEP_TMP=1
 source "$(dirname "${BASH_SOURCE[0]}")/mqtt_vs_mosquitto.sh"
 
 # Prints the value of one /metrics sample (0 when absent).
@@ -41,13 +43,17 @@ run_durable() { # LABEL NAME
         sleep 0.1
     done
     t2=$(now_s)
+    local amqp=0 # AMQP messages published (builds that combine batches count them)
+    [[ -n $name ]] && amqp=$(metric 'iotad_bus_messages_total{direction="published"}')
     $PY -c 'import json, sys
-label, msgs, ppm, t0, t1, t2, have = sys.argv[1:]
-msgs, ppm, have = int(msgs), int(ppm), int(float(have))
+label, msgs, ppm, t0, t1, t2, have, amqp = sys.argv[1:]
+msgs, ppm, have, amqp = int(msgs), int(ppm), int(float(have)), int(float(amqp))
 t0, t1, t2 = float(t0), float(t1), float(t2)
 print(json.dumps({"label": label + "-durable", "ok": have >= msgs, "messages": msgs,
                   "durable_messages": have, "e2e_points_per_s": round(msgs * ppm / (t2 - t0), 1),
-                  "drain_s": round(t2 - t1, 3)}))' "$label" "$msgs" "$ppm" "$t0" "$t1" "$t2" "$have" |
+                  "drain_s": round(t2 - t1, 3), "amqp_messages": amqp or None,
+                  "batches_per_amqp_message": round(have / amqp, 1) if amqp else None}))' \
+        "$label" "$msgs" "$ppm" "$t0" "$t1" "$t2" "$have" "$amqp" |
         tee -a "$BENCH_TMP/results.jsonl"
 }
 
@@ -67,6 +73,15 @@ cluster_main() {
     BENCH_IOTAD_DATA="$BENCH_TMP/embedded" BENCH_IOTAD_ARGS="" bench_start_iotad
     run_durable embedded ''
     bench_stop "$IOTAD_PID"
+
+    if [[ -n ${BASE_IOTAD:-} ]]; then
+        [[ -x $BASE_IOTAD ]] || bench_die "BASE_IOTAD=$BASE_IOTAD is not an executable"
+        IOTAD=$BASE_IOTAD BENCH_IOTAD_DATA="$BENCH_TMP/bus-base" \
+            BENCH_IOTAD_ARGS="--cluster $url --cluster-partitions ${PARTITIONS:-32}" bench_start_iotad
+        run_durable bus-base 'iotad_bus_consumed_total{outcome="acked"}'
+        kill -0 "$IOTAD_PID" 2>/dev/null || bench_die "base iotad died during the run (log $BENCH_TMP/iotad.log)"
+        bench_stop "$IOTAD_PID"
+    fi
 
     BENCH_IOTAD_DATA="$BENCH_TMP/bus" \
         BENCH_IOTAD_ARGS="--cluster $url --cluster-partitions ${PARTITIONS:-32}" bench_start_iotad
@@ -92,6 +107,12 @@ for name, suffix, key in (("acked_msgs_per_s", "", "msgs_per_s"), ("ack_p50_ms",
     e, b = get("embedded" + suffix, key), get("bus" + suffix, key)
     out[name] = {"embedded": e, "bus": b,
                  "ratio": round(b / e, 3) if e and b is not None else None}
+    if "bus-base" + suffix in runs:
+        a = get("bus-base" + suffix, key)
+        out[name].update({"bus_base": a,
+                          "base_ratio": round(a / e, 3) if e and a is not None else None,
+                          "bus_over_base": round(b / a, 3) if a and b is not None else None})
+out["batches_per_amqp_message"] = runs.get("bus-durable", {}).get("batches_per_amqp_message")
 out["all_ok"] = all(r.get("ok") for r in runs.values())
 print(json.dumps(out))
 PYEOF

@@ -210,7 +210,7 @@ void api_metrics(api_ctx *ctx)
         tb_printf(&t, "iotad_bus_inflight %llu\n", (unsigned long long)bs.inflight);
         COUNTER("iotad_bus_consumed_total",
                 "Batches taken from partition queues, by outcome (acked once stored and "
-                "detected, requeued when the store failed, malformed: dropped).");
+                "detected, requeued when the store failed; malformed: messages dropped).");
         tb_printf(&t, "iotad_bus_consumed_total{outcome=\"delivered\"} %llu\n",
                   (unsigned long long)bs.delivered);
         tb_printf(&t, "iotad_bus_consumed_total{outcome=\"acked\"} %llu\n",
@@ -219,6 +219,13 @@ void api_metrics(api_ctx *ctx)
                   (unsigned long long)bs.requeued);
         tb_printf(&t, "iotad_bus_consumed_total{outcome=\"malformed\"} %llu\n",
                   (unsigned long long)bs.malformed);
+        COUNTER("iotad_bus_messages_total",
+                "AMQP messages on the partition queues (each carries the batches of one partition "
+                "from one round of a node's bus thread), published or delivered.");
+        tb_printf(&t, "iotad_bus_messages_total{direction=\"published\"} %llu\n",
+                  (unsigned long long)bs.msgs_published);
+        tb_printf(&t, "iotad_bus_messages_total{direction=\"delivered\"} %llu\n",
+                  (unsigned long long)bs.msgs_delivered);
     }
     COUNTER("iotad_store_commits_total", "Group commits.");
     tb_printf(&t, "iotad_store_commits_total %llu\n", (unsigned long long)ws.commits);

@@ -265,6 +265,80 @@ bad:
     return -1;
 }
 
+/* ---- messages of several batches --------------------------------------------------------- */
+
+int bus_msg_encode(const uint8_t *const *parts, const size_t *lens, size_t n, uint8_t **out,
+                   size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (n == 0 || n > BUS_MSG_MAX_BATCHES) return -1;
+    size_t total = 3 + 10;
+    for (size_t i = 0; i < n; i++)
+        total += 10 + lens[i];
+    wbuf w = {malloc(total), 0, total, false};
+    if (!w.b) return -1;
+    put(&w, "IM\x01", 3);
+    put_uvarint(&w, n);
+    for (size_t i = 0; i < n; i++) {
+        put_uvarint(&w, lens[i]);
+        put(&w, parts[i], lens[i]);
+    }
+    if (w.failed) {
+        free(w.b);
+        return -1;
+    }
+    *out = w.b;
+    *len = w.len;
+    return 0;
+}
+
+void bus_msg_free(bus_msg *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        bus_batch_free(&m->batches[i]);
+    free(m->batches);
+    m->batches = NULL;
+    m->n = 0;
+}
+
+int bus_msg_decode(const uint8_t *in, size_t len, bus_msg *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len >= 3 && memcmp(in, "IB\x01", 3) == 0) { /* a bare batch: a message of one */
+        out->batches = malloc(sizeof *out->batches);
+        if (!out->batches) return -1;
+        if (bus_batch_decode(in, len, &out->batches[0]) != 0) {
+            free(out->batches);
+            out->batches = NULL;
+            return -1;
+        }
+        out->n = 1;
+        return 0;
+    }
+    if (len < 3 || memcmp(in, "IM\x01", 3) != 0) return -1;
+    rbuf r = {in, len, 3};
+    uint64_t n;
+    /* every batch takes more than 8 bytes: refuse a count the input cannot hold */
+    if (get_uvarint(&r, &n) != 0 || n == 0 || n > BUS_MSG_MAX_BATCHES || n > (len - r.pos) / 8)
+        return -1;
+    out->batches = calloc((size_t)n, sizeof *out->batches);
+    if (!out->batches) return -1;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t blen;
+        if (get_uvarint(&r, &blen) != 0 || blen > r.len - r.pos ||
+            bus_batch_decode(r.p + r.pos, (size_t)blen, &out->batches[i]) != 0)
+            goto bad;
+        out->n = (size_t)i + 1;
+        r.pos += (size_t)blen;
+    }
+    if (r.pos != r.len) goto bad;
+    return 0;
+bad:
+    bus_msg_free(out);
+    return -1;
+}
+
 uint32_t bus_partition(const char *device_id, uint32_t nparts)
 {
     uint64_t h = UINT64_C(1469598103934665603);

@@ -20,18 +20,26 @@
 #define RECONNECT_MS 1000
 #define STOP_CONFIRM_MS 5000
 
+/* One device batch on its way: queued by the loop, then part of a message in the window. */
 typedef struct pub {
     struct pub *next;
     void *ctx;
     uint32_t partition;
     bool confirmed;
-    uint8_t *body;
+    uint8_t *body; /* the encoded batch, until its message is published */
     size_t len;
 } pub;
+
+/* One AMQP message awaiting its confirm: the batches of one partition from one round. */
+typedef struct msg {
+    pub *pubs;
+    size_t n;
+} msg;
 
 typedef struct settle {
     struct settle *next;
     uint64_t gen, tag;
+    uint32_t batches;
     bool done;
 } settle;
 
@@ -56,7 +64,10 @@ struct bus_pipe {
     /* the bus thread only */
     bus_amqp *conn;
     uint64_t gen;
-    pub **win; /* publishes awaiting their confirm: win[(start + seq - base) % cap] */
+    pub **part_head, ***part_tail; /* a round's batches, by partition */
+    const uint8_t **parts;         /* BUS_MSG_MAX_BATCHES: a message's encoded batches */
+    size_t *part_lens;
+    msg **win; /* messages awaiting their confirm: win[(start + seq - base) % cap] */
     size_t win_start, win_len, win_cap;
     uint64_t win_base; /* the sequence number of win[start] */
 };
@@ -125,11 +136,11 @@ static void on_async(uv_async_t *h)
 
 /* ---- the window of publishes awaiting a confirm (thread) ---------------------------------- */
 
-static int win_push(bus_pipe *p, pub *x)
+static int win_push(bus_pipe *p, msg *x)
 {
     if (p->win_len == p->win_cap) {
         size_t cap = p->win_cap ? p->win_cap * 2 : 1024;
-        pub **nw = malloc(cap * sizeof *nw);
+        msg **nw = malloc(cap * sizeof *nw);
         if (!nw) return -1;
         for (size_t i = 0; i < p->win_len; i++)
             nw[i] = p->win[(p->win_start + i) % p->win_cap];
@@ -143,6 +154,19 @@ static int win_push(bus_pipe *p, pub *x)
     return 0;
 }
 
+/* A message's outcome is each of its batches' (mu held); frees it. */
+static void finish_msg_locked(bus_pipe *p, msg *m, bool confirmed)
+{
+    pub *x = m->pubs;
+    while (x) {
+        pub *n = x->next;
+        finish_locked(p, x, confirmed);
+        x = n;
+    }
+    p->st.inflight -= m->n;
+    free(m);
+}
+
 /* Confirms seq (or every seq <= it: multiple) with the broker's verdict (mu held). */
 static void win_confirm_locked(bus_pipe *p, uint64_t seq, bool multiple, bool ack)
 {
@@ -150,10 +174,7 @@ static void win_confirm_locked(bus_pipe *p, uint64_t seq, bool multiple, bool ac
     uint64_t from = multiple ? p->win_base : seq;
     for (uint64_t s = from; s <= seq && s - p->win_base < p->win_len; s++) {
         size_t i = (p->win_start + (size_t)(s - p->win_base)) % p->win_cap;
-        if (p->win[i]) {
-            finish_locked(p, p->win[i], ack);
-            p->st.inflight--;
-        }
+        if (p->win[i]) finish_msg_locked(p, p->win[i], ack);
         p->win[i] = NULL;
     }
     while (p->win_len && !p->win[p->win_start]) { /* slide past what is settled */
@@ -167,11 +188,8 @@ static void win_confirm_locked(bus_pipe *p, uint64_t seq, bool multiple, bool ac
 static void win_fail_locked(bus_pipe *p)
 {
     for (size_t i = 0; i < p->win_len; i++) {
-        pub **x = &p->win[(p->win_start + i) % p->win_cap];
-        if (*x) {
-            finish_locked(p, *x, false);
-            p->st.inflight--;
-        }
+        msg **x = &p->win[(p->win_start + i) % p->win_cap];
+        if (*x) finish_msg_locked(p, *x, false);
         *x = NULL;
     }
     p->win_len = p->win_start = 0;
@@ -275,7 +293,7 @@ static void fail_queued(bus_pipe *p)
 static void handle_delivery(bus_pipe *p, const bus_ev *ev)
 {
     bus_delivery *d = calloc(1, sizeof *d);
-    if (!d || bus_batch_decode(ev->body, ev->len, &d->batch) != 0) {
+    if (!d || bus_msg_decode(ev->body, ev->len, &d->msg) != 0) {
         /* a message no node can read: refused without requeue, so it cannot loop */
         free(d);
         log_error("bus_malformed_message", "queue=%s bytes=%zu action=dropped", ev->routing_key,
@@ -290,10 +308,71 @@ static void handle_delivery(bus_pipe *p, const bus_ev *ev)
     d->tag = ev->tag;
     d->redelivered = ev->redelivered;
     uv_mutex_lock(&p->mu);
-    p->st.delivered++;
+    p->st.delivered += d->msg.n;
+    p->st.msgs_delivered++;
     *p->dels_tail = d;
     p->dels_tail = &d->next;
     uv_mutex_unlock(&p->mu);
+}
+
+/* Publishes a partition's batches of this round (a list, in order) as messages of up to
+ * BUS_MSG_MAX_BATCHES batches and about BUS_MSG_TARGET_BYTES, each into the window. rc: 0 so
+ * far, or -1 (the connection is broken: every batch is unconfirmed). Returns the new rc. */
+static int publish_partition(bus_pipe *p, uint32_t k, pub *list, int rc)
+{
+    char q[96];
+    queue_name(p, q, sizeof q, k);
+    while (list) {
+        /* cut the next message's batches off the list */
+        pub **end = &list;
+        size_t n = 0, bytes = 0;
+        while (*end && n < BUS_MSG_MAX_BATCHES && bytes < BUS_MSG_TARGET_BYTES) {
+            p->parts[n] = (*end)->body;
+            p->part_lens[n] = (*end)->len;
+            bytes += (*end)->len;
+            n++;
+            end = &(*end)->next;
+        }
+        pub *first = list;
+        list = *end;
+        *end = NULL;
+        msg *m = rc == 0 ? malloc(sizeof *m) : NULL;
+        uint8_t *body = NULL;
+        size_t len = 0;
+        uint64_t seq;
+        if (m) *m = (msg){first, n};
+        if (m && bus_msg_encode(p->parts, p->part_lens, n, &body, &len) == 0 &&
+            bus_amqp_publish(p->conn, "", q, body, len, true, &seq) == BUS_OK &&
+            win_push(p, m) == 0) {
+            for (pub *x = first; x; x = x->next) {
+                free(x->body);
+                x->body = NULL;
+            }
+            uv_mutex_lock(&p->mu);
+            p->st.published += n;
+            p->st.inflight += n;
+            p->st.msgs_published++;
+            uv_mutex_unlock(&p->mu);
+        } else {
+            /* a failed publish breaks the connection; out of memory is treated alike (the
+             * sequence numbers would no longer match the window) */
+            rc = -1;
+            uv_mutex_lock(&p->mu);
+            if (m) {
+                p->st.inflight += n; /* finish_msg_locked takes them off again */
+                finish_msg_locked(p, m, false);
+            } else {
+                while (first) {
+                    pub *x = first->next;
+                    finish_locked(p, first, false);
+                    first = x;
+                }
+            }
+            uv_mutex_unlock(&p->mu);
+        }
+        free(body);
+    }
+    return rc;
 }
 
 /* One round: settles, publishes, then every event the broker has sent. 0, or -1: the
@@ -316,38 +395,27 @@ static int pump(bus_pipe *p)
             rc = settles->done ? bus_amqp_ack(p->conn, settles->tag, false)
                                : bus_amqp_nack(p->conn, settles->tag, false, true);
             if (settles->done)
-                acked++;
+                acked += settles->batches;
             else
-                requeued++;
+                requeued += settles->batches;
         }
         free(settles);
         settles = n;
     }
-    uint64_t published = 0;
+    /* the round's batches by partition, in their order: one message per partition */
     while (out) {
         pub *n = out->next;
         out->next = NULL;
-        char q[96];
-        queue_name(p, q, sizeof q, out->partition);
-        uint64_t seq;
-        if (rc == 0 &&
-            bus_amqp_publish(p->conn, "", q, out->body, out->len, true, &seq) == BUS_OK &&
-            win_push(p, out) == 0) {
-            free(out->body);
-            out->body = NULL;
-            published++;
-        } else {
-            rc = -1;
-            uv_mutex_lock(&p->mu);
-            finish_locked(p, out, false);
-            uv_mutex_unlock(&p->mu);
-        }
+        *p->part_tail[out->partition] = out;
+        p->part_tail[out->partition] = &out->next;
         out = n;
     }
-    uv_mutex_lock(&p->mu);
-    p->st.published += published;
-    p->st.inflight += published;
-    uv_mutex_unlock(&p->mu);
+    for (uint32_t k = 0; k < p->opt.partitions; k++) {
+        pub *list = p->part_head[k];
+        p->part_head[k] = NULL;
+        p->part_tail[k] = &p->part_head[k];
+        if (list) rc = publish_partition(p, k, list, rc);
+    }
     bool wake_loop = false;
     for (int i = 0; rc == 0 && i < 100000; i++) {
         bus_ev ev;
@@ -436,6 +504,14 @@ static void wake(bus_pipe *p)
     (void)r; /* full: a wake-up is pending already */
 }
 
+static void free_arrays(bus_pipe *p)
+{
+    free(p->part_head);
+    free(p->part_tail);
+    free(p->parts);
+    free(p->part_lens);
+}
+
 int bus_pipe_start(uv_loop_t *loop, const bus_pipe_options *opt, bus_pipe **out)
 {
     *out = NULL;
@@ -456,10 +532,17 @@ int bus_pipe_start(uv_loop_t *loop, const bus_pipe_options *opt, bus_pipe **out)
     p->done_tail = &p->done;
     p->dels_tail = &p->dels;
     p->win_base = 1;
-    if (pipe(p->wake) != 0) {
+    p->part_head = calloc(p->opt.partitions, sizeof *p->part_head);
+    p->part_tail = calloc(p->opt.partitions, sizeof *p->part_tail);
+    p->parts = malloc(BUS_MSG_MAX_BATCHES * sizeof *p->parts);
+    p->part_lens = malloc(BUS_MSG_MAX_BATCHES * sizeof *p->part_lens);
+    if (!p->part_head || !p->part_tail || !p->parts || !p->part_lens || pipe(p->wake) != 0) {
+        free_arrays(p);
         free(p);
         return -1;
     }
+    for (uint32_t k = 0; k < p->opt.partitions; k++)
+        p->part_tail[k] = &p->part_head[k];
     for (int i = 0; i < 2; i++)
         fcntl(p->wake[i], F_SETFL, fcntl(p->wake[i], F_GETFL) | O_NONBLOCK);
     uv_mutex_init(&p->mu);
@@ -518,11 +601,11 @@ int bus_pipe_publish(bus_pipe *p, const point_batch *b, void *ctx)
     return 0;
 }
 
-void bus_pipe_settle(bus_pipe *p, uint64_t gen, uint64_t tag, bool done)
+void bus_pipe_settle(bus_pipe *p, uint64_t gen, uint64_t tag, uint32_t batches, bool done)
 {
     settle *s = malloc(sizeof *s);
     if (!s) return; /* unsettled: redelivered after the connection closes */
-    *s = (settle){NULL, gen, tag, done};
+    *s = (settle){NULL, gen, tag, batches, done};
     uv_mutex_lock(&p->mu);
     *p->settles_tail = s;
     p->settles_tail = &s->next;
@@ -533,7 +616,7 @@ void bus_pipe_settle(bus_pipe *p, uint64_t gen, uint64_t tag, bool done)
 void bus_delivery_free(bus_delivery *d)
 {
     if (!d) return;
-    bus_batch_free(&d->batch);
+    bus_msg_free(&d->msg);
     free(d);
 }
 
@@ -559,6 +642,7 @@ void bus_pipe_stop(bus_pipe *p)
     uv_thread_join(&p->thread);
     run_done(p); /* the last outcomes; deliveries are freed unsettled */
     free(p->win);
+    free_arrays(p);
     close(p->wake[0]);
     close(p->wake[1]);
     uv_mutex_destroy(&p->mu);

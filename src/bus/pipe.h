@@ -21,14 +21,15 @@
 
 typedef struct bus_pipe bus_pipe;
 
-/* A batch from a partition queue, handed to the loop; the receiver owns it (bus_delivery_free)
- * and settles it with bus_pipe_settle(gen, tag). */
+/* A message from a partition queue (the batches of one partition that one node published in one
+ * round), handed to the loop; the receiver owns it (bus_delivery_free) and settles it, all its
+ * batches at once, with bus_pipe_settle(gen, tag, msg.n). */
 typedef struct bus_delivery {
     struct bus_delivery *next;
     uint64_t gen; /* the connection it came on */
     uint64_t tag; /* its delivery tag on that connection */
     bool redelivered;
-    bus_batch batch;
+    bus_msg msg;
 } bus_delivery;
 
 typedef struct {
@@ -46,6 +47,7 @@ typedef struct {
     void *arg;
 } bus_pipe_options;
 
+/* Counts of batches (one device's points), except msgs_* and malformed (AMQP messages). */
 typedef struct {
     bool up;
     uint64_t connects, disconnects;
@@ -53,6 +55,7 @@ typedef struct {
     uint64_t refused;                           /* publishes refused while down */
     uint64_t delivered, acked, requeued, malformed;
     uint64_t inflight; /* published, not confirmed yet */
+    uint64_t msgs_published, msgs_delivered;
 } bus_pipe_stats;
 
 int bus_pipe_start(uv_loop_t *loop, const bus_pipe_options *opt, bus_pipe **out);
@@ -61,10 +64,12 @@ bool bus_pipe_up(const bus_pipe *p);
 /* The last connection error (loop thread; "" when none). */
 void bus_pipe_error(bus_pipe *p, char *out, size_t cap);
 /* Loop thread. Encodes b (not taken) and queues it for its partition: 0, and on_confirm(ctx)
- * will run exactly once; -1 when down, stopping or b is invalid (on_confirm will not run). */
+ * will run exactly once; -1 when down, stopping or b is invalid (on_confirm will not run). The
+ * bus thread publishes what is queued for one partition in one round as one message. */
 int bus_pipe_publish(bus_pipe *p, const point_batch *b, void *ctx);
-/* Loop thread: ack (done) or nack with requeue (not done) one delivery. */
-void bus_pipe_settle(bus_pipe *p, uint64_t gen, uint64_t tag, bool done);
+/* Loop thread: ack (done) or nack with requeue (not done) one delivery of `batches` batches
+ * (its msg.n: counted in the stats). */
+void bus_pipe_settle(bus_pipe *p, uint64_t gen, uint64_t tag, uint32_t batches, bool done);
 void bus_delivery_free(bus_delivery *d);
 /* Loop thread: no more deliveries are handed over (those in flight return to their queue
  * when the connection closes); publishing and settling go on. */

@@ -15,6 +15,7 @@
 typedef struct held {
     struct held *next;
     uint64_t gen, tag;
+    uint32_t batches;
     int64_t seq;
 } held;
 
@@ -35,10 +36,15 @@ typedef struct {
     size_t n;
 } pending;
 
-/* A consumed message in the writer. */
+/* A consumed message in the writer: one job per batch, settled when the last is done. */
 typedef struct {
     ingest_cluster *c;
     uint64_t gen, tag;
+    uint32_t batches;
+    uint32_t left;   /* jobs not done yet */
+    bool failed;     /* a job was not stored (the store failing): the message goes back */
+    bool stored;     /* a job was stored: acked once detection has passed max_seq */
+    int64_t max_seq; /* the latest commit among its jobs */
 } consumed;
 
 static void on_confirm(void *arg, void *ctx, bool confirmed)
@@ -57,6 +63,27 @@ static void on_confirm(void *arg, void *ctx, bool confirmed)
     free(p);
 }
 
+/* Every job of a consumed message is done: hold it for the detection watermark, ack it (only
+ * batches the store can never take), or send it back to its queue (the store failed: the
+ * batches stored already are stored again in place when it comes back). */
+static void consumed_done(consumed *m)
+{
+    ingest_cluster *c = m->c;
+    if (m->failed) {
+        if (c->bus) bus_pipe_settle(c->bus, m->gen, m->tag, m->batches, false);
+    } else if (m->stored) {
+        held *h = malloc(sizeof *h);
+        if (h) { /* out of memory: left unacked, redelivered when the connection closes */
+            *h = (held){NULL, m->gen, m->tag, m->batches, m->max_seq};
+            *c->held_tail = h;
+            c->held_tail = &h->next;
+        }
+    } else if (c->bus) {
+        bus_pipe_settle(c->bus, m->gen, m->tag, m->batches, true);
+    }
+    free(m);
+}
+
 static void on_stored(writer_job *job, int status, void *arg)
 {
     consumed *m = arg;
@@ -64,12 +91,8 @@ static void on_stored(writer_job *job, int status, void *arg)
     server *s = c->s;
     if (status == WRITER_OK) {
         ingest_emit_points(s, job);
-        held *h = malloc(sizeof *h);
-        if (h) { /* out of memory: left unacked, redelivered when the connection closes */
-            *h = (held){NULL, m->gen, m->tag, job->seq};
-            *c->held_tail = h;
-            c->held_tail = &h->next;
-        }
+        m->stored = true;
+        if (job->seq > m->max_seq) m->max_seq = job->seq;
     } else if (status == WRITER_E_SERIES_LIMIT) {
         /* it can never be stored: acked (counted and logged), not requeued for ever */
         c->dropped++;
@@ -77,34 +100,46 @@ static void on_stored(writer_job *job, int status, void *arg)
                  "device=%s points=%zu reason=\"max_series_per_device\" note=\"acknowledged by "
                  "the ingest node, refused by the store\"",
                  job->device_id, job->n);
-        if (c->bus) bus_pipe_settle(c->bus, m->gen, m->tag, true);
-    } else if (c->bus) { /* the store is failing: back to the queue, tried again */
-        bus_pipe_settle(c->bus, m->gen, m->tag, false);
+    } else { /* the store is failing: back to the queue, tried again */
+        m->failed = true;
     }
-    free(m);
+    if (--m->left == 0) consumed_done(m);
     ingest_to_detectors(s, job, status);
 }
 
+/* A message: one writer job per batch, all made before any is submitted (a job that cannot
+ * be made leaves the whole message unsettled: redelivered when the connection closes). */
 static void on_delivery(void *arg, bus_delivery *d)
 {
     ingest_cluster *c = arg;
     server *s = c->s;
+    size_t n = d->msg.n;
     consumed *m = malloc(sizeof *m);
-    writer_job *job = NULL;
-    if (m && s->writer && !s->stopping)
-        job = writer_job_new(d->batch.device_id, d->batch.points, d->batch.n, on_stored, m);
-    if (!job) { /* unsettled: redelivered when the connection closes */
+    writer_job **jobs = calloc(n, sizeof *jobs);
+    size_t made = 0;
+    if (m && jobs && s->writer && !s->stopping)
+        for (; made < n; made++) {
+            bus_batch *b = &d->msg.batches[made];
+            jobs[made] = writer_job_new(b->device_id, b->points, b->n, on_stored, m);
+            if (!jobs[made]) break;
+            b->points = NULL; /* the job's now */
+            b->n = 0;
+            snprintf(jobs[made]->device_type, sizeof jobs[made]->device_type, "%.*s",
+                     (int)sizeof jobs[made]->device_type - 1, b->device_type);
+        }
+    if (made < n || n == 0) {
+        for (size_t i = 0; i < made; i++)
+            writer_job_free(jobs[i]);
+        free(jobs);
         free(m);
         bus_delivery_free(d);
         return;
     }
-    d->batch.points = NULL; /* the job's now */
-    d->batch.n = 0;
-    snprintf(job->device_type, sizeof job->device_type, "%.*s", (int)sizeof job->device_type - 1,
-             d->batch.device_type);
-    *m = (consumed){c, d->gen, d->tag};
+    *m = (consumed){c, d->gen, d->tag, (uint32_t)n, (uint32_t)n, false, false, 0};
     bus_delivery_free(d);
-    writer_submit(s->writer, job);
+    for (size_t i = 0; i < n; i++)
+        writer_submit(s->writer, jobs[i]);
+    free(jobs);
 }
 
 int ingest_cluster_start(server *s, uv_loop_t *loop)
@@ -171,7 +206,7 @@ void ingest_cluster_detected(server *s, int64_t w)
     while (c->held && c->held->seq <= w) {
         held *h = c->held;
         c->held = h->next;
-        if (c->bus) bus_pipe_settle(c->bus, h->gen, h->tag, true);
+        if (c->bus) bus_pipe_settle(c->bus, h->gen, h->tag, h->batches, true);
         free(h);
     }
     if (!c->held) c->held_tail = &c->held;

@@ -137,6 +137,10 @@ def test_mqtt_and_http_through_the_bus_are_stored_and_detected_once(rabbit):
         assert metric(node, "iotad_bus_published_total", '{outcome="unconfirmed"}') == 0
         assert metric(node, "iotad_bus_consumed_total", '{outcome="delivered"}') == messages
         assert metric(node, "iotad_bus_consumed_total", '{outcome="acked"}') == messages
+        # batches of one partition published in one round travel as one AMQP message
+        sent = metric(node, "iotad_bus_messages_total", '{direction="published"}')
+        assert 1 <= sent <= messages
+        assert metric(node, "iotad_bus_messages_total", '{direction="delivered"}') == sent
         # every partition queue is a quorum queue with a single active consumer
         info = json.loads(rabbit.ctl("list_queues", "-p", vhost, "--formatter", "json", "name",
                                      "type", "arguments"))

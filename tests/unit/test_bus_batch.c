@@ -142,6 +142,79 @@ static void test_decode_refuses_malformed_input(void **state)
     assert_int_equal(bus_batch_decode(huge, sizeof huge, &d), -1);
 }
 
+/* A message of several batches gives them back in order; a bare batch reads as a message of
+ * one; a message with any bad part, a wrong count or trailing bytes is refused whole. */
+static void test_messages_carry_several_batches(void **state)
+{
+    (void)state;
+    enum { B = 5 };
+    uint8_t *enc[B];
+    size_t lens[B];
+    char ids[B][16];
+    for (int i = 0; i < B; i++) {
+        ingest_point p[2];
+        set_point(&p[0], "temp", 1000 + i, 20.5 + i);
+        set_point(&p[1], "hum", 1000 + i, 40 + i);
+        snprintf(ids[i], sizeof ids[i], "dev-%d", i);
+        point_batch b = {ids[i], "t", p, i % 2 + 1};
+        assert_int_equal(bus_batch_encode(&b, (uint64_t)i + 1, &enc[i], &lens[i]), 0);
+    }
+    uint8_t *m;
+    size_t mlen;
+    assert_int_equal(bus_msg_encode((const uint8_t *const *)enc, lens, B, &m, &mlen), 0);
+    bus_msg d;
+    assert_int_equal(bus_msg_decode(m, mlen, &d), 0);
+    assert_int_equal(d.n, B);
+    for (int i = 0; i < B; i++) {
+        assert_string_equal(d.batches[i].device_id, ids[i]);
+        assert_int_equal(d.batches[i].msg_id, i + 1);
+        assert_int_equal(d.batches[i].n, i % 2 + 1);
+        assert_true(d.batches[i].points[0].value == 20.5 + i);
+    }
+    bus_msg_free(&d);
+    assert_null(d.batches);
+    /* a bare batch */
+    assert_int_equal(bus_msg_decode(enc[1], lens[1], &d), 0);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.batches[0].device_id, "dev-1");
+    assert_int_equal(d.batches[0].n, 2);
+    bus_msg_free(&d);
+    /* every strict prefix is refused, and one byte more */
+    for (size_t cut = 0; cut < mlen; cut++) {
+        assert_int_equal(bus_msg_decode(m, cut, &d), -1);
+        assert_null(d.batches);
+        assert_int_equal(d.n, 0);
+    }
+    uint8_t *bad = malloc(mlen + 1);
+    memcpy(bad, m, mlen);
+    bad[mlen] = 0;
+    assert_int_equal(bus_msg_decode(bad, mlen + 1, &d), -1);
+    /* a count one too high or zero; a wrong version; a bad byte in the last batch */
+    memcpy(bad, m, mlen);
+    bad[3] = B + 1;
+    assert_int_equal(bus_msg_decode(bad, mlen, &d), -1);
+    bad[3] = 0;
+    assert_int_equal(bus_msg_decode(bad, mlen, &d), -1);
+    memcpy(bad, m, mlen);
+    bad[2] = 2;
+    assert_int_equal(bus_msg_decode(bad, mlen, &d), -1);
+    memcpy(bad, m, mlen);
+    bad[mlen - lens[B - 1] + 2] = 9; /* the last batch's version byte */
+    assert_int_equal(bus_msg_decode(bad, mlen, &d), -1);
+    assert_null(d.batches);
+    free(bad);
+    /* no batches, or more than a message may hold */
+    uint8_t *none;
+    assert_int_equal(bus_msg_encode((const uint8_t *const *)enc, lens, 0, &none, &mlen), -1);
+    assert_int_equal(
+        bus_msg_encode((const uint8_t *const *)enc, lens, BUS_MSG_MAX_BATCHES + 1, &none, &mlen),
+        -1);
+    assert_null(none);
+    for (int i = 0; i < B; i++)
+        free(enc[i]);
+    free(m);
+}
+
 static void test_partition_is_stable_and_spread(void **state)
 {
     (void)state;
@@ -170,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_is_exact_and_compact),
         cmocka_unit_test(test_encode_refuses_what_no_node_may_send),
         cmocka_unit_test(test_decode_refuses_malformed_input),
+        cmocka_unit_test(test_messages_carry_several_batches),
         cmocka_unit_test(test_partition_is_stable_and_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
