@@ -262,10 +262,12 @@ def pytest_generate_tests(metafunc):
     only = os.environ.get("IOTAD_TEST_STORES")
     if only:
         backends = tuple(b for b in backends if b in only.split(",")) or ("sqlite",)
-    metafunc.parametrize("store_backend", backends, indirect=True)
+    # module scope: a module's tests run grouped by back-end, so a module-scoped server
+    # (shared_iotad) starts once per back-end
+    metafunc.parametrize("store_backend", backends, indirect=True, scope="module")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def store_backend(request):
     return getattr(request, "param", "sqlite")
 
@@ -300,3 +302,28 @@ def iotad(store_url):
 @pytest.fixture
 def admin(iotad):
     return iotad.admin()
+
+
+@pytest.fixture(scope="module")
+def shared_iotad(store_backend, request):
+    """One server for every test of a module on one back-end. A module opts in by overriding
+    `iotad` with a fixture returning it (see test_ingest_http); only for tests that create
+    their own devices, read only those, and read server-wide counters as differences
+    (sample_value before and after), so that no order between them matters. Saves a server
+    start and stop per test (~0.4 s of CPU; ~3 s of wall time on the loaded CI machine)."""
+    url = None
+    if store_backend != "sqlite":
+        url = request.getfixturevalue("pg_server").create_db(
+            f"iotad_m{os.getpid()}_{next(_pg_dbs)}")
+    srv = Iotad(store=url)
+    yield srv
+    srv.close()
+
+
+def sample_value(url, sample):
+    """The value of one /metrics sample (`name{labels}` as printed), 0 when absent."""
+    text = requests.get(url + "/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return 0.0

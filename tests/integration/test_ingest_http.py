@@ -3,9 +3,19 @@ Bad input gets a clear 4xx, is counted in /metrics, is recorded as a security ev
 nothing of it is stored."""
 import time
 
+import pytest
 import requests
 
+from conftest import sample_value
+
 STORE_BACKENDS = ("sqlite", "postgresql")  # conftest: each test on both
+
+
+@pytest.fixture
+def iotad(shared_iotad):
+    """One server per back-end for the module (conftest shared_iotad): each test uses devices
+    of its own and reads counters as differences."""
+    return shared_iotad
 
 
 def post(iotad, key, body=None, json=None, ctype=None, path="/api/v1/ingest", params=None):
@@ -50,6 +60,9 @@ def test_bad_payloads_are_refused_and_nothing_is_stored(iotad, admin):
         ('[{"metrics": {"ok": 1}}, {"metrics": {"bad": "x"}}]', "type"),
         ('{"metrics": {}}', "empty"),
     ]
+    rejected = {reason: sample_value(
+        iotad.url, f'iotad_ingest_rejected_total{{transport="http",reason="{reason}"}}')
+        for reason in ("type", "timestamp")}
     for body, kind in cases:
         r = post(iotad, key, body=body, ctype="application/json")
         assert r.status_code == 400, (body, r.status_code, r.text)
@@ -57,21 +70,24 @@ def test_bad_payloads_are_refused_and_nothing_is_stored(iotad, admin):
         if kind != "syntax":
             assert r.json()["error"] in (kind, "syntax", "nonfinite"), (body, r.json())
     assert admin.points(dev) == []
-    m = requests.get(iotad.url + "/metrics", timeout=10).text
-    assert 'iotad_ingest_rejected_total{transport="http",reason="type"} 2' in m
-    assert 'iotad_ingest_rejected_total{transport="http",reason="timestamp"} 2' in m
-    events = admin.get("/api/v1/events", params={"kind": "bad_payload"}).json()["items"]
+    for reason in ("type", "timestamp"):
+        assert sample_value(
+            iotad.url, f'iotad_ingest_rejected_total{{transport="http",reason="{reason}"}}') \
+            == rejected[reason] + 2, reason
+    events = admin.get("/api/v1/events", params={"kind": "bad_payload",
+                                                 "device_id": dev}).json()["items"]
     assert len(events) == len(cases)
-    assert all(e["device_id"] == dev for e in events)
+    assert all(e["device_id"] == dev and e["kind"] == "bad_payload" for e in events)
 
 
 def test_unknown_or_missing_key_is_401_and_recorded(iotad, admin):
+    auth = 'iotad_ingest_rejected_total{transport="http",reason="auth"}'
+    before = sample_value(iotad.url, auth)
     for headers in ({}, {"X-API-Key": "iotad_deadbeef_" + "x" * 32}, {"X-API-Key": "junk"}):
         r = requests.post(iotad.url + "/api/v1/ingest", headers=headers,
                           json={"metrics": {"t": 1}}, timeout=10)
         assert r.status_code == 401
-    m = requests.get(iotad.url + "/metrics", timeout=10).text
-    assert 'iotad_ingest_rejected_total{transport="http",reason="auth"} 3' in m
+    assert sample_value(iotad.url, auth) == before + 3
 
 
 def test_oversized_body_is_413(iotad, admin):
