@@ -7,7 +7,14 @@ rules and anomalies, alerts, incidents, auth). PostgreSQL is started once per se
 (tests/services.py, a free loopback port) and every test gets a database of its own. A test
 that is about SQLite itself (a file-level fault, the database file) is marked
 @pytest.mark.sqlite_only("why") and runs on SQLite only. IOTAD_TEST_STORES=sqlite (or
-postgresql) narrows every module to that back-end."""
+postgresql) narrows every module to that back-end.
+
+Server per test or per module: the `iotad` fixture starts a server for each test (~0.4 s of
+CPU, a few seconds of wall time on the loaded CI machine). A module whose tests only create
+and read devices of their own, and read server-wide counters as differences (sample_value
+before and after), overrides `iotad` with `shared_iotad`: one server per module and back-end
+(test_ingest_http, test_mqtt). Not for tests that change settings, rules, users or the admin's
+session, restart the server, or count anything server-wide: those keep a server each."""
 import itertools
 import os
 import re
