@@ -53,11 +53,21 @@ static const char *validate_meta(const cJSON *body, bool create)
     return NULL;
 }
 
+#define SEARCH_COUNT_CAP 1000
+
 static cJSON *load_device(api_ctx *ctx, const char *id)
 {
     cJSON *d = STORE_DEVICES(ctx->s->st)->get(ctx->s->st, id);
     if (d) add_live(ctx, d);
     return d;
+}
+
+/* How far a search counts its matches: 1,000, or past the page asked for (so a client paging
+ * through more always sees that there is a next page). */
+static int64_t search_count_cap(int64_t offset, int64_t limit)
+{
+    int64_t want = offset > INT64_MAX - limit - 1 ? INT64_MAX : offset + limit + 1;
+    return want > SEARCH_COUNT_CAP ? want : SEARCH_COUNT_CAP;
 }
 
 void api_devices_list(api_ctx *ctx)
@@ -66,8 +76,9 @@ void api_devices_list(api_ctx *ctx)
     int64_t limit = api_query_int(ctx, "limit", 100, 1, 10000, &bad);
     int64_t offset = api_query_int(ctx, "offset", 0, 0, INT64_MAX, &bad);
     char q[128] = "", type[128] = "", status[16] = "", owner[64] = "", sort[32] = "name",
-         order[8] = "asc";
+         order[8] = "asc", match[16] = "contains";
     api_query(ctx, "q", q, sizeof q);
+    api_query(ctx, "match", match, sizeof match);
     api_query(ctx, "type", type, sizeof type);
     api_query(ctx, "status", status, sizeof status);
     api_query(ctx, "owner_id", owner, sizeof owner);
@@ -79,11 +90,14 @@ void api_devices_list(api_ctx *ctx)
     for (int i = 0; i < 6; i++)
         if (strcmp(sort, sorts[i]) == 0) sort_idx = i;
     bool desc = strcmp(order, "desc") == 0;
+    bool prefix = strcmp(match, "prefix") == 0;
     if (bad || sort_idx < 0 || (!desc && strcmp(order, "asc") != 0) ||
-        (status[0] && strcmp(status, "online") && strcmp(status, "offline"))) {
+        (status[0] && strcmp(status, "online") && strcmp(status, "offline")) ||
+        (!prefix && strcmp(match, "contains") != 0)) {
         api_error(ctx, 400, "bad_request",
                   "limit 1..10000, offset >= 0, sort one of name|type|location|created_at|"
-                  "last_seen|status, order asc|desc, status online|offline");
+                  "last_seen|status, order asc|desc, status online|offline, "
+                  "match contains|prefix");
         return;
     }
     if (!auth_scope_all_devices(ctx->role)) snprintf(owner, sizeof owner, "%s", ctx->user_id);
@@ -91,10 +105,14 @@ void api_devices_list(api_ctx *ctx)
                              .type = type,
                              .status = status,
                              .query = q,
+                             .prefix = prefix,
                              .sort = sorts[sort_idx],
                              .desc = desc,
                              .limit = limit,
-                             .offset = offset};
+                             .offset = offset,
+                             /* a search counts its matches only so far (a substring search
+                              * reads every row once more to count them) */
+                             .count_cap = q[0] ? search_count_cap(offset, limit) : 0};
     int64_t total = 0;
     cJSON *rows = STORE_DEVICES(ctx->s->st)->list(ctx->s->st, &f, &total);
     cJSON *item;
@@ -102,6 +120,8 @@ void api_devices_list(api_ctx *ctx)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "items", rows ? rows : cJSON_CreateArray());
     cJSON_AddNumberToObject(o, "total", (double)total);
+    /* the count stopped at the cap: total is a lower bound */
+    cJSON_AddBoolToObject(o, "total_capped", f.count_cap > 0 && total >= f.count_cap);
     cJSON_AddNumberToObject(o, "limit", (double)limit);
     cJSON_AddNumberToObject(o, "offset", (double)offset);
     api_json(ctx, 200, o);

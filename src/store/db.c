@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "store/schema.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -345,6 +346,14 @@ void db_like_pattern(char *out, size_t cap, const char *q, bool prefix)
     }
     out[n++] = '%';
     out[n] = '\0';
+}
+
+bool db_id_shaped(const char *q)
+{
+    size_t n = 0;
+    for (; q[n]; n++)
+        if (!isxdigit((unsigned char)q[n]) && q[n] != '-') return false;
+    return n == 36;
 }
 
 int db_begin(sqlite3 *db)

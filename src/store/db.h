@@ -68,6 +68,9 @@ void db_gate_yield(db_gate *g, int max_ms);
 #define DB_LIKE_ESCAPE " ESCAPE '\\'"
 #define DB_LIKE_MAX 260 /* room for 128 bytes of search text, each escaped, and two '%' */
 void db_like_pattern(char *out, size_t cap, const char *q, bool prefix);
+/* q could be an id (a UUID's 36 hex digits and dashes): a name prefix search looks the id up
+ * only then (an OR with the id costs the name range its index order: a sort of every match). */
+bool db_id_shaped(const char *q);
 int db_begin(sqlite3 *db); /* BEGIN IMMEDIATE */
 int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);

@@ -247,9 +247,15 @@ static const char api_tokens_v8[] =
     " created_at INTEGER NOT NULL, last_used_at INTEGER, revoked_at INTEGER);"
     "CREATE INDEX api_tokens_user ON api_tokens(user_id);";
 
+/* Names sort and match without case (the dashboard sorts so, PostgreSQL's collations mostly do),
+ * and a NOCASE index serves both that order and a name prefix search (LIKE 'abc%' is an index
+ * range only on a NOCASE index): the device pickers' search at 100,000 devices. */
+static const char devices_name_v9[] = "DROP INDEX devices_name;"
+                                      "CREATE INDEX devices_name ON devices(name COLLATE NOCASE);";
+
 const schema_migration *schema_migrations(size_t *count)
 {
-    static schema_migration list[8];
+    static schema_migration list[9];
     list[0] = (schema_migration){"core_tables", core_v1};
     list[1] = (schema_migration){"time_series", tsdb_schema_sql()};
     list[2] = (schema_migration){"detection", detection_v3};
@@ -258,6 +264,7 @@ const schema_migration *schema_migrations(size_t *count)
     list[5] = (schema_migration){"syslog_channel", syslog_v6};
     list[6] = (schema_migration){"devices_name_index", devices_name_v7};
     list[7] = (schema_migration){"api_tokens", api_tokens_v8};
+    list[8] = (schema_migration){"devices_name_nocase", devices_name_v9};
     *count = sizeof list / sizeof list[0];
     return list;
 }

@@ -140,9 +140,13 @@ typedef struct {
     const char *type;   /* "" any */
     const char *status; /* "" any, "online", "offline" (as stored) */
     const char *query;  /* "" any: substring of name, location, firmware, or the exact id */
+    bool prefix;        /* query matches the start of the name (an index range) or the exact id */
     const char *sort;   /* name | type | location | created_at | last_seen | status */
     bool desc;
     int64_t limit, offset;
+    /* >0: *total counts matches up to count_cap only (a lower bound when it reaches it);
+     * 0: exact. A page shorter than limit gives the exact total without counting. */
+    int64_t count_cap;
 } store_device_filter;
 
 /* Device metadata; on update a NULL member is left as it is, on create it takes its default

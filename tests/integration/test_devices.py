@@ -126,3 +126,59 @@ def test_search_takes_percent_and_underscore_literally(iotad, admin):
     assert [u["email"] for u in users["items"]] == ["pct%user@example.com"]
     assert admin.get("/api/v1/audit", params={"action": "%"}).json()["items"] == []
     assert admin.get("/api/v1/audit", params={"action": "device.c"}).json()["items"]
+
+
+def test_prefix_search_matches_the_start_of_names_without_case(iotad, admin):
+    # the device pickers' search (match=prefix): an index range at 100,000 devices
+    ids = {}
+    for name, loc in (("Boiler-1", "Hall B"), ("boiler-2", ""), ("BOILER-10", ""),
+                      ("old boiler", "Boiler room"), ("sale 50% off", ""), ("a_b", ""),
+                      ("axb", "")):
+        ids[name] = admin.create_device(name, location=loc)["id"]
+
+    def names(q, match="prefix", **extra):
+        r = admin.get("/api/v1/devices", params={"q": q, "match": match, **extra})
+        assert r.status_code == 200, r.text
+        return [d["name"] for d in r.json()["items"]]
+    assert names("boil") == ["Boiler-1", "BOILER-10", "boiler-2"]  # by name, case ignored
+    assert names("BOILER-1") == ["Boiler-1", "BOILER-10"]
+    assert names("boil", order="desc", sort="name") == ["boiler-2", "BOILER-10", "Boiler-1"]
+    assert names("oiler") == []  # not inside a name, not the location
+    assert names("oiler", match="contains") == ["Boiler-1", "BOILER-10", "boiler-2",
+                                                "old boiler"]
+    assert names("50%") == [] and names("sale 50%") == ["sale 50% off"]
+    assert names("a_") == ["a_b"]  # '_' literal
+    assert names(ids["axb"]) == ["axb"]  # the exact id
+    assert names(ids["axb"][:8]) == []
+    assert names("") == sorted(ids, key=str.lower)
+    r = admin.get("/api/v1/devices", params={"q": "x", "match": "word"})
+    assert r.status_code == 400 and "match contains|prefix" in r.json()["message"]
+
+
+def test_search_counts_its_matches_up_to_1000(iotad, admin):
+    # A search's total stops at 1,000 (total_capped) or past the page asked for; the listing
+    # without a search counts exactly; a last page short of the limit is its own count.
+    for s in (0, 1000):
+        devs = [{"name": f"cap-{i:04d}", "location": f"Row {i % 7}"} for i in range(s, s + 1000)]
+        assert admin.post("/api/v1/devices/bulk", {"devices": devs, "keys": False}).status_code == 201
+    admin.create_device("other")
+
+    def page(**params):
+        r = admin.get("/api/v1/devices", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+    for match in ("prefix", "contains"):
+        r = page(q="cap-", match=match, limit=10)
+        assert (len(r["items"]), r["total"], r["total_capped"]) == (10, 1000, True), match
+        assert r["items"][0]["name"] == "cap-0000"
+        deep = page(q="cap-", match=match, limit=100, offset=1500)
+        assert deep["total"] == 1601 and deep["total_capped"] and len(deep["items"]) == 100
+        last = page(q="cap-", match=match, limit=100, offset=1950)
+        assert (last["total"], last["total_capped"], len(last["items"])) == (2000, False, 50)
+    few = page(q="Row 3", limit=500)
+    assert (few["total"], few["total_capped"], len(few["items"])) == (286, False, 286)
+    many = page(q="Row 3", limit=10)
+    assert (many["total"], many["total_capped"]) == (286, False)
+    assert page(limit=10)["total"] == 2001 and not page(limit=10)["total_capped"]
+    assert page(limit=10, offset=5000)["total"] == 2001
+    assert page(limit=10, type="generic")["total"] == 2001

@@ -289,8 +289,16 @@ test('a threshold rule made in the editor raises an anomaly that appears live an
   metrics.anomalyPublishToListMs = Date.now() - s0;
   // critical: an incident opens by itself, and the row shows it (live)
   await item.getByTestId('anomaly-incident').waitFor({ timeout: 8000 });
+  // the context chart reads rollups (min/max/avg per ~pixel bucket), not up to 5,000 raw points
+  const contextRead = page.waitForRequest((q) => q.url().includes(`/devices/${shared.deviceId}/data?`));
   await item.getByRole('button').click();
   await page.getByRole('button', { name: 'False positive' }).waitFor();
+  const contextUrl = new URL((await contextRead).url());
+  assert.equal(contextUrl.searchParams.get('metric'), 'temp');
+  assert.ok(Number(contextUrl.searchParams.get('step')) >= 1000, contextUrl.search);
+  assert.equal(contextUrl.searchParams.get('limit'), null);
+  const contextChart = page.getByTestId('anomaly-context').getByTestId('chart-temp');
+  await page.waitForFunction((el) => Number(el?.dataset.points) >= 1, await contextChart.elementHandle());
   await screenshot(page, '08b-anomaly-explained');
   await expectAccessible('anomaly explanation');
   await page.getByRole('button', { name: 'False positive' }).click();
@@ -707,6 +715,10 @@ test('the device picker finds device 9,999 of 10,000 (server-side search, no cap
   await page.getByRole('button', { name: /^Device:/ }).click();
   const box = page.getByRole('combobox', { name: /Search devices/ });
   await page.getByText(/^50 of 10,\d{3} devices; type to narrow/).waitFor();
+  // text inside a name, not at its start: the picker falls back to a substring search
+  await box.fill(target.name.slice(3));
+  await page.getByText(/No name starts with .*: these contain it\./).waitFor();
+  await page.getByRole('option').filter({ hasText: target.name }).waitFor();
   const t0 = Date.now();
   await box.fill(target.name);
   const option = page.getByRole('option').filter({ hasText: target.name });
@@ -716,7 +728,7 @@ test('the device picker finds device 9,999 of 10,000 (server-side search, no cap
     const runs = [];
     for (let i = 0; i < 5; i++) {
       const s = performance.now();
-      await (await fetch(`/api/v1/devices?q=${encodeURIComponent(q)}&sort=name&order=asc&limit=50`)).json();
+      await (await fetch(`/api/v1/devices?q=${encodeURIComponent(q)}&match=prefix&sort=name&order=asc&limit=50`)).json();
       runs.push(performance.now() - s);
     }
     return Math.round(runs.sort((a, b) => a - b)[2]);

@@ -26,36 +26,49 @@ static cJSON *list(store *st, const store_device_filter *f, int64_t *total)
     static const char *const sorts[] = {"name",       "type",      "location",
                                         "created_at", "last_seen", "status"};
     /* the ORDER BY clause comes from this fixed list, never from the caller's text */
-    static const char *const orders[12] = {"name ASC",
-                                           "type ASC, name",
-                                           "location ASC, name",
-                                           "created_at ASC",
-                                           "last_seen ASC NULLS FIRST",
-                                           "status ASC, name",
-                                           "name DESC",
-                                           "type DESC, name",
-                                           "location DESC, name",
-                                           "created_at DESC",
-                                           "last_seen DESC NULLS LAST",
-                                           "status DESC, name"};
+    /* names compare by lower(name) byte by byte, as SQLite's NOCASE: devices_name serves that
+     * order and a prefix search (store/pg/schema.c devices_name_v5) */
+#define BY_NAME "lower(name) COLLATE \"C\""
+    static const char *const orders[12] = {
+        BY_NAME " ASC",    "type ASC, " BY_NAME,        "location ASC, " BY_NAME,
+        "created_at ASC",  "last_seen ASC NULLS FIRST", "status ASC, " BY_NAME,
+        BY_NAME " DESC",   "type DESC, " BY_NAME,       "location DESC, " BY_NAME,
+        "created_at DESC", "last_seen DESC NULLS LAST", "status DESC, " BY_NAME};
     int sort_idx = 0;
     for (int i = 0; i < 6; i++)
         if (f->sort && strcmp(f->sort, sorts[i]) == 0) sort_idx = i;
-    char like[DB_LIKE_MAX], sql[1024];
-    db_like_pattern(like, sizeof like, f->query, false); /* '%' and '_' literal ('\\' escapes) */
-    const char *where =
-        "WHERE ($1 = '' OR owner_id = $2) AND ($3 = '' OR type = $4) AND "
-        "($5 = '' OR status = $6) AND ($7 = '' OR name ILIKE $8 OR location ILIKE $9 "
-        "OR id = $10 OR firmware ILIKE $11)";
+    char like[DB_LIKE_MAX], sql[1024], cap[24];
+    db_like_pattern(like, sizeof like, f->query, f->prefix); /* '%' and '_' literal */
+    /* The statement is planned with its values, so a "$1 = ''" folds away. A prefix search is a
+     * range of devices_name (lower(name) in the "C" collation) in its order, and looks the id
+     * up only when the query could be one (an OR would cost the range its order: a sort of
+     * every match, 100,000 rows for "f"). $9 is the limit (the count: its cap, NULL for all),
+     * $10 the offset. */
+    const char *filters = "WHERE ($1 = '' OR owner_id = $2) AND ($3 = '' OR type = $4) AND "
+                          "($5 = '' OR status = $6) AND ";
+    const char *search =
+        !f->prefix               ? "($7 = '' OR name ILIKE $8 OR location ILIKE $8 OR id = $7 OR "
+                                   "firmware ILIKE $8)"
+        : db_id_shaped(f->query) ? "($7 = '' OR " BY_NAME " LIKE lower($8) OR id = $7)"
+                                 : "($7 = '' OR " BY_NAME " LIKE lower($8))";
+#undef BY_NAME
+    char where[512];
+    snprintf(where, sizeof where, "%s%s", filters, search);
     snprintf(sql, sizeof sql,
-             "SELECT " DEVICE_COLUMNS " FROM devices %s ORDER BY %s LIMIT $12 OFFSET $13", where,
+             "SELECT " DEVICE_COLUMNS " FROM devices %s ORDER BY %s LIMIT $9 OFFSET $10", where,
              orders[sort_idx + (f->desc ? 6 : 0)]);
-    cJSON *rows =
-        pg_rows_json(PG(st), sql, "sssssssssssii", f->owner, f->owner, f->type, f->type, f->status,
-                     f->status, f->query, like, like, f->query, like, f->limit, f->offset);
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM devices %s", where);
-    *total = pg_intf(PG(st), 0, sql, "sssssssssss", f->owner, f->owner, f->type, f->type, f->status,
-                     f->status, f->query, like, like, f->query, like);
+    cJSON *rows = pg_rows_json(PG(st), sql, "ssssssssii", f->owner, f->owner, f->type, f->type,
+                               f->status, f->status, f->query, like, f->limit, f->offset);
+    int n = rows ? cJSON_GetArraySize(rows) : 0;
+    if (rows && n < f->limit && (n > 0 || f->offset == 0)) {
+        *total = f->offset + n; /* the last page: no count needed */
+    } else {
+        snprintf(cap, sizeof cap, "%lld", (long long)f->count_cap);
+        snprintf(sql, sizeof sql,
+                 "SELECT COUNT(*) FROM (SELECT 1 FROM devices %s LIMIT $9) AS matches", where);
+        *total = pg_intf(PG(st), 0, sql, "ssssssssb", f->owner, f->owner, f->type, f->type,
+                         f->status, f->status, f->query, like, f->count_cap > 0 ? cap : NULL);
+    }
     return rows;
 }
 

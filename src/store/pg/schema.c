@@ -223,6 +223,14 @@ static const char api_tokens_v4[] =
     " created_at bigint NOT NULL, last_used_at bigint, revoked_at bigint);"
     "CREATE INDEX api_tokens_user ON api_tokens(user_id);";
 
+/* Names sort and match without case, byte by byte (as SQLite's NOCASE: store/schema.c
+ * devices_name_v9): one index on lower(name) in the "C" collation serves the list's order and
+ * the device pickers' prefix search (LIKE 'abc%' is a range of it whatever the database's
+ * collation). */
+static const char devices_name_v5[] =
+    "DROP INDEX devices_name;"
+    "CREATE INDEX devices_name ON devices((lower(name) COLLATE \"C\"));";
+
 const pg_migration *pg_schema_migrations(size_t *count)
 {
     static const pg_migration list[] = {
@@ -230,6 +238,7 @@ const pg_migration *pg_schema_migrations(size_t *count)
         {"syslog_channel", syslog_v2},
         {"devices_name_index", devices_name_v3},
         {"api_tokens", api_tokens_v4},
+        {"devices_name_nocase", devices_name_v5},
     };
     *count = sizeof list / sizeof list[0];
     return list;

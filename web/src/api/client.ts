@@ -77,6 +77,9 @@ async function request<T>(method: string, path: string, body?: unknown, query?: 
 
 export interface DeviceQuery {
   q?: string;
+  /** contains (default): q anywhere in name, location or firmware, or the id; prefix: the start
+   * of the name (an index range on the server, fast at 100,000 devices), or the id */
+  match?: 'contains' | 'prefix';
   type?: string;
   status?: 'online' | 'offline';
   sort?: string;

@@ -58,6 +58,8 @@ export interface NewApiKey extends Partial<ApiKey> {
 export interface ListResponse<T> {
   items: T[];
   total?: number;
+  /** a search counted its matches up to a cap: total is a lower bound */
+  total_capped?: boolean;
   limit?: number;
   offset?: number;
 }
