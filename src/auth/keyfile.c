@@ -123,7 +123,8 @@ static int parse_line(const char *line, size_t len, iotad_keys *k, unsigned *see
 int keys_load(const char *path, iotad_keys *k, char *err, size_t errcap)
 {
     memset(k, 0, sizeof *k);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* non-blocking: a FIFO opens at once and is refused below instead of hanging the start */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errcap, "cannot open key file %s: %s", path, strerror(e));

@@ -80,6 +80,19 @@ static void test_file_readable_by_others_is_refused(void **state)
     assert_int_equal(chmod(path, 0600), 0);
 }
 
+/* a FIFO (or a device) named as the key file is refused at once, not waited on */
+static void test_a_fifo_or_device_is_refused_without_blocking(void **state)
+{
+    (void)state;
+    iotad_keys k;
+    char err[512];
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(keys_load(path, &k, err, sizeof err), -2);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(keys_load("/dev/zero", &k, err, sizeof err), -2);
+    assert_non_null(strstr(err, "not a regular file"));
+}
+
 static void test_malformed_files_are_refused_with_a_reason(void **state)
 {
     (void)state;
@@ -136,6 +149,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_files_are_refused_with_a_reason, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lock_is_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_fifo_or_device_is_refused_without_blocking, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
