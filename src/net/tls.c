@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,8 +45,26 @@ static void take_error(char *out, size_t cap, const char *fallback)
     ERR_clear_error();
 }
 
+/* OpenSSL opens the files blocking: a FIFO named as a certificate or key would hang the start,
+ * or the loop at a reload. One that is there and not a regular file is refused first; one that
+ * cannot be opened is left to OpenSSL's own message. */
+static int not_regular(const char *what, const char *path, char *err, size_t errcap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return 0;
+    struct stat st;
+    int bad = fstat(fd, &st) != 0 || !S_ISREG(st.st_mode);
+    close(fd);
+    if (bad) snprintf(err, errcap, "%s %s: not a regular file", what, path);
+    return bad;
+}
+
 static SSL_CTX *build_ctx(const tls_ctx *c, char *err, size_t errcap)
 {
+    if (not_regular("TLS certificate", c->cert_file, err, errcap) ||
+        not_regular("TLS key", c->key_file, err, errcap) ||
+        (c->client_ca_file[0] && not_regular("TLS client CA file", c->client_ca_file, err, errcap)))
+        return NULL;
     SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
     if (!ssl) {
         take_error(err, errcap, "SSL_CTX_new failed");

@@ -297,6 +297,23 @@ static void test_self_signed_certificate_and_files(void **state)
     char err[256];
     assert_int_equal(tls_ctx_new(&bad, &ctx, err, sizeof err), -1);
     assert_non_null(strstr(err, "/nonexistent/cert.pem"));
+    /* a FIFO (or a device) as certificate, key or CA: refused at once, not read forever */
+    char fifo[] = "/tmp/iotad-tls-fifo-XXXXXX";
+    assert_non_null(mkdtemp(fifo));
+    char fifo_path[64];
+    snprintf(fifo_path, sizeof fifo_path, "%s/cert.pem", fifo);
+    assert_int_equal(mkfifo(fifo_path, 0600), 0);
+    tls_options fifo_cert = {fifo_path, key, NULL};
+    assert_int_equal(tls_ctx_new(&fifo_cert, &ctx, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    tls_options zero_key = {cert, "/dev/zero", NULL};
+    assert_int_equal(tls_ctx_new(&zero_key, &ctx, err, sizeof err), -1);
+    assert_non_null(strstr(err, "TLS key /dev/zero: not a regular file"));
+    tls_options fifo_ca = {cert, key, fifo_path};
+    assert_int_equal(tls_ctx_new(&fifo_ca, &ctx, err, sizeof err), -1);
+    assert_non_null(strstr(err, "TLS client CA file"));
+    unlink(fifo_path);
+    rmdir(fifo);
     tls_options mismatch = {cert, key2, NULL};
     assert_int_equal(tls_ctx_new(&mismatch, &ctx, err, sizeof err), -1);
     assert_non_null(strstr(err, key2));
