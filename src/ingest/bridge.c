@@ -24,12 +24,14 @@
 #include "ingest/ingest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -463,6 +465,18 @@ static void on_closed(uv_handle_t *h)
     destroy(h->data);
 }
 
+/* libmosquitto opens the CA file blocking: a FIFO (or /dev/zero) there would hang the start.
+ * One that cannot be opened is left to libmosquitto's own refusal. */
+static bool regular_or_absent(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return true;
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    return ok;
+}
+
 int bridge_start(server *s, bridge **out)
 {
     const config *c = &s->cfg;
@@ -511,6 +525,8 @@ int bridge_start(server *s, bridge **out)
              mosquitto_username_pw_set(b->mosq, c->bridge_username,
                                        c->bridge_password[0] ? c->bridge_password : NULL))
         why = "bridge_username";
+    if (!why && b->ep.tls && c->bridge_ca_file[0] && !regular_or_absent(c->bridge_ca_file))
+        why = "bridge_ca_file is not a regular file";
     if (!why && b->ep.tls) {
         int rc = c->bridge_ca_file[0]
                      ? mosquitto_tls_set(b->mosq, c->bridge_ca_file, NULL, NULL, NULL, NULL)

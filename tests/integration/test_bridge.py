@@ -271,9 +271,13 @@ def test_two_instances_in_one_group_split_the_messages_without_duplicates(tmp_pa
 
 
 def test_bad_bridge_configuration_stops_the_start(tmp_path):
+    fifo = str(tmp_path / "ca.fifo")
+    os.mkfifo(fifo)  # a CA file that would block its reader forever
     for args, says in ((["--bridge-url", "tcp://broker:1883"], "mqtt://"),
                        (["--bridge-url", "mqtt://127.0.0.1:1", "--bridge-topic", "devices/#"],
-                        "'#'")):
+                        "'#'"),
+                       (["--bridge-url", "mqtts://127.0.0.1:1", "--bridge-ca-file", fifo],
+                        "not a regular file")):
         (tmp_path / "d").mkdir(exist_ok=True)
         with pytest.raises(RuntimeError) as e:
             Iotad(data_dir=str(tmp_path / "d"), args=args)
