@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "api/api_export.h"
+#include "api/mqtt_sub.h"
 #include "api/stream.h"
 #include "auth/keyfile.h"
 #include "auth/secretbox.h"
@@ -268,6 +269,28 @@ static void on_hup(uv_signal_t *h, int signum)
     log_info("tls_reloaded", "%s", desc);
 }
 
+/* The MQTT listeners' callbacks: a CONNECT with user name "token" is an integration's (its
+ * connection is handed to api/mqtt_sub.c), every other one a device's (ingest/mqtt_ingest.c). */
+static uint8_t mqtt_on_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info)
+{
+    server *s = ud;
+    if (mqtt_sub_is_token_login(info)) return mqtt_sub_connect(s->mqtt_subs, c, info);
+    return mqtt_ingest_callbacks()->on_connect(ud, c, info);
+}
+
+static const mqtt_callbacks *mqtt_callbacks_all(void)
+{
+    static mqtt_callbacks cb;
+    cb = *mqtt_ingest_callbacks();
+    cb.on_connect = mqtt_on_connect;
+    return &cb;
+}
+
+static void drop_subscribers(server *s, const char *token_prefix, const char *user_id)
+{
+    mqtt_sub_drop(s->mqtt_subs, token_prefix, user_id);
+}
+
 static void on_drain(void *arg)
 {
     server *s = arg;
@@ -377,8 +400,13 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     s->ws_ingest = ws_ingest_new(s);
     s->population = population_new();
     if (!s->throttle || !s->devices || !s->hub || !s->ws_ingest) return -1;
-    ev_listener live = stream_hub_listener(s->hub);
-    if (ev_subscribe(&s->events, &live) != 0 || devstate_load(s->devices) != 0) return -1;
+    s->mqtt_subs = mqtt_sub_hub_new(s);
+    if (!s->mqtt_subs) return -1;
+    s->drop_subscribers = drop_subscribers;
+    ev_listener live = stream_hub_listener(s->hub), msub = mqtt_sub_listener(s->mqtt_subs);
+    if (ev_subscribe(&s->events, &live) != 0 || ev_subscribe(&s->events, &msub) != 0 ||
+        devstate_load(s->devices) != 0)
+        return -1;
     devstate_on_events(s->devices, anomalies_on_events, s);
     shards_options sopt = {.threads = cfg->shards > 0 ? (unsigned)cfg->shards
                                                       : (unsigned)uv_available_parallelism(),
@@ -435,8 +463,9 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
                                 .max_keepalive = 0,
                                 .max_connections = (unsigned)cfg->max_connections,
                                 .connect_timeout_ms = 10000,
-                                .limits = s->limits};
-    if (mqtt_server_start(devloop, cfg->mqtt_listen, &mopt, mqtt_ingest_callbacks(), s, &s->mqtt) !=
+                                .limits = s->limits,
+                                .max_queued_bytes = (size_t)cfg->mqtt_sub_queue_bytes};
+    if (mqtt_server_start(devloop, cfg->mqtt_listen, &mopt, mqtt_callbacks_all(), s, &s->mqtt) !=
         0) {
         log_error("listen_failed", "listener=mqtt addr=%s option=mqtt_listen", cfg->mqtt_listen);
         return -1;
@@ -449,7 +478,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
         return -1;
     }
     if (cfg->mqtts_listen[0] && mqtt_server_start(devloop, cfg->mqtts_listen, &mopt,
-                                                  mqtt_ingest_callbacks(), s, &s->mqtts) != 0) {
+                                                  mqtt_callbacks_all(), s, &s->mqtts) != 0) {
         log_error("listen_failed", "listener=mqtts addr=%s option=mqtts_listen", cfg->mqtts_listen);
         return -1;
     }
@@ -573,6 +602,7 @@ void server_destroy(server *s)
     s->limits = NULL;
     devstate_free(s->devices);
     stream_hub_free(s->hub);
+    mqtt_sub_hub_free(s->mqtt_subs); /* its connections closed with the listeners */
     ws_ingest_free(s->ws_ingest);
     population_free(s->population);
     auth_throttle_free(s->throttle);

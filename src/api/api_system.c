@@ -4,6 +4,7 @@
 
 #include "alert/alerts.h"
 #include "api/anomalies.h"
+#include "api/mqtt_sub.h"
 #include "api/stream.h"
 #include "core/looplag.h"
 #include "ingest/cluster.h"
@@ -416,6 +417,26 @@ void api_metrics(api_ctx *ctx)
     tb_printf(&t, "iotad_series %llu\n", (unsigned long long)ts.series);
     GAUGE("iotad_stream_subscribers", "Live stream subscribers.");
     tb_printf(&t, "iotad_stream_subscribers %zu\n", stream_subscriber_count(s->hub));
+    mqtt_sub_stats sst;
+    mqtt_sub_get_stats(s->mqtt_subs, &sst);
+    GAUGE("iotad_mqtt_subscribers", "MQTT connections logged in with an API token.");
+    tb_printf(&t, "iotad_mqtt_subscribers %llu\n", (unsigned long long)sst.connections);
+    COUNTER("iotad_mqtt_sub_messages_total",
+            "Messages to API-token MQTT subscribers, by outcome (dropped: the subscriber's "
+            "queued output was over mqtt_sub_queue_bytes).");
+    tb_printf(&t, "iotad_mqtt_sub_messages_total{outcome=\"sent\"} %llu\n",
+              (unsigned long long)sst.sent);
+    tb_printf(&t, "iotad_mqtt_sub_messages_total{outcome=\"dropped\"} %llu\n",
+              (unsigned long long)sst.dropped);
+    COUNTER("iotad_mqtt_sub_refused_total",
+            "API-token MQTT refusals: CONNECTs (auth), PUBLISHes (publish), topic filters "
+            "(subscribe).");
+    tb_printf(&t, "iotad_mqtt_sub_refused_total{reason=\"auth\"} %llu\n",
+              (unsigned long long)sst.refused_auth);
+    tb_printf(&t, "iotad_mqtt_sub_refused_total{reason=\"publish\"} %llu\n",
+              (unsigned long long)sst.refused_publish);
+    tb_printf(&t, "iotad_mqtt_sub_refused_total{reason=\"subscribe\"} %llu\n",
+              (unsigned long long)sst.refused_filters);
     COUNTER("iotad_anomalies_total", "Anomalies opened, by severity.");
     static const char *const severities[] = {"info", "warning", "critical"};
     for (int i = 0; i < 3; i++)

@@ -1,6 +1,6 @@
 /* API tokens: a user's long-lived credentials for integrations. Node-RED or Home Assistant
  * logs in to iotad's MQTT listener with username "token" and the token as password and
- * subscribes to the read-only iotad/... topics (mqtt/mqtt_sub.c), seeing what the user's role
+ * subscribes to the read-only iotad/... topics (api/mqtt_sub.c), seeing what the user's role
  * sees. The token is shown once, at creation; the store keeps its prefix and SHA-256.
  *
  *   POST   /api/v1/tokens        {"name"}: a token for the caller
@@ -101,7 +101,7 @@ void api_tokens_revoke(api_ctx *ctx)
         api_error(ctx, 500, "internal", "could not revoke the token");
         return;
     }
-    if (ctx->s->on_token_revoked) ctx->s->on_token_revoked(ctx->s, prefix);
+    if (ctx->s->drop_subscribers) ctx->s->drop_subscribers(ctx->s, prefix, NULL);
     api_audit(ctx, "token.revoke", id, prefix);
     api_no_content(ctx);
 }

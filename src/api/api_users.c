@@ -105,8 +105,10 @@ void api_users_update(api_ctx *ctx)
     STORE_USERS(ctx->s->st)
         ->update(ctx->s->st, id, name, role_s ? auth_role_name(role) : NULL, disabled ? &off : NULL,
                  now);
-    if (off || role_s) /* privileges changed: end the user's sessions */
+    if (off || role_s) { /* privileges changed: end the user's sessions and subscriptions */
         STORE_USERS(ctx->s->st)->sessions_delete_user(ctx->s->st, id, NULL);
+        if (ctx->s->drop_subscribers) ctx->s->drop_subscribers(ctx->s, NULL, id);
+    }
     char *detail = cJSON_PrintUnformatted(body);
     api_audit(ctx, role_s ? "user.role_change" : "user.update", id, detail ? detail : "");
     free(detail);
@@ -127,6 +129,7 @@ void api_users_delete(api_ctx *ctx)
         return;
     }
     STORE_USERS(ctx->s->st)->remove(ctx->s->st, id);
+    if (ctx->s->drop_subscribers) ctx->s->drop_subscribers(ctx->s, NULL, id);
     api_audit(ctx, "user.delete", id, "");
     api_no_content(ctx);
 }

@@ -105,6 +105,8 @@ static const option options[] = {
     I(max_bulk_devices, "1000", 1, 100000, "most devices in one bulk registration request"),
     I(mqtt_max_packet, "262144", 128, 268435455, "largest MQTT packet (bytes)"),
     I(mqtt_receive_maximum, "1024", 1, 65535, "QoS 1 messages in flight per MQTT connection"),
+    I(mqtt_sub_queue_bytes, "1048576", 4096, 1073741824,
+      "output an MQTT subscriber (API token) may have queued; more is dropped and counted"),
     I(max_connections, "20000", 1, 1000000, "connections per listener"),
     I(max_connections_per_address, "1000", 0, 1000000,
       "connections from one source address, both listeners together (0 = no limit)"),

@@ -47,6 +47,7 @@ typedef struct {
     int64_t decode_threads; /* 0 = one per core */
     int64_t mqtt_max_packet;
     int64_t mqtt_receive_maximum;
+    int64_t mqtt_sub_queue_bytes;
     int64_t max_connections;
     int64_t max_connections_per_address;
     int64_t fd_reserve;

@@ -20,6 +20,7 @@ struct writer;
 struct store_ts;
 struct auth_throttle;
 struct stream_hub;
+struct mqtt_sub_hub;
 struct ws_ingest;
 struct devstate;
 struct sim;
@@ -65,11 +66,12 @@ typedef struct server {
     struct mqtt_server *mqtts;
     struct tls_ctx *tls; /* their certificate; SIGHUP reloads it */
     struct auth_throttle *throttle;
-    struct auth_throttle *signups; /* sign-up attempts per source address */
-    ev_sink events;                /* what happened, for the listeners server.c subscribes */
-    struct stream_hub *hub;        /* live stream to users (a listener of events) */
-    struct ws_ingest *ws_ingest;   /* devices streaming over WebSocket */
-    struct devstate *devices;      /* live device state and security counters */
+    struct auth_throttle *signups;  /* sign-up attempts per source address */
+    ev_sink events;                 /* what happened, for the listeners server.c subscribes */
+    struct stream_hub *hub;         /* live stream to users (a listener of events) */
+    struct mqtt_sub_hub *mqtt_subs; /* MQTT subscriptions of API tokens (a listener of events) */
+    struct ws_ingest *ws_ingest;    /* devices streaming over WebSocket */
+    struct devstate *devices;       /* live device state and security counters */
     struct sim *sim;
     struct shards *shards;
     struct workers *decoders;      /* large HTTP ingest bodies are decoded here (api_ingest.c) */
@@ -88,9 +90,10 @@ typedef struct server {
     int (*setting_set)(config *c, const char *key, const char *value, config_source src, char *err,
                        size_t errcap);
     void (*setting_changed)(struct server *s, const char *key);
-    /* an API token was revoked (api/api_tokens.c): its MQTT subscribers are disconnected;
-     * wired by server.c, may be NULL */
-    void (*on_token_revoked)(struct server *s, const char *prefix);
+    /* credentials changed (api/api_tokens.c, api/api_users.c): the MQTT subscribers logged in
+     * with the token of this prefix, or any of this user's (NULL: not this criterion), are
+     * disconnected; wired by server.c to api/mqtt_sub.c, may be NULL */
+    void (*drop_subscribers)(struct server *s, const char *token_prefix, const char *user_id);
     int keys_lock_fd; /* flock held on the key file while running */
     char key_path[CONFIG_STR_MAX + 32];
     char checkpoint_path[CONFIG_STR_MAX + 32];

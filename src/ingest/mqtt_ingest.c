@@ -249,6 +249,9 @@ static void on_will(void *ud, mqtt_conn *c, const mqtt_will_info *w, mqtt_close_
 
 const mqtt_callbacks *mqtt_ingest_callbacks(void)
 {
-    static const mqtt_callbacks cb = {on_connect, on_publish, on_close, on_will};
+    static const mqtt_callbacks cb = {.on_connect = on_connect,
+                                      .on_publish = on_publish,
+                                      .on_close = on_close,
+                                      .on_will = on_will};
     return &cb;
 }

@@ -345,6 +345,35 @@ int mqtt_topic_filter_check(const char *filter, size_t len, bool *wildcard, bool
     return rc;
 }
 
+/* The length of the level starting at p (up to the next '/' or the end). */
+static size_t level_len(const char *p, size_t left)
+{
+    const char *slash = memchr(p, '/', left);
+    return slash ? (size_t)(slash - p) : left;
+}
+
+bool mqtt_topic_matches(const char *filter, size_t flen, const char *topic, size_t tlen)
+{
+    /* MQTT 5.0 4.7.2: a filter starting with a wildcard does not match "$..." topics */
+    if (tlen && topic[0] == '$' && flen && (filter[0] == '+' || filter[0] == '#')) return false;
+    size_t fi = 0, ti = 0;
+    for (;;) {
+        size_t fl = level_len(filter + fi, flen - fi);
+        if (fl == 1 && filter[fi] == '#') return true; /* this level, all below, or none */
+        size_t tl = level_len(topic + ti, tlen - ti);
+        if (!(fl == 1 && filter[fi] == '+') &&
+            (fl != tl || memcmp(filter + fi, topic + ti, fl) != 0))
+            return false;
+        bool fmore = fi + fl < flen, tmore = ti + tl < tlen;
+        fi += fl + 1;
+        ti += tl + 1;
+        if (!fmore && !tmore) return true;
+        if (!fmore) return false;
+        if (!tmore) /* "a/#" matches "a" */
+            return flen - fi == 1 && filter[fi] == '#';
+    }
+}
+
 /* --- Properties ------------------------------------------------------------------------------ */
 
 enum { PT_NONE = 0, PT_BYTE, PT_U16, PT_U32, PT_VARINT, PT_STR, PT_BIN, PT_PAIR };

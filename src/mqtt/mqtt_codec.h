@@ -178,6 +178,10 @@ int mqtt_topic_name_check(const char *topic, size_t len);
  * "$share/<name>/<filter>" shared form with a valid name and filter. Returns 0 or
  * MQTT_ERR_TOPIC_FILTER; reports whether it has wildcards / is a shared subscription. */
 int mqtt_topic_filter_check(const char *filter, size_t len, bool *wildcard, bool *shared);
+/* Whether topic name topic matches the (valid, non-shared) topic filter, by the rules of
+ * MQTT 5.0 4.7: '+' one level, '#' this level and every one below, wildcards at the start
+ * never matching a "$..." topic. */
+bool mqtt_topic_matches(const char *filter, size_t flen, const char *topic, size_t tlen);
 
 /* --- Parsed packets -------------------------------------------------------------------------- */
 

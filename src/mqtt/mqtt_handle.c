@@ -164,7 +164,8 @@ static void handle_connect(mqtt_conn *c, const uint8_t *body, size_t len)
     }
     c->keepalive = ka;
     uint8_t reason = s->cb.on_connect ? s->cb.on_connect(s->ud, c, &info) : 0;
-    if (c->state != CS_AWAIT_CONNECT) return; /* the application closed it */
+    bool subscribable = c->cb->on_subscribe != NULL; /* on_connect may have set a handler */
+    if (c->state != CS_AWAIT_CONNECT) return;        /* the application closed it */
     if (!mqtt_reason_allowed(MQTT_CONNACK, reason)) reason = MQTT_RC_UNSPECIFIED_ERROR;
     if (reason != 0) {
         log_info("mqtt_connect_refused", "peer=%s version=%d reason=0x%02x", c->peer, c->version,
@@ -203,7 +204,9 @@ static void handle_connect(mqtt_conn *c, const uint8_t *body, size_t len)
         a.has_topic_alias_maximum = true;
         a.topic_alias_maximum = 0;
         a.has_wildcard_sub = true;
-        a.wildcard_sub_available = false;
+        a.wildcard_sub_available = subscribable;
+        a.has_sub_id = true;
+        a.sub_id_available = false;
         a.has_shared_sub = true;
         a.shared_sub_available = false;
         a.has_server_keep_alive = ka_changed;
@@ -261,8 +264,8 @@ static void handle_publish(mqtt_conn *c, const mqtt_fixed_header *fh, const uint
         .payload_format = p.has_payload_format ? p.payload_format : -1,
         .message_expiry = p.has_message_expiry ? p.message_expiry : 0,
     };
-    if (s->cb.on_publish) {
-        s->cb.on_publish(s->ud, c, &info);
+    if (c->cb->on_publish) {
+        c->cb->on_publish(c->ud, c, &info);
     } else if (p.qos == 1) {
         mqtt_conn_puback(c, p.packet_id, 0, NULL);
     }
@@ -284,7 +287,7 @@ static void handle_subscribe(mqtt_conn *c, const mqtt_fixed_header *fh, const ui
         mqtt_srv_protocol_error(c, rc, mqtt_err_reason(rc));
         return;
     }
-    /* No delivery to devices: every subscription fails, with the most precise reason. */
+    /* Without an on_subscribe every subscription fails, with the most precise reason. */
     size_t need = 16 + sub.count;
     if (mqtt_srv_out_reserve(c, need)) {
         mqtt_srv_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
@@ -298,8 +301,22 @@ static void handle_subscribe(mqtt_conn *c, const mqtt_fixed_header *fh, const ui
     }
     mqtt_topic_filter f;
     size_t i = 0;
+    bool unsub = fh->type == MQTT_UNSUBSCRIBE;
     while (i < sub.count && mqtt_filters_next(&sub, &f)) {
-        if (fh->type == MQTT_UNSUBSCRIBE)
+        if (c->cb->on_subscribe) {
+            mqtt_sub_info si = {.filter = f.filter,
+                                .filter_len = f.filter_len,
+                                .qos = f.qos,
+                                .valid = f.valid,
+                                .wildcard = f.wildcard,
+                                .shared = f.shared,
+                                .unsubscribe = unsub};
+            uint8_t code = c->cb->on_subscribe(c->ud, c, &si);
+            if (!mqtt_reason_allowed(unsub ? MQTT_UNSUBACK : MQTT_SUBACK, code))
+                code = MQTT_RC_UNSPECIFIED_ERROR;
+            codes[i++] = code;
+            if (!conn_active(c)) break; /* the application closed it */
+        } else if (unsub)
             codes[i++] = MQTT_RC_NO_SUBSCRIPTION_EXISTED;
         else if (!f.valid)
             codes[i++] = MQTT_RC_TOPIC_FILTER_INVALID;
@@ -310,6 +327,12 @@ static void handle_subscribe(mqtt_conn *c, const mqtt_fixed_header *fh, const ui
         else
             codes[i++] = MQTT_RC_NOT_AUTHORIZED;
     }
+    /* on_subscribe may have closed the connection or queued output of its own */
+    if (!conn_active(c) || mqtt_srv_out_reserve(c, need)) {
+        if (codes != stack_codes) free(codes);
+        if (conn_active(c)) mqtt_srv_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+        return;
+    }
     int n = fh->type == MQTT_SUBSCRIBE
                 ? mqtt_encode_suback(c->out + c->out_len, c->out_cap - c->out_len, c->version,
                                      sub.packet_id, codes, i)
@@ -317,7 +340,8 @@ static void handle_subscribe(mqtt_conn *c, const mqtt_fixed_header *fh, const ui
                                        sub.packet_id, codes, i);
     if (codes != stack_codes) free(codes);
     if (n > 0) mqtt_srv_out_commit(c, (size_t)n);
-    log_debug("mqtt_subscribe_refused", "peer=%s filters=%zu", c->peer, i);
+    if (!c->cb->on_subscribe)
+        log_debug("mqtt_subscribe_refused", "peer=%s filters=%zu", c->peer, i);
 }
 
 static void handle_disconnect(mqtt_conn *c, const uint8_t *body, size_t len)

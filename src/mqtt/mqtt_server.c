@@ -301,7 +301,7 @@ void mqtt_srv_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reason)
         log_debug("mqtt_close", "peer=%s reason=%s", c->peer, mqtt_close_reason_name(why));
         /* The will stands unless a normal DISCONNECT removed it; not at a server stop, which is
          * not the device's doing. */
-        if (c->will && why != MQTT_CLOSE_SERVER_STOP && s->cb.on_will) {
+        if (c->will && why != MQTT_CLOSE_SERVER_STOP && c->cb->on_will) {
             mqtt_will_info w = {.topic = c->will->topic,
                                 .topic_len = c->will->topic_len,
                                 .payload = c->will->payload,
@@ -309,10 +309,10 @@ void mqtt_srv_close(mqtt_conn *c, mqtt_close_reason why, int disconnect_reason)
                                 .qos = c->will->qos,
                                 .retain = c->will->retain};
             s->st.wills_published++;
-            s->cb.on_will(s->ud, c, &w, why);
+            c->cb->on_will(c->ud, c, &w, why);
         }
         mqtt_srv_will_free(c);
-        if (s->cb.on_close) s->cb.on_close(s->ud, c, why);
+        if (c->cb->on_close) c->cb->on_close(c->ud, c, why);
     }
     if (c->state != CS_CLOSING) return; /* closed from on_close */
     if (c->out_len || c->wreq)
@@ -596,6 +596,52 @@ void mqtt_conn_disconnect(mqtt_conn *c, uint8_t reason)
     mqtt_srv_close(c, MQTT_CLOSE_SERVER_DISCONNECT, reason);
 }
 
+void mqtt_conn_set_handler(mqtt_conn *c, const mqtt_callbacks *cb, void *ud)
+{
+    c->cb = cb;
+    c->ud = ud;
+}
+
+size_t mqtt_conn_queued_bytes(const mqtt_conn *c)
+{
+    return c->out_len + (c->wreq ? c->wreq->len : 0);
+}
+
+int mqtt_conn_publish(mqtt_conn *c, const char *topic, size_t topic_len, const void *payload,
+                      size_t payload_len)
+{
+    if (!c || c->state != CS_CONNECTED || !topic || topic_len == 0 || topic_len > UINT16_MAX ||
+        (payload_len && !payload))
+        return -1;
+    mqtt_server *s = c->srv;
+    /* 2 fixed header + up to 4 length + 2 topic length + 1 (v5 empty properties) */
+    size_t need = topic_len + payload_len + 9;
+    if (mqtt_conn_queued_bytes(c) + need > s->opt.max_queued_bytes ||
+        (c->client_max_packet && need > c->client_max_packet) || need > MQTT_MAX_REMAINING) {
+        s->st.publish_out_dropped++;
+        return MQTT_PUBLISH_DROPPED;
+    }
+    if (mqtt_srv_out_reserve(c, need)) {
+        log_warn("mqtt_out_of_memory", "peer=%s", c->peer);
+        mqtt_srv_close(c, MQTT_CLOSE_SOCKET_ERROR, -1);
+        return -1;
+    }
+    mqtt_publish p = {.topic = topic,
+                      .topic_len = (uint16_t)topic_len,
+                      .payload = payload,
+                      .payload_len = payload_len};
+    int n = mqtt_encode_publish(c->out + c->out_len, c->out_cap - c->out_len, c->version, &p);
+    if (n <= 0) return -1;
+    if (c->client_max_packet && (size_t)n > c->client_max_packet) { /* not committed */
+        s->st.publish_out_dropped++;
+        return MQTT_PUBLISH_DROPPED;
+    }
+    mqtt_srv_out_commit(c, (size_t)n);
+    s->st.publish_out++;
+    if (!c->in_read) mqtt_srv_schedule(c);
+    return 0;
+}
+
 void mqtt_conn_set_data(mqtt_conn *c, void *data)
 {
     c->data = data;
@@ -775,6 +821,8 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     c->tcp.data = c;
     c->srv = s;
+    c->cb = &s->cb;
+    c->ud = s->ud;
     c->refs = 1;
     if (s->opt.tls && !(c->tls = tls_conn_new(s->opt.tls))) {
         log_warn("mqtt_out_of_memory", "%s", "where=tls");
@@ -877,6 +925,7 @@ int mqtt_server_start(uv_loop_t *loop, const char *addr_port, const mqtt_server_
         s->opt.max_packet_size = MQTT_MAX_REMAINING + 5;
     if (!s->opt.receive_maximum) s->opt.receive_maximum = 1024;
     if (!s->opt.connect_timeout_ms) s->opt.connect_timeout_ms = 10000;
+    if (!s->opt.max_queued_bytes) s->opt.max_queued_bytes = 1024 * 1024;
 
     if ((rc = uv_tcp_init(loop, &s->listener))) {
         free(s);

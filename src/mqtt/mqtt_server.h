@@ -1,7 +1,9 @@
 /* The built-in MQTT device endpoint: a libuv TCP server speaking MQTT 3.1.1 and 5.0 for
- * devices that publish telemetry (QoS 0 and 1). It is not a broker: it delivers nothing to
- * devices (SUBSCRIBE is answered with failure codes), keeps no sessions, refuses QoS 2 and, in
- * MQTT 5, retained messages. Everything runs on the loop thread; all functions here must be
+ * devices that publish telemetry (QoS 0 and 1). It is not a broker: it keeps no sessions,
+ * refuses QoS 2 and, in MQTT 5, retained messages. SUBSCRIBE is answered with failure codes
+ * unless the connection's handler has on_subscribe; the application then delivers QoS 0
+ * messages to the connection itself (mqtt_conn_publish), e.g. read-only event topics for
+ * integrations. Everything runs on the loop thread; all functions here must be
  * called from it. QoS 1 PUBLISH is acknowledged by the application (mqtt_conn_puback), which
  * may do so later, e.g. once the points are durable. The process must ignore SIGPIPE (libuv
  * writes with write(2)); mqtt_server_start logs a warning if it does not. */
@@ -72,6 +74,16 @@ typedef struct {
 } mqtt_will_info;
 
 typedef struct {
+    const char *filter; /* not NUL-terminated; valid UTF-8, checked by mqtt_topic_filter_check */
+    size_t filter_len;
+    uint8_t qos;      /* requested maximum QoS */
+    bool valid;       /* a well-formed filter */
+    bool wildcard;    /* contains '+' or '#' */
+    bool shared;      /* "$share/..." */
+    bool unsubscribe; /* UNSUBSCRIBE rather than SUBSCRIBE */
+} mqtt_sub_info;
+
+typedef struct {
     /* CONNECT validated. Return an MQTT5 reason code: 0 accepts; e.g. 0x86 Bad user name or
      * password, 0x87 Not authorized, 0x85 Client Identifier not valid. The server maps it to a
      * 3.1.1 return code for v4 clients, sends CONNACK, and closes on failure. May call
@@ -91,6 +103,13 @@ typedef struct {
      * the call, just before on_close. iotad delivers wills to nobody (it is not a broker); the
      * application records them. */
     void (*on_will)(void *ud, mqtt_conn *c, const mqtt_will_info *will, mqtt_close_reason why);
+    /* Optional. One topic filter of a SUBSCRIBE (unsubscribe false) or UNSUBSCRIBE (true),
+     * valid during the call. Return the SUBACK code: 0x00 granted (QoS 0: the only QoS this
+     * server delivers) or a failure (0x87 Not authorized, 0x8F Topic Filter invalid, 0x97
+     * Quota exceeded, 0x9E shared subscriptions not supported, ...); for UNSUBSCRIBE 0x00 or
+     * 0x11 No subscription existed. NULL: every subscription is refused. With it, CONNACK
+     * tells v5 clients that wildcard subscriptions are available. */
+    uint8_t (*on_subscribe)(void *ud, mqtt_conn *c, const mqtt_sub_info *f);
 } mqtt_callbacks;
 
 typedef struct {
@@ -102,6 +121,8 @@ typedef struct {
     unsigned connect_timeout_ms; /* first packet must be a complete CONNECT; 0 = 10 s */
     connlimit *limits;           /* shared admission (per address, descriptor budget); NULL: none */
     struct tls_ctx *tls;         /* MQTT over TLS (net/tls.h) with this context, or NULL */
+    size_t max_queued_bytes;     /* mqtt_conn_publish drops a message while more output than
+                                    this waits for the socket; 0 = 1 MiB */
 } mqtt_server_options;
 
 typedef struct {
@@ -117,6 +138,8 @@ typedef struct {
                                       * version, client id, will QoS 2 or retain, keepalive */
     uint64_t wills_published;        /* handed to on_will */
     uint64_t keepalive_late_ms_max;  /* most a keepalive close came after its 1.5 x deadline */
+    uint64_t publish_out;            /* mqtt_conn_publish: queued */
+    uint64_t publish_out_dropped;    /* mqtt_conn_publish: dropped (queue full, too large) */
     uint64_t memory_bytes; /* held by open connections: structs + buffers (computed on call) */
 } mqtt_server_stats;
 
@@ -144,6 +167,20 @@ void mqtt_server_get_stats(const mqtt_server *s, mqtt_server_stats *out);
  * queued before, e.g. earlier PUBACKs, is still sent). The packet is queued and flushed with
  * others at the end of the loop iteration. */
 void mqtt_conn_puback(mqtt_conn *c, uint16_t packet_id, uint8_t reason, const char *reason_string);
+/* Hands an accepted connection to another handler: from now on its on_publish, on_subscribe,
+ * on_close and on_will go to cb (kept by pointer: it must outlive the connection) with ud.
+ * Meant for on_connect, which picks the handler by credentials. */
+void mqtt_conn_set_handler(mqtt_conn *c, const mqtt_callbacks *cb, void *ud);
+/* Queues a QoS 0 PUBLISH to the client (topic: a topic name, payload: any bytes). 0 queued,
+ * MQTT_PUBLISH_DROPPED when more than max_queued_bytes of output is already waiting or the
+ * packet exceeds the client's Maximum Packet Size (the message is lost: QoS 0), -1 when the
+ * connection is not open or the arguments are invalid. Flushed at the end of the loop
+ * iteration, with other packets. */
+enum { MQTT_PUBLISH_DROPPED = 1 };
+int mqtt_conn_publish(mqtt_conn *c, const char *topic, size_t topic_len, const void *payload,
+                      size_t payload_len);
+/* Bytes of output waiting for the socket (queued plus in a write). */
+size_t mqtt_conn_queued_bytes(const mqtt_conn *c);
 /* v5 sends DISCONNECT with reason, v3 just closes. */
 void mqtt_conn_disconnect(mqtt_conn *c, uint8_t reason);
 void mqtt_conn_ref(mqtt_conn *c);

@@ -55,6 +55,8 @@ struct mqtt_conn {
     write_req *wreq;      /* at most one write in flight */
     struct tls_conn *tls; /* TLS listener: out holds plaintext until flushed, sealed there */
     void *data;
+    const mqtt_callbacks *cb; /* the connection's handler: &srv->cb unless set_handler */
+    void *ud;
     char peer[64]; /* "[ipv6]:port" fits */
     char addr[48]; /* the peer's address without the port */
     bool admitted; /* counted in srv->opt.limits */

@@ -129,3 +129,82 @@ def iotad_keys():
     out = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True,
                          check=True).stdout
     return {m.replace("-", "_") for m in re.findall(r"--([a-z][a-z0-9-]*)", out)}
+
+
+def test_cluster_compose_matches_the_binary_and_its_config_files(tmp_path):
+    """compose.cluster.yaml: two nodes on PostgreSQL and RabbitMQ behind HAProxy, Prometheus
+    and Grafana. Its images cannot be pulled here (no registry), so it is checked against what
+    it names: the variables the binary accepts, the URLs against the services that serve them,
+    HAProxy's configuration (`haproxy -c`) against the nodes, Prometheus' (`promtool check
+    config`) against the nodes' metrics port."""
+    from urllib.parse import urlsplit
+    doc = load("compose.cluster.yaml")
+    svcs = doc["services"]
+    nodes = sorted(n for n in svcs if n.startswith("iotad-"))
+    assert nodes == ["iotad-1", "iotad-2"]
+    assert set(svcs) == set(nodes) | {"postgres", "rabbitmq", "haproxy", "prometheus", "grafana"}
+    keys = iotad_keys()
+    pg, rabbit = svcs["postgres"]["environment"], svcs["rabbitmq"]["environment"]
+    volumes = set()
+    for n in nodes:
+        node = svcs[n]
+        env = node["environment"]
+        for name in env:
+            assert name.startswith("IOTAD_") and name[6:].lower() in keys, name
+        assert node["stop_grace_period"] == "60s"
+        assert node["image"] == svcs["iotad-1"]["image"]
+        (vol,) = node["volumes"]
+        assert vol.endswith(":/var/lib/iotad")
+        volumes.add(vol.split(":")[0])
+        assert env["IOTAD_SIMULATE"] == "false"
+        store = urlsplit(env["IOTAD_STORE"].replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}",
+                                                    "pw"))
+        assert store.scheme == "postgresql" and store.hostname == "postgres" and store.port == 5432
+        assert store.username == pg["POSTGRES_USER"] and store.path == "/" + pg["POSTGRES_DB"]
+        bus = urlsplit(env["IOTAD_CLUSTER"].replace("${RABBITMQ_PASSWORD:?set RABBITMQ_PASSWORD}",
+                                                    "pw"))
+        assert bus.scheme == "amqp" and bus.hostname == "rabbitmq" and bus.port == 5672
+        assert bus.username == rabbit["RABBITMQ_DEFAULT_USER"]
+        assert bus.path == "/" + rabbit["RABBITMQ_DEFAULT_VHOST"]
+    assert len(volumes) == len(nodes), "each node has a data volume of its own (its key file)"
+    assert set(volumes) <= set(doc["volumes"])
+    # the first node waits for healthy PostgreSQL and RabbitMQ, the second for the first
+    assert svcs["iotad-1"]["depends_on"] == {"postgres": {"condition": "service_healthy"},
+                                            "rabbitmq": {"condition": "service_healthy"}}
+    assert svcs["iotad-2"]["depends_on"] == {"iotad-1": {"condition": "service_healthy"}}
+    for dep in ("postgres", "rabbitmq"):
+        assert svcs[dep]["healthcheck"]["test"][0] == "CMD"
+    # HAProxy: a valid configuration whose servers are the nodes, on iotad's ports, checked on
+    # /readyz; it publishes HTTP and MQTT
+    hp = svcs["haproxy"]
+    src, dst = hp["volumes"][0].split(":")[:2]
+    cfg_path = os.path.join(COMPOSE_DIR, src)
+    assert dst == "/usr/local/etc/haproxy/haproxy.cfg"
+    r = subprocess.run(["haproxy", "-c", "-f", cfg_path], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cfg = open(cfg_path).read()
+    servers = re.findall(r"^\s*server (\S+) (\S+):(\d+)(.*)$", cfg, re.M)
+    assert sorted({(name, host) for name, host, _, _ in servers}) == [(n, n) for n in nodes]
+    assert {port for _, _, port, _ in servers} == {"8080", "1883"}
+    assert all(port == "8080" or "check port 8080" in rest for _, _, port, rest in servers)
+    assert cfg.count("option httpchk GET /readyz") == 2
+    binds = set(re.findall(r"^\s*bind :(\d+)", cfg, re.M))
+    assert {p.rsplit(":", 1)[1] for p in hp["ports"]} == binds == {"8080", "1883", "8404"}
+    # Prometheus scrapes every node itself; its configuration and the rules it loads check out
+    prom = svcs["prometheus"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in prom["volumes"] if v.startswith(".")}
+    for s in mounts.values():
+        assert os.path.exists(os.path.join(COMPOSE_DIR, s)), s
+    with open(os.path.join(COMPOSE_DIR, mounts["/etc/prometheus/prometheus.yml"])) as f:
+        pcfg = yaml.safe_load(f)
+    targets = pcfg["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == [f"{n}:8080" for n in nodes]
+    for dst_, src_ in mounts.items():
+        (tmp_path / os.path.basename(dst_)).write_bytes(
+            open(os.path.join(COMPOSE_DIR, src_), "rb").read())
+    r = subprocess.run(["promtool", "check", "config", str(tmp_path / "prometheus.yml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # Grafana as in the monitoring overlay
+    mon = load("compose.monitoring.yaml")["services"]["grafana"]
+    assert svcs["grafana"]["volumes"] == mon["volumes"]

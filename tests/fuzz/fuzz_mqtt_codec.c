@@ -82,6 +82,13 @@ static void walk_filters(mqtt_subscribe *s, const uint8_t *buf, size_t len)
     while (mqtt_filters_next(s, &f)) {
         CHECK(inside(f.filter, f.filter_len, buf, len));
         CHECK(f.qos < 3 && f.retain_handling < 3);
+        if (f.valid && !f.shared) {
+            /* a valid filter without wildcards matches itself, as a topic name */
+            if (!f.wildcard)
+                CHECK(mqtt_topic_matches(f.filter, f.filter_len, f.filter, f.filter_len));
+            (void)mqtt_topic_matches(f.filter, f.filter_len, "iotad/devices/x/status", 22);
+            (void)mqtt_topic_matches("iotad/+/#", 9, f.filter, f.filter_len);
+        }
         n++;
     }
     CHECK(n == s->count);

@@ -20,9 +20,15 @@ def _str(s):
 
 
 class RawMqtt:
-    def __init__(self, port, version=5, timeout=5):
+    def __init__(self, port, version=5, timeout=5, rcvbuf=None):
         self.version = version
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if rcvbuf:  # a small receive window: a subscriber that reads slowly fills up fast
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect(("127.0.0.1", port))
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
 
     def send_packet(self, first, body):
@@ -54,6 +60,22 @@ class RawMqtt:
         if isinstance(payload, str):
             payload = payload.encode()
         self.send_packet(0x30 | (qos << 1), vh + payload)
+
+    def subscribe(self, filters, packet_id=1):
+        """SUBSCRIBE (QoS 0 each); returns the SUBACK's codes, or None if the server closed."""
+        body = struct.pack(">H", packet_id) + (b"\x00" if self.version == 5 else b"")
+        for f in filters:
+            body += _str(f) + b"\x00"
+        self.send_packet(0x82, body)
+        pkt = self.read_packet()
+        if pkt is None:
+            return None
+        ptype, body = pkt
+        assert ptype == 9, f"expected SUBACK, got {ptype}"
+        if self.version == 5:
+            plen = body[2]  # property length (small: one byte)
+            return list(body[3 + plen:])
+        return list(body[2:])
 
     def puback(self):
         """Returns (packet_id, reason_code) of the next PUBACK, or None if the server closed."""

@@ -876,6 +876,38 @@ static void test_error_names_are_distinct_and_reasons_named(void **state)
     assert_string_equal(mqtt_reason_name(0x33), "Unknown");
 }
 
+static bool matches(const char *f, const char *t)
+{
+    return mqtt_topic_matches(f, strlen(f), t, strlen(t));
+}
+
+static void test_topic_filters_match_by_the_mqtt_rules(void **state)
+{
+    (void)state;
+    assert_true(matches("iotad/anomalies/d1", "iotad/anomalies/d1"));
+    assert_false(matches("iotad/anomalies/d1", "iotad/anomalies/d2"));
+    assert_false(matches("iotad/anomalies/d", "iotad/anomalies/d1"));
+    assert_false(matches("iotad/anomalies/d1", "iotad/anomalies/d"));
+    assert_true(matches("iotad/anomalies/+", "iotad/anomalies/d1"));
+    assert_true(matches("iotad/+/d1", "iotad/alerts/d1"));
+    assert_false(matches("iotad/anomalies/+", "iotad/anomalies/d1/x"));
+    assert_false(matches("iotad/anomalies/+", "iotad/anomalies"));
+    assert_true(matches("iotad/#", "iotad/devices/d1/status"));
+    assert_true(matches("iotad/#", "iotad")); /* '#' includes the parent level */
+    assert_true(matches("#", "iotad/alerts/x"));
+    assert_true(matches("iotad/devices/+/status", "iotad/devices/d1/status"));
+    assert_false(matches("iotad/devices/+/status", "iotad/devices/d1/points"));
+    assert_true(matches("iotad/devices/+/+", "iotad/devices/d1/points"));
+    assert_true(matches("+/+", "a/")); /* '+' matches an empty level */
+    assert_true(matches("a/+/c", "a//c"));
+    assert_false(matches("a/b/c", "a/b"));
+    assert_false(matches("a/b", "a/b/c"));
+    assert_false(matches("#", "$SYS/x")); /* wildcards at the start never match "$..." */
+    assert_false(matches("+/x", "$SYS/x"));
+    assert_true(matches("$SYS/#", "$SYS/x"));
+    assert_false(matches("A/b", "a/b")); /* case-sensitive */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -915,6 +947,7 @@ int main(void)
         cmocka_unit_test(test_large_publish_round_trips_with_multibyte_length),
         cmocka_unit_test(test_reason_codes_are_checked_per_packet_type),
         cmocka_unit_test(test_error_names_are_distinct_and_reasons_named),
+        cmocka_unit_test(test_topic_filters_match_by_the_mqtt_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

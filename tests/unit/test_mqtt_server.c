@@ -57,6 +57,10 @@ struct fixture {
     uv_timer_t resume_timer;
     mqtt_conn *paused;
     int pauses;
+    bool subscribable; /* on_connect hands the connection to sub_handler */
+    mqtt_conn *conn;   /* the last accepted connection */
+    int subs, unsubs, published, dropped;
+    char sub_filters[4][32];
     /* recorded on the loop thread */
     int connects, publishes, closes;
     int version;
@@ -99,9 +103,13 @@ static void copy_str(char *dst, size_t cap, const void *src, size_t len)
     dst[len] = 0;
 }
 
+static const mqtt_callbacks sub_handler;
+
 static uint8_t app_connect(void *ud, mqtt_conn *c, const mqtt_connect_info *info)
 {
     fixture *fx = ud;
+    fx->conn = c;
+    if (fx->subscribable) mqtt_conn_set_handler(c, &sub_handler, fx);
     fx->connects++;
     fx->version = info->protocol_version;
     copy_str(fx->client_id, sizeof fx->client_id, info->client_id, info->client_id_len);
@@ -199,6 +207,27 @@ static void app_close(void *ud, mqtt_conn *c, mqtt_close_reason why)
     assert_false(mqtt_conn_is_open(c));
 }
 
+/* Grants valid filters under "a/", refuses the others with 0x87; records both. */
+static uint8_t app_subscribe(void *ud, mqtt_conn *c, const mqtt_sub_info *f)
+{
+    fixture *fx = ud;
+    assert_ptr_equal(mqtt_conn_get_data(c), fx);
+    if (f->unsubscribe) {
+        fx->unsubs++;
+        return 0;
+    }
+    if (fx->subs < 4) copy_str(fx->sub_filters[fx->subs], 32, f->filter, f->filter_len);
+    fx->subs++;
+    return f->valid && f->filter_len >= 2 && memcmp(f->filter, "a/", 2) == 0
+               ? MQTT_RC_GRANTED_QOS_0
+               : MQTT_RC_NOT_AUTHORIZED;
+}
+
+static const mqtt_callbacks sub_handler = {.on_publish = app_publish,
+                                           .on_close = app_close,
+                                           .on_will = app_will,
+                                           .on_subscribe = app_subscribe};
+
 /* --- loop plumbing -------------------------------------------------------------------------- */
 
 static void on_stopped(void *arg)
@@ -274,7 +303,10 @@ static fixture *fx_new(void)
 static void fx_run_at(fixture *fx, const char *addr, fx_fn client)
 {
     assert_int_equal(uv_loop_init(&fx->loop), 0);
-    mqtt_callbacks cb = {app_connect, app_publish, app_close, app_will};
+    mqtt_callbacks cb = {.on_connect = app_connect,
+                         .on_publish = app_publish,
+                         .on_close = app_close,
+                         .on_will = app_will};
     assert_int_equal(mqtt_server_start(&fx->loop, addr, &fx->opt, &cb, fx, &fx->srv), 0);
     fx->port = mqtt_server_port(fx->srv);
     assert_true(fx->port > 0);
@@ -1000,6 +1032,84 @@ static void test_subscribe_is_answered_with_failure_codes(void **state)
     fx_free(fx);
 }
 
+/* On the loop thread: 100 messages of 1000 bytes queued at once to the subscriber. */
+static void publish_burst(fixture *fx)
+{
+    static char payload[1000];
+    memset(payload, 'x', sizeof payload);
+    for (int i = 0; i < 100; i++) {
+        int rc = mqtt_conn_publish(fx->conn, "a/b", 3, payload, sizeof payload);
+        if (rc == 0) fx->published++;
+        if (rc == MQTT_PUBLISH_DROPPED) fx->dropped++;
+    }
+    mqtt_server_get_stats(fx->srv, &fx->mid_stats);
+}
+
+static void publish_one(fixture *fx)
+{
+    assert_int_equal(mqtt_conn_publish(fx->conn, "a/b", 3, "hello", 5), 0);
+}
+
+static void sc_subscriber(fixture *fx)
+{
+    int fd = cli_open(fx);
+    cli_connect_v(fx, fd, fx->version, 60);
+    const char *filters[] = {"a/#", "b/c"};
+    const uint8_t opts[] = {1, 0};
+    uint8_t buf[128];
+    int n = mqtt_encode_subscribe(buf, sizeof buf, fx->version, 7, filters, opts, 2);
+    cli_send(fd, buf, (size_t)n);
+    cli_read(fx, fd); /* SUBACK */
+    fx_on_loop(fx, publish_one);
+    cli_read(fx, fd); /* PUBLISH a/b hello */
+    n = mqtt_encode_unsubscribe(buf, sizeof buf, fx->version, 8, filters, 1);
+    cli_send(fd, buf, (size_t)n);
+    cli_read(fx, fd); /* UNSUBACK */
+    fx_on_loop(fx, publish_burst);
+    cli_send_hex(fd, "e000");
+    close(fd);
+}
+
+static void test_subscriptions_go_to_the_handler_and_deliveries_are_bounded(void **state)
+{
+    (void)state;
+    for (int version = 4; version <= 5; version++) {
+        fixture *fx = fx_new();
+        fx->version = version;
+        fx->subscribable = true;
+        fx->opt.max_queued_bytes = 4096;
+        fx_run(fx, sc_subscriber);
+        assert_int_equal(fx->subs, 2);
+        assert_string_equal(fx->sub_filters[0], "a/#");
+        assert_string_equal(fx->sub_filters[1], "b/c");
+        if (version == 5) {
+            mqtt_packet ack = pkt(fx, 0, 5);
+            assert_int_equal(ack.fh.type, MQTT_CONNACK);
+            assert_true(ack.u.connack.has_wildcard_sub && ack.u.connack.wildcard_sub_available);
+        }
+        mqtt_packet p = pkt(fx, 1, version);
+        assert_int_equal(p.fh.type, MQTT_SUBACK);
+        assert_int_equal(p.u.suback.count, 2);
+        assert_int_equal(p.u.suback.codes[0], 0);
+        assert_int_equal(p.u.suback.codes[1], version == 5 ? 0x87 : 0x80);
+        p = pkt(fx, 2, version);
+        assert_int_equal(p.fh.type, MQTT_PUBLISH);
+        assert_int_equal(p.u.publish.qos, 0);
+        assert_int_equal(p.u.publish.topic_len, 3);
+        assert_memory_equal(p.u.publish.topic, "a/b", 3);
+        assert_int_equal(p.u.publish.payload_len, 5);
+        assert_memory_equal(p.u.publish.payload, "hello", 5);
+        assert_int_equal(fx->unsubs, 1);
+        assert_int_equal(pkt(fx, 3, version).fh.type, MQTT_UNSUBACK);
+        /* 4 KiB of queued output: four messages of ~1 KiB, the other 96 dropped */
+        assert_int_equal(fx->published, 4);
+        assert_int_equal(fx->dropped, 96);
+        assert_int_equal(fx->mid_stats.publish_out, 5);
+        assert_int_equal(fx->mid_stats.publish_out_dropped, 96);
+        fx_free(fx);
+    }
+}
+
 static void sc_receive_max(fixture *fx)
 {
     int fd = cli_open(fx);
@@ -1498,6 +1608,7 @@ int main(void)
         cmocka_unit_test(test_connect_must_arrive_within_the_timeout),
         cmocka_unit_test(test_second_connect_is_a_protocol_error),
         cmocka_unit_test(test_subscribe_is_answered_with_failure_codes),
+        cmocka_unit_test(test_subscriptions_go_to_the_handler_and_deliveries_are_bounded),
         cmocka_unit_test(test_v5_receive_maximum_exceeded_disconnects),
         cmocka_unit_test(test_v311_reading_pauses_at_receive_maximum),
         cmocka_unit_test(test_replies_to_one_read_are_coalesced_into_one_write),
