@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Written once by audit_set_keying at start-up, before any other thread runs; read-only
@@ -243,12 +244,18 @@ int audit_checkpoint_write(store *st, const uint8_t seed[32], const char *path, 
     log_info("audit_checkpoint", "%s", line);
     n = (int)strlen(line);
     line[n++] = '\n';
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    /* non-blocking open and a regular file only: a FIFO without a reader would block the
+     * loop in open() (at start and at every checkpoint); non-blocking, it fails with ENXIO */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600);
+    struct stat sb;
+    bool regular = fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    bool ok = regular && write(fd, line, (size_t)n) == n && fsync(fd) == 0;
     int e = errno;
     if (fd >= 0) close(fd);
     if (!ok) {
-        log_error("audit_checkpoint_failed", "path=%s err=\"%s\"", path, strerror(e));
+        bool not_file = fd >= 0 ? !regular : e == ENXIO;
+        log_error("audit_checkpoint_failed", "path=%s err=\"%s\"", path,
+                  not_file ? "not a regular file" : strerror(e));
         return -1;
     }
     *last_seq = seq;
@@ -266,10 +273,22 @@ int audit_checkpoints_load(const char *path, const uint8_t pub[32], bool missing
 {
     *out = NULL;
     *n = 0;
-    FILE *f = fopen(path, "re");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
         if (errno == ENOENT && missing_ok) return 0;
         snprintf(err, errcap, "cannot read checkpoints %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { /* a FIFO would block fgets */
+        snprintf(err, errcap, "cannot read checkpoints %s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        snprintf(err, errcap, "cannot read checkpoints %s: %s", path, strerror(errno));
+        close(fd);
         return -1;
     }
     char line[AUDIT_CHECKPOINT_LINE_MAX * 2];

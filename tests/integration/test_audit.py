@@ -249,3 +249,17 @@ def test_api_verify_reports_a_cut_tail(tmp_path):
         assert r["intact"] is False and "tail cut" in r["reason"]
     finally:
         srv.close()
+
+
+def test_a_fifo_as_checkpoint_file_refuses_to_start_instead_of_hanging(tmp_path):
+    # open(O_WRONLY) of a FIFO without a reader blocks: at start, and on the event loop at
+    # every checkpoint. It is refused as not a regular file, and `audit verify` says the same.
+    fifo = str(tmp_path / "checkpoints.fifo")
+    os.mkfifo(fifo)
+    (tmp_path / "d").mkdir()
+    with pytest.raises(RuntimeError) as e:
+        Iotad(data_dir=str(tmp_path / "d"), args=["--audit-checkpoint-file", fifo])
+    assert "audit_checkpoint_failed" in str(e.value) and "not a regular file" in str(e.value)
+    r = subprocess.run([BIN, "audit", "verify", "--data-dir", str(tmp_path / "d"),
+                        "--checkpoint", fifo], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "not a regular file" in r.stdout + r.stderr, r
