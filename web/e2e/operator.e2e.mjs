@@ -503,6 +503,16 @@ test('on a phone, the menu reaches every view', async () => {
     await menu.waitFor({ state: 'detached' });
   }
   assert.ok(await p.getByTestId('stream-state').isVisible(), 'the live indicator is shown on phones');
+  // wide tables scroll inside their card; nothing (an sr-only header either) widens the page
+  const sideways = () => p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const devs = (await admin.req('GET', '/api/v1/devices?limit=1')).items;
+  await admin.req('POST', '/api/v1/rules', { name: 'phone width check', device_id: devs[0]?.id, metric: 'temp', kind: 'above', threshold: 99, for_ms: 0, severity: 'info' }, 201);
+  await p.goto(`${server.base}/alerts?tab=rules`);
+  await p.getByTestId('rule-row').first().waitFor();
+  assert.equal(await sideways(), 0, 'the rules page scrolls sideways on a phone');
+  await p.goto(`${server.base}/admin`);
+  await p.getByRole('cell', { name: ADMIN.email, exact: true }).waitFor();
+  assert.equal(await sideways(), 0, 'the users page scrolls sideways on a phone');
   await p.goto(`${server.base}/devices`);
   await p.getByTestId('device-row').first().waitFor();
   await screenshot(p, '52-phone-devices');

@@ -75,7 +75,7 @@ function UsersPanel() {
         ) : users.length === 0 ? (
           <Empty title="No users" />
         ) : (
-          <div className="overflow-x-auto">
+          <div className="relative overflow-x-auto">
             <table className="w-full text-sm">
               <thead className="text-left text-xs text-muted-foreground">
                 <tr>
@@ -253,7 +253,7 @@ function AuditPanel() {
         ) : !data?.items.length ? (
           <Empty title="The audit log is empty" />
         ) : (
-          <div className="max-h-[60vh] overflow-auto focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring" tabIndex={0} role="region" aria-label="Audit log entries">
+          <div className="relative max-h-[60vh] overflow-auto focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring" tabIndex={0} role="region" aria-label="Audit log entries">
             <table className="w-full text-sm">
               <thead className="sticky top-0 bg-card text-left text-xs text-muted-foreground">
                 <tr>

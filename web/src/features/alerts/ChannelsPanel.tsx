@@ -52,7 +52,7 @@ export function ChannelsPanel() {
         ) : channels.length === 0 ? (
           <Empty title="No channels yet">Add a webhook, an SMTP server or an SMS gateway, then a policy that uses it.</Empty>
         ) : (
-          <div className="overflow-x-auto">
+          <div className="relative overflow-x-auto">
             <table className="w-full text-sm">
               <thead className="text-left text-xs text-muted-foreground">
                 <tr>

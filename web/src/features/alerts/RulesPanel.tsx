@@ -63,7 +63,7 @@ export function RulesPanel() {
           ) : rules.length === 0 ? (
             <Empty title="No rules yet">{canWrite ? 'Add one above.' : 'An analyst can add rules.'}</Empty>
           ) : (
-            <div className="overflow-x-auto">
+            <div className="relative overflow-x-auto">
               <table className="w-full text-sm">
                 <thead className="text-left text-xs text-muted-foreground">
                   <tr>

@@ -79,7 +79,7 @@ export function KeysPanel({ deviceId }: { deviceId: string }) {
         ) : keys.length === 0 ? (
           <Empty title="No keys yet">Create a key to let this device publish.</Empty>
         ) : (
-          <div className="overflow-x-auto">
+          <div className="relative overflow-x-auto">
             <table className="w-full text-sm">
               <thead className="text-left text-xs text-muted-foreground">
                 <tr>

@@ -222,7 +222,7 @@ function Preview({ id }: { id: string }) {
           {s.rows.length === 0 ? (
             <p className="text-xs text-muted-foreground">Nothing in this period.</p>
           ) : (
-            <div className="overflow-x-auto" tabIndex={0} role="region" aria-label={`${s.title} (table)`}>
+            <div className="relative overflow-x-auto" tabIndex={0} role="region" aria-label={`${s.title} (table)`}>
               <table className="w-full text-xs">
                 <thead className="text-left text-muted-foreground">
                   <tr>{s.columns.map((c) => <th key={c} className="py-1 pr-3 font-medium">{humanKey(c)}</th>)}</tr>

@@ -143,7 +143,7 @@ function TopList({ title, rows }: { title: string; rows: { key: string; label: s
 function HeatmapGrid({ heat, nameOf }: { heat: Heatmap; nameOf: (id: string) => string }) {
   if (heat.rows.length === 0) return <p className="text-sm text-muted-foreground">No events attributed to a device.</p>;
   return (
-    <div className="overflow-x-auto">
+    <div className="relative overflow-x-auto">
       <table className="border-separate border-spacing-0.5 text-xs" aria-label="Security events per device and time bin">
         <thead>
           <tr>
