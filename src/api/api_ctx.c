@@ -17,7 +17,8 @@
 
 /* JSON answers; gzip (level 4: ~10x smaller for the device list at ~20 ms per 3 MB) when the
  * client accepts it and the body is worth it. */
-static void send_json_text(api_ctx *ctx, int status, const char *text, size_t len)
+static void send_json_text_h(api_ctx *ctx, int status, const char *extra, const char *text,
+                             size_t len)
 {
 #define JSON_HEADERS                                                                               \
     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"                               \
@@ -31,13 +32,28 @@ static void send_json_text(api_ctx *ctx, int status, const char *text, size_t le
     if (z) {
         ctx->s->m.api_gzip_responses++;
         ctx->s->m.api_gzip_saved_bytes += len - zlen;
-        http_respond(ctx->c, status, "application/json", JSON_HEADERS "Content-Encoding: gzip\r\n",
-                     z, zlen);
+        char h[512];
+        snprintf(h, sizeof h, JSON_HEADERS "Content-Encoding: gzip\r\n%s", extra);
+        http_respond(ctx->c, status, "application/json", h, z, zlen);
         free(z);
         return;
     }
-    http_respond(ctx->c, status, "application/json", JSON_HEADERS, text, len);
+    char h[512];
+    snprintf(h, sizeof h, JSON_HEADERS "%s", extra);
+    http_respond(ctx->c, status, "application/json", h, text, len);
 #undef JSON_HEADERS
+}
+
+static void send_json_text(api_ctx *ctx, int status, const char *text, size_t len)
+{
+    send_json_text_h(ctx, status, "", text, len);
+}
+
+void api_store_unavailable(api_ctx *ctx)
+{
+    static const char body[] = "{\"error\":\"store_unavailable\",\"message\":\"the database "
+                               "cannot be reached; try again shortly\"}";
+    send_json_text_h(ctx, 503, "Retry-After: 5\r\n", body, sizeof body - 1);
 }
 
 void api_json(api_ctx *ctx, int status, cJSON *body)

@@ -25,6 +25,7 @@ typedef struct api_ctx {
     char email[256];
     char session_hash[65];
     bool via_cookie; /* the session came from the cookie (a browser): CSRF rules apply */
+    bool store_down; /* the session could not be looked up: the store failed (not a bad token) */
     struct dev_live *device;
     char params[3][128]; /* {placeholders} of the route pattern, in order */
     int nparams;
@@ -45,6 +46,9 @@ void api_json(api_ctx *ctx, int status, cJSON *body);
 void api_error(api_ctx *ctx, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void api_no_content(api_ctx *ctx);
+/* 503 store_unavailable + Retry-After: the store failed (PostgreSQL restarting...), so the
+ * request could not be answered; the client tries again later. */
+void api_store_unavailable(api_ctx *ctx);
 
 /* Request helpers. */
 /* Parsed body or NULL (the error already sent): 413 over api_max_body_bytes, 400 when nested

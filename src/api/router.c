@@ -170,9 +170,11 @@ static bool resolve_session(api_ctx *ctx)
     store_session ses;
     bool ok = false;
     int64_t last_seen = 0;
-    if (STORE_USERS(ctx->s->st)
-            ->session_get(ctx->s->st, ctx->session_hash, now,
-                          now - ctx->s->cfg.session_idle_s * 1000, &ses) == STORE_OK) {
+    int rc = STORE_USERS(ctx->s->st)
+                 ->session_get(ctx->s->st, ctx->session_hash, now,
+                               now - ctx->s->cfg.session_idle_s * 1000, &ses);
+    ctx->store_down = rc == STORE_ERR;
+    if (rc == STORE_OK) {
         snprintf(ctx->user_id, sizeof ctx->user_id, "%s", ses.id);
         snprintf(ctx->email, sizeof ctx->email, "%s", ses.email);
         ok = auth_role_parse(ses.role, &ctx->role) == 0;
@@ -336,6 +338,10 @@ void api_on_request(void *ud, http_conn *c, const http_request *req)
         break;
     case API_AUTH_SESSION:
         if (!resolve_session(&ctx)) {
+            if (ctx.store_down) {
+                api_store_unavailable(&ctx);
+                return;
+            }
             api_error(&ctx, 401, "unauthorized", "log in first (session expired or missing)");
             return;
         }

@@ -18,6 +18,9 @@ struct pg_conn {
     PGconn *conn;
     char err[512];
     char state[6];
+    bool reconnect; /* pg_set_reconnect */
+    bool in_tx;     /* between pg_begin and pg_commit / pg_rollback */
+    uint64_t resets;
 };
 
 bool pg_is_url(const char *store)
@@ -115,18 +118,54 @@ bool pg_broken(const pg_conn *c)
            strcmp(c->state, "57P01") == 0; /* admin shutdown */
 }
 
+void pg_set_reconnect(pg_conn *c, bool on)
+{
+    c->reconnect = on;
+}
+
+uint64_t pg_resets(const pg_conn *c)
+{
+    return c->resets;
+}
+
+bool pg_in_transaction(const pg_conn *c)
+{
+    if (PQstatus(c->conn) == CONNECTION_BAD) return c->in_tx;
+    return PQtransactionStatus(c->conn) != PQTRANS_IDLE;
+}
+
 int pg_reset(pg_conn *c)
 {
+    c->in_tx = false; /* a new connection has no transaction */
+    c->resets++;
     PQreset(c->conn);
     if (PQstatus(c->conn) != CONNECTION_OK) {
         set_error(c, NULL);
         return -1;
     }
     clear_error(c);
-    return pg_exec(c, "SET TIME ZONE 'UTC'; SET lock_timeout = '30s'");
+    int rc = pg_exec(c, "SET TIME ZONE 'UTC'; SET lock_timeout = '30s'");
+    if (rc == 0) log_info("pg_reconnected", "resets=%" PRIu64, c->resets);
+    return rc;
 }
 
-int pg_exec(pg_conn *c, const char *sql)
+/* With reconnect on and outside a transaction: a statement about to go to a connection known
+ * to be gone gets a new one first (true when the connection is usable). */
+static bool ready(pg_conn *c)
+{
+    if (!c->reconnect || c->in_tx || PQstatus(c->conn) != CONNECTION_BAD) return true;
+    return pg_reset(c) == 0;
+}
+
+/* With reconnect on and outside a transaction: a statement that failed because the server went
+ * away (a restart: the connection was found dead only now) is sent once more on a new
+ * connection. Only then: in a transaction the caller must roll back and start over. */
+static bool retry(pg_conn *c)
+{
+    return c->reconnect && !c->in_tx && pg_broken(c) && pg_reset(c) == 0;
+}
+
+static int exec_once(pg_conn *c, const char *sql)
 {
     PGresult *r = PQexec(c->conn, sql);
     ExecStatusType st = PQresultStatus(r);
@@ -139,6 +178,14 @@ int pg_exec(pg_conn *c, const char *sql)
     return rc;
 }
 
+int pg_exec(pg_conn *c, const char *sql)
+{
+    if (!ready(c)) return -1;
+    int rc = exec_once(c, sql);
+    if (rc != 0 && retry(c)) rc = exec_once(c, sql);
+    return rc;
+}
+
 PGresult *pg_query(pg_conn *c, const char *sql, int n, const char *const *params)
 {
     return pg_query_params(c, sql, n, params, NULL, NULL, false);
@@ -147,19 +194,23 @@ PGresult *pg_query(pg_conn *c, const char *sql, int n, const char *const *params
 PGresult *pg_query_params(pg_conn *c, const char *sql, int n, const char *const *values,
                           const int *lengths, const int *formats, bool binary_result)
 {
-    PGresult *r = PQexecParams(c->conn, sql, n, NULL, values, lengths, formats, binary_result);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    PGresult *r = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (attempt == 0 ? !ready(c) : !retry(c)) break;
+        r = PQexecParams(c->conn, sql, n, NULL, values, lengths, formats, binary_result);
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            clear_error(c);
+            return r;
+        }
         set_error(c, r);
         PQclear(r);
-        /* a constraint violation is an answer (409), not a failure */
-        if (!pg_constraint_error(c))
-            log_error("pg_query_failed", "state=%s err=\"%s\" sql=\"%.80s\"", c->state, c->err,
-                      sql);
-        return NULL;
+        r = NULL;
     }
-    clear_error(c);
-    return r;
+    /* a constraint violation is an answer (409), not a failure */
+    if (!pg_constraint_error(c))
+        log_error("pg_query_failed", "state=%s err=\"%s\" sql=\"%.80s\"", c->state, c->err, sql);
+    return NULL;
 }
 
 int pg_cmd(pg_conn *c, const char *sql, int n, const char *const *params, int64_t *affected)
@@ -184,12 +235,16 @@ int64_t pg_int(pg_conn *c, const char *sql, int n, const char *const *params, in
 
 int pg_begin(pg_conn *c)
 {
-    return pg_exec(c, "BEGIN");
+    int rc = pg_exec(c, "BEGIN");
+    c->in_tx = rc == 0;
+    return rc;
 }
 
 int pg_commit(pg_conn *c)
 {
-    return pg_exec(c, "COMMIT");
+    int rc = exec_once(c, "COMMIT"); /* never again on a new connection: the outcome is lost */
+    c->in_tx = false;
+    return rc;
 }
 
 void pg_rollback(pg_conn *c)
@@ -198,6 +253,7 @@ void pg_rollback(pg_conn *c)
     memcpy(err, c->err, sizeof err); /* keep the error that made us roll back */
     memcpy(state, c->state, sizeof state);
     PQclear(PQexec(c->conn, "ROLLBACK"));
+    c->in_tx = false;
     memcpy(c->err, err, sizeof err);
     memcpy(c->state, state, sizeof state);
 }

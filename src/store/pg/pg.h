@@ -41,6 +41,17 @@ bool pg_constraint_error(const pg_conn *c);
 bool pg_broken(const pg_conn *c);
 /* Reconnects with the same parameters: 0 or -1. */
 int pg_reset(pg_conn *c);
+/* Reconnect by itself (off by default): outside a transaction (pg_begin .. pg_commit /
+ * pg_rollback), a statement for a connection found gone (a restart of PostgreSQL) goes to a
+ * new one, and one that fails because the server went away is sent once more on a new one.
+ * Inside a transaction a lost connection fails the statement; the caller rolls back, and the
+ * next statement after it reconnects. For handles whose statements stand alone (the API's);
+ * the time-series writer reconnects itself (it reloads its state on a new connection). */
+void pg_set_reconnect(pg_conn *c, bool on);
+/* How many times the connection was made again (pg_reset). */
+uint64_t pg_resets(const pg_conn *c);
+/* Between pg_begin and its end (on a lost connection: whether one was open). */
+bool pg_in_transaction(const pg_conn *c);
 
 /* One or more statements without parameters (DDL, SET, BEGIN...). 0 or -1. */
 int pg_exec(pg_conn *c, const char *sql);

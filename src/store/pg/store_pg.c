@@ -36,7 +36,7 @@ static void pq_rollback(store *st)
 
 static bool pq_in_transaction(store *st)
 {
-    return PQtransactionStatus(pg_raw(PG(st))) != PQTRANS_IDLE;
+    return pg_in_transaction(PG(st));
 }
 
 static const store_backend pg_backend = {
@@ -81,6 +81,7 @@ int store_pg_open(const char *url, store **out, char *err, size_t cap)
         free(s);
         return -1;
     }
+    pg_set_reconnect(s->c, true); /* its statements stand alone or in pg_begin/pg_commit */
     if (pg_migrate(s->c) != 0) {
         snprintf(err, cap, "migrations: %s", pg_error(s->c));
         pg_close(s->c);
