@@ -59,6 +59,7 @@ static int http_status(ingest_status st)
         return 507;
     case INGEST_ERR_NOMEM:
     case INGEST_ERR_UNAVAILABLE:
+    case INGEST_ERR_BUS_FULL:
         return 503;
     case INGEST_ERR_SERIES_LIMIT:
         return 422;

@@ -200,13 +200,16 @@ void api_metrics(api_ctx *ctx)
         tb_printf(&t, "iotad_bus_disconnects_total %llu\n", (unsigned long long)bs.disconnects);
         COUNTER("iotad_bus_published_total",
                 "Batches published to partition queues, by outcome (confirmed: acknowledged to "
-                "the device; unconfirmed: nacked or lost in flight; refused: the bus was down).");
+                "the device; unconfirmed: lost in flight; bus_full: refused by the broker, the "
+                "partition queue at its bound; refused: the bus was down).");
         tb_printf(&t, "iotad_bus_published_total{outcome=\"confirmed\"} %llu\n",
                   (unsigned long long)bs.confirmed);
         tb_printf(&t, "iotad_bus_published_total{outcome=\"unconfirmed\"} %llu\n",
                   (unsigned long long)bs.unconfirmed);
         tb_printf(&t, "iotad_bus_published_total{outcome=\"refused\"} %llu\n",
                   (unsigned long long)bs.refused);
+        tb_printf(&t, "iotad_bus_published_total{outcome=\"bus_full\"} %llu\n",
+                  (unsigned long long)bs.full);
         GAUGE("iotad_bus_inflight", "Batches published and not confirmed yet.");
         tb_printf(&t, "iotad_bus_inflight %llu\n", (unsigned long long)bs.inflight);
         COUNTER("iotad_bus_consumed_total",

@@ -215,15 +215,30 @@ int bus_amqp_fd(const bus_amqp *b)
 
 int bus_amqp_declare_quorum(bus_amqp *b, const char *queue, bool single_active)
 {
+    return bus_amqp_declare_bounded(b, queue, single_active, 0);
+}
+
+int bus_amqp_declare_bounded(bus_amqp *b, const char *queue, bool single_active, uint64_t max_bytes)
+{
     if (declare_channel(b) != BUS_OK) return BUS_ERR;
-    amqp_table_entry_t e[2];
+    amqp_table_entry_t e[4];
     e[0].key = amqp_cstring_bytes("x-queue-type");
     e[0].value.kind = AMQP_FIELD_KIND_UTF8;
     e[0].value.value.bytes = amqp_cstring_bytes("quorum");
     e[1].key = amqp_cstring_bytes("x-single-active-consumer");
     e[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
     e[1].value.value.boolean = 1;
-    amqp_table_t args = {single_active ? 2 : 1, e};
+    amqp_table_t args = {single_active ? 2 : 1, e}; /* [type, (sac), (bound, overflow)] */
+    if (max_bytes) {
+        amqp_table_entry_t *x = &e[args.num_entries];
+        x[0].key = amqp_cstring_bytes("x-max-length-bytes");
+        x[0].value.kind = AMQP_FIELD_KIND_I64;
+        x[0].value.value.i64 = max_bytes > INT64_MAX ? INT64_MAX : (int64_t)max_bytes;
+        x[1].key = amqp_cstring_bytes("x-overflow");
+        x[1].value.kind = AMQP_FIELD_KIND_UTF8;
+        x[1].value.value.bytes = amqp_cstring_bytes("reject-publish");
+        args.num_entries += 2;
+    }
     amqp_queue_declare(b->conn, CH_DECLARE, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
     return check_rpc(b, CH_DECLARE, "queue.declare");
 }
@@ -266,20 +281,36 @@ int bus_amqp_queue_depth(bus_amqp *b, const char *queue, uint32_t *messages)
 
 /* ---- publishing ------------------------------------------------------------------------ */
 
-int bus_amqp_publish(bus_amqp *b, const char *exchange, const char *key, const void *body,
-                     size_t len, bool persistent, uint64_t *seq)
+/* Every publish carries its sequence number as message_id, so a returned one is known. */
+static int publish(bus_amqp *b, const char *exchange, const char *key, const void *body, size_t len,
+                   bool persistent, bool mandatory, uint64_t *seq)
 {
     if (b->broken) return BUS_ERR;
     amqp_basic_properties_t p;
     memset(&p, 0, sizeof p);
-    p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+    char id[24];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)(b->last_seq + 1));
+    p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
     p.delivery_mode = persistent ? 2 : 1;
+    p.message_id = amqp_cstring_bytes(id);
     amqp_bytes_t bytes = {len, (void *)body};
     int rc = amqp_basic_publish(b->conn, CH_PUB, amqp_cstring_bytes(exchange),
-                                amqp_cstring_bytes(key), 0, 0, &p, bytes);
+                                amqp_cstring_bytes(key), mandatory, 0, &p, bytes);
     if (rc != AMQP_STATUS_OK) return fail(b, "basic.publish", amqp_error_string2(rc));
     *seq = ++b->last_seq;
     return BUS_OK;
+}
+
+int bus_amqp_publish(bus_amqp *b, const char *exchange, const char *key, const void *body,
+                     size_t len, bool persistent, uint64_t *seq)
+{
+    return publish(b, exchange, key, body, len, persistent, false, seq);
+}
+
+int bus_amqp_publish_mandatory(bus_amqp *b, const char *exchange, const char *key, const void *body,
+                               size_t len, bool persistent, uint64_t *seq)
+{
+    return publish(b, exchange, key, body, len, persistent, true, seq);
 }
 
 uint64_t bus_amqp_last_seq(const bus_amqp *b)
@@ -378,6 +409,25 @@ int bus_amqp_poll(bus_amqp *b, int timeout_ms, bus_ev *ev)
             ev->ack = false;
             ev->tag = n->delivery_tag;
             ev->multiple = n->multiple;
+            return BUS_OK;
+        }
+        case AMQP_BASIC_RETURN_METHOD: {
+            const amqp_basic_return_t *m = f.payload.method.decoded;
+            ev->kind = BUS_EV_RETURNED;
+            copy_bytes(ev->routing_key, sizeof ev->routing_key, m->routing_key);
+            amqp_rpc_reply_t r = amqp_read_message(b->conn, f.channel, &b->msg, 0);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+                char why[200];
+                reply_text(b, r, f.channel, why, sizeof why);
+                return fail(b, "reading a returned message", why);
+            }
+            b->have_msg = true;
+            const amqp_basic_properties_t *p = &b->msg.properties;
+            if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
+                char id[24];
+                copy_bytes(id, sizeof id, p->message_id);
+                ev->tag = strtoull(id, NULL, 10);
+            }
             return BUS_OK;
         }
         case AMQP_BASIC_CANCEL_METHOD: {

@@ -42,6 +42,11 @@ int bus_amqp_fd(const bus_amqp *b);
 /* A durable quorum queue; single_active: one consumer at a time receives, the others wait and
  * take over in order when it goes away (its unacked messages are redelivered to the next). */
 int bus_amqp_declare_quorum(bus_amqp *b, const char *queue, bool single_active);
+/* The same with a bound: max_bytes (> 0) of message bodies ready in the queue
+ * (x-max-length-bytes), beyond which the broker refuses publishes (x-overflow reject-publish:
+ * a nack to the publisher's confirm) instead of dropping old messages. */
+int bus_amqp_declare_bounded(bus_amqp *b, const char *queue, bool single_active,
+                             uint64_t max_bytes);
 /* An exchange (type "topic", "direct", "fanout"), durable or not. */
 int bus_amqp_declare_exchange(bus_amqp *b, const char *exchange, const char *type, bool durable);
 /* A server-named, exclusive, auto-deleted queue (gone with the connection): its name in name. */
@@ -55,6 +60,10 @@ int bus_amqp_queue_depth(bus_amqp *b, const char *queue, uint32_t *messages);
  * *seq gets the sequence number its confirm will carry (1, 2, ...). */
 int bus_amqp_publish(bus_amqp *b, const char *exchange, const char *key, const void *body,
                      size_t len, bool persistent, uint64_t *seq);
+/* The same, mandatory: a message no queue takes (the queue is gone) comes back as a
+ * BUS_EV_RETURNED (its tag = *seq) before its confirm (an ack: the broker is done with it). */
+int bus_amqp_publish_mandatory(bus_amqp *b, const char *exchange, const char *key, const void *body,
+                               size_t len, bool persistent, uint64_t *seq);
 /* Sequence numbers not confirmed yet are those above the last confirmed one: publishes are
  * confirmed in order, but an ack or nack with multiple covers every seq <= its tag. */
 uint64_t bus_amqp_last_seq(const bus_amqp *b);
@@ -71,6 +80,7 @@ typedef enum {
     BUS_EV_DELIVERY,  /* a message for one of our consumers */
     BUS_EV_CONFIRM,   /* the broker took (ack) or refused (nack) publishes */
     BUS_EV_CANCELLED, /* the broker cancelled a consumer (its queue was deleted, ...) */
+    BUS_EV_RETURNED,  /* a mandatory publish no queue took (tag: its seq, 0 if unknown) */
 } bus_ev_kind;
 
 typedef struct {

@@ -25,7 +25,7 @@ typedef struct pub {
     struct pub *next;
     void *ctx;
     uint32_t partition;
-    bool confirmed;
+    bus_outcome outcome;
     uint8_t *body; /* the encoded batch, until its message is published */
     size_t len;
 } pub;
@@ -34,6 +34,7 @@ typedef struct pub {
 typedef struct msg {
     pub *pubs;
     size_t n;
+    bool returned; /* no queue took it (mandatory): its ack is not a confirm */
 } msg;
 
 typedef struct settle {
@@ -87,16 +88,18 @@ static void queue_name(const bus_pipe *p, char *out, size_t cap, uint32_t k)
 /* ---- thread -> loop ---------------------------------------------------------------------- */
 
 /* An outcome for the loop (mu held). */
-static void finish_locked(bus_pipe *p, pub *x, bool confirmed)
+static void finish_locked(bus_pipe *p, pub *x, bus_outcome outcome)
 {
     free(x->body);
     x->body = NULL;
-    x->confirmed = confirmed;
+    x->outcome = outcome;
     x->next = NULL;
     *p->done_tail = x;
     p->done_tail = &x->next;
-    if (confirmed)
+    if (outcome == BUS_CONFIRMED)
         p->st.confirmed++;
+    else if (outcome == BUS_FULL)
+        p->st.full++;
     else
         p->st.unconfirmed++;
 }
@@ -114,7 +117,7 @@ static void run_done(bus_pipe *p)
     uv_mutex_unlock(&p->mu);
     while (done) {
         pub *n = done->next;
-        p->opt.on_confirm(p->opt.arg, done->ctx, done->confirmed);
+        p->opt.on_confirm(p->opt.arg, done->ctx, done->outcome);
         free(done);
         done = n;
     }
@@ -155,12 +158,12 @@ static int win_push(bus_pipe *p, msg *x)
 }
 
 /* A message's outcome is each of its batches' (mu held); frees it. */
-static void finish_msg_locked(bus_pipe *p, msg *m, bool confirmed)
+static void finish_msg_locked(bus_pipe *p, msg *m, bus_outcome outcome)
 {
     pub *x = m->pubs;
     while (x) {
         pub *n = x->next;
-        finish_locked(p, x, confirmed);
+        finish_locked(p, x, outcome);
         x = n;
     }
     p->st.inflight -= m->n;
@@ -174,7 +177,11 @@ static void win_confirm_locked(bus_pipe *p, uint64_t seq, bool multiple, bool ac
     uint64_t from = multiple ? p->win_base : seq;
     for (uint64_t s = from; s <= seq && s - p->win_base < p->win_len; s++) {
         size_t i = (p->win_start + (size_t)(s - p->win_base)) % p->win_cap;
-        if (p->win[i]) finish_msg_locked(p, p->win[i], ack);
+        if (p->win[i])
+            finish_msg_locked(p, p->win[i],
+                              !ack                  ? BUS_FULL
+                              : p->win[i]->returned ? BUS_LOST
+                                                    : BUS_CONFIRMED);
         p->win[i] = NULL;
     }
     while (p->win_len && !p->win[p->win_start]) { /* slide past what is settled */
@@ -184,12 +191,20 @@ static void win_confirm_locked(bus_pipe *p, uint64_t seq, bool multiple, bool ac
     }
 }
 
+/* The message of seq came back (mu held): no queue took it. */
+static void win_mark_returned_locked(bus_pipe *p, uint64_t seq)
+{
+    if (seq < p->win_base || seq - p->win_base >= p->win_len) return;
+    msg *m = p->win[(p->win_start + (size_t)(seq - p->win_base)) % p->win_cap];
+    if (m) m->returned = true;
+}
+
 /* Every publish in flight is unconfirmed (mu held): the connection is gone. */
 static void win_fail_locked(bus_pipe *p)
 {
     for (size_t i = 0; i < p->win_len; i++) {
         msg **x = &p->win[(p->win_start + i) % p->win_cap];
-        if (*x) finish_msg_locked(p, *x, false);
+        if (*x) finish_msg_locked(p, *x, BUS_LOST);
         *x = NULL;
     }
     p->win_len = p->win_start = 0;
@@ -203,6 +218,24 @@ static void set_err(bus_pipe *p, const char *what, const char *why)
     uv_mutex_lock(&p->mu);
     snprintf(p->err, sizeof p->err, "%s: %.200s", what, why);
     uv_mutex_unlock(&p->mu);
+}
+
+/* Declares a partition queue with the configured bound. A queue that exists with another bound
+ * (or none) keeps it: the broker refuses to redeclare it otherwise, and taking it over must not
+ * need every node stopped. 0, or -1 with the connection's error. */
+static int declare_partition(bus_pipe *p, const char *q)
+{
+    if (bus_amqp_declare_bounded(p->conn, q, true, p->opt.queue_max_bytes) == BUS_OK) return 0;
+    char why[256];
+    snprintf(why, sizeof why, "%s", bus_amqp_error(p->conn));
+    uint32_t depth;
+    if (!strstr(why, "PRECONDITION_FAILED") || bus_amqp_queue_depth(p->conn, q, &depth) != BUS_OK)
+        return -1;
+    log_warn("bus_queue_bound_kept",
+             "queue=%s wanted_bytes=%llu reason=\"%s\" action=\"the queue keeps the arguments it "
+             "was declared with (delete it, or set a policy, to change them)\"",
+             q, (unsigned long long)p->opt.queue_max_bytes, why);
+    return 0;
 }
 
 static int connect_bus(bus_pipe *p)
@@ -220,7 +253,7 @@ static int connect_bus(bus_pipe *p)
     for (uint32_t k = 0; k < p->opt.partitions; k++) {
         char q[96], tag[64];
         queue_name(p, q, sizeof q, k);
-        if (bus_amqp_declare_quorum(p->conn, q, true) != BUS_OK) goto bad;
+        if (declare_partition(p, q) != 0) goto bad;
         what = "consume";
         if (p->opt.consume &&
             bus_amqp_consume(p->conn, q, p->opt.prefetch, tag, sizeof tag) != BUS_OK)
@@ -275,7 +308,7 @@ static void fail_queued(bus_pipe *p)
     bool any = x != NULL;
     while (x) {
         pub *n = x->next;
-        finish_locked(p, x, false);
+        finish_locked(p, x, BUS_LOST);
         x = n;
     }
     settle *s = p->settles; /* for a connection that is gone */
@@ -340,9 +373,9 @@ static int publish_partition(bus_pipe *p, uint32_t k, pub *list, int rc)
         uint8_t *body = NULL;
         size_t len = 0;
         uint64_t seq;
-        if (m) *m = (msg){first, n};
+        if (m) *m = (msg){first, n, false};
         if (m && bus_msg_encode(p->parts, p->part_lens, n, &body, &len) == 0 &&
-            bus_amqp_publish(p->conn, "", q, body, len, true, &seq) == BUS_OK &&
+            bus_amqp_publish_mandatory(p->conn, "", q, body, len, true, &seq) == BUS_OK &&
             win_push(p, m) == 0) {
             for (pub *x = first; x; x = x->next) {
                 free(x->body);
@@ -360,11 +393,11 @@ static int publish_partition(bus_pipe *p, uint32_t k, pub *list, int rc)
             uv_mutex_lock(&p->mu);
             if (m) {
                 p->st.inflight += n; /* finish_msg_locked takes them off again */
-                finish_msg_locked(p, m, false);
+                finish_msg_locked(p, m, BUS_LOST);
             } else {
                 while (first) {
                     pub *x = first->next;
-                    finish_locked(p, first, false);
+                    finish_locked(p, first, BUS_LOST);
                     first = x;
                 }
             }
@@ -432,7 +465,17 @@ static int pump(bus_pipe *p)
             uv_mutex_unlock(&p->mu);
         } else if (ev.kind == BUS_EV_DELIVERY) {
             handle_delivery(p, &ev);
-        } else { /* a consumer cancelled by the broker (its queue deleted): start over */
+        } else if (ev.kind == BUS_EV_RETURNED) { /* its ack follows: not a confirm */
+            log_error("bus_message_returned",
+                      "queue=%s action=\"refused to the devices (the partition queue is gone), "
+                      "reconnecting\"",
+                      ev.routing_key);
+            uv_mutex_lock(&p->mu);
+            win_mark_returned_locked(p, ev.tag);
+            uv_mutex_unlock(&p->mu);
+            set_err(p, "message returned by the broker (no such queue)", ev.routing_key);
+            rc = -1; /* reconnect: the partition queues are declared again */
+        } else {     /* a consumer cancelled by the broker (its queue deleted): start over */
             set_err(p, "consumer cancelled by the broker", ev.consumer);
             rc = -1;
         }

@@ -21,6 +21,14 @@
 
 typedef struct bus_pipe bus_pipe;
 
+/* What became of a published batch. */
+typedef enum {
+    BUS_CONFIRMED, /* the broker has it durably: acknowledge the device */
+    BUS_FULL,      /* the broker refused it (nack): its partition queue is at its bound */
+    BUS_LOST,      /* the connection was lost before the confirm, or no queue took it: it may
+                    * or may not be in the queue */
+} bus_outcome;
+
 /* A message from a partition queue (the batches of one partition that one node published in one
  * round), handed to the loop; the receiver owns it (bus_delivery_free) and settles it, all its
  * batches at once, with bus_pipe_settle(gen, tag, msg.n). */
@@ -33,16 +41,17 @@ typedef struct bus_delivery {
 } bus_delivery;
 
 typedef struct {
-    const char *url;     /* amqp://user:password@host:port/vhost */
-    const char *name;    /* connection name shown by rabbitmqctl (optional) */
-    const char *prefix;  /* partition queues <prefix><k> (NULL: "iotad.p") */
-    uint32_t partitions; /* P, >= 1: every node of a cluster must use the same */
-    uint16_t prefetch;   /* unsettled deliveries per partition consumer (0: 64) */
-    bool consume;        /* also consume the partitions (false: publish only) */
-    /* loop thread: a publish's outcome (confirmed: the broker has it durably; otherwise nacked
-     * by the broker or the connection was lost before the confirm: the batch may or may not be
-     * in the queue, and must not be acknowledged) */
-    void (*on_confirm)(void *arg, void *ctx, bool confirmed);
+    const char *url;          /* amqp://user:password@host:port/vhost */
+    const char *name;         /* connection name shown by rabbitmqctl (optional) */
+    const char *prefix;       /* partition queues <prefix><k> (NULL: "iotad.p") */
+    uint32_t partitions;      /* P, >= 1: every node of a cluster must use the same */
+    uint16_t prefetch;        /* unsettled deliveries per partition consumer (0: 64) */
+    uint64_t queue_max_bytes; /* bound of each partition queue (0: none); every node of a
+                               * cluster should use the same: an existing queue keeps the
+                               * bound it was declared with */
+    bool consume;             /* also consume the partitions (false: publish only) */
+    /* loop thread: a publish's outcome (anything but BUS_CONFIRMED must not be acknowledged) */
+    void (*on_confirm)(void *arg, void *ctx, bus_outcome outcome);
     void (*on_delivery)(void *arg, bus_delivery *d); /* loop thread; takes d */
     void *arg;
 } bus_pipe_options;
@@ -51,7 +60,8 @@ typedef struct {
 typedef struct {
     bool up;
     uint64_t connects, disconnects;
-    uint64_t published, confirmed, unconfirmed; /* unconfirmed: nacked or lost in flight */
+    uint64_t published, confirmed, unconfirmed; /* unconfirmed: lost in flight or returned */
+    uint64_t full;                              /* nacked: the partition queue at its bound */
     uint64_t refused;                           /* publishes refused while down */
     uint64_t delivered, acked, requeued, malformed;
     uint64_t inflight; /* published, not confirmed yet */

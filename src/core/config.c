@@ -170,6 +170,9 @@ static const option options[] = {
       "cluster: partition queues iotad.p0.. (every node of a cluster must use the same)"),
     I(cluster_prefetch, "256", 1, 65535,
       "cluster: batches a node takes from one partition before it has stored and acked them"),
+    I(cluster_queue_max_mb, "16", 1, 65536,
+      "cluster: bound of each partition queue on the broker (MiB); while one is full, ingest "
+      "for its devices is refused (bus_full) until the consumers catch up"),
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 

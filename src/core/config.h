@@ -83,6 +83,7 @@ typedef struct {
     char cluster[CONFIG_STR_MAX]; /* "" = one node; amqp://... = the cluster bus (secret) */
     int64_t cluster_partitions;
     int64_t cluster_prefetch;
+    int64_t cluster_queue_max_mb;
     unsigned char source[96]; /* config_source of each option, by table index */
 } config;
 

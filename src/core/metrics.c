@@ -9,10 +9,10 @@ const char *transport_name(transport t)
 
 const char *reject_reason_name(reject_reason r)
 {
-    static const char *const names[] = {"auth",         "acl",         "syntax",     "type",
-                                        "nonfinite",    "timestamp",   "metric",     "too_large",
-                                        "empty",        "unavailable", "too_deep",   "series_limit",
-                                        "rate_limited", "protocol",    "unsupported"};
+    static const char *const names[] = {
+        "auth",         "acl",       "syntax",      "type",        "nonfinite", "timestamp",
+        "metric",       "too_large", "empty",       "unavailable", "too_deep",  "series_limit",
+        "rate_limited", "protocol",  "unsupported", "bus_full"};
     return r < REJECT_COUNT ? names[r] : "unknown";
 }
 

@@ -25,6 +25,7 @@ typedef enum {
     REJECT_PROTOCOL,     /* breaks its protocol (malformed MQTT packet, HTTP framing, WebSocket
                           * frame): the connection is closed */
     REJECT_UNSUPPORTED,  /* a well-formed MQTT CONNECT asking for what the server does not offer */
+    REJECT_BUS_FULL,     /* cluster mode: the partition queue at its bound (cluster_queue_max_mb) */
     REJECT_COUNT
 } reject_reason;
 

@@ -47,13 +47,19 @@ typedef struct {
     int64_t max_seq; /* the latest commit among its jobs */
 } consumed;
 
-static void on_confirm(void *arg, void *ctx, bool confirmed)
+static void on_confirm(void *arg, void *ctx, bus_outcome outcome)
 {
     (void)arg;
     pending *p = ctx;
+    bool confirmed = outcome == BUS_CONFIRMED;
     ingest_stored done = {.stored = confirmed ? p->n : 0};
     ingest_error err;
-    if (!confirmed) {
+    if (outcome == BUS_FULL) {
+        ingest_fail(&err, INGEST_ERR_BUS_FULL, 0,
+                    "the cluster bus is full (the device's partition queue is at its bound): "
+                    "nothing is acknowledged; retry later");
+        p->s->m.rejected[p->t][REJECT_BUS_FULL]++;
+    } else if (!confirmed) {
         ingest_fail(&err, INGEST_ERR_UNAVAILABLE, 0,
                     "the cluster bus (RabbitMQ) did not confirm the points: nothing is "
                     "acknowledged; retry later");
@@ -167,6 +173,7 @@ int ingest_cluster_start(server *s, uv_loop_t *loop)
                           .name = name,
                           .partitions = (uint32_t)cfg->cluster_partitions,
                           .prefetch = (uint16_t)cfg->cluster_prefetch,
+                          .queue_max_bytes = (uint64_t)cfg->cluster_queue_max_mb << 20,
                           .consume = true,
                           .on_confirm = on_confirm,
                           .on_delivery = on_delivery,
@@ -176,8 +183,10 @@ int ingest_cluster_start(server *s, uv_loop_t *loop)
         return -1;
     }
     s->cluster = c;
-    log_info("cluster_bus", "partitions=%lld prefetch=%lld ack=\"after the broker's confirm\"",
-             (long long)cfg->cluster_partitions, (long long)cfg->cluster_prefetch);
+    log_info("cluster_bus",
+             "partitions=%lld prefetch=%lld queue_max_mb=%lld ack=\"after the broker's confirm\"",
+             (long long)cfg->cluster_partitions, (long long)cfg->cluster_prefetch,
+             (long long)cfg->cluster_queue_max_mb);
     return 0;
 }
 

@@ -44,6 +44,8 @@ reject_reason ingest_reject_reason(ingest_status st)
         return REJECT_RATE_LIMITED;
     case INGEST_ERR_UNAUTHORIZED:
         return REJECT_AUTH;
+    case INGEST_ERR_BUS_FULL:
+        return REJECT_BUS_FULL;
     default:
         return REJECT_UNAVAILABLE;
     }
@@ -58,9 +60,11 @@ void ingest_stored_json(const ingest_stored *done, cJSON *o)
 
 int ingest_retry_after_s(ingest_status st)
 {
-    return st == INGEST_ERR_UNAVAILABLE || st == INGEST_ERR_STORAGE_FULL ? 5
-           : st == INGEST_ERR_RATE_LIMITED                               ? 1
-                                                                         : 0;
+    return st == INGEST_ERR_UNAVAILABLE || st == INGEST_ERR_STORAGE_FULL ||
+                   st == INGEST_ERR_BUS_FULL
+               ? 5
+           : st == INGEST_ERR_RATE_LIMITED ? 1
+                                           : 0;
 }
 
 static ingest_status store_status(int writer_status)

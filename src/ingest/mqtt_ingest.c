@@ -97,6 +97,7 @@ static uint8_t refusal_reason(ingest_status st)
     switch (st) {
     case INGEST_ERR_NOMEM:
     case INGEST_ERR_SERIES_LIMIT:
+    case INGEST_ERR_BUS_FULL:
         return MQTT_RC_QUOTA_EXCEEDED;
     case INGEST_ERR_RATE_LIMITED:
         return MQTT_RC_MESSAGE_RATE_TOO_HIGH;

@@ -96,6 +96,8 @@ const char *ingest_status_name(ingest_status s)
         return "rate_limited";
     case INGEST_ERR_UNAUTHORIZED:
         return "unauthorized";
+    case INGEST_ERR_BUS_FULL:
+        return "bus_full";
     }
     return "unknown";
 }

@@ -30,6 +30,8 @@ typedef enum {
     INGEST_ERR_SERIES_LIMIT, /* would take the device over max_series_per_device */
     INGEST_ERR_RATE_LIMITED, /* the device sends faster than its configured rate */
     INGEST_ERR_UNAUTHORIZED, /* the device was deleted after it authenticated */
+    INGEST_ERR_BUS_FULL, /* cluster mode: the partition queue is at its bound (the broker refused
+                          * it); nothing stored, retry once the consumers catch up */
 } ingest_status;
 
 typedef struct {

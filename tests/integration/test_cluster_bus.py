@@ -4,7 +4,8 @@ the partition queues and end up stored and detected exactly once; a consumer kil
 acked gets its messages redelivered and raises no second anomaly; RabbitMQ stopped under load:
 ingest refused cleanly (MQTT 5 reason code, 3.1.1 connection closed, HTTP 503 + Retry-After,
 /readyz not ready, counted in /metrics), then resumed by itself, every acknowledged point
-stored."""
+stored; a partition queue at its bound (cluster_queue_max_mb) refuses ingest as bus_full until
+it drains."""
 import json
 import os
 import re
@@ -50,9 +51,13 @@ def queues(mq, vhost):
             for q in json.loads(out)}
 
 
-def drained(mq, vhost):
+def drained_n(mq, vhost, partitions):
     q = queues(mq, vhost)
-    return len(q) == PARTITIONS and all(r == 0 and u == 0 for r, u in q.values())
+    return len(q) == partitions and all(r == 0 and u == 0 for r, u in q.values())
+
+
+def drained(mq, vhost):
+    return drained_n(mq, vhost, PARTITIONS)
 
 
 def cluster_node(url, **kw):
@@ -339,4 +344,67 @@ def test_rabbitmq_stopped_under_load_refuses_cleanly_then_resumes_losing_nothing
     finally:
         if load:
             load.finish()
+        node.close()
+
+
+def test_a_full_partition_queue_refuses_ingest_cleanly_then_resumes(rabbit):
+    """cluster_queue_max_mb bounds each partition queue (x-overflow reject-publish): with the
+    consumer stalled (it holds one message, never acks) the queue fills, the broker nacks, and
+    ingest is refused as bus_full (HTTP 503 + Retry-After, MQTT 5 PUBACK 0x97, MQTT 3.1.1
+    connection closed without a PUBACK), counted; a consumer that acks again drains it and
+    every acknowledged point is stored."""
+    url, vhost = fresh_vhost(rabbit)
+    args = ["--cluster", url, "--cluster-partitions", "1", "--cluster-prefetch", "1",
+            "--cluster-queue-max-mb", "1"]
+    node = Iotad(args=args, env={"IOTAD_TEST_BUS_HOLD_ACKS": "1"})
+    try:
+        admin = node.admin()
+        dh, kh = admin.device_with_key("bulk")
+        d5, k5 = admin.device_with_key("v5")
+        d3, k3 = admin.device_with_key("v3")
+        wait_for(lambda: admin.get("/readyz").status_code == 200, timeout=30)
+        n, base, accepted, refused = 10_000, int(time.time() * 1000) - 3_600_000, 0, None
+        for i in range(30):  # 10k points of raw doubles: ~120 KB a message, 1 MiB holds ~9
+            body = [{"ts": base + i * n + j, "metrics": {"v": j / 7.0 + 0.1}} for j in range(n)]
+            r = ingest(node, kh, body)
+            if r.status_code != 202:
+                refused = r
+                break
+            accepted += 1
+        assert refused is not None, "the bounded queue never filled"
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"] == "bus_full"
+        assert refused.headers.get("Retry-After") == "5"
+        assert accepted >= 2
+        c5 = RawMqtt(node.mqtt_port, version=5)
+        assert c5.connect(client_id="full-v5", username=d5, password=k5) == 0
+        c5.publish(f"devices/{d5}/telemetry", json.dumps({"metrics": {"v": 1}}), packet_id=7)
+        assert c5.puback() == (7, 0x97)
+        c5.close()
+        c3 = RawMqtt(node.mqtt_port, version=4)
+        assert c3.connect(client_id="full-v3", username=d3, password=k3) == 0
+        c3.publish(f"devices/{d3}/telemetry", json.dumps({"metrics": {"v": 1}}), packet_id=8)
+        assert c3.puback() is None  # closed, no PUBACK
+        c3.close()
+        assert metric(node, "iotad_ingest_rejected_total",
+                      '{transport="http",reason="bus_full"}') >= 1
+        assert metric(node, "iotad_ingest_rejected_total",
+                      '{transport="mqtt",reason="bus_full"}') >= 2
+        assert metric(node, "iotad_bus_published_total", '{outcome="bus_full"}') >= 3
+        assert metric(node, "iotad_bus_published_total", '{outcome="unconfirmed"}') == 0
+        # the consumer comes back acking: the queue drains, ingest resumes
+        node.stop(signal.SIGKILL)
+        node.extra_env.pop("IOTAD_TEST_BUS_HOLD_ACKS")
+        node.start()
+        admin = node.admin()
+        wait_for(lambda: drained_n(rabbit, vhost, 1), timeout=120, interval=0.5)
+        r = ingest(node, kh, {"ts": base + accepted * n, "metrics": {"v": 1}})
+        assert r.status_code == 202, r.text
+        mid = str(base + accepted * n // 2)  # two reads: a read returns 100,000 at most
+
+        def stored():
+            return (len(admin.points(dh, "v", to=mid, limit=100000)) +
+                    len(admin.points(dh, "v", **{"from": mid}, limit=100000)))
+        wait_for(lambda: stored() == accepted * n + 1, timeout=60, interval=0.5)
+    finally:
         node.close()

@@ -290,6 +290,57 @@ static void test_connect_errors_are_clear(void **state)
     assert_non_null(strstr(err, "connect to 127.0.0.1:1"));
 }
 
+/* A bounded queue refuses publishes once full (a nack, nothing dropped); a mandatory publish
+ * no queue takes comes back with its sequence number before its ack; a redeclaration with
+ * another bound is refused (the connection stays usable). */
+static void test_bounded_queue_nacks_and_unroutable_comes_back(void **state)
+{
+    (void)state;
+    bus_amqp *b = connect_ok("test-bound");
+    char q[64];
+    unique(q, sizeof q, "bound");
+    assert_int_equal(bus_amqp_declare_bounded(b, q, true, 1000), BUS_OK);
+    assert_int_equal(bus_amqp_declare_bounded(b, q, true, 1000), BUS_OK); /* idempotent */
+    char body[400];
+    memset(body, 'x', sizeof body);
+    int acks = 0, nacks = 0;
+    for (int i = 0; i < 10; i++) { /* one at a time: each confirm before the next publish */
+        uint64_t seq;
+        assert_int_equal(bus_amqp_publish_mandatory(b, "", q, body, sizeof body, true, &seq),
+                         BUS_OK);
+        bus_ev ev;
+        assert_int_equal(next_of(b, BUS_EV_CONFIRM, &ev), BUS_OK);
+        assert_int_equal(ev.tag, seq);
+        if (ev.ack)
+            acks++;
+        else
+            nacks++;
+    }
+    /* 1000 bytes hold two or three 400-byte messages; the rest are refused */
+    assert_true(acks >= 2 && acks <= 3);
+    assert_int_equal(nacks, 10 - acks);
+    uint32_t depth = 0;
+    assert_int_equal(bus_amqp_queue_depth(b, q, &depth), BUS_OK);
+    assert_int_equal(depth, (uint32_t)acks);
+    /* another bound: refused, the connection goes on */
+    assert_int_equal(bus_amqp_declare_bounded(b, q, true, 2000), BUS_ERR);
+    assert_non_null(strstr(bus_amqp_error(b), "PRECONDITION_FAILED"));
+    assert_int_equal(bus_amqp_queue_depth(b, q, &depth), BUS_OK);
+    /* unroutable and mandatory: returned (with its seq), then acked */
+    char gone[64];
+    unique(gone, sizeof gone, "nosuchqueue");
+    uint64_t seq;
+    assert_int_equal(bus_amqp_publish_mandatory(b, "", gone, "x", 1, true, &seq), BUS_OK);
+    bus_ev ev;
+    assert_int_equal(next_of(b, BUS_EV_RETURNED, &ev), BUS_OK);
+    assert_int_equal(ev.tag, seq);
+    assert_string_equal(ev.routing_key, gone);
+    assert_int_equal(next_of(b, BUS_EV_CONFIRM, &ev), BUS_OK);
+    assert_int_equal(ev.tag, seq);
+    assert_true(ev.ack);
+    bus_amqp_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_topic_exchange_routes_by_pattern),
         cmocka_unit_test(test_refused_declaration_keeps_the_connection),
         cmocka_unit_test(test_connect_errors_are_clear),
+        cmocka_unit_test(test_bounded_queue_nacks_and_unroutable_comes_back),
     };
     return cmocka_run_group_tests(tests, load_url, NULL);
 }

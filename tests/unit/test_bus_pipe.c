@@ -43,8 +43,9 @@ typedef struct {
     int nbatches; /* in the deliveries */
 } sink;
 
-static void on_confirm(void *arg, void *ctx, bool ok)
+static void on_confirm(void *arg, void *ctx, bus_outcome outcome)
 {
+    bool ok = outcome == BUS_CONFIRMED;
     sink *k = arg;
     int i = (int)(intptr_t)ctx;
     assert_true(i >= 0 && i < 64);
@@ -276,6 +277,65 @@ static void test_unsettled_deliveries_come_back_to_the_next_consumer(void **stat
     assert_int_equal(depth(prefix), 0);
 }
 
+static int full_seen;
+static void on_confirm_full(void *arg, void *ctx, bus_outcome outcome)
+{
+    (void)ctx;
+    sink *k = arg;
+    if (outcome == BUS_CONFIRMED)
+        k->confirmed++;
+    else
+        k->unconfirmed++;
+    full_seen += outcome == BUS_FULL;
+}
+
+/* Partition queues at their bound: the broker refuses the batch, reported as BUS_FULL (not
+ * lost), counted; nothing already in the queue is dropped. */
+static void test_a_full_partition_queue_refuses_batches(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char prefix[96];
+    unique_prefix(prefix, sizeof prefix, "full");
+    sink k = {0};
+    full_seen = 0;
+    bus_pipe_options o = {.url = url,
+                          .prefix = prefix,
+                          .partitions = 1,
+                          .queue_max_bytes = 100,
+                          .consume = false,
+                          .on_confirm = on_confirm_full,
+                          .arg = &k};
+    bus_pipe *p = NULL;
+    assert_int_equal(bus_pipe_start(&loop, &o, &p), 0);
+    assert_true(run_until(&loop, is_up, p));
+    for (int i = 0; i < 8; i++) { /* one at a time: ~40-byte messages, 100 bytes hold 2-3 */
+        publish_one(p, i);
+        want_n = i + 1;
+        assert_true(run_until(&loop, have_confirms, &k));
+    }
+    assert_true(full_seen >= 1);
+    assert_int_equal(k.unconfirmed, full_seen);
+    assert_true(k.confirmed >= 1);
+    bus_pipe_stats st;
+    bus_pipe_get_stats(p, &st);
+    assert_int_equal(st.full, (uint64_t)full_seen);
+    assert_int_equal(st.unconfirmed, 0);
+    assert_int_equal(st.confirmed, (uint64_t)k.confirmed);
+    bus_pipe_stop(p);
+    drain_loop(&loop);
+    bus_amqp *b = NULL;
+    char err[256];
+    if (bus_amqp_connect(url, NULL, &b, err, sizeof err) != BUS_OK) fail_msg("%s", err);
+    char q[128];
+    snprintf(q, sizeof q, "%s0", prefix);
+    uint32_t n = 0;
+    assert_int_equal(bus_amqp_queue_depth(b, q, &n), BUS_OK);
+    assert_int_equal(n, (uint32_t)k.confirmed);
+    bus_amqp_close(b);
+}
+
 static void test_an_unreachable_broker_refuses_publishes_and_says_why(void **state)
 {
     (void)state;
@@ -317,6 +377,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batches_are_confirmed_once_and_delivered_decoded),
         cmocka_unit_test(test_unsettled_deliveries_come_back_to_the_next_consumer),
+        cmocka_unit_test(test_a_full_partition_queue_refuses_batches),
         cmocka_unit_test(test_an_unreachable_broker_refuses_publishes_and_says_why),
     };
     return cmocka_run_group_tests(tests, load_url, NULL);
