@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define SNAP_MAGIC 0x31535444u /* "DTS1" little-endian */
-#define SNAP_VERSION 7
+#define SNAP_VERSION 8
 #define SNAP_ORDER 0x0102
 
 typedef struct {
@@ -34,6 +34,7 @@ static const param_def param_table[] = {
     PD(conf_warm, 1, 150),     PD(gap_k, 0, 12),          PD(mv_ew_margin, 0, 1.5),
     PD(mv_cal_learn, 0, 0.0015), PD(lik_short2, 1, 6),     PD(lik_short2_w, 0, 8),
     PD(lik_peak_h, 1, 1000),    PD(lik_peak_tol, 0, 0.25),
+    PD(learn_h, 0, 20),         PD(routine_tol, 0, 0.1),    PD(routine_decay, 0, 2),
 };
 /* clang-format on */
 #undef PD

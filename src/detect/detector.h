@@ -41,6 +41,11 @@ typedef struct det_params {
     /* default alert decision on the [0,1] score */
     double alert_info, alert_warning, alert_critical;
     uint32_t alert_holdoff; /* points after an alert during which no new alert is raised */
+    double learn_h;         /* the learning day: in a series' first learn_h hours of data time only
+                               Warning and above alert (0 = off) */
+    double routine_tol;     /* a score no more than this above the series' routine at this time
+                               of day (series.h) is only Info (< 0 = off) */
+    double routine_decay;   /* 15ths of the score scale the routine forgets per day */
     /* multivariate device detector (mvar.h): learning rates for normal / alarmed rows, score
      * smoothing, alarm on/off levels (calibration sd), ridge, EWMA lambda, drift track rate,
      * the per-metric charts' extra margin over k_on/k_off and their calibration's learning rate */

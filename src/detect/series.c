@@ -33,6 +33,58 @@ void det_series_reset(det_series *s, const det_params *p)
     s->last_ts = 0;
     s->dt_med = 0;
     s->late = 0;
+    s->first_ts = 0;
+    s->r_day = 0;
+    memset(s->routine, 0, sizeof s->routine);
+}
+
+#define MS_HOUR 3600000LL
+#define MS_DAY (24 * MS_HOUR)
+#define ROUTINE_SLACK_MS (20 * 60000LL) /* an hour's neighbour counts within 20 min of it */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int hour_of(int64_t ts_ms)
+{
+    int64_t r = ts_ms - floor_div(ts_ms, MS_DAY) * MS_DAY;
+    return (int)(r / MS_HOUR) % DET_ROUTINE_BINS;
+}
+
+static unsigned fifteenths(double score)
+{
+    double v = score * 15.0 + 0.5;
+    return v <= 0 ? 0u : (v >= 15 ? 15u : (unsigned)v);
+}
+
+/* A new UTC day: today's half-bytes join the earlier days' (each decayed by routine_decay a day
+ * for the days that passed) and today starts empty. */
+static void routine_day(det_series *s, const det_params *p, int64_t ts_ms)
+{
+    uint16_t day = (uint16_t)floor_div(ts_ms, MS_DAY);
+    if (day == s->r_day) return;
+    double k = (double)(uint16_t)(day - s->r_day), dec = p->routine_decay;
+    for (int b = 0; b < DET_ROUTINE_BINS; b++) {
+        double old = (s->routine[b] >> 4) - k * dec, now = (s->routine[b] & 15) - (k - 1) * dec;
+        double v = old > now ? old : now;
+        s->routine[b] = (uint8_t)((v <= 0 ? 0u : (unsigned)v) << 4);
+    }
+    s->r_day = day;
+}
+
+/* Whether the series' routine (earlier days, at this hour or within ROUTINE_SLACK_MS of it)
+ * already held a score this high: a surprise at the time of day it happens every day. */
+static int routine_explains(const det_series *s, const det_params *p, int64_t ts_ms, double score)
+{
+    if (p->routine_tol < 0) return 0;
+    for (int d = -1; d <= 1; d++) {
+        unsigned v = s->routine[hour_of(ts_ms + d * ROUTINE_SLACK_MS)] >> 4;
+        if (v > 0 && v / 15.0 >= score - p->routine_tol) return 1;
+    }
+    return 0;
 }
 
 static det_level band(const det_params *p, double score)
@@ -92,6 +144,11 @@ void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double
             double gap = det_interval_step(&s->dt_med, dt, p->gap_k);
             if (gap > 0 && s->shape.kind != DET_SHAPE_DISCRETE) det_ensemble_gap(&s->ens, gap);
         }
+        if (s->n == 0) {
+            s->first_ts = ts_ms;
+            s->r_day = (uint16_t)floor_div(ts_ms, MS_DAY);
+        }
+        routine_day(s, p, ts_ms);
         s->n++;
         s->last_ts = ts_ms;
         s->fp_bias *= FP_DECAY;
@@ -136,14 +193,29 @@ void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double
             break;
     }
 
-    out->novelty = s->in_episode ? 0.0 : out->score;
     double adj = out->score - s->fp_bias;
     int hot = adj >= p->alert_info;
+    /* the learning day: a series' first learn_h hours raise only Warning and above (what a
+       first day without a daily pattern learned yet makes of a normal day is Info noise); and a
+       surprise its routine explains (as high at this time on earlier days) is only Info */
+    if (hot && adj < p->alert_warning && p->learn_h > 0 &&
+        (double)ts_ms - (double)s->first_ts < p->learn_h * (double)MS_HOUR)
+        hot = 0;
+    int routine = hot && routine_explains(s, p, ts_ms, adj);
+    if (!late) {
+        unsigned v = fifteenths(out->score), b = (unsigned)hour_of(ts_ms);
+        if (v > (s->routine[b] & 15u)) s->routine[b] = (uint8_t)((s->routine[b] & 0xF0u) | v);
+    }
+    out->novelty = s->in_episode || (adj >= p->alert_info && !hot) ? 0.0 : out->score;
     if (hot) {
         if (!s->in_episode || s->since_hot > p->alert_holdoff) out->alert = 1;
         s->in_episode = 1;
         s->since_hot = 0;
         out->level = band(p, adj);
+        if (routine) {
+            out->level = DET_LEVEL_INFO;
+            out->routine = 1;
+        }
     } else {
         if (s->since_hot < UINT32_MAX) s->since_hot++;
         if (s->since_hot > p->alert_holdoff) s->in_episode = 0;

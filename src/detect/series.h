@@ -41,9 +41,12 @@ typedef struct {
     double scored; /* the value the score and [lo, hi] are about: x, or a counter's rate per
                       second (NAN when this point closed no rate window) */
     double held_ms, usual_ms; /* discrete: the current run and the longest one seen */
+    uint8_t routine; /* 1: hot, but as high as at this time of day on earlier days, so Info */
 } det_result;
 
 enum { DET_WHY_NONE = 0, DET_WHY_VALUE, DET_WHY_STUCK, DET_WHY_FLAP };
+
+#define DET_ROUTINE_BINS 24
 
 typedef struct {
     uint32_t n;         /* points learned */
@@ -53,7 +56,13 @@ typedef struct {
     float dt_med;  /* typical sampling interval, ms (streaming median; 0 until known) */
     uint32_t late; /* late or duplicate points seen (scored, not learned) */
     uint8_t in_episode;
-    uint8_t pad[3];
+    uint8_t pad;
+    uint16_t r_day;   /* UTC day (mod 2^16) of the routine's "today" half-bytes */
+    int64_t first_ts; /* data time of the first point learned: the learning day counts from it */
+    /* the daily routine of surprises: per hour of the UTC day, the highest score on earlier
+       days (high half-byte, decayed by routine_decay 15ths a day) and today (low half-byte), in
+       15ths of the score scale */
+    uint8_t routine[DET_ROUTINE_BINS];
     det_shape shape; /* the series' kind, recognised from its values (shape.h) */
     union {
         det_ensemble ens; /* a level or a counter's rate */

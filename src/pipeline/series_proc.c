@@ -291,6 +291,11 @@ static void detector_point(sproc *s, sseries *ss, int64_t ts, double x)
         band_of(&r, &e->lo, &e->hi);
         describe_detectors(ss, &r, e->detectors, sizeof e->detectors);
         describe_point(ss, &r, x, e->description, sizeof e->description);
+        if (r.routine) { /* why it is only Info (series.h: the routine) */
+            size_t n = strlen(e->description);
+            snprintf(e->description + n, sizeof e->description - n,
+                     "; as surprising at this time on earlier days, so info");
+        }
         return;
     }
     if (!ss->anomaly_id[0]) return;

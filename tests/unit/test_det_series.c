@@ -1,6 +1,8 @@
 /* Per-series pipeline: fits 4 KB, alerts once per episode with an explanation, is deterministic
  * (and by default independent of the seed), snapshots/restores exactly, rejects corrupt, crafted
- * and older-format snapshots, and adapts to false-positive feedback. */
+ * and older-format snapshots, adapts to false-positive feedback, keeps a learning day (only
+ * Warning and above in a series' first 20 hours) and a daily routine of surprises (a surprise as
+ * high as at this time on earlier days is only Info). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -241,7 +243,7 @@ static void test_snapshot_of_an_older_format_is_refused(void **st)
     uint16_t version;
     memcpy(&version, buf + 4, sizeof version);
     assert_true(version >= 2); /* bumped when the state layout changed */
-    version = 1;
+    version--;                 /* the format before (v7: no learning day or routine) */
     memcpy(buf + 4, &version, sizeof version);
     assert_int_equal(det_series_restore(a, &p, buf, n), -1);
     assert_int_equal(a->n, 0); /* the series relearns */
@@ -315,6 +317,99 @@ static void test_fuzz_seed_snapshots_match_the_current_format(void **st)
         assert_int_equal(s->n, (uint32_t)seeds[k].n);
         assert_int_equal(s->shape.kind, seeds[k].shape);
     }
+}
+
+static double noise_at(int i)
+{
+    return det_unit(det_mix64((uint64_t)i)) - 0.5;
+}
+
+/* Noise around 20, one point a minute, plus `bump` for one point at minute `at`: the alerts. */
+static int bumped_day(det_series *s, const det_params *p, int at, double bump, det_result *first)
+{
+    det_result r;
+    int alerts = 0;
+    for (int i = 0; i < 1440; i++) {
+        det_series_update(s, p, i * STEP, 20.0 + noise_at(i) + (i == at ? bump : 0.0), &r);
+        if (r.alert && alerts++ == 0) *first = r;
+    }
+    return alerts;
+}
+
+/* In a series' first learn_h (20) hours of data only Warning and above alert: a first day,
+   before any daily pattern is learned, gives Info-level noise. */
+static void test_the_learning_day_raises_only_warning_and_above(void **st)
+{
+    (void)st;
+    det_params p, off;
+    det_params_default(&p);
+    off = p;
+    off.learn_h = 0;
+    det_series *s = malloc(sizeof *s);
+    det_result r;
+    /* a 0.6 bump at hour 14 scores Info (0.6): an alert without the learning day, none with it */
+    det_series_init(s, &off, 1);
+    assert_int_equal(bumped_day(s, &off, 14 * 60, 0.6, &r), 1);
+    assert_int_equal(r.level, DET_LEVEL_INFO);
+    det_series_init(s, &p, 1);
+    assert_int_equal(bumped_day(s, &p, 14 * 60, 0.6, &r), 0);
+    /* twice that is Critical, and alerts while learning */
+    det_series_init(s, &p, 1);
+    assert_int_equal(bumped_day(s, &p, 14 * 60, 1.2, &r), 1);
+    assert_int_equal(r.level, DET_LEVEL_CRITICAL);
+    free(s);
+}
+
+/* A step that happens every day at 07:00 (an HVAC starting for the day) is Critical on the
+   first day and only Info on the following ones (the routine: as surprising at this time on
+   earlier days); the same step at another time of day is still Critical. */
+static void test_a_daily_surprise_at_the_same_time_is_info_after_the_first_day(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_series *s = malloc(sizeof *s);
+    det_series_init(s, &p, 1);
+    det_result r, at7[4], at15 = {0};
+    int n7 = 0, n15 = 0, other = 0;
+    for (int i = 0; i < 4 * 1440; i++) {
+        int m = i % 1440;
+        double x = 20.0 + noise_at(i);
+        if (m >= 7 * 60 && m < 8 * 60) x += 10.0;
+        if (i >= 1440 + 15 * 60 && i < 1440 + 16 * 60) x += 10.0; /* day 2, 15:00 */
+        det_series_update(s, &p, i * STEP, x, &r);
+        if (!r.alert) continue;
+        if (m == 7 * 60 && n7 < 4)
+            at7[n7++] = r;
+        else if (i == 1440 + 15 * 60 && n15++ == 0)
+            at15 = r;
+        else
+            other++;
+    }
+    assert_int_equal(n7, 4);
+    assert_int_equal(at7[0].level, DET_LEVEL_CRITICAL);
+    assert_int_equal(at7[0].routine, 0);
+    for (int d = 1; d < 4; d++) {
+        assert_int_equal(at7[d].level, DET_LEVEL_INFO);
+        assert_int_equal(at7[d].routine, 1);
+        assert_true(at7[d].score >= p.alert_critical); /* the score itself is unchanged */
+    }
+    assert_int_equal(n15, 1);
+    assert_int_equal(at15.level, DET_LEVEL_CRITICAL);
+    assert_int_equal(at15.routine, 0);
+    assert_int_equal(other, 0);
+    /* off: every morning is Critical */
+    p.routine_tol = -1;
+    det_series_init(s, &p, 1);
+    n7 = 0;
+    for (int i = 0; i < 4 * 1440; i++) {
+        int m = i % 1440;
+        double x = 20.0 + noise_at(i) + (m >= 7 * 60 && m < 8 * 60 ? 10.0 : 0.0);
+        det_series_update(s, &p, i * STEP, x, &r);
+        if (r.alert && m == 7 * 60) n7 += r.level == DET_LEVEL_CRITICAL;
+    }
+    assert_int_equal(n7, 4);
+    free(s);
 }
 
 static void test_default_pipeline_does_not_depend_on_the_seed(void **st)
@@ -400,6 +495,8 @@ int main(void)
         cmocka_unit_test(test_snapshot_with_overlapping_members_is_refused),
         cmocka_unit_test(test_snapshot_of_an_older_format_is_refused),
         cmocka_unit_test(test_fuzz_seed_snapshots_match_the_current_format),
+        cmocka_unit_test(test_the_learning_day_raises_only_warning_and_above),
+        cmocka_unit_test(test_a_daily_surprise_at_the_same_time_is_info_after_the_first_day),
         cmocka_unit_test(test_default_pipeline_does_not_depend_on_the_seed),
         cmocka_unit_test(test_false_positive_feedback_silences_the_same_pattern),
         cmocka_unit_test(test_non_finite_value_is_ignored),

@@ -1,7 +1,7 @@
 /* The per-series detection without threads (pipeline/series_proc.c): rules fire and clear
  * with deterministic episode ids, stale rules fire on the clock, the detectors open an episode
- * on a spike after learning, a snapshot resumes a series, the peer buckets report their mean,
- * feedback reaches only known series. */
+ * on a spike after learning, a daily routine is Info after its first day, a snapshot resumes a
+ * series, the peer buckets report their mean, feedback reaches only known series. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,6 +179,37 @@ static void test_detectors_open_an_episode_on_a_spike_after_learning(void **stat
     sproc_free(s);
 }
 
+static double mornings(size_t i) /* a point a minute; +10 every day from 07:00 to 08:00 */
+{
+    size_t m = i % 1440;
+    return 20.0 + 0.3 * sin((double)i * 0.7) + (m >= 420 && m < 480 ? 10.0 : 0.0);
+}
+
+/* What happens every day at the same time is Critical once, then Info, and says why. */
+static void test_a_daily_routine_is_info_after_the_first_day_and_says_so(void **state)
+{
+    (void)state;
+    sproc *s = new_proc();
+    feed(s, "temp", 0, 60000, 3 * 1440, mornings);
+    shard_event *ev = sproc_take_events(s, NULL);
+    int n, morning = 0;
+    find(ev, SHARD_EV_OPEN, 0, &n);
+    assert_int_equal(n, 3);
+    for (const shard_event *e = ev; e; e = e->next) {
+        if (e->kind != SHARD_EV_OPEN) continue;
+        assert_int_equal(e->ts_ms % (1440 * 60000LL), 420 * 60000LL); /* each at 07:00 */
+        if (morning++ == 0) {
+            assert_int_equal(e->level, DET_LEVEL_CRITICAL);
+            assert_null(strstr(e->description, "earlier days"));
+        } else {
+            assert_int_equal(e->level, DET_LEVEL_INFO);
+            assert_non_null(strstr(e->description, "at this time on earlier days"));
+        }
+    }
+    shard_events_free(ev);
+    sproc_free(s);
+}
+
 static void test_snapshot_resumes_a_series_in_another_processor(void **state)
 {
     (void)state;
@@ -262,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_rule_fires_clears_with_the_same_id_on_replay),
         cmocka_unit_test(test_stale_rule_fires_on_the_clock_and_clears_with_data),
         cmocka_unit_test(test_detectors_open_an_episode_on_a_spike_after_learning),
+        cmocka_unit_test(test_a_daily_routine_is_info_after_the_first_day_and_says_so),
         cmocka_unit_test(test_snapshot_resumes_a_series_in_another_processor),
         cmocka_unit_test(test_peer_bucket_reports_the_mean_when_data_moves_on),
         cmocka_unit_test(test_feedback_reaches_only_known_series),
