@@ -6,6 +6,7 @@
  * over mqtt_sub_queue_bytes. Loop thread only (the MQTT listeners run on the device loop,
  * which is served on the same thread). */
 #include "api/mqtt_sub.h"
+#include "api/stream.h"
 
 #include "auth/rbac.h"
 #include "auth/token.h"
@@ -20,7 +21,6 @@
 #include <string.h>
 
 #define MAX_FILTERS 32
-#define MAX_POINTS 1000 /* per message, as the WebSocket stream */
 #define ROOT "iotad"
 
 typedef struct filter {
@@ -299,31 +299,11 @@ void mqtt_sub_get_stats(const mqtt_sub_hub *h, mqtt_sub_stats *out)
 
 /* --- Delivery --------------------------------------------------------------------------------- */
 
-static char *render_points(const ev_event *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "device_id", e->device_id);
-    cJSON *arr = cJSON_AddArrayToObject(o, "points");
-    size_t n = e->u.points.n < MAX_POINTS ? e->u.points.n : MAX_POINTS;
-    for (size_t i = 0; i < n; i++) {
-        const ingest_point *pt = &e->u.points.v[i];
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "metric", pt->metric);
-        cJSON_AddNumberToObject(p, "ts", (double)pt->ts_ms);
-        cJSON_AddNumberToObject(p, "value", pt->value);
-        cJSON_AddItemToArray(arr, p);
-    }
-    if (e->u.points.n > n) cJSON_AddNumberToObject(o, "truncated", (double)(e->u.points.n - n));
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return text;
-}
-
 static char *render(const ev_event *e)
 {
     switch (e->type) {
     case EV_POINTS:
-        return render_points(e);
+        return stream_render_points(e, NULL);
     case EV_DEVICE_STATUS: {
         char ts[32];
         util_rfc3339(e->u.status.ts_ms, ts);

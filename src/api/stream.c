@@ -68,13 +68,13 @@ static void broadcast(stream_hub *h, const char *device_id, const char *owner_id
         if (may_see(sub, device_id, owner_id)) ws_send_text(sub->ws, json, len);
 }
 
-static char *render_points(const ev_event *e)
+char *stream_render_points(const ev_event *e, const char *type)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "points");
+    if (type) cJSON_AddStringToObject(o, "type", type);
     cJSON_AddStringToObject(o, "device_id", e->device_id);
     cJSON *arr = cJSON_AddArrayToObject(o, "points");
-    size_t n = e->u.points.n < 1000 ? e->u.points.n : 1000;
+    size_t n = e->u.points.n < STREAM_MAX_POINTS ? e->u.points.n : STREAM_MAX_POINTS;
     for (size_t i = 0; i < n; i++) {
         const ingest_point *pt = &e->u.points.v[i];
         cJSON *p = cJSON_CreateObject();
@@ -125,7 +125,7 @@ static void on_event(void *arg, const ev_event *e)
     for (subscriber *sub = h->head; sub && !any; sub = sub->next)
         any = may_see(sub, device_id, owner_id);
     if (!any) return;
-    char *text = e->type == EV_POINTS          ? render_points(e)
+    char *text = e->type == EV_POINTS          ? stream_render_points(e, "points")
                  : e->type == EV_DEVICE_STATUS ? render_status(e)
                                                : render_record(e);
     if (text) broadcast(h, device_id, owner_id, text, strlen(text));

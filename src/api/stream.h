@@ -22,4 +22,11 @@ bool stream_has_subscribers(const stream_hub *h);
 void stream_close_all(stream_hub *h);
 size_t stream_subscriber_count(const stream_hub *h);
 
+/* Points per rendered message; more are counted in "truncated". */
+#define STREAM_MAX_POINTS 1000
+/* An EV_POINTS event as JSON {"type":type,"device_id":...,"points":[{metric,ts,value}...]}
+ * ("type" left out when NULL), shared by the WebSocket stream and the MQTT subscriptions.
+ * malloc'd; NULL on allocation failure. */
+char *stream_render_points(const ev_event *e, const char *type);
+
 #endif
