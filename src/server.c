@@ -335,6 +335,41 @@ static void on_signal(uv_signal_t *h, int signum)
     server_stop(s);
 }
 
+/* This node's id, kept in <data_dir>/node.id (created with a new UUID the first time): it
+ * names the node's rows in a store shared by several nodes (PostgreSQL's points_log). */
+static int node_id_load(const char *data_dir, char out[UUID_STR_LEN + 1])
+{
+    char path[CONFIG_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/node.id", data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[64] = "";
+        bool ok = fgets(line, sizeof line, f) != NULL;
+        fclose(f);
+        line[strcspn(line, "\r\n")] = '\0';
+        if (ok && strlen(line) == UUID_STR_LEN && util_uuid_valid(line)) {
+            memcpy(out, line, UUID_STR_LEN + 1);
+            return 0;
+        }
+        log_error("node_id_invalid", "path=%s", path);
+        fprintf(stderr, "iotad: %s does not hold a node id (a UUID); remove it to get a new one\n",
+                path);
+        return -1;
+    }
+    util_uuid7(out);
+    char tmp[CONFIG_STR_MAX + 40];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    bool ok = f && fprintf(f, "%s\n", out) > 0;
+    if (f) ok = (fflush(f) == 0) & (fsync(fileno(f)) == 0) & (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        log_error("node_id_write_failed", "path=%s", path);
+        return -1;
+    }
+    log_info("node_id_created", "id=%s", out);
+    return 0;
+}
+
 int server_start(server *s, const config *cfg, uv_loop_t *loop)
 {
     memset(s, 0, sizeof *s);
@@ -369,9 +404,12 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     log_info("store_open", "backend=%s", s->st->be->name);
     /* the log keeps what the detectors have not seen yet (anomalies_replay below) */
     int64_t detected = anomalies_saved_watermark(s);
+    char node_id[UUID_STR_LEN + 1];
+    if (node_id_load(cfg->data_dir, node_id) != 0) return -1;
     store_ts_options topt = {.log_keep_after = detected,
                              .full_sync = sync == DB_SYNC_FULL,
-                             .wal_max_bytes = (uint64_t)cfg->wal_max_mb << 20};
+                             .wal_max_bytes = (uint64_t)cfg->wal_max_mb << 20,
+                             .writer = node_id};
     char terr[256];
     if (store_ts_open(s->st, &topt, &s->ts, terr, sizeof terr) != 0) {
         log_error("tsdb_open_failed", "path=%s err=\"%s\"", path, terr);

@@ -331,6 +331,9 @@ typedef struct {
     int64_t log_keep_after; /* log rows above this are kept until released (0: none) */
     bool full_sync;         /* commits durable on power loss (else only on process crash) */
     uint64_t wal_max_bytes; /* SQLite: the WAL starts over above this (0: 64 MiB; ts.c) */
+    /* PostgreSQL: this node's id (<data_dir>/node.id), naming its rows of the shared log so
+     * that its checkpoints cut only those; NULL or "" for a single node */
+    const char *writer;
 } store_ts_options;
 
 /* One device's points in a write. In: points sorted by metric, then time

@@ -231,6 +231,14 @@ static const char devices_name_v5[] =
     "DROP INDEX devices_name;"
     "CREATE INDEX devices_name ON devices((lower(name) COLLATE \"C\"));";
 
+/* Several nodes on one database: log ids from one sequence (each node's own counter collided
+ * with the others'), and each row names its writer (the node id kept in <data_dir>/node.id),
+ * so a checkpoint cuts only its own node's rows. */
+static const char points_log_writers_v6[] =
+    "ALTER TABLE points_log ADD COLUMN writer text NOT NULL DEFAULT '';"
+    "CREATE SEQUENCE points_log_ids;"
+    "SELECT setval('points_log_ids', COALESCE((SELECT MAX(id) FROM points_log), 0) + 1, false);";
+
 const pg_migration *pg_schema_migrations(size_t *count)
 {
     static const pg_migration list[] = {
@@ -239,6 +247,7 @@ const pg_migration *pg_schema_migrations(size_t *count)
         {"devices_name_index", devices_name_v3},
         {"api_tokens", api_tokens_v4},
         {"devices_name_nocase", devices_name_v5},
+        {"points_log_writers", points_log_writers_v6},
     };
     *count = sizeof list / sizeof list[0];
     return list;

@@ -5,8 +5,11 @@
  *     CHUNK_POINTS points, partitioned by UTC day of start_ts (a day's partition is created
  *     the first time a chunk starts in it; retention drops whole days, then the few chunks
  *     left before the cut);
- *   - `points_log` (id, npoints, data): one row per commit with the commit's points (series
- *     id, time, value), the durability log and the record of commits the detectors replay.
+ *   - `points_log` (id, npoints, data, writer): one row per commit with the commit's points
+ *     (series id, time, value), the durability log and the record of commits the detectors
+ *     replay. Several nodes may write one database: ids come from the sequence points_log_ids,
+ *     `writer` names the node (store_ts_options.writer), and a node replays and cuts only its
+ *     own rows (and a single node's unnamed ones from before).
  * One writer (the ingest writer's thread, on a connection of its own): a group commit appends
  * its points to the series' heads in memory and writes one log row plus the chunks the group
  * filled (one multi-row statement), in one transaction. A checkpoint writes every changed head
@@ -59,7 +62,8 @@ typedef struct {
     hmap *by_name; /* "device\x1fmetric" -> pseries (under mu) */
     pseries **by_id;
     size_t nid, capid;            /* ids are dense enough: by_id is indexed by id */
-    int64_t next_log_id;          /* writer */
+    int64_t next_log_id;          /* writer: one above its last log row's id */
+    char writer_id[64];           /* names this node's log rows (store_ts_options.writer) */
     _Atomic int64_t log_released; /* rows <= this may go */
     int64_t retention_floor;      /* writer */
     int64_t known_days[64];       /* partitions known to exist (writer), a small cache */
@@ -305,9 +309,13 @@ static int scan_log(pg_ts *t, pg_conn *c, int64_t after,
 {
     char a[24];
     snprintf(a, sizeof a, "%" PRId64, after);
-    const char *p[] = {a};
-    PGresult *r =
-        q(c, "SELECT id, data FROM points_log WHERE id > $1 ORDER BY id", 1, p, NULL, NULL, 1);
+    const char *p[] = {a, t->writer_id};
+    /* this node's rows (and a single node's from before writers were named): another node's
+     * points are its own to replay (here they would make a stale copy of its open chunks) */
+    PGresult *r = q(c,
+                    "SELECT id, data FROM points_log WHERE id > $1 AND writer IN ($2, '') "
+                    "ORDER BY id",
+                    2, p, NULL, NULL, 1);
     if (!r) return -1;
     int total = 0;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -323,7 +331,6 @@ static int scan_log(pg_ts *t, pg_conn *c, int64_t after,
         }
     }
     PQclear(r);
-    (void)t;
     return total;
 }
 
@@ -655,21 +662,25 @@ static int pq_ts_write(store_ts *ts, store_ts_batch *b, size_t n, uint64_t max_s
         }
     }
     if (rows_write(t, &rows) != 0) goto fail;
-    int64_t id = t->next_log_id;
+    /* the row's id comes from the database's sequence: other nodes write the log too */
+    int64_t id = t->next_log_id - 1;
     if (t->logn > 0) {
-        char idb[24], nb[24];
-        snprintf(idb, sizeof idb, "%" PRId64, id);
+        char nb[24];
         snprintf(nb, sizeof nb, "%" PRIu32, t->logn);
-        const char *p[] = {idb, nb, (const char *)t->log};
-        int lens[] = {0, 0, (int)t->loglen};
-        int fmts[] = {0, 0, 1};
-        PGresult *r = q(t->w, "INSERT INTO points_log(id, npoints, data) VALUES($1, $2, $3)", 3, p,
-                        lens, fmts, 0);
+        const char *p[] = {nb, (const char *)t->log, t->writer_id};
+        int lens[] = {0, (int)t->loglen, 0};
+        int fmts[] = {0, 1, 0};
+        PGresult *r = q(t->w,
+                        "INSERT INTO points_log(id, npoints, data, writer) "
+                        "VALUES(nextval('points_log_ids'), $1, $2, $3) RETURNING id",
+                        3, p, lens, fmts, 0);
         if (!r) goto fail;
+        id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
         PQclear(r);
+        if (id < 0) goto fail;
     }
     if (pg_commit(t->w) != 0) goto fail;
-    if (t->logn > 0) t->next_log_id++;
+    if (id + 1 > t->next_log_id) t->next_log_id = id + 1;
     *seq = t->next_log_id - 1;
     /* the sealed points are in chunks now: the heads keep the rest */
     pthread_mutex_lock(&t->mu);
@@ -724,7 +735,10 @@ static int pq_ts_checkpoint(store_ts *ts)
     rows_free(&rows);
     int64_t upto = t->next_log_id - 1, keep = atomic_load(&t->log_released);
     if (keep < upto) upto = keep;
-    if (rc == 0) rc = pg_execf(t->w, NULL, "DELETE FROM points_log WHERE id <= $1", "i", upto);
+    /* only this node's rows: another node's are its own to cut (its heads hold their points) */
+    if (rc == 0)
+        rc = pg_execf(t->w, NULL, "DELETE FROM points_log WHERE id <= $1 AND writer IN ($2, '')",
+                      "is", upto, t->writer_id);
     if (own_txn_end(t, rc, "checkpoint") != 0) return STORE_TS_E_STORE;
     it = 0;
     pthread_mutex_lock(&t->mu);
@@ -1122,6 +1136,7 @@ int pg_ts_open(store *st, const store_ts_options *opt, store_ts **out, char *err
     pthread_mutex_init(&t->rmu, NULL);
     t->retention_floor = INT64_MIN;
     t->next_log_id = 1;
+    snprintf(t->writer_id, sizeof t->writer_id, "%s", opt && opt->writer ? opt->writer : "");
     atomic_init(&t->log_released, opt && opt->log_keep_after > 0 ? opt->log_keep_after : 0);
     if (opt && opt->log_keep_after > 0) t->next_log_id = opt->log_keep_after + 1;
     err[0] = '\0';
