@@ -1,4 +1,4 @@
-/* iotad command line: serve, config, replay, audit verify, secrets rotate, version. */
+/* iotad command line: serve, config, replay, audit verify, secrets rotate|init, version. */
 #include "alert/alerts.h"
 #include "auth/keyfile.h"
 #include "core/config.h"
@@ -32,6 +32,7 @@ static void usage(FILE *out)
             "  replay         run CSV files (NAB, SKAB) through the detectors\n"
             "  audit verify   check the audit log's keyed hash chain and signed checkpoints\n"
             "  secrets rotate re-encrypt stored secrets with a new key\n"
+            "  secrets init   create a key file (for a cluster's nodes to share)\n"
             "  version        print the version\n\n"
             "Run 'iotad <command> --help' for a command's options.\n",
             IOTAD_VERSION);
@@ -289,17 +290,49 @@ done:
     return rc;
 }
 
+/* iotad secrets init: a new key file, for the nodes of a cluster to share (the first node to
+ * start on an empty database binds it; a node with another key file is refused). */
+static int cmd_secrets_init(const config *cfg)
+{
+    char key_path[CONFIG_STR_MAX + 32], err[512];
+    config_key_file(cfg, key_path, sizeof key_path);
+    if (access(key_path, F_OK) == 0) {
+        fprintf(stderr, "iotad: %s exists; init writes a new key file only where none is\n",
+                key_path);
+        return 2;
+    }
+    iotad_keys keys;
+    int rc = keys_generate(&keys) == 0 && keys_save(key_path, &keys, err, sizeof err) == 0 ? 0 : 2;
+    keys_wipe(&keys);
+    if (rc != 0) {
+        fprintf(stderr, "iotad: %s\n", err);
+        return rc;
+    }
+    printf("key file written: %s (mode 0600). Give every node of the cluster this file (e.g. a\n"
+           "Kubernetes Secret) before the first one starts, and back it up apart from the\n"
+           "database.\n",
+           key_path);
+    return 0;
+}
+
 static int cmd_secrets(int argc, char **argv)
 {
-    if (wants_help(argc, argv) || argc < 2 || strcmp(argv[1], "rotate") != 0) {
-        printf("Usage: iotad secrets rotate [--data-dir DIR] [--store URL] [--key-file FILE]\n\n"
-               "Adds a new encryption key to the key file, re-encrypts every stored secret\n"
-               "with it, then removes the old keys. Stop iotad first (the key file is locked\n"
-               "while it runs). Back up the key file again afterwards.\n");
+    bool init = argc >= 2 && !strcmp(argv[1], "init");
+    if (wants_help(argc, argv) || argc < 2 || (strcmp(argv[1], "rotate") != 0 && !init)) {
+        printf("Usage: iotad secrets rotate [--data-dir DIR] [--store URL] [--key-file FILE]\n"
+               "       iotad secrets init [--data-dir DIR] [--key-file FILE]\n\n"
+               "rotate: adds a new encryption key to the key file, re-encrypts every stored\n"
+               "secret with it, then removes the old keys. Stop iotad first, every node of a\n"
+               "cluster (a running iotad holds a shared lock on the key file, rotate the\n"
+               "exclusive one). Back up the key file again afterwards, and give the new file to\n"
+               "every node.\n"
+               "init: writes a new key file (refusing to replace one), for the nodes of a\n"
+               "cluster to share; the default is <data-dir>/iotad.keys.\n");
         return wants_help(argc, argv) ? 0 : 2;
     }
     config cfg;
     if (load_config(&cfg, argc - 1, argv + 1) != 0) return 2;
+    if (init) return cmd_secrets_init(&cfg);
     char key_path[CONFIG_STR_MAX + 32], err[512];
     config_key_file(&cfg, key_path, sizeof key_path);
     iotad_keys keys;
@@ -307,9 +340,10 @@ static int cmd_secrets(int argc, char **argv)
         fprintf(stderr, "iotad: %s\n", err);
         return 2;
     }
-    int lock = keys_lock(key_path);
+    int lock = keys_lock(key_path, KEYS_LOCK_EXCLUSIVE);
     if (lock < 0) {
-        fprintf(stderr, "iotad: the key file %s is in use: stop iotad first\n", key_path);
+        fprintf(stderr, "iotad: the key file %s is in use: stop iotad first (every node)\n",
+                key_path);
         keys_wipe(&keys);
         return 2;
     }

@@ -60,7 +60,8 @@ static int ensure_dir(const char *path)
     return -1;
 }
 
-/* Creates the first Admin when the database has no user. */
+/* Creates the first Admin when the database has no user (nodes starting together on one
+ * PostgreSQL database take turns under the start-up lock: see start_shared). */
 static int bootstrap_admin(server *s)
 {
     if (STORE_USERS(s->st)->count(s->st) > 0) return 0;
@@ -89,9 +90,15 @@ static int bootstrap_admin(server *s)
     if (auth_password_hash(password, strlen(password), hash, sizeof hash) != 0) return -1;
     util_uuid7(id);
     int64_t now = util_now_ms();
-    if (STORE_USERS(s->st)->create(s->st, id, "Administrator", s->cfg.admin_email, hash, "admin",
-                                   now) != STORE_OK)
-        return -1;
+    int crc = STORE_USERS(s->st)->create(s->st, id, "Administrator", s->cfg.admin_email, hash,
+                                         "admin", now);
+    if (crc == STORE_ECONSTRAINT && STORE_USERS(s->st)->count(s->st) > 0) {
+        /* another node made the first Admin meanwhile (a store without the start-up lock) */
+        explicit_bzero(password, sizeof password);
+        log_info("admin_exists", "email=%s note=\"made by another node\"", s->cfg.admin_email);
+        return 0;
+    }
+    if (crc != STORE_OK) return -1;
     audit_append(s->st, "system", "user.bootstrap_admin", id, s->cfg.admin_email, NULL);
     if (generated && log_get_format() == LOG_FORMAT_JSON) {
         /* stdout is a log stream here: one JSON line, so a collector can parse it */
@@ -132,7 +139,8 @@ static int start_keys(server *s)
             fprintf(stderr,
                     "iotad: the key file %s is missing, but this database was created with one.\n"
                     "  Restore it from your backup (or point --key-file at it). Without it the\n"
-                    "  stored channel secrets cannot be read and the audit log not verified.\n",
+                    "  stored channel secrets cannot be read and the audit log not verified.\n"
+                    "  The nodes of a cluster share one key file (docs/deploy.md).\n",
                     s->key_path);
             return -1;
         }
@@ -148,12 +156,12 @@ static int start_keys(server *s)
         return -1;
     }
     server_secrets_wire(s->keys, &s->secrets);
-    s->keys_lock_fd = keys_lock(s->key_path);
+    /* shared: the nodes of a cluster may share the file; `secrets rotate` takes it whole */
+    s->keys_lock_fd = keys_lock(s->key_path, KEYS_LOCK_SHARED);
     if (s->keys_lock_fd < 0) {
         log_error("key_file_locked", "path=%s err=\"%s\"", s->key_path, strerror(errno));
         fprintf(stderr,
-                "iotad: cannot lock the key file %s (%s): another iotad, or `iotad secrets "
-                "rotate`, is using it\n",
+                "iotad: cannot lock the key file %s (%s): `iotad secrets rotate` is using it\n",
                 s->key_path, strerror(errno));
         return -1;
     }
@@ -163,7 +171,8 @@ static int start_keys(server *s)
         log_error("key_file_mismatch", "path=%s", s->key_path);
         fprintf(stderr,
                 "iotad: the key file %s does not belong to this database (audit binding "
-                "mismatch); use the key file that was created with it\n",
+                "mismatch); use the key file that was created with it (the nodes of a cluster "
+                "share one: `iotad secrets init`, docs/deploy.md)\n",
                 s->key_path);
         return -1;
     }
@@ -182,6 +191,26 @@ static int start_keys(server *s)
         return -1;
     s->audit_anchored = true;
     return 0;
+}
+
+/* The start-up steps that write what every node shares: the key binding (and the key file,
+ * when none exists yet) and the first Admin. On PostgreSQL several nodes may start at the
+ * same moment on one empty database: they take turns under an advisory lock, so the second
+ * finds the binding and the Admin made (and a key file path they share written). */
+static int start_shared(server *s)
+{
+    bool locked = store_pg_conn(s->st) != NULL;
+    if (locked && store_pg_startup_lock(s->st, true) != 0) {
+        log_error("startup_lock_failed", "backend=postgresql");
+        return -1;
+    }
+    int rc = start_keys(s);
+    if (rc == 0 && bootstrap_admin(s) != 0) {
+        log_error("admin_bootstrap_failed", "email=%s", s->cfg.admin_email);
+        rc = -1;
+    }
+    if (locked && store_pg_startup_lock(s->st, false) != 0) rc = -1;
+    return rc;
 }
 
 static int seal_secret(void *keys, const char *plain, const char *context, char *out, size_t cap)
@@ -418,11 +447,7 @@ int server_start(server *s, const config *cfg, uv_loop_t *loop)
     char serr[300];
     if (api_settings_load(s, serr, sizeof serr) != 0) /* API changes win over the config */
         log_warn("setting_ignored", "reason=\"%s\"", serr);
-    if (start_keys(s) != 0) return -1;
-    if (bootstrap_admin(s) != 0) {
-        log_error("admin_bootstrap_failed", "email=%s", cfg->admin_email);
-        return -1;
-    }
+    if (start_shared(s) != 0) return -1;
     auth_throttle_options th = {.max_failures = (int)cfg->login_max_failures,
                                 .window_ms = 15 * 60000,
                                 .lockout_ms = cfg->login_lockout_s * 1000,

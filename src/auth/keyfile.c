@@ -1,6 +1,7 @@
 /* See keyfile.h. Parsing is line by line with explicit lengths; a file with group or other
  * permissions is refused like ssh refuses a readable private key, because those bits mean the
- * keys may already have leaked. */
+ * keys may already have leaked (a root-owned file readable by its group excepted, as
+ * PostgreSQL does for its key: that is how Kubernetes mounts a Secret for a non-root pod). */
 #include "auth/keyfile.h"
 
 #include <errno.h>
@@ -136,10 +137,11 @@ int keys_load(const char *path, iotad_keys *k, char *err, size_t errcap)
     ssize_t n = -1;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, errcap, "key file %s is not a regular file", path);
-    } else if (st.st_mode & 077) {
+    } else if (!keys_mode_ok((unsigned)st.st_uid, (unsigned)st.st_mode)) {
         snprintf(err, errcap,
-                 "key file %s is accessible by group or others (mode %03o); it must be 0600: "
-                 "chmod 600 it, and replace the keys if others may have read them",
+                 "key file %s is accessible by group or others (mode %03o); it must be 0600 "
+                 "(or 0640/0440 owned by root, as a Kubernetes Secret): chmod 600 it, and "
+                 "replace the keys if others may have read them",
                  path, (unsigned)(st.st_mode & 0777));
     } else if ((n = read(fd, buf, sizeof buf - 1)) < 0 || (size_t)n >= sizeof buf - 1) {
         snprintf(err, errcap, "cannot read key file %s (or larger than %zu bytes)", path,
@@ -251,11 +253,18 @@ int keys_sign_public(const iotad_keys *k, uint8_t pub[32])
     return rc;
 }
 
-int keys_lock(const char *path)
+bool keys_mode_ok(unsigned uid, unsigned mode)
+{
+    if (mode & 007) return false;                   /* others: nothing */
+    if (uid == 0) return (mode & 070 & ~040u) == 0; /* root's file: the group may read */
+    return (mode & 070) == 0;
+}
+
+int keys_lock(const char *path, keys_lock_mode mode)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(fd, (mode == KEYS_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
         int e = errno;
         close(fd);
         errno = e;

@@ -8,7 +8,10 @@
  *   secret.<id> = <32 bytes>  AES-256-GCM keys of stored secrets; the last one seals new
  *                             secrets, older ones stay only until `iotad secrets rotate` has
  *                             re-sealed everything (ids: 1..16 characters [a-z0-9])
- * Written atomically (temporary file, fsync, rename, fsync of the directory). */
+ * Written atomically (temporary file, fsync, rename, fsync of the directory).
+ * Several nodes of a cluster share one key file (the same content on each, e.g. a Kubernetes
+ * Secret): each running iotad holds a shared lock on it, `iotad secrets rotate` the exclusive
+ * one. */
 #ifndef IOTAD_AUTH_KEYFILE_H
 #define IOTAD_AUTH_KEYFILE_H
 
@@ -48,10 +51,18 @@ int keys_add_secret(iotad_keys *k);
 const keys_secret *keys_find_secret(const iotad_keys *k, const char *id);
 /* Ed25519 public key of audit_sign. 0 ok, -1 error. */
 int keys_sign_public(const iotad_keys *k, uint8_t pub[32]);
-/* Takes an exclusive advisory lock on path (creating nothing); returns the fd to keep open
- * for as long as the lock is needed, or -1 when another process holds it (errno EWOULDBLOCK)
- * or the file cannot be opened. */
-int keys_lock(const char *path);
+typedef enum { KEYS_LOCK_SHARED, KEYS_LOCK_EXCLUSIVE } keys_lock_mode;
+/* Takes an advisory lock on path (creating nothing, opening it read-only, so a read-only
+ * mount works): shared for a running iotad (several may share the file), exclusive for
+ * `secrets rotate` (no iotad may run). Returns the fd to keep open for as long as the lock is
+ * needed, or -1 when a conflicting lock is held (errno EWOULDBLOCK) or the file cannot be
+ * opened. */
+int keys_lock(const char *path, keys_lock_mode mode);
+/* Whether a key file with this owner and mode may be used: no bits for others and none for
+ * the group (0600, 0400), except a file owned by root may be readable by its group (0640,
+ * 0440): how a Kubernetes Secret is mounted for a non-root pod with an fsGroup, and the rule
+ * PostgreSQL applies to its TLS key. */
+bool keys_mode_ok(unsigned uid, unsigned mode);
 void keys_wipe(iotad_keys *k);
 
 #endif

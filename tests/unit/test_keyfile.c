@@ -1,5 +1,6 @@
 /* Tests of auth/keyfile: generate/save/load round trip with mode 0600, refusal of files
- * readable by others and of malformed files (each with a message), rotation ids, the lock. */
+ * readable by others and of malformed files (each with a message), rotation ids, the lock (shared
+ * by running nodes, exclusive for rotate), the modes allowed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,20 +126,46 @@ static void test_malformed_files_are_refused_with_a_reason(void **state)
     }
 }
 
-static void test_lock_is_exclusive(void **state)
+/* running nodes share the file (shared locks); rotate takes it alone (exclusive) */
+static void test_lock_shared_by_nodes_exclusive_for_rotate(void **state)
 {
     (void)state;
     iotad_keys k;
     char err[512];
     assert_int_equal(keys_generate(&k), 0);
     assert_int_equal(keys_save(path, &k, err, sizeof err), 0);
-    int a = keys_lock(path);
+    assert_int_equal(chmod(path, 0400), 0); /* read-only (a mounted Secret) locks too */
+    int a = keys_lock(path, KEYS_LOCK_SHARED);
     assert_true(a >= 0);
-    assert_int_equal(keys_lock(path), -1); /* flock: a second open file description */
-    close(a);
-    int b = keys_lock(path);
+    int b = keys_lock(path, KEYS_LOCK_SHARED); /* flock: a second open file description */
     assert_true(b >= 0);
+    assert_int_equal(keys_lock(path, KEYS_LOCK_EXCLUSIVE), -1);
+    close(a);
+    assert_int_equal(keys_lock(path, KEYS_LOCK_EXCLUSIVE), -1);
     close(b);
+    int x = keys_lock(path, KEYS_LOCK_EXCLUSIVE);
+    assert_true(x >= 0);
+    assert_int_equal(keys_lock(path, KEYS_LOCK_SHARED), -1);
+    assert_int_equal(keys_lock(path, KEYS_LOCK_EXCLUSIVE), -1);
+    close(x);
+    assert_int_equal(chmod(path, 0600), 0);
+}
+
+static void test_modes_allowed(void **state)
+{
+    (void)state;
+    assert_true(keys_mode_ok(10001, 0100600));
+    assert_true(keys_mode_ok(10001, 0100400));
+    assert_false(keys_mode_ok(10001, 0100640)); /* the owner's own file: nobody else */
+    assert_false(keys_mode_ok(10001, 0100440));
+    assert_false(keys_mode_ok(10001, 0100604));
+    assert_true(keys_mode_ok(0, 0100600));
+    assert_true(keys_mode_ok(0, 0100640)); /* root's, its group may read (Kubernetes Secret) */
+    assert_true(keys_mode_ok(0, 0100440));
+    assert_false(keys_mode_ok(0, 0100660)); /* but not write */
+    assert_false(keys_mode_ok(0, 0100650));
+    assert_false(keys_mode_ok(0, 0100644));
+    assert_false(keys_mode_ok(0, 0100444));
 }
 
 int main(void)
@@ -148,7 +175,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_readable_by_others_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_files_are_refused_with_a_reason, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_lock_is_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_shared_by_nodes_exclusive_for_rotate, setup,
+                                        teardown),
+        cmocka_unit_test(test_modes_allowed),
         cmocka_unit_test_setup_teardown(test_a_fifo_or_device_is_refused_without_blocking, setup,
                                         teardown),
     };

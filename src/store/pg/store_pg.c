@@ -93,6 +93,18 @@ int store_pg_open(const char *url, store **out, char *err, size_t cap)
     return 0;
 }
 
+/* pg.c's key space ('iotad', n): 1 migrations, 2 partitions, 3 the audit log, 4 start-up */
+#define LOCK_STARTUP "29677418195451908"
+
+int store_pg_startup_lock(store *st, bool take)
+{
+    const char *p[] = {LOCK_STARTUP};
+    return pg_cmd(PG(st),
+                  take ? "SELECT pg_advisory_lock($1::bigint)"
+                       : "SELECT pg_advisory_unlock($1::bigint)",
+                  1, p, NULL);
+}
+
 pg_conn *store_pg_conn(store *st)
 {
     return st && st->be == &pg_backend ? PG(st) : NULL;
