@@ -3,7 +3,8 @@
 grid, scores every folder (valve1, valve2, other; anomaly-free has no anomalies, so only its
 false-alarm rate), and for each folder chooses the setting that is best on the *other* folders
 (pooled F1, a setting whose pooled false-alarm rate exceeds --far-max loses 0.02 F1 per point
-over), then scores the left-out folder with it. This is how a parameter change is judged (see
+over), then scores the left-out folder with it; prints the left-out figures pooled over the
+labelled folders and their mean (each folder weighing the same). This is how a parameter change is judged (see
 docs/detection.md, SKAB): a setting is kept only if the left-out figures hold, never because
 one folder or file improved.
 
@@ -118,7 +119,12 @@ def main():
             left_out_sum = [x + y for x, y in zip(left_out_sum, results[best][f])]
     best_all = max(range(len(settings)),
                    key=lambda i: objective(pooled(results[i], labelled), a.far_max))
+    # the mean over the labelled folders of their left-out figures (each folder weighs the same,
+    # however many rows it has): the figure a change is judged by, next to the pooled one
+    lo = [lofo[f]["left_out"] for f in labelled]
+    mean = {k: round(sum(m[k] for m in lo) / len(lo), 4) for k in ("f1", "far_pct", "mar_pct")}
     print(json.dumps({"lofo": lofo, "left_out_pooled": metrics(left_out_sum),
+                      "left_out_mean": mean,
                       "in_sample_best": {"setting": settings[best_all],
                                          "all": metrics(pooled(results[best_all], labelled))}}))
 
