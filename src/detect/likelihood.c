@@ -164,7 +164,7 @@ double det_lik_update_k(det_lik *s, const det_params *p, double raw, int short2)
         s->fill++;
     s->ring[s->pos] = bf16_of((float)raw);
     s->sum += bf16_val(s->ring[s->pos]);
-    s->pos = (uint8_t)((s->pos + 1) % k);
+    s->pos = (uint8_t)(s->pos + 1u < k ? s->pos + 1u : 0u); /* no division on the hot path */
     s->n++;
     if ((s->n & 127u) == 0) {
         float t = 0;
@@ -183,8 +183,11 @@ double det_lik_update_k(det_lik *s, const det_params *p, double raw, int short2)
     if (short2 && k2 > 0 && k2 < k) { /* the last k2 raw scores: the ring slots before pos */
         float t = 0;
         unsigned m = k2 < s->fill ? k2 : s->fill;
-        for (unsigned i = 1; i <= m; i++)
-            t += bf16_val(s->ring[(s->pos + k - i) % k]);
+        unsigned j = s->pos; /* walks back from pos, wrapping at k (pos < k) */
+        for (unsigned i = 1; i <= m; i++) {
+            j = j > 0 ? j - 1 : k - 1;
+            t += bf16_val(s->ring[j]);
+        }
         double q2 = p->lik_short2_w * avg_q(&s->st2, &s->pk2, p, s->n, t / m, a, warm, p->lik_fmax);
         q = 2.0 * (q2 < q ? q2 : q);
         if (q > 1.0) q = 1.0;
