@@ -9,14 +9,20 @@ import base64
 import copy
 import json
 import os
+import pathlib
+import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import requests
 import yaml
 
-from conftest import (ROOT, curl_tls, free_port, login, podman, unique, wait_for, wait_ready)
+from conftest import (ROOT, curl_tls, free_port, login, make_cert, podman, unique, wait_for,
+                      wait_ready)
+
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 KUBE = os.path.join(ROOT, "deploy", "kubernetes")
 BIN = os.path.join(ROOT, "build", "iotad")
@@ -228,3 +234,159 @@ def test_demo_overlay_pod_runs_under_podman_kube_play(tmp_path, image):
         podman("kube", "down", str(play), check=False)
         podman("pod", "rm", "-f", name, check=False)
         podman("secret", "rm", secret_name, check=False)
+
+
+# --- cluster mode (overlays/cluster) ---------------------------------------------------------
+# The Secret iotad-secrets is made outside git; these values stand in for it, as documented
+# in the overlay's kustomization.yaml (the test checks the two agree).
+CLUSTER_SECRET = {"IOTAD_ADMIN_PASSWORD": DEMO_PASSWORD,
+                  "IOTAD_STORE": "postgresql://iotad:pw@pg.example.internal:5432/iotad",
+                  "IOTAD_CLUSTER": "amqp://iotad:pw@rabbitmq.example.internal:5672/iotad"}
+
+
+def cluster_pod(tmp_path):
+    docs = render(tmp_path, "cluster")
+    dep = one(docs, "Deployment", "iotad")
+    spec = dep["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    env = pod_env(docs, c)
+    env.update(CLUSTER_SECRET)  # envFrom secretRef iotad-secrets, not rendered
+    return docs, dep, spec, c, env
+
+
+def serve_options():
+    r = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True)
+    return {m.lstrip("-").replace("-", "_") for m in
+            (line.split()[0] for line in r.stdout.splitlines() if line.startswith("  --"))}
+
+
+def test_cluster_overlay_matches_the_binary_and_its_secrets(tmp_path):
+    docs, dep, spec, c, env = cluster_pod(tmp_path)
+    assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "PodDisruptionBudget",
+                                              "Service", "Service", "ServiceAccount"]
+    assert not [d for d in docs if d["kind"] == "Secret"]  # every secret made outside git
+    assert dep["spec"]["replicas"] >= 2
+    assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    # every variable, the Secret's included, is one `iotad serve` accepts, and `iotad config`
+    # loads the whole environment
+    opts = serve_options()
+    assert all(k.startswith("IOTAD_") and k[6:].lower() in opts for k in env), \
+        sorted(k for k in env if k[6:].lower() not in opts)
+    r = subprocess.run([BIN, "config", *c["args"][1:]], capture_output=True, text=True,
+                       env={"PATH": os.environ["PATH"], **env})
+    assert r.returncode == 0, r.stderr
+    assert c["args"] == ["serve"]
+    # the Secret iotad-secrets as the overlay's instructions make it: the keys this test uses
+    text = (pathlib.Path(KUBE) / "overlays" / "cluster" / "kustomization.yaml").read_text()
+    documented = set(re.findall(r"--from-literal=(IOTAD_[A-Z_]+)=", text))
+    assert documented == set(CLUSTER_SECRET), documented
+    assert [s["secretRef"]["name"] for s in c["envFrom"] if "secretRef" in s] == ["iotad-secrets"]
+    # ports: the listen addresses are the container ports
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    for name in ("http", "mqtt", "https", "mqtts"):
+        assert env[f"IOTAD_{name.upper()}_LISTEN"].rsplit(":", 1)[1] == str(ports[name])
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["port"] in ports
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # volumes: data on an emptyDir (nothing a node needs survives it), the key file and the
+    # certificate from Secrets, read-only, root:fsGroup 0440 (the mode iotad accepts)
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert "emptyDir" in volumes[mounts[env["IOTAD_DATA_DIR"]]["name"]]
+    for var, secret_name, key in (("IOTAD_KEY_FILE", "iotad-keys", "iotad.keys"),
+                                  ("IOTAD_TLS_CERT_FILE", "iotad-tls", "tls.crt"),
+                                  ("IOTAD_TLS_KEY_FILE", "iotad-tls", "tls.key")):
+        d, f = os.path.split(env[var])
+        assert f == key and mounts[d]["readOnly"] is True, (var, env[var])
+        secret = volumes[mounts[d]["name"]]["secret"]
+        assert secret["secretName"] == secret_name and secret["defaultMode"] == 0o440
+        assert f"secret generic {secret_name}" in text or f"secret tls {secret_name}" in text
+    # the pod: the image's user (as the embedded StatefulSet, checked against the image above)
+    sts = one(render(tmp_path, "production"), "StatefulSet")["spec"]["template"]["spec"]
+    for k in ("runAsUser", "runAsGroup", "fsGroup", "runAsNonRoot"):
+        assert spec["securityContext"][k] == sts["securityContext"][k], k
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["terminationGracePeriodSeconds"] >= 30
+    req = c["resources"]["requests"]
+    assert req["cpu"] and req["memory"] and c["resources"]["limits"]["memory"]
+    # Services and the PDB select the pods, by ports they have; outside only MQTT over TLS
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    for svc in (d for d in docs if d["kind"] == "Service"):
+        sel = svc["spec"]["selector"]
+        assert sel and sel.items() <= labels.items(), svc["metadata"]
+        for p in svc["spec"]["ports"]:
+            assert p["targetPort"] in ports, (svc["metadata"]["name"], p)
+    assert [p["targetPort"] for p in one(docs, "Service", "iotad")["spec"]["ports"]] == \
+        ["http", "mqtt", "https", "mqtts"]
+    lb = one(docs, "Service", "iotad-mqtt")
+    assert lb["spec"]["type"] == "LoadBalancer"
+    assert [p["targetPort"] for p in lb["spec"]["ports"]] == ["mqtts"]
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert 1 <= pdb["spec"]["minAvailable"] < dep["spec"]["replicas"]
+
+
+def test_cluster_overlay_pods_start_together_on_postgresql_and_rabbitmq(tmp_path):
+    """Two nodes with the rendered environment, started at one instant on an empty
+    PostgreSQL and a RabbitMQ (tests/services.py); only the URLs, the listen addresses (free
+    loopback ports) and the mount paths are substituted: the key file made by `iotad secrets
+    init` and mounted as the Secret would be (0440), a certificate for iotad-tls. Both become
+    ready, every probe path answers 200, the Secret's password logs in on both, one Admin."""
+    import threading
+    import services
+    docs, dep, spec, c, env = cluster_pod(tmp_path)
+    pg, mq = services.Postgres(), services.RabbitMQ()
+    procs = []
+    try:
+        keys = tmp_path / "keys"
+        keys.mkdir()
+        subprocess.run([BIN, "secrets", "init", "--key-file", str(keys / "iotad.keys")],
+                       check=True, capture_output=True)
+        os.chmod(keys / "iotad.keys", 0o440)
+        tls = tmp_path / "tls"
+        tls.mkdir()
+        make_cert(str(tls), "tls", "localhost")
+        urls, envs = [], []
+        for i in range(2):
+            e = dict(env, IOTAD_STORE=pg.create_db("iotad") if i == 0 else envs[0]["IOTAD_STORE"],
+                     IOTAD_CLUSTER=mq.url(), IOTAD_DATA_DIR=str(tmp_path / f"node{i}"),
+                     IOTAD_KEY_FILE=str(keys / "iotad.keys"),
+                     IOTAD_TLS_CERT_FILE=str(tls / "tls.pem"),
+                     IOTAD_TLS_KEY_FILE=str(tls / "tls.key"))
+            port = {}
+            for name in ("http", "mqtt", "https", "mqtts"):
+                port[name] = free_port()
+                e[f"IOTAD_{name.upper()}_LISTEN"] = f"127.0.0.1:{port[name]}"
+            envs.append(e)
+            urls.append(f"http://127.0.0.1:{port['http']}")
+        gate = threading.Barrier(2)
+
+        def start(e):
+            gate.wait()
+            procs.append(subprocess.Popen([BIN, *c["args"]], env={"PATH": os.environ["PATH"],
+                                                                  **e},
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        threads = [threading.Thread(target=start, args=(e,)) for e in envs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for url in urls:
+            print(f"\ncluster node ready in {wait_ready(url, timeout=120):.1f} s")
+        for url in urls:
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                r = requests.get(url + c[probe]["httpGet"]["path"], timeout=5)
+                assert r.status_code == 200, (url, probe, r.status_code)
+            login(url, email=env["IOTAD_ADMIN_EMAIL"], password=DEMO_PASSWORD)
+        n = pg.psql("SELECT count(*) FROM users", db="iotad")
+        assert n == [["1"]], n
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            assert p.wait(timeout=90) == 0
+        mq.close()
+        pg.close()
