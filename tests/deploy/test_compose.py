@@ -166,7 +166,11 @@ def test_cluster_compose_matches_the_binary_and_its_config_files(tmp_path):
         assert bus.scheme == "amqp" and bus.hostname == "rabbitmq" and bus.port == 5672
         assert bus.username == rabbit["RABBITMQ_DEFAULT_USER"]
         assert bus.path == "/" + rabbit["RABBITMQ_DEFAULT_VHOST"]
-    assert len(volumes) == len(nodes), "each node has a data volume of its own (its key file)"
+        # one key file for every node (docs/deploy.md, "Cluster nodes share one key file")
+        (secret,) = node["secrets"]
+        assert env["IOTAD_KEY_FILE"] == "/run/secrets/" + secret["target"]
+        assert secret["source"] in doc["secrets"]
+    assert len(volumes) == len(nodes), "each node has a data volume of its own"
     assert set(volumes) <= set(doc["volumes"])
     # the first node waits for healthy PostgreSQL and RabbitMQ, the second for the first
     assert svcs["iotad-1"]["depends_on"] == {"postgres": {"condition": "service_healthy"},
