@@ -519,3 +519,44 @@ test('on a phone, the menu reaches every view', async () => {
   await expectAccessible(p, 'phone devices');
   await p.context().close();
 });
+
+// (last in this file: its 500 anomalies would be the newest in the other tests' lists)
+test('500 anomalies and a live burst: the list keeps only the rows in view in the page, all reachable', async () => {
+  const dev = await admin.req('POST', '/api/v1/devices', { name: 'burst-pump', type: 'pump', location: 'Basement' }, 201);
+  const { key } = await admin.req('POST', `/api/v1/devices/${dev.id}/keys`, {}, 201);
+  await admin.req('POST', '/api/v1/rules', { name: 'pump surge', device_id: dev.id, metric: 'temp', kind: 'above', threshold: 50, for_ms: 0, severity: 'warning' }, 201);
+  // values alternating above and below the threshold: one anomaly per up-crossing
+  const crossings = (n, from, t) => Array.from({ length: n }, (_, i) => [{ metric: 'temp', ts: t + 2 * i, value: from + i }, { metric: 'temp', ts: t + 2 * i + 1, value: 0 }]).flat();
+  const post = async (pts) => {
+    const r = await fetch(`${server.base}/api/v1/ingest`, { method: 'POST', headers: { 'X-API-Key': key, 'Content-Type': 'application/json' }, body: JSON.stringify(pts) });
+    assert.equal(r.status, 202, await r.text());
+  };
+  const t0 = Date.now() - 3_600_000;
+  await post(crossings(500, 100, t0));
+  await until(async () => (await admin.req('GET', `/api/v1/anomalies?device_id=${dev.id}&resolved=false&limit=1`)).total >= 500, '500 anomalies');
+
+  const p = await newPage();
+  await login(p);
+  await p.goto(`${server.base}/anomalies?device=${dev.id}&state=open`);
+  const list = p.getByTestId('anomaly-list');
+  await list.and(p.locator('[data-count="500"]')).waitFor();
+  const rows = p.locator('ul[aria-label="Anomalies"] > li');
+  const inDom = await rows.count();
+  assert.ok(inDom > 0 && inDom <= 60, `rows in the page while 500 exist: ${inDom}`);
+  await p.getByText(/500 matching/).waitFor();
+
+  // a burst of 50 newer ones arrives live: the newest is on top, the list stays the newest 500
+  await post(crossings(50, 2000, t0 + 10_000));
+  await rows.first().filter({ hasText: 'temp = 2049 above 50' }).waitFor({ timeout: 15000 });
+  await p.getByText(/newest 500 of 550 matching/).waitFor();
+  assert.equal(await list.getAttribute('data-count'), '500');
+  assert.ok((await rows.count()) <= 60, 'rows in the page after the burst');
+
+  // the oldest one kept is reachable by scrolling
+  await p.getByTestId('anomaly-scroller').evaluate((el) => (el.scrollTop = el.scrollHeight));
+  const last = p.locator('ul[aria-label="Anomalies"] > li[aria-posinset="500"]');
+  await last.waitFor();
+  assert.match(await last.textContent(), /temp = 150 above 50/);
+  await screenshot(p, '60-anomalies-500-scrolled');
+  await p.context().close();
+});

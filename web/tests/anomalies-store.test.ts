@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Anomaly, Incident } from '@/api/types';
-import { applyIncident, filterFromParams, inOpenIncident, paramsFromFilter, upsertAnomaly, useAnomalies, type AnomalyFilter } from '@/stores/anomalies';
+import { applyIncident, applyLive, filterFromParams, inOpenIncident, LIST_MAX, paramsFromFilter, upsertAnomaly, useAnomalies, type AnomalyFilter } from '@/stores/anomalies';
 import { incidentPlan } from '@/stores/incidents';
 
 const an = (id: string, over: Partial<Anomaly> = {}): Anomaly => ({
@@ -73,5 +73,37 @@ describe('anomalies store races', () => {
     await p;
     expect(useAnomalies.getState().items.map((a) => [a.id, a.incident_id])).toEqual([['a9', 'i9']]);
     vi.unstubAllGlobals();
+  });
+});
+
+describe('live anomalies, a frame at a time', () => {
+  it('applies a frame of events in order, with one sort, counting what is new', () => {
+    const items = [an('a2', { detected_at: 2 }), an('a1', { detected_at: 1 })];
+    const r = applyLive(items, [{ anomaly: an('a3', { detected_at: 3 }) }, { incident: inc({ anomaly_ids: ['a3'] }) }, { anomaly: an('a3', { detected_at: 3, updated_at: 7 }) }, { anomaly: an('a1', { detected_at: 1, updated_at: 8 }) }], open);
+    expect(r.items.map((a) => a.id)).toEqual(['a3', 'a2', 'a1']);
+    expect(r.added).toBe(1);
+    // the incident seen before the later copy of a3 stays on it; a1 replaced in place
+    expect(r.items[0]).toMatchObject({ incident_id: 'i1', updated_at: 7 });
+    expect(r.items[2]).toMatchObject({ updated_at: 8 });
+  });
+  it('keeps the newest LIST_MAX, leaves a list unchanged when nothing matches', () => {
+    const items = Array.from({ length: LIST_MAX }, (_, i) => an(`o${i}`, { detected_at: 1000 - i }));
+    const burst = Array.from({ length: 50 }, (_, i) => ({ anomaly: an(`n${i}`, { detected_at: 5000 + i }) }));
+    const r = applyLive(items, burst, open);
+    expect(r.items.length).toBe(LIST_MAX);
+    expect(r.added).toBe(50);
+    expect(r.items[0].id).toBe('n49');
+    expect(r.items.at(-1)!.id).toBe(`o${LIST_MAX - 51}`);
+    expect(applyLive(items, [{ anomaly: an('x', { resolved: true }) }], open).items).toBe(items);
+  });
+  it('a store update per frame: the total follows additions and resolutions', () => {
+    useAnomalies.setState({ items: [an('a1', { incident_id: 'i1', incident_status: 'new' })], total: 10, filter: open });
+    let updates = 0;
+    const off = useAnomalies.subscribe(() => updates++);
+    useAnomalies.getState().receiveLive([{ anomaly: an('a2', { detected_at: 5 }) }, { anomaly: an('a3', { detected_at: 6 }) }, { incident: inc({ status: 'resolved', anomaly_ids: ['a1'] }) }]);
+    off();
+    expect(updates).toBe(1);
+    expect(useAnomalies.getState().items.map((a) => a.id)).toEqual(['a3', 'a2']);
+    expect(useAnomalies.getState().total).toBe(11);
   });
 });

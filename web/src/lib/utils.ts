@@ -6,12 +6,16 @@ export function cn(...inputs: ClassValue[]): string {
   return twMerge(clsx(inputs));
 }
 
+// One formatter for every time shown: `Date.toLocaleString(locale, options)` builds a new
+// Intl.DateTimeFormat on each call (~50 us; with 500 anomaly rows that was most of a render).
+let timeFormat: Intl.DateTimeFormat | null = null;
+
 export function fmtTime(ms: number | null | undefined): string {
-  if (ms == null) return '—';
-  const d = new Date(ms);
-  return d.toLocaleString(undefined, {
+  if (ms == null || !Number.isFinite(ms)) return '—';
+  timeFormat ??= new Intl.DateTimeFormat(undefined, {
     year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
   });
+  return timeFormat.format(ms);
 }
 
 /** "5 s ago", "3 min ago", "2 h ago", "4 d ago"; "never" for null. */

@@ -24,7 +24,15 @@ interface AnomaliesState {
   receive: (a: Anomaly) => void;
   /** an "incident" stream event: its anomalies show it (and are resolved with it) */
   receiveIncident: (i: Incident) => void;
+  /** anomaly and incident stream events of one animation frame, in arrival order: one update */
+  receiveLive: (events: LiveAnomalyEvent[]) => void;
 }
+
+/** The list holds the newest LIST_MAX anomalies of the filter (what one load reads); live
+ * additions push the oldest out, and the header says "newest 500 of N". */
+export const LIST_MAX = 500;
+
+export type LiveAnomalyEvent = { anomaly: Anomaly } | { incident: Incident };
 
 export function matchesFilter(a: Anomaly, f: AnomalyFilter): boolean {
   return (
@@ -59,16 +67,63 @@ export function applyIncident(items: Anomaly[], i: Incident, f: AnomalyFilter): 
 /** Insert or replace by id, newest detected first. Stream events do not carry the incident:
  * a newer copy without it keeps the one known. */
 export function upsertAnomaly(items: Anomaly[], a: Anomaly): Anomaly[] {
-  const prev = items.find((x) => x.id === a.id);
-  const rest = items.filter((x) => x.id !== a.id);
-  rest.push(prev && a.incident_id === undefined ? { ...a, incident_id: prev.incident_id, incident_status: prev.incident_status, incident_title: prev.incident_title } : a);
-  return rest.sort((x, y) => y.detected_at - x.detected_at);
+  return upsertAnomalies(items, [a]);
+}
+
+/** upsertAnomaly for many at once (later copies of an id win): one pass and one sort. */
+export function upsertAnomalies(items: Anomaly[], add: Anomaly[]): Anomaly[] {
+  if (add.length === 0) return items;
+  const at = new Map<string, number>();
+  const out = items.slice();
+  for (let i = 0; i < out.length; i++) at.set(out[i].id, i);
+  for (const a of add) {
+    const i = at.get(a.id);
+    if (i === undefined) {
+      at.set(a.id, out.length);
+      out.push(a);
+      continue;
+    }
+    const prev = out[i];
+    out[i] = a.incident_id === undefined ? { ...a, incident_id: prev.incident_id, incident_status: prev.incident_status, incident_title: prev.incident_title } : a;
+  }
+  return out.sort((x, y) => y.detected_at - x.detected_at);
+}
+
+/** Stream events applied in order to a list of the filter `f`; `added` counts the anomalies it
+ * did not hold before (for the total). The newest LIST_MAX are kept. */
+export function applyLive(items: Anomaly[], events: readonly LiveAnomalyEvent[], f: AnomalyFilter): { items: Anomaly[]; added: number; removed: number } {
+  let list = items;
+  let added = 0, removed = 0;
+  let known: Set<string> | null = null;
+  let run: Anomaly[] = [];
+  const flushRun = () => {
+    list = upsertAnomalies(list, run);
+    run = [];
+  };
+  for (const ev of events) {
+    if ('incident' in ev) {
+      flushRun();
+      const next = applyIncident(list, ev.incident, f);
+      removed += list.length - next.length;
+      if (next !== list) known = null;
+      list = next;
+    } else if (matchesFilter(ev.anomaly, f)) {
+      known ??= new Set(list.map((a) => a.id));
+      if (!known.has(ev.anomaly.id)) {
+        added++;
+        known.add(ev.anomaly.id);
+      }
+      run.push(ev.anomaly);
+    }
+  }
+  flushRun();
+  if (list.length > LIST_MAX) list = list.slice(0, LIST_MAX);
+  return { items: list, added, removed };
 }
 
 // Only the latest load applies; anomalies and incident events received live while it was in
 // flight are replayed, in order, onto its result.
-type Live = { anomaly: Anomaly } | { incident: Incident };
-const loader = liveLoader<Live>((p) => useAnomalies.setState(p));
+const loader = liveLoader<LiveAnomalyEvent>((p) => useAnomalies.setState(p));
 
 export const useAnomalies = create<AnomaliesState>((set, get) => ({
   items: [],
@@ -87,17 +142,12 @@ export const useAnomalies = create<AnomaliesState>((set, get) => ({
       severity: f.severity || undefined,
       resolved: f.resolved === '' ? undefined : f.resolved === 'true',
       device_id: f.device_id || undefined,
-      limit: 500,
+      limit: LIST_MAX,
     };
     return loader.run(
       () => optional(api.anomalies(q), { items: [], total: 0 }),
       (r, live) => {
-        let items = r.data.items;
-        const f = get().filter;
-        for (const x of live) {
-          if ('incident' in x) items = applyIncident(items, x.incident, f);
-          else if (matchesFilter(x.anomaly, f)) items = upsertAnomaly(items, x.anomaly);
-        }
+        const { items } = applyLive(r.data.items, live, get().filter);
         set({ items, total: Math.max(r.data.total ?? 0, items.length), available: r.available, loading: false });
       },
     );
@@ -110,15 +160,16 @@ export const useAnomalies = create<AnomaliesState>((set, get) => ({
     set({ items: matchesFilter(a, f) ? upsertAnomaly(get().items, a) : get().items.filter((x) => x.id !== id) });
   },
   receive(a) {
-    loader.note({ anomaly: a });
-    if (!matchesFilter(a, get().filter)) return;
-    const had = get().items.some((x) => x.id === a.id);
-    set({ items: upsertAnomaly(get().items, a), total: get().total + (had ? 0 : 1) });
+    get().receiveLive([{ anomaly: a }]);
   },
   receiveIncident(i) {
-    loader.note({ incident: i });
-    const items = applyIncident(get().items, i, get().filter);
-    if (items !== get().items) set({ items, total: Math.max(0, get().total - (get().items.length - items.length)) });
+    get().receiveLive([{ incident: i }]);
+  },
+  receiveLive(events) {
+    for (const e of events) loader.note(e);
+    const { items, total, filter } = get();
+    const r = applyLive(items, events, filter);
+    if (r.items !== items) set({ items: r.items, total: Math.max(r.items.length, total + r.added - r.removed) });
   },
 }));
 

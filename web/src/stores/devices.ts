@@ -39,6 +39,8 @@ interface DevicesState {
   setFilter: (f: Partial<DeviceFilter>) => void;
   setSort: (key: SortKey) => void;
   applyStatus: (id: string, status: string, ts: number) => void;
+  /** device_status events of one animation frame: one new fleet array */
+  applyStatuses: (events: readonly { id: string; status: string; ts: number }[]) => void;
   touch: (id: string, ts: number) => void;
   create: (d: DeviceInput) => Promise<Device>;
   update: (id: string, d: Partial<DeviceInput>) => Promise<Device>;
@@ -121,12 +123,19 @@ export const useDevices = create<DevicesState>((set, get) => ({
     set({ sort: cur.key === key ? { key, order: cur.order === 'asc' ? 'desc' : 'asc' } : { key, order: 'asc' } });
   },
   applyStatus(id, status, ts) {
+    get().applyStatuses([{ id, status, ts }]);
+  },
+  applyStatuses(events) {
     const { items, index } = get();
-    const i = index.get(id);
-    if (i === undefined) return;
-    const next = items.slice();
-    next[i] = { ...items[i], status, last_seen: Math.max(items[i].last_seen ?? 0, ts) || items[i].last_seen };
-    set({ items: next });
+    let next: Device[] | null = null;
+    for (const { id, status, ts } of events) {
+      const i = index.get(id);
+      if (i === undefined) continue;
+      next ??= items.slice();
+      const d = next[i];
+      next[i] = { ...d, status, last_seen: Math.max(d.last_seen ?? 0, ts) || d.last_seen };
+    }
+    if (next) set({ items: next });
   },
   touch(id, ts) {
     const { items, index } = get();

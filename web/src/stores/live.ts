@@ -10,6 +10,29 @@ import { useAnomalies } from './anomalies';
 import { useIncidents } from './incidents';
 import { useAlerts } from './alerts';
 import { markReached, onServerBack, probeServer } from './connection';
+import { frameBatch } from '@/lib/frameBatch';
+import type { StreamMessage } from '@/api/types';
+import type { LiveAnomalyEvent } from './anomalies';
+
+/** One animation frame's stream messages, applied in order with one update per store. */
+export function applyMessages(ms: readonly StreamMessage[]): void {
+  const status: { id: string; status: string; ts: number }[] = [];
+  const anomalies: LiveAnomalyEvent[] = [];
+  for (const m of ms) {
+    if (m.type === 'device_status') status.push({ id: m.device_id, status: m.status, ts: m.ts });
+    else if (m.type === 'points' && m.points.length) {
+      let ts = 0;
+      for (const p of m.points) if (p.ts > ts) ts = p.ts;
+      useDevices.getState().touch(m.device_id, ts);
+    } else if (m.type === 'anomaly' && m.anomaly) anomalies.push({ anomaly: m.anomaly });
+    else if (m.type === 'incident') {
+      useIncidents.getState().receive(m.incident);
+      anomalies.push({ incident: m.incident });
+    } else if (m.type === 'alert') useAlerts.getState().receive(m.alert);
+  }
+  if (status.length) useDevices.getState().applyStatuses(status);
+  if (anomalies.length) useAnomalies.getState().receiveLive(anomalies);
+}
 
 export const useStreamState = create<{ state: StreamState }>(() => ({ state: 'closed' }));
 
@@ -37,21 +60,10 @@ export function startLive(): void {
       void useAlerts.getState().load();
     }),
   );
-  offs.push(
-    liveStream.on((m) => {
-      if (m.type === 'device_status') useDevices.getState().applyStatus(m.device_id, m.status, m.ts);
-      else if (m.type === 'points' && m.points.length) {
-        let ts = 0;
-        for (const p of m.points) if (p.ts > ts) ts = p.ts;
-        useDevices.getState().touch(m.device_id, ts);
-      } else if (m.type === 'anomaly' && m.anomaly) useAnomalies.getState().receive(m.anomaly);
-      else if (m.type === 'incident') {
-        useIncidents.getState().receive(m.incident);
-        useAnomalies.getState().receiveIncident(m.incident);
-      }
-      else if (m.type === 'alert') useAlerts.getState().receive(m.alert);
-    }),
-  );
+  // a burst (first run, a fleet reconnecting) is applied once per frame, not per message
+  const batch = frameBatch<StreamMessage>(applyMessages);
+  offs.push(liveStream.on((m) => batch.push(m)));
+  offs.push(() => batch.flush());
   liveStream.start();
 }
 

@@ -4,7 +4,12 @@
 // confirm / false-positive verdict for analysts and admins, and "open an incident" from one or
 // several selected anomalies (offering the open incident that already holds some of them).
 // `?id=` (the link in alert messages) opens that anomaly's explanation.
-import { useEffect, useState } from 'react';
+// The list holds up to 500 anomalies and live ones keep arriving (a first run streams hundreds a
+// second): it is virtualized (only the rows in view are in the DOM) and its rows are memoized,
+// so a stream update renders the few rows that changed (docs/dashboard.md, "Anomalies under a
+// stream").
+import { memo, useCallback, useEffect, useRef, useState } from 'react';
+import { useVirtualizer } from '@tanstack/react-virtual';
 import { Link, useSearchParams } from 'react-router-dom';
 import { Check, RefreshCw, Siren, X } from 'lucide-react';
 import { api } from '@/api/client';
@@ -60,13 +65,24 @@ export default function AnomaliesPage() {
   const canOpenIncident = can(role, 'work_incidents');
   // live anomalies carry no device name: take it from the fleet for the incident title
   const pickedList = items.filter((a) => picked.has(a.id)).map((a) => (a.device_name ? a : { ...a, device_name: nameOf(a) }));
-  const toggle = (id: string) =>
-    setPicked((p) => {
-      const n = new Set(p);
-      if (n.has(id)) n.delete(id);
-      else n.add(id);
-      return n;
-    });
+  const toggle = useCallback(
+    (id: string) =>
+      setPicked((p) => {
+        const n = new Set(p);
+        if (n.has(id)) n.delete(id);
+        else n.add(id);
+        return n;
+      }),
+    [],
+  );
+  const scroller = useRef<HTMLDivElement>(null);
+  const rv = useVirtualizer({
+    count: items.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW_ESTIMATE,
+    getItemKey: (i) => items[i].id,
+    overscan: 6,
+  });
 
   return (
     <div className="space-y-3">
@@ -117,40 +133,29 @@ export default function AnomaliesPage() {
           ) : items.length === 0 ? (
             <Empty title="No anomalies match">Nothing unusual was detected for these filters.</Empty>
           ) : (
-            <ul className="divide-y" aria-label="Anomalies">
-              {items.map((a) => (
-                <li key={a.id} className="flex items-stretch">
-                  {canOpenIncident && (
-                    <label className="flex cursor-pointer items-center pl-4 pr-1">
-                      <input
-                        type="checkbox"
-                        className="size-4 accent-[var(--primary)]"
-                        checked={picked.has(a.id)}
-                        onChange={() => toggle(a.id)}
-                        aria-label={`Select ${nameOf(a)} ${a.metric} at ${fmtTime(a.detected_at)}`}
-                      />
-                    </label>
-                  )}
-                  <button
-                    onClick={() => setSelected(a.id)}
-                    aria-pressed={selected === a.id}
-                    className={`flex min-w-0 flex-1 cursor-pointer flex-wrap items-center gap-2 px-4 py-3 text-left text-sm hover:bg-accent/60 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring ${selected === a.id ? 'bg-accent' : ''}`}
-                  >
-                    <SeverityBadge severity={a.severity} />
-                    <span className="min-w-0 truncate font-medium">{nameOf(a)}</span>
-                    <span className="text-muted-foreground">{a.metric}</span>
-                    {a.resolved && <Badge variant="secondary">{a.verdict === 'false_positive' ? 'false positive' : a.verdict ?? 'resolved'}</Badge>}
-                    {inOpenIncident(a) && (
-                      <Badge variant="outline" data-testid="anomaly-incident">
-                        <Siren className="size-3" aria-hidden /> incident · {STATUS_LABEL[a.incident_status!]}
-                      </Badge>
-                    )}
-                    <span className="ml-auto text-xs text-muted-foreground">{fmtTime(a.detected_at)}</span>
-                    <span className="basis-full truncate text-muted-foreground">{a.description}</span>
-                  </button>
-                </li>
-              ))}
-            </ul>
+            <div ref={scroller} className="max-h-[calc(100dvh-16.5rem)] min-h-80 overflow-auto" data-testid="anomaly-scroller">
+              <ul aria-label="Anomalies" className="relative" style={{ height: rv.getTotalSize() }} data-testid="anomaly-list" data-count={items.length}>
+                {rv.getVirtualItems().map((vi) => {
+                  const a = items[vi.index];
+                  return (
+                    <AnomalyRow
+                      key={a.id}
+                      a={a}
+                      index={vi.index}
+                      count={items.length}
+                      start={vi.start}
+                      measure={rv.measureElement}
+                      name={nameOf(a)}
+                      selected={selected === a.id}
+                      picked={picked.has(a.id)}
+                      canPick={canOpenIncident}
+                      onSelect={setSelected}
+                      onToggle={toggle}
+                    />
+                  );
+                })}
+              </ul>
+            </div>
           )}
         </Card>
         <Card className="h-fit">
@@ -184,6 +189,66 @@ export default function AnomaliesPage() {
     </div>
   );
 }
+
+const ROW_ESTIMATE = 69; // two lines of text (measured rows replace it)
+
+interface RowProps {
+  a: Anomaly;
+  index: number;
+  count: number;
+  start: number;
+  measure: (el: Element | null) => void;
+  name: string;
+  selected: boolean;
+  picked: boolean;
+  canPick: boolean;
+  onSelect: (id: string) => void;
+  onToggle: (id: string) => void;
+}
+
+/** One anomaly of the list; re-renders only when its own props change. */
+const AnomalyRow = memo(function AnomalyRow({ a, index, count, start, measure, name, selected, picked, canPick, onSelect, onToggle }: RowProps) {
+  const time = fmtTime(a.detected_at);
+  return (
+    <li
+      ref={measure}
+      data-index={index}
+      aria-setsize={count}
+      aria-posinset={index + 1}
+      className="absolute left-0 top-0 flex w-full items-stretch border-b"
+      style={{ transform: `translateY(${start}px)` }}
+    >
+      {canPick && (
+        <label className="flex cursor-pointer items-center pl-4 pr-1">
+          <input
+            type="checkbox"
+            className="size-4 accent-[var(--primary)]"
+            checked={picked}
+            onChange={() => onToggle(a.id)}
+            aria-label={`Select ${name} ${a.metric} at ${time}`}
+          />
+        </label>
+      )}
+      <button
+        onClick={() => onSelect(a.id)}
+        aria-pressed={selected}
+        className={`flex min-w-0 flex-1 cursor-pointer flex-wrap items-center gap-2 px-4 py-3 text-left text-sm hover:bg-accent/60 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring ${selected ? 'bg-accent' : ''}`}
+      >
+        <SeverityBadge severity={a.severity} />
+        <span className="min-w-0 truncate font-medium">{name}</span>
+        <span className="text-muted-foreground">{a.metric}</span>
+        {a.resolved && <Badge variant="secondary">{a.verdict === 'false_positive' ? 'false positive' : a.verdict ?? 'resolved'}</Badge>}
+        {inOpenIncident(a) && (
+          <Badge variant="outline" data-testid="anomaly-incident">
+            <Siren className="size-3" aria-hidden /> incident · {STATUS_LABEL[a.incident_status!]}
+          </Badge>
+        )}
+        <span className="ml-auto text-xs text-muted-foreground">{time}</span>
+        <span className="basis-full truncate text-muted-foreground">{a.description}</span>
+      </button>
+    </li>
+  );
+});
 
 function Explanation({ a, deviceName, canWork, onVerdict }: { a: Anomaly; deviceName: string; canWork: boolean; onVerdict: (v: 'confirmed' | 'false_positive') => void }) {
   const d = a.details ?? {};
