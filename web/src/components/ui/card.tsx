@@ -2,7 +2,7 @@
 import * as React from 'react';
 import { cn } from '@/lib/utils';
 
-export function Card({ className, ...p }: React.HTMLAttributes<HTMLDivElement>) {
+export function Card({ className, ...p }: React.ComponentProps<'div'>) {
   return <div className={cn('rounded-lg border bg-card text-card-foreground shadow-sm', className)} {...p} />;
 }
 export function CardHeader({ className, ...p }: React.HTMLAttributes<HTMLDivElement>) {

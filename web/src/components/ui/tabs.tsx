@@ -1,4 +1,5 @@
-// Tabs on Radix (arrow-key navigation between triggers).
+// Tabs on Radix (arrow-key navigation between triggers). The strip wraps onto a second line
+// when the tabs do not fit (phones), so every tab stays visible.
 import * as React from 'react';
 import * as TabsPrimitive from '@radix-ui/react-tabs';
 import { cn } from '@/lib/utils';
@@ -11,7 +12,7 @@ export const TabsList = React.forwardRef<
 >(({ className, ...props }, ref) => (
   <TabsPrimitive.List
     ref={ref}
-    className={cn('inline-flex h-9 items-center rounded-lg bg-muted p-1 text-muted-foreground', className)}
+    className={cn('inline-flex min-h-9 max-w-full flex-wrap items-center gap-y-1 rounded-lg bg-muted p-1 text-muted-foreground', className)}
     {...props}
   />
 ));

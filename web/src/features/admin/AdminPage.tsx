@@ -76,32 +76,32 @@ function UsersPanel() {
           <Empty title="No users" />
         ) : (
           <div className="relative overflow-x-auto">
-            <table className="w-full text-sm">
-              <thead className="text-left text-xs text-muted-foreground">
-                <tr>
-                  <th className="py-2 font-medium">Name</th>
-                  <th className="py-2 font-medium">E-mail</th>
-                  <th className="py-2 font-medium">Role</th>
-                  <th className="py-2 font-medium">Enabled</th>
-                  <th className="py-2"><span className="sr-only">Actions</span></th>
+            <table role="table" className="card-table w-full text-sm">
+              <thead role="rowgroup" className="text-left text-xs text-muted-foreground">
+                <tr role="row">
+                  <th role="columnheader" className="py-2 font-medium">Name</th>
+                  <th role="columnheader" className="py-2 font-medium">E-mail</th>
+                  <th role="columnheader" className="py-2 font-medium">Role</th>
+                  <th role="columnheader" className="py-2 font-medium">Enabled</th>
+                  <th role="columnheader" className="py-2"><span className="sr-only">Actions</span></th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {users.map((u) => {
                   const self = u.id === me?.id;
                   return (
-                    <tr key={u.id} className="border-t">
-                      <td className="py-2">{u.name || '—'} {self && <Badge variant="secondary">you</Badge>}</td>
-                      <td className="py-2">{u.email}</td>
-                      <td className="py-2">
+                    <tr role="row" key={u.id} className="border-t">
+                      <td role="cell" data-label="Name" className="py-2">{u.name || '—'} {self && <Badge variant="secondary">you</Badge>}</td>
+                      <td role="cell" data-label="E-mail" className="py-2">{u.email}</td>
+                      <td role="cell" data-label="Role" className="py-2">
                         <NativeSelect className="h-8 w-40" aria-label={`Role of ${u.email}`} value={u.role} disabled={self} onChange={(e) => run(() => api.updateUser(u.id, { role: e.target.value as Role }))}>
                           {ROLES.map((r) => <option key={r.value} value={r.value}>{r.label}</option>)}
                         </NativeSelect>
                       </td>
-                      <td className="py-2">
+                      <td role="cell" data-label="Enabled" className="py-2">
                         <Switch checked={!u.disabled} disabled={self} aria-label={`${u.email} enabled`} onCheckedChange={(on) => run(() => api.updateUser(u.id, { disabled: !on }))} />
                       </td>
-                      <td className="py-2 text-right">
+                      <td role="cell" data-label="" className="py-2 text-right">
                         {!self && (
                           <Button variant="ghost" size="sm" className="text-destructive" aria-label={`Delete ${u.email}`} onClick={() => confirm(`Delete ${u.email}?`) && run(() => api.deleteUser(u.id))}>
                             <Trash2 aria-hidden />
@@ -254,26 +254,26 @@ function AuditPanel() {
           <Empty title="The audit log is empty" />
         ) : (
           <div className="relative max-h-[60vh] overflow-auto focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring" tabIndex={0} role="region" aria-label="Audit log entries">
-            <table className="w-full text-sm">
-              <thead className="sticky top-0 bg-card text-left text-xs text-muted-foreground">
-                <tr>
-                  <th className="py-2 font-medium">#</th>
-                  <th className="py-2 font-medium">Time</th>
-                  <th className="py-2 font-medium">Actor</th>
-                  <th className="py-2 font-medium">Action</th>
-                  <th className="py-2 font-medium">Target</th>
-                  <th className="py-2 font-medium">Peer</th>
+            <table role="table" className="card-table w-full text-sm">
+              <thead role="rowgroup" className="sticky top-0 bg-card text-left text-xs text-muted-foreground">
+                <tr role="row">
+                  <th role="columnheader" className="py-2 font-medium">#</th>
+                  <th role="columnheader" className="py-2 font-medium">Time</th>
+                  <th role="columnheader" className="py-2 font-medium">Actor</th>
+                  <th role="columnheader" className="py-2 font-medium">Action</th>
+                  <th role="columnheader" className="py-2 font-medium">Target</th>
+                  <th role="columnheader" className="py-2 font-medium">Peer</th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {data.items.map((r) => (
-                  <tr key={r.seq} className="border-t">
-                    <td className="py-1.5 tabular-nums text-muted-foreground">{r.seq}</td>
-                    <td className="py-1.5 whitespace-nowrap">{fmtTime(r.ts)}</td>
-                    <td className="max-w-56 truncate py-1.5 pr-3" title={r.actor ?? ''}>{who(r.actor)}</td>
-                    <td className="py-1.5"><Badge variant="outline">{r.action}</Badge></td>
-                    <td className="max-w-48 truncate py-1.5 pr-3 font-mono text-xs" title={r.target ?? ''}>{r.target ?? '—'}</td>
-                    <td className="py-1.5 font-mono text-xs">{r.peer ?? '—'}</td>
+                  <tr role="row" key={r.seq} className="border-t">
+                    <td role="cell" data-label="#" className="py-1.5 tabular-nums text-muted-foreground">{r.seq}</td>
+                    <td role="cell" data-label="Time" className="py-1.5 whitespace-nowrap">{fmtTime(r.ts)}</td>
+                    <td role="cell" data-label="Actor" className="max-w-56 truncate py-1.5 pr-3" title={r.actor ?? ''}>{who(r.actor)}</td>
+                    <td role="cell" data-label="Action" className="py-1.5"><Badge variant="outline">{r.action}</Badge></td>
+                    <td role="cell" data-label="Target" className="max-w-48 truncate py-1.5 pr-3 font-mono text-xs" title={r.target ?? ''}>{r.target ?? '—'}</td>
+                    <td role="cell" data-label="Peer" className="py-1.5 font-mono text-xs">{r.peer ?? '—'}</td>
                   </tr>
                 ))}
               </tbody>

@@ -53,28 +53,28 @@ export function ChannelsPanel() {
           <Empty title="No channels yet">Add a webhook, an SMTP server or an SMS gateway, then a policy that uses it.</Empty>
         ) : (
           <div className="relative overflow-x-auto">
-            <table className="w-full text-sm">
-              <thead className="text-left text-xs text-muted-foreground">
-                <tr>
-                  <th className="py-2 font-medium">Name</th>
-                  <th className="py-2 font-medium">Kind</th>
-                  <th className="py-2 font-medium">Destination</th>
-                  <th className="py-2 font-medium">Rate</th>
-                  <th className="py-2 font-medium">Enabled</th>
-                  <th className="py-2"><span className="sr-only">Actions</span></th>
+            <table role="table" className="card-table w-full text-sm">
+              <thead role="rowgroup" className="text-left text-xs text-muted-foreground">
+                <tr role="row">
+                  <th role="columnheader" className="py-2 font-medium">Name</th>
+                  <th role="columnheader" className="py-2 font-medium">Kind</th>
+                  <th role="columnheader" className="py-2 font-medium">Destination</th>
+                  <th role="columnheader" className="py-2 font-medium">Rate</th>
+                  <th role="columnheader" className="py-2 font-medium">Enabled</th>
+                  <th role="columnheader" className="py-2"><span className="sr-only">Actions</span></th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {channels.map((c) => (
-                  <tr key={c.id} className="border-t" data-testid="channel-row">
-                    <td className="py-2 font-medium">{c.name}</td>
-                    <td className="py-2">{KIND_LABEL[c.kind] ?? c.kind} {c.has_secret && <Badge variant="secondary">secret set</Badge>}</td>
-                    <td className="max-w-72 truncate py-2 font-mono text-xs" title={c.url}>{c.url}</td>
-                    <td className="py-2 text-muted-foreground">{c.rate_per_min ? `${c.rate_per_min}/min` : 'unlimited'}</td>
-                    <td className="py-2">
+                  <tr role="row" key={c.id} className="border-t" data-testid="channel-row">
+                    <td role="cell" data-label="Name" className="py-2 font-medium">{c.name}</td>
+                    <td role="cell" data-label="Kind" className="py-2">{KIND_LABEL[c.kind] ?? c.kind} {c.has_secret && <Badge variant="secondary">secret set</Badge>}</td>
+                    <td role="cell" data-label="Destination" className="max-w-72 truncate py-2 font-mono text-xs" title={c.url}>{c.url}</td>
+                    <td role="cell" data-label="Rate" className="py-2 text-muted-foreground">{c.rate_per_min ? `${c.rate_per_min}/min` : 'unlimited'}</td>
+                    <td role="cell" data-label="Enabled" className="py-2">
                       <Switch checked={c.enabled} aria-label={`Channel ${c.name} enabled`} onCheckedChange={(on) => run(() => api.updateChannel(c.id, { enabled: on }))} />
                     </td>
-                    <td className="whitespace-nowrap py-2 text-right">
+                    <td role="cell" data-label="" className="whitespace-nowrap py-2 text-right">
                       <Button variant="ghost" size="sm" aria-label={`Send a test on ${c.name}`} onClick={() => (endpointKind(c.kind) ? run(async () => {
                         const a = await api.testChannel(c.id);
                         setNotice(`Test message queued (alert ${a.id.slice(0, 8)}…); see the History tab.`);

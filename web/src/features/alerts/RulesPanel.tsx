@@ -64,30 +64,30 @@ export function RulesPanel() {
             <Empty title="No rules yet">{canWrite ? 'Add one above.' : 'An analyst can add rules.'}</Empty>
           ) : (
             <div className="relative overflow-x-auto">
-              <table className="w-full text-sm">
-                <thead className="text-left text-xs text-muted-foreground">
-                  <tr>
-                    <th className="py-2 font-medium">Name</th>
-                    <th className="py-2 font-medium">Condition</th>
-                    <th className="py-2 font-medium">Applies to</th>
-                    <th className="py-2 font-medium">Severity</th>
-                    <th className="py-2 font-medium">Enabled</th>
-                    <th className="py-2"><span className="sr-only">Actions</span></th>
+              <table role="table" className="card-table w-full text-sm">
+                <thead role="rowgroup" className="text-left text-xs text-muted-foreground">
+                  <tr role="row">
+                    <th role="columnheader" className="py-2 font-medium">Name</th>
+                    <th role="columnheader" className="py-2 font-medium">Condition</th>
+                    <th role="columnheader" className="py-2 font-medium">Applies to</th>
+                    <th role="columnheader" className="py-2 font-medium">Severity</th>
+                    <th role="columnheader" className="py-2 font-medium">Enabled</th>
+                    <th role="columnheader" className="py-2"><span className="sr-only">Actions</span></th>
                   </tr>
                 </thead>
-                <tbody>
+                <tbody role="rowgroup">
                   {rules.map((r) => (
-                    <tr key={String(r.id)} className="border-t" data-testid="rule-row">
-                      <td className="py-2 font-medium">{r.name}</td>
-                      <td className="py-2">{describeRule(r)}</td>
-                      <td className="py-2 text-muted-foreground">
+                    <tr role="row" key={String(r.id)} className="border-t" data-testid="rule-row">
+                      <td role="cell" data-label="Name" className="py-2 font-medium">{r.name}</td>
+                      <td role="cell" data-label="Condition" className="py-2">{describeRule(r)}</td>
+                      <td role="cell" data-label="Applies to" className="py-2 text-muted-foreground">
                         {r.device_id ? deviceName(r.device_id) : r.device_type ? `type ${r.device_type}` : 'all devices'}
                       </td>
-                      <td className="py-2"><SeverityBadge severity={r.severity} /></td>
-                      <td className="py-2">
+                      <td role="cell" data-label="Severity" className="py-2"><SeverityBadge severity={r.severity} /></td>
+                      <td role="cell" data-label="Enabled" className="py-2">
                         <Switch checked={r.enabled} disabled={!canWrite} aria-label={`Rule ${r.name} enabled`} onCheckedChange={(on) => run(() => api.updateRule(r.id, { enabled: on }))} />
                       </td>
-                      <td className="py-2 text-right">
+                      <td role="cell" data-label="" className="py-2 text-right">
                         {canWrite && (
                           <Button variant="ghost" size="sm" className="text-destructive" aria-label={`Delete rule ${r.name}`} onClick={() => confirm(`Delete rule ${r.name}?`) && run(() => api.deleteRule(r.id))}>
                             <Trash2 aria-hidden />

@@ -75,6 +75,13 @@ export default function AnomaliesPage() {
       }),
     [],
   );
+  // on a phone (one column) the explanation is below the list: picking a row brings it to view
+  const explanation = useRef<HTMLDivElement>(null);
+  const select = useCallback((id: string) => {
+    setSelected(id);
+    if (window.matchMedia?.('(max-width: 1023.98px)').matches)
+      requestAnimationFrame(() => explanation.current?.scrollIntoView({ block: 'start', behavior: 'smooth' }));
+  }, []);
   const scroller = useRef<HTMLDivElement>(null);
   const rv = useVirtualizer({
     count: items.length,
@@ -149,7 +156,7 @@ export default function AnomaliesPage() {
                       selected={selected === a.id}
                       picked={picked.has(a.id)}
                       canPick={canOpenIncident}
-                      onSelect={setSelected}
+                      onSelect={select}
                       onToggle={toggle}
                     />
                   );
@@ -158,7 +165,7 @@ export default function AnomaliesPage() {
             </div>
           )}
         </Card>
-        <Card className="h-fit">
+        <Card className="h-fit scroll-mt-2" ref={explanation}>
           <CardHeader>
             <CardTitle>Explanation</CardTitle>
           </CardHeader>

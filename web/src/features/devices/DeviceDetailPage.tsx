@@ -165,28 +165,28 @@ function StatusHistory({ deviceId }: { deviceId: string }) {
           <CardTitle>Events</CardTitle>
         </CardHeader>
         <CardContent>
-          <table className="w-full text-sm">
-            <thead className="text-left text-xs text-muted-foreground">
-              <tr>
-                <th className="py-2 font-medium">Time</th>
-                <th className="py-2 font-medium">Category</th>
-                <th className="py-2 font-medium">Kind</th>
-                <th className="py-2 font-medium">Transport</th>
-                <th className="py-2 font-medium">Peer</th>
-                <th className="py-2 font-medium">Detail</th>
+          <table role="table" className="card-table w-full text-sm">
+            <thead role="rowgroup" className="text-left text-xs text-muted-foreground">
+              <tr role="row">
+                <th role="columnheader" className="py-2 font-medium">Time</th>
+                <th role="columnheader" className="py-2 font-medium">Category</th>
+                <th role="columnheader" className="py-2 font-medium">Kind</th>
+                <th role="columnheader" className="py-2 font-medium">Transport</th>
+                <th role="columnheader" className="py-2 font-medium">Peer</th>
+                <th role="columnheader" className="py-2 font-medium">Detail</th>
               </tr>
             </thead>
-            <tbody>
+            <tbody role="rowgroup">
               {events.slice(0, 200).map((e) => (
-                <tr key={String(e.id)} className="border-t">
-                  <td className="py-1.5 whitespace-nowrap text-muted-foreground">{fmtTime(e.ts)}</td>
-                  <td className="py-1.5">{e.category}</td>
-                  <td className="py-1.5">
+                <tr role="row" key={String(e.id)} className="border-t">
+                  <td role="cell" data-label="Time" className="py-1.5 whitespace-nowrap text-muted-foreground">{fmtTime(e.ts)}</td>
+                  <td role="cell" data-label="Category" className="py-1.5">{e.category}</td>
+                  <td role="cell" data-label="Kind" className="py-1.5">
                     <Badge variant={e.category === 'security' ? 'destructive' : e.kind === 'online' ? 'success' : 'secondary'}>{e.kind}</Badge>
                   </td>
-                  <td className="py-1.5">{e.transport ?? '—'}</td>
-                  <td className="py-1.5 font-mono text-xs">{e.peer ?? '—'}</td>
-                  <td className="py-1.5 text-muted-foreground">{e.detail ?? ''}</td>
+                  <td role="cell" data-label="Transport" className="py-1.5">{e.transport ?? '—'}</td>
+                  <td role="cell" data-label="Peer" className="py-1.5 font-mono text-xs">{e.peer ?? '—'}</td>
+                  <td role="cell" data-label="Detail" className="py-1.5 text-muted-foreground">{e.detail ?? ''}</td>
                 </tr>
               ))}
             </tbody>

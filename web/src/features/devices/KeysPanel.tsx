@@ -80,24 +80,24 @@ export function KeysPanel({ deviceId }: { deviceId: string }) {
           <Empty title="No keys yet">Create a key to let this device publish.</Empty>
         ) : (
           <div className="relative overflow-x-auto">
-            <table className="w-full text-sm">
-              <thead className="text-left text-xs text-muted-foreground">
-                <tr>
-                  <th className="py-2 font-medium">Name</th>
-                  <th className="py-2 font-medium">Prefix</th>
-                  <th className="py-2 font-medium">Created</th>
-                  <th className="py-2 font-medium">State</th>
-                  <th className="py-2"><span className="sr-only">Actions</span></th>
+            <table role="table" className="card-table w-full text-sm">
+              <thead role="rowgroup" className="text-left text-xs text-muted-foreground">
+                <tr role="row">
+                  <th role="columnheader" className="py-2 font-medium">Name</th>
+                  <th role="columnheader" className="py-2 font-medium">Prefix</th>
+                  <th role="columnheader" className="py-2 font-medium">Created</th>
+                  <th role="columnheader" className="py-2 font-medium">State</th>
+                  <th role="columnheader" className="py-2"><span className="sr-only">Actions</span></th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {keys.map((k) => (
-                  <tr key={k.id} className="border-t">
-                    <td className="py-2">{k.name || '—'}</td>
-                    <td className="py-2 font-mono text-xs">{k.prefix}…</td>
-                    <td className="py-2 text-muted-foreground">{fmtTime(k.created_at)}</td>
-                    <td className="py-2">{k.revoked ? <Badge variant="secondary">revoked</Badge> : <Badge variant="success">active</Badge>}</td>
-                    <td className="py-2 text-right">
+                  <tr role="row" key={k.id} className="border-t">
+                    <td role="cell" data-label="Name" className="py-2">{k.name || '—'}</td>
+                    <td role="cell" data-label="Prefix" className="py-2 font-mono text-xs">{k.prefix}…</td>
+                    <td role="cell" data-label="Created" className="py-2 text-muted-foreground">{fmtTime(k.created_at)}</td>
+                    <td role="cell" data-label="State" className="py-2">{k.revoked ? <Badge variant="secondary">revoked</Badge> : <Badge variant="success">active</Badge>}</td>
+                    <td role="cell" data-label="" className="py-2 text-right">
                       {!k.revoked && (
                         <div className="flex justify-end gap-1">
                           <Button variant="ghost" size="sm" disabled={busy} onClick={() => run(async () => setSecret(await api.rotateKey(deviceId, k.id)))} aria-label={`Rotate key ${k.name || k.prefix}`}>
