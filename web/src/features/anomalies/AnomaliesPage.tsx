@@ -140,7 +140,7 @@ export default function AnomaliesPage() {
           ) : items.length === 0 ? (
             <Empty title="No anomalies match">Nothing unusual was detected for these filters.</Empty>
           ) : (
-            <div ref={scroller} className="max-h-[calc(100dvh-16.5rem)] min-h-80 overflow-auto" data-testid="anomaly-scroller">
+            <div ref={scroller} className="max-h-[calc(100dvh-16.5rem)] overflow-auto" data-testid="anomaly-scroller">
               <ul aria-label="Anomalies" className="relative" style={{ height: rv.getTotalSize() }} data-testid="anomaly-list" data-count={items.length}>
                 {rv.getVirtualItems().map((vi) => {
                   const a = items[vi.index];
