@@ -851,7 +851,17 @@ static int pq_ts_lookup(store_ts *ts, const char *device_id, const char *metric,
     pseries *s = hmap_get(t->by_name, key);
     if (s) *series_id = s->id;
     pthread_mutex_unlock(&t->mu);
-    return s ? 0 : STORE_TS_E_STORE;
+    if (s) return 0;
+    /* a series another node made after this one opened: its chunks are readable here (not
+     * remembered: only the writer adds series to memory) */
+    const char *p[] = {device_id, metric};
+    pthread_mutex_lock(&t->rmu);
+    PGresult *r = rq(t, "SELECT id FROM series WHERE device_id = $1 AND metric = $2", 2, p);
+    int rc = r && PQntuples(r) == 1 ? 0 : STORE_TS_E_STORE;
+    if (rc == 0) *series_id = be64(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    pthread_mutex_unlock(&t->rmu);
+    return rc;
 }
 
 typedef struct {
@@ -864,39 +874,30 @@ static int cmp_metric(const void *a, const void *b)
     return strcmp(((const metric_entry *)a)->metric, ((const metric_entry *)b)->metric);
 }
 
+/* From the database: the device's series include those other nodes made after this one
+ * opened. */
 static int pq_ts_list_metrics(store_ts *ts, const char *device_id, store_ts_metric_fn cb, void *arg)
 {
     pg_ts *t = (pg_ts *)ts;
-    size_t n = 0, cap = 0;
-    metric_entry *v = NULL;
-    int rc = 0;
-    pthread_mutex_lock(&t->mu);
-    for (size_t i = 0; i < t->nid && rc == 0; i++) {
-        pseries *s = t->by_id[i];
-        if (!s || strcmp(s->device, device_id) != 0) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            metric_entry *nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                rc = -1;
-                break;
-            }
-            v = nv;
-        }
-        if (!(v[n].metric = strdup(s->metric))) {
-            rc = -1;
-            break;
-        }
-        v[n++].id = s->id;
+    const char *p[] = {device_id};
+    pthread_mutex_lock(&t->rmu);
+    PGresult *r = rq(t, "SELECT metric, id FROM series WHERE device_id = $1", 1, p);
+    int n = r ? PQntuples(r) : 0;
+    metric_entry *v = r && n > 0 ? calloc((size_t)n, sizeof *v) : NULL;
+    int rc = !r || (n > 0 && !v) ? -1 : 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (!(v[i].metric = strdup(PQgetvalue(r, i, 0)))) rc = -1;
+        v[i].id = be64(PQgetvalue(r, i, 1));
     }
-    pthread_mutex_unlock(&t->mu);
-    if (rc == 0 && n > 1) qsort(v, n, sizeof *v, cmp_metric);
-    for (size_t i = 0; i < n; i++) {
+    PQclear(r);
+    pthread_mutex_unlock(&t->rmu);
+    if (rc == 0 && n > 1) qsort(v, (size_t)n, sizeof *v, cmp_metric);
+    for (int i = 0; v && i < n; i++) {
         if (rc == 0) cb(arg, v[i].metric, v[i].id);
         free(v[i].metric);
     }
     free(v);
-    return rc == 0 ? (int)n : STORE_TS_E_STORE;
+    return rc == 0 ? n : STORE_TS_E_STORE;
 }
 
 typedef struct {
@@ -964,7 +965,8 @@ static size_t *pts_order(pts *p, size_t *out_n)
     return ix;
 }
 
-/* The points of [from, to): the stored chunks, then the head (added after them). */
+/* The points of [from, to): the stored chunks, then the head (added after them), if this
+ * node has the series in memory. */
 static int gather(pg_ts *t, int64_t sid, int64_t from, int64_t to, pts *p)
 {
     pthread_mutex_lock(&t->mu);
@@ -975,10 +977,8 @@ static int gather(pg_ts *t, int64_t sid, int64_t from, int64_t to, pts *p)
         for (uint32_t i = 0; i < s->n && rc == 0; i++)
             if (s->ts[i] >= from && s->ts[i] < to) rc = pts_add(&mem, s->ts[i], s->v[i], 1);
     pthread_mutex_unlock(&t->mu);
-    if (!s) {
-        pts_free(&mem);
-        return STORE_TS_E_STORE;
-    }
+    /* not in memory: a series another node writes (lookup found it in the database), read
+     * from its chunks (its newest points are in that node's memory until its checkpoint) */
     char a[24], b[24], c[24];
     snprintf(a, sizeof a, "%" PRId64, sid);
     snprintf(b, sizeof b, "%" PRId64, to);
