@@ -17,7 +17,9 @@
  * --set name=value (repeatable) changes a detector parameter (det_params_set) for all runs.
  * Prints one JSON object on stdout; progress on stderr.
  * Usage: build/bench_fleet_replay [--devices 60] [--days 7] [--step-s 60] [--fault-every-h 8]
- *        [--fault-from-h 6] [--found-min 30] [--gap-h 2] [--seed 1000] [--set k=v]... */
+ *        [--fault-from-h 6] [--found-min 30] [--gap-h 2] [--seed 1000] [--set k=v]...
+ *        [--trace dev.metric] (that series' points from 3 h before its gap to 1 h after, on stderr)
+ */
 #include "detect/series.h"
 #include "sim/sim_models.h"
 
@@ -37,6 +39,7 @@ typedef struct {
     double step_s, fault_every_h, fault_from_h, found_min, gap_h;
     uint64_t seed;
     int verbose;
+    int trace_dev, trace_metric; /* --trace dev.metric: that series' points around its gap */
     det_params p;
 } config;
 
@@ -128,6 +131,14 @@ static void run_device(const config *c, int run, int dev, tally *t)
             det_result r;
             det_series_update(&s[j], &c->p, ts, strtod(txt, NULL), &r);
             t->points++;
+            if (run == RUN_GAPS && dev == c->trace_dev && j == c->trace_metric &&
+                ts >= gap_at - 3 * hour && ts < gap_end + hour)
+                fprintf(stderr,
+                        "trace %s h=%.3f x=%s scored=%g score=%.3f m=[%.2f %.2f %.2f] lo=%g hi=%g "
+                        "level=%s\n",
+                        md[j].name, (double)(ts - t0) / 3.6e6, txt, r.scored, r.score,
+                        r.member_score[0], r.member_score[1], r.member_score[2], r.lo, r.hi,
+                        det_level_name(r.level));
             if (!r.alert || r.level == DET_LEVEL_NONE) continue;
             int key = (int)meta.type * SIM_MAX_METRICS + j;
             int day = (int)((ts - t0) / (24 * hour));
@@ -153,9 +164,14 @@ static void run_device(const config *c, int run, int dev, tally *t)
             } else if (ts >= gap_end && ts < gap_end + watch) {
                 if (c->verbose)
                     fprintf(stderr,
-                            "gap_alert dev=%d %s/%s h=%.2f after=%.0fs level=%s score=%.3f\n", dev,
-                            sim_type_name(meta.type), md[j].name, (double)(ts - t0) / 3.6e6,
-                            (double)(ts - gap_end) / 1e3, det_level_name(r.level), r.score);
+                            "gap_alert dev=%d %s/%s h=%.2f after=%.0fs level=%s score=%.3f "
+                            "shape=%s why=%d m=[%.2f %.2f %.2f] x=%g lo=%g hi=%g held=%.0fs "
+                            "usual=%.0fs\n",
+                            dev, sim_type_name(meta.type), md[j].name, (double)(ts - t0) / 3.6e6,
+                            (double)(ts - gap_end) / 1e3, det_level_name(r.level), r.score,
+                            det_shape_name((det_shape_kind)r.shape), r.why, r.member_score[0],
+                            r.member_score[1], r.member_score[2], r.scored, r.lo, r.hi,
+                            r.held_ms / 1e3, r.usual_ms / 1e3);
                 t->gap_alerts++;
                 t->gap_level[r.level]++;
             }
@@ -192,7 +208,8 @@ int main(int argc, char **argv)
                 .fault_from_h = 6,
                 .found_min = 30,
                 .gap_h = 2,
-                .seed = 1000};
+                .seed = 1000,
+                .trace_dev = -1};
     det_params_default(&c.p);
     char sets[1024] = "";
     for (int i = 1; i < argc; i++) {
@@ -219,6 +236,8 @@ int main(int argc, char **argv)
             c.found_min = atof(v);
         else if (!strcmp(a, "--gap-h"))
             c.gap_h = atof(v);
+        else if (!strcmp(a, "--trace"))
+            sscanf(v, "%d.%d", &c.trace_dev, &c.trace_metric);
         else if (!strcmp(a, "--seed"))
             c.seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--set")) {

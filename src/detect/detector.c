@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define SNAP_MAGIC 0x31535444u /* "DTS1" little-endian */
-#define SNAP_VERSION 8
+#define SNAP_VERSION 9
 #define SNAP_ORDER 0x0102
 
 typedef struct {

@@ -141,8 +141,12 @@ void det_series_update(det_series *s, const det_params *p, int64_t ts_ms, double
         if (det_shape_observe(&s->shape, x)) change_kind(s, p, ts_ms, was);
         if (s->n > 0) {
             double dt = (double)ts_ms - (double)s->last_ts; /* > 0, no int64 overflow */
-            double gap = det_interval_step(&s->dt_med, dt, p->gap_k);
-            if (gap > 0 && s->shape.kind != DET_SHAPE_DISCRETE) det_ensemble_gap(&s->ens, gap);
+            double med = s->dt_med, gap = det_interval_step(&s->dt_med, dt, p->gap_k);
+            if (gap > 0 && s->shape.kind == DET_SHAPE_DISCRETE)
+                det_state_gap(&s->st, dt - med); /* unseen: all but one typical interval */
+            else if (gap > 0)
+                det_ensemble_gap(&s->ens, gap); /* told at the next point they learn from */
+            if (gap > 0 && s->shape.kind == DET_SHAPE_COUNTER) det_shape_gap(&s->shape);
         }
         if (s->n == 0) {
             s->first_ts = ts_ms;

@@ -69,6 +69,14 @@ int det_shape_observe(det_shape *s, double x)
         }
         double ad = fabs(d);
         if (ad > 0 && !reset && (s->quantum == 0 || ad < s->quantum)) s->quantum = (float)ad;
+        if (s->many && d >= 0 && !reset) { /* the grid of the increments */
+            double dd = fabs(d - s->inc.last_inc), tol = 1e-9 * (fabs(x) + 1.0);
+            if (s->inc.last_inc >= 0 && dd > tol && (s->inc.grid == 0 || dd < s->inc.grid))
+                s->inc.grid = (float)dd;
+            s->inc.last_inc = (float)d;
+        } else if (s->many) {
+            s->inc.last_inc = -1;
+        }
         int i = s->many ? -1 : find_val(s->vals, s->nvals, x);
         if (i >= 0 && s->cnt[i] < UINT16_MAX) s->cnt[i]++;
         if (!s->many && d != 0) {
@@ -78,7 +86,9 @@ int det_shape_observe(det_shape *s, double x)
                 s->cnt[s->nvals] = 1;
                 s->vals[s->nvals++] = (float)x;
             } else {
-                s->many = 1;
+                s->many = 1; /* the values are no states: their slots keep the increments' grid */
+                s->inc.grid = 0;
+                s->inc.last_inc = -1;
             }
         }
     }
@@ -126,11 +136,19 @@ int det_shape_rate(det_shape *s, int64_t ts_ms, double x, double *rate)
     return 1;
 }
 
+void det_shape_gap(det_shape *s)
+{
+    s->win_t = INT64_MIN;
+}
+
 double det_shape_resolution(const det_shape *s)
 {
     /* a counter's smallest increment is its grid only for counts (1 event, 0.001 kWh); a byte
        counter's smallest increment in a minute says nothing about its rate's resolution */
-    if (s->kind == DET_SHAPE_COUNTER) return fmin(s->quantum, 1.0) / (DET_SHAPE_RATE_MS / 1000.0);
+    if (s->kind == DET_SHAPE_COUNTER) {
+        double g = s->inc.grid > 0 && s->inc.grid < s->quantum ? s->inc.grid : s->quantum;
+        return fmin(g, 1.0) / (DET_SHAPE_RATE_MS / 1000.0);
+    }
     /* a grid, not the size of a spike: the values span at least two quanta (1% slack for the
        float values) */
     return 1.99 * s->quantum <= (double)s->vmax - s->vmin ? s->quantum : 0;
@@ -154,7 +172,9 @@ int det_shape_validate(const det_shape *s)
         return -1;
     if (!isfinite(s->quantum) || s->quantum < 0 || !isfinite(s->prev) || !isfinite(s->win_x))
         return -1;
-    for (int i = 0; i < s->nvals; i++)
+    if (s->many && (!(s->inc.grid >= 0) || !isfinite(s->inc.grid) || !isfinite(s->inc.last_inc)))
+        return -1;
+    for (int i = 0; i < s->nvals && !s->many; i++)
         if (!isfinite(s->vals[i])) return -1;
     return isfinite(s->vmin) && isfinite(s->vmax) && s->vmin <= s->vmax ? 0 : -1;
 }
@@ -305,6 +325,15 @@ void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x
         for (int k = 0; k < m->nst; k++)
             m->cnt[k] *= 0.5f;
     m->last_ts = ts_ms;
+}
+
+void det_state_gap(det_state *m, double unseen_ms)
+{
+    if (!(unseen_ms > 0)) return;
+    /* its start moves later by the unseen time (past its last point, if it was shorter than
+       the gap: the run is then as long as was seen of it) */
+    double t0 = (double)m->run_t0 + unseen_ms;
+    m->run_t0 = t0 < 9e18 ? (int64_t)t0 : m->run_t0;
 }
 
 int det_state_validate(const det_state *m)

@@ -44,12 +44,20 @@ typedef struct {
     uint32_t n_down; /* decrements that are not resets */
     uint32_t n_ret;  /* points whose value returned to an earlier value (not the previous one) */
     float quantum;   /* smallest non-zero |change| seen (0: none yet) */
-    float vals[DET_SHAPE_VALS];
-    uint16_t cnt[DET_SHAPE_VALS]; /* points per value (saturating) */
-    float vmin, vmax;             /* range of the values seen */
-    double prev;                  /* last value */
-    double win_x;                 /* counter: value at the start of the rate window */
-    int64_t win_t;                /* counter: time of the start of the rate window */
+    union {
+        struct { /* while !many: the distinct values */
+            float vals[DET_SHAPE_VALS];
+            uint16_t cnt[DET_SHAPE_VALS]; /* points per value (saturating) */
+        };
+        struct {        /* once many: the grid of the increments (a counter's rate resolution) */
+            float grid; /* smallest non-zero change between consecutive increments (0: none) */
+            float last_inc; /* the last increment (< 0: none since `many` or the last reset) */
+        } inc;
+    };
+    float vmin, vmax; /* range of the values seen */
+    double prev;      /* last value */
+    double win_x;     /* counter: value at the start of the rate window */
+    int64_t win_t;    /* counter: time of the start of the rate window */
 } det_shape;
 
 void det_shape_init(det_shape *s);
@@ -64,8 +72,14 @@ int det_shape_is_reset(double prev, double x);
  * at least DET_SHAPE_RATE_MS closes at this point, 0 otherwise (also on a reset, which starts a
  * new window). */
 int det_shape_rate(det_shape *s, int64_t ts_ms, double x, double *rate);
-/* Resolution of the series' scored values: the quantum for a level, quantum / window for a
- * counter's rate (0: unknown). */
+/* Counter: the next point follows a gap. A window spanning it would give the average rate over
+ * the hours unseen, not the rate now: the window restarts at that point (the first rate after a
+ * gap is the first window that closes after it). */
+void det_shape_gap(det_shape *s);
+/* Resolution of the series' scored values: the quantum for a level; for a counter's rate the
+ * grid of its values over the window: the smallest change between consecutive increments (a
+ * meter printed to 0.001 kWh moves by 0.03 a minute but its rate by multiples of 0.001 a window;
+ * the smallest increment is the grid only for event counts), capped at 1 (0: unknown). */
 double det_shape_resolution(const det_shape *s);
 const char *det_shape_name(det_shape_kind k);
 int det_shape_validate(const det_shape *s);
@@ -116,6 +130,10 @@ void det_state_seed(det_state *m, const det_shape *s, int64_t ts_ms);
 /* Learns one point; fills *out (q = 1 during the warm-up). Late points: call with learn = 0. */
 void det_state_update(det_state *m, const det_params *p, int64_t ts_ms, double x, int learn,
                       det_state_out *out);
+/* The next point follows a gap: unseen_ms of it were not observed. The current run's length
+ * counts observed time only (the state may have changed and come back unseen), so a gap does not
+ * make a state look stuck, and the run it ends is not learned longer than it was seen. */
+void det_state_gap(det_state *m, double unseen_ms);
 int det_state_validate(const det_state *m);
 
 #endif

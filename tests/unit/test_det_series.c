@@ -243,7 +243,7 @@ static void test_snapshot_of_an_older_format_is_refused(void **st)
     uint16_t version;
     memcpy(&version, buf + 4, sizeof version);
     assert_true(version >= 2); /* bumped when the state layout changed */
-    version--;                 /* the format before (v7: no learning day or routine) */
+    version--; /* the format before (v8: a counter's increments grid not in the shape) */
     memcpy(buf + 4, &version, sizeof version);
     assert_int_equal(det_series_restore(a, &p, buf, n), -1);
     assert_int_equal(a->n, 0); /* the series relearns */

@@ -192,6 +192,127 @@ static void test_late_and_duplicate_points_are_scored_but_not_learned(void **st)
     free(s);
 }
 
+/* A door: open for one point on ~10 % of the daytime minutes, rarely at night (runs of a minute or
+ * two open, minutes to hours closed). */
+static double door_at(int64_t ts)
+{
+    double h = (double)(ts % DAY) / (60.0 * MIN);
+    return det_unit(det_mix64((uint64_t)(ts / MIN) + 7)) < (h > 8 && h < 18 ? 0.1 : 0.005) ? 1 : 0;
+}
+
+static int door_gap_alerts(const det_params *p, det_result *last)
+{
+    det_series *s = malloc(sizeof *s);
+    det_series_init(s, p, 1);
+    det_result r;
+    int64_t t = 0;
+    for (; t < 4 * DAY + 10 * 60 * MIN; t += MIN) /* four days, to 10:00 */
+        det_series_update(s, p, t, door_at(t), &r);
+    assert_int_equal(r.shape, DET_SHAPE_DISCRETE);
+    det_series_update(s, p, t, 1, &r); /* open when it goes silent, */
+    t += 2 * 60 * MIN;                 /* for two hours, */
+    int alerts = 0;
+    for (int i = 0; i < 2; i++, t += MIN) { /* and open again when it comes back */
+        det_series_update(s, p, t, 1, &r);
+        alerts += r.alert;
+        *last = r;
+    }
+    free(s);
+    return alerts;
+}
+
+static void test_a_gap_does_not_make_a_state_look_stuck(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_result r;
+    /* the run counts the time it was seen: open for a minute before the gap and one after */
+    assert_int_equal(door_gap_alerts(&p, &r), 0);
+    assert_true(r.held_ms <= 3 * MIN);
+    /* without gap handling the two unseen hours counted as held open: stuck */
+    det_params nogap = p;
+    nogap.gap_k = 1e12;
+    assert_true(door_gap_alerts(&nogap, &r) >= 1);
+    assert_int_equal(r.why, DET_WHY_STUCK);
+}
+
+/* An energy meter printed to 0.001 kWh, one point a minute: 1 kW at night, 6 kW from 09:00 to
+ * 17:00 with a ramp of an hour, +-3 % noise. */
+static double kw_at(int64_t ts)
+{
+    double h = (double)(ts % DAY) / (60.0 * MIN);
+    double ramp = h < 8 ? 0 : (h < 9 ? h - 8 : (h < 17 ? 1 : (h < 18 ? 18 - h : 0)));
+    return (1.0 + 5.0 * ramp) * (1 + 0.03 * noise((uint64_t)(ts / MIN) + 3));
+}
+
+static void test_a_meter_whose_load_rose_during_a_gap_is_not_an_anomaly(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    det_series *s = malloc(sizeof *s);
+    det_series_init(s, &p, 1);
+    det_result r;
+    double kwh = 1000;
+    int64_t t = 0;
+    for (; t < 4 * DAY + 7 * 60 * MIN; t += MIN) { /* four days, to 07:00 (night load) */
+        kwh += kw_at(t) / 60.0;
+        det_series_update(s, &p, t, round(kwh * 1000) / 1000, &r);
+    }
+    assert_int_equal(r.shape, DET_SHAPE_COUNTER);
+    /* the rate's resolution is the values' grid (0.001 kWh over the window), not the smallest
+       increment (~0.016 kWh a minute at night) */
+    assert_true(fabs(det_shape_resolution(&s->shape) - 0.001 / 60) < 1e-7);
+    /* silent 07:00 - 10:00, while the load rose to 6 kW: the meter counted on */
+    for (int64_t g = t; g < t + 3 * 60 * MIN; g += MIN)
+        kwh += kw_at(g) / 60.0;
+    t += 3 * 60 * MIN;
+    int alerts = 0;
+    for (int i = 0; i < 30; i++, t += MIN) {
+        kwh += kw_at(t) / 60.0;
+        det_series_update(s, &p, t, round(kwh * 1000) / 1000, &r);
+        alerts += r.alert && r.level >= DET_LEVEL_INFO;
+    }
+    assert_int_equal(alerts, 0);
+    free(s);
+}
+
+/* Air quality: a daily cycle, a slow wandering component (an hour's time constant) and noise,
+ * one point a minute. */
+static double air_at(int64_t ts, double *slow)
+{
+    uint64_t i = (uint64_t)(ts / MIN);
+    *slow = 0.983 * *slow + 3.0 * noise(i * 2 + 11); /* AR(1), ~1 h, sd ~ 6.5 */
+    return 80 + 25 * sin(2 * M_PI * (double)(ts % DAY) / (double)DAY) + *slow +
+           6 * noise(i * 2 + 12);
+}
+
+static void test_a_seasonal_series_after_a_gap_is_not_an_anomaly(void **st)
+{
+    (void)st;
+    det_params p;
+    det_params_default(&p);
+    int alerts = 0;
+    for (int seed = 0; seed < 8; seed++) { /* eight gaps at different hours */
+        det_series *s = malloc(sizeof *s);
+        det_series_init(s, &p, 1);
+        det_result r;
+        double slow = 0;
+        int64_t t = 0, gap_at = 3 * DAY + (2 + 3 * seed) * 60 * MIN;
+        for (; t < gap_at; t += MIN)
+            det_series_update(s, &p, t, round(air_at(t, &slow)), &r);
+        for (; t < gap_at + 2 * 60 * MIN; t += MIN) /* two silent hours, the air goes on */
+            air_at(t, &slow);
+        for (int i = 0; i < 30; i++, t += MIN) {
+            det_series_update(s, &p, t, round(air_at(t, &slow)), &r);
+            alerts += r.alert;
+        }
+        free(s);
+    }
+    assert_int_equal(alerts, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +321,9 @@ int main(void)
         cmocka_unit_test(test_irregular_sampling_is_quiet_and_a_spike_is_found),
         cmocka_unit_test(test_nightly_gaps_of_hours_are_not_anomalies),
         cmocka_unit_test(test_late_and_duplicate_points_are_scored_but_not_learned),
+        cmocka_unit_test(test_a_gap_does_not_make_a_state_look_stuck),
+        cmocka_unit_test(test_a_meter_whose_load_rose_during_a_gap_is_not_an_anomaly),
+        cmocka_unit_test(test_a_seasonal_series_after_a_gap_is_not_an_anomaly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
