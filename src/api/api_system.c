@@ -192,8 +192,7 @@ void api_metrics(api_ctx *ctx)
         tb_printf(&t, "iotad_bridge_queue_messages %llu\n", (unsigned long long)s->m.bridge.queued);
     }
     bus_pipe_stats bs;
-    ingest_cluster_requeue_stats rq;
-    if (ingest_cluster_stats(s, &bs, &rq)) { /* cluster mode (ingest/cluster.c), when configured */
+    if (ingest_cluster_stats(s, &bs)) { /* cluster mode (ingest/cluster.c), when configured */
         GAUGE("iotad_bus_connected", "1 while connected to the cluster bus (RabbitMQ), else 0.");
         tb_printf(&t, "iotad_bus_connected %d\n", bs.up ? 1 : 0);
         COUNTER("iotad_bus_connects_total", "Connections to the cluster bus, and losses of one.");
@@ -231,18 +230,6 @@ void api_metrics(api_ctx *ctx)
                   (unsigned long long)bs.msgs_published);
         tb_printf(&t, "iotad_bus_messages_total{direction=\"delivered\"} %llu\n",
                   (unsigned long long)bs.msgs_delivered);
-        COUNTER("iotad_bus_requeue_rounds_total",
-                "Requeue back-off rounds: messages the store refused wait 250 ms, doubling per "
-                "round to 10 s, then go back to their queue (at once when the store commits).");
-        tb_printf(&t, "iotad_bus_requeue_rounds_total %llu\n", (unsigned long long)rq.rounds);
-        COUNTER("iotad_bus_requeue_messages_total",
-                "AMQP messages sent back to their queue after their back-off.");
-        tb_printf(&t, "iotad_bus_requeue_messages_total %llu\n", (unsigned long long)rq.requeued);
-        GAUGE("iotad_bus_requeue_waiting", "AMQP messages waiting for the back-off now.");
-        tb_printf(&t, "iotad_bus_requeue_waiting %llu\n", (unsigned long long)rq.waiting);
-        GAUGE("iotad_bus_requeue_backoff_seconds",
-              "The delay of the last back-off round (0 once the store commits again).");
-        tb_printf(&t, "iotad_bus_requeue_backoff_seconds %.3f\n", rq.backoff_ms / 1000.0);
     }
     COUNTER("iotad_store_commits_total", "Group commits.");
     tb_printf(&t, "iotad_store_commits_total %llu\n", (unsigned long long)ws.commits);

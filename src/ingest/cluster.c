@@ -1,7 +1,6 @@
 /* Cluster mode's ingest path: see cluster.h. */
 #include "ingest/cluster.h"
 
-#include "bus/backoff.h"
 #include "core/log.h"
 #include "core/server.h"
 #include "ingest/devstate.h"
@@ -20,28 +19,11 @@ typedef struct held {
     int64_t seq;
 } held;
 
-/* A consumed message the store could not take, waiting for the back-off to requeue it. */
-typedef struct requeue {
-    struct requeue *next;
-    uint64_t gen, tag;
-    uint32_t batches;
-} requeue;
-
-/* How often a round's wait looks whether the store commits again (then it ends at once). */
-#define REQUEUE_CHECK_MS 250
-
 struct ingest_cluster {
     server *s;
     bus_pipe *bus;
     held *held, **held_tail; /* in commit order (seq non-decreasing) */
     uint64_t dropped;        /* messages that can never be stored (series limit), acked */
-    /* the requeue back-off (bus/backoff.h): failed messages wait, unacked (so the prefetch
-     * window holds further deliveries back), then go back to their queues together */
-    uv_timer_t *retry; /* its own allocation: freed by its close callback */
-    requeue *requeues, **requeues_tail;
-    bus_backoff backoff;
-    uint64_t round_due; /* uv_now when the waiting messages go back */
-    ingest_cluster_requeue_stats rq;
     bool hold_acks; /* tests only (IOTAD_TEST_BUS_HOLD_ACKS=1): never ack, as if killed first */
 };
 
@@ -87,59 +69,6 @@ static void on_confirm(void *arg, void *ctx, bus_outcome outcome)
     free(p);
 }
 
-/* The waiting messages go back to their queues now: the round is over. */
-static void requeue_now(ingest_cluster *c)
-{
-    while (c->requeues) {
-        requeue *r = c->requeues;
-        c->requeues = r->next;
-        if (c->bus) bus_pipe_settle(c->bus, r->gen, r->tag, r->batches, false);
-        c->rq.requeued++;
-        c->rq.waiting--;
-        free(r);
-    }
-    c->requeues_tail = &c->requeues;
-    if (c->retry) uv_timer_stop(c->retry);
-}
-
-/* During a round: its delay is over, or the store commits again (the writer's probe
- * succeeded: what waits can be stored now). */
-static void on_retry(uv_timer_t *t)
-{
-    ingest_cluster *c = t->data;
-    if (uv_now(t->loop) >= c->round_due || !c->s->writer || !writer_failing(c->s->writer, NULL, 0))
-        requeue_now(c);
-}
-
-/* A message the store could not take: it waits for the round under way, or starts one with
- * the back-off's next delay. Never blocks: a timer ends the round. */
-static void requeue_later(ingest_cluster *c, uint64_t gen, uint64_t tag, uint32_t batches)
-{
-    requeue *r = malloc(sizeof *r);
-    if (!r || !c->retry) { /* no memory: at once, as before the back-off */
-        free(r);
-        if (c->bus) bus_pipe_settle(c->bus, gen, tag, batches, false);
-        c->rq.requeued++;
-        return;
-    }
-    *r = (requeue){NULL, gen, tag, batches};
-    *c->requeues_tail = r;
-    c->requeues_tail = &r->next;
-    c->rq.waiting++;
-    if (uv_is_active((uv_handle_t *)c->retry)) return;
-    uint32_t wait = bus_backoff_next(&c->backoff);
-    c->rq.rounds++;
-    c->rq.backoff_ms = wait;
-    c->round_due = uv_now(c->retry->loop) + wait;
-    uint64_t check = wait < REQUEUE_CHECK_MS ? wait : REQUEUE_CHECK_MS;
-    uv_timer_start(c->retry, on_retry, check, check);
-    if (c->rq.rounds == 1 || wait == c->backoff.max_ms)
-        log_warn("bus_requeue_backoff",
-                 "waiting=%llu delay_ms=%u round=%u reason=\"the store refused the batches\" "
-                 "action=\"requeued after the delay, or as soon as the store commits again\"",
-                 (unsigned long long)c->rq.waiting, (unsigned)wait, (unsigned)c->backoff.rounds);
-}
-
 /* Every job of a consumed message is done: hold it for the detection watermark, ack it (only
  * batches the store can never take), or send it back to its queue (the store failed: the
  * batches stored already are stored again in place when it comes back). */
@@ -147,7 +76,7 @@ static void consumed_done(consumed *m)
 {
     ingest_cluster *c = m->c;
     if (m->failed) {
-        requeue_later(c, m->gen, m->tag, m->batches);
+        if (c->bus) bus_pipe_settle(c->bus, m->gen, m->tag, m->batches, false);
     } else if (m->stored) {
         held *h = malloc(sizeof *h);
         if (h) { /* out of memory: left unacked, redelivered when the connection closes */
@@ -167,13 +96,6 @@ static void on_stored(writer_job *job, int status, void *arg)
     ingest_cluster *c = m->c;
     server *s = c->s;
     if (status == WRITER_OK) {
-        /* the store commits: the back-off starts from its shortest delay again, and what
-         * waits for it goes back now */
-        if (c->backoff.rounds) {
-            bus_backoff_reset(&c->backoff);
-            c->rq.backoff_ms = 0;
-        }
-        if (c->requeues) requeue_now(c);
         ingest_emit_points(s, job);
         m->stored = true;
         if (job->seq > m->max_seq) m->max_seq = job->seq;
@@ -226,11 +148,6 @@ static void on_delivery(void *arg, bus_delivery *d)
     free(jobs);
 }
 
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
-}
-
 int ingest_cluster_start(server *s, uv_loop_t *loop)
 {
     const config *cfg = &s->cfg;
@@ -247,13 +164,6 @@ int ingest_cluster_start(server *s, uv_loop_t *loop)
     if (!c) return -1;
     c->s = s;
     c->held_tail = &c->held;
-    c->requeues_tail = &c->requeues;
-    bus_backoff_init(&c->backoff, BUS_BACKOFF_MIN_MS, BUS_BACKOFF_MAX_MS);
-    c->retry = malloc(sizeof *c->retry);
-    if (c->retry) {
-        uv_timer_init(loop, c->retry);
-        c->retry->data = c;
-    }
     const char *hold = getenv("IOTAD_TEST_BUS_HOLD_ACKS");
     c->hold_acks = hold && !strcmp(hold, "1");
     char name[96], host[64] = "?";
@@ -269,7 +179,6 @@ int ingest_cluster_start(server *s, uv_loop_t *loop)
                           .on_delivery = on_delivery,
                           .arg = c};
     if (bus_pipe_start(loop, &o, &c->bus) != 0) {
-        if (c->retry) uv_close((uv_handle_t *)c->retry, free_handle);
         free(c);
         return -1;
     }
@@ -323,12 +232,11 @@ bool ingest_cluster_ready(server *s, char *why, size_t cap)
     return false;
 }
 
-bool ingest_cluster_stats(server *s, bus_pipe_stats *out, ingest_cluster_requeue_stats *rq)
+bool ingest_cluster_stats(server *s, bus_pipe_stats *out)
 {
     ingest_cluster *c = s->cluster;
     if (!c || !c->bus) return false;
     bus_pipe_get_stats(c->bus, out);
-    if (rq) *rq = c->rq;
     return true;
 }
 
@@ -343,12 +251,6 @@ void ingest_cluster_stop(server *s)
     if (!c) return;
     bus_pipe_stop(c->bus); /* unacked messages go back to their queues */
     c->bus = NULL;
-    while (c->requeues) { /* unsettled: back to their queues with the connection */
-        requeue *r = c->requeues;
-        c->requeues = r->next;
-        free(r);
-    }
-    if (c->retry) uv_close((uv_handle_t *)c->retry, free_handle);
     while (c->held) {
         held *h = c->held;
         c->held = h->next;

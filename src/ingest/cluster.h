@@ -29,17 +29,8 @@ ingest_status ingest_cluster_publish(struct server *s, struct dev_live *d, inges
 void ingest_cluster_detected(struct server *s, int64_t w);
 /* Whether ingest through the bus is possible now; why (cap bytes) when not. */
 bool ingest_cluster_ready(struct server *s, char *why, size_t cap);
-/* The requeue back-off (bus/backoff.h): a message the store refused waits before it goes back
- * to its queue, 250 ms doubling to 10 s per round, from 250 ms again once the store commits. */
-typedef struct {
-    uint64_t rounds;     /* waits started (the first refusal after a round ended) */
-    uint64_t requeued;   /* messages sent back to their queue (after their wait) */
-    uint64_t waiting;    /* messages waiting now */
-    uint32_t backoff_ms; /* the delay of the last round (0: the store commits again) */
-} ingest_cluster_requeue_stats;
-
-/* The bus's counters for /metrics (rq: optional): false without cluster mode. */
-bool ingest_cluster_stats(struct server *s, bus_pipe_stats *out, ingest_cluster_requeue_stats *rq);
+/* The bus's counters for /metrics: false without cluster mode. */
+bool ingest_cluster_stats(struct server *s, bus_pipe_stats *out);
 /* Stop taking deliveries (first thing of a graceful stop). */
 void ingest_cluster_pause(struct server *s);
 /* After the writer and the detectors have stopped: acks what they finished, waits for the

@@ -5,8 +5,7 @@ acked gets its messages redelivered and raises no second anomaly; RabbitMQ stopp
 ingest refused cleanly (MQTT 5 reason code, 3.1.1 connection closed, HTTP 503 + Retry-After,
 /readyz not ready, counted in /metrics), then resumed by itself, every acknowledged point
 stored; a partition queue at its bound (cluster_queue_max_mb) refuses ingest as bus_full until
-it drains; a store that fails (PostgreSQL stopped) makes the consumer requeue with a back-off
-(redeliveries bounded), and every acknowledged point is stored once it is back."""
+it drains."""
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from conftest import Iotad, wait_for
 from mqttraw import RawMqtt
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from services import Postgres, RabbitMQ  # noqa: E402
+from services import RabbitMQ  # noqa: E402
 
 PARTITIONS = 4
 
@@ -409,75 +408,3 @@ def test_a_full_partition_queue_refuses_ingest_cleanly_then_resumes(rabbit):
         wait_for(lambda: stored() == accepted * n + 1, timeout=60, interval=0.5)
     finally:
         node.close()
-
-
-def test_a_failing_store_requeues_with_a_back_off_then_stores_every_acknowledged_point(rabbit):
-    """PostgreSQL stopped under a cluster node (`--store postgresql://`): the broker still
-    confirms, so ingest is acknowledged, but every message the consumer takes is refused by the
-    store. Without a back-off each would go back to its queue at once and come again as fast as
-    the broker redelivers (thousands a second); with it a refused message waits 250 ms, doubling
-    per round to 10 s, so redeliveries are bounded by the rounds. PostgreSQL back: the waiting
-    messages go back at once, the back-off resets, every acknowledged point is stored."""
-    url, vhost = fresh_vhost(rabbit)
-    pg = Postgres()
-    node = cluster_node(url, store=pg.create_db("iotad"))
-    load = None
-    try:
-        admin = node.admin()
-        devs = [admin.device_with_key(f"rq{i}") for i in range(3)]
-        wait_for(lambda: admin.get("/readyz").status_code == 200, timeout=30)
-        load = Load(node, devs)
-        wait_for(lambda: all(len(v) > 20 for v in load.acked.values()), timeout=60)
-        def delivered():
-            return metric(node, "iotad_bus_messages_total", '{direction="delivered"}')
-        got0, rounds0, t0 = delivered(), metric(node, "iotad_bus_requeue_rounds_total"), \
-            time.monotonic()
-        pg.stop("fast")
-        # the broker confirms: acknowledgements go on while the store refuses what it consumes
-        before = {d: len(v) for d, v in load.acked.items()}
-        wait_for(lambda: all(len(load.acked[d]) > before[d] + 20 for d in before), timeout=60)
-        # rounds of 250, 500, 1000 ms, then 2 s
-        wait_for(lambda: (metric(node, "iotad_bus_requeue_backoff_seconds") or 0) >= 2,
-                 timeout=30, interval=0.2)
-        load.stop.set()
-        for t in load.threads:
-            t.join(30)
-        # nothing is consumed while the store is down: the queues only grew, and now hold
-        # every message delivered since (first deliveries and redeliveries alike)
-        in_queues = sum(r + u for r, u in queues(rabbit, vhost).values())
-        got = delivered() - got0
-        rounds = metric(node, "iotad_bus_requeue_rounds_total") - rounds0
-        elapsed = time.monotonic() - t0
-        # a round starts when a refused message comes back after the previous round's delay:
-        # within `elapsed`, at most as many rounds as the schedule's delays fit, plus one
-        fit, spent, delay = 1, 0, 250
-        while spent + delay <= elapsed * 1000:
-            spent, fit, delay = spent + delay, fit + 1, min(delay * 2, 10_000)
-        assert 4 <= rounds <= fit, (rounds, fit, elapsed)
-        # each message is delivered once, then once more per round at most (without the
-        # back-off: as fast as the broker redelivers, thousands a second)
-        assert 0 < got <= (rounds + 1) * in_queues, (got, rounds, in_queues, elapsed)
-        assert metric(node, "iotad_bus_requeue_waiting") > 0
-        assert "bus_requeue_backoff" in node.read_log()
-
-        pg.start()
-        t1 = time.monotonic()
-        # back by itself, without waiting out a 10 s round: the waiting messages go back as
-        # soon as the writer's probe commits, and the back-off starts from 250 ms again
-        wait_for(lambda: drained(rabbit, vhost), timeout=60, interval=0.2)
-        recovered = time.monotonic() - t1
-        wait_for(lambda: admin.get("/readyz").status_code == 200, timeout=30, interval=0.2)
-        assert metric(node, "iotad_bus_requeue_backoff_seconds") == 0
-        assert metric(node, "iotad_bus_requeue_waiting") == 0
-        load.finish()
-        for dev, acked in load.acked.items():
-            stored = {p["ts"] for p in admin.points(dev, "v", limit=100000)}
-            assert acked <= stored, f"{len(acked - stored)} acknowledged points of {dev} lost"
-        print(f"store down {elapsed:.1f} s: {got:g} deliveries over {rounds:g} back-off rounds "
-              f"({in_queues} messages in the queues); drained {recovered:.1f} s after "
-              "PostgreSQL started")
-    finally:
-        if load:
-            load.finish()
-        node.close()
-        pg.close()
