@@ -390,7 +390,12 @@ static int node_id_load(const char *data_dir, char out[UUID_STR_LEN + 1])
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     f = fopen(tmp, "w");
     bool ok = f && fprintf(f, "%s\n", out) > 0;
-    if (f) ok = (fflush(f) == 0) & (fsync(fileno(f)) == 0) & (fclose(f) == 0) && ok;
+    if (f) { /* all three run, whatever the first ones return */
+        bool flushed = fflush(f) == 0;
+        bool synced = fsync(fileno(f)) == 0;
+        bool closed = fclose(f) == 0;
+        ok = ok && flushed && synced && closed;
+    }
     if (!ok || rename(tmp, path) != 0) {
         log_error("node_id_write_failed", "path=%s", path);
         return -1;
